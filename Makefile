@@ -1,0 +1,60 @@
+# Every target creates or reuses its virtualenv from the lock files on its own.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
+# Lock files must not depend on this machine's pip configuration (extra indexes, find-links).
+LOCK_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS=
+PIP_COMPILE := $(LOCK_ENV) $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links --strip-extras
+LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
+	functions/boto3/requirements.txt requirements-dev.txt requirements-checkov.txt
+
+.PHONY: help build test lint fmt lock clean demo bench soak docs checkov venv
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/bin/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-checkov.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+build: $(BIN)/.installed ## Build dist/consumer.zip and dist/worker.zip (reused when nothing changed)
+	$(BIN)/python build.py all --out dist
+
+test: $(BIN)/.installed ## Run the test suite (moto, Terraform where installed)
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed ## ruff, format check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions/taskqueue
+
+fmt: $(BIN)/.installed ## Format Python and Terraform sources
+	$(BIN)/ruff check --fix-only --quiet .
+	$(BIN)/ruff format .
+	if command -v terraform >/dev/null; then terraform fmt -recursive terraform examples; fi
+
+lock: $(BIN)/.installed ## Recompile every requirements*.in into a hashed .txt
+	$(PIP_COMPILE) -o functions/consumer/requirements.txt functions/consumer/requirements.in
+	$(PIP_COMPILE) -o functions/worker/requirements.txt functions/worker/requirements.in
+	$(PIP_COMPILE) -o functions/boto3/requirements.txt functions/boto3/requirements.in
+	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
+
+clean: ## Remove build output, virtualenvs and caches
+	rm -rf dist build .pytest_cache .ruff_cache .mypy_cache .local
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name .terraform -type d -prune -exec rm -rf {} +
+	rm -rf $(VENV) $(CHECKOV_VENV)

@@ -1,0 +1,193 @@
+"""Configuration read from the environment, checked once at start.
+
+Every ``TASKQUEUE_*`` variable the functions read is declared here. An invalid
+value raises :class:`ConfigError` naming the variable and the value, so a bad
+deployment fails on its first (cold) start rather than on some later message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# SQS and Lambda limits the configuration is checked against.
+SQS_MAX_RECEIVE_BATCH = 10
+SQS_MAX_WAIT_TIME_SECONDS = 20
+SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+# Synchronous Invoke accepts at most 6 MB of request payload.
+LAMBDA_MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+
+MODES = ("drain", "continuous")
+
+
+class ConfigError(ValueError):
+    """An environment variable is missing or has an invalid value."""
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = _raw(env, name)
+    if value is None:
+        raise ConfigError(f"{name} is required but is not set")
+    return value
+
+
+def _parsed(
+    env: Mapping[str, str],
+    name: str,
+    default: T,
+    parse: Callable[[str], T],
+    what: str,
+) -> T:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    try:
+        return parse(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not {what}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    result = _parsed(env, name, default, int, "an integer")
+    if not low <= result <= high:
+        raise ConfigError(f"{name}={result!r} is out of range: it must be between {low} and {high}")
+    return result
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    result = _parsed(env, name, default, float, "a number")
+    if not low <= result <= high:
+        raise ConfigError(f"{name}={result!r} is out of range: it must be between {low} and {high}")
+    return result
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    return _parsed(env, name, default, _parse_bool, "a boolean (true/false)")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _raw(env, name) or default
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class BackoffConfig:
+    """Exponential backoff applied to a failed message's visibility."""
+
+    base_seconds: float = 2.0
+    max_seconds: float = 900.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BackoffConfig:
+        base = _float(env, "TASKQUEUE_BACKOFF_BASE_SECONDS", cls.base_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
+        maximum = _float(env, "TASKQUEUE_BACKOFF_MAX_SECONDS", cls.max_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
+        if base > maximum:
+            raise ConfigError(
+                f"TASKQUEUE_BACKOFF_BASE_SECONDS={base!r} is greater than TASKQUEUE_BACKOFF_MAX_SECONDS={maximum!r}"
+            )
+        return cls(base_seconds=base, max_seconds=maximum)
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """Settings of the scheduled consumer."""
+
+    queue_url: str
+    worker_function: str
+    max_concurrency: int = 4
+    batch_size: int = SQS_MAX_RECEIVE_BATCH
+    wait_time_seconds: int = SQS_MAX_WAIT_TIME_SECONDS
+    mode: str = "drain"
+    worker_timeout_seconds: float = 60.0
+    # Kept free at the end of the budget for deletes, releases and the response.
+    time_margin_seconds: float = 2.0
+    max_invoke_payload_bytes: int = LAMBDA_MAX_SYNC_PAYLOAD_BYTES
+    backoff: BackoffConfig = BackoffConfig()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
+        env = os.environ if env is None else env
+        return cls(
+            queue_url=_required(env, "TASKQUEUE_QUEUE_URL"),
+            worker_function=_required(env, "TASKQUEUE_WORKER_FUNCTION"),
+            max_concurrency=_int(env, "TASKQUEUE_MAX_CONCURRENCY", cls.max_concurrency, 1, 1000),
+            batch_size=_int(env, "TASKQUEUE_BATCH_SIZE", cls.batch_size, 1, SQS_MAX_RECEIVE_BATCH),
+            wait_time_seconds=_int(
+                env, "TASKQUEUE_WAIT_TIME_SECONDS", cls.wait_time_seconds, 0, SQS_MAX_WAIT_TIME_SECONDS
+            ),
+            mode=_choice(env, "TASKQUEUE_MODE", cls.mode, MODES),
+            worker_timeout_seconds=_float(
+                env, "TASKQUEUE_WORKER_TIMEOUT_SECONDS", cls.worker_timeout_seconds, 1, LAMBDA_MAX_TIMEOUT_SECONDS
+            ),
+            time_margin_seconds=_float(env, "TASKQUEUE_TIME_MARGIN_SECONDS", cls.time_margin_seconds, 0, 60),
+            max_invoke_payload_bytes=_int(
+                env,
+                "TASKQUEUE_MAX_INVOKE_PAYLOAD_BYTES",
+                cls.max_invoke_payload_bytes,
+                1024,
+                LAMBDA_MAX_SYNC_PAYLOAD_BYTES,
+            ),
+            backoff=BackoffConfig.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Settings of the worker."""
+
+    dlq_url: str
+    task_modules: tuple[str, ...] = ()
+    idempotency_table: str | None = None
+    idempotency_ttl_seconds: int = 86_400
+    # Set in event-source-mapping mode, where no consumer is there to delay retries.
+    apply_backoff: bool = False
+    queue_url: str | None = None
+    log_payload: bool = False
+    backoff: BackoffConfig = BackoffConfig()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
+        env = os.environ if env is None else env
+        modules = tuple(part.strip() for part in (_raw(env, "TASKQUEUE_TASKS") or "").split(",") if part.strip())
+        for module in modules:
+            if not all(piece.isidentifier() for piece in module.split(".")):
+                raise ConfigError(f"TASKQUEUE_TASKS={env.get('TASKQUEUE_TASKS')!r}: {module!r} is not a module name")
+        apply_backoff = _bool(env, "TASKQUEUE_APPLY_BACKOFF", cls.apply_backoff)
+        queue_url = _raw(env, "TASKQUEUE_QUEUE_URL")
+        if apply_backoff and queue_url is None:
+            raise ConfigError("TASKQUEUE_APPLY_BACKOFF=true needs TASKQUEUE_QUEUE_URL to be set")
+        return cls(
+            dlq_url=_required(env, "TASKQUEUE_DLQ_URL"),
+            task_modules=modules,
+            idempotency_table=_raw(env, "TASKQUEUE_IDEMPOTENCY_TABLE"),
+            idempotency_ttl_seconds=_int(
+                env, "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, 60, 366 * 86_400
+            ),
+            apply_backoff=apply_backoff,
+            queue_url=queue_url,
+            log_payload=_bool(env, "TASKQUEUE_LOG_PAYLOAD", cls.log_payload),
+            backoff=BackoffConfig.from_env(env),
+        )
