@@ -1,0 +1,5 @@
+import sys
+
+from taskqueue.cli import main
+
+sys.exit(main())

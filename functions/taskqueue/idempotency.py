@@ -1,0 +1,51 @@
+"""Run-once protection for tasks on at-least-once queues, with Powertools' idempotency utility.
+
+A task message is keyed by its ``id`` when it has one, else by its SQS message id, so a
+redelivered message (or a second copy enqueued with the same id) does not run again once it
+completed. While an attempt is in flight, a second copy fails with
+``IdempotencyAlreadyInProgressError`` and is retried later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+__all__ = ["IdempotencyAlreadyInProgressError", "IdempotentRunner", "idempotency_key"]
+
+
+def idempotency_key(task: str, task_id: str | None, message_id: str) -> str:
+    return f"{task}/id/{task_id}" if task_id is not None else f"{task}/message/{message_id}"
+
+
+class IdempotentRunner:
+    def __init__(self, table_name: str, ttl_seconds: int, dynamodb_client: Any | None = None) -> None:
+        self._config = IdempotencyConfig(
+            event_key_jmespath="key", raise_on_no_idempotency_key=True, expires_after_seconds=ttl_seconds
+        )
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+
+        # The key prefix keeps records independent of the function's name, so the scheduled and
+        # the event-source-mapping deployments of the same queue agree on what already ran.
+        @idempotent_function(
+            data_keyword_argument="job", persistence_store=persistence, config=self._config, key_prefix="taskqueue"
+        )
+        def run(job: dict[str, Any], action: Callable[[], Any]) -> dict[str, bool]:
+            action()
+            return {"completed": True}
+
+        self._run = run
+
+    def register_lambda_context(self, context: Any) -> None:
+        # Without the context, an attempt cut off by a timeout would block retries until the record expires.
+        self._config.register_lambda_context(context)
+
+    def run(self, key: str, action: Callable[[], Any]) -> None:
+        self._run(job={"key": key}, action=action)

@@ -1,0 +1,114 @@
+"""The task registry: task functions registered by name with the ``@task`` decorator."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskqueue.errors import UnknownTask
+
+TaskFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task may learn about the message it runs for, if it asks for a ``context`` argument."""
+
+    task: str
+    message_id: str
+    receive_count: int
+    task_id: str | None = None
+    message_group_id: str | None = None
+    get_remaining_time_in_millis: Callable[[], int] = field(default=lambda: 0, repr=False)
+
+
+# How a task takes its context: not at all, as the second positional argument, or as ``context=``.
+NO_CONTEXT, POSITIONAL_CONTEXT, KEYWORD_CONTEXT = "none", "positional", "keyword"
+
+
+@dataclass(frozen=True)
+class RegisteredTask:
+    name: str
+    function: TaskFunction
+    context_argument: str
+
+    def run(self, payload: Any, context: TaskContext) -> Any:
+        if self.context_argument == POSITIONAL_CONTEXT:
+            return self.function(payload, context)
+        if self.context_argument == KEYWORD_CONTEXT:
+            return self.function(payload, context=context)
+        return self.function(payload)
+
+
+def _context_argument(function: TaskFunction) -> str:
+    """A task takes a context when it has a parameter named ``context`` or a second positional one."""
+    parameters = list(inspect.signature(function).parameters.values())
+    positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in parameters if p.kind in positional_kinds]
+    if not positional:
+        raise TypeError(f"task function {function.__qualname__} must take the payload as its first argument")
+    named = next((p for p in parameters if p.name == "context"), None)
+    if named is not None and named.kind is inspect.Parameter.KEYWORD_ONLY:
+        return KEYWORD_CONTEXT
+    if named is not None or len(positional) >= 2 or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return POSITIONAL_CONTEXT
+    return NO_CONTEXT
+
+
+class TaskRegistry:
+    def __init__(self) -> None:
+        self._tasks: dict[str, RegisteredTask] = {}
+
+    def register(self, name: str, function: TaskFunction) -> RegisteredTask:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"task name must be a non-empty string, got {name!r}")
+        existing = self._tasks.get(name)
+        if existing is not None and existing.function is not function:
+            raise ValueError(
+                f"task {name!r} is registered twice: by {existing.function.__module__}."
+                f"{existing.function.__qualname__} and by {function.__module__}.{function.__qualname__}"
+            )
+        registered = RegisteredTask(name, function, _context_argument(function))
+        self._tasks[name] = registered
+        return registered
+
+    def get(self, name: str) -> RegisteredTask:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise UnknownTask(f"no task is registered under the name {name!r}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+
+# Task modules register into this registry when the worker imports them.
+default_registry = TaskRegistry()
+
+
+def task(name: str | TaskFunction | None = None) -> Any:
+    """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name."""
+    if callable(name):
+        default_registry.register(name.__name__, name)
+        return name
+
+    def decorator(function: TaskFunction) -> TaskFunction:
+        default_registry.register(name if name is not None else function.__name__, function)
+        return function
+
+    return decorator
+
+
+def import_task_modules(modules: Iterable[str]) -> None:
+    """Import the modules that register tasks (``TASKQUEUE_TASKS``); a missing one fails the start."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ImportError(f"TASKQUEUE_TASKS names module {module!r}, which cannot be imported: {error}") from error

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches a real AWS account or reads this machine's AWS or TASKQUEUE settings."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "TASKQUEUE_", "POWERTOOLS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def sqs(aws: None) -> Any:
+    return boto3.client("sqs", region_name=REGION)
+
+
+@dataclass(frozen=True)
+class Queues:
+    url: str
+    arn: str
+    dlq_url: str
+    dlq_arn: str
+    max_receive_count: int
+
+
+def _arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+@pytest.fixture
+def make_queues(sqs: Any) -> Callable[..., Queues]:
+    """Creates a queue and its DLQ, wired by a redrive policy, like the Terraform module does."""
+
+    def make(name: str = "tasks", fifo: bool = False, max_receive_count: int = 3, **attributes: str) -> Queues:
+        suffix = ".fifo" if fifo else ""
+        kind = {"FifoQueue": "true"} if fifo else {}
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=kind)["QueueUrl"]
+        dlq_arn = _arn(sqs, dlq_url)
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+        url = sqs.create_queue(
+            QueueName=f"{name}{suffix}",
+            Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "30", **kind, **attributes},
+        )["QueueUrl"]
+        return Queues(url, _arn(sqs, url), dlq_url, dlq_arn, max_receive_count)
+
+    return make
+
+
+@pytest.fixture
+def queues(make_queues: Callable[..., Queues]) -> Queues:
+    return make_queues()

@@ -1,0 +1,326 @@
+"""The consumer against moto's SQS, with the worker running in-process behind Lambda Invoke."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+from aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext
+from conftest import REGION
+
+from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
+from taskqueue.consumer import Consumer, InvalidWorkerResponse, parse_partial_batch_response
+from taskqueue.registry import TaskRegistry
+from taskqueue.worker import Worker
+
+
+class Stack:
+    """A queue, a consumer and an in-process worker, with what each call did recorded."""
+
+    def __init__(self, sqs: Any, queues: Any, behaviour: Any = None, **config: Any) -> None:
+        self.sqs = sqs
+        self.queues = queues
+        self.registry = TaskRegistry()
+        self.worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, self.registry)
+        self.lambda_client = boto3.client("lambda", region_name=REGION)
+        self.invoke = InProcessLambda(self.lambda_client, self.worker.handle, behaviour=behaviour)
+        self.calls = CallRecorder(sqs)
+        settings = {
+            "queue_url": queues.url,
+            "worker_function": "worker",
+            "wait_time_seconds": 0,
+            "worker_timeout_seconds": 5,
+            "time_margin_seconds": 1,
+            "backoff": BackoffConfig(10, 60),
+            **config,
+        }
+        self.consumer = Consumer(ConsumerConfig(**settings), sqs, self.lambda_client, rng=lambda: 0.5)
+
+    def send(self, task: str, payload: Any = None, count: int = 1, **fields: Any) -> None:
+        for start in range(0, count, 10):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps({"task": task, "payload": payload, **fields}), **self._fifo(i)}
+                for i in range(start, min(count, start + 10))
+            ]
+            self.sqs.send_message_batch(QueueUrl=self.queues.url, Entries=entries)
+
+    def _fifo(self, index: int) -> dict[str, str]:
+        return {}
+
+    def run(self, seconds: float = 30, clock: Any = time.monotonic) -> Any:
+        return self.consumer.run(LambdaContext(remaining_seconds=seconds, clock=clock))
+
+    def depth(self, url: str | None = None) -> dict[str, int]:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url or self.queues.url, AttributeNames=["All"])[
+            "Attributes"
+        ]
+        return {
+            "visible": int(attributes["ApproximateNumberOfMessages"]),
+            "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        }
+
+    def make_all_visible(self) -> None:
+        """Stand in for the passing of backoff time: moto keeps real visibility timers."""
+        received = self.sqs.receive_message(QueueUrl=self.queues.url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        assert "Messages" not in received, "messages were visible before the backoff was skipped"
+        # Messages in flight cannot be listed in SQS; moto's backend lets a test expire their timers.
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends["123456789012"][REGION].queues[self.queues.url.rsplit("/", 1)[1]]
+        for message in queue._messages:
+            message.change_visibility(0)
+
+
+@pytest.fixture
+def stack(sqs, queues):
+    return Stack(sqs, queues)
+
+
+def test_drains_the_queue_and_deletes_in_batches(stack):
+    ran = []
+    stack.registry.register("work", lambda payload: ran.append(payload))
+    stack.send("work", 1, count=25)
+
+    report = stack.run()
+
+    assert len(ran) == 25
+    assert report.received == report.succeeded == 25
+    assert report.stopped_because == "queue empty"
+    assert stack.depth() == {"visible": 0, "in_flight": 0}
+    # 25 tasks: 3 full receives + 1 empty, and one batch delete per worker invocation.
+    assert report.receives == 4 and report.empty_receives == 1
+    assert stack.calls.count("DeleteMessageBatch") == report.invocations == 3
+    assert stack.calls.count("DeleteMessage") == 0
+
+
+def test_receive_asks_for_all_attributes_and_long_polls(stack):
+    stack.consumer = Consumer(replace(stack.consumer.config, wait_time_seconds=1), stack.sqs, stack.lambda_client)
+    stack.run()
+    [call] = stack.calls.named("ReceiveMessage")
+    assert call["MaxNumberOfMessages"] == 10
+    assert call["WaitTimeSeconds"] == 1
+    assert call["MessageSystemAttributeNames"] == ["All"]
+    assert call["MessageAttributeNames"] == ["All"]
+
+
+def test_worker_gets_native_sqs_event_records(stack):
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", {"x": 1})
+    stack.run()
+    [event] = stack.invoke.events
+    [record] = event["Records"]
+    assert set(record) >= {
+        "messageId", "receiptHandle", "body", "attributes", "messageAttributes",
+        "md5OfBody", "eventSource", "eventSourceARN", "awsRegion",
+    }  # fmt: skip
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == stack.queues.arn
+    assert record["awsRegion"] == REGION
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert json.loads(record["body"]) == {"task": "work", "payload": {"x": 1}}
+
+
+def test_failed_task_is_delayed_by_backoff_and_not_deleted(stack):
+    stack.registry.register("boom", lambda payload: 1 / 0)
+    stack.send("boom")
+
+    report = stack.run()
+
+    assert report.failed == 1 and report.succeeded == 0
+    [call] = stack.calls.named("ChangeMessageVisibilityBatch")
+    # rng=0.5, base 10 s, first attempt: 10/2 + 0.5 * 10/2 = 7.5, rounded.
+    assert [entry["VisibilityTimeout"] for entry in call["Entries"]] == [8]
+    assert stack.calls.count("DeleteMessageBatch") == 0
+    assert stack.depth() == {"visible": 0, "in_flight": 1}
+
+
+def test_backoff_grows_with_each_attempt_then_redrive_moves_it_to_the_dlq(stack):
+    stack.registry.register("boom", lambda payload: 1 / 0)
+    stack.send("boom")
+    for _ in range(stack.queues.max_receive_count):
+        stack.run()
+        stack.make_all_visible()
+    stack.run()  # the receive past maxReceiveCount: SQS moves the message to the DLQ
+
+    delays = [call["Entries"][0]["VisibilityTimeout"] for call in stack.calls.named("ChangeMessageVisibilityBatch")]
+    assert delays == [8, 15, 30]  # 10, 20, 40 s steps with equal jitter at rng=0.5
+    assert stack.depth() == {"visible": 0, "in_flight": 0}
+    assert stack.depth(stack.queues.dlq_url)["visible"] == 1
+
+
+def test_a_task_that_fails_twice_then_succeeds_is_completed(stack):
+    attempts = []
+
+    def flaky(payload, context):
+        attempts.append(context.receive_count)
+        if context.receive_count < 3:
+            raise RuntimeError("not yet")
+
+    stack.registry.register("flaky", flaky)
+    stack.send("flaky")
+    for _ in range(3):
+        stack.run()
+        if stack.depth()["in_flight"]:
+            stack.make_all_visible()
+
+    assert attempts == [1, 2, 3]
+    assert stack.depth() == {"visible": 0, "in_flight": 0}
+    assert stack.depth(stack.queues.dlq_url)["visible"] == 0
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    ["throttle", "error", "timeout", b"not json", b'{"batchItemFailures": [{"itemIdentifier": "nope"}]}', b"[1]"],
+)
+def test_a_failed_invocation_fails_its_whole_batch(sqs, queues, behaviour):
+    stack = Stack(sqs, queues, behaviour=lambda event: behaviour)
+    ran = []
+    stack.registry.register("work", lambda payload: ran.append(payload))
+    stack.send("work", count=3)
+
+    report = stack.run()
+
+    assert report.failed_invocations == report.invocations == 1
+    assert report.failed == 3 and report.succeeded == 0
+    assert stack.calls.count("DeleteMessageBatch") == 0
+    [call] = stack.calls.named("ChangeMessageVisibilityBatch")
+    assert all(entry["VisibilityTimeout"] > 0 for entry in call["Entries"])
+    assert stack.depth() == {"visible": 0, "in_flight": 3}
+
+
+def test_throttled_invoke_is_not_retried_by_the_client(sqs, queues):
+    stack = Stack(sqs, queues, behaviour=lambda event: "throttle")
+    stack.send("work")
+    stack.run()
+    assert len(stack.invoke.events) == 1
+
+
+def test_partial_batch_response_rules():
+    ids = ["a", "b"]
+    assert parse_partial_batch_response(b"", ids) == set()
+    assert parse_partial_batch_response(b"null", ids) == set()
+    assert parse_partial_batch_response(b"{}", ids) == set()
+    assert parse_partial_batch_response(b'{"batchItemFailures": null}', ids) == set()
+    assert parse_partial_batch_response(b'{"batchItemFailures": []}', ids) == set()
+    assert parse_partial_batch_response(b'{"batchItemFailures": [{"itemIdentifier": "b"}]}', ids) == {"b"}
+    for bad in (b"{", b'"ok"', b'{"batchItemFailures": {}}', b'{"batchItemFailures": [{"itemIdentifier": ""}]}',
+                b'{"batchItemFailures": [{"id": "a"}]}', b'{"batchItemFailures": [{"itemIdentifier": null}]}'):  # fmt: skip
+        with pytest.raises(InvalidWorkerResponse):
+            parse_partial_batch_response(bad, ids)
+
+
+def test_at_most_max_concurrency_invocations_in_flight(sqs, queues):
+    gate = threading.Event()
+    stack = Stack(sqs, queues, max_concurrency=3, batch_size=1)
+
+    def slow(payload):
+        gate.wait(0.2)
+
+    stack.registry.register("slow", slow)
+    stack.send("slow", count=12)
+    report = stack.run()
+    assert report.succeeded == 12
+    assert stack.invoke.max_in_flight == 3
+
+
+def test_stops_receiving_when_the_budget_cannot_cover_a_worker_call(stack):
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=5)
+    # 5 s worker timeout + 1 s margin: 5.5 s of budget is not enough for one more call.
+    report = stack.run(seconds=5.5)
+    assert report.receives == 0
+    assert report.stopped_because == "time budget"
+    assert stack.depth() == {"visible": 5, "in_flight": 0}
+
+
+def test_messages_received_too_late_to_dispatch_are_released_at_once(stack):
+    clock = FakeClock()
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=4)
+    # The receive takes 3 s of an 8.5 s budget: 8.5 s could start it (6 s reserve), 5.5 s cannot dispatch.
+    stack.sqs.meta.events.register("after-call.sqs.ReceiveMessage", lambda **kwargs: clock.advance(3))
+
+    report = stack.run(seconds=8.5, clock=clock)
+
+    assert report.received == 4 and report.released == 4 and report.invocations == 0
+    [call] = stack.calls.named("ChangeMessageVisibilityBatch")
+    assert [entry["VisibilityTimeout"] for entry in call["Entries"]] == [0] * 4
+    assert stack.depth() == {"visible": 4, "in_flight": 0}
+
+
+def test_continuous_mode_keeps_polling_until_the_budget_ends(sqs, queues):
+    clock = FakeClock()
+    stack = Stack(sqs, queues, mode="continuous")
+    stack.sqs.meta.events.register("after-call.sqs.ReceiveMessage", lambda **kwargs: clock.advance(1))
+    report = stack.run(seconds=16, clock=clock)
+    # Receives continue while 6 s (worker timeout + margin) remain: at t = 0..10.
+    assert report.receives == report.empty_receives == 11
+    assert report.stopped_because == "time budget"
+
+
+def test_drain_mode_stops_at_the_first_empty_receive(stack):
+    report = stack.run()
+    assert report.receives == report.empty_receives == 1
+    assert report.stopped_because == "queue empty"
+
+
+def test_batches_over_the_invoke_payload_limit_are_split(sqs, queues):
+    stack = Stack(sqs, queues, max_invoke_payload_bytes=12_000)
+    sizes = []
+    stack.registry.register("big", lambda payload: sizes.append(len(payload)))
+    stack.send("big", "x" * 5_000, count=10)
+    report = stack.run()
+    assert len(sizes) == 10 and report.succeeded == 10
+    assert report.invocations >= 5
+    assert all(len(json.dumps(event)) <= 12_000 for event in stack.invoke.events)
+
+
+def test_receive_errors_do_not_stop_the_loop(stack):
+    clock = FakeClock()
+    failures = iter([True, False])
+
+    def flaky_receive(**kwargs):
+        clock.advance(1)
+        if next(failures, False):
+            raise RuntimeError("SQS is having a bad day")
+
+    stack.sqs.meta.events.register("before-call.sqs.ReceiveMessage", flaky_receive)
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=2)
+    report = stack.run(clock=clock)
+    assert report.receive_errors == 1
+    assert report.succeeded == 2
+
+
+class FifoStack(Stack):
+    def _fifo(self, index: int) -> dict[str, str]:
+        return {"MessageGroupId": "g", "MessageDeduplicationId": f"m{index}-{time.monotonic_ns()}"}
+
+
+def test_fifo_order_holds_within_a_group_across_split_invocations(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    stack = FifoStack(sqs, queues, max_invoke_payload_bytes=3_000)
+    ran: list[int] = []
+
+    def step(payload):
+        if payload["n"] == 2:
+            raise RuntimeError("step 2 fails")
+        ran.append(payload["n"])
+
+    stack.registry.register("step", step)
+    for n in range(5):
+        stack.sqs.send_message(
+            QueueUrl=queues.url,
+            MessageBody=json.dumps({"task": "step", "payload": {"n": n, "pad": "x" * 1_000}}),
+            MessageGroupId="g",
+            MessageDeduplicationId=str(n),
+        )
+    report = stack.run()
+
+    assert ran == [0, 1]  # 3 and 4 wait behind 2, even though they were in later invocations
+    assert report.failed == 3

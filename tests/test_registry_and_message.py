@@ -1,0 +1,77 @@
+"""Task registration by name, and the message format."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskqueue.errors import MalformedMessage, UnknownTask
+from taskqueue.message import TaskMessage, parse_body
+from taskqueue.registry import TaskContext, TaskRegistry, default_registry, import_task_modules, task
+
+
+def test_decorator_forms_register_by_name():
+    @task("named_for_test")
+    def first(payload):
+        return payload
+
+    @task
+    def second_for_test(payload):
+        return payload
+
+    assert default_registry.get("named_for_test").function is first
+    assert default_registry.get("second_for_test").function is second_for_test
+
+
+def test_context_is_passed_only_to_tasks_that_ask_for_it():
+    registry = TaskRegistry()
+    context = TaskContext(task="t", message_id="m", receive_count=2)
+    plain = registry.register("plain", lambda payload: ("plain", payload))
+    named = registry.register("named", lambda payload, *, context: ("named", context.receive_count))
+    positional = registry.register("positional", lambda payload, ctx: ("positional", ctx.message_id))
+    assert plain.run(1, context) == ("plain", 1)
+    assert named.run(1, context) == ("named", 2)
+    assert positional.run(1, context) == ("positional", "m")
+
+
+def test_registry_refuses_duplicates_and_bad_functions():
+    registry = TaskRegistry()
+    registry.register("once", lambda payload: None)
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register("once", lambda payload: None)
+    with pytest.raises(ValueError, match="non-empty string"):
+        registry.register("", lambda payload: None)
+    with pytest.raises(TypeError, match="must take the payload"):
+        registry.register("no_args", lambda: None)
+    with pytest.raises(UnknownTask, match="'missing'"):
+        registry.get("missing")
+
+
+def test_importing_task_modules_registers_their_tasks():
+    import_task_modules(["example_tasks"])
+    assert {"checksum", "flaky", "validate_order", "sleep"} <= set(default_registry.names())
+    with pytest.raises(ImportError, match="TASKQUEUE_TASKS names module 'no_such_module_here'"):
+        import_task_modules(["no_such_module_here"])
+
+
+def test_message_round_trip():
+    message = TaskMessage("resize", {"key": "a.png", "sizes": [1, 2]}, id="job-1")
+    assert parse_body(message.to_body()) == message
+    assert parse_body('{"task": "t"}') == TaskMessage("t", None, None)
+
+
+def test_message_body_is_ascii_so_sqs_accepts_any_payload_text():
+    body = TaskMessage("t", "\ud800 lone surrogate, \ufffe and \u00e9").to_body()
+    assert body.isascii()
+    assert parse_body(body).payload == "\ud800 lone surrogate, \ufffe and \u00e9"
+
+
+@pytest.mark.parametrize("payload", [b"bytes", float("nan"), object(), {1j}])
+def test_message_refuses_payloads_json_cannot_carry(payload):
+    with pytest.raises(ValueError, match="not JSON-serialisable"):
+        TaskMessage("t", payload).to_body()
+
+
+@pytest.mark.parametrize("body", [None, b"{}", "[" * 100_000])
+def test_parse_body_never_crashes_on_junk(body):
+    with pytest.raises(MalformedMessage):
+        parse_body(body)

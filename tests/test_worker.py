@@ -1,0 +1,222 @@
+"""The worker: per-message outcomes, the DLQ with reasons, FIFO groups, ESM-mode backoff."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_fakes import CallRecorder, LambdaContext
+
+from taskqueue import PermanentError
+from taskqueue.config import BackoffConfig, WorkerConfig
+from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, TASK_ATTRIBUTE
+from taskqueue.registry import TaskRegistry
+from taskqueue.sqs_event import message_to_record
+from taskqueue.worker import Worker
+
+
+def received_event(sqs: Any, queues: Any, bodies: list[str], group_ids: list[str] | None = None, **extra: Any) -> dict:
+    """Send bodies to the queue, receive them, and shape them as Lambda's SQS event."""
+    for index, body in enumerate(bodies):
+        arguments: dict[str, Any] = {"QueueUrl": queues.url, "MessageBody": body, **extra}
+        if group_ids:
+            arguments.update(MessageGroupId=group_ids[index], MessageDeduplicationId=f"d{index}")
+        sqs.send_message(**arguments)
+    messages: list[dict[str, Any]] = []
+    while len(messages) < len(bodies):
+        batch = sqs.receive_message(
+            QueueUrl=queues.url,
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        assert batch, "the queue returned fewer messages than were sent"
+        messages.extend(batch)
+    return {"Records": [message_to_record(message, queues.arn) for message in messages]}
+
+
+def body(task: str, payload: Any = None, **fields: Any) -> str:
+    return json.dumps({"task": task, "payload": payload, **fields})
+
+
+@pytest.fixture
+def registry() -> TaskRegistry:
+    return TaskRegistry()
+
+
+@pytest.fixture
+def worker(sqs: Any, queues: Any, registry: TaskRegistry) -> Worker:
+    return Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry)
+
+
+def dead_letters(sqs: Any, queues: Any) -> list[dict[str, Any]]:
+    return sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    )
+
+
+def failed_ids(response: dict[str, Any]) -> set[str]:
+    return {item["itemIdentifier"] for item in response["batchItemFailures"]}
+
+
+def test_success_and_retry_are_reported_per_message(sqs, queues, worker, registry):
+    ran: list[Any] = []
+    registry.register("ok", lambda payload: ran.append(payload))
+
+    def boom(payload):
+        raise RuntimeError("try again")
+
+    registry.register("boom", boom)
+    event = received_event(sqs, queues, [body("ok", {"n": 1}), body("boom"), body("ok", {"n": 2})])
+    response = worker.handle(event, LambdaContext())
+
+    boom_id = next(r["messageId"] for r in event["Records"] if '"boom"' in r["body"])
+    assert failed_ids(response) == {boom_id}
+    assert sorted(item["n"] for item in ran) == [1, 2]
+    assert dead_letters(sqs, queues) == []
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "reason", "error_part"),
+    [
+        ("not json at all", "malformed", "not valid JSON"),
+        ("[1, 2]", "malformed", "must be a JSON object"),
+        ('{"payload": 1}', "malformed", "no 'task' field"),
+        ('{"task": 42}', "malformed", "'task' must be a non-empty string"),
+        ('{"task": ""}', "malformed", "'task' must be a non-empty string"),
+        ('{"task": "ok", "id": 7}', "malformed", "'id' must be a non-empty string"),
+        ('{"task": "no_such_task"}', "unknown_task", "no_such_task"),
+        ("\u00e9\u00e8 binary-ish \ufffd", "malformed", "not valid JSON"),
+    ],
+)
+def test_messages_that_can_never_run_go_to_the_dlq_with_the_reason(
+    sqs, queues, worker, registry, raw_body, reason, error_part
+):
+    registry.register("ok", lambda payload: None)
+    event = received_event(
+        sqs, queues, [raw_body], MessageAttributes={"trace": {"DataType": "String", "StringValue": "abc"}}
+    )
+    response = worker.handle(event, LambdaContext())
+
+    assert response["batchItemFailures"] == []  # done here: the caller deletes it, no retries burnt
+    [dead] = dead_letters(sqs, queues)
+    attributes = dead["MessageAttributes"]
+    assert dead["Body"] == raw_body
+    assert attributes[REASON_ATTRIBUTE]["StringValue"] == reason
+    assert error_part in attributes[ERROR_ATTRIBUTE]["StringValue"]
+    assert attributes[SOURCE_MESSAGE_ID_ATTRIBUTE]["StringValue"] == event["Records"][0]["messageId"]
+    assert attributes["trace"]["StringValue"] == "abc"  # the original attributes travel along
+    if reason == "unknown_task":
+        assert attributes[TASK_ATTRIBUTE]["StringValue"] == "no_such_task"
+
+
+def test_permanent_error_goes_to_the_dlq_and_other_messages_are_unaffected(sqs, queues, worker, registry):
+    def reject(payload):
+        raise PermanentError("order 17 does not exist")
+
+    ran = []
+    registry.register("reject", reject)
+    registry.register("ok", lambda payload: ran.append(payload))
+    event = received_event(sqs, queues, [body("reject", 17), body("ok", 1), body("ok", 2)])
+    response = worker.handle(event, LambdaContext())
+
+    assert response["batchItemFailures"] == []
+    assert sorted(ran) == [1, 2]
+    [dead] = dead_letters(sqs, queues)
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "permanent_error"
+    assert dead["MessageAttributes"][TASK_ATTRIBUTE]["StringValue"] == "reject"
+    assert "PermanentError: order 17 does not exist" in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+
+
+def test_a_failed_dlq_send_keeps_the_message_on_the_queue(sqs, queues, registry):
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url + "-gone"), sqs, registry)
+    event = received_event(sqs, queues, ["garbage"])
+    response = worker.handle(event, LambdaContext())
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+
+
+def test_dlq_entry_keeps_within_the_attribute_limit(sqs, queues, worker):
+    attributes = {f"a{i}": {"DataType": "String", "StringValue": str(i)} for i in range(10)}
+    event = received_event(sqs, queues, ["garbage"], MessageAttributes=attributes)
+    worker.handle(event, LambdaContext())
+    [dead] = dead_letters(sqs, queues)
+    assert len(dead["MessageAttributes"]) == 10
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "malformed"
+
+
+def test_task_gets_a_context_when_it_asks_for_one(sqs, queues, worker, registry):
+    seen = []
+    registry.register("with_context", lambda payload, context: seen.append(context))
+    event = received_event(sqs, queues, [body("with_context", None, id="job-1")])
+    worker.handle(event, LambdaContext(remaining_seconds=42))
+    [context] = seen
+    assert context.task == "with_context"
+    assert context.task_id == "job-1"
+    assert context.message_id == event["Records"][0]["messageId"]
+    assert context.receive_count == 1
+    assert 40_000 < context.get_remaining_time_in_millis() <= 42_000
+
+
+def test_no_task_starts_when_the_invocation_is_about_to_time_out(sqs, queues, worker, registry):
+    ran = []
+    registry.register("ok", lambda payload: ran.append(payload))
+    event = received_event(sqs, queues, [body("ok", 1)])
+    response = worker.handle(event, LambdaContext(remaining_seconds=0.5))
+    assert ran == []
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+
+
+def test_fifo_failure_skips_the_rest_of_its_group_only(sqs, make_queues, registry):
+    queues = make_queues("orders", fifo=True)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry)
+    ran: list[str] = []
+
+    def step(payload):
+        if payload == "a2":
+            raise RuntimeError("a2 fails")
+        ran.append(payload)
+
+    registry.register("step", step)
+    names = ["a1", "b1", "a2", "b2", "a3", "b3"]
+    event = received_event(sqs, queues, [body("step", n) for n in names], group_ids=[n[0] for n in names])
+    response = worker.handle(event, LambdaContext())
+
+    by_payload = {json.loads(r["body"])["payload"]: r["messageId"] for r in event["Records"]}
+    assert ran == ["a1", "b1", "b2", "b3"]
+    assert failed_ids(response) == {by_payload["a2"], by_payload["a3"]}
+
+
+def test_event_source_mapping_mode_sets_backoff_on_failures(sqs, queues, registry):
+    config = WorkerConfig(
+        dlq_url=queues.dlq_url, apply_backoff=True, queue_url=queues.url, backoff=BackoffConfig(10, 100)
+    )
+    worker = Worker(config, sqs, registry)
+    recorder = CallRecorder(sqs)
+    registry.register("ok", lambda payload: None)
+    registry.register("boom", lambda payload: 1 / 0)
+    event = received_event(sqs, queues, [body("boom"), body("ok")])
+    worker.handle(event, LambdaContext())
+
+    [call] = recorder.named("ChangeMessageVisibilityBatch")
+    [entry] = call["Entries"]
+    boom = next(r for r in event["Records"] if '"boom"' in r["body"])
+    assert entry["ReceiptHandle"] == boom["receiptHandle"]
+    assert 5 <= entry["VisibilityTimeout"] <= 10  # first attempt: between half and all of the base
+
+
+def test_consumer_mode_leaves_backoff_to_the_consumer(sqs, queues, worker, registry):
+    recorder = CallRecorder(sqs)
+    registry.register("boom", lambda payload: 1 / 0)
+    worker.handle(received_event(sqs, queues, [body("boom")]), LambdaContext())
+    assert recorder.count("ChangeMessageVisibilityBatch") == 0
+
+
+@pytest.mark.parametrize("event", [{}, {"Records": "x"}, []])
+def test_an_event_that_is_not_an_sqs_event_is_an_error(worker, event):
+    with pytest.raises(ValueError, match="expects an SQS event"):
+        worker.handle(event, LambdaContext())
+
+
+def test_empty_batch(worker):
+    assert worker.handle({"Records": []}, LambdaContext()) == {"batchItemFailures": []}
