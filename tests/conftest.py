@@ -73,3 +73,25 @@ def make_queues(sqs: Any) -> Callable[..., Queues]:
 @pytest.fixture
 def queues(make_queues: Callable[..., Queues]) -> Queues:
     return make_queues()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port, for code that must reach AWS over HTTP."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def server_sqs(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An SQS client that reaches the moto server through boto3's standard AWS_ENDPOINT_URL setting."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return boto3.client("sqs", region_name=REGION)

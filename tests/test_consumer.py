@@ -10,9 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext
 from conftest import REGION
-
 from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer, InvalidWorkerResponse, parse_partial_batch_response
 from taskqueue.registry import TaskRegistry

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from aws_fakes import CallRecorder, LambdaContext
 
+from aws_fakes import CallRecorder, LambdaContext
 from taskqueue import PermanentError
 from taskqueue.config import BackoffConfig, WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, TASK_ATTRIBUTE

@@ -65,7 +65,10 @@ def redrive(
             response = sqs.start_message_move_task(**arguments)
             return RedriveResult("move-task", task_handle=response.get("TaskHandle"))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in _UNSUPPORTED:
+            # Endpoints without move tasks (older regions, emulators) refuse or fail on the call;
+            # copying is slower but just as safe, so fall back rather than leave the DLQ full.
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if error.response.get("Error", {}).get("Code") not in _UNSUPPORTED and status < 500:
                 raise
     return RedriveResult("copy", moved=copy_messages(sqs, dlq_url, queue_url))
 

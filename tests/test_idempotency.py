@@ -1,0 +1,120 @@
+"""With an idempotency table, a completed task does not run again (Powertools + DynamoDB on moto)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from aws_fakes import LambdaContext
+from conftest import REGION
+from taskqueue.config import WorkerConfig
+from taskqueue.idempotency import IdempotentRunner
+from taskqueue.registry import TaskRegistry
+from taskqueue.worker import Worker
+from test_worker import received_event
+
+TABLE = "taskqueue-idempotency"
+
+
+@pytest.fixture
+def table(aws: None) -> Any:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
+@pytest.fixture
+def ledger() -> list[Any]:
+    return []
+
+
+@pytest.fixture
+def worker(sqs, queues, table, ledger) -> Worker:
+    registry = TaskRegistry()
+    registry.register("charge", lambda payload: ledger.append(payload))
+    return Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, IdempotentRunner(TABLE, 3600))
+
+
+def charge(payload: Any, **fields: Any) -> str:
+    return json.dumps({"task": "charge", "payload": payload, **fields})
+
+
+def test_a_redelivered_message_runs_once(sqs, queues, worker, ledger):
+    event = received_event(sqs, queues, [charge(10)])
+    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
+    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}  # the same message again
+    assert ledger == [10]
+
+
+def test_copies_with_the_same_task_id_run_once_and_others_run(sqs, queues, worker, ledger):
+    event = received_event(sqs, queues, [charge(1, id="order-1"), charge(1, id="order-1"), charge(2, id="order-2")])
+    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
+    assert sorted(ledger) == [1, 2]
+
+
+def test_failed_attempt_is_not_remembered(sqs, queues, table, ledger):
+    attempts = []
+
+    def fails_once(payload):
+        attempts.append(payload)
+        if len(attempts) == 1:
+            raise RuntimeError("transient")
+        ledger.append(payload)
+
+    registry = TaskRegistry()
+    registry.register("charge", fails_once)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, IdempotentRunner(TABLE, 3600))
+    event = received_event(sqs, queues, [charge(5, id="x")])
+    assert len(worker.handle(event, LambdaContext())["batchItemFailures"]) == 1
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert attempts == [5, 5] and ledger == [5]
+
+
+def test_a_copy_arriving_while_the_first_runs_is_retried_not_run(sqs, queues, table, ledger):
+    started, release = threading.Event(), threading.Event()
+
+    def slow(payload):
+        started.set()
+        release.wait(5)
+        ledger.append(payload)
+
+    registry = TaskRegistry()
+    registry.register("charge", slow)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, IdempotentRunner(TABLE, 3600))
+    event = received_event(sqs, queues, [charge(7, id="same")])
+    first: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: first.update(worker.handle(event, LambdaContext())))
+    thread.start()
+    assert started.wait(5)
+    second = worker.handle(event, LambdaContext())
+    release.set()
+    thread.join()
+
+    assert first == {"batchItemFailures": []}
+    assert [item["itemIdentifier"] for item in second["batchItemFailures"]] == [event["Records"][0]["messageId"]]
+    assert ledger == [7]
+
+
+def test_permanent_errors_still_reach_the_dlq(sqs, queues, table):
+    from taskqueue import PermanentError
+
+    def reject(payload):
+        raise PermanentError("never")
+
+    registry = TaskRegistry()
+    registry.register("charge", reject)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, IdempotentRunner(TABLE, 3600))
+    event = received_event(sqs, queues, [charge(1, id="p")])
+    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
+    dead = sqs.receive_message(QueueUrl=queues.dlq_url, MessageAttributeNames=["All"])["Messages"]
+    assert dead[0]["MessageAttributes"]["taskqueue.reason"]["StringValue"] == "permanent_error"

@@ -1,0 +1,123 @@
+"""Enqueueing: validation before any call, batching within SQS limits, no silent loss."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aws_fakes import CallRecorder
+from taskqueue.producer import EnqueueError, Task, TaskQueue
+
+
+def test_enqueue_sends_the_task_message(sqs, queues):
+    message_id = TaskQueue(queues.url, sqs=sqs).enqueue("resize", {"key": "a.png"}, id="job-1", delay_seconds=0)
+    [message] = sqs.receive_message(QueueUrl=queues.url)["Messages"]
+    assert message["MessageId"] == message_id
+    assert json.loads(message["Body"]) == {"task": "resize", "payload": {"key": "a.png"}, "id": "job-1"}
+
+
+def test_delay_is_applied(sqs, queues):
+    recorder = CallRecorder(sqs)
+    TaskQueue(queues.url, sqs=sqs).enqueue("later", delay_seconds=30)
+    assert recorder.named("SendMessage")[0]["DelaySeconds"] == 30
+    assert "Messages" not in sqs.receive_message(QueueUrl=queues.url)
+
+
+def test_batch_is_sent_in_chunks_of_ten_in_order(sqs, queues):
+    recorder = CallRecorder(sqs)
+    ids = TaskQueue(queues.url, sqs=sqs).enqueue_batch(Task("t", n) for n in range(23))
+    calls = recorder.named("SendMessageBatch")
+    assert [len(call["Entries"]) for call in calls] == [10, 10, 3]
+    assert len(set(ids)) == 23 and all(ids)
+
+
+def test_batch_chunks_stay_under_the_batch_byte_limit(sqs, make_queues):
+    queues = make_queues("big", MaximumMessageSize="1048576")
+    recorder = CallRecorder(sqs)
+    TaskQueue(queues.url, sqs=sqs).enqueue_batch(Task("t", "x" * 300_000) for _ in range(7))
+    sizes = [sum(len(e["MessageBody"]) for e in call["Entries"]) for call in recorder.named("SendMessageBatch")]
+    assert len(sizes) >= 3 and max(sizes) <= 1_048_576
+
+
+def test_oversized_payload_is_refused_before_any_call(sqs, queues):
+    recorder = CallRecorder(sqs)
+    producer = TaskQueue(queues.url, sqs=sqs)
+    with pytest.raises(ValueError, match=r"task 'big' is \d+ bytes, over SQS's limit of 1048576 bytes"):
+        producer.enqueue_batch([Task("small"), Task("big", "x" * 1_048_576)])
+    assert recorder.calls == []
+
+
+def test_payload_over_the_queues_own_maximum_is_refused_before_sending(sqs, make_queues):
+    queues = make_queues("small", MaximumMessageSize="2048")
+    recorder = CallRecorder(sqs)
+    producer = TaskQueue(queues.url, sqs=sqs)
+    with pytest.raises(ValueError, match="over the queue's maximum message size of 2048 bytes"):
+        producer.enqueue_batch([Task("ok"), Task("big", "x" * 3000)])
+    assert [name for name, _ in recorder.calls] == ["GetQueueAttributes"]  # a look-up, no send
+    producer.enqueue("fits", "x" * 1500)
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        (Task(""), "'task' must be a non-empty string"),
+        (Task("t", id=""), "'id' must be a non-empty string"),
+        (Task("t", b"bytes"), "not JSON-serialisable"),
+        (Task("t", float("inf")), "not JSON-serialisable"),
+        (Task("t", delay_seconds=901), "delay_seconds=901 of task 't' must be 0-900"),
+        (Task("t", attributes={f"a{i}": "v" for i in range(11)}), "has 11 attributes"),
+        (Task("t", attributes={"a": ""}), "attribute 'a' must be a non-empty string"),
+    ],
+)
+def test_bad_tasks_are_refused_with_a_clear_error(sqs, queues, task, message):
+    recorder = CallRecorder(sqs)
+    with pytest.raises(ValueError, match=message):
+        TaskQueue(queues.url, sqs=sqs).enqueue_batch([task])
+    assert recorder.calls == []
+
+
+def test_fifo_needs_a_group_and_uses_the_task_id_for_deduplication(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    producer = TaskQueue(queues.url, sqs=sqs)
+    with pytest.raises(ValueError, match="needs a group_id"):
+        producer.enqueue("t")
+    with pytest.raises(ValueError, match="no per-message delay_seconds"):
+        producer.enqueue("t", group_id="g", delay_seconds=5)
+    with pytest.raises(ValueError, match="group_id='has space' must be"):
+        producer.enqueue("t", group_id="has space", id="1")
+    producer.enqueue("t", 1, id="order-1", group_id="g")
+    producer.enqueue("t", 1, id="order-1", group_id="g")  # deduplicated by SQS
+    messages = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+
+
+def test_entries_failed_by_sqs_are_retried_then_reported(sqs, queues):
+    attempts: list[int] = []
+
+    def fail_some(parsed: dict[str, Any], **_: Any) -> None:
+        attempts.append(len(parsed.get("Successful", [])) + len(parsed.get("Failed", [])))
+        # SQS's side fails entry "1" every time, and entry "2" only on the first try.
+        for entry_id, sender_fault in (("1", False), ("2", False)):
+            if entry_id == "2" and len(attempts) > 1:
+                continue
+            match = [s for s in parsed.get("Successful", []) if s["Id"] == entry_id]
+            if match:
+                parsed["Successful"].remove(match[0])
+                parsed.setdefault("Failed", []).append(
+                    {"Id": entry_id, "Code": "InternalError", "Message": "try again", "SenderFault": sender_fault}
+                )
+
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", fail_some)
+    with pytest.raises(EnqueueError) as raised:
+        TaskQueue(queues.url, sqs=sqs).enqueue_batch([Task("t", n) for n in range(3)])
+    error = raised.value
+    assert [f.task.payload for f in error.failed] == [1]
+    assert error.message_ids[0] and error.message_ids[2] and error.message_ids[1] is None
+    assert attempts == [3, 2, 1]  # all three, then the two SQS failed, then the one it failed again
+
+
+def test_queue_url_is_checked(sqs):
+    with pytest.raises(ValueError, match="must be an SQS queue URL"):
+        TaskQueue("tasks", sqs=sqs)
