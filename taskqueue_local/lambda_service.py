@@ -1,0 +1,360 @@
+"""A local Lambda data plane: runs deployed functions from their built zips, like ``sam local start-lambda``.
+
+The control plane stays in the emulator: a function's handler, environment, timeout and reserved
+concurrency are read back from it, and its CodeSha256 picks the local zip to run, so what runs is
+exactly what was deployed. Each function keeps warm execution environments (one interpreter
+process each) and reuses them, as Lambda does; an invocation past the function's timeout kills
+its environment and fails with Lambda's "Task timed out" error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BOOTSTRAP = Path(__file__).with_name("lambda_runtime.py")
+CONFIG_CACHE_SECONDS = 2.0
+MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+
+
+class FunctionNotFound(LookupError):
+    pass
+
+
+class CodeNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    timeout: float
+    memory: int
+    environment: dict[str, str]
+    code_sha256: str
+    reserved_concurrency: int | None
+
+    @classmethod
+    def from_get_function(cls, response: dict[str, Any]) -> FunctionConfig:
+        config = response["Configuration"]
+        return cls(
+            name=config["FunctionName"],
+            arn=config["FunctionArn"],
+            handler=config["Handler"],
+            runtime=config.get("Runtime", "python3.13"),
+            timeout=float(config.get("Timeout", 3)),
+            memory=int(config.get("MemorySize", 128)),
+            environment=dict(config.get("Environment", {}).get("Variables", {})),
+            code_sha256=config["CodeSha256"],
+            reserved_concurrency=response.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
+        )
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What an invocation returned: a result, a function error, or a throttle."""
+
+    payload: bytes
+    function_error: str | None = None
+    throttled: bool = False
+    duration_ms: float = 0.0
+
+
+def base64_sha256(path: Path) -> str:
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+class ArtifactIndex:
+    """Local zips by base64 sha256 (Lambda's CodeSha256), found in the given directories."""
+
+    def __init__(self, directories: list[Path]) -> None:
+        self.directories = directories
+        self._by_hash: dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    def find(self, code_sha256: str) -> Path:
+        with self._lock:
+            if code_sha256 not in self._by_hash:
+                for directory in self.directories:
+                    for path in sorted(directory.glob("*.zip")):
+                        self._by_hash.setdefault(base64_sha256(path), path)
+            if code_sha256 not in self._by_hash:
+                searched = ", ".join(str(d) for d in self.directories)
+                raise CodeNotFound(
+                    f"no local zip has CodeSha256 {code_sha256} (searched {searched}); "
+                    "rebuild the artifacts that were deployed (make build)"
+                )
+            return self._by_hash[code_sha256]
+
+
+def interpreter_for(runtime: str) -> tuple[str, bool]:
+    """A Python interpreter for a Lambda runtime name; (path, exact) with exact False for a stand-in.
+
+    Looks for pythonX.Y on PATH, then in pyenv's versions, then falls back to this interpreter.
+    """
+    version = runtime.removeprefix("python")
+    override = os.environ.get("TASKQUEUE_LOCAL_PYTHON")
+    if override:
+        return override, True
+    candidates = [shutil.which(f"python{version}")]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates += [str(p) for p in sorted(pyenv_root.glob(f"versions/{version}*/bin/python{version}"))]
+    for candidate in candidates:
+        if candidate and _runs(candidate):
+            return candidate, True
+    return sys.executable, sys.version.startswith(version + ".")
+
+
+def _runs(interpreter: str) -> bool:
+    try:
+        return subprocess.run([interpreter, "-c", "pass"], capture_output=True, timeout=20, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+class ExecutionEnvironment:
+    """One warm interpreter process running one function."""
+
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
+        read_fd, write_fd = os.pipe()
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*command, "--response-fd", str(write_fd)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=cwd,
+                pass_fds=(write_fd,),
+            )
+        os.close(write_fd)
+        self._responses = read_fd
+        self._buffer = b""
+
+    def invoke(self, event: bytes, timeout: float) -> tuple[dict[str, Any] | None, bool]:
+        """(answer, timed_out); answer is None when the process died or timed out."""
+        deadline = time.time() + timeout
+        request = {
+            "event": json.loads(event) if event.strip() else {},
+            "request_id": str(uuid.uuid4()),
+            "deadline_ms": int(deadline * 1000),
+        }
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None, False
+        line = self._read_line(deadline)
+        if line is None:
+            timed_out = self.process.poll() is None
+            self.close()
+            return None, timed_out
+        return json.loads(line), False
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([self._responses], [], [], remaining)
+            if not ready:
+                return None
+            chunk = os.read(self._responses, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            os.close(self._responses)
+        except OSError:
+            pass
+
+
+@dataclass
+class FunctionPool:
+    """Warm environments of one function version, and its concurrency accounting."""
+
+    config: FunctionConfig
+    start: Callable[[], ExecutionEnvironment]
+    limit: int
+    idle: list[ExecutionEnvironment] = field(default_factory=list)
+    busy: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acquire(self) -> ExecutionEnvironment | None:
+        with self.lock:
+            if self.busy >= self.limit:
+                return None
+            self.busy += 1
+            if self.idle:
+                return self.idle.pop()
+        try:
+            return self.start()
+        except Exception:
+            with self.lock:
+                self.busy -= 1
+            raise
+
+    def release(self, environment: ExecutionEnvironment, reusable: bool) -> None:
+        with self.lock:
+            self.busy -= 1
+            if reusable:
+                self.idle.append(environment)
+
+    def close(self) -> None:
+        with self.lock:
+            environments, self.idle = self.idle, []
+        for environment in environments:
+            environment.close()
+
+
+class LocalLambda:
+    """Invokes functions deployed on the emulator, from local zips."""
+
+    def __init__(
+        self,
+        lambda_client: Any,
+        artifacts: ArtifactIndex,
+        work_dir: Path,
+        function_environment: dict[str, str],
+        layers: list[Path],
+        account_concurrency: int = 100,
+    ) -> None:
+        self.lambda_client = lambda_client
+        self.artifacts = artifacts
+        self.work_dir = work_dir
+        self.function_environment = function_environment
+        self.layers = layers
+        self.account_concurrency = account_concurrency
+        self._configs: dict[str, tuple[float, FunctionConfig]] = {}
+        self._pools: dict[tuple[str, str], FunctionPool] = {}
+        self._lock = threading.Lock()
+        self.interpreters: dict[str, tuple[str, bool]] = {}
+
+    def function_config(self, name: str) -> FunctionConfig:
+        now = time.monotonic()
+        cached = self._configs.get(name)
+        if cached and now - cached[0] < CONFIG_CACHE_SECONDS:
+            return cached[1]
+        try:
+            config = FunctionConfig.from_get_function(self.lambda_client.get_function(FunctionName=name))
+        except self.lambda_client.exceptions.ResourceNotFoundException as error:
+            raise FunctionNotFound(str(error)) from None
+        self._configs[name] = (now, config)
+        return config
+
+    def invoke(self, name: str, event: bytes) -> Invocation:
+        config = self.function_config(name)
+        pool = self._pool(config)
+        environment = pool.acquire()
+        if environment is None:
+            return Invocation(b"", throttled=True)
+        started = time.monotonic()
+        answer, timed_out = environment.invoke(event, config.timeout)
+        duration_ms = (time.monotonic() - started) * 1000
+        pool.release(environment, reusable=answer is not None)
+        if answer is None:
+            message = (
+                f"Task timed out after {config.timeout:.2f} seconds"
+                if timed_out
+                else "Runtime exited without providing a reason"
+            )
+            error_type = "Sandbox.Timedout" if timed_out else "Runtime.ExitError"
+            body = {"errorMessage": message, "errorType": error_type}
+            return Invocation(json.dumps(body).encode(), "Unhandled", duration_ms=duration_ms)
+        if answer["ok"]:
+            return Invocation(answer["result"].encode(), duration_ms=duration_ms)
+        return Invocation(json.dumps(answer["error"]).encode(), "Unhandled", duration_ms=duration_ms)
+
+    def _pool(self, config: FunctionConfig) -> FunctionPool:
+        key = (config.name, config.code_sha256)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                # A new code version replaces the old environments, as an update does on Lambda.
+                for old_key in [k for k in self._pools if k[0] == config.name]:
+                    self._pools.pop(old_key).close()
+                limit = config.reserved_concurrency or self.account_concurrency
+                pool = FunctionPool(config, lambda: self._start(config), limit)
+                self._pools[key] = pool
+            elif config.reserved_concurrency and pool.limit != config.reserved_concurrency:
+                pool.limit = config.reserved_concurrency
+            return pool
+
+    def _code_dir(self, config: FunctionConfig) -> Path:
+        digest = base64.b64decode(config.code_sha256).hex()[:16]
+        target = self.work_dir / "functions" / config.name / digest
+        if not target.exists():
+            staging = target.with_name(target.name + f".tmp{os.getpid()}.{threading.get_ident()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            with zipfile.ZipFile(self.artifacts.find(config.code_sha256)) as archive:
+                archive.extractall(staging)
+            try:
+                staging.rename(target)
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)  # another thread unpacked it first
+        return target
+
+    def _start(self, config: FunctionConfig) -> ExecutionEnvironment:
+        code = self._code_dir(config)
+        interpreter, _exact = self.interpreters.setdefault(config.runtime, interpreter_for(config.runtime))
+        command = [interpreter, "-I", "-S", str(BOOTSTRAP), "--code", str(code), "--handler", config.handler]
+        for layer in self.layers:
+            command += ["--layer", str(layer)]
+        log_dir = self.work_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return ExecutionEnvironment(command, self._environment(config), code, log_dir / f"{config.name}.log")
+
+    def _environment(self, config: FunctionConfig) -> dict[str, str]:
+        region = config.arn.split(":")[3]
+        return {
+            **config.environment,
+            # What the Lambda service sets itself; function settings cannot override these.
+            **self.function_environment,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": config.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+            "LAMBDA_TASK_ROOT": str(self._code_dir(config)),
+            "TASKQUEUE_LOCAL_FUNCTION_ARN": config.arn,
+            "_HANDLER": config.handler,
+            "TZ": "UTC",
+            "PYTHONUNBUFFERED": "1",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
