@@ -43,14 +43,20 @@ class _Handler(BaseHTTPRequestHandler):
         name = unquote(match["name"])
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if len(body) > MAX_SYNC_PAYLOAD_BYTES:
-            self._send(413, _error_body("RequestEntityTooLargeException", "Request must be smaller than 6291456 bytes"),
-                       {"x-amzn-ErrorType": "RequestEntityTooLargeException"})  # fmt: skip
+            self._send(
+                413,
+                _error_body("RequestEntityTooLargeException", "Request must be smaller than 6291456 bytes"),
+                {"x-amzn-ErrorType": "RequestEntityTooLargeException"},
+            )
             return
         try:
             self.server.service.function_config(name)
         except FunctionNotFound as error:
-            self._send(404, _error_body("ResourceNotFoundException", str(error)),
-                       {"x-amzn-ErrorType": "ResourceNotFoundException"})  # fmt: skip
+            self._send(
+                404,
+                _error_body("ResourceNotFoundException", str(error)),
+                {"x-amzn-ErrorType": "ResourceNotFoundException"},
+            )
             return
         if invocation_type == "DryRun":
             self._send(204, b"")
@@ -75,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "Type": "User",
                     "message": "Rate Exceeded.",
                     "__type": "TooManyRequestsException",
-                }  # fmt: skip
+                }
             ).encode()
             self._send(429, body, {"x-amzn-ErrorType": "TooManyRequestsException"})
             return
@@ -92,7 +98,11 @@ class _Handler(BaseHTTPRequestHandler):
         connection.request(self.command, self.path, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
-        passed = {k: v for k, v in response.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding")}  # fmt: skip
+        passed = {
+            k: v
+            for k, v in response.getheaders()
+            if k.lower() not in ("content-length", "connection", "transfer-encoding")
+        }
         connection.close()
         self._send(response.status, data, passed)
 

@@ -10,6 +10,7 @@ its environment and fails with Lambda's "Task timed out" error.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -190,10 +191,8 @@ class ExecutionEnvironment:
         self.process.wait()
         if self.process.stdin:
             self.process.stdin.close()
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._responses)
-        except OSError:
-            pass
 
 
 @dataclass

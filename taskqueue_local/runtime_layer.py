@@ -39,7 +39,7 @@ def ensure_boto3_layer(work_dir: Path) -> Path:
             str(staging),
             "-r",
             str(LOCK),
-        ],  # fmt: skip
+        ],
         check=True,
     )
     (staging / ".complete").touch()
