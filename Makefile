@@ -40,7 +40,7 @@ test: $(BIN)/.installed ## Run the test suite (moto, Terraform where installed)
 lint: $(BIN)/.installed ## ruff, format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions/taskqueue
+	$(BIN)/mypy functions/taskqueue build.py
 
 fmt: $(BIN)/.installed ## Format Python and Terraform sources
 	$(BIN)/ruff check --fix-only --quiet .
