@@ -63,6 +63,11 @@ GLIBC_MINORS = range(34, 16, -1)
 # Provided by the Lambda runtime; vendored only with --bundle-boto3.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 
+# What pip logs when an index cannot be reached (it then reports "no versions").
+NETWORK_TROUBLE = re.compile(
+    r"connection broken by|NewConnectionError|Failed to establish a new connection|ConnectTimeout"
+    r"|ReadTimeout|ProxyError|SSLError|Temporary failure in name resolution"
+)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 ZIP_COMPRESSLEVEL = 9
 FILE_MODE = 0o644
@@ -402,6 +407,11 @@ def pip_install(plan: Plan, site: Path) -> None:
 def pip_failure(output: str, options: Options) -> str:
     """pip's output on failure, turned into one line that names the culprit."""
     missing = re.search(r"No matching distribution found for (\S+)", output)
+    trouble = NETWORK_TROUBLE.search(output)
+    if missing and trouble:
+        # Unreachable indexes look like "no versions at all" to pip's resolver.
+        line = next(line for line in output.splitlines() if trouble.group(0) in line)
+        return f"could not reach the package index for {missing.group(1)}: {line.strip()}"
     if missing:
         return (
             f"no wheel of {missing.group(1)} for {options.target()}: it publishes only an sdist "

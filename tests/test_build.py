@@ -422,3 +422,21 @@ def test_handlers_import_from_the_unpacked_artifact(built: Built, tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert all(path.startswith(str(tmp_path)) for path in result.stdout.split()), result.stdout
+
+
+def test_pip_failures_become_one_line_that_names_the_package() -> None:
+    build = load_build_module()
+    options = build.Options(out=Path("dist"), runtime="python3.12", arch="x86_64")
+    no_wheel = (
+        "ERROR: Could not find a version that satisfies the requirement lxml==6.0.0 (from versions: none)\n"
+        "ERROR: No matching distribution found for lxml==6.0.0\n"
+    )
+    message = build.pip_failure(no_wheel, options)
+    assert message.startswith("no wheel of lxml==6.0.0 for CPython 3.12 on manylinux x86_64")
+    offline = (
+        "WARNING: Retrying (Retry(total=0)) after connection broken by 'NewConnectionError(\"Failed to "
+        "establish a new connection: [Errno 111] Connection refused\")': /simple/lxml/\n" + no_wheel
+    )
+    assert build.pip_failure(offline, options).startswith("could not reach the package index for lxml==6.0.0")
+    unhashed = "ERROR: Hashes are required in --require-hashes mode, but they are missing from some requirements."
+    assert "pip-compile --generate-hashes" in build.pip_failure(unhashed, options)
