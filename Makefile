@@ -11,7 +11,8 @@ LOCK_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS=
 PIP_COMPILE := $(LOCK_ENV) $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links --strip-extras
 LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
-	functions/boto3/requirements.txt requirements-dev.txt requirements-checkov.txt
+	functions/boto3/requirements.txt requirements-dev.txt requirements-checkov.txt \
+	tests/fixtures/compiled-requirements.txt
 
 .PHONY: help build test lint fmt lock clean demo bench soak docs checkov venv
 
@@ -39,7 +40,7 @@ test: $(BIN)/.installed ## Run the test suite (moto, Terraform where installed)
 lint: $(BIN)/.installed ## ruff, format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions/taskqueue
+	$(BIN)/mypy functions/taskqueue build.py
 
 fmt: $(BIN)/.installed ## Format Python and Terraform sources
 	$(BIN)/ruff check --fix-only --quiet .
@@ -52,6 +53,7 @@ lock: $(BIN)/.installed ## Recompile every requirements*.in into a hashed .txt
 	$(PIP_COMPILE) -o functions/boto3/requirements.txt functions/boto3/requirements.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
 	$(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
+	$(PIP_COMPILE) -o tests/fixtures/compiled-requirements.txt tests/fixtures/compiled-requirements.in
 
 clean: ## Remove build output, virtualenvs and caches
 	rm -rf dist build .pytest_cache .ruff_cache .mypy_cache .local
