@@ -399,7 +399,7 @@ def pip_install(plan: Plan, site: Path) -> None:
     ]
     for requirements in plan.requirements:
         command += ["-r", str(requirements)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BuildError(f"{plan.name}: {pip_failure(result.stdout + result.stderr, options)}")
 

@@ -1,0 +1,129 @@
+"""EventBridge schedules, fired locally: the emulator stores rules but never fires them.
+
+Rules, targets and the functions' resource policies are read back from the emulator, so a rule
+fires only what the deployment wired: a target whose function does not allow
+``events.amazonaws.com`` from that rule's ARN is reported and skipped, as EventBridge would fail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> float:
+    """Seconds between runs of a ``rate(...)`` expression."""
+    match = _RATE.match(expression.strip())
+    if match is None:
+        raise ValueError(f"schedule {expression!r} is not a rate(...) expression; only rates are fired locally")
+    return int(match["value"]) * _UNIT_SECONDS[match["unit"].rstrip("s")]
+
+
+@dataclass(frozen=True)
+class ScheduledTarget:
+    rule_name: str
+    rule_arn: str
+    schedule: str
+    period_seconds: float
+    function_arn: str
+    input: str | None
+
+
+def _allows(policy: dict[str, Any], rule_arn: str) -> bool:
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal", {})
+        service = principal.get("Service") if isinstance(principal, dict) else principal
+        source = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+        if statement.get("Effect") == "Allow" and service == "events.amazonaws.com" and source == rule_arn:
+            return True
+    return False
+
+
+def scheduled_targets(events: Any, lambda_client: Any) -> list[ScheduledTarget]:
+    """Lambda targets of the enabled scheduled rules, checked against the functions' policies."""
+    found = []
+    for rule in events.list_rules().get("Rules", []):
+        if rule.get("State") != "ENABLED" or not rule.get("ScheduleExpression"):
+            continue
+        period = rate_seconds(rule["ScheduleExpression"])
+        for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
+            if ":lambda:" not in target["Arn"]:
+                continue
+            try:
+                policy = json.loads(lambda_client.get_policy(FunctionName=target["Arn"])["Policy"])
+            except lambda_client.exceptions.ResourceNotFoundException:
+                policy = {}
+            if not _allows(policy, rule["Arn"]):
+                log.warning("rule %s may not invoke %s: no matching lambda permission", rule["Name"], target["Arn"])
+                continue
+            found.append(
+                ScheduledTarget(
+                    rule["Name"], rule["Arn"], rule["ScheduleExpression"], period, target["Arn"], target.get("Input")
+                )
+            )
+    return found
+
+
+def scheduled_event(target: ScheduledTarget, region: str, account: str) -> bytes:
+    if target.input is not None:
+        return target.input.encode()
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": region,
+            "resources": [target.rule_arn],
+            "detail": {},
+        }
+    ).encode()
+
+
+class Scheduler:
+    """Fires each target every ``period / speedup`` seconds, asynchronously, like EventBridge."""
+
+    def __init__(
+        self, targets: list[ScheduledTarget], fire: Callable[[ScheduledTarget, bytes], None], speedup: float = 1.0
+    ) -> None:
+        self.targets = targets
+        self.fire = fire
+        self.speedup = speedup
+        self.fired = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+
+    def start(self) -> Scheduler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        next_fire = {target: time.monotonic() for target in self.targets}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for target, due in next_fire.items():
+                if due <= now:
+                    _, _, _, region, account, _ = target.rule_arn.split(":", 5)
+                    self.fire(target, scheduled_event(target, region, account))
+                    self.fired += 1
+                    next_fire[target] = due + target.period_seconds / self.speedup
+            self._stop.wait(max(0.01, min(next_fire.values()) - time.monotonic()))
