@@ -165,7 +165,8 @@ class ExecutionEnvironment:
             return None, False
         line = self._read_line(deadline)
         if line is None:
-            timed_out = self.process.poll() is None
+            # No answer: either the deadline passed, or the process died (its pipe closed early).
+            timed_out = time.time() >= deadline
             self.close()
             return None, timed_out
         return json.loads(line), False
