@@ -142,6 +142,7 @@ def test_worker_logs_are_structured_and_carry_no_payload_by_default(sqs, queues,
     assert task_lines and task_lines[0]["task"] == "checksum"
     assert task_lines[0]["message_id"] == event["Records"][0]["messageId"]
     assert task_lines[0]["receive_count"] == 1
+    assert task_lines[0]["queued_ms"] >= 0 and task_lines[0]["duration_ms"] >= 0
     assert secret not in json.dumps(lines)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert emf and emf[-1]["TasksSucceeded"] == [1.0]

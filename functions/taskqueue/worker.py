@@ -109,7 +109,7 @@ class Worker:
         try:
             return self._process(raw, count, context)
         finally:
-            logger.remove_keys(["message_id", "receive_count", "task", "task_id"])
+            logger.remove_keys(["message_id", "receive_count", "task", "task_id", "queued_ms", "duration_ms"])
 
     def _process(self, raw: Mapping[str, Any], count: int, context: Any) -> Outcome:
         try:
@@ -134,21 +134,26 @@ class Worker:
             message_group_id=message_group_id(raw),
             get_remaining_time_in_millis=(lambda: _remaining_millis(context) or 0),
         )
+        queued_ms = _queued_millis(raw)
+        logger.append_keys(queued_ms=queued_ms)
+        metrics.add_metric(name="TaskQueueTime", unit=MetricUnit.Milliseconds, value=queued_ms)
         if self.config.log_payload:
             logger.info("starting task", extra={"payload": message.payload})
         started = time.perf_counter()
+        failure: Exception | None = None
         try:
             self._run(registered.run, message, task_context)
-        except PermanentError as error:
-            return self._dead_letter(raw, dead_letter_queue.PERMANENT_ERROR, _describe(error), message.task)
         except Exception as error:
+            failure = error
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        logger.append_keys(duration_ms=duration_ms)
+        metrics.add_metric(name="TaskDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+        if isinstance(failure, PermanentError):
+            return self._dead_letter(raw, dead_letter_queue.PERMANENT_ERROR, _describe(failure), message.task)
+        if failure is not None:
             metrics.add_metric(name="TasksRetried", unit=MetricUnit.Count, value=1)
-            logger.warning("task failed; it will be retried", extra={"error": _describe(error)})
-            raise
-        finally:
-            metrics.add_metric(
-                name="TaskDuration", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
-            )
+            logger.warning("task failed; it will be retried", extra={"error": _describe(failure)})
+            raise failure
         metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=1)
         logger.info("task succeeded")
         return Outcome("succeeded")
@@ -202,6 +207,15 @@ class Worker:
 def _remaining_millis(context: Any) -> int | None:
     getter = getattr(context, "get_remaining_time_in_millis", None)
     return getter() if callable(getter) else None
+
+
+def _queued_millis(record: Mapping[str, Any]) -> int:
+    """Time from enqueue (SentTimestamp) to this attempt's start; includes backoff for retries."""
+    try:
+        sent = int(record.get("attributes", {})["SentTimestamp"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+    return max(0, int(time.time() * 1000) - sent)
 
 
 def _describe(error: BaseException) -> str:
