@@ -34,6 +34,9 @@ venv: $(BIN)/.installed
 build: $(BIN)/.installed ## Build dist/consumer.zip and dist/worker.zip (reused when nothing changed)
 	$(BIN)/python build.py all --out dist
 
+demo: build ## The queue deployed by the module onto a local AWS emulator, running a mix of tasks
+	$(BIN)/python -m taskqueue_local demo
+
 test: $(BIN)/.installed ## Run the test suite (moto, Terraform where installed)
 	$(BIN)/python -m pytest
 

@@ -107,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response.status, data, passed)
 
     def do_GET(self) -> None:
+        if self.path == "/health":
+            self._send(200, b'{"status": "ok"}')
+            return
         self._forward(self._body())
 
     do_PUT = do_DELETE = do_GET

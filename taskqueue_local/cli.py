@@ -1,0 +1,170 @@
+"""``python -m taskqueue_local up|down|status|env|invoke|demo``: the task queue on this machine.
+
+python -m taskqueue_local up              # emulator + `terraform apply` + Lambda endpoint + schedules
+eval "$(python -m taskqueue_local env)"   # then, in any shell:
+python -m taskqueue enqueue checksum --payload '{"text": "hi"}'
+python -m taskqueue_local invoke <function> --payload '{}'
+python -m taskqueue_local down
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import boto3
+
+from taskqueue_local import demo, stack
+
+
+def _up_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--example", default="basic", help="which examples/<name> to apply (default: basic)")
+    parser.add_argument(
+        "--speedup", type=float, default=12.0, help="run schedules this many times faster (default 12: 1 min -> 5 s)"
+    )
+    parser.add_argument(
+        "--tasks",
+        type=Path,
+        default=stack.ROOT / "examples" / "example_tasks",
+        help="task package to build into the worker (default: examples/example_tasks)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m taskqueue_local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _up_arguments(commands.add_parser("up", help="start the stack and leave it running"))
+    commands.add_parser("down", help="stop everything `up` started")
+    commands.add_parser("status", help="what is running, and the queues' depths")
+    commands.add_parser("env", help="print shell exports for using the stack")
+    invoke = commands.add_parser("invoke", help="invoke a deployed function through the local endpoint")
+    invoke.add_argument("function")
+    invoke.add_argument("--payload", default="{}")
+    demo_parser = commands.add_parser("demo", help="up, a mix of tasks with a summary, down")
+    _up_arguments(demo_parser)
+    demo_parser.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for the tasks")
+    serve = commands.add_parser("serve", help=argparse.SUPPRESS)
+    serve.add_argument("--emulator", required=True)
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--artifacts", action="append", type=Path, required=True)
+    serve.add_argument("--speedup", type=float, default=1.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except stack.StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
+    print(f"local stack up in {time.monotonic() - started:.0f} s. Use it from a shell with:")
+    print('  eval "$(python -m taskqueue_local env)"')
+    print(f"queue: {running.outputs.get('queue_url')}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    stack.down()
+    return 0
+
+
+def _running() -> stack.Stack:
+    current = stack.load()
+    if current is None:
+        raise stack.StackError("no local stack is up: run `python -m taskqueue_local up`")
+    return current
+
+
+def _status(args: argparse.Namespace) -> int:
+    current = _running()
+    sqs = demo.sqs_client(current)
+    print(
+        json.dumps(
+            {
+                "example": current.example,
+                "emulator": current.emulator_url,
+                "lambda_endpoint": current.lambda_url,
+                "processes": {name: {"pid": pid, "running": stack.is_ours(pid)} for name, pid in current.pids.items()},
+                "queue_depth": demo.queue_depth(sqs, current.outputs["queue_url"]),
+                "dead_letter_queue_depth": demo.queue_depth(sqs, current.outputs["dead_letter_queue_url"]),
+                "outputs": {k: v for k, v in current.outputs.items() if not k.endswith("_json")},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    for name, value in _running().client_environment().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    current = _running()
+    client = boto3.client(
+        "lambda",
+        endpoint_url=current.lambda_url,
+        region_name=stack.REGION,
+        aws_access_key_id=stack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    response = client.invoke(FunctionName=args.function, Payload=args.payload.encode())
+    print(response["Payload"].read().decode())
+    return 1 if response.get("FunctionError") else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    print(f"== bringing up the local stack (examples/{args.example} on the emulator)")
+    running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
+    try:
+        print(f"== running tasks (the consumer's schedule fires every {60 / args.speedup:g} s)")
+        summary = demo.run(running, demo.Scenario(), timeout=args.timeout)
+    finally:
+        print("== stopping the local stack")
+        stack.down()
+    print(summary.table())
+    print(f"demo finished in {time.monotonic() - started:.0f} s")
+    if not summary.ok:
+        print(f"FAILED: {summary.lost} lost, {summary.stuck} stuck", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The background half of `up`: the Lambda endpoint and the schedules, until SIGTERM."""
+    from taskqueue_local.serve import serve  # noqa: PLC0415
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    serve(args.emulator, args.port, args.artifacts, args.speedup, stack.LOCAL_DIR, stop)
+    return 0
+
+
+_COMMANDS = {
+    "up": _up,
+    "down": _down,
+    "status": _status,
+    "env": _env,
+    "invoke": _invoke,
+    "demo": _demo,
+    "serve": _serve,
+}

@@ -1,0 +1,63 @@
+"""moto's server, with the few SQS behaviours it lacks that the Terraform module depends on.
+
+Run as ``python -m taskqueue_local.emulator --port N``. The fixes are applied in this process
+only, before the server starts; moto itself is not modified:
+
+- the ``RedriveAllowPolicy`` queue attribute (moto 5.2 rejects it, and the provider waits for it
+  forever when creating ``aws_sqs_queue_redrive_allow_policy``);
+- a SetQueueAttributes call that does not name ``Policy`` keeps the queue's policy (moto
+  clears it, so every later queue update would silently drop the TLS-only policy);
+- ``RedrivePolicy`` read back as compact JSON, as SQS returns it (moto's spaces make the
+  provider plan a change on every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def apply_sqs_fixes() -> None:
+    from moto.sqs.models import Queue  # noqa: PLC0415 - moto loads slowly; only the server needs it
+
+    if "RedriveAllowPolicy" not in Queue.BASE_ATTRIBUTES:
+        Queue.BASE_ATTRIBUTES = [*Queue.BASE_ATTRIBUTES, "RedriveAllowPolicy"]
+    Queue.redrive_allow_policy = None  # type: ignore[attr-defined]
+
+    set_attributes = Queue._set_attributes
+
+    def _set_attributes(self: Any, attributes: dict[str, Any], now: float | None = None) -> None:
+        kept_policy = getattr(self, "policy", None)
+        set_attributes(self, attributes, now)
+        if "Policy" not in attributes:
+            self.policy = kept_policy
+
+    Queue._set_attributes = _set_attributes  # type: ignore[method-assign]
+
+    attributes_property = Queue.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result: dict[str, Any] = attributes_property.fget(self)  # type: ignore[attr-defined]
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    apply_sqs_fixes()
+    from moto.server import main as moto_main  # noqa: PLC0415
+
+    moto_main(["-H", args.host, "-p", str(args.port)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The long-running half of the local stack: the Lambda endpoint and the scheduler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import boto3
+
+from taskqueue_local.lambda_endpoint import LambdaEndpoint
+from taskqueue_local.lambda_service import ArtifactIndex, LocalLambda
+from taskqueue_local.runtime_layer import ensure_boto3_layer
+from taskqueue_local.scheduler import ScheduledTarget, Scheduler, scheduled_targets
+from taskqueue_local.stack import CREDENTIALS, REGION
+
+log = logging.getLogger("taskqueue_local")
+
+
+def serve(
+    emulator_url: str, port: int, artifacts: list[Path], speedup: float, work_dir: Path, stop: threading.Event
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    clients = {
+        "endpoint_url": emulator_url,
+        "region_name": REGION,
+        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+    control = boto3.client("lambda", **clients)
+    layer = ensure_boto3_layer(work_dir)
+    service = LocalLambda(control, ArtifactIndex(artifacts), work_dir, {}, [layer])
+    endpoint = LambdaEndpoint(service, emulator_url, port=port)
+    # What Lambda gives every function: credentials, and here the emulator's and our endpoints.
+    service.function_environment = {
+        **CREDENTIALS,
+        "AWS_ENDPOINT_URL": emulator_url,
+        "AWS_ENDPOINT_URL_LAMBDA": endpoint.url,
+    }
+    targets = scheduled_targets(boto3.client("events", **clients), control)
+    for target in targets:
+        log.info(
+            "schedule %s (%s) -> %s, every %.1f s",
+            target.rule_name,
+            target.schedule,
+            target.function_arn,
+            target.period_seconds / speedup,
+        )
+
+    def fire(target: ScheduledTarget, event: bytes) -> None:
+        log.info("rule %s fired", target.rule_name)
+        endpoint.invoke_async(target.function_arn, event)
+
+    scheduler = Scheduler(targets, fire, speedup)
+    endpoint.start()
+    scheduler.start()
+    log.info("Lambda endpoint listening on %s", endpoint.url)
+    stop.wait()
+    scheduler.stop()
+    endpoint.stop()

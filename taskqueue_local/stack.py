@@ -1,0 +1,294 @@
+"""Bringing the local stack up and down: emulator, Terraform apply, Lambda endpoint and schedules.
+
+``up`` starts two background processes, each in its own process group, and records them in
+``.local/stack.json``: the emulator (moto) and ``serve`` (the local Lambda endpoint plus the
+scheduler). ``down`` stops both groups by PID (after checking the PID is still ours), removes
+the override file and the Terraform state, and leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_DIR = ROOT / ".local"
+STATE_FILE = LOCAL_DIR / "stack.json"
+OVERRIDE_NAME = "taskqueue_local_override.tf"
+REGION = "us-east-1"
+# Services the module touches; each is pointed at the emulator.
+ENDPOINT_SERVICES = ("sqs", "lambda", "iam", "sts", "events", "logs", "cloudwatch", "dynamodb", "kms")
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
+
+# Module settings for a local run: the example's own tasks, and retries quick enough to watch.
+DEMO_MODULE_SETTINGS: dict[str, Any] = {
+    "task_modules": ["example_tasks"],
+    "backoff_base_seconds": 1,
+    "backoff_max_seconds": 4,
+    "max_receive_count": 4,
+    "consumer_wait_time_seconds": 1,
+}
+
+Log = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Stack:
+    example: str
+    emulator_url: str
+    lambda_url: str
+    pids: dict[str, int]
+    outputs: dict[str, Any]
+    work_dir: str
+    started_at: float = field(default_factory=time.time)
+
+    def client_environment(self) -> dict[str, str]:
+        """What a shell needs to use the stack with boto3 or the AWS CLI."""
+        return {
+            **CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.emulator_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
+            "TASKQUEUE_QUEUE_URL": str(self.outputs.get("queue_url", "")),
+        }
+
+    def save(self) -> None:
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        temporary = STATE_FILE.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2))
+        temporary.replace(STATE_FILE)
+
+
+def load() -> Stack | None:
+    if not STATE_FILE.exists():
+        return None
+    return Stack(**json.loads(STATE_FILE.read_text()))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(url: str, seconds: float, process: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{what} exited with {process.returncode}; see {log_path}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise StackError(f"{what} did not answer at {url} within {seconds:.0f} s; see {log_path}")
+
+
+def _start(name: str, command: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    log_path = LOCAL_DIR / "logs" / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,  # its own process group, so `down` stops its children too
+        )
+
+
+def is_ours(pid: int) -> bool:
+    try:
+        return b"taskqueue_local" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def stop_process_group(pid: int, grace: float = 5.0) -> bool:
+    """Stop a process started by ``_start`` and its children; False when it was already gone."""
+    if not is_ours(pid):
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not is_ours(pid) or _reaped(pid):
+                return True
+            time.sleep(0.05)
+    return True
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == pid
+    except ChildProcessError:
+        return False
+
+
+def override_text(emulator_url: str, module_settings: Mapping[str, Any]) -> str:
+    """The local-only override: the provider on the emulator, plus module settings for the run."""
+    endpoints = "\n".join(f'    {service} = "{emulator_url}"' for service in ENDPOINT_SERVICES)
+    settings = "\n".join(f"  {name} = {json.dumps(value)}" for name, value in module_settings.items())
+    return f"""# Written by taskqueue_local for a local run; removed by `down`. Never commit it.
+provider "aws" {{
+  region                      = "{REGION}"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+
+module "task_queue" {{
+{settings}
+}}
+"""
+
+
+def build_artifacts(tasks_dir: Path, out_dir: Path, log: Log) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "all", "--tasks", str(tasks_dir), "--out", str(out_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"build failed:\n{result.stdout}{result.stderr}")
+    log(f"artifacts: {out_dir.relative_to(ROOT)} ({time.monotonic() - started:.1f} s)")
+
+
+def up(
+    example: str = "basic",
+    *,
+    speedup: float = 12.0,
+    tasks_dir: Path = ROOT / "examples" / "example_tasks",
+    module_settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS,
+    log: Log = print,
+) -> Stack:
+    from tools import terraform as tf  # noqa: PLC0415 - only `up` needs Terraform
+
+    existing = load()
+    if existing is not None:
+        if any(is_ours(pid) for pid in existing.pids.values()):
+            raise StackError("a local stack is already up: run `python -m taskqueue_local down` first")
+        down(log=lambda message: None)
+
+    example_dir = ROOT / "examples" / example
+    if not (example_dir / "main.tf").exists():
+        raise StackError(f"no example named {example!r} in examples/")
+    try:
+        terraform_setup = tf.setup()
+    except tf.TerraformUnavailable as error:
+        raise StackError(f"Terraform is needed for the local stack: {error}") from None
+
+    work_dir = LOCAL_DIR
+    dist_dir = work_dir / "dist"
+    build_artifacts(tasks_dir, dist_dir, log)
+
+    stack = Stack(example, "", "", {}, {}, str(work_dir))
+    try:
+        port = free_port()
+        emulator = _start("emulator", [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)])
+        stack.pids["emulator"] = emulator.pid
+        stack.emulator_url = f"http://127.0.0.1:{port}"
+        stack.save()
+        _wait_for(f"{stack.emulator_url}/moto-api/", 60, emulator, "the emulator", LOCAL_DIR / "logs" / "emulator.log")
+        log(f"emulator: {stack.emulator_url} (pid {emulator.pid})")
+
+        stack.outputs = apply(terraform_setup, example_dir, stack.emulator_url, dist_dir, module_settings, log)
+
+        lambda_port = free_port()
+        serve = _start(
+            "lambda",
+            [
+                sys.executable,
+                "-m",
+                "taskqueue_local",
+                "serve",
+                "--emulator",
+                stack.emulator_url,
+                "--port",
+                str(lambda_port),
+                "--artifacts",
+                str(dist_dir),
+                "--speedup",
+                str(speedup),
+            ],
+        )
+        stack.pids["lambda"] = serve.pid
+        stack.lambda_url = f"http://127.0.0.1:{lambda_port}"
+        stack.save()
+        _wait_for(f"{stack.lambda_url}/health", 60, serve, "the Lambda endpoint", LOCAL_DIR / "logs" / "lambda.log")
+        log(f"lambda endpoint: {stack.lambda_url} (pid {serve.pid}); schedules run {speedup:g}x faster")
+    except BaseException:
+        down(log=lambda message: None)
+        raise
+    return stack
+
+
+def apply(
+    terraform_setup: Any,
+    example_dir: Path,
+    emulator_url: str,
+    dist_dir: Path,
+    module_settings: Mapping[str, Any],
+    log: Log,
+) -> dict[str, Any]:
+    """Apply the example onto the emulator; returns its outputs."""
+    from tools import terraform as tf  # noqa: PLC0415
+
+    data_dir = LOCAL_DIR / "terraform" / example_dir.name
+    state = data_dir / "terraform.tfstate"
+    (example_dir / OVERRIDE_NAME).write_text(override_text(emulator_url, module_settings))
+    runner = terraform_setup.terraform(example_dir, data_dir=data_dir)
+    started = time.monotonic()
+    tf.run(runner, "init", input=False)
+    log(f"terraform init: {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(state), var={"dist_dir": str(dist_dir)})
+    log(f"terraform apply of examples/{example_dir.name}: {time.monotonic() - started:.1f} s")
+    outputs = json.loads(tf.run(runner, "output", json=tf.IsFlagged, state=str(state)))
+    return {name: value["value"] for name, value in outputs.items()}
+
+
+def down(log: Log = print) -> None:
+    stack = load()
+    if stack is None:
+        log("no local stack is up")
+        return
+    for name, pid in stack.pids.items():
+        if stop_process_group(pid):
+            log(f"stopped {name} (pid {pid})")
+    example_dir = ROOT / "examples" / stack.example
+    (example_dir / OVERRIDE_NAME).unlink(missing_ok=True)
+    # The state describes resources of an emulator that no longer exists.
+    for state in (LOCAL_DIR / "terraform" / stack.example).glob("terraform.tfstate*"):
+        state.unlink()
+    STATE_FILE.unlink(missing_ok=True)
+    log("local stack is down")
