@@ -12,7 +12,8 @@ WORKER = {"TASKQUEUE_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/dlq"}
 
 def test_consumer_defaults():
     config = ConsumerConfig.from_env(CONSUMER)
-    assert (config.batch_size, config.wait_time_seconds, config.mode) == (10, 20, "drain")
+    assert (config.batch_size, config.wait_time_seconds, config.mode) == (10, 1, "drain")
+    assert ConsumerConfig.from_env({**CONSUMER, "TASKQUEUE_MODE": "continuous"}).wait_time_seconds == 20
     assert config.backoff == BackoffConfig()
 
 
@@ -83,3 +84,10 @@ def test_worker_settings():
 def test_worker_rejects_bad_values(env, message):
     with pytest.raises(ConfigError, match=message):
         WorkerConfig.from_env(env)
+
+
+def test_worker_max_receive_count():
+    assert WorkerConfig.from_env(WORKER).max_receive_count is None
+    assert WorkerConfig.from_env({**WORKER, "TASKQUEUE_MAX_RECEIVE_COUNT": "5"}).max_receive_count == 5
+    with pytest.raises(ConfigError, match="TASKQUEUE_MAX_RECEIVE_COUNT=0 is out of range"):
+        WorkerConfig.from_env({**WORKER, "TASKQUEUE_MAX_RECEIVE_COUNT": "0"})

@@ -220,3 +220,20 @@ def test_an_event_that_is_not_an_sqs_event_is_an_error(worker, event):
 
 def test_empty_batch(worker):
     assert worker.handle({"Records": []}, LambdaContext()) == {"batchItemFailures": []}
+
+
+def test_a_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_error(sqs, make_queues, registry):
+    queues = make_queues("short", max_receive_count=2)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=2), sqs, registry)
+    registry.register("boom", lambda payload: 1 / 0)
+    first = received_event(sqs, queues, [body("boom")])
+    assert len(worker.handle(first, LambdaContext())["batchItemFailures"]) == 1  # receive 1 of 2: retry
+    assert dead_letters(sqs, queues) == []
+
+    record = first["Records"][0]
+    record["attributes"]["ApproximateReceiveCount"] = "2"
+    assert worker.handle(first, LambdaContext()) == {"batchItemFailures": []}  # receive 2 of 2: done
+    [dead] = dead_letters(sqs, queues)
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
+    error = dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+    assert error == "failed on receive 2 of 2: ZeroDivisionError: division by zero"

@@ -23,6 +23,9 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 LAMBDA_MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 
 MODES = ("drain", "continuous")
+# Drain mode ends at the first empty receive, so its long poll is what an idle run costs:
+# keep it short (but not 0, so SQS checks all its servers). Continuous mode waits as long as SQS allows.
+DEFAULT_WAIT_TIME_SECONDS = {"drain": 1, "continuous": SQS_MAX_WAIT_TIME_SECONDS}
 
 
 class ConfigError(ValueError):
@@ -130,15 +133,16 @@ class ConsumerConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
         env = os.environ if env is None else env
+        mode = _choice(env, "TASKQUEUE_MODE", cls.mode, MODES)
         return cls(
             queue_url=_required(env, "TASKQUEUE_QUEUE_URL"),
             worker_function=_required(env, "TASKQUEUE_WORKER_FUNCTION"),
             max_concurrency=_int(env, "TASKQUEUE_MAX_CONCURRENCY", cls.max_concurrency, 1, 1000),
             batch_size=_int(env, "TASKQUEUE_BATCH_SIZE", cls.batch_size, 1, SQS_MAX_RECEIVE_BATCH),
             wait_time_seconds=_int(
-                env, "TASKQUEUE_WAIT_TIME_SECONDS", cls.wait_time_seconds, 0, SQS_MAX_WAIT_TIME_SECONDS
+                env, "TASKQUEUE_WAIT_TIME_SECONDS", DEFAULT_WAIT_TIME_SECONDS[mode], 0, SQS_MAX_WAIT_TIME_SECONDS
             ),
-            mode=_choice(env, "TASKQUEUE_MODE", cls.mode, MODES),
+            mode=mode,
             worker_timeout_seconds=_float(
                 env, "TASKQUEUE_WORKER_TIMEOUT_SECONDS", cls.worker_timeout_seconds, 1, LAMBDA_MAX_TIMEOUT_SECONDS
             ),
@@ -166,6 +170,9 @@ class WorkerConfig:
     apply_backoff: bool = False
     queue_url: str | None = None
     log_payload: bool = False
+    # The queue's maxReceiveCount: a task failing on its last receive is dead-lettered by the
+    # worker with its error, rather than moved there by SQS with no reason attached.
+    max_receive_count: int | None = None
     backoff: BackoffConfig = BackoffConfig()
 
     @classmethod
@@ -189,5 +196,10 @@ class WorkerConfig:
             apply_backoff=apply_backoff,
             queue_url=queue_url,
             log_payload=_bool(env, "TASKQUEUE_LOG_PAYLOAD", cls.log_payload),
+            max_receive_count=(
+                _int(env, "TASKQUEUE_MAX_RECEIVE_COUNT", 0, 1, 1000)
+                if _raw(env, "TASKQUEUE_MAX_RECEIVE_COUNT")
+                else None
+            ),
             backoff=BackoffConfig.from_env(env),
         )

@@ -7,7 +7,9 @@ Per message:
 - success: reported as done (the caller deletes it);
 - any exception: reported as failed, so it is retried after a backoff;
 - malformed body, unknown task or ``PermanentError``: sent to the DLQ with the reason, then
-  reported as done so it burns no retries. If that send fails, it is reported as failed instead.
+  reported as done so it burns no retries. If that send fails, it is reported as failed instead;
+- a failure on the queue's last allowed receive (``TASKQUEUE_MAX_RECEIVE_COUNT``): sent to the
+  DLQ with its error, as SQS's redrive would do next, but with the reason attached.
 """
 
 from __future__ import annotations
@@ -150,6 +152,9 @@ class Worker:
         metrics.add_metric(name="TaskDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
         if isinstance(failure, PermanentError):
             return self._dead_letter(raw, dead_letter_queue.PERMANENT_ERROR, _describe(failure), message.task)
+        if failure is not None and self.config.max_receive_count and count >= self.config.max_receive_count:
+            error = f"failed on receive {count} of {self.config.max_receive_count}: {_describe(failure)}"
+            return self._dead_letter(raw, dead_letter_queue.RETRIES_EXHAUSTED, error, message.task)
         if failure is not None:
             metrics.add_metric(name="TasksRetried", unit=MetricUnit.Count, value=1)
             logger.warning("task failed; it will be retried", extra={"error": _describe(failure)})
