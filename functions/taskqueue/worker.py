@@ -153,8 +153,8 @@ class Worker:
         if isinstance(failure, PermanentError):
             return self._dead_letter(raw, dead_letter_queue.PERMANENT_ERROR, _describe(failure), message.task)
         if failure is not None and self.config.max_receive_count and count >= self.config.max_receive_count:
-            error = f"failed on receive {count} of {self.config.max_receive_count}: {_describe(failure)}"
-            return self._dead_letter(raw, dead_letter_queue.RETRIES_EXHAUSTED, error, message.task)
+            last_error = f"failed on receive {count} of {self.config.max_receive_count}: {_describe(failure)}"
+            return self._dead_letter(raw, dead_letter_queue.RETRIES_EXHAUSTED, last_error, message.task)
         if failure is not None:
             metrics.add_metric(name="TasksRetried", unit=MetricUnit.Count, value=1)
             logger.warning("task failed; it will be retried", extra={"error": _describe(failure)})
