@@ -256,6 +256,8 @@ class LocalLambda:
         self._pools: dict[tuple[str, str], FunctionPool] = {}
         self._lock = threading.Lock()
         self.interpreters: dict[str, tuple[str, bool]] = {}
+        # Fault injection for reliability runs: True throttles this invocation as Lambda would.
+        self.inject_throttle: Callable[[FunctionConfig], bool] | None = None
 
     def function_config(self, name: str) -> FunctionConfig:
         now = time.monotonic()
@@ -271,6 +273,8 @@ class LocalLambda:
 
     def invoke(self, name: str, event: bytes) -> Invocation:
         config = self.function_config(name)
+        if self.inject_throttle is not None and self.inject_throttle(config):
+            return Invocation(b"", throttled=True)
         pool = self._pool(config)
         environment = pool.acquire()
         if environment is None:

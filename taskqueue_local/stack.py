@@ -84,7 +84,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for(url: str, seconds: float, process: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
+def wait_for(url: str, seconds: float, process: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -97,8 +97,10 @@ def _wait_for(url: str, seconds: float, process: subprocess.Popen[bytes], what: 
     raise StackError(f"{what} did not answer at {url} within {seconds:.0f} s; see {log_path}")
 
 
-def _start(name: str, command: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    log_path = LOCAL_DIR / "logs" / f"{name}.log"
+def start_process(
+    name: str, command: list[str], log_dir: Path = LOCAL_DIR / "logs", env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    log_path = log_dir / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -120,7 +122,7 @@ def is_ours(pid: int) -> bool:
 
 
 def stop_process_group(pid: int, grace: float = 5.0) -> bool:
-    """Stop a process started by ``_start`` and its children; False when it was already gone."""
+    """Stop a process started by ``start_process`` and its children; False when it was already gone."""
     if not is_ours(pid):
         return False
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
@@ -214,17 +216,17 @@ def up(
     stack = Stack(example, "", "", {}, {}, str(work_dir))
     try:
         port = free_port()
-        emulator = _start("emulator", [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)])
+        emulator = start_process("emulator", [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)])
         stack.pids["emulator"] = emulator.pid
         stack.emulator_url = f"http://127.0.0.1:{port}"
         stack.save()
-        _wait_for(f"{stack.emulator_url}/moto-api/", 60, emulator, "the emulator", LOCAL_DIR / "logs" / "emulator.log")
+        wait_for(f"{stack.emulator_url}/moto-api/", 60, emulator, "the emulator", LOCAL_DIR / "logs" / "emulator.log")
         log(f"emulator: {stack.emulator_url} (pid {emulator.pid})")
 
         stack.outputs = apply(terraform_setup, example_dir, stack.emulator_url, dist_dir, module_settings, log)
 
         lambda_port = free_port()
-        serve = _start(
+        serve = start_process(
             "lambda",
             [
                 sys.executable,
@@ -244,7 +246,7 @@ def up(
         stack.pids["lambda"] = serve.pid
         stack.lambda_url = f"http://127.0.0.1:{lambda_port}"
         stack.save()
-        _wait_for(f"{stack.lambda_url}/health", 60, serve, "the Lambda endpoint", LOCAL_DIR / "logs" / "lambda.log")
+        wait_for(f"{stack.lambda_url}/health", 60, serve, "the Lambda endpoint", LOCAL_DIR / "logs" / "lambda.log")
         log(f"lambda endpoint: {stack.lambda_url} (pid {serve.pid}); schedules run {speedup:g}x faster")
     except BaseException:
         down(log=lambda message: None)
