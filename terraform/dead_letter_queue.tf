@@ -18,6 +18,8 @@ resource "aws_sqs_queue" "dead_letter_queue" {
 
 # Only this queue may use the dead-letter queue as its own.
 resource "aws_sqs_queue_redrive_allow_policy" "dead_letter_queue" {
+  count = var.create_dead_letter_queue_redrive_allow_policy ? 1 : 0
+
   queue_url = aws_sqs_queue.dead_letter_queue.id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"

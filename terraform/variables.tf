@@ -167,6 +167,12 @@ variable "dead_letter_queue_message_retention_seconds" {
   }
 }
 
+variable "create_dead_letter_queue_redrive_allow_policy" {
+  description = "Whether the dead-letter queue gets a redrive-allow policy that admits this queue only. Turn it off only where the API lacks the RedriveAllowPolicy attribute (moto 5, for one)."
+  type        = bool
+  default     = true
+}
+
 variable "kms_master_key_id" {
   description = "ARN of a KMS key to encrypt both queues with. Unset, the queues use SQS-managed encryption (SSE-SQS). An ARN rather than an alias, so that the roles' `kms:` permissions can be scoped to the key; the key policy must let the roles (and any producers) use it."
   type        = string
@@ -496,14 +502,14 @@ variable "worker_reserved_concurrent_executions" {
   }
 }
 
-variable "worker_tasks" {
+variable "task_modules" {
   description = "Python modules the worker imports to register tasks (`TASKQUEUE_TASKS`), e.g. `[\"myproject.tasks\"]`. They must be in the worker package."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for module in var.worker_tasks : can(regex("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$", module))])
-    error_message = "worker_tasks must be dotted Python module names."
+    condition     = alltrue([for module in var.task_modules : can(regex("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$", module))])
+    error_message = "task_modules must be dotted Python module names."
   }
 }
 

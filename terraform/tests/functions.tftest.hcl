@@ -141,7 +141,7 @@ run "settings" {
     worker_timeout                          = 120
     worker_memory_size                      = 1024
     worker_reserved_concurrent_executions   = 16
-    worker_tasks                            = ["orders.tasks", "billing.tasks"]
+    task_modules                            = ["orders.tasks", "billing.tasks"]
     worker_environment_variables            = { ORDERS_BUCKET = "orders-archive", TASKQUEUE_LOG_PAYLOAD = "true" }
     tracing_mode                            = "Active"
     vpc_subnet_ids                          = ["subnet-0123456789abcdef0"]

@@ -30,7 +30,7 @@ run "standard_queue" {
   }
 
   assert {
-    condition = jsondecode(aws_sqs_queue_redrive_allow_policy.dead_letter_queue.redrive_allow_policy) == {
+    condition = jsondecode(aws_sqs_queue_redrive_allow_policy.dead_letter_queue[0].redrive_allow_policy) == {
       redrivePermission = "byQueue"
       sourceQueueArns   = [aws_sqs_queue.this.arn]
     }
@@ -38,7 +38,7 @@ run "standard_queue" {
   }
 
   assert {
-    condition     = aws_sqs_queue_redrive_allow_policy.dead_letter_queue.queue_url == aws_sqs_queue.dead_letter_queue.url
+    condition     = aws_sqs_queue_redrive_allow_policy.dead_letter_queue[0].queue_url == aws_sqs_queue.dead_letter_queue.url
     error_message = "The redrive-allow policy belongs to the dead-letter queue."
   }
 
@@ -192,6 +192,22 @@ run "fifo_queue" {
   assert {
     condition     = jsondecode(aws_sqs_queue.this.redrive_policy).deadLetterTargetArn == aws_sqs_queue.dead_letter_queue.arn
     error_message = "The FIFO queue redrives to its dead-letter queue."
+  }
+}
+
+run "without_redrive_allow_policy" {
+  variables {
+    create_dead_letter_queue_redrive_allow_policy = false
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue_redrive_allow_policy.dead_letter_queue) == 0
+    error_message = "The redrive-allow policy can be left out."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.this.redrive_policy).deadLetterTargetArn == aws_sqs_queue.dead_letter_queue.arn
+    error_message = "The redrive policy stays."
   }
 }
 

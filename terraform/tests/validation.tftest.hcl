@@ -231,14 +231,14 @@ run "consumer_environment_sets_module_variable" {
   expect_failures = [var.consumer_environment_variables]
 }
 
-run "worker_tasks_not_modules" {
+run "task_modules_not_module_names" {
   command = plan
 
   variables {
-    worker_tasks = ["orders/tasks.py"]
+    task_modules = ["orders/tasks.py"]
   }
 
-  expect_failures = [var.worker_tasks]
+  expect_failures = [var.task_modules]
 }
 
 run "missing_worker_package" {
