@@ -30,7 +30,7 @@ resource "aws_lambda_function" "worker" {
       local.powertools_environment,
       local.backoff_environment,
       { TASKQUEUE_DLQ_URL = aws_sqs_queue.dead_letter_queue.url },
-      length(var.worker_tasks) == 0 ? {} : { TASKQUEUE_TASKS = join(",", var.worker_tasks) },
+      length(var.task_modules) == 0 ? {} : { TASKQUEUE_TASKS = join(",", var.task_modules) },
       !var.create_idempotency_table ? {} : {
         TASKQUEUE_IDEMPOTENCY_TABLE       = aws_dynamodb_table.idempotency[0].name
         TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = tostring(var.idempotency_ttl_seconds)
