@@ -15,26 +15,36 @@ variables {
 run "alarms" {
   assert {
     condition = alltrue([
-      aws_cloudwatch_metric_alarm.dead_letter_queue_not_empty[0].namespace == "AWS/SQS",
-      aws_cloudwatch_metric_alarm.dead_letter_queue_not_empty[0].metric_name == "ApproximateNumberOfMessagesVisible",
-      aws_cloudwatch_metric_alarm.dead_letter_queue_not_empty[0].dimensions == tomap({ QueueName = aws_sqs_queue.dead_letter_queue.name }),
-      aws_cloudwatch_metric_alarm.dead_letter_queue_not_empty[0].comparison_operator == "GreaterThanThreshold",
-      aws_cloudwatch_metric_alarm.dead_letter_queue_not_empty[0].threshold == 0,
+      aws_cloudwatch_metric_alarm.this["dead_letter_queue_not_empty"].alarm_name == "orders-dead-letter-queue-not-empty",
+      aws_cloudwatch_metric_alarm.this["oldest_message_age"].alarm_name == "orders-oldest-message-age",
+      aws_cloudwatch_metric_alarm.this["worker_errors"].alarm_name == "orders-worker-errors",
+      aws_cloudwatch_metric_alarm.this["worker_throttles"].alarm_name == "orders-worker-throttles",
+    ])
+    error_message = "Four alarms, named after var.name."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_metric_alarm.this["dead_letter_queue_not_empty"].namespace == "AWS/SQS",
+      aws_cloudwatch_metric_alarm.this["dead_letter_queue_not_empty"].metric_name == "ApproximateNumberOfMessagesVisible",
+      aws_cloudwatch_metric_alarm.this["dead_letter_queue_not_empty"].dimensions == tomap({ QueueName = aws_sqs_queue.dead_letter_queue.name }),
+      aws_cloudwatch_metric_alarm.this["dead_letter_queue_not_empty"].comparison_operator == "GreaterThanThreshold",
+      aws_cloudwatch_metric_alarm.this["dead_letter_queue_not_empty"].threshold == 0,
     ])
     error_message = "One message in the dead-letter queue is one too many."
   }
 
   assert {
     condition = alltrue([
-      aws_cloudwatch_metric_alarm.oldest_message_age[0].metric_name == "ApproximateAgeOfOldestMessage",
-      aws_cloudwatch_metric_alarm.oldest_message_age[0].dimensions == tomap({ QueueName = aws_sqs_queue.this.name }),
-      aws_cloudwatch_metric_alarm.oldest_message_age[0].threshold == 1800,
+      aws_cloudwatch_metric_alarm.this["oldest_message_age"].metric_name == "ApproximateAgeOfOldestMessage",
+      aws_cloudwatch_metric_alarm.this["oldest_message_age"].dimensions == tomap({ QueueName = aws_sqs_queue.this.name }),
+      aws_cloudwatch_metric_alarm.this["oldest_message_age"].threshold == 1800,
     ])
     error_message = "The age alarm watches the queue's oldest message."
   }
 
   assert {
-    condition = alltrue([for alarm in [aws_cloudwatch_metric_alarm.worker_errors[0], aws_cloudwatch_metric_alarm.worker_throttles[0]] : alltrue([
+    condition = alltrue([for alarm in [aws_cloudwatch_metric_alarm.this["worker_errors"], aws_cloudwatch_metric_alarm.this["worker_throttles"]] : alltrue([
       alarm.namespace == "AWS/Lambda",
       alarm.dimensions == tomap({ FunctionName = aws_lambda_function.worker.function_name }),
       alarm.statistic == "Sum",
@@ -45,19 +55,15 @@ run "alarms" {
 
   assert {
     condition = alltrue([
-      aws_cloudwatch_metric_alarm.worker_errors[0].metric_name == "Errors",
-      aws_cloudwatch_metric_alarm.worker_throttles[0].metric_name == "Throttles",
+      aws_cloudwatch_metric_alarm.this["worker_errors"].metric_name == "Errors",
+      aws_cloudwatch_metric_alarm.this["worker_throttles"].metric_name == "Throttles",
     ])
     error_message = "Errors and throttles."
   }
 
   assert {
-    condition = alltrue([for alarm in [
-      aws_cloudwatch_metric_alarm.dead_letter_queue_not_empty[0],
-      aws_cloudwatch_metric_alarm.oldest_message_age[0],
-      aws_cloudwatch_metric_alarm.worker_errors[0],
-      aws_cloudwatch_metric_alarm.worker_throttles[0],
-      ] : alarm.alarm_actions == toset(var.alarm_actions) && alarm.ok_actions == toset(var.ok_actions)
+    condition = alltrue([for alarm in aws_cloudwatch_metric_alarm.this :
+      alarm.alarm_actions == toset(var.alarm_actions) && alarm.ok_actions == toset(var.ok_actions)
     ])
     error_message = "Every alarm notifies alarm_actions and ok_actions."
   }
@@ -69,12 +75,7 @@ run "without_alarms" {
   }
 
   assert {
-    condition = alltrue([
-      length(aws_cloudwatch_metric_alarm.dead_letter_queue_not_empty) == 0,
-      length(aws_cloudwatch_metric_alarm.oldest_message_age) == 0,
-      length(aws_cloudwatch_metric_alarm.worker_errors) == 0,
-      length(aws_cloudwatch_metric_alarm.worker_throttles) == 0,
-    ])
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 0
     error_message = "create_alarms = false creates none."
   }
 }
