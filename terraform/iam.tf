@@ -11,6 +11,20 @@ locals {
     }]
   })
 
+  # What polls the queue (the consumer, or the worker under an event source mapping) receives,
+  # deletes, delays retries through the visibility, and reads the queue's attributes.
+  consume_queue_statement = {
+    Sid    = "ConsumeQueue"
+    Effect = "Allow"
+    Action = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    Resource = aws_sqs_queue.this.arn
+  }
+
   # Receiving from, and sending to, a queue encrypted with a KMS key.
   queue_kms_decrypt_statements = [for key in local.queue_kms_key_arns : {
     Sid      = "DecryptQueueMessages"
@@ -63,17 +77,7 @@ resource "aws_iam_role_policy" "consumer" {
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
           Resource = "${aws_cloudwatch_log_group.consumer[0].arn}:*"
         },
-        {
-          Sid    = "ConsumeQueue"
-          Effect = "Allow"
-          Action = [
-            "sqs:ReceiveMessage",
-            "sqs:DeleteMessage",
-            "sqs:ChangeMessageVisibility",
-            "sqs:GetQueueAttributes",
-          ]
-          Resource = aws_sqs_queue.this.arn
-        },
+        local.consume_queue_statement,
         {
           Sid      = "InvokeWorker"
           Effect   = "Allow"
@@ -128,17 +132,7 @@ resource "aws_iam_role_policy" "worker" {
       ],
       # The event source mapping polls with the worker's role; the worker itself then sets the
       # backoff of the records that failed.
-      local.event_source_mapping ? [{
-        Sid    = "ConsumeQueue"
-        Effect = "Allow"
-        Action = [
-          "sqs:ReceiveMessage",
-          "sqs:DeleteMessage",
-          "sqs:ChangeMessageVisibility",
-          "sqs:GetQueueAttributes",
-        ]
-        Resource = aws_sqs_queue.this.arn
-      }] : [],
+      local.event_source_mapping ? [local.consume_queue_statement] : [],
       local.queue_kms_encrypt_statements,
       var.create_idempotency_table ? [{
         Sid      = "IdempotencyRecords"
