@@ -275,6 +275,12 @@ variable "metrics_namespace" {
   description = "CloudWatch namespace of the functions' metrics (`POWERTOOLS_METRICS_NAMESPACE`)."
   type        = string
   default     = "TaskQueue"
+
+  validation {
+    # CloudWatch reserves the AWS/ prefix for AWS's own metrics.
+    condition     = length(var.metrics_namespace) >= 1 && length(var.metrics_namespace) <= 255 && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1 to 255 characters and must not start with AWS/."
+  }
 }
 
 variable "backoff_base_seconds" {
@@ -343,6 +349,11 @@ variable "role_path" {
   description = "Path of the two IAM roles."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.role_path == null || can(regex("^/([\\x21-\\x7E]{0,510}/)?$", var.role_path))
+    error_message = "role_path must begin and end with a slash, e.g. /taskqueue/."
+  }
 }
 
 variable "role_permissions_boundary" {
@@ -605,6 +616,11 @@ variable "idempotency_table_name" {
   description = "Name of the idempotency table. Defaults to `<name>-idempotency`."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.idempotency_table_name == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.idempotency_table_name))
+    error_message = "idempotency_table_name must be 3 to 255 letters, digits, underscores, hyphens or dots."
+  }
 }
 
 variable "idempotency_ttl_seconds" {

@@ -301,6 +301,36 @@ run "alarm_period_not_whole_minutes" {
   expect_failures = [var.alarm_period_seconds]
 }
 
+run "idempotency_table_name_with_spaces" {
+  command = plan
+
+  variables {
+    idempotency_table_name = "orders idempotency"
+  }
+
+  expect_failures = [var.idempotency_table_name]
+}
+
+run "metrics_namespace_of_aws" {
+  command = plan
+
+  variables {
+    metrics_namespace = "AWS/Lambda"
+  }
+
+  expect_failures = [var.metrics_namespace]
+}
+
+run "role_path_without_slashes" {
+  command = plan
+
+  variables {
+    role_path = "taskqueue"
+  }
+
+  expect_failures = [var.role_path]
+}
+
 run "backoff_above_twelve_hours" {
   command = plan
 
