@@ -37,18 +37,27 @@ build: $(BIN)/.installed ## Build dist/consumer.zip and dist/worker.zip (reused 
 demo: build ## The queue deployed by the module onto a local AWS emulator, running a mix of tasks
 	$(BIN)/python -m taskqueue_local demo
 
-test: $(BIN)/.installed ## Run the test suite (moto, Terraform where installed)
+test: $(BIN)/.installed checkov ## Run the test suite (moto, Terraform where installed) and checkov
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed ## ruff, format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/taskqueue build.py
+	$(BIN)/mypy tools taskqueue_local
 
 fmt: $(BIN)/.installed ## Format Python and Terraform sources
 	$(BIN)/ruff check --fix-only --quiet .
 	$(BIN)/ruff format .
 	if command -v terraform >/dev/null; then terraform fmt -recursive terraform examples; fi
+
+docs: $(BIN)/.installed ## Regenerate the input/output tables of terraform/README.md
+	$(BIN)/python -m tools.terraform_docs
+
+# BC_SKIP_MAPPING and --skip-download: no calls to the Prisma Cloud API (guidelines, severities).
+checkov: $(CHECKOV_VENV)/bin/.installed ## Static analysis of the Terraform module; fails on any failed check
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform \
+		--compact --skip-download
 
 lock: $(BIN)/.installed ## Recompile every requirements*.in into a hashed .txt
 	$(PIP_COMPILE) -o functions/consumer/requirements.txt functions/consumer/requirements.in

@@ -1,0 +1,24 @@
+output "queue_url" {
+  description = "Where to send tasks."
+  value       = module.task_queue.queue_url
+}
+
+output "dead_letter_queue_url" {
+  description = "Where failed tasks end up, with the reason."
+  value       = module.task_queue.dead_letter_queue_url
+}
+
+output "consumer_function_name" {
+  description = "The scheduled consumer."
+  value       = module.task_queue.consumer_function_name
+}
+
+output "worker_function_name" {
+  description = "The worker that runs the tasks."
+  value       = module.task_queue.worker_function_name
+}
+
+output "producer_policy_json" {
+  description = "Attach to the roles that send tasks."
+  value       = module.task_queue.producer_policy_json
+}

@@ -1,0 +1,57 @@
+# A platform repository's own tasks (report_tasks/), built into the worker with build.py, with the
+# permissions and settings they need, and the alarms sent to an SNS topic.
+
+provider "aws" {
+  region = var.region
+}
+
+data "aws_partition" "current" {}
+
+locals {
+  dist_dir       = coalesce(var.dist_dir, "${path.root}/../../dist")
+  tasks_dist_dir = coalesce(var.tasks_dist_dir, "${path.root}/dist")
+}
+
+resource "aws_sns_topic" "alerts" {
+  name              = "taskqueue-reports-alerts"
+  kms_master_key_id = "alias/aws/sns"
+}
+
+module "task_queue" {
+  source = "../../terraform"
+
+  name = "taskqueue-reports"
+
+  consumer_package = { filename = "${local.dist_dir}/consumer.zip" }
+  # The worker built with --tasks report_tasks: the runtime plus this example's tasks.
+  worker_package = { filename = "${local.tasks_dist_dir}/worker.zip" }
+  task_modules   = ["report_tasks"]
+
+  # Reports take a while: longer worker runs, a consumer that outlasts them.
+  worker_timeout     = 120
+  worker_memory_size = 1024
+  consumer_timeout   = 300
+
+  worker_environment_variables = {
+    REPORTS_BUCKET = var.reports_bucket
+  }
+
+  # What the tasks touch, and nothing more.
+  worker_policy_statements = {
+    WriteReports = {
+      actions   = ["s3:PutObject"]
+      resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.reports_bucket}/reports/*"]
+    }
+  }
+
+  # Each report once, even if its message is delivered twice.
+  create_idempotency_table = true
+  idempotency_ttl_seconds  = 7 * 24 * 3600
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = {
+    Example = "custom-tasks"
+  }
+}

@@ -1,0 +1,43 @@
+# Messages that failed max_receive_count times, and tasks the worker gave up on, with the reason.
+resource "aws_sqs_queue" "dead_letter_queue" {
+  name = local.dead_letter_queue_name
+
+  # SQS requires the dead-letter queue of a FIFO queue to be FIFO too. The worker sends dead letters
+  # with an explicit deduplication ID, so content-based deduplication is not needed here.
+  fifo_queue = var.fifo_queue
+
+  message_retention_seconds = var.dead_letter_queue_message_retention_seconds
+  max_message_size          = var.max_message_size
+
+  sqs_managed_sse_enabled           = var.kms_master_key_id == null ? true : null
+  kms_master_key_id                 = var.kms_master_key_id
+  kms_data_key_reuse_period_seconds = var.kms_master_key_id == null ? null : var.kms_data_key_reuse_period_seconds
+
+  tags = var.tags
+}
+
+# Only this queue may use the dead-letter queue as its own.
+resource "aws_sqs_queue_redrive_allow_policy" "dead_letter_queue" {
+  count = var.create_dead_letter_queue_redrive_allow_policy ? 1 : 0
+
+  queue_url = aws_sqs_queue.dead_letter_queue.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.this.arn]
+  })
+}
+
+resource "aws_sqs_queue_policy" "dead_letter_queue" {
+  queue_url = aws_sqs_queue.dead_letter_queue.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "sqs:*"
+      Resource  = aws_sqs_queue.dead_letter_queue.arn
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+  })
+}

@@ -1,0 +1,231 @@
+# The two functions: packages, settings and the environment contract of functions/taskqueue/config.py.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "orders"
+  consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+  worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+}
+
+run "defaults" {
+  assert {
+    condition = aws_lambda_function.consumer[0].environment[0].variables == tomap({
+      TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this.url
+      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker.arn
+      TASKQUEUE_WORKER_TIMEOUT_SECONDS = "30"
+      TASKQUEUE_MAX_CONCURRENCY        = "4"
+      TASKQUEUE_BATCH_SIZE             = "10"
+      TASKQUEUE_WAIT_TIME_SECONDS      = "20"
+      TASKQUEUE_MODE                   = "drain"
+      TASKQUEUE_BACKOFF_BASE_SECONDS   = "2"
+      TASKQUEUE_BACKOFF_MAX_SECONDS    = "900"
+      POWERTOOLS_SERVICE_NAME          = "orders"
+      POWERTOOLS_METRICS_NAMESPACE     = "TaskQueue"
+      POWERTOOLS_LOG_LEVEL             = "INFO"
+    })
+    error_message = "The consumer's environment is the TASKQUEUE_* contract, wired to this queue and worker."
+  }
+
+  assert {
+    condition = aws_lambda_function.worker.environment[0].variables == tomap({
+      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+      TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
+      TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
+      POWERTOOLS_SERVICE_NAME        = "orders"
+      POWERTOOLS_METRICS_NAMESPACE   = "TaskQueue"
+      POWERTOOLS_LOG_LEVEL           = "INFO"
+    })
+    error_message = "The worker's environment names the dead-letter queue, and nothing it does not use."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].function_name == "orders-consumer",
+      aws_lambda_function.consumer[0].handler == "taskqueue.consumer.handler",
+      aws_lambda_function.worker.function_name == "orders-worker",
+      aws_lambda_function.worker.handler == "taskqueue.worker.handler",
+    ])
+    error_message = "Functions are named after var.name and run the taskqueue handlers."
+  }
+
+  assert {
+    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker] : alltrue([
+      function.runtime == "python3.13",
+      function.architectures == tolist(["arm64"]),
+      function.tracing_config[0].mode == "PassThrough",
+      length(function.vpc_config) == 0,
+      function.reserved_concurrent_executions == null,
+    ])])
+    error_message = "Both functions default to python3.13 on arm64, outside a VPC, without reserved concurrency."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].timeout == 60,
+      aws_lambda_function.consumer[0].memory_size == 256,
+      aws_lambda_function.worker.timeout == 30,
+      aws_lambda_function.worker.memory_size == 512,
+    ])
+    error_message = "Default timeouts and memory sizes."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
+      aws_lambda_function.worker.source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
+      aws_lambda_function.worker.filename == "tests/fixtures/placeholder.zip",
+    ])
+    error_message = "Without a source_code_hash, the package file is hashed."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].role == aws_iam_role.consumer[0].arn,
+      aws_lambda_function.worker.role == aws_iam_role.worker.arn,
+    ])
+    error_message = "Each function runs with its own role."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_log_group.consumer[0].name == "/aws/lambda/orders-consumer",
+      aws_cloudwatch_log_group.worker.name == "/aws/lambda/orders-worker",
+      aws_cloudwatch_log_group.worker.retention_in_days == 365,
+      aws_cloudwatch_log_group.worker.kms_key_id == null,
+    ])
+    error_message = "The log groups are the functions' default ones, with a retention."
+  }
+
+  assert {
+    condition     = aws_lambda_function_event_invoke_config.consumer[0].maximum_retry_attempts == 0
+    error_message = "A failed consumer run is not retried: the next scheduled run takes over."
+  }
+
+  assert {
+    condition = alltrue([
+      output.consumer_function_name == "orders-consumer",
+      output.consumer_function_arn == aws_lambda_function.consumer[0].arn,
+      output.worker_function_name == "orders-worker",
+      output.worker_function_arn == aws_lambda_function.worker.arn,
+      output.consumer_role_arn == aws_iam_role.consumer[0].arn,
+      output.consumer_role_name == aws_iam_role.consumer[0].name,
+      output.worker_role_arn == aws_iam_role.worker.arn,
+      output.worker_role_name == aws_iam_role.worker.name,
+    ])
+    error_message = "The function and role outputs describe the functions."
+  }
+}
+
+run "settings" {
+  variables {
+    consumer_package = { filename = "dist/consumer.zip", source_code_hash = "Y29uc3VtZXI=" }
+    worker_package   = { filename = "dist/worker.zip", source_code_hash = "d29ya2Vy" }
+
+    runtime                                 = "python3.12"
+    architecture                            = "x86_64"
+    log_level                               = "DEBUG"
+    metrics_namespace                       = "Orders"
+    backoff_base_seconds                    = 5
+    backoff_max_seconds                     = 600
+    consumer_timeout                        = 300
+    consumer_memory_size                    = 512
+    consumer_max_concurrency                = 8
+    consumer_batch_size                     = 5
+    consumer_wait_time_seconds              = 0
+    consumer_mode                           = "continuous"
+    consumer_reserved_concurrent_executions = 1
+    consumer_environment_variables          = { TASKQUEUE_TIME_MARGIN_SECONDS = "5" }
+    worker_timeout                          = 120
+    worker_memory_size                      = 1024
+    worker_reserved_concurrent_executions   = 16
+    task_modules                            = ["orders.tasks", "billing.tasks"]
+    worker_environment_variables            = { ORDERS_BUCKET = "orders-archive", TASKQUEUE_LOG_PAYLOAD = "true" }
+    tracing_mode                            = "Active"
+    vpc_subnet_ids                          = ["subnet-0123456789abcdef0"]
+    vpc_security_group_ids                  = ["sg-0123456789abcdef0"]
+    cloudwatch_logs_retention_in_days       = 30
+  }
+
+  assert {
+    condition = aws_lambda_function.consumer[0].environment[0].variables == tomap({
+      TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this.url
+      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker.arn
+      TASKQUEUE_WORKER_TIMEOUT_SECONDS = "120"
+      TASKQUEUE_MAX_CONCURRENCY        = "8"
+      TASKQUEUE_BATCH_SIZE             = "5"
+      TASKQUEUE_WAIT_TIME_SECONDS      = "0"
+      TASKQUEUE_MODE                   = "continuous"
+      TASKQUEUE_BACKOFF_BASE_SECONDS   = "5"
+      TASKQUEUE_BACKOFF_MAX_SECONDS    = "600"
+      TASKQUEUE_TIME_MARGIN_SECONDS    = "5"
+      POWERTOOLS_SERVICE_NAME          = "orders"
+      POWERTOOLS_METRICS_NAMESPACE     = "Orders"
+      POWERTOOLS_LOG_LEVEL             = "DEBUG"
+    })
+    error_message = "Consumer settings reach its environment; the worker timeout it waits for is the worker's."
+  }
+
+  assert {
+    condition = aws_lambda_function.worker.environment[0].variables == tomap({
+      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+      TASKQUEUE_TASKS                = "orders.tasks,billing.tasks"
+      TASKQUEUE_BACKOFF_BASE_SECONDS = "5"
+      TASKQUEUE_BACKOFF_MAX_SECONDS  = "600"
+      TASKQUEUE_LOG_PAYLOAD          = "true"
+      ORDERS_BUCKET                  = "orders-archive"
+      POWERTOOLS_SERVICE_NAME        = "orders"
+      POWERTOOLS_METRICS_NAMESPACE   = "Orders"
+      POWERTOOLS_LOG_LEVEL           = "DEBUG"
+    })
+    error_message = "Worker tasks and extra environment reach the worker."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].source_code_hash == "Y29uc3VtZXI=",
+      aws_lambda_function.worker.source_code_hash == "d29ya2Vy",
+      aws_lambda_function.worker.filename == "dist/worker.zip",
+    ])
+    error_message = "A given source_code_hash is used as it is, and the file need not exist."
+  }
+
+  assert {
+    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker] : alltrue([
+      function.runtime == "python3.12",
+      function.architectures == tolist(["x86_64"]),
+      function.tracing_config[0].mode == "Active",
+      function.vpc_config[0].subnet_ids == toset(["subnet-0123456789abcdef0"]),
+      function.vpc_config[0].security_group_ids == toset(["sg-0123456789abcdef0"]),
+    ])])
+    error_message = "Runtime, architecture, tracing and VPC apply to both functions."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].timeout == 300,
+      aws_lambda_function.consumer[0].memory_size == 512,
+      aws_lambda_function.consumer[0].reserved_concurrent_executions == 1,
+      aws_lambda_function.worker.timeout == 120,
+      aws_lambda_function.worker.memory_size == 1024,
+      aws_lambda_function.worker.reserved_concurrent_executions == 16,
+      aws_cloudwatch_log_group.consumer[0].retention_in_days == 30,
+    ])
+    error_message = "Function settings are passed through."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 300
+    error_message = "The default visibility timeout follows the longer timeout."
+  }
+
+  assert {
+    condition = alltrue([for attachment in [aws_iam_role_policy_attachment.consumer_managed, aws_iam_role_policy_attachment.worker_managed] : alltrue([
+      attachment["tracing"].policy_arn == "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+      attachment["vpc"].policy_arn == "arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess",
+    ])])
+    error_message = "Tracing and VPC access come with AWS's managed policies, on both roles."
+  }
+}

@@ -1,0 +1,74 @@
+# The optional idempotency table: Powertools' DynamoDB persistence layer.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "orders"
+  consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+  worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+}
+
+run "without_table" {
+  assert {
+    condition     = length(aws_dynamodb_table.idempotency) == 0 && output.idempotency_table_name == null
+    error_message = "No table unless asked for."
+  }
+}
+
+run "with_table" {
+  variables {
+    create_idempotency_table = true
+    idempotency_ttl_seconds  = 3600
+  }
+
+  assert {
+    condition = alltrue([
+      aws_dynamodb_table.idempotency[0].name == "orders-idempotency",
+      aws_dynamodb_table.idempotency[0].hash_key == "id",
+      aws_dynamodb_table.idempotency[0].billing_mode == "PAY_PER_REQUEST",
+      one(aws_dynamodb_table.idempotency[0].attribute).name == "id",
+      one(aws_dynamodb_table.idempotency[0].attribute).type == "S",
+    ])
+    error_message = "The table has Powertools' layout: a string partition key named id."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_dynamodb_table.idempotency[0].ttl[0].attribute_name == "expiration",
+      aws_dynamodb_table.idempotency[0].ttl[0].enabled,
+      aws_dynamodb_table.idempotency[0].server_side_encryption[0].enabled,
+      aws_dynamodb_table.idempotency[0].point_in_time_recovery[0].enabled,
+    ])
+    error_message = "Records expire through the expiration attribute; the table is encrypted and recoverable."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.worker.environment[0].variables["TASKQUEUE_IDEMPOTENCY_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      aws_lambda_function.worker.environment[0].variables["TASKQUEUE_IDEMPOTENCY_TTL_SECONDS"] == "3600",
+    ])
+    error_message = "The worker is told the table and the TTL."
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_iam_role_policy.worker.policy).Statement, {
+      Sid      = "IdempotencyRecords"
+      Effect   = "Allow"
+      Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      Resource = aws_dynamodb_table.idempotency[0].arn
+    })
+    error_message = "The worker may read and write records of that table only."
+  }
+
+  assert {
+    condition     = !contains([for statement in jsondecode(aws_iam_role_policy.consumer[0].policy).Statement : statement.Sid], "IdempotencyRecords")
+    error_message = "The consumer does not touch the table."
+  }
+
+  assert {
+    condition     = output.idempotency_table_name == "orders-idempotency" && output.idempotency_table_arn == aws_dynamodb_table.idempotency[0].arn
+    error_message = "The table's name and ARN are outputs."
+  }
+}

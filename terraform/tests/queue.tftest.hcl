@@ -1,0 +1,234 @@
+# The queue, its dead-letter queue and their policies.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "orders"
+  consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+  worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+}
+
+run "standard_queue" {
+  assert {
+    condition     = aws_sqs_queue.this.name == "orders" && aws_sqs_queue.dead_letter_queue.name == "orders-dlq"
+    error_message = "The queues are named after var.name."
+  }
+
+  assert {
+    condition     = !aws_sqs_queue.this.fifo_queue && !aws_sqs_queue.dead_letter_queue.fifo_queue
+    error_message = "A standard queue has a standard dead-letter queue."
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue.this.redrive_policy) == {
+      deadLetterTargetArn = aws_sqs_queue.dead_letter_queue.arn
+      maxReceiveCount     = 5
+    }
+    error_message = "The queue redrives to the dead-letter queue after max_receive_count receives."
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue_redrive_allow_policy.dead_letter_queue[0].redrive_allow_policy) == {
+      redrivePermission = "byQueue"
+      sourceQueueArns   = [aws_sqs_queue.this.arn]
+    }
+    error_message = "Only the queue may use the dead-letter queue."
+  }
+
+  assert {
+    condition     = aws_sqs_queue_redrive_allow_policy.dead_letter_queue[0].queue_url == aws_sqs_queue.dead_letter_queue.url
+    error_message = "The redrive-allow policy belongs to the dead-letter queue."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this.sqs_managed_sse_enabled && aws_sqs_queue.dead_letter_queue.sqs_managed_sse_enabled
+    error_message = "Both queues use SSE-SQS without a KMS key."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this.kms_master_key_id == null && aws_sqs_queue.dead_letter_queue.kms_master_key_id == null
+    error_message = "No KMS key unless one is given."
+  }
+
+  assert {
+    # The larger of the default consumer (60 s) and worker (30 s) timeouts.
+    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 60
+    error_message = "The visibility timeout defaults to the longer function timeout."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_sqs_queue.this.message_retention_seconds == null,
+      aws_sqs_queue.this.delay_seconds == null,
+      aws_sqs_queue.this.receive_wait_time_seconds == null,
+      aws_sqs_queue.this.max_message_size == null,
+    ])
+    error_message = "Unset queue settings are left to AWS's defaults."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.dead_letter_queue.message_retention_seconds == 1209600
+    error_message = "The dead-letter queue keeps messages for 14 days."
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.this.policy).Statement == [{
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "sqs:*"
+      Resource  = aws_sqs_queue.this.arn
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+    error_message = "The queue policy denies non-TLS access and allows nothing else by default."
+  }
+
+  assert {
+    condition     = aws_sqs_queue_policy.this.queue_url == aws_sqs_queue.this.url && aws_sqs_queue_policy.dead_letter_queue.queue_url == aws_sqs_queue.dead_letter_queue.url
+    error_message = "Each queue has its own policy."
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.dead_letter_queue.policy).Statement[0] == {
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "sqs:*"
+      Resource  = aws_sqs_queue.dead_letter_queue.arn
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }
+    error_message = "The dead-letter queue policy denies non-TLS access."
+  }
+
+  assert {
+    condition = jsondecode(output.producer_policy_json).Statement == [{
+      Sid      = "SendTasks"
+      Effect   = "Allow"
+      Action   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+      Resource = aws_sqs_queue.this.arn
+    }]
+    error_message = "The producer policy sends to this queue only."
+  }
+
+  assert {
+    condition = alltrue([
+      output.queue_url == aws_sqs_queue.this.url,
+      output.queue_arn == aws_sqs_queue.this.arn,
+      output.queue_name == "orders",
+      output.dead_letter_queue_url == aws_sqs_queue.dead_letter_queue.url,
+      output.dead_letter_queue_arn == aws_sqs_queue.dead_letter_queue.arn,
+      output.dead_letter_queue_name == "orders-dlq",
+    ])
+    error_message = "The queue outputs describe the two queues."
+  }
+}
+
+run "queue_settings" {
+  variables {
+    visibility_timeout_seconds                  = 300
+    message_retention_seconds                   = 86400
+    delay_seconds                               = 900
+    receive_wait_time_seconds                   = 20
+    max_message_size                            = 262144
+    max_receive_count                           = 3
+    dead_letter_queue_message_retention_seconds = 604800
+    queue_name                                  = "orders-tasks"
+    dead_letter_queue_name                      = "orders-tasks-failed"
+  }
+
+  assert {
+    condition = alltrue([
+      aws_sqs_queue.this.visibility_timeout_seconds == 300,
+      aws_sqs_queue.this.message_retention_seconds == 86400,
+      aws_sqs_queue.this.delay_seconds == 900,
+      aws_sqs_queue.this.receive_wait_time_seconds == 20,
+      aws_sqs_queue.this.max_message_size == 262144,
+      aws_sqs_queue.dead_letter_queue.max_message_size == 262144,
+      aws_sqs_queue.dead_letter_queue.message_retention_seconds == 604800,
+    ])
+    error_message = "Queue settings are passed through."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.this.redrive_policy).maxReceiveCount == 3
+    error_message = "max_receive_count sets the redrive policy."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this.name == "orders-tasks" && aws_sqs_queue.dead_letter_queue.name == "orders-tasks-failed"
+    error_message = "Queue names can be set."
+  }
+}
+
+run "fifo_queue" {
+  variables {
+    fifo_queue                  = true
+    content_based_deduplication = true
+    deduplication_scope         = "messageGroup"
+    fifo_throughput_limit       = "perMessageGroupId"
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this.name == "orders.fifo" && aws_sqs_queue.dead_letter_queue.name == "orders-dlq.fifo"
+    error_message = "FIFO queue names end in .fifo."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this.fifo_queue && aws_sqs_queue.dead_letter_queue.fifo_queue
+    error_message = "A FIFO queue has a FIFO dead-letter queue."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_sqs_queue.this.content_based_deduplication,
+      aws_sqs_queue.this.deduplication_scope == "messageGroup",
+      aws_sqs_queue.this.fifo_throughput_limit == "perMessageGroupId",
+    ])
+    error_message = "FIFO settings are passed through."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.this.redrive_policy).deadLetterTargetArn == aws_sqs_queue.dead_letter_queue.arn
+    error_message = "The FIFO queue redrives to its dead-letter queue."
+  }
+}
+
+run "without_redrive_allow_policy" {
+  variables {
+    create_dead_letter_queue_redrive_allow_policy = false
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue_redrive_allow_policy.dead_letter_queue) == 0
+    error_message = "The redrive-allow policy can be left out."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.this.redrive_policy).deadLetterTargetArn == aws_sqs_queue.dead_letter_queue.arn
+    error_message = "The redrive policy stays."
+  }
+}
+
+run "cross_account_producers" {
+  variables {
+    producer_principals = ["444455556666", "arn:aws:iam::777788889999:role/producer"]
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.this.policy).Statement[1] == {
+      Sid       = "AllowProducers"
+      Effect    = "Allow"
+      Principal = { AWS = ["444455556666", "arn:aws:iam::777788889999:role/producer"] }
+      Action    = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+      Resource  = aws_sqs_queue.this.arn
+    }
+    error_message = "Listed producers may send to the queue."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue_policy.this.policy).Statement[0].Sid == "DenyInsecureTransport"
+    error_message = "The TLS-only statement stays."
+  }
+}

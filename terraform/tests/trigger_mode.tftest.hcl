@@ -1,0 +1,183 @@
+# trigger_mode switches between the scheduled consumer and an event source mapping on the worker.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "orders"
+  consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+  worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+}
+
+run "schedule" {
+  assert {
+    condition = alltrue([
+      length(aws_lambda_function.consumer) == 1,
+      length(aws_iam_role.consumer) == 1,
+      length(aws_lambda_event_source_mapping.worker) == 0,
+    ])
+    error_message = "Schedule mode has a consumer and no event source mapping."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_event_rule.schedule[0].name == "orders-schedule",
+      aws_cloudwatch_event_rule.schedule[0].schedule_expression == "rate(1 minute)",
+      aws_cloudwatch_event_rule.schedule[0].state == "ENABLED",
+    ])
+    error_message = "The consumer runs every minute by default."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_event_target.schedule[0].rule == aws_cloudwatch_event_rule.schedule[0].name,
+      aws_cloudwatch_event_target.schedule[0].arn == aws_lambda_function.consumer[0].arn,
+    ])
+    error_message = "The rule targets the consumer."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_permission.schedule[0].source_arn == aws_cloudwatch_event_rule.schedule[0].arn,
+      aws_lambda_permission.schedule[0].principal == "events.amazonaws.com",
+      aws_lambda_permission.schedule[0].action == "lambda:InvokeFunction",
+      aws_lambda_permission.schedule[0].function_name == aws_lambda_function.consumer[0].function_name,
+    ])
+    error_message = "Only the schedule rule may invoke the consumer."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.worker.environment[0].variables), "TASKQUEUE_APPLY_BACKOFF")
+    error_message = "In schedule mode the consumer applies the backoff, not the worker."
+  }
+
+  assert {
+    condition     = output.schedule_rule_arn == aws_cloudwatch_event_rule.schedule[0].arn && output.event_source_mapping_uuid == null
+    error_message = "Trigger outputs in schedule mode."
+  }
+}
+
+run "schedule_settings" {
+  variables {
+    schedule_expression = "cron(0/5 * * * ? *)"
+    schedule_enabled    = false
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_event_rule.schedule[0].schedule_expression == "cron(0/5 * * * ? *)",
+      aws_cloudwatch_event_rule.schedule[0].state == "DISABLED",
+    ])
+    error_message = "The schedule can be changed and paused."
+  }
+}
+
+run "event_source_mapping" {
+  variables {
+    trigger_mode                                            = "event_source_mapping"
+    consumer_package                                        = null
+    event_source_mapping_batch_size                         = 100
+    event_source_mapping_maximum_batching_window_in_seconds = 5
+    event_source_mapping_maximum_concurrency                = 20
+  }
+
+  assert {
+    condition = alltrue([
+      length(aws_lambda_function.consumer) == 0,
+      length(aws_iam_role.consumer) == 0,
+      length(aws_iam_role_policy.consumer) == 0,
+      length(aws_cloudwatch_log_group.consumer) == 0,
+      length(aws_cloudwatch_event_rule.schedule) == 0,
+      length(aws_cloudwatch_event_target.schedule) == 0,
+      length(aws_lambda_permission.schedule) == 0,
+    ])
+    error_message = "No consumer, role, rule or permission with an event source mapping."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_event_source_mapping.worker[0].event_source_arn == aws_sqs_queue.this.arn,
+      aws_lambda_event_source_mapping.worker[0].function_name == aws_lambda_function.worker.arn,
+      aws_lambda_event_source_mapping.worker[0].function_response_types == toset(["ReportBatchItemFailures"]),
+      aws_lambda_event_source_mapping.worker[0].batch_size == 100,
+      aws_lambda_event_source_mapping.worker[0].maximum_batching_window_in_seconds == 5,
+      aws_lambda_event_source_mapping.worker[0].scaling_config[0].maximum_concurrency == 20,
+    ])
+    error_message = "The event source mapping feeds the queue to the worker, which reports partial failures."
+  }
+
+  assert {
+    condition = aws_lambda_function.worker.environment[0].variables == tomap({
+      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+      TASKQUEUE_APPLY_BACKOFF        = "true"
+      TASKQUEUE_QUEUE_URL            = aws_sqs_queue.this.url
+      TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
+      TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
+      POWERTOOLS_SERVICE_NAME        = "orders"
+      POWERTOOLS_METRICS_NAMESPACE   = "TaskQueue"
+      POWERTOOLS_LOG_LEVEL           = "INFO"
+    })
+    error_message = "With an event source mapping the worker applies the backoff on the queue itself."
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_iam_role_policy.worker.policy).Statement, {
+      Sid    = "ConsumeQueue"
+      Effect = "Allow"
+      Action = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+      ]
+      Resource = aws_sqs_queue.this.arn
+    })
+    error_message = "The worker's role may poll the queue and change the visibility of its messages."
+  }
+
+  assert {
+    # Six times the worker's 30 s timeout, as AWS recommends for an event source mapping.
+    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 180
+    error_message = "The default visibility timeout leaves room for retries of the worker."
+  }
+
+  assert {
+    condition = alltrue([
+      output.consumer_function_name == null,
+      output.consumer_function_arn == null,
+      output.consumer_role_name == null,
+      output.consumer_role_arn == null,
+      output.schedule_rule_arn == null,
+      output.event_source_mapping_uuid == aws_lambda_event_source_mapping.worker[0].uuid,
+    ])
+    error_message = "Consumer and schedule outputs are null with an event source mapping."
+  }
+}
+
+run "event_source_mapping_defaults" {
+  variables {
+    trigger_mode     = "event_source_mapping"
+    consumer_package = null
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_event_source_mapping.worker[0].batch_size == 10,
+      aws_lambda_event_source_mapping.worker[0].maximum_batching_window_in_seconds == null,
+      length(aws_lambda_event_source_mapping.worker[0].scaling_config) == 0,
+    ])
+    error_message = "Without a maximum concurrency there is no scaling_config."
+  }
+}
+
+run "back_to_schedule" {
+  assert {
+    condition = alltrue([
+      length(aws_lambda_function.consumer) == 1,
+      length(aws_lambda_event_source_mapping.worker) == 0,
+      !contains([for statement in jsondecode(aws_iam_role_policy.worker.policy).Statement : statement.Sid], "ConsumeQueue"),
+    ])
+    error_message = "Switching back removes the event source mapping and the worker's right to poll."
+  }
+}

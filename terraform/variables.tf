@@ -1,0 +1,690 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  description = "Name of this task queue. Every resource is named after it: `<name>-consumer`, `<name>-worker`, `<name>-dlq` and so on."
+  type        = string
+
+  validation {
+    # 50 leaves room for the longest suffix within the 64-character limit of function and role names.
+    condition     = can(regex("^[A-Za-z0-9_-]{1,50}$", var.name))
+    error_message = "name must be 1 to 50 letters, digits, hyphens or underscores."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}
+
+variable "trigger_mode" {
+  description = "How tasks reach the worker: `schedule` (an EventBridge rule starts the consumer, which invokes the worker) or `event_source_mapping` (Lambda polls the queue and invokes the worker itself; no consumer is created)."
+  type        = string
+  default     = "schedule"
+
+  validation {
+    condition     = contains(["schedule", "event_source_mapping"], var.trigger_mode)
+    error_message = "trigger_mode must be \"schedule\" or \"event_source_mapping\"."
+  }
+}
+
+################################################################################
+# Queue
+################################################################################
+
+variable "queue_name" {
+  description = "Name of the queue. Defaults to `name`, with `.fifo` appended for a FIFO queue. A FIFO queue's name must end in `.fifo`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.queue_name == null || can(regex("^([A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\\.fifo)$", var.queue_name))
+    error_message = "queue_name must be at most 80 characters: letters, digits, hyphens and underscores, or up to 75 of them followed by .fifo."
+  }
+}
+
+variable "fifo_queue" {
+  description = "Whether the queue (and its dead-letter queue) is a FIFO queue."
+  type        = bool
+  default     = false
+}
+
+variable "content_based_deduplication" {
+  description = "FIFO only: deduplicate messages by a SHA-256 hash of their body instead of an explicit deduplication ID."
+  type        = bool
+  default     = null
+}
+
+variable "deduplication_scope" {
+  description = "FIFO only: whether deduplication applies per message group (`messageGroup`) or to the whole queue (`queue`)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.deduplication_scope == null || try(contains(["messageGroup", "queue"], var.deduplication_scope), false)
+    error_message = "deduplication_scope must be \"messageGroup\" or \"queue\"."
+  }
+}
+
+variable "fifo_throughput_limit" {
+  description = "FIFO only: whether the throughput quota applies to the whole queue (`perQueue`) or to each message group (`perMessageGroupId`, high-throughput mode with `deduplication_scope = \"messageGroup\"`)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.fifo_throughput_limit == null || try(contains(["perQueue", "perMessageGroupId"], var.fifo_throughput_limit), false)
+    error_message = "fifo_throughput_limit must be \"perQueue\" or \"perMessageGroupId\"."
+  }
+}
+
+variable "visibility_timeout_seconds" {
+  description = "How long a received message stays hidden, 0 to 43200 seconds. It must cover the consumer's and the worker's timeouts. Unset, the module uses the larger of the two timeouts (in `event_source_mapping` mode six times the worker's timeout, as AWS recommends)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.visibility_timeout_seconds == null || (try(var.visibility_timeout_seconds >= 0 && var.visibility_timeout_seconds <= 43200, false))
+    error_message = "visibility_timeout_seconds must be between 0 and 43200 (12 hours)."
+  }
+}
+
+variable "message_retention_seconds" {
+  description = "How long the queue keeps a message, 60 seconds to 14 days (1209600). Unset, AWS's default applies (4 days)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.message_retention_seconds == null || (try(var.message_retention_seconds >= 60 && var.message_retention_seconds <= 1209600, false))
+    error_message = "message_retention_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "delay_seconds" {
+  description = "Delivery delay of every new message, 0 to 900 seconds. Unset, AWS's default applies (0)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.delay_seconds == null || (try(var.delay_seconds >= 0 && var.delay_seconds <= 900, false))
+    error_message = "delay_seconds must be between 0 and 900."
+  }
+}
+
+variable "receive_wait_time_seconds" {
+  description = "The queue's default long-poll wait, 0 to 20 seconds. The consumer sets its own wait (`consumer_wait_time_seconds`) on every receive. Unset, AWS's default applies (0)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.receive_wait_time_seconds == null || (try(var.receive_wait_time_seconds >= 0 && var.receive_wait_time_seconds <= 20, false))
+    error_message = "receive_wait_time_seconds must be between 0 and 20."
+  }
+}
+
+variable "max_message_size" {
+  description = "Largest message the queue accepts, 1024 bytes to 1 MiB (1048576). Unset, the queue keeps the provider's or AWS's default. AWS provider 5.x accepts at most 262144."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.max_message_size == null || (try(var.max_message_size >= 1024 && var.max_message_size <= 1048576, false))
+    error_message = "max_message_size must be between 1024 and 1048576 (1 MiB)."
+  }
+}
+
+variable "max_receive_count" {
+  description = "How many times a message is received before SQS moves it to the dead-letter queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "dead_letter_queue_name" {
+  description = "Name of the dead-letter queue. Defaults to `<name>-dlq`, with `.fifo` appended for a FIFO queue."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dead_letter_queue_name == null || can(regex("^([A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\\.fifo)$", var.dead_letter_queue_name))
+    error_message = "dead_letter_queue_name must be at most 80 characters: letters, digits, hyphens and underscores, or up to 75 of them followed by .fifo."
+  }
+}
+
+variable "dead_letter_queue_message_retention_seconds" {
+  description = "How long the dead-letter queue keeps a message, 60 seconds to 14 days. A standard queue's message keeps its original enqueue time when it moves, so this should exceed the queue's retention."
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.dead_letter_queue_message_retention_seconds >= 60 && var.dead_letter_queue_message_retention_seconds <= 1209600
+    error_message = "dead_letter_queue_message_retention_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "create_dead_letter_queue_redrive_allow_policy" {
+  description = "Whether the dead-letter queue gets a redrive-allow policy that admits this queue only. Turn it off only where the API lacks the RedriveAllowPolicy attribute (moto 5, for one)."
+  type        = bool
+  default     = true
+}
+
+variable "kms_master_key_id" {
+  description = "ARN of a KMS key to encrypt both queues with. Unset, the queues use SQS-managed encryption (SSE-SQS). An ARN rather than an alias, so that the roles' `kms:` permissions can be scoped to the key; the key policy must let the roles (and any producers) use it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_master_key_id == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_master_key_id))
+    error_message = "kms_master_key_id must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "kms_data_key_reuse_period_seconds" {
+  description = "With `kms_master_key_id`: how long SQS reuses a data key before calling KMS again, 60 to 86400 seconds. Unset, AWS's default applies (300)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.kms_data_key_reuse_period_seconds == null || (try(var.kms_data_key_reuse_period_seconds >= 60 && var.kms_data_key_reuse_period_seconds <= 86400, false))
+    error_message = "kms_data_key_reuse_period_seconds must be between 60 and 86400."
+  }
+}
+
+variable "producer_principals" {
+  description = "Principals of other accounts allowed to send to the queue: 12-digit account IDs or IAM role/user ARNs. Principals of the queue's own account need only an IAM policy (see the `producer_policy_json` output)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for principal in var.producer_principals : can(regex("^([0-9]{12}|arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/.+|user/.+))$", principal))])
+    error_message = "producer_principals must be 12-digit account IDs or IAM role/user ARNs."
+  }
+}
+
+################################################################################
+# Lambda functions (both)
+################################################################################
+
+variable "consumer_package" {
+  description = "The consumer's deployment package, `dist/consumer.zip` from `build.py`; required in `schedule` mode. Without `source_code_hash`, the module hashes the file with `filebase64sha256`."
+  type = object({
+    filename         = string
+    source_code_hash = optional(string)
+  })
+  default = null
+
+  validation {
+    # try(): the package may be null, in event_source_mapping mode.
+    condition     = try(var.consumer_package.source_code_hash != null || fileexists(var.consumer_package.filename), true)
+    error_message = "consumer_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
+  }
+}
+
+variable "worker_package" {
+  description = "The worker's deployment package, `dist/worker.zip` from `build.py` (with your tasks in it). Without `source_code_hash`, the module hashes the file with `filebase64sha256`."
+  type = object({
+    filename         = string
+    source_code_hash = optional(string)
+  })
+
+  validation {
+    condition     = var.worker_package.source_code_hash != null || fileexists(var.worker_package.filename)
+    error_message = "worker_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
+  }
+}
+
+variable "runtime" {
+  description = "Python runtime of both functions."
+  type        = string
+  default     = "python3.13"
+
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be \"python3.12\" or \"python3.13\"."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of both functions. It must match the one the packages were built for."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of both functions (`POWERTOOLS_LOG_LEVEL`)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the functions' metrics (`POWERTOOLS_METRICS_NAMESPACE`)."
+  type        = string
+  default     = "TaskQueue"
+
+  validation {
+    # CloudWatch reserves the AWS/ prefix for AWS's own metrics.
+    condition     = length(var.metrics_namespace) >= 1 && length(var.metrics_namespace) <= 255 && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1 to 255 characters and must not start with AWS/."
+  }
+}
+
+variable "backoff_base_seconds" {
+  description = "First retry delay of a failed task; each later attempt doubles it, up to `backoff_max_seconds`."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.backoff_base_seconds >= 1 && var.backoff_base_seconds <= 43200
+    error_message = "backoff_base_seconds must be between 1 and 43200."
+  }
+}
+
+variable "backoff_max_seconds" {
+  description = "Longest retry delay of a failed task, at most 43200 (the longest SQS visibility timeout)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.backoff_max_seconds >= 1 && var.backoff_max_seconds <= 43200
+    error_message = "backoff_max_seconds must be between 1 and 43200."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of both functions: `PassThrough` (AWS's default) or `Active`, which also gives the roles the X-Ray write policy."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode must be \"PassThrough\" or \"Active\"."
+  }
+}
+
+variable "vpc_subnet_ids" {
+  description = "Subnets to run both functions in. Unset, the functions run outside any VPC. The subnets need a route to SQS, Lambda (and DynamoDB) endpoints."
+  type        = list(string)
+  default     = null
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of both functions, with `vpc_subnet_ids`."
+  type        = list(string)
+  default     = null
+}
+
+variable "cloudwatch_logs_retention_in_days" {
+  description = "How long the functions' log groups keep events (0 keeps them forever)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.cloudwatch_logs_retention_in_days)
+    error_message = "cloudwatch_logs_retention_in_days must be one of the values CloudWatch Logs accepts (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "cloudwatch_logs_kms_key_id" {
+  description = "ARN of a KMS key to encrypt the log groups with. Its key policy must allow the CloudWatch Logs service principal. Unset, CloudWatch Logs encrypts them with its own key."
+  type        = string
+  default     = null
+}
+
+variable "role_path" {
+  description = "Path of the two IAM roles."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_path == null || can(regex("^/([\\x21-\\x7E]{0,510}/)?$", var.role_path))
+    error_message = "role_path must begin and end with a slash, e.g. /taskqueue/."
+  }
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of a policy to set as the permissions boundary of the two IAM roles."
+  type        = string
+  default     = null
+}
+
+################################################################################
+# Consumer (trigger_mode = "schedule")
+################################################################################
+
+variable "consumer_memory_size" {
+  description = "Memory of the consumer, in MB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.consumer_memory_size >= 128 && var.consumer_memory_size <= 10240
+    error_message = "consumer_memory_size must be between 128 and 10240."
+  }
+}
+
+variable "consumer_timeout" {
+  description = "Timeout of the consumer, in seconds. It must exceed `worker_timeout`: the consumer waits for the worker."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.consumer_timeout >= 1 && var.consumer_timeout <= 900
+    error_message = "consumer_timeout must be between 1 and 900."
+  }
+}
+
+variable "consumer_reserved_concurrent_executions" {
+  description = "Concurrency reserved for the consumer. Unset, it uses the account's unreserved pool."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.consumer_reserved_concurrent_executions == null || try(var.consumer_reserved_concurrent_executions >= 0, false)
+    error_message = "consumer_reserved_concurrent_executions must be 0 or more."
+  }
+}
+
+variable "consumer_max_concurrency" {
+  description = "How many worker invocations one consumer runs at once (`TASKQUEUE_MAX_CONCURRENCY`)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.consumer_max_concurrency >= 1 && var.consumer_max_concurrency <= 1000
+    error_message = "consumer_max_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "consumer_batch_size" {
+  description = "Messages the consumer receives per call and hands to one worker invocation, 1 to 10 (`TASKQUEUE_BATCH_SIZE`)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.consumer_batch_size >= 1 && var.consumer_batch_size <= 10
+    error_message = "consumer_batch_size must be between 1 and 10."
+  }
+}
+
+variable "consumer_wait_time_seconds" {
+  description = "Long-poll wait of the consumer's receives, 0 to 20 seconds (`TASKQUEUE_WAIT_TIME_SECONDS`)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.consumer_wait_time_seconds >= 0 && var.consumer_wait_time_seconds <= 20
+    error_message = "consumer_wait_time_seconds must be between 0 and 20."
+  }
+}
+
+variable "consumer_mode" {
+  description = "`drain`: the consumer stops once the queue is empty. `continuous`: it polls until its time is nearly up (`TASKQUEUE_MODE`)."
+  type        = string
+  default     = "drain"
+
+  validation {
+    condition     = contains(["drain", "continuous"], var.consumer_mode)
+    error_message = "consumer_mode must be \"drain\" or \"continuous\"."
+  }
+}
+
+variable "consumer_environment_variables" {
+  description = "Extra environment variables of the consumer, such as `TASKQUEUE_TIME_MARGIN_SECONDS`. They may not set a variable the module sets."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = length(setintersection(keys(var.consumer_environment_variables), [
+      "TASKQUEUE_QUEUE_URL", "TASKQUEUE_WORKER_FUNCTION", "TASKQUEUE_MAX_CONCURRENCY", "TASKQUEUE_BATCH_SIZE",
+      "TASKQUEUE_WAIT_TIME_SECONDS", "TASKQUEUE_MODE", "TASKQUEUE_WORKER_TIMEOUT_SECONDS",
+      "TASKQUEUE_BACKOFF_BASE_SECONDS", "TASKQUEUE_BACKOFF_MAX_SECONDS",
+      "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
+    ])) == 0
+    error_message = "consumer_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."
+  }
+}
+
+variable "schedule_expression" {
+  description = "When EventBridge starts the consumer: a `rate()` or `cron()` expression."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.schedule_expression))
+    error_message = "schedule_expression must be a rate(...) or cron(...) expression."
+  }
+}
+
+variable "schedule_enabled" {
+  description = "Whether the schedule rule is enabled. Disable it to pause the consumer without destroying anything."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Worker
+################################################################################
+
+variable "worker_memory_size" {
+  description = "Memory of the worker, in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.worker_memory_size >= 128 && var.worker_memory_size <= 10240
+    error_message = "worker_memory_size must be between 128 and 10240."
+  }
+}
+
+variable "worker_timeout" {
+  description = "Timeout of the worker, in seconds: one invocation runs a batch of tasks."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.worker_timeout >= 1 && var.worker_timeout <= 900
+    error_message = "worker_timeout must be between 1 and 900."
+  }
+}
+
+variable "worker_reserved_concurrent_executions" {
+  description = "Concurrency reserved for the worker. Unset, it uses the account's unreserved pool. When set, it must allow `consumer_max_concurrency` (or `event_source_mapping_maximum_concurrency`)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.worker_reserved_concurrent_executions == null || try(var.worker_reserved_concurrent_executions >= 0, false)
+    error_message = "worker_reserved_concurrent_executions must be 0 or more."
+  }
+}
+
+variable "task_modules" {
+  description = "Python modules the worker imports to register tasks (`TASKQUEUE_TASKS`), e.g. `[\"myproject.tasks\"]`. They must be in the worker package."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for module in var.task_modules : can(regex("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$", module))])
+    error_message = "task_modules must be dotted Python module names."
+  }
+}
+
+variable "worker_environment_variables" {
+  description = "Extra environment variables of the worker, for your tasks (and settings such as `TASKQUEUE_LOG_PAYLOAD`). They may not set a variable the module sets."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = length(setintersection(keys(var.worker_environment_variables), [
+      "TASKQUEUE_DLQ_URL", "TASKQUEUE_TASKS", "TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS",
+      "TASKQUEUE_APPLY_BACKOFF", "TASKQUEUE_QUEUE_URL", "TASKQUEUE_BACKOFF_BASE_SECONDS", "TASKQUEUE_BACKOFF_MAX_SECONDS",
+      "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
+    ])) == 0
+    error_message = "worker_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."
+  }
+}
+
+variable "worker_policy_arns" {
+  description = "IAM policies to attach to the worker's role, for what your tasks touch. Keyed by a name of your choice, so that the keys are known at plan time even when the ARNs are not."
+  type        = map(string)
+  default     = {}
+}
+
+variable "worker_policy_statements" {
+  description = "IAM statements added, as an inline policy, to the worker's role, for what your tasks touch. Keyed by a statement ID (letters and digits)."
+  type = map(object({
+    effect    = optional(string, "Allow")
+    actions   = list(string)
+    resources = list(string)
+    conditions = optional(list(object({
+      test     = string
+      variable = string
+      values   = list(string)
+    })), [])
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for sid, statement in var.worker_policy_statements : can(regex("^[A-Za-z0-9]+$", sid)) && contains(["Allow", "Deny"], statement.effect)])
+    error_message = "worker_policy_statements keys must be letters and digits (they become statement IDs) and effect must be \"Allow\" or \"Deny\"."
+  }
+}
+
+################################################################################
+# Event source mapping (trigger_mode = "event_source_mapping")
+################################################################################
+
+variable "event_source_mapping_batch_size" {
+  description = "Most messages per worker invocation: 1 to 10 for a FIFO queue, up to 10000 for a standard queue (above 10 it needs a batching window)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.event_source_mapping_batch_size >= 1 && var.event_source_mapping_batch_size <= 10000
+    error_message = "event_source_mapping_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "event_source_mapping_maximum_batching_window_in_seconds" {
+  description = "How long Lambda gathers messages before it invokes the worker, 0 to 300 seconds (standard queues only). Unset, AWS's default applies (0)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.event_source_mapping_maximum_batching_window_in_seconds == null || try(var.event_source_mapping_maximum_batching_window_in_seconds >= 0 && var.event_source_mapping_maximum_batching_window_in_seconds <= 300, false)
+    error_message = "event_source_mapping_maximum_batching_window_in_seconds must be between 0 and 300."
+  }
+}
+
+variable "event_source_mapping_maximum_concurrency" {
+  description = "Most concurrent worker invocations the event source mapping starts, 2 to 1000. Unset, AWS's default applies (no limit but the account's)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.event_source_mapping_maximum_concurrency == null || try(var.event_source_mapping_maximum_concurrency >= 2 && var.event_source_mapping_maximum_concurrency <= 1000, false)
+    error_message = "event_source_mapping_maximum_concurrency must be between 2 and 1000."
+  }
+}
+
+################################################################################
+# Idempotency
+################################################################################
+
+variable "create_idempotency_table" {
+  description = "Whether to create a DynamoDB table that lets the worker run each task once (`TASKQUEUE_IDEMPOTENCY_TABLE`)."
+  type        = bool
+  default     = false
+}
+
+variable "idempotency_table_name" {
+  description = "Name of the idempotency table. Defaults to `<name>-idempotency`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.idempotency_table_name == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.idempotency_table_name))
+    error_message = "idempotency_table_name must be 3 to 255 letters, digits, underscores, hyphens or dots."
+  }
+}
+
+variable "idempotency_ttl_seconds" {
+  description = "How long the table remembers a completed task, 60 seconds to 366 days (`TASKQUEUE_IDEMPOTENCY_TTL_SECONDS`)."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.idempotency_ttl_seconds >= 60 && var.idempotency_ttl_seconds <= 31622400
+    error_message = "idempotency_ttl_seconds must be between 60 and 31622400 (366 days)."
+  }
+}
+
+variable "idempotency_table_kms_key_arn" {
+  description = "ARN of a KMS key to encrypt the idempotency table with. Unset, DynamoDB uses its AWS-managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.idempotency_table_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.idempotency_table_kms_key_arn))
+    error_message = "idempotency_table_kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "create_alarms" {
+  description = "Whether to create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, worker errors, worker throttles."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_actions" {
+  description = "ARNs (SNS topics, for example) to notify when an alarm fires."
+  type        = list(string)
+  default     = []
+}
+
+variable "ok_actions" {
+  description = "ARNs to notify when an alarm returns to OK."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_oldest_message_age_seconds" {
+  description = "The age of the queue's oldest message at which the age alarm fires. Keep it above `backoff_max_seconds`: a message waiting for its retry is old too."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.alarm_oldest_message_age_seconds >= 60
+    error_message = "alarm_oldest_message_age_seconds must be at least 60."
+  }
+}
+
+variable "alarm_period_seconds" {
+  description = "Period of the alarms' metrics, a multiple of 60 seconds (SQS and Lambda publish one-minute metrics)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0
+    error_message = "alarm_period_seconds must be a multiple of 60."
+  }
+}

@@ -1,0 +1,166 @@
+"""Generate the input and output tables of terraform/README.md from variables.tf and outputs.tf.
+
+The tables go between ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->``, as terraform-docs
+puts them. ``python -m tools.terraform_docs`` rewrites the README; ``--check`` only reports whether
+it is stale (exit status 1), for CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from hcl2.utils import SerializationOptions
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODULE_DIR = REPO_ROOT / "terraform"
+BEGIN = "<!-- BEGIN_TF_DOCS -->"
+END = "<!-- END_TF_DOCS -->"
+
+# Expressions as inline HCL text, strings with their quotes: what a reader would write.
+_OPTIONS = SerializationOptions(
+    with_comments=False,
+    explicit_blocks=False,
+    preserve_heredocs=False,
+    wrap_objects=True,
+    wrap_tuples=True,
+)
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    description: str
+    type: str
+    default: str | None  # HCL text; None when the variable is required
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    description: str
+
+
+def _unquote(text: str) -> str:
+    """The value of an HCL string literal (quoted, escaped) as python-hcl2 renders it."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        body = text[1:-1]
+        return re.sub(r'\\(["\\nrt])', lambda m: {"n": "\n", "r": "\r", "t": "\t"}.get(m[1], m[1]), body)
+    return text
+
+
+def _expression(value: Any) -> str:
+    """HCL text of an attribute value: ``${...}`` unwrapped, null and booleans spelled as in HCL."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if text.startswith("${") and text.endswith("}"):
+        return text[2:-1]
+    return text
+
+
+def _blocks(path: Path, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    with path.open() as file:
+        document = hcl2.load(file, serialization_options=_OPTIONS)
+    blocks = []
+    for block in document.get(kind, []):
+        for label, body in block.items():
+            blocks.append((_unquote(label), body))
+    return blocks
+
+
+def read_variables(module_dir: Path = MODULE_DIR) -> list[Variable]:
+    variables = []
+    for name, body in _blocks(module_dir / "variables.tf", "variable"):
+        variables.append(
+            Variable(
+                name=name,
+                description=_unquote(str(body.get("description", ""))),
+                type=_expression(body.get("type", "any")),
+                default=_expression(body["default"]) if "default" in body else None,
+            )
+        )
+    return variables
+
+
+def read_outputs(module_dir: Path = MODULE_DIR) -> list[Output]:
+    return [
+        Output(name=name, description=_unquote(str(body.get("description", ""))))
+        for name, body in _blocks(module_dir / "outputs.tf", "output")
+    ]
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    # A backtick inside code is rare in HCL; a double-backtick span keeps it intact.
+    text = _cell(text)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def render(variables: list[Variable], outputs: list[Output]) -> str:
+    lines = [
+        BEGIN,
+        "<!-- Generated from variables.tf and outputs.tf by `make docs` (tools/terraform_docs.py). -->",
+        "",
+        "### Inputs",
+        "",
+        "| Name | Description | Type | Default | Required |",
+        "|------|-------------|------|---------|:--------:|",
+    ]
+    for variable in sorted(variables, key=lambda v: (not v.required, v.name)):
+        default = "n/a" if variable.default is None else _code(variable.default)
+        required = "yes" if variable.required else "no"
+        description = _cell(variable.description)
+        lines.append(
+            f"| `{variable.name}` | {description} | {_code(variable.type)} | {default} | {required} |"
+        )
+    lines += ["", "### Outputs", "", "| Name | Description |", "|------|-------------|"]
+    for output in sorted(outputs, key=lambda o: o.name):
+        lines.append(f"| `{output.name}` | {_cell(output.description)} |")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def update(readme: str, tables: str) -> str:
+    """``readme`` with the text between the markers replaced by ``tables``."""
+    start = readme.find(BEGIN)
+    end = readme.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no {BEGIN} ... {END} section")
+    return readme[:start] + tables + readme[end + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", type=Path, default=MODULE_DIR, help="the module directory")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README is stale, change nothing")
+    args = parser.parse_args(argv)
+    readme_path = args.module / "README.md"
+    readme = readme_path.read_text()
+    fresh = update(readme, render(read_variables(args.module), read_outputs(args.module)))
+    if fresh == readme:
+        return 0
+    if args.check:
+        print(f"{readme_path} is stale: run `make docs`", file=sys.stderr)
+        return 1
+    readme_path.write_text(fresh)
+    print(f"updated {readme_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
