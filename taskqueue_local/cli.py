@@ -19,8 +19,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import boto3
-
 from taskqueue_local import demo, stack
 
 
@@ -118,13 +116,7 @@ def _env(args: argparse.Namespace) -> int:
 
 def _invoke(args: argparse.Namespace) -> int:
     current = _running()
-    client = boto3.client(
-        "lambda",
-        endpoint_url=current.lambda_url,
-        region_name=stack.REGION,
-        aws_access_key_id=stack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = stack.local_client("lambda", current.lambda_url)
     response = client.invoke(FunctionName=args.function, Payload=args.payload.encode())
     print(response["Payload"].read().decode())
     return 1 if response.get("FunctionError") else 0

@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from taskqueue.producer import Task, TaskQueue
-from taskqueue_local.stack import CREDENTIALS, REGION, Stack
+from taskqueue_local.stack import Stack, local_client
 
 # The DLQ's reason for a message SQS's redrive moved there after maxReceiveCount receives.
 EXHAUSTED = "retries exhausted (redrive)"
@@ -99,13 +97,7 @@ class Summary:
 
 
 def sqs_client(stack: Stack) -> Any:
-    return boto3.client(
-        "sqs",
-        region_name=REGION,
-        endpoint_url=stack.emulator_url,
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    return local_client("sqs", stack.emulator_url)
 
 
 def enqueue(stack: Stack, scenario: Scenario) -> dict[str, str]:

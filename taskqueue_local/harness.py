@@ -8,17 +8,15 @@ and a half a Terraform apply takes on the emulator.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from taskqueue_local.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.lambda_service import ArtifactIndex, LocalLambda
 from taskqueue_local.runtime_layer import ensure_boto3_layer
-from taskqueue_local.stack import CREDENTIALS, REGION, free_port, start_process, stop_process_group, wait_for
+from taskqueue_local.stack import CREDENTIALS, free_port, local_client, start_process, stop_process_group, wait_for
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,9 @@ class Harness:
         log_dir = self.work_dir / "logs"
         port = free_port()
         emulator = start_process(
-            "emulator", ["python3" if False else _python(), "-m", "taskqueue_local.emulator", "--port", str(port)], log_dir
+            "emulator",
+            [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)],
+            log_dir,
         )
         self._emulator_pid = emulator.pid
         self.emulator_url = self.aws_url = f"http://127.0.0.1:{port}"
@@ -52,7 +52,11 @@ class Harness:
             wait_for(f"{self.emulator_url}/moto-api/", 60, emulator, "the emulator", log_dir / "emulator.log")
             layer = ensure_boto3_layer(self.work_dir)
             self.service = LocalLambda(
-                self.client("lambda", direct=True), ArtifactIndex(self.artifacts), self.work_dir, {}, [layer],
+                self.client("lambda", direct=True),
+                ArtifactIndex(self.artifacts),
+                self.work_dir,
+                {},
+                [layer],
                 account_concurrency=self.account_concurrency,
             )
             self.endpoint = LambdaEndpoint(self.service, self.emulator_url).start()
@@ -87,14 +91,7 @@ class Harness:
             url = self.endpoint.url
         else:
             url = self.emulator_url if direct else self.aws_url
-        return boto3.client(
-            service,
-            endpoint_url=url,
-            region_name=REGION,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            config=Config(**config) if config else None,
-        )
+        return local_client(service, url, **config)
 
     def create_queues(self, name: str, max_receive_count: int, visibility_timeout: int = 30) -> Queues:
         sqs = self.client("sqs", direct=True)
@@ -129,15 +126,15 @@ class Harness:
         role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         control = self.client("lambda", direct=True)
         arn = control.create_function(
-            FunctionName=name, Runtime="python3.13", Role=role, Handler=handler, Timeout=timeout,
-            Code={"ZipFile": zip_path.read_bytes()}, Environment={"Variables": environment}, MemorySize=256,
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role,
+            Handler=handler,
+            Timeout=timeout,
+            Code={"ZipFile": zip_path.read_bytes()},
+            Environment={"Variables": environment},
+            MemorySize=256,
         )["FunctionArn"]
         if reserved_concurrency:
             control.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved_concurrency)
         return str(arn)
-
-
-def _python() -> str:
-    import sys  # noqa: PLC0415
-
-    return sys.executable

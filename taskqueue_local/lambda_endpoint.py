@@ -93,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> None:
         """Everything but Invoke is the emulator's business."""
         target = urlsplit(self.server.emulator_url)
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
         connection.request(self.command, self.path, body=body, headers=headers)
         response = connection.getresponse()
@@ -139,8 +139,7 @@ class LambdaEndpoint(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.server_address[0]!s}:{self.server_address[1]}"
 
     def invoke_async(self, name: str, body: bytes) -> None:
         """Event invocations: accepted at once, run in the background (retried while throttled)."""

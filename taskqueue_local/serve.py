@@ -6,13 +6,11 @@ import logging
 import threading
 from pathlib import Path
 
-import boto3
-
 from taskqueue_local.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.lambda_service import ArtifactIndex, LocalLambda
 from taskqueue_local.runtime_layer import ensure_boto3_layer
 from taskqueue_local.scheduler import ScheduledTarget, Scheduler, scheduled_targets
-from taskqueue_local.stack import CREDENTIALS, REGION
+from taskqueue_local.stack import CREDENTIALS, local_client
 
 log = logging.getLogger("taskqueue_local")
 
@@ -21,13 +19,7 @@ def serve(
     emulator_url: str, port: int, artifacts: list[Path], speedup: float, work_dir: Path, stop: threading.Event
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    clients = {
-        "endpoint_url": emulator_url,
-        "region_name": REGION,
-        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    }
-    control = boto3.client("lambda", **clients)
+    control = local_client("lambda", emulator_url)
     layer = ensure_boto3_layer(work_dir)
     service = LocalLambda(control, ArtifactIndex(artifacts), work_dir, {}, [layer])
     endpoint = LambdaEndpoint(service, emulator_url, port=port)
@@ -37,7 +29,7 @@ def serve(
         "AWS_ENDPOINT_URL": emulator_url,
         "AWS_ENDPOINT_URL_LAMBDA": endpoint.url,
     }
-    targets = scheduled_targets(boto3.client("events", **clients), control)
+    targets = scheduled_targets(local_client("events", emulator_url), control)
     for target in targets:
         log.info(
             "schedule %s (%s) -> %s, every %.1f s",

@@ -46,6 +46,22 @@ class StackError(RuntimeError):
     pass
 
 
+def local_client(service: str, endpoint_url: str, **config: Any) -> Any:
+    """A boto3 client for the local stack: the emulator's dummy credentials, the given endpoint."""
+    import boto3  # noqa: PLC0415 - keeps `down` and `env` light
+    from botocore.config import Config  # noqa: PLC0415
+
+    make: Any = boto3.client
+    return make(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(**config) if config else None,
+    )
+
+
 @dataclass
 class Stack:
     example: str

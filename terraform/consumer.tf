@@ -44,9 +44,9 @@ resource "aws_lambda_function" "consumer" {
         TASKQUEUE_WORKER_TIMEOUT_SECONDS = tostring(var.worker_timeout)
         TASKQUEUE_MAX_CONCURRENCY        = tostring(var.consumer_max_concurrency)
         TASKQUEUE_BATCH_SIZE             = tostring(var.consumer_batch_size)
-        TASKQUEUE_WAIT_TIME_SECONDS      = tostring(var.consumer_wait_time_seconds)
         TASKQUEUE_MODE                   = var.consumer_mode
       },
+      var.consumer_wait_time_seconds == null ? {} : { TASKQUEUE_WAIT_TIME_SECONDS = tostring(var.consumer_wait_time_seconds) },
     )
   }
 

@@ -422,12 +422,12 @@ variable "consumer_batch_size" {
 }
 
 variable "consumer_wait_time_seconds" {
-  description = "Long-poll wait of the consumer's receives, 0 to 20 seconds (`TASKQUEUE_WAIT_TIME_SECONDS`)."
+  description = "Long-poll wait of the consumer's receives, 0 to 20 seconds (`TASKQUEUE_WAIT_TIME_SECONDS`). Unset, the runtime picks by mode: 1 in `drain` mode, where the last, empty receive is what an idle run costs, and 20 in `continuous` mode."
   type        = number
-  default     = 20
+  default     = null
 
   validation {
-    condition     = var.consumer_wait_time_seconds >= 0 && var.consumer_wait_time_seconds <= 20
+    condition     = var.consumer_wait_time_seconds == null || try(var.consumer_wait_time_seconds >= 0 && var.consumer_wait_time_seconds <= 20, false)
     error_message = "consumer_wait_time_seconds must be between 0 and 20."
   }
 }
@@ -533,6 +533,7 @@ variable "worker_environment_variables" {
     condition = length(setintersection(keys(var.worker_environment_variables), [
       "TASKQUEUE_DLQ_URL", "TASKQUEUE_TASKS", "TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS",
       "TASKQUEUE_APPLY_BACKOFF", "TASKQUEUE_QUEUE_URL", "TASKQUEUE_BACKOFF_BASE_SECONDS", "TASKQUEUE_BACKOFF_MAX_SECONDS",
+      "TASKQUEUE_MAX_RECEIVE_COUNT",
       "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
     ])) == 0
     error_message = "worker_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."

@@ -32,7 +32,11 @@ resource "aws_lambda_function" "worker" {
       var.worker_environment_variables,
       local.powertools_environment,
       local.backoff_environment,
-      { TASKQUEUE_DLQ_URL = aws_sqs_queue.dead_letter_queue.url },
+      {
+        TASKQUEUE_DLQ_URL = aws_sqs_queue.dead_letter_queue.url
+        # On the last allowed receive the worker dead-letters a failing task itself, with its error.
+        TASKQUEUE_MAX_RECEIVE_COUNT = tostring(var.max_receive_count)
+      },
       length(var.task_modules) == 0 ? {} : { TASKQUEUE_TASKS = join(",", var.task_modules) },
       !var.create_idempotency_table ? {} : {
         TASKQUEUE_IDEMPOTENCY_TABLE       = aws_dynamodb_table.idempotency[0].name

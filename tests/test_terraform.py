@@ -107,9 +107,7 @@ def test_module_tests(initialised: Initialised, test_file: str) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=_id)
-def test_example_plans(
-    initialised: Initialised, aws_emulator: str, placeholder_dist: Path, example: Path
-) -> None:
+def test_example_plans(initialised: Initialised, aws_emulator: str, placeholder_dist: Path, example: Path) -> None:
     env: dict[str, str | None] = {
         "AWS_ENDPOINT_URL": aws_emulator,
         "AWS_ACCESS_KEY_ID": "testing",

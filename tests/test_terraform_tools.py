@@ -43,9 +43,7 @@ def test_docs_update_needs_markers() -> None:
 def test_docs_check_reports_a_stale_readme(tmp_path: Path) -> None:
     module = tmp_path / "module"
     module.mkdir()
-    (module / "variables.tf").write_text(
-        'variable "a" {\n  description = "The \\"a\\"."\n  type = string\n}\n'
-    )
+    (module / "variables.tf").write_text('variable "a" {\n  description = "The \\"a\\"."\n  type = string\n}\n')
     (module / "outputs.tf").write_text('output "b" {\n  description = "B | pipe."\n  value = 1\n}\n')
     (module / "README.md").write_text(f"# M\n\n{terraform_docs.BEGIN}\n{terraform_docs.END}\n")
     assert terraform_docs.main(["--module", str(module), "--check"]) == 1

@@ -125,9 +125,7 @@ def render(variables: list[Variable], outputs: list[Output]) -> str:
         default = "n/a" if variable.default is None else _code(variable.default)
         required = "yes" if variable.required else "no"
         description = _cell(variable.description)
-        lines.append(
-            f"| `{variable.name}` | {description} | {_code(variable.type)} | {default} | {required} |"
-        )
+        lines.append(f"| `{variable.name}` | {description} | {_code(variable.type)} | {default} | {required} |")
     lines += ["", "### Outputs", "", "| Name | Description |", "|------|-------------|"]
     for output in sorted(outputs, key=lambda o: o.name):
         lines.append(f"| `{output.name}` | {_cell(output.description)} |")

@@ -18,7 +18,6 @@ run "defaults" {
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "30"
       TASKQUEUE_MAX_CONCURRENCY        = "4"
       TASKQUEUE_BATCH_SIZE             = "10"
-      TASKQUEUE_WAIT_TIME_SECONDS      = "20"
       TASKQUEUE_MODE                   = "drain"
       TASKQUEUE_BACKOFF_BASE_SECONDS   = "2"
       TASKQUEUE_BACKOFF_MAX_SECONDS    = "900"
@@ -32,6 +31,7 @@ run "defaults" {
   assert {
     condition = aws_lambda_function.worker.environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+      TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
       POWERTOOLS_SERVICE_NAME        = "orders"
@@ -171,6 +171,7 @@ run "settings" {
   assert {
     condition = aws_lambda_function.worker.environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+      TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_TASKS                = "orders.tasks,billing.tasks"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "5"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "600"

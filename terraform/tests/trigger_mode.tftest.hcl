@@ -110,6 +110,7 @@ run "event_source_mapping" {
   assert {
     condition = aws_lambda_function.worker.environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+      TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_APPLY_BACKOFF        = "true"
       TASKQUEUE_QUEUE_URL            = aws_sqs_queue.this.url
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 import boto3
+
 from taskqueue import PermanentError, task
 
 _s3 = boto3.client("s3")
