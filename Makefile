@@ -11,7 +11,7 @@ LOCK_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS=
 PIP_COMPILE := $(LOCK_ENV) $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links --strip-extras
 LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
-	functions/boto3/requirements.txt requirements-dev.txt requirements-checkov.txt \
+	functions/boto3-bundle/requirements.txt requirements-dev.txt requirements-checkov.txt \
 	tests/fixtures/compiled-requirements.txt
 
 .PHONY: help build test lint fmt lock clean demo bench soak docs checkov venv
@@ -22,6 +22,8 @@ help: ## List the targets
 $(BIN)/.installed: requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
+	# The sources import from the checkout (functions/ holds the Lambda package), as `pip install -e` would.
+	$(BIN)/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "lambda-task-queue.pth").write_text("$(CURDIR)/functions\n$(CURDIR)\n")'
 	touch $@
 
 $(CHECKOV_VENV)/bin/.installed: requirements-checkov.txt
@@ -62,7 +64,7 @@ checkov: $(CHECKOV_VENV)/bin/.installed ## Static analysis of the Terraform modu
 lock: $(BIN)/.installed ## Recompile every requirements*.in into a hashed .txt
 	$(PIP_COMPILE) -o functions/consumer/requirements.txt functions/consumer/requirements.in
 	$(PIP_COMPILE) -o functions/worker/requirements.txt functions/worker/requirements.in
-	$(PIP_COMPILE) -o functions/boto3/requirements.txt functions/boto3/requirements.in
+	$(PIP_COMPILE) -o functions/boto3-bundle/requirements.txt functions/boto3-bundle/requirements.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
 	$(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
 	$(PIP_COMPILE) -o tests/fixtures/compiled-requirements.txt tests/fixtures/compiled-requirements.in

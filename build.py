@@ -45,7 +45,7 @@ BUILD_PY_VERSION = 1
 ROOT = Path(__file__).resolve().parent
 FUNCTIONS = ROOT / "functions"
 PACKAGE = FUNCTIONS / "taskqueue"
-BOTO3_LOCK = FUNCTIONS / "boto3" / "requirements.txt"
+BOTO3_LOCK = FUNCTIONS / "boto3-bundle" / "requirements.txt"
 ARTIFACTS = ("consumer", "worker")
 # The Terraform module points each function's handler at these modules.
 HANDLERS = {"consumer": "taskqueue/consumer.py", "worker": "taskqueue/worker.py"}
@@ -176,7 +176,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--bundle-boto3",
         action="store_true",
-        help="vendor the pinned boto3/botocore from functions/boto3 instead of the runtime's",
+        help="vendor the pinned boto3/botocore from functions/boto3-bundle instead of the runtime's",
     )
     parser.add_argument(
         "--tasks",

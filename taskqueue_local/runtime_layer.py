@@ -1,7 +1,7 @@
 """The boto3 that the Lambda runtime provides, for local execution environments.
 
 Functions are built without boto3 because Lambda supplies it; locally it comes from this layer,
-installed once from the pinned, hashed functions/boto3/requirements.txt.
+installed once from the pinned, hashed functions/boto3-bundle/requirements.txt.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCK = ROOT / "functions" / "boto3" / "requirements.txt"
+LOCK = ROOT / "functions" / "boto3-bundle" / "requirements.txt"
 
 
 def ensure_boto3_layer(work_dir: Path) -> Path:

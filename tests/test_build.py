@@ -220,7 +220,7 @@ def test_bundle_boto3_vendors_the_pinned_copy(built: Built, tmp_path: Path) -> N
     assert set(VENDORED) <= entries
     assert json.loads((tmp_path / "manifest.json").read_text())["artifacts"]["worker"]["inputs"]["requirements"][
         -1
-    ].endswith("functions/boto3/requirements.txt")
+    ].endswith("functions/boto3-bundle/requirements.txt")
 
 
 # --- target platform ----------------------------------------------------------------------
