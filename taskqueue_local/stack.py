@@ -291,7 +291,8 @@ def apply(
     started = time.monotonic()
     tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(state), var={"dist_dir": str(dist_dir)})
     log(f"terraform apply of examples/{example_dir.name}: {time.monotonic() - started:.1f} s")
-    outputs = json.loads(tf.run(runner, "output", json=tf.IsFlagged, state=str(state)))
+    # The outputs, from the state the apply wrote (`terraform output -state` misreads a local state file).
+    outputs = json.loads(state.read_text()).get("outputs", {})
     return {name: value["value"] for name, value in outputs.items()}
 
 
