@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--artifacts", action="append", type=Path, required=True)
     serve.add_argument("--speedup", type=float, default=1.0)
+    serve.add_argument("--work-dir", type=Path, default=stack.LOCAL_DIR)
     return parser
 
 
@@ -147,7 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    serve(args.emulator, args.port, args.artifacts, args.speedup, stack.LOCAL_DIR, stop)
+    serve(args.emulator, args.port, args.artifacts, args.speedup, args.work_dir, stop)
     return 0
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.stack import Stack, local_client
 
-# The DLQ's reason for a message SQS's redrive moved there after maxReceiveCount receives.
-EXHAUSTED = "retries exhausted (redrive)"
+# A DLQ message without the worker's reason attribute: SQS's redrive moved it there (the worker
+# could not run its last attempt, e.g. because the invocation crashed).
+REDRIVEN = "moved by SQS redrive"
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def dead_letters(sqs: Any, dlq_url: str) -> dict[str, str]:
         for message in messages:
             attributes = message.get("MessageAttributes", {})
             source = attributes.get("taskqueue.source-message-id", {}).get("StringValue", message["MessageId"])
-            found[source] = attributes.get("taskqueue.reason", {}).get("StringValue", EXHAUSTED)
+            found[source] = attributes.get("taskqueue.reason", {}).get("StringValue", REDRIVEN)
 
 
 def queue_depth(sqs: Any, url: str) -> int:
@@ -224,7 +225,7 @@ def summarize(
             "malformed": scenario.malformed,
             "permanent_error": scenario.permanent,
             "unknown_task": scenario.unknown,
-            EXHAUSTED: scenario.exhausted,
+            "retries_exhausted": scenario.exhausted,
         }
     )
     return summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = ROOT / ".local"
-STATE_FILE = LOCAL_DIR / "stack.json"
+STATE_NAME = "stack.json"
 OVERRIDE_NAME = "taskqueue_local_override.tf"
 REGION = "us-east-1"
 # Services the module touches; each is pointed at the emulator.
@@ -82,16 +83,18 @@ class Stack:
         }
 
     def save(self) -> None:
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        temporary = STATE_FILE.with_suffix(".tmp")
+        state = Path(self.work_dir) / STATE_NAME
+        state.parent.mkdir(parents=True, exist_ok=True)
+        temporary = state.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(self), indent=2))
-        temporary.replace(STATE_FILE)
+        temporary.replace(state)
 
 
-def load() -> Stack | None:
-    if not STATE_FILE.exists():
+def load(work_dir: Path = LOCAL_DIR) -> Stack | None:
+    state = work_dir / STATE_NAME
+    if not state.exists():
         return None
-    return Stack(**json.loads(STATE_FILE.read_text()))
+    return Stack(**json.loads(state.read_text()))
 
 
 def free_port() -> int:
@@ -114,7 +117,7 @@ def wait_for(url: str, seconds: float, process: subprocess.Popen[bytes], what: s
 
 
 def start_process(
-    name: str, command: list[str], log_dir: Path = LOCAL_DIR / "logs", env: Mapping[str, str] | None = None
+    name: str, command: list[str], log_dir: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     log_path = log_dir / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +201,7 @@ def build_artifacts(tasks_dir: Path, out_dir: Path, log: Log) -> None:
     )
     if result.returncode != 0:
         raise StackError(f"build failed:\n{result.stdout}{result.stderr}")
-    log(f"artifacts: {out_dir.relative_to(ROOT)} ({time.monotonic() - started:.1f} s)")
+    log(f"artifacts: {out_dir} ({time.monotonic() - started:.1f} s)")
 
 
 def up(
@@ -207,107 +210,125 @@ def up(
     speedup: float = 12.0,
     tasks_dir: Path = ROOT / "examples" / "example_tasks",
     module_settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS,
+    work_dir: Path = LOCAL_DIR,
     log: Log = print,
 ) -> Stack:
     from tools import terraform as tf  # noqa: PLC0415 - only `up` needs Terraform
 
-    existing = load()
+    existing = load(work_dir)
     if existing is not None:
         if any(is_ours(pid) for pid in existing.pids.values()):
             raise StackError("a local stack is already up: run `python -m taskqueue_local down` first")
-        down(log=lambda message: None)
+        down(work_dir, log=lambda message: None)
 
-    example_dir = ROOT / "examples" / example
-    if not (example_dir / "main.tf").exists():
+    if not (ROOT / "examples" / example / "main.tf").exists():
         raise StackError(f"no example named {example!r} in examples/")
     try:
         terraform_setup = tf.setup()
     except tf.TerraformUnavailable as error:
         raise StackError(f"Terraform is needed for the local stack: {error}") from None
 
-    work_dir = LOCAL_DIR
+    logs = work_dir / "logs"
     dist_dir = work_dir / "dist"
     build_artifacts(tasks_dir, dist_dir, log)
 
     stack = Stack(example, "", "", {}, {}, str(work_dir))
     try:
         port = free_port()
-        emulator = start_process("emulator", [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)])
+        command = [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)]
+        emulator = start_process("emulator", command, logs)
         stack.pids["emulator"] = emulator.pid
         stack.emulator_url = f"http://127.0.0.1:{port}"
         stack.save()
-        wait_for(f"{stack.emulator_url}/moto-api/", 60, emulator, "the emulator", LOCAL_DIR / "logs" / "emulator.log")
+        wait_for(f"{stack.emulator_url}/moto-api/", 60, emulator, "the emulator", logs / "emulator.log")
         log(f"emulator: {stack.emulator_url} (pid {emulator.pid})")
 
-        stack.outputs = apply(terraform_setup, example_dir, stack.emulator_url, dist_dir, module_settings, log)
+        stack.outputs = apply(terraform_setup, example, work_dir, stack.emulator_url, module_settings, log)
 
         lambda_port = free_port()
-        serve = start_process(
-            "lambda",
-            [
-                sys.executable,
-                "-m",
-                "taskqueue_local",
-                "serve",
-                "--emulator",
-                stack.emulator_url,
-                "--port",
-                str(lambda_port),
-                "--artifacts",
-                str(dist_dir),
-                "--speedup",
-                str(speedup),
-            ],
-        )
+        command = [
+            sys.executable,
+            "-m",
+            "taskqueue_local",
+            "serve",
+            "--emulator",
+            stack.emulator_url,
+            "--port",
+            str(lambda_port),
+            "--artifacts",
+            str(dist_dir),
+            "--speedup",
+            str(speedup),
+            "--work-dir",
+            str(work_dir),
+        ]
+        serve = start_process("lambda", command, logs)
         stack.pids["lambda"] = serve.pid
         stack.lambda_url = f"http://127.0.0.1:{lambda_port}"
         stack.save()
-        wait_for(f"{stack.lambda_url}/health", 60, serve, "the Lambda endpoint", LOCAL_DIR / "logs" / "lambda.log")
+        wait_for(f"{stack.lambda_url}/health", 60, serve, "the Lambda endpoint", logs / "lambda.log")
         log(f"lambda endpoint: {stack.lambda_url} (pid {serve.pid}); schedules run {speedup:g}x faster")
     except BaseException:
-        down(log=lambda message: None)
+        down(work_dir, log=lambda message: None)
         raise
     return stack
 
 
+def workspace(example: str, work_dir: Path) -> Path:
+    """A copy of the example to apply, so the override file never lands in the source tree.
+
+    The copy sits at the same depth below a link to the module, so its ``../../terraform``
+    source still resolves.
+    """
+    root = work_dir / "workspace"
+    target = root / "examples" / example
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ROOT / "examples" / example, target, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    module_link = root / "terraform"
+    if not module_link.is_symlink():
+        module_link.symlink_to(ROOT / "terraform", target_is_directory=True)
+    return target
+
+
 def apply(
     terraform_setup: Any,
-    example_dir: Path,
+    example: str,
+    work_dir: Path,
     emulator_url: str,
-    dist_dir: Path,
     module_settings: Mapping[str, Any],
     log: Log,
 ) -> dict[str, Any]:
     """Apply the example onto the emulator; returns its outputs."""
     from tools import terraform as tf  # noqa: PLC0415
 
-    data_dir = LOCAL_DIR / "terraform" / example_dir.name
-    state = data_dir / "terraform.tfstate"
+    example_dir = workspace(example, work_dir)
     (example_dir / OVERRIDE_NAME).write_text(override_text(emulator_url, module_settings))
+    data_dir = work_dir / "terraform" / example
+    state = data_dir / "terraform.tfstate"
     runner = terraform_setup.terraform(example_dir, data_dir=data_dir)
     started = time.monotonic()
     tf.run(runner, "init", input=False)
     log(f"terraform init: {time.monotonic() - started:.1f} s")
     started = time.monotonic()
-    tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(state), var={"dist_dir": str(dist_dir)})
-    log(f"terraform apply of examples/{example_dir.name}: {time.monotonic() - started:.1f} s")
+    variables = {"dist_dir": str(work_dir / "dist")}
+    tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(state), var=variables)
+    log(f"terraform apply of examples/{example}: {time.monotonic() - started:.1f} s")
     # The outputs, from the state the apply wrote (`terraform output -state` misreads a local state file).
     outputs = json.loads(state.read_text()).get("outputs", {})
     return {name: value["value"] for name, value in outputs.items()}
 
 
-def down(log: Log = print) -> None:
-    stack = load()
+def down(work_dir: Path = LOCAL_DIR, log: Log = print) -> None:
+    stack = load(work_dir)
     if stack is None:
         log("no local stack is up")
         return
     for name, pid in stack.pids.items():
         if stop_process_group(pid):
             log(f"stopped {name} (pid {pid})")
-    example_dir = ROOT / "examples" / stack.example
-    (example_dir / OVERRIDE_NAME).unlink(missing_ok=True)
-    # The state describes resources of an emulator that no longer exists.
-    for state in (LOCAL_DIR / "terraform" / stack.example).glob("terraform.tfstate*"):
+    # The workspace and state describe resources of an emulator that no longer exists.
+    shutil.rmtree(work_dir / "workspace" / "examples", ignore_errors=True)
+    for state in (work_dir / "terraform" / stack.example).glob("terraform.tfstate*"):
         state.unlink()
-    STATE_FILE.unlink(missing_ok=True)
+    (work_dir / STATE_NAME).unlink(missing_ok=True)
     log("local stack is down")
