@@ -39,6 +39,9 @@ build: $(BIN)/.installed ## Build dist/consumer.zip and dist/worker.zip (reused 
 demo: build ## The queue deployed by the module onto a local AWS emulator, running a mix of tasks
 	$(BIN)/python -m taskqueue_local demo
 
+soak: build ## Reliability soak: 2,000 tasks under injected faults; exits non-zero if an invariant fails
+	$(BIN)/python -m taskqueue_local soak --tasks 2000
+
 test: $(BIN)/.installed checkov ## Run the test suite (moto, Terraform where installed) and checkov
 	$(BIN)/python -m pytest
 

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     demo_parser = commands.add_parser("demo", help="up, a mix of tasks with a summary, down")
     _up_arguments(demo_parser)
     demo_parser.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for the tasks")
+    commands.add_parser("soak", help="the reliability soak (python -m taskqueue_local soak --help)", add_help=False)
     serve = commands.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--emulator", required=True)
     serve.add_argument("--port", type=int, required=True)
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["soak"]:
+        from taskqueue_local import soak  # noqa: PLC0415
+
+        return soak.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)

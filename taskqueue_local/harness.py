@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,27 @@ from taskqueue_local.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.lambda_service import ArtifactIndex, LocalLambda
 from taskqueue_local.runtime_layer import ensure_boto3_layer
 from taskqueue_local.stack import CREDENTIALS, free_port, local_client, start_process, stop_process_group, wait_for
+
+
+@dataclass
+class LambdaContext:
+    """Lambda's context object, for functions run in-process; time runs on a real or a fake clock."""
+
+    remaining_seconds: float = 60.0
+    function_name: str = "taskqueue-test"
+    clock: Callable[[], float] = time.monotonic
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:taskqueue-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/taskqueue-test"
+    log_stream_name: str = "test"
+
+    def __post_init__(self) -> None:
+        self._deadline = self.clock() + self.remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - self.clock()) * 1000))
 
 
 @dataclass(frozen=True)

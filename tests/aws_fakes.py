@@ -1,4 +1,4 @@
-"""Stand-ins for what moto cannot do here: a Lambda context and Lambda Invoke running code.
+"""Stand-ins for what moto cannot do here: Lambda Invoke running code, and a clock for time budgets.
 
 ``InProcessLambda`` answers the boto3 Lambda client's Invoke call by running a handler in this
 process, through botocore's ``before-call`` hook: everything up to the HTTP request is the real
@@ -10,35 +10,15 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
+from taskqueue_local.harness import LambdaContext
 
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object the functions use; time runs on a real or a fake clock."""
-
-    remaining_seconds: float = 60.0
-    function_name: str = "taskqueue-test"
-    clock: Callable[[], float] = time.monotonic
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:taskqueue-test"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/taskqueue-test"
-    log_stream_name: str = "test"
-
-    def __post_init__(self) -> None:
-        self._deadline = self.clock() + self.remaining_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - self.clock()) * 1000))
+__all__ = ["CallRecorder", "FakeClock", "InProcessLambda", "LambdaContext"]
 
 
 class FakeClock:

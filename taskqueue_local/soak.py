@@ -1,0 +1,497 @@
+"""The reliability soak: many tasks through the real consumer and worker while faults are injected.
+
+Runs on the local stack assembled in-process (moto's server, the local Lambda endpoint running the
+built worker zip, consumers started on a schedule) with these faults:
+
+- tasks: transient failures, permanent failures, tasks that fail every time, malformed messages,
+  worker crashes (the execution environment exits mid-batch) and worker timeouts;
+- Lambda: throttling (``TooManyRequestsException``) on a share of the worker invocations;
+- SQS: 500 errors on a share of all SQS calls, before or after they took effect (via a proxy);
+- duplicate deliveries: a message made visible again while its first delivery is in flight;
+- consumers stopped by their time budget with messages in hand (slow receives near the end).
+
+At the end it checks the invariants and prints them with their counts. ``python -m
+taskqueue_local soak --tasks 2000`` (``make soak``) exits non-zero when one fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taskqueue.config import BackoffConfig, ConsumerConfig
+from taskqueue.consumer import Consumer, ConsumerReport
+from taskqueue.producer import Task, TaskQueue
+from taskqueue_local.fault_proxy import FaultProxy
+from taskqueue_local.harness import Harness, LambdaContext, Queues
+from taskqueue_local.stack import ROOT
+
+SOAK_TASKS = Path(__file__).with_name("soak_tasks")
+TASK_ID = re.compile(r"soak-\d{6}")
+# Bodies that are not task messages, one per kind of bad input the worker must dead-letter.
+MALFORMED_BODIES = (
+    "not json at all: {id}",
+    '["a JSON array", "{id}"]',
+    '{{"payload": "no task field", "id": "{id}"}}',
+    '{{"task": 42, "id": "{id}"}}',
+    '{{"task": "no_such_task", "id": "{id}"}}',
+    '"just a JSON string: {id}"',
+)
+# SQS's redrive moves a message whose last allowed receive never reached the task (the invocation
+# was throttled or crashed); it carries no reason attribute, but its receive count tells.
+REDRIVE = "redrive"
+EXPECTED_REASONS = {
+    "permanent": {"permanent_error"},
+    "exhausted": {"retries_exhausted", REDRIVE},
+    "malformed": {"malformed", "unknown_task"},
+}
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    tasks: int = 2000
+    transient_rate: float = 0.20
+    permanent_rate: float = 0.02
+    malformed_rate: float = 0.01
+    exhausted_rate: float = 0.005
+    crash_rate: float = 0.003
+    timeout_rate: float = 0.003
+    duplicate_rate: float = 0.02
+    throttle_rate: float = 0.05
+    sqs_error_rate: float = 0.01
+    slow_receive_rate: float = 0.03
+    backlog: int = 200
+    consumer_interval: float = 1.0
+    consumer_budget: float = 8.0
+    worker_timeout: int = 3
+    max_concurrency: int = 4
+    max_receive_count: int = 6
+    idempotency: bool = True
+    seed: int = 7
+    timeout: float = 900.0
+
+
+@dataclass
+class Plan:
+    kinds: dict[str, str] = field(default_factory=dict)  # task id -> kind
+    bodies: list[tuple[str, str | Task]] = field(default_factory=list)  # (task id, raw body or task)
+
+
+def plan(config: SoakConfig) -> Plan:
+    """Each kind gets its share of the tasks (at least one when its rate is not 0), shuffled."""
+    rng = random.Random(config.seed)
+    shares = {
+        "transient": config.transient_rate,
+        "permanent": config.permanent_rate,
+        "malformed": config.malformed_rate,
+        "exhausted": config.exhausted_rate,
+        "crash": config.crash_rate,
+        "timeout": config.timeout_rate,
+    }
+    kinds = [kind for kind, share in shares.items() for _ in range(max(1, round(share * config.tasks)) if share else 0)]
+    kinds += ["ok"] * (config.tasks - len(kinds))
+    rng.shuffle(kinds)
+    result = Plan()
+    for number, kind in enumerate(kinds):
+        task_id = f"soak-{number:06d}"
+        result.kinds[task_id] = kind
+        if kind == "malformed":
+            result.bodies.append((task_id, MALFORMED_BODIES[number % len(MALFORMED_BODIES)].format(id=task_id)))
+        else:
+            payload = {"kind": kind, "fail_times": rng.choice((1, 2))}
+            result.bodies.append((task_id, Task("soak", payload, id=task_id)))
+    return result
+
+
+@dataclass
+class Faults:
+    """What was injected, counted where it was injected."""
+
+    duplicates: int = 0
+    slow_receives: int = 0
+    throttles: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+@dataclass
+class Observations:
+    reports: list[ConsumerReport] = field(default_factory=list)
+    consumer_crashes: list[str] = field(default_factory=list)
+    visibility_timeouts: list[int] = field(default_factory=list)
+    enqueue_retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    expected: str
+    measured: str
+    ok: bool
+
+
+@dataclass
+class SoakResult:
+    config: SoakConfig
+    invariants: list[Invariant]
+    counts: dict[str, Any]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(invariant.ok for invariant in self.invariants)
+
+    def table(self) -> str:
+        width = max(len(i.name) for i in self.invariants)
+        lines = [f"  {'invariant'.ljust(width)}  {'expected':>10}  {'measured':>10}  result"]
+        lines += [
+            f"  {i.name.ljust(width)}  {i.expected:>10}  {i.measured:>10}  {'PASS' if i.ok else 'FAIL'}"
+            for i in self.invariants
+        ]
+        lines.append("")
+        lines += [f"  {name}: {value}" for name, value in self.counts.items()]
+        return "\n".join(lines)
+
+
+def build_worker(out_dir: Path) -> Path:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "worker", "--tasks", str(SOAK_TASKS), "--out", str(out_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"building the soak worker failed:\n{result.stdout}{result.stderr}")
+    return out_dir / "worker.zip"
+
+
+def run(config: SoakConfig, work_dir: Path | None = None, log: Callable[[str], None] = print) -> SoakResult:
+    work_dir = work_dir or Path(tempfile.mkdtemp(prefix="taskqueue-soak-"))
+    zip_path = build_worker(work_dir / "dist")
+    ledger = work_dir / "ledger.txt"
+    ledger.write_text("")
+    with Harness(work_dir, [zip_path.parent], account_concurrency=config.max_concurrency * 8) as harness:
+        proxy = FaultProxy(harness.emulator_url, config.sqs_error_rate, seed=config.seed).start()
+        try:
+            harness.route_through(proxy.url)
+            return _soak(config, harness, proxy, ledger, zip_path, log)
+        finally:
+            proxy.stop()
+
+
+def _soak(
+    config: SoakConfig, harness: Harness, proxy: FaultProxy, ledger: Path, zip_path: Path, log: Callable[[str], None]
+) -> SoakResult:
+    started = time.monotonic()
+    rng = random.Random(config.seed + 1)
+    queues = harness.create_queues("soak", config.max_receive_count)
+    environment = {
+        "TASKQUEUE_DLQ_URL": queues.dlq_url,
+        "TASKQUEUE_TASKS": "soak_tasks",
+        "TASKQUEUE_MAX_RECEIVE_COUNT": str(config.max_receive_count),
+        "TASKQUEUE_BACKOFF_BASE_SECONDS": "1",
+        "TASKQUEUE_BACKOFF_MAX_SECONDS": "4",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "SOAK_LEDGER": str(ledger),
+    }
+    if config.idempotency:
+        environment["TASKQUEUE_IDEMPOTENCY_TABLE"] = harness.create_idempotency_table("soak-idempotency")
+    harness.deploy_function("soak-worker", zip_path, "taskqueue.worker.handler", environment, config.worker_timeout)
+
+    faults = Faults()
+    assert harness.service is not None
+    harness.service.inject_throttle = lambda function: _draw(rng, config.throttle_rate, faults, "throttles")
+    observed = Observations()
+    the_plan = plan(config)
+    consumer = _consumer(config, harness, queues, faults, observed, rng)
+
+    producer_done = threading.Event()
+    producer = threading.Thread(target=_produce, args=(config, harness, queues, the_plan, observed, producer_done))
+    producer.start()
+    stop = threading.Event()
+    scheduler = threading.Thread(target=_schedule_consumers, args=(config, consumer, observed, stop))
+    scheduler.start()
+
+    depth_client = harness.client("sqs", direct=True)
+    quiet_checks = 0
+    while time.monotonic() - started < config.timeout:
+        time.sleep(1.0)
+        depth = _depth(depth_client, queues.url)
+        done = len(set(ledger.read_text().split()))
+        log(
+            f"  {time.monotonic() - started:6.1f} s  completed {done:5d}  queued {depth:5d}  "
+            f"dead-lettered {_depth(depth_client, queues.dlq_url):4d}"
+        )
+        quiet_checks = quiet_checks + 1 if producer_done.is_set() and depth == 0 else 0
+        if quiet_checks >= 3:
+            break
+    stop.set()
+    scheduler.join()
+    producer.join()
+    return _verify(config, the_plan, ledger, depth_client, queues, faults, observed, proxy, time.monotonic() - started)
+
+
+def _draw(rng: random.Random, rate: float, faults: Faults, name: str) -> bool:
+    hit = rng.random() < rate
+    if hit:
+        faults.add(name)
+    return hit
+
+
+def _consumer(
+    config: SoakConfig, harness: Harness, queues: Queues, faults: Faults, observed: Observations, rng: random.Random
+) -> Consumer:
+    sqs = harness.client("sqs", retries={"mode": "standard"}, max_pool_connections=config.max_concurrency * 4)
+    chaos = harness.client("sqs", direct=True)
+
+    def record_visibility(params: dict[str, Any], **_: Any) -> None:
+        with observed.lock:
+            observed.visibility_timeouts.extend(entry["VisibilityTimeout"] for entry in params["Entries"])
+
+    def after_receive(parsed: dict[str, Any], **_: Any) -> None:
+        for message in parsed.get("Messages", []):
+            if _draw(rng, config.duplicate_rate, faults, "duplicates"):
+                # Visible again while this delivery runs: another consumer receives it too.
+                handle = message["ReceiptHandle"]
+                threading.Timer(
+                    0.2,
+                    lambda h=handle: _ignore(
+                        chaos.change_message_visibility, QueueUrl=queues.url, ReceiptHandle=h, VisibilityTimeout=0
+                    ),
+                ).start()
+        if parsed.get("Messages") and _draw(rng, config.slow_receive_rate, faults, "slow_receives"):
+            time.sleep(config.consumer_budget / 3)  # late enough that some runs must give the batch back
+
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", record_visibility)
+    sqs.meta.events.register("after-call.sqs.ReceiveMessage", after_receive)
+    lambda_client = harness.client(
+        "lambda",
+        retries={"total_max_attempts": 1},
+        read_timeout=config.worker_timeout + 10,
+        max_pool_connections=config.max_concurrency * 4,
+    )
+    settings = ConsumerConfig(
+        queue_url=queues.url,
+        worker_function="soak-worker",
+        max_concurrency=config.max_concurrency,
+        wait_time_seconds=1,
+        worker_timeout_seconds=config.worker_timeout,
+        time_margin_seconds=1,
+        backoff=BackoffConfig(1, 4),
+    )
+    return Consumer(settings, sqs, lambda_client)
+
+
+def _ignore(call: Callable[..., Any], **arguments: Any) -> None:
+    # A duplicate that could not be injected is just one fault fewer.
+    with contextlib.suppress(Exception):
+        call(**arguments)
+
+
+def _schedule_consumers(config: SoakConfig, consumer: Consumer, observed: Observations, stop: threading.Event) -> None:
+    """Starts a consumer run every interval, as the schedule would; runs overlap."""
+    runs: list[threading.Thread] = []
+
+    def one_run() -> None:
+        try:
+            report = consumer.run(LambdaContext(config.consumer_budget))
+        except Exception as error:
+            with observed.lock:
+                observed.consumer_crashes.append(f"{type(error).__name__}: {error}")
+            return
+        with observed.lock:
+            observed.reports.append(report)
+
+    while not stop.is_set():
+        thread = threading.Thread(target=one_run, daemon=True)
+        thread.start()
+        runs.append(thread)
+        stop.wait(config.consumer_interval)
+    for thread in runs:
+        thread.join()
+
+
+def _produce(
+    config: SoakConfig,
+    harness: Harness,
+    queues: Queues,
+    the_plan: Plan,
+    observed: Observations,
+    done: threading.Event,
+) -> None:
+    """Enqueues the plan in chunks, keeping the backlog small (moto slows down as it grows)."""
+    sqs = harness.client("sqs", retries={"mode": "standard"})
+    depth_client = harness.client("sqs", direct=True)
+    producer = TaskQueue(queues.url, sqs=sqs, max_message_bytes=262_144)
+    for start in range(0, len(the_plan.bodies), 10):
+        while _depth(depth_client, queues.url, visible_only=True) > config.backlog:
+            time.sleep(0.05)
+        chunk = the_plan.bodies[start : start + 10]
+        for _attempt in range(10):
+            try:
+                tasks = [body for _, body in chunk if isinstance(body, Task)]
+                if tasks:
+                    producer.enqueue_batch(tasks)
+                raw = [
+                    {"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk) if isinstance(body, str)
+                ]
+                if raw:
+                    sqs.send_message_batch(QueueUrl=queues.url, Entries=raw)
+                break
+            except Exception:
+                # At-least-once from the producer too: a retried chunk may enqueue some tasks twice.
+                with observed.lock:
+                    observed.enqueue_retries += 1
+                time.sleep(0.2)
+    done.set()
+
+
+def _depth(sqs: Any, url: str, visible_only: bool = False) -> int:
+    names = ["ApproximateNumberOfMessages"]
+    if not visible_only:
+        names += ["ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in names)
+
+
+def _dead_letters(sqs: Any, dlq_url: str, max_receive_count: int) -> dict[str, set[str]]:
+    """Task id -> reasons, over every DLQ message (its body carries the id)."""
+    found: dict[str, set[str]] = {}
+    while messages := sqs.receive_message(
+        QueueUrl=dlq_url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=900,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["ApproximateReceiveCount"],
+    ).get("Messages", []):
+        for message in messages:
+            match = TASK_ID.search(message["Body"])
+            task_id = match.group(0) if match else f"unidentified:{message['MessageId']}"
+            reason = message.get("MessageAttributes", {}).get("taskqueue.reason", {}).get("StringValue", "")
+            if not reason and int(message["Attributes"]["ApproximateReceiveCount"]) > max_receive_count:
+                reason = REDRIVE
+            found.setdefault(task_id, set()).add(reason)
+    return found
+
+
+def _verify(
+    config: SoakConfig,
+    the_plan: Plan,
+    ledger: Path,
+    sqs: Any,
+    queues: Queues,
+    faults: Faults,
+    observed: Observations,
+    proxy: FaultProxy,
+    seconds: float,
+) -> SoakResult:
+    runs = Counter(ledger.read_text().split())
+    dead = _dead_letters(sqs, queues.dlq_url, config.max_receive_count)
+    kinds = the_plan.kinds
+    ids = set(kinds)
+    completed = set(runs)
+    stuck = _depth(sqs, queues.url)
+    lost = ids - completed - dead.keys()
+    expected_dead = {task_id for task_id, kind in kinds.items() if kind in EXPECTED_REASONS}
+    without_reason = sorted(task_id for task_id, reasons in dead.items() if "" in reasons)
+    wrong_reason = sorted(
+        task_id
+        for task_id, reasons in dead.items()
+        if task_id in kinds and kinds[task_id] in EXPECTED_REASONS and not reasons <= EXPECTED_REASONS[kinds[task_id]]
+    )
+    transient = {task_id for task_id, kind in kinds.items() if kind == "transient"}
+    released = sum(report.released for report in observed.reports)
+    zero_visibility = observed.visibility_timeouts.count(0)
+    twice = sorted(task_id for task_id, count in runs.items() if count > 1)
+
+    def check(name: str, expected: Any, measured: Any) -> Invariant:
+        return Invariant(name, str(expected), str(measured), expected == measured)
+
+    invariants = [
+        check("lost (neither completed nor in the DLQ)", 0, len(lost)),
+        check("stuck in the queue after it drained", 0, stuck),
+        check(
+            "side effects run twice" if config.idempotency else "side effects run twice (idempotency off)",
+            0 if config.idempotency else len(twice),
+            len(twice),
+        ),
+        check("transient tasks completed", len(transient), len(transient & completed)),
+        check("transient tasks in the DLQ", 0, len(transient & dead.keys())),
+        check("visibility 0 only on releases", released, zero_visibility),
+        check("DLQ = permanent + malformed + exhausted", len(expected_dead), len(dead.keys() & ids)),
+        check("DLQ entries of other tasks", 0, len(dead.keys() - expected_dead)),
+        check("DLQ entries without a reason", 0, len(without_reason)),
+        check("DLQ entries with the wrong reason", 0, len(wrong_reason)),
+        check("consumer runs that crashed", 0, len(observed.consumer_crashes)),
+    ]
+    counts = {
+        "tasks": config.tasks,
+        "kinds": dict(sorted(Counter(kinds.values()).items())),
+        "completed": len(completed),
+        "dead-lettered": len(dead),
+        "dead-lettered by SQS redrive (last receive never reached the task)": sum(REDRIVE in r for r in dead.values()),
+        "consumer runs": len(observed.reports),
+        "worker invocations": sum(r.invocations for r in observed.reports),
+        "failed worker invocations (crash, timeout, throttle, SQS error)": sum(
+            r.failed_invocations for r in observed.reports
+        ),
+        "messages released by consumers out of time": released,
+        "retry backoffs applied": len(observed.visibility_timeouts) - zero_visibility,
+        "shortest backoff (s)": min((v for v in observed.visibility_timeouts if v), default=0),
+        "injected throttles": faults.throttles,
+        "injected duplicate deliveries": faults.duplicates,
+        "injected slow receives": faults.slow_receives,
+        "injected SQS 500s (before / after taking effect)": f"{proxy.injected['before']} / {proxy.injected['after']}"
+        f" of {proxy.sqs_calls} SQS calls",
+        "receive errors seen by consumers": sum(r.receive_errors for r in observed.reports),
+        "producer chunks retried": observed.enqueue_retries,
+        "examples": {"lost": sorted(lost)[:5], "twice": twice[:5], "wrong reason": wrong_reason[:5]},
+    }
+    if observed.consumer_crashes:
+        counts["consumer crashes"] = observed.consumer_crashes[:3]
+    return SoakResult(config, invariants, counts, seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m taskqueue_local soak", description=__doc__)
+    parser.add_argument("--tasks", type=int, default=SoakConfig.tasks)
+    parser.add_argument("--seed", type=int, default=SoakConfig.seed)
+    parser.add_argument("--no-idempotency", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    config = SoakConfig(tasks=args.tasks, seed=args.seed, idempotency=not args.no_idempotency)
+    result = run(config)
+    print(f"soak of {config.tasks} tasks finished in {result.seconds:.0f} s")
+    print(result.table())
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "invariants": [i.__dict__ for i in result.invariants],
+                    "counts": result.counts,
+                    "seconds": result.seconds,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    return 0 if result.ok else 1
