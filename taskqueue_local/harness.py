@@ -52,70 +52,97 @@ class Queues:
 
 
 class Harness:
-    def __init__(self, work_dir: Path, artifacts: list[Path], account_concurrency: int = 100) -> None:
+    """``separate_endpoint`` runs the Lambda endpoint in its own process (``serve``), as the local
+    stack does, so that it does not share this process's interpreter lock: the benchmarks want
+    that. In-process (the default) allows fault injection into it: the soak wants that."""
+
+    def __init__(
+        self, work_dir: Path, artifacts: list[Path], account_concurrency: int = 100, separate_endpoint: bool = False
+    ) -> None:
         self.work_dir = work_dir
         self.artifacts = artifacts
         self.account_concurrency = account_concurrency
+        self.separate_endpoint = separate_endpoint
         self.emulator_url = ""
         self.aws_url = ""  # what functions and clients use; a fault proxy may stand in front of the emulator
-        self._emulator_pid: int | None = None
+        self.lambda_url = ""
+        self._pids: list[int] = []
         self.endpoint: LambdaEndpoint | None = None
         self.service: LocalLambda | None = None
 
     def __enter__(self) -> Harness:
         log_dir = self.work_dir / "logs"
         port = free_port()
-        emulator = start_process(
-            "emulator",
-            [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)],
-            log_dir,
-        )
-        self._emulator_pid = emulator.pid
+        command = [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)]
+        emulator = start_process("emulator", command, log_dir)
+        self._pids.append(emulator.pid)
         self.emulator_url = self.aws_url = f"http://127.0.0.1:{port}"
         try:
             wait_for(f"{self.emulator_url}/moto-api/", 60, emulator, "the emulator", log_dir / "emulator.log")
-            layer = ensure_boto3_layer(self.work_dir)
-            self.service = LocalLambda(
-                self.client("lambda", direct=True),
-                ArtifactIndex(self.artifacts),
-                self.work_dir,
-                {},
-                [layer],
-                account_concurrency=self.account_concurrency,
-            )
-            self.endpoint = LambdaEndpoint(self.service, self.emulator_url).start()
-            self.route_through(self.emulator_url)
+            if self.separate_endpoint:
+                self._start_endpoint_process(log_dir)
+            else:
+                self.service = LocalLambda(
+                    self.client("lambda", direct=True),
+                    ArtifactIndex(self.artifacts),
+                    self.work_dir,
+                    {},
+                    [ensure_boto3_layer(self.work_dir)],
+                    account_concurrency=self.account_concurrency,
+                )
+                self.endpoint = LambdaEndpoint(self.service, self.emulator_url).start()
+                self.lambda_url = self.endpoint.url
+                self.route_through(self.emulator_url)
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
+    def _start_endpoint_process(self, log_dir: Path) -> None:
+        port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "taskqueue_local",
+            "serve",
+            "--emulator",
+            self.emulator_url,
+            "--port",
+            str(port),
+            "--work-dir",
+            str(self.work_dir),
+        ]
+        for directory in self.artifacts:
+            command += ["--artifacts", str(directory)]
+        endpoint = start_process("lambda", command, log_dir)
+        self._pids.append(endpoint.pid)
+        self.lambda_url = f"http://127.0.0.1:{port}"
+        wait_for(f"{self.lambda_url}/health", 120, endpoint, "the Lambda endpoint", log_dir / "lambda.log")
+
     def route_through(self, url: str) -> None:
         """Send functions' and clients' AWS calls to ``url`` (the emulator, or a proxy in front of it)."""
+        if self.service is None:
+            raise RuntimeError("route_through needs the in-process Lambda endpoint")
         self.aws_url = url
-        assert self.service is not None and self.endpoint is not None
         self.service.function_environment = {
             **CREDENTIALS,
             "AWS_ENDPOINT_URL": url,
-            "AWS_ENDPOINT_URL_LAMBDA": self.endpoint.url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
         }
 
     def __exit__(self, *exc: object) -> None:
         if self.endpoint is not None:
             self.endpoint.stop()
-        if self._emulator_pid is not None:
-            stop_process_group(self._emulator_pid)
+        for pid in reversed(self._pids):
+            stop_process_group(pid)
 
     # -- clients and resources ----------------------------------------------------------------
 
     def client(self, service: str, direct: bool = False, **config: Any) -> Any:
         """A boto3 client; Lambda goes to the local endpoint unless ``direct`` (the emulator's control plane)."""
         if service == "lambda" and not direct:
-            assert self.endpoint is not None
-            url = self.endpoint.url
-        else:
-            url = self.emulator_url if direct else self.aws_url
-        return local_client(service, url, **config)
+            return local_client(service, self.lambda_url, **config)
+        return local_client(service, self.emulator_url if direct else self.aws_url, **config)
 
     def create_queues(self, name: str, max_receive_count: int, visibility_timeout: int = 30) -> Queues:
         sqs = self.client("sqs", direct=True)

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import os
 import select
 import shutil
@@ -146,15 +147,16 @@ class ExecutionEnvironment:
                 pass_fds=(write_fd,),
             )
         os.close(write_fd)
+        self.log_path = log_path
         self._responses = read_fd
         self._buffer = b""
 
-    def invoke(self, event: bytes, timeout: float) -> tuple[dict[str, Any] | None, bool]:
+    def invoke(self, event: bytes, timeout: float, request_id: str) -> tuple[dict[str, Any] | None, bool]:
         """(answer, timed_out); answer is None when the process died or timed out."""
         deadline = time.time() + timeout
         request = {
             "event": json.loads(event) if event.strip() else {},
-            "request_id": str(uuid.uuid4()),
+            "request_id": request_id,
             "deadline_ms": int(deadline * 1000),
         }
         assert self.process.stdin is not None
@@ -279,10 +281,17 @@ class LocalLambda:
         environment = pool.acquire()
         if environment is None:
             return Invocation(b"", throttled=True)
+        request_id = str(uuid.uuid4())
         started = time.monotonic()
-        answer, timed_out = environment.invoke(event, config.timeout)
+        answer, timed_out = environment.invoke(event, config.timeout, request_id)
         duration_ms = (time.monotonic() - started) * 1000
         pool.release(environment, reusable=answer is not None)
+        # The line Lambda writes to the function's log after each invocation.
+        with environment.log_path.open("a", encoding="utf-8") as log:
+            log.write(
+                f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+                f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {config.memory} MB\n"
+            )
         if answer is None:
             message = (
                 f"Task timed out after {config.timeout:.2f} seconds"

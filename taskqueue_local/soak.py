@@ -73,11 +73,12 @@ class SoakConfig:
     sqs_error_rate: float = 0.01
     slow_receive_rate: float = 0.03
     backlog: int = 200
-    consumer_interval: float = 1.0
-    consumer_budget: float = 8.0
+    consumer_interval: float = 2.0
+    consumer_budget: float = 10.0
     worker_timeout: int = 3
     max_concurrency: int = 4
-    max_receive_count: int = 6
+    # Faults take receives too (a crashed batch, a throttle, a duplicate in flight, a release).
+    max_receive_count: int = 8
     idempotency: bool = True
     seed: int = 7
     timeout: float = 900.0

@@ -257,8 +257,8 @@ def test_continuous_mode_keeps_polling_until_the_budget_ends(sqs, queues):
     clock = FakeClock()
     stack = Stack(sqs, queues, mode="continuous")
     stack.sqs.meta.events.register("after-call.sqs.ReceiveMessage", lambda **kwargs: clock.advance(1))
-    report = stack.run(seconds=16, clock=clock)
-    # Receives continue while 6 s (worker timeout + margin) remain: at t = 0..10.
+    report = stack.run(seconds=16.5, clock=clock)
+    # Receives continue while 6 s (worker timeout + margin) and the receive's own time remain: t = 0..10.
     assert report.receives == report.empty_receives == 11
     assert report.stopped_because == "time budget"
 
@@ -324,3 +324,17 @@ def test_fifo_order_holds_within_a_group_across_split_invocations(sqs, make_queu
 
     assert ran == [0, 1]  # 3 and 4 wait behind 2, even though they were in later invocations
     assert report.failed == 3
+
+
+def test_budget_allows_for_slow_receives():
+    from taskqueue.consumer import Budget
+
+    clock = FakeClock()
+    config = ConsumerConfig(queue_url="q", worker_function="w", worker_timeout_seconds=5, time_margin_seconds=1)
+    budget = Budget(LambdaContext(remaining_seconds=30, clock=clock), config)
+    assert budget.receive_wait() == 20
+    budget.observe_receive(12.0)  # receives have been taking 12 s beyond their long poll
+    assert budget.receive_wait() == 12  # 30 - 6 reserve - 12
+    clock.advance(13)
+    assert budget.receive_wait() is None  # 17 - 6 - 12 < 0: a receive now would come back too late
+    assert budget.can_dispatch()

@@ -102,13 +102,19 @@ class Budget:
         # Time an invocation may need once dispatched, plus room to settle its messages.
         self._reserve = config.worker_timeout_seconds + config.time_margin_seconds
         self._max_wait = config.wait_time_seconds
+        # How long a receive takes beyond its long poll (a decaying maximum): a receive must return
+        # with time left to dispatch, or its messages are released and each loses a receive count.
+        self._receive_overhead = 0.0
 
     def remaining_seconds(self) -> float:
         return self._remaining_millis() / 1000
 
+    def observe_receive(self, overhead_seconds: float) -> None:
+        self._receive_overhead = max(overhead_seconds, self._receive_overhead * 0.8)
+
     def receive_wait(self) -> int | None:
         """Long-poll seconds that still leave time for a worker call, or None when there is no time."""
-        slack = self.remaining_seconds() - self._reserve
+        slack = self.remaining_seconds() - self._reserve - self._receive_overhead
         if slack < 0:
             return None
         return min(self._max_wait, int(slack))
@@ -156,15 +162,15 @@ class Consumer:
                 slots.release()
 
         with ThreadPoolExecutor(max_workers=self.config.max_concurrency) as pool:
-            while True:
-                wait = budget.receive_wait()
-                if wait is None:
-                    report.stopped_because = "time budget"
-                    break
+            while budget.receive_wait() is not None:
                 # Receive only when a worker slot is free, so no message waits in our hands.
                 if not slots.acquire(timeout=0.25):
                     continue
-                messages = self._receive(wait, report)
+                wait = budget.receive_wait()  # the wait for a slot took some of the budget
+                if wait is None:
+                    slots.release()
+                    break
+                messages = self._receive(wait, report, budget)
                 if not messages:
                     slots.release()
                     if messages is not None and self.config.mode == "drain":
@@ -172,16 +178,18 @@ class Consumer:
                         break
                     continue
                 if not budget.can_dispatch():
+                    # Rare, now that waits allow for slow receives; the release costs each message a receive.
                     slots.release()
                     self._release([message["ReceiptHandle"] for message in messages], report)
-                    report.stopped_because = "time budget"
                     break
                 pool.submit(dispatch, messages)
+            report.stopped_because = report.stopped_because or "time budget"
         self._publish_metrics(report)
         return report
 
-    def _receive(self, wait: int, report: ConsumerReport) -> list[dict[str, Any]] | None:
+    def _receive(self, wait: int, report: ConsumerReport, budget: Budget) -> list[dict[str, Any]] | None:
         """Up to a batch of messages; [] when the queue is empty, None when the receive failed."""
+        started = time.monotonic()
         try:
             response = self.sqs.receive_message(
                 QueueUrl=self.config.queue_url,
@@ -196,6 +204,9 @@ class Consumer:
             time.sleep(RECEIVE_ERROR_PAUSE_SECONDS)
             return None
         messages = response.get("Messages", [])
+        elapsed = time.monotonic() - started
+        # Past the long poll, an empty receive's time is overhead; a full one may have waited for messages.
+        budget.observe_receive(elapsed if messages else max(0.0, elapsed - wait))
         report.add(receives=1, empty_receives=0 if messages else 1, received=len(messages))
         return messages
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the task queue on the local stack (``make bench``)."""
