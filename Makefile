@@ -39,6 +39,9 @@ build: $(BIN)/.installed ## Build dist/consumer.zip and dist/worker.zip (reused 
 demo: build ## The queue deployed by the module onto a local AWS emulator, running a mix of tasks
 	$(BIN)/python -m taskqueue_local demo
 
+bench: build ## Benchmarks on the local stack: drain rate, requests per task, latency, cost; writes bench/results.*
+	$(BIN)/python -m bench.run
+
 soak: build ## Reliability soak: 2,000 tasks under injected faults; exits non-zero if an invariant fails
 	$(BIN)/python -m taskqueue_local soak --tasks 2000
 
@@ -49,7 +52,7 @@ lint: $(BIN)/.installed ## ruff, format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/taskqueue build.py
-	$(BIN)/mypy tools taskqueue_local
+	$(BIN)/mypy tools taskqueue_local bench
 
 fmt: $(BIN)/.installed ## Format Python and Terraform sources
 	$(BIN)/ruff check --fix-only --quiet .

@@ -80,6 +80,10 @@ resource "aws_lambda_function" "consumer" {
       condition     = var.consumer_timeout > var.worker_timeout
       error_message = "consumer_timeout (${var.consumer_timeout}) must exceed worker_timeout (${var.worker_timeout}): the consumer waits for each worker invocation it starts."
     }
+    precondition {
+      condition     = !(var.consumer_mode == "continuous" && var.consumer_wait_time_seconds == 0)
+      error_message = "consumer_mode = \"continuous\" needs a long poll (consumer_wait_time_seconds 1-20, or unset): with 0 it would poll an empty queue in a busy loop."
+    }
   }
 }
 

@@ -23,14 +23,14 @@ def test_consumer_reads_every_setting():
             **CONSUMER,
             "TASKQUEUE_MAX_CONCURRENCY": "16",
             "TASKQUEUE_BATCH_SIZE": "5",
-            "TASKQUEUE_WAIT_TIME_SECONDS": "0",
+            "TASKQUEUE_WAIT_TIME_SECONDS": "1",
             "TASKQUEUE_MODE": "continuous",
             "TASKQUEUE_WORKER_TIMEOUT_SECONDS": "30",
             "TASKQUEUE_BACKOFF_BASE_SECONDS": "3",
             "TASKQUEUE_BACKOFF_MAX_SECONDS": "300",
         }
     )
-    assert (config.max_concurrency, config.batch_size, config.wait_time_seconds) == (16, 5, 0)
+    assert (config.max_concurrency, config.batch_size, config.wait_time_seconds) == (16, 5, 1)
     assert config.mode == "continuous" and config.worker_timeout_seconds == 30
     assert config.backoff == BackoffConfig(3, 300)
 
@@ -53,6 +53,11 @@ def test_consumer_reads_every_setting():
 def test_consumer_rejects_bad_values_naming_variable_and_value(name, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         ConsumerConfig.from_env({**CONSUMER, name: value})
+
+
+def test_continuous_mode_needs_a_long_poll():
+    with pytest.raises(ConfigError, match="TASKQUEUE_WAIT_TIME_SECONDS=0 with TASKQUEUE_MODE='continuous'"):
+        ConsumerConfig.from_env({**CONSUMER, "TASKQUEUE_MODE": "continuous", "TASKQUEUE_WAIT_TIME_SECONDS": "0"})
 
 
 @pytest.mark.parametrize("missing", ["TASKQUEUE_QUEUE_URL", "TASKQUEUE_WORKER_FUNCTION"])

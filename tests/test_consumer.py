@@ -335,6 +335,8 @@ def test_budget_allows_for_slow_receives():
     assert budget.receive_wait() == 20
     budget.observe_receive(12.0)  # receives have been taking 12 s beyond their long poll
     assert budget.receive_wait() == 12  # 30 - 6 reserve - 12
-    clock.advance(13)
+    clock.advance(11.5)
+    assert budget.receive_wait() is None  # 0.5 s is no time for a long poll; short polls would spin
+    clock.advance(1.5)
     assert budget.receive_wait() is None  # 17 - 6 - 12 < 0: a receive now would come back too late
     assert budget.can_dispatch()

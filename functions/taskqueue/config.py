@@ -134,7 +134,7 @@ class ConsumerConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
         env = os.environ if env is None else env
         mode = _choice(env, "TASKQUEUE_MODE", cls.mode, MODES)
-        return cls(
+        config = cls(
             queue_url=_required(env, "TASKQUEUE_QUEUE_URL"),
             worker_function=_required(env, "TASKQUEUE_WORKER_FUNCTION"),
             max_concurrency=_int(env, "TASKQUEUE_MAX_CONCURRENCY", cls.max_concurrency, 1, 1000),
@@ -156,6 +156,12 @@ class ConsumerConfig:
             ),
             backoff=BackoffConfig.from_env(env),
         )
+        if config.mode == "continuous" and config.wait_time_seconds == 0:
+            raise ConfigError(
+                "TASKQUEUE_WAIT_TIME_SECONDS=0 with TASKQUEUE_MODE='continuous' would poll an empty queue in a "
+                "busy loop: use a long poll of 1-20 seconds"
+            )
+        return config
 
 
 @dataclass(frozen=True)

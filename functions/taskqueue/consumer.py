@@ -115,7 +115,8 @@ class Budget:
     def receive_wait(self) -> int | None:
         """Long-poll seconds that still leave time for a worker call, or None when there is no time."""
         slack = self.remaining_seconds() - self._reserve - self._receive_overhead
-        if slack < 0:
+        # With long polling configured, no time for a 1 s poll means stop: short polls would spin.
+        if slack < min(1, self._max_wait):
             return None
         return min(self._max_wait, int(slack))
 

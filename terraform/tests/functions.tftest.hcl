@@ -134,7 +134,7 @@ run "settings" {
     consumer_memory_size                    = 512
     consumer_max_concurrency                = 8
     consumer_batch_size                     = 5
-    consumer_wait_time_seconds              = 0
+    consumer_wait_time_seconds              = 5
     consumer_mode                           = "continuous"
     consumer_reserved_concurrent_executions = 1
     consumer_environment_variables          = { TASKQUEUE_TIME_MARGIN_SECONDS = "5" }
@@ -156,7 +156,7 @@ run "settings" {
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "120"
       TASKQUEUE_MAX_CONCURRENCY        = "8"
       TASKQUEUE_BATCH_SIZE             = "5"
-      TASKQUEUE_WAIT_TIME_SECONDS      = "0"
+      TASKQUEUE_WAIT_TIME_SECONDS      = "5"
       TASKQUEUE_MODE                   = "continuous"
       TASKQUEUE_BACKOFF_BASE_SECONDS   = "5"
       TASKQUEUE_BACKOFF_MAX_SECONDS    = "600"

@@ -416,6 +416,17 @@ run "consumer_timeout_not_above_worker" {
   expect_failures = [aws_lambda_function.consumer]
 }
 
+run "continuous_mode_without_long_poll" {
+  command = plan
+
+  variables {
+    consumer_mode              = "continuous"
+    consumer_wait_time_seconds = 0
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}
+
 run "schedule_without_consumer_package" {
   command = plan
 
