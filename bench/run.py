@@ -547,7 +547,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     left.set_title("Drain rate (tasks/s, higher is better)")
     left.tick_params(axis="x", rotation=30)
     for x, rate in enumerate(rates):
-        left.annotate(f"{rate:.0f}", (x, rate), ha="center", va="bottom", fontsize=8)
+        left.annotate(f"{rate:.3g}", (x, rate), ha="center", va="bottom", fontsize=8)
     right.bar(names, requests, color=colours)
     right.set_title("API requests per task (lower is better)")
     right.tick_params(axis="x", rotation=30)

@@ -8,7 +8,7 @@ real SQS, and the second is how duplicates are born.
 from __future__ import annotations
 
 import http.client
-import random
+import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,16 +51,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class EvenlySpaced:
+    """Says yes to ``rate`` of its calls, evenly spaced: a short run still gets its share of faults,
+    where random draws might give it none."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def hit(self) -> bool:
+        with self._lock:
+            self.calls += 1
+            return math.floor(self.calls * self.rate) > math.floor((self.calls - 1) * self.rate)
+
+
 class FaultProxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, upstream: str, sqs_error_rate: float, seed: int = 0) -> None:
+    def __init__(self, upstream: str, sqs_error_rate: float) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream = urlsplit(upstream)
-        self.sqs_error_rate = sqs_error_rate
+        self.faults = EvenlySpaced(sqs_error_rate)
         self.injected = {"before": 0, "after": 0}
         self.sqs_calls = 0
-        self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._connections = threading.local()
 
@@ -73,9 +87,9 @@ class FaultProxy(ThreadingHTTPServer):
             return None
         with self._lock:
             self.sqs_calls += 1
-            if self._random.random() >= self.sqs_error_rate:
+            if not self.faults.hit():
                 return None
-            fault = self._random.choice(("before", "after"))
+            fault = "before" if self.injected["before"] <= self.injected["after"] else "after"
             self.injected[fault] += 1
             return fault
 

@@ -8,7 +8,6 @@ and a half a Terraform apply takes on the emulator.
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 from taskqueue_local.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.lambda_service import ArtifactIndex, LocalLambda
 from taskqueue_local.runtime_layer import ensure_boto3_layer
-from taskqueue_local.stack import CREDENTIALS, free_port, local_client, start_process, stop_process_group, wait_for
+from taskqueue_local.stack import CREDENTIALS, local_client, start_emulator, start_lambda_endpoint, stop_process_group
 
 
 @dataclass
@@ -72,15 +71,13 @@ class Harness:
 
     def __enter__(self) -> Harness:
         log_dir = self.work_dir / "logs"
-        port = free_port()
-        command = [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)]
-        emulator = start_process("emulator", command, log_dir)
-        self._pids.append(emulator.pid)
-        self.emulator_url = self.aws_url = f"http://127.0.0.1:{port}"
+        pid, self.emulator_url = start_emulator(log_dir)
+        self._pids.append(pid)
+        self.aws_url = self.emulator_url
         try:
-            wait_for(f"{self.emulator_url}/moto-api/", 60, emulator, "the emulator", log_dir / "emulator.log")
             if self.separate_endpoint:
-                self._start_endpoint_process(log_dir)
+                pid, self.lambda_url = start_lambda_endpoint(self.emulator_url, self.artifacts, self.work_dir, log_dir)
+                self._pids.append(pid)
             else:
                 self.service = LocalLambda(
                     self.client("lambda", direct=True),
@@ -97,27 +94,6 @@ class Harness:
             self.__exit__(None, None, None)
             raise
         return self
-
-    def _start_endpoint_process(self, log_dir: Path) -> None:
-        port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "taskqueue_local",
-            "serve",
-            "--emulator",
-            self.emulator_url,
-            "--port",
-            str(port),
-            "--work-dir",
-            str(self.work_dir),
-        ]
-        for directory in self.artifacts:
-            command += ["--artifacts", str(directory)]
-        endpoint = start_process("lambda", command, log_dir)
-        self._pids.append(endpoint.pid)
-        self.lambda_url = f"http://127.0.0.1:{port}"
-        wait_for(f"{self.lambda_url}/health", 120, endpoint, "the Lambda endpoint", log_dir / "lambda.log")
 
     def route_through(self, url: str) -> None:
         """Send functions' and clients' AWS calls to ``url`` (the emulator, or a proxy in front of it)."""

@@ -8,7 +8,7 @@ built worker zip, consumers started on a schedule) with these faults:
 - Lambda: throttling (``TooManyRequestsException``) on a share of the worker invocations;
 - SQS: 500 errors on a share of all SQS calls, before or after they took effect (via a proxy);
 - duplicate deliveries: a message made visible again while its first delivery is in flight;
-- consumers stopped by their time budget with messages in hand (slow receives near the end).
+- consumers stopped by their time budget with messages in hand (receives that return too late).
 
 At the end it checks the invariants and prints them with their counts. ``python -m
 taskqueue_local soak --tasks 2000`` (``make soak``) exits non-zero when one fails.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import re
 import subprocess
@@ -34,7 +35,7 @@ from typing import Any
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer, ConsumerReport
 from taskqueue.producer import Task, TaskQueue
-from taskqueue_local.fault_proxy import FaultProxy
+from taskqueue_local.fault_proxy import EvenlySpaced, FaultProxy
 from taskqueue_local.harness import Harness, LambdaContext, Queues
 from taskqueue_local.stack import ROOT
 
@@ -116,18 +117,22 @@ def plan(config: SoakConfig) -> Plan:
     return result
 
 
-@dataclass
 class Faults:
-    """What was injected, counted where it was injected."""
+    """Where and how often faults are injected (evenly spaced), and how many were."""
 
-    duplicates: int = 0
-    slow_receives: int = 0
-    throttles: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self, config: SoakConfig) -> None:
+        self.schedules = {
+            "duplicates": EvenlySpaced(config.duplicate_rate),
+            "slow_receives": EvenlySpaced(config.slow_receive_rate),
+            "throttles": EvenlySpaced(config.throttle_rate),
+        }
 
-    def add(self, name: str) -> None:
-        with self.lock:
-            setattr(self, name, getattr(self, name) + 1)
+    def inject(self, name: str) -> bool:
+        return self.schedules[name].hit()
+
+    def count(self, name: str) -> int:
+        schedule = self.schedules[name]
+        return math.floor(schedule.calls * schedule.rate)
 
 
 @dataclass
@@ -188,7 +193,7 @@ def run(config: SoakConfig, work_dir: Path | None = None, log: Callable[[str], N
     ledger = work_dir / "ledger.txt"
     ledger.write_text("")
     with Harness(work_dir, [zip_path.parent], account_concurrency=config.max_concurrency * 8) as harness:
-        proxy = FaultProxy(harness.emulator_url, config.sqs_error_rate, seed=config.seed).start()
+        proxy = FaultProxy(harness.emulator_url, config.sqs_error_rate).start()
         try:
             harness.route_through(proxy.url)
             return _soak(config, harness, proxy, ledger, zip_path, log)
@@ -200,7 +205,6 @@ def _soak(
     config: SoakConfig, harness: Harness, proxy: FaultProxy, ledger: Path, zip_path: Path, log: Callable[[str], None]
 ) -> SoakResult:
     started = time.monotonic()
-    rng = random.Random(config.seed + 1)
     queues = harness.create_queues("soak", config.max_receive_count)
     environment = {
         "TASKQUEUE_DLQ_URL": queues.dlq_url,
@@ -216,12 +220,12 @@ def _soak(
         environment["TASKQUEUE_IDEMPOTENCY_TABLE"] = harness.create_idempotency_table("soak-idempotency")
     harness.deploy_function("soak-worker", zip_path, "taskqueue.worker.handler", environment, config.worker_timeout)
 
-    faults = Faults()
+    faults = Faults(config)
     assert harness.service is not None
-    harness.service.inject_throttle = lambda function: _draw(rng, config.throttle_rate, faults, "throttles")
+    harness.service.inject_throttle = lambda function: faults.inject("throttles")
     observed = Observations()
     the_plan = plan(config)
-    consumer = _consumer(config, harness, queues, faults, observed, rng)
+    consumer = _consumer(config, harness, queues, faults, observed)
 
     producer_done = threading.Event()
     producer = threading.Thread(target=_produce, args=(config, harness, queues, the_plan, observed, producer_done))
@@ -249,16 +253,7 @@ def _soak(
     return _verify(config, the_plan, ledger, depth_client, queues, faults, observed, proxy, time.monotonic() - started)
 
 
-def _draw(rng: random.Random, rate: float, faults: Faults, name: str) -> bool:
-    hit = rng.random() < rate
-    if hit:
-        faults.add(name)
-    return hit
-
-
-def _consumer(
-    config: SoakConfig, harness: Harness, queues: Queues, faults: Faults, observed: Observations, rng: random.Random
-) -> Consumer:
+def _consumer(config: SoakConfig, harness: Harness, queues: Queues, faults: Faults, observed: Observations) -> Consumer:
     sqs = harness.client("sqs", retries={"mode": "standard"}, max_pool_connections=config.max_concurrency * 4)
     chaos = harness.client("sqs", direct=True)
 
@@ -268,7 +263,7 @@ def _consumer(
 
     def after_receive(parsed: dict[str, Any], **_: Any) -> None:
         for message in parsed.get("Messages", []):
-            if _draw(rng, config.duplicate_rate, faults, "duplicates"):
+            if faults.inject("duplicates"):
                 # Visible again while this delivery runs: another consumer receives it too.
                 handle = message["ReceiptHandle"]
                 threading.Timer(
@@ -277,8 +272,8 @@ def _consumer(
                         chaos.change_message_visibility, QueueUrl=queues.url, ReceiptHandle=h, VisibilityTimeout=0
                     ),
                 ).start()
-        if parsed.get("Messages") and _draw(rng, config.slow_receive_rate, faults, "slow_receives"):
-            time.sleep(config.consumer_budget / 3)  # late enough that some runs must give the batch back
+        if parsed.get("Messages") and faults.inject("slow_receives"):
+            time.sleep(config.consumer_budget * 0.7)  # too late to dispatch: the run must give the batch back
 
     sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", record_visibility)
     sqs.meta.events.register("after-call.sqs.ReceiveMessage", after_receive)
@@ -456,9 +451,9 @@ def _verify(
         "messages released by consumers out of time": released,
         "retry backoffs applied": len(observed.visibility_timeouts) - zero_visibility,
         "shortest backoff (s)": min((v for v in observed.visibility_timeouts if v), default=0),
-        "injected throttles": faults.throttles,
-        "injected duplicate deliveries": faults.duplicates,
-        "injected slow receives": faults.slow_receives,
+        "injected throttles": faults.count("throttles"),
+        "injected duplicate deliveries": faults.count("duplicates"),
+        "injected slow receives": faults.count("slow_receives"),
         "injected SQS 500s (before / after taking effect)": f"{proxy.injected['before']} / {proxy.injected['after']}"
         f" of {proxy.sqs_calls} SQS calls",
         "receive errors seen by consumers": sum(r.receive_errors for r in observed.reports),

@@ -234,44 +234,65 @@ def up(
 
     stack = Stack(example, "", "", {}, {}, str(work_dir))
     try:
-        port = free_port()
-        command = [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)]
-        emulator = start_process("emulator", command, logs)
-        stack.pids["emulator"] = emulator.pid
-        stack.emulator_url = f"http://127.0.0.1:{port}"
+        stack.pids["emulator"], stack.emulator_url = start_emulator(logs)
         stack.save()
-        wait_for(f"{stack.emulator_url}/moto-api/", 60, emulator, "the emulator", logs / "emulator.log")
-        log(f"emulator: {stack.emulator_url} (pid {emulator.pid})")
-
+        log(f"emulator: {stack.emulator_url} (pid {stack.pids['emulator']})")
         stack.outputs = apply(terraform_setup, example, work_dir, stack.emulator_url, module_settings, log)
-
-        lambda_port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "taskqueue_local",
-            "serve",
-            "--emulator",
-            stack.emulator_url,
-            "--port",
-            str(lambda_port),
-            "--artifacts",
-            str(dist_dir),
-            "--speedup",
-            str(speedup),
-            "--work-dir",
-            str(work_dir),
-        ]
-        serve = start_process("lambda", command, logs)
-        stack.pids["lambda"] = serve.pid
-        stack.lambda_url = f"http://127.0.0.1:{lambda_port}"
+        stack.pids["lambda"], stack.lambda_url = start_lambda_endpoint(
+            stack.emulator_url, [dist_dir], work_dir, logs, speedup
+        )
         stack.save()
-        wait_for(f"{stack.lambda_url}/health", 60, serve, "the Lambda endpoint", logs / "lambda.log")
-        log(f"lambda endpoint: {stack.lambda_url} (pid {serve.pid}); schedules run {speedup:g}x faster")
+        log(f"lambda endpoint: {stack.lambda_url} (pid {stack.pids['lambda']}); schedules run {speedup:g}x faster")
     except BaseException:
         down(work_dir, log=lambda message: None)
         raise
     return stack
+
+
+def start_emulator(log_dir: Path) -> tuple[int, str]:
+    """The patched moto server on a free loopback port, answering; (pid, URL)."""
+    port = free_port()
+    process = start_process(
+        "emulator", [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)], log_dir
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/moto-api/", 60, process, "the emulator", log_dir / "emulator.log")
+    except BaseException:
+        stop_process_group(process.pid)
+        raise
+    return process.pid, url
+
+
+def start_lambda_endpoint(
+    emulator_url: str, artifacts: list[Path], work_dir: Path, log_dir: Path, speedup: float = 1.0
+) -> tuple[int, str]:
+    """``serve`` (the local Lambda endpoint and the schedules) in its own process, answering; (pid, URL)."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "taskqueue_local",
+        "serve",
+        "--emulator",
+        emulator_url,
+        "--port",
+        str(port),
+        "--speedup",
+        str(speedup),
+        "--work-dir",
+        str(work_dir),
+    ]
+    for directory in artifacts:
+        command += ["--artifacts", str(directory)]
+    process = start_process("lambda", command, log_dir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/health", 120, process, "the Lambda endpoint", log_dir / "lambda.log")
+    except BaseException:
+        stop_process_group(process.pid)
+        raise
+    return process.pid, url
 
 
 def workspace(example: str, work_dir: Path) -> Path:

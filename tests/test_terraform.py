@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tools import terraform as tf
 
@@ -69,16 +67,6 @@ def placeholder_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dist
 
 
-@pytest.fixture(scope="session")
-def aws_emulator() -> Iterator[str]:
-    """A moto server for the provider's calls during a plan (it asks STS who it is)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.mark.parametrize("tree", [MODULE, REPO_ROOT / "examples"], ids=_id)
 def test_fmt(terraform_setup: tf.TerraformSetup, tree: Path) -> None:
     terraform = terraform_setup.terraform(tree)
@@ -107,9 +95,9 @@ def test_module_tests(initialised: Initialised, test_file: str) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=_id)
-def test_example_plans(initialised: Initialised, aws_emulator: str, placeholder_dist: Path, example: Path) -> None:
+def test_example_plans(initialised: Initialised, moto_server: str, placeholder_dist: Path, example: Path) -> None:
     env: dict[str, str | None] = {
-        "AWS_ENDPOINT_URL": aws_emulator,
+        "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": None,
