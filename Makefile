@@ -57,7 +57,7 @@ lint: $(BIN)/.installed ## ruff, format check, mypy
 fmt: $(BIN)/.installed ## Format Python and Terraform sources
 	$(BIN)/ruff check --fix-only --quiet .
 	$(BIN)/ruff format .
-	if command -v terraform >/dev/null; then terraform fmt -recursive terraform examples; fi
+	if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -recursive terraform examples; fi
 
 docs: $(BIN)/.installed ## Regenerate the input/output tables of terraform/README.md
 	$(BIN)/python -m tools.terraform_docs
