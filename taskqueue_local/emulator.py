@@ -8,7 +8,9 @@ only, before the server starts; moto itself is not modified:
 - a SetQueueAttributes call that does not name ``Policy`` keeps the queue's policy (moto
   clears it, so every later queue update would silently drop the TLS-only policy);
 - ``RedrivePolicy`` read back as compact JSON, as SQS returns it (moto's spaces make the
-  provider plan a change on every run).
+  provider plan a change on every run);
+- GetFunction reports a reserved concurrency of 0 (moto drops it as falsy), which is how a
+  function is paused.
 """
 
 from __future__ import annotations
@@ -47,12 +49,38 @@ def apply_sqs_fixes() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
 
 
+def apply_lambda_fixes() -> None:
+    from moto.awslambda.models import LambdaFunction  # noqa: PLC0415
+
+    get_code = LambdaFunction.get_code
+
+    def get_code_with_zero_concurrency(self: Any) -> dict[str, Any]:
+        response: dict[str, Any] = get_code(self)
+        if self.reserved_concurrency is not None and "Concurrency" not in response:
+            response["Concurrency"] = {"ReservedConcurrentExecutions": int(self.reserved_concurrency)}
+        return response
+
+    LambdaFunction.get_code = get_code_with_zero_concurrency  # type: ignore[method-assign]
+
+
+_applied = False
+
+
+def apply_fixes() -> None:
+    """Apply every fix, once (in-process moto servers of the tests use them too)."""
+    global _applied  # noqa: PLW0603 - moto's classes are global; so is whether they are patched
+    if not _applied:
+        apply_sqs_fixes()
+        apply_lambda_fixes()
+        _applied = True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    apply_sqs_fixes()
+    apply_fixes()
     from moto.server import main as moto_main  # noqa: PLC0415
 
     moto_main(["-H", args.host, "-p", str(args.port)])

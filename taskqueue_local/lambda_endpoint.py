@@ -58,6 +58,15 @@ class _Handler(BaseHTTPRequestHandler):
                 {"x-amzn-ErrorType": "ResourceNotFoundException"},
             )
             return
+        try:
+            json.loads(body or b"{}")
+        except ValueError:
+            self._send(
+                400,
+                _error_body("InvalidRequestContentException", "Could not parse request body into json"),
+                {"x-amzn-ErrorType": "InvalidRequestContentException"},
+            )
+            return
         if invocation_type == "DryRun":
             self._send(204, b"")
         elif invocation_type == "Event":
@@ -71,6 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self.server.service.invoke(name, body)
         except CodeNotFound as error:
             message = {"errorMessage": str(error), "errorType": "Runtime.CodeNotFound"}
+            return Invocation(json.dumps(message).encode(), function_error="Unhandled")
+        except Exception as error:
+            # The local service broke, not the function: say so, as Lambda's own 5xx would.
+            message = {"errorMessage": f"{type(error).__name__}: {error}", "errorType": "ServiceException"}
             return Invocation(json.dumps(message).encode(), function_error="Unhandled")
 
     def _answer(self, invocation: Invocation) -> None:

@@ -151,20 +151,14 @@ class ExecutionEnvironment:
         self._responses = read_fd
         self._buffer = b""
 
-    def invoke(self, event: bytes, timeout: float, request_id: str) -> tuple[dict[str, Any] | None, bool]:
-        """(answer, timed_out); answer is None when the process died or timed out."""
+    def invoke(self, event: Any, timeout: float, request_id: str) -> tuple[dict[str, Any] | None, bool]:
+        """(answer, timed_out); answer is None when the process died or timed out (it is then closed)."""
         deadline = time.time() + timeout
-        request = {
-            "event": json.loads(event) if event.strip() else {},
-            "request_id": request_id,
-            "deadline_ms": int(deadline * 1000),
-        }
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write(json.dumps(request).encode() + b"\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return None, False
+        request = {"event": event, "request_id": request_id, "deadline_ms": int(deadline * 1000)}
+        if not self._send(json.dumps(request).encode() + b"\n", deadline):
+            timed_out = time.time() >= deadline
+            self.close()
+            return None, timed_out
         line = self._read_line(deadline)
         if line is None:
             # No answer: either the deadline passed, or the process died (its pipe closed early).
@@ -172,6 +166,24 @@ class ExecutionEnvironment:
             self.close()
             return None, timed_out
         return json.loads(line), False
+
+    def _send(self, request: bytes, deadline: float) -> bool:
+        """Write the request within the deadline: a function stuck before reading it (say, in its
+        imports) must not hold the invocation past its timeout once the pipe is full."""
+        assert self.process.stdin is not None
+        stdin = self.process.stdin
+        sent = threading.Event()
+
+        def write() -> None:
+            with contextlib.suppress(OSError):
+                stdin.write(request)
+                stdin.flush()
+                sent.set()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(max(0.0, deadline - time.time()))
+        return sent.is_set()
 
     def _read_line(self, deadline: float) -> bytes | None:
         while b"\n" not in self._buffer:
@@ -192,8 +204,10 @@ class ExecutionEnvironment:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        if self.process.stdin:
-            self.process.stdin.close()
+        # Unflushed bytes to a dead process make close() raise; the pipe is gone either way.
+        with contextlib.suppress(OSError):
+            if self.process.stdin:
+                self.process.stdin.close()
         with contextlib.suppress(OSError):
             os.close(self._responses)
 
@@ -207,11 +221,12 @@ class FunctionPool:
     limit: int
     idle: list[ExecutionEnvironment] = field(default_factory=list)
     busy: int = 0
+    closed: bool = False  # replaced by a new code version: environments still busy close on release
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def acquire(self) -> ExecutionEnvironment | None:
         with self.lock:
-            if self.busy >= self.limit:
+            if self.closed or self.busy >= self.limit:
                 return None
             self.busy += 1
             if self.idle:
@@ -226,11 +241,14 @@ class FunctionPool:
     def release(self, environment: ExecutionEnvironment, reusable: bool) -> None:
         with self.lock:
             self.busy -= 1
-            if reusable:
+            if reusable and not self.closed:
                 self.idle.append(environment)
+                return
+        environment.close()
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             environments, self.idle = self.idle, []
         for environment in environments:
             environment.close()
@@ -277,15 +295,19 @@ class LocalLambda:
         config = self.function_config(name)
         if self.inject_throttle is not None and self.inject_throttle(config):
             return Invocation(b"", throttled=True)
+        payload = json.loads(event) if event.strip() else {}  # the endpoint checked it is JSON
         pool = self._pool(config)
         environment = pool.acquire()
         if environment is None:
             return Invocation(b"", throttled=True)
         request_id = str(uuid.uuid4())
         started = time.monotonic()
-        answer, timed_out = environment.invoke(event, config.timeout, request_id)
+        answer: dict[str, Any] | None = None
+        try:
+            answer, timed_out = environment.invoke(payload, config.timeout, request_id)
+        finally:
+            pool.release(environment, reusable=answer is not None)
         duration_ms = (time.monotonic() - started) * 1000
-        pool.release(environment, reusable=answer is not None)
         # The line Lambda writes to the function's log after each invocation.
         with environment.log_path.open("a", encoding="utf-8") as log:
             log.write(
@@ -313,12 +335,15 @@ class LocalLambda:
                 # A new code version replaces the old environments, as an update does on Lambda.
                 for old_key in [k for k in self._pools if k[0] == config.name]:
                     self._pools.pop(old_key).close()
-                limit = config.reserved_concurrency or self.account_concurrency
-                pool = FunctionPool(config, lambda: self._start(config), limit)
+                pool = FunctionPool(config, lambda: self._start(config), self._limit(config))
                 self._pools[key] = pool
-            elif config.reserved_concurrency and pool.limit != config.reserved_concurrency:
-                pool.limit = config.reserved_concurrency
+            else:
+                pool.limit = self._limit(config)  # reserved concurrency may have changed since
             return pool
+
+    def _limit(self, config: FunctionConfig) -> int:
+        # A reservation of 0 is how Lambda pauses a function: every invocation is throttled.
+        return self.account_concurrency if config.reserved_concurrency is None else config.reserved_concurrency
 
     def _code_dir(self, config: FunctionConfig) -> Path:
         digest = base64.b64decode(config.code_sha256).hex()[:16]

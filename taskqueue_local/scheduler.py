@@ -117,6 +117,8 @@ class Scheduler:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        if not self.targets:
+            return  # nothing scheduled (an event-source-mapping deployment, say)
         next_fire = {target: time.monotonic() for target in self.targets}
         while not self._stop.is_set():
             now = time.monotonic()

@@ -134,8 +134,9 @@ def start_process(
 
 
 def is_ours(pid: int) -> bool:
+    """A process this package started: its own group's leader, running taskqueue_local."""
     try:
-        return b"taskqueue_local" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return os.getpgid(pid) == pid and b"taskqueue_local" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 

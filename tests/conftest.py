@@ -77,9 +77,13 @@ def queues(make_queues: Callable[..., Queues]) -> Queues:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """A moto server on a free loopback port, for code that must reach AWS over HTTP."""
+    """A moto server on a free loopback port, for code that must reach AWS over HTTP, with the
+    local stack's fixes to moto."""
     from moto.server import ThreadedMotoServer
 
+    from taskqueue_local.emulator import apply_fixes
+
+    apply_fixes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -115,9 +115,16 @@ def test_worker_gets_native_sqs_event_records(stack):
     [event] = stack.invoke.events
     [record] = event["Records"]
     assert set(record) >= {
-        "messageId", "receiptHandle", "body", "attributes", "messageAttributes",
-        "md5OfBody", "eventSource", "eventSourceARN", "awsRegion",
-    }  # fmt: skip
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"] == stack.queues.arn
     assert record["awsRegion"] == REGION
@@ -208,8 +215,14 @@ def test_partial_batch_response_rules():
     assert parse_partial_batch_response(b'{"batchItemFailures": null}', ids) == set()
     assert parse_partial_batch_response(b'{"batchItemFailures": []}', ids) == set()
     assert parse_partial_batch_response(b'{"batchItemFailures": [{"itemIdentifier": "b"}]}', ids) == {"b"}
-    for bad in (b"{", b'"ok"', b'{"batchItemFailures": {}}', b'{"batchItemFailures": [{"itemIdentifier": ""}]}',
-                b'{"batchItemFailures": [{"id": "a"}]}', b'{"batchItemFailures": [{"itemIdentifier": null}]}'):  # fmt: skip
+    for bad in (
+        b"{",
+        b'"ok"',
+        b'{"batchItemFailures": {}}',
+        b'{"batchItemFailures": [{"itemIdentifier": ""}]}',
+        b'{"batchItemFailures": [{"id": "a"}]}',
+        b'{"batchItemFailures": [{"itemIdentifier": null}]}',
+    ):
         with pytest.raises(InvalidWorkerResponse):
             parse_partial_batch_response(bad, ids)
 
@@ -340,3 +353,21 @@ def test_budget_allows_for_slow_receives():
     clock.advance(1.5)
     assert budget.receive_wait() is None  # 17 - 6 - 12 < 0: a receive now would come back too late
     assert budget.can_dispatch()
+
+
+def test_drain_mode_on_fifo_waits_for_its_own_batches_before_calling_the_queue_empty(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    stack = FifoStack(sqs, queues, max_concurrency=4)
+    ran: list[int] = []
+    stack.registry.register("step", lambda payload: ran.append(payload))
+    for n in range(30):
+        sqs.send_message(
+            QueueUrl=queues.url,
+            MessageBody=json.dumps({"task": "step", "payload": n}),
+            MessageGroupId="one-group",
+            MessageDeduplicationId=str(n),
+        )
+    # While the first batch is out, the group is locked and a receive comes back empty.
+    report = stack.run()
+    assert ran == list(range(30))
+    assert report.stopped_because == "queue empty"

@@ -149,3 +149,27 @@ def test_event_invocations_are_accepted_at_once(endpoint):
     client, _ = endpoint
     response = client.invoke(FunctionName="echo", InvocationType="Event", Payload=b"{}")
     assert response["StatusCode"] == 202
+
+
+def test_a_payload_that_is_not_json_is_refused_and_leaks_nothing(endpoint):
+    client, _ = endpoint
+    for _ in range(3):  # more than the function's reserved concurrency of 1
+        with pytest.raises(client.exceptions.InvalidRequestContentException):
+            client.invoke(FunctionName="sleep", Payload=b"not json")
+    _, body = invoke(client, "sleep", {"seconds": 0})
+    assert body == "woke"
+
+
+def test_reserved_concurrency_of_zero_pauses_the_function(endpoint):
+    client, _ = endpoint  # PutFunctionConcurrency goes on to the emulator through the endpoint
+    client.put_function_concurrency(FunctionName="echo", ReservedConcurrentExecutions=0)
+    threading.Event().wait(2.1)  # the endpoint reads function settings at most every 2 s
+    with pytest.raises(client.exceptions.TooManyRequestsException):
+        client.invoke(FunctionName="echo", Payload=b"{}")
+
+
+def test_each_invocation_writes_a_report_line(endpoint):
+    client, work = endpoint
+    invoke(client, "echo")
+    log = (work / "logs" / "echo.log").read_text()
+    assert "REPORT RequestId: " in log and "Billed Duration: " in log and "Memory Size: 128 MB" in log

@@ -121,3 +121,71 @@ def test_entries_failed_by_sqs_are_retried_then_reported(sqs, queues):
 def test_queue_url_is_checked(sqs):
     with pytest.raises(ValueError, match="must be an SQS queue URL"):
         TaskQueue("tasks", sqs=sqs)
+
+
+def _fail_entries(sqs, rules):
+    """Make SQS fail batch entries: rules(entry_id, attempt) -> None or (code, sender_fault)."""
+    attempts = []
+
+    def hook(parsed, **_):
+        attempts.append(1)
+        for success in list(parsed.get("Successful", [])):
+            rule = rules(success["Id"], len(attempts))
+            if rule:
+                parsed["Successful"].remove(success)
+                parsed.setdefault("Failed", []).append(
+                    {"Id": success["Id"], "Code": rule[0], "Message": "injected", "SenderFault": rule[1]}
+                )
+
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", hook)
+    return attempts
+
+
+def test_a_senders_fault_is_reported_even_when_a_retry_in_the_same_chunk_succeeds(sqs, queues):
+    # Entry 1 is the sender's fault (final); entry 2 fails on SQS's side once, then goes through.
+    _fail_entries(
+        sqs,
+        lambda entry_id, attempt: (
+            {"1": ("InvalidParameterValue", True), "2": ("InternalError", False)}.get(entry_id)
+            if attempt == 1
+            else None
+        ),
+    )
+    with pytest.raises(EnqueueError) as raised:
+        TaskQueue(queues.url, sqs=sqs).enqueue_batch([Task("t", n) for n in range(4)])
+    assert [(f.task.payload, f.code) for f in raised.value.failed] == [(1, "InvalidParameterValue")]
+    assert [bool(m) for m in raised.value.message_ids] == [True, False, True, True]
+
+
+def test_fifo_group_is_not_sent_past_a_failure(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    recorder = CallRecorder(sqs)
+    _fail_entries(sqs, lambda entry_id, attempt: ("InternalError", False) if entry_id == "1" else None)
+    tasks = [Task("t", n, id=f"a{n}", group_id="a" if n % 2 else "b") for n in range(24)]
+    with pytest.raises(EnqueueError) as raised:
+        TaskQueue(queues.url, sqs=sqs).enqueue_batch(tasks)
+    failed = [f.task.payload for f in raised.value.failed]
+    # Task 1 (group a) failed; no retry on FIFO; group a's later tasks 11, 13, ... were not sent.
+    assert failed[0] == 1 and sorted(failed[1:]) == list(range(11, 24, 2))
+    sent = [
+        json.loads(e["MessageBody"])["payload"] for call in recorder.named("SendMessageBatch") for e in call["Entries"]
+    ]
+    assert [n for n in sent if n % 2] == [1, 3, 5, 7, 9]
+    assert [n for n in sent if n % 2 == 0] == list(range(0, 24, 2))
+
+
+def test_an_error_mid_batch_reports_what_was_and_was_not_sent(sqs, queues):
+    calls = []
+
+    def fail_second_call(**_):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("connection reset")
+
+    sqs.meta.events.register("before-call.sqs.SendMessageBatch", fail_second_call)
+    with pytest.raises(EnqueueError) as raised:
+        TaskQueue(queues.url, sqs=sqs).enqueue_batch([Task("t", n) for n in range(25)])
+    error = raised.value
+    assert all(error.message_ids[:10]) and not any(error.message_ids[10:])
+    assert [f.task.payload for f in error.failed] == list(range(10, 25))
+    assert error.failed[0].code == "RuntimeError"

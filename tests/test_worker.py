@@ -237,3 +237,57 @@ def test_a_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_error(s
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
     error = dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
     assert error == "failed on receive 2 of 2: ZeroDivisionError: division by zero"
+
+
+def test_error_text_sqs_would_refuse_is_made_safe(sqs, queues, worker, registry):
+    def reject(payload):
+        raise PermanentError("bad byte \x00 and \ud800 here")
+
+    registry.register("reject", reject)
+    event = received_event(sqs, queues, [body("reject")])
+    recorder = CallRecorder(sqs)
+    worker.handle(event, LambdaContext())
+    [sent] = recorder.named("SendMessage")
+    error = sent["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+    assert error == "PermanentError: bad byte \ufffd and \ufffd here"
+
+
+def test_a_refused_dead_letter_entry_is_sent_again_without_the_original_attributes(sqs, queues, worker):
+    from botocore.exceptions import ClientError
+
+    refusals = []
+
+    def refuse_the_full_entry(params, **_):
+        if "trace" in params["MessageAttributes"] and not refusals:
+            refusals.append(params)
+            raise ClientError(
+                {
+                    "Error": {"Code": "InvalidParameterValue", "Message": "Message must be shorter than 1024 bytes."},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "SendMessage",
+            )
+
+    attributes = {"trace": {"DataType": "String", "StringValue": "abc"}}
+    event = received_event(sqs, queues, ["garbage"], MessageAttributes=attributes)
+    sqs.meta.events.register("provide-client-params.sqs.SendMessage", refuse_the_full_entry)
+    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
+    assert len(refusals) == 1
+    [dead] = dead_letters(sqs, queues)
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "malformed"
+    assert "trace" not in dead["MessageAttributes"]
+
+
+def test_an_sqs_side_error_on_the_dead_letter_send_keeps_the_message_for_a_retry(sqs, queues, worker):
+    from botocore.exceptions import ClientError
+
+    def fail(**_):
+        raise ClientError(
+            {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "SendMessage"
+        )
+
+    event = received_event(sqs, queues, ["garbage"])
+    sqs.meta.events.register("provide-client-params.sqs.SendMessage", fail)
+    assert [i["itemIdentifier"] for i in worker.handle(event, LambdaContext())["batchItemFailures"]] == [
+        event["Records"][0]["messageId"]
+    ]

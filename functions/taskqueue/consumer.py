@@ -153,6 +153,9 @@ class Consumer:
         report = ConsumerReport()
         slots = threading.BoundedSemaphore(self.config.max_concurrency)
         queue_arn = self.queue_arn
+        # Dispatches under way, and a signal when one ends (drain mode waits for it, see below).
+        in_flight = [0]
+        ended = threading.Condition()
 
         def dispatch(messages: list[dict[str, Any]]) -> None:
             try:
@@ -161,6 +164,9 @@ class Consumer:
                 logger.exception("dispatch failed; its messages return after their visibility timeout")
             finally:
                 slots.release()
+                with ended:
+                    in_flight[0] -= 1
+                    ended.notify_all()
 
         with ThreadPoolExecutor(max_workers=self.config.max_concurrency) as pool:
             while budget.receive_wait() is not None:
@@ -175,14 +181,21 @@ class Consumer:
                 if not messages:
                     slots.release()
                     if messages is not None and self.config.mode == "drain":
-                        report.stopped_because = "queue empty"
-                        break
+                        # On FIFO, empty is final only once our own dispatches are done: a group stays
+                        # locked while its messages are out, so its next messages cannot be received yet.
+                        with ended:
+                            if not self.fifo or in_flight[0] == 0:
+                                report.stopped_because = "queue empty"
+                                break
+                            ended.wait(timeout=max(0.1, budget.remaining_seconds()))
                     continue
                 if not budget.can_dispatch():
                     # Rare, now that waits allow for slow receives; the release costs each message a receive.
                     slots.release()
                     self._release([message["ReceiptHandle"] for message in messages], report)
                     break
+                with ended:
+                    in_flight[0] += 1
                 pool.submit(dispatch, messages)
             report.stopped_because = report.stopped_because or "time budget"
         self._publish_metrics(report)
@@ -335,7 +348,8 @@ def clients_for(config: ConsumerConfig) -> tuple[Any, Any]:
             # No client retries: a throttled or timed-out batch is failed and backed off instead,
             # and a retried timeout would run the same tasks twice at once.
             retries={"total_max_attempts": 1},
-            read_timeout=config.worker_timeout_seconds + 10,
+            # Within the budget's reserve: a hung connection cannot outlast the consumer's own timeout.
+            read_timeout=config.worker_timeout_seconds + max(1.0, config.time_margin_seconds),
             connect_timeout=5,
             max_pool_connections=pool,
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,29 +25,42 @@ SQS_MAX_MESSAGE_ATTRIBUTES = 10
 MAX_ERROR_CHARS = 1024
 
 
-def _string(value: str) -> dict[str, str]:
-    return {"DataType": "String", "StringValue": value}
+# Characters SQS accepts in a message, and so in a string attribute.
+_NOT_FOR_SQS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def reason_attributes(record: Mapping[str, Any], reason: str, error: str, task: str | None) -> dict[str, Any]:
+def _string(value: str, limit: int = MAX_ERROR_CHARS) -> dict[str, str]:
+    # Error texts and task names come from the message or the task: keep them within what SQS takes.
+    return {"DataType": "String", "StringValue": _NOT_FOR_SQS.sub("\ufffd", value[:limit]) or "?"}
+
+
+def reason_attributes(
+    record: Mapping[str, Any], reason: str, error: str, task: str | None, error_limit: int = MAX_ERROR_CHARS
+) -> dict[str, Any]:
     attributes = {
         REASON_ATTRIBUTE: _string(reason),
-        ERROR_ATTRIBUTE: _string((error or reason)[:MAX_ERROR_CHARS]),
+        ERROR_ATTRIBUTE: _string(error or reason, error_limit),
         SOURCE_MESSAGE_ID_ATTRIBUTE: _string(record["messageId"]),
     }
     if task:
-        attributes[TASK_ATTRIBUTE] = _string(task[:256])
+        attributes[TASK_ATTRIBUTE] = _string(task, 256)
     return attributes
 
 
-def dead_letter_entry(record: Mapping[str, Any], reason: str, error: str, task: str | None, dlq_url: str) -> dict:
-    """SendMessage arguments that carry the original body and attributes plus the reason."""
-    ours = reason_attributes(record, reason, error, task)
+def dead_letter_entry(
+    record: Mapping[str, Any], reason: str, error: str, task: str | None, dlq_url: str, minimal: bool = False
+) -> dict:
+    """SendMessage arguments that carry the original body and attributes plus the reason.
+
+    ``minimal`` leaves out the original attributes and shortens the error: the fallback for a DLQ
+    that refused the full entry (too large for its maximum size, say).
+    """
+    ours = reason_attributes(record, reason, error, task, error_limit=256 if minimal else MAX_ERROR_CHARS)
     # SQS allows 10 attributes per message; ours take priority, the original ones fill the rest.
     originals = [
         (name, record_attribute_to_api(value))
         for name, value in sorted(record.get("messageAttributes", {}).items())
-        if name not in ours
+        if name not in ours and not minimal
     ]
     room = SQS_MAX_MESSAGE_ATTRIBUTES - len(ours)
     entry: dict[str, Any] = {

@@ -113,14 +113,36 @@ class TaskQueue:
         return str(self.sqs.send_message(QueueUrl=self.queue_url, **entry)["MessageId"])
 
     def enqueue_batch(self, tasks: Iterable[Task]) -> list[str | None]:
-        """Send many tasks in as few calls as the limits allow; returns message ids in order."""
+        """Send many tasks in as few calls as the limits allow; returns message ids in order.
+
+        On a FIFO queue, once a task of a message group fails, the group's later tasks are not sent
+        (they are reported failed too), so what was sent keeps the group's order.
+        """
         tasks = list(tasks)
         entries = [self._entry(task, str(index)) for index, task in enumerate(tasks)]
         message_ids: list[str | None] = [None] * len(tasks)
         failed: list[FailedEntry] = []
+        blocked_groups: set[str] = set()
         for chunk in self._chunks(entries):
-            for index, code, message, sender_fault in self._send_chunk(chunk, message_ids):
+            blocked = [entry for entry in chunk if entry.get("MessageGroupId") in blocked_groups]
+            failed += [
+                FailedEntry(tasks[int(e["Id"])], "GroupBlocked", "an earlier task of its group failed", True)
+                for e in blocked
+            ]
+            sendable = [entry for entry in chunk if entry not in blocked]
+            try:
+                failures = self._send_chunk(sendable, message_ids) if sendable else []
+            except Exception as error:
+                # Report what was sent and what was not, rather than lose track of both.
+                unsent = [
+                    entry for entry in entries[entries.index(chunk[0]) :] if message_ids[int(entry["Id"])] is None
+                ]
+                failed += [FailedEntry(tasks[int(e["Id"])], type(error).__name__, str(error), False) for e in unsent]
+                raise EnqueueError(failed, message_ids) from error
+            for index, code, message, sender_fault in failures:
                 failed.append(FailedEntry(tasks[index], code, message, sender_fault))
+                if self.fifo:
+                    blocked_groups.add(str(entries[index]["MessageGroupId"]))
         if failed:
             raise EnqueueError(failed, message_ids)
         return message_ids
@@ -216,16 +238,25 @@ class TaskQueue:
     def _send_chunk(
         self, chunk: list[dict[str, Any]], message_ids: list[str | None]
     ) -> list[tuple[int, str, str, bool]]:
-        """Send one chunk; returns (task index, code, message, sender fault) for entries that failed."""
+        """Send one chunk; returns (task index, code, message, sender fault) for entries that failed.
+
+        Entries SQS failed on its side are sent again (not on FIFO queues, where a later message of
+        the group may already be in); the sender's faults are final at once.
+        """
         pending = chunk
-        failures: list[dict[str, Any]] = []
-        for _attempt in range(1 + BATCH_ENTRY_RETRIES):
+        final: list[dict[str, Any]] = []
+        for attempt in range(1 + BATCH_ENTRY_RETRIES):
             result = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
             for success in result.get("Successful", []):
                 message_ids[int(success["Id"])] = success["MessageId"]
             failures = result.get("Failed", [])
-            retry_ids = {f["Id"] for f in failures if not f.get("SenderFault")}
-            pending = [entry for entry in pending if entry["Id"] in retry_ids]
-            if not pending:
+            retryable = [] if self.fifo else [f for f in failures if not f.get("SenderFault")]
+            final += [f for f in failures if f not in retryable]
+            if not retryable:
                 break
-        return [(int(f["Id"]), f.get("Code", ""), f.get("Message", ""), bool(f.get("SenderFault"))) for f in failures]
+            if attempt == BATCH_ENTRY_RETRIES:
+                final += retryable
+                break
+            retry_ids = {f["Id"] for f in retryable}
+            pending = [entry for entry in pending if entry["Id"] in retry_ids]
+        return [(int(f["Id"]), f.get("Code", ""), f.get("Message", ""), bool(f.get("SenderFault"))) for f in final]

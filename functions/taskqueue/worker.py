@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from taskqueue import dead_letter_queue
 from taskqueue.backoff import visibility_delay
@@ -172,9 +173,21 @@ class Worker:
 
     def _dead_letter(self, raw: Mapping[str, Any], reason: str, error: str, task: str | None) -> Outcome:
         entry = dead_letter_queue.dead_letter_entry(raw, reason, error, task, self.config.dlq_url)
+        try:
+            self.sqs.send_message(**entry)
+        except ClientError as refused:
+            if refused.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500) >= 500:
+                raise  # SQS's side: the message stays on the main queue and is tried again
+            # The DLQ refused the entry itself (too large with the original attributes, say):
+            # the reason matters more than those, so send it without them.
+            logger.warning(
+                "dead-letter entry refused; sending it without the original attributes",
+                extra={"error": _describe(refused)},
+            )
+            entry = dead_letter_queue.dead_letter_entry(raw, reason, error, task, self.config.dlq_url, minimal=True)
+            # If this send fails too, the exception reports the message as failed: it stays on the main queue.
+            self.sqs.send_message(**entry)
         dropped = dead_letter_queue.dropped_attribute_names(raw, entry)
-        # If this send fails, the exception reports the message as failed: it stays on the main queue.
-        self.sqs.send_message(**entry)
         metrics.add_metric(name="TasksDeadLettered", unit=MetricUnit.Count, value=1)
         logger.error(
             "task sent to the dead-letter queue",
