@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,7 @@ from taskqueue_local.lambda_service import (
     LocalLambda,
 )
 
+log = logging.getLogger(__name__)
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
 
@@ -158,10 +160,14 @@ class LambdaEndpoint(ThreadingHTTPServer):
         """Event invocations: accepted at once, run in the background (retried while throttled)."""
 
         def run() -> None:
-            for _attempt in range(60):
-                if not self.service.invoke(name, body).throttled:
-                    return
-                threading.Event().wait(1)
+            try:
+                for _attempt in range(60):
+                    if not self.service.invoke(name, body).throttled:
+                        return
+                    threading.Event().wait(1)
+                log.warning("event invocation of %s dropped: throttled for a minute", name)
+            except Exception:
+                log.exception("event invocation of %s failed", name)
 
         thread = threading.Thread(target=run, name=f"event-{name}", daemon=True)
         thread.start()
