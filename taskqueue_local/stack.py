@@ -250,26 +250,29 @@ def up(
     return stack
 
 
-def start_emulator(log_dir: Path) -> tuple[int, str]:
-    """The patched moto server on a free loopback port, answering; (pid, URL)."""
-    port = free_port()
-    process = start_process(
-        "emulator", [sys.executable, "-m", "taskqueue_local.emulator", "--port", str(port)], log_dir
-    )
-    url = f"http://127.0.0.1:{port}"
+def _start_answering(name: str, command: list[str], health: str, log_dir: Path, seconds: float) -> int:
+    """Start a process and wait until ``health`` answers; stopped again if it never does."""
+    process = start_process(name, command, log_dir)
     try:
-        wait_for(f"{url}/moto-api/", 60, process, "the emulator", log_dir / "emulator.log")
+        wait_for(health, seconds, process, f"the {name} process", log_dir / f"{name}.log")
     except BaseException:
         stop_process_group(process.pid)
         raise
-    return process.pid, url
+    return process.pid
+
+
+def start_emulator(log_dir: Path) -> tuple[int, str]:
+    """The patched moto server on a free loopback port, answering; (pid, URL)."""
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "taskqueue_local.emulator", "--port", url.rsplit(":", 1)[1]]
+    return _start_answering("emulator", command, f"{url}/moto-api/", log_dir, 60), url
 
 
 def start_lambda_endpoint(
     emulator_url: str, artifacts: list[Path], work_dir: Path, log_dir: Path, speedup: float = 1.0
 ) -> tuple[int, str]:
     """``serve`` (the local Lambda endpoint and the schedules) in its own process, answering; (pid, URL)."""
-    port = free_port()
+    url = f"http://127.0.0.1:{free_port()}"
     command = [
         sys.executable,
         "-m",
@@ -278,7 +281,7 @@ def start_lambda_endpoint(
         "--emulator",
         emulator_url,
         "--port",
-        str(port),
+        url.rsplit(":", 1)[1],
         "--speedup",
         str(speedup),
         "--work-dir",
@@ -286,14 +289,7 @@ def start_lambda_endpoint(
     ]
     for directory in artifacts:
         command += ["--artifacts", str(directory)]
-    process = start_process("lambda", command, log_dir)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{url}/health", 120, process, "the Lambda endpoint", log_dir / "lambda.log")
-    except BaseException:
-        stop_process_group(process.pid)
-        raise
-    return process.pid, url
+    return _start_answering("lambda", command, f"{url}/health", log_dir, 120), url
 
 
 def workspace(example: str, work_dir: Path) -> Path:
