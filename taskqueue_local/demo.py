@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.producer import Task, TaskQueue
+from taskqueue.redrive import queue_depths
 from taskqueue_local.stack import Stack, local_client
 
 # A DLQ message without the worker's reason attribute: SQS's redrive moved it there (the worker
@@ -145,29 +146,37 @@ def worker_outcomes(log_path: Path) -> tuple[set[str], set[str], list[float]]:
     return succeeded, failed, latencies
 
 
+def read_dead_letters(sqs: Any, dlq_url: str) -> list[dict[str, Any]]:
+    """Every message in the DLQ, with its attributes and receive count (read once, at the end of a run)."""
+    found: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(
+        QueueUrl=dlq_url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=900,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["ApproximateReceiveCount"],
+    ).get("Messages", []):
+        found += messages
+    return found
+
+
+def reason(message: dict[str, Any]) -> str | None:
+    """The worker's reason attribute on a dead-lettered message, if it has one."""
+    return message.get("MessageAttributes", {}).get("taskqueue.reason", {}).get("StringValue")
+
+
 def dead_letters(sqs: Any, dlq_url: str) -> dict[str, str]:
-    """Source message id -> reason, for every message in the DLQ (read once, at the end)."""
+    """Source message id -> reason, for every message in the DLQ."""
     found: dict[str, str] = {}
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=600, MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            attributes = message.get("MessageAttributes", {})
-            source = attributes.get("taskqueue.source-message-id", {}).get("StringValue", message["MessageId"])
-            found[source] = attributes.get("taskqueue.reason", {}).get("StringValue", REDRIVEN)
+    for message in read_dead_letters(sqs, dlq_url):
+        source = message.get("MessageAttributes", {}).get("taskqueue.source-message-id", {})
+        found[source.get("StringValue", message["MessageId"])] = reason(message) or REDRIVEN
+    return found
 
 
 def queue_depth(sqs: Any, url: str) -> int:
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(attributes.get(name, 0)) for name in names)
+    """Messages visible, in flight and delayed."""
+    return sum(queue_depths(sqs, url).values())
 
 
 def run(stack: Stack, scenario: Scenario, timeout: float = 150.0, log: Callable[[str], None] = print) -> Summary:

@@ -48,6 +48,7 @@ class Queues:
     arn: str
     dlq_url: str
     dlq_arn: str
+    max_receive_count: int
 
 
 class Harness:
@@ -129,7 +130,7 @@ class Harness:
             QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_timeout)}
         )["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return Queues(url, arn, dlq_url, dlq_arn)
+        return Queues(url, arn, dlq_url, dlq_arn, max_receive_count)
 
     def create_idempotency_table(self, name: str) -> str:
         self.client("dynamodb", direct=True).create_table(

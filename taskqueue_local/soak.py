@@ -35,6 +35,8 @@ from typing import Any
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer, ConsumerReport
 from taskqueue.producer import Task, TaskQueue
+from taskqueue.redrive import queue_depths
+from taskqueue_local.demo import queue_depth, read_dead_letters, reason
 from taskqueue_local.fault_proxy import EvenlySpaced, FaultProxy
 from taskqueue_local.harness import Harness, LambdaContext, Queues
 from taskqueue_local.stack import ROOT
@@ -238,11 +240,11 @@ def _soak(
     quiet_checks = 0
     while time.monotonic() - started < config.timeout:
         time.sleep(1.0)
-        depth = _depth(depth_client, queues.url)
+        depth = queue_depth(depth_client, queues.url)
         done = len(set(ledger.read_text().split()))
         log(
             f"  {time.monotonic() - started:6.1f} s  completed {done:5d}  queued {depth:5d}  "
-            f"dead-lettered {_depth(depth_client, queues.dlq_url):4d}"
+            f"dead-lettered {queue_depth(depth_client, queues.dlq_url):4d}"
         )
         quiet_checks = quiet_checks + 1 if producer_done.is_set() and depth == 0 else 0
         if quiet_checks >= 3:
@@ -337,7 +339,7 @@ def _produce(
     depth_client = harness.client("sqs", direct=True)
     producer = TaskQueue(queues.url, sqs=sqs, max_message_bytes=262_144)
     for start in range(0, len(the_plan.bodies), 10):
-        while _depth(depth_client, queues.url, visible_only=True) > config.backlog:
+        while queue_depths(depth_client, queues.url)["ApproximateNumberOfMessages"] > config.backlog:
             time.sleep(0.05)
         chunk = the_plan.bodies[start : start + 10]
         for _attempt in range(10):
@@ -359,31 +361,16 @@ def _produce(
     done.set()
 
 
-def _depth(sqs: Any, url: str, visible_only: bool = False) -> int:
-    names = ["ApproximateNumberOfMessages"]
-    if not visible_only:
-        names += ["ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(attributes.get(name, 0)) for name in names)
-
-
 def _dead_letters(sqs: Any, dlq_url: str, max_receive_count: int) -> dict[str, set[str]]:
     """Task id -> reasons, over every DLQ message (its body carries the id)."""
     found: dict[str, set[str]] = {}
-    while messages := sqs.receive_message(
-        QueueUrl=dlq_url,
-        MaxNumberOfMessages=10,
-        VisibilityTimeout=900,
-        MessageAttributeNames=["All"],
-        MessageSystemAttributeNames=["ApproximateReceiveCount"],
-    ).get("Messages", []):
-        for message in messages:
-            match = TASK_ID.search(message["Body"])
-            task_id = match.group(0) if match else f"unidentified:{message['MessageId']}"
-            reason = message.get("MessageAttributes", {}).get("taskqueue.reason", {}).get("StringValue", "")
-            if not reason and int(message["Attributes"]["ApproximateReceiveCount"]) > max_receive_count:
-                reason = REDRIVE
-            found.setdefault(task_id, set()).add(reason)
+    for message in read_dead_letters(sqs, dlq_url):
+        match = TASK_ID.search(message["Body"])
+        task_id = match.group(0) if match else f"unidentified:{message['MessageId']}"
+        why = reason(message) or ""
+        if not why and int(message["Attributes"]["ApproximateReceiveCount"]) > max_receive_count:
+            why = REDRIVE
+        found.setdefault(task_id, set()).add(why)
     return found
 
 
@@ -403,7 +390,7 @@ def _verify(
     kinds = the_plan.kinds
     ids = set(kinds)
     completed = set(runs)
-    stuck = _depth(sqs, queues.url)
+    stuck = queue_depth(sqs, queues.url)
     lost = ids - completed - dead.keys()
     expected_dead = {task_id for task_id, kind in kinds.items() if kind in EXPECTED_REASONS}
     without_reason = sorted(task_id for task_id, reasons in dead.items() if "" in reasons)

@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+
+from taskqueue_local.harness import Queues
 
 REGION = "us-east-1"
 
@@ -36,15 +37,6 @@ def aws() -> Iterator[None]:
 @pytest.fixture
 def sqs(aws: None) -> Any:
     return boto3.client("sqs", region_name=REGION)
-
-
-@dataclass(frozen=True)
-class Queues:
-    url: str
-    arn: str
-    dlq_url: str
-    dlq_arn: str
-    max_receive_count: int
 
 
 def _arn(sqs: Any, url: str) -> str:
