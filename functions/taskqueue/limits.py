@@ -1,0 +1,46 @@
+"""The SQS and Lambda limits the runtime works within, in one place.
+
+Values are AWS's published quotas (SQS developer guide, "Amazon SQS quotas"; Lambda developer guide,
+"Lambda quotas" and "Lambda execution environment"). The Terraform module repeats the few it checks at
+plan time in ``terraform/locals.tf``; ``tests/test_terraform.py`` holds the two copies equal.
+"""
+
+from __future__ import annotations
+
+# -- SQS --------------------------------------------------------------------------------------
+
+SQS_MAX_BATCH_ENTRIES = 10  # SendMessageBatch, DeleteMessageBatch, ChangeMessageVisibilityBatch
+SQS_MAX_BATCH_BYTES = 1_048_576  # the sum of a SendMessageBatch's messages
+SQS_MAX_MESSAGE_BYTES = 1_048_576  # the largest MaximumMessageSize a queue may have
+SQS_MIN_MAX_MESSAGE_BYTES = 1_024  # the smallest MaximumMessageSize a queue may have
+SQS_MAX_RECEIVE_BATCH = 10
+SQS_MAX_WAIT_TIME_SECONDS = 20
+SQS_MAX_DELAY_SECONDS = 900
+# Counted from the message's receipt: a message can be kept hidden at most 12 hours after it was received.
+SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+SQS_MAX_MESSAGE_ATTRIBUTES = 10
+SQS_MAX_FIFO_ID_LENGTH = 128  # MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId
+SQS_MAX_RECEIVE_COUNT = 1_000  # the redrive policy's maxReceiveCount
+
+# -- Lambda -----------------------------------------------------------------------------------
+
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+LAMBDA_MAX_SYNC_PAYLOAD_BYTES = 6_291_456  # a synchronous Invoke's request payload
+# Lambda runs a function's initialisation (imports, module-level code) with up to 10 s of its own, not
+# counted in the function's timeout: a cold invocation may last its timeout plus this.
+LAMBDA_INIT_SECONDS = 10
+
+# -- derived, shared by the consumer and the Terraform module -----------------------------------
+
+# Beyond a worker invocation's longest possible life (init plus timeout), for the answer to travel back.
+INVOKE_RESPONSE_SLACK_SECONDS = 2
+
+
+def invoke_read_timeout(worker_timeout_seconds: float) -> float:
+    """How long the consumer waits for a worker invocation: past this, the invocation cannot still run."""
+    return worker_timeout_seconds + LAMBDA_INIT_SECONDS + INVOKE_RESPONSE_SLACK_SECONDS
+
+
+def longest_invocation(worker_timeout_seconds: float) -> float:
+    """The longest a worker invocation can run, cold start included."""
+    return worker_timeout_seconds + LAMBDA_INIT_SECONDS

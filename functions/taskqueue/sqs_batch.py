@@ -1,0 +1,110 @@
+"""SQS batch calls (send, delete, change visibility) within SQS's limits, with per-entry outcomes.
+
+One helper for every place that batches: entries go out in chunks of at most 10 entries and 1 MiB,
+entries SQS failed on its side are sent once more, and every entry ends either succeeded or failed
+with its code, so a caller never loses track of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES
+
+# Entries SQS failed on its side (not the sender's fault) get this many more tries.
+SERVER_FAULT_RETRIES = 1
+
+
+def entry_bytes(entry: Mapping[str, Any]) -> int:
+    """Bytes SQS counts for one SendMessageBatch entry: the body and each attribute's name, type and value."""
+    total = len(str(entry.get("MessageBody", "")).encode("utf-8"))
+    for name, value in (entry.get("MessageAttributes") or {}).items():
+        total += len(name.encode("utf-8")) + len(str(value.get("DataType", "")).encode("utf-8"))
+        total += len(str(value.get("StringValue", "")).encode("utf-8")) + len(value.get("BinaryValue", b""))
+    return total
+
+
+def chunks(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Entries in order, in chunks of at most 10 entries and 1 MiB of messages."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        added = entry_bytes(entry)
+        if chunk and (len(chunk) == SQS_MAX_BATCH_ENTRIES or size + added > SQS_MAX_BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += added
+    if chunk:
+        yield chunk
+
+
+@dataclass(frozen=True)
+class FailedEntry:
+    id: str
+    code: str
+    message: str
+    sender_fault: bool
+
+
+@dataclass
+class BatchOutcome:
+    """Per entry Id: what SQS answered. ``successful`` holds SQS's result entries (MessageId for sends)."""
+
+    successful: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, FailedEntry] = field(default_factory=dict)
+
+    @property
+    def failed_ids(self) -> set[str]:
+        return set(self.failed)
+
+
+def call(
+    operation: Callable[..., dict[str, Any]],
+    queue_url: str,
+    entries: Sequence[dict[str, Any]],
+    *,
+    retry_server_faults: bool = True,
+    on_failure: Callable[[FailedEntry], None] | None = None,
+) -> BatchOutcome:
+    """Run ``operation`` (a boto3 batch method) over ``entries``, whose ``Id`` values must be unique.
+
+    A call that raises fails every entry it carried (code: the exception's class), and the remaining
+    chunks still go out. ``on_failure`` sees each entry's final failure once, as it happens, so a
+    sender's fault is reported even when other entries of the same call succeed on a retry.
+    ``retry_server_faults=False`` keeps the order of a FIFO group (a retry could land behind a later message).
+    """
+    outcome = BatchOutcome()
+
+    def fail(failure: FailedEntry) -> None:
+        outcome.failed[failure.id] = failure
+        if on_failure is not None:
+            on_failure(failure)
+
+    for chunk in chunks(entries):
+        pending = chunk
+        for attempt in range(1 + (SERVER_FAULT_RETRIES if retry_server_faults else 0)):
+            try:
+                result = operation(QueueUrl=queue_url, Entries=pending)
+            except Exception as error:
+                for entry in pending:
+                    fail(FailedEntry(str(entry["Id"]), type(error).__name__, str(error), False))
+                break
+            for success in result.get("Successful", []):
+                outcome.successful[str(success["Id"])] = success
+            retry: set[str] = set()
+            last_try = attempt == SERVER_FAULT_RETRIES or not retry_server_faults
+            for item in result.get("Failed", []):
+                failure = FailedEntry(
+                    str(item["Id"]), str(item.get("Code", "")), str(item.get("Message", "")), bool(item.get("SenderFault"))
+                )
+                if failure.sender_fault or last_try:
+                    fail(failure)
+                else:
+                    retry.add(failure.id)
+            pending = [entry for entry in pending if str(entry["Id"]) in retry]
+            if not pending:
+                break
+    return outcome
