@@ -98,7 +98,10 @@ def call(
             last_try = attempt == SERVER_FAULT_RETRIES or not retry_server_faults
             for item in result.get("Failed", []):
                 failure = FailedEntry(
-                    str(item["Id"]), str(item.get("Code", "")), str(item.get("Message", "")), bool(item.get("SenderFault"))
+                    str(item["Id"]),
+                    str(item.get("Code", "")),
+                    str(item.get("Message", "")),
+                    bool(item.get("SenderFault")),
                 )
                 if failure.sender_fault or last_try:
                     fail(failure)
