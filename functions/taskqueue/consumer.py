@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -131,11 +131,20 @@ class Consumer:
         sqs: Any,
         lambda_client: Any,
         rng: Callable[[], float] = random.random,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        executor: Callable[[int], Executor] = ThreadPoolExecutor,
     ) -> None:
+        """``clock``, ``sleep`` and ``executor`` (given the concurrency) replace real time and threads in
+        model-based tests, which run the consumer on a simulated clock."""
         self.config = config
         self.sqs = sqs
         self.lambda_client = lambda_client
         self.rng = rng
+        self.clock = clock
+        self.sleep = sleep
+        self.executor = executor
         self.fifo = config.queue_url.endswith(".fifo")
         self._queue_arn: str | None = None
 
@@ -168,7 +177,7 @@ class Consumer:
                     in_flight[0] -= 1
                     ended.notify_all()
 
-        with ThreadPoolExecutor(max_workers=self.config.max_concurrency) as pool:
+        with self.executor(self.config.max_concurrency) as pool:
             while budget.receive_wait() is not None:
                 # Receive only when a worker slot is free, so no message waits in our hands.
                 if not slots.acquire(timeout=0.25):
@@ -203,7 +212,7 @@ class Consumer:
 
     def _receive(self, wait: int, report: ConsumerReport, budget: Budget) -> list[dict[str, Any]] | None:
         """Up to a batch of messages; [] when the queue is empty, None when the receive failed."""
-        started = time.monotonic()
+        started = self.clock()
         try:
             response = self.sqs.receive_message(
                 QueueUrl=self.config.queue_url,
@@ -215,10 +224,10 @@ class Consumer:
         except Exception as error:
             report.add(receive_errors=1)
             logger.warning("receive failed", extra={"error": f"{type(error).__name__}: {error}"})
-            time.sleep(RECEIVE_ERROR_PAUSE_SECONDS)
+            self.sleep(RECEIVE_ERROR_PAUSE_SECONDS)
             return None
         messages = response.get("Messages", [])
-        elapsed = time.monotonic() - started
+        elapsed = self.clock() - started
         # Past the long poll, an empty receive's time is overhead; a full one may have waited for messages.
         budget.observe_receive(elapsed if messages else max(0.0, elapsed - wait))
         report.add(receives=1, empty_receives=0 if messages else 1, received=len(messages))
