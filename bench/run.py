@@ -31,6 +31,7 @@ from typing import Any
 from bench.baseline import scheduler as baseline
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer
+from taskqueue.limits import invoke_read_timeout
 from taskqueue_local.demo import worker_outcomes
 from taskqueue_local.harness import Harness, Queues
 
@@ -257,7 +258,10 @@ class Bench:
         pool = concurrency + 4
         sqs = self.harness.client("sqs", direct=True, max_pool_connections=pool)
         lambda_client = self.harness.client(
-            "lambda", retries={"total_max_attempts": 1}, read_timeout=WORKER_TIMEOUT + 10, max_pool_connections=pool
+            "lambda",
+            retries={"total_max_attempts": 1},
+            read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
+            max_pool_connections=pool,
         )
         config = ConsumerConfig(
             queue_url=queues.url,
@@ -312,7 +316,7 @@ class Bench:
         per month at rate(1 minute)."""
         queues = self.queues()
         consumer, counter = self._consumer(queues, concurrency=4, mode=mode, wait=1 if mode == "drain" else 20)
-        consumer.run(_Budget(0))  # the cold start's one-off look-up of the queue's ARN
+        _ = consumer.queue_arn  # the cold start's one-off look-up of the queue's ARN
         counter.counts.clear()
         started = time.perf_counter()
         consumer.run(_Budget(budget))

@@ -34,6 +34,7 @@ from typing import Any
 
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer, ConsumerReport
+from taskqueue.limits import invoke_read_timeout
 from taskqueue.producer import Task, TaskQueue
 from taskqueue.redrive import queue_depths
 from taskqueue_local.demo import queue_depth, read_dead_letters, reason
@@ -77,7 +78,8 @@ class SoakConfig:
     slow_receive_rate: float = 0.03
     backlog: int = 200
     consumer_interval: float = 2.0
-    consumer_budget: float = 10.0
+    # At least a cold worker call (timeout + Lambda's 10 s init + 2 s for the answer), a margin and a poll.
+    consumer_budget: float = 20.0
     worker_timeout: int = 3
     max_concurrency: int = 4
     # Faults take receives too (a crashed batch, a throttle, a duplicate in flight, a release).
@@ -275,14 +277,15 @@ def _consumer(config: SoakConfig, harness: Harness, queues: Queues, faults: Faul
                     ),
                 ).start()
         if parsed.get("Messages") and faults.inject("slow_receives"):
-            time.sleep(config.consumer_budget * 0.7)  # too late to dispatch: the run must give the batch back
+            # Too late to dispatch (less than a cold worker call left): the run must give the batch back.
+            time.sleep(config.consumer_budget * 0.2)
 
     sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", record_visibility)
     sqs.meta.events.register("after-call.sqs.ReceiveMessage", after_receive)
     lambda_client = harness.client(
         "lambda",
         retries={"total_max_attempts": 1},
-        read_timeout=config.worker_timeout + 10,
+        read_timeout=invoke_read_timeout(config.worker_timeout),
         max_pool_connections=config.max_concurrency * 4,
     )
     settings = ConsumerConfig(

@@ -123,7 +123,7 @@ def test_worker_logs_are_structured_and_carry_no_payload_by_default(sqs, queues,
     monkeypatch.setenv("TASKQUEUE_DLQ_URL", queues.dlq_url)
     monkeypatch.setenv("TASKQUEUE_TASKS", "example_tasks")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    from test_worker import received_event
+    from aws_fakes import received_event
 
     secret = "card-4111-1111"
     event = received_event(sqs, queues, [json.dumps({"task": "checksum", "payload": {"text": secret}})])
@@ -133,7 +133,7 @@ def test_worker_logs_are_structured_and_carry_no_payload_by_default(sqs, queues,
     listener.setFormatter(worker.logger.registered_formatter)
     worker.logger.addHandler(listener)
     try:
-        assert worker.handler(event, LambdaContext(function_name="worker")) == {"batchItemFailures": []}
+        assert worker.handler(event, LambdaContext(function_name="worker"))["batchItemFailures"] == []
     finally:
         worker.logger.removeHandler(listener)
 
