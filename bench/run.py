@@ -32,7 +32,6 @@ from bench.baseline import scheduler as baseline
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer
 from taskqueue.limits import invoke_read_timeout
-from taskqueue_local.demo import worker_outcomes
 from taskqueue_local.harness import Harness, Queues
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,7 +277,7 @@ class Bench:
     # -- latency and idle cost ----------------------------------------------------------------
 
     def latency(self, rate: float, seconds: float) -> dict[str, Any]:
-        """Continuous mode under a steady trickle: enqueue -> task start, from the worker's queued_ms."""
+        """Continuous mode under a steady trickle: enqueue -> task start, from the worker's TaskQueueTime metric."""
         queues = self.queues()
         log = self.work_dir / "logs" / "noop-worker.log"
         log.write_text("")
@@ -296,11 +295,11 @@ class Bench:
             sent += 1
             time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
         deadline = time.monotonic() + 30
-        while len(worker_outcomes(log)[2]) < sent and time.monotonic() < deadline:
+        while len(queue_times(log)) < sent and time.monotonic() < deadline:
             time.sleep(0.1)
         context.stop()
         run.join()
-        latencies = worker_outcomes(log)[2]
+        latencies = queue_times(log)
         ordered = sorted(latencies)
         return {
             "tasks": sent,
@@ -373,6 +372,16 @@ class _Budget:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def queue_times(log: Path) -> list[float]:
+    """Every task's queue time (enqueue to start, ms), from the TaskQueueTime values of the worker's metric lines."""
+    times: list[float] = []
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("{") and '"TaskQueueTime"' in line:
+                times += json.loads(line)["TaskQueueTime"]
+    return times
+
+
 def _visible(sqs: Any, url: str) -> int:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
@@ -419,7 +428,6 @@ def run(
             environment = {
                 "TASKQUEUE_DLQ_URL": bench.queues().dlq_url,
                 "TASKQUEUE_TASKS": "noop_tasks",
-                "POWERTOOLS_METRICS_DISABLED": "true",
                 "BENCH_CALLS_FILE": str(bench.calls_files[function]),
             }
             harness.deploy_function(function, zip_path, handler, environment, WORKER_TIMEOUT)

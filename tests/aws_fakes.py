@@ -159,11 +159,11 @@ class LogCapture:
     (a line the real stdout could not take is lost here too)."""
 
     def __init__(self, logger: Any) -> None:
-        self._logger = logger
+        self._logger = logger.powertools  # the package's LazyLogger: the Powertools Logger behind it
         self._bytes = io.BytesIO()
         stream = io.TextIOWrapper(self._bytes, encoding="utf-8", errors="strict", write_through=True)
         self._handler = logging.StreamHandler(stream)
-        self._handler.setFormatter(logger.registered_formatter)
+        self._handler.setFormatter(self._logger.registered_formatter)
 
     def __enter__(self) -> LogCapture:
         self._logger.addHandler(self._handler)

@@ -38,10 +38,11 @@ from taskqueue.limits import (
     invoke_read_timeout,
     longest_invocation,
 )
+from taskqueue.metrics import MetricsLine
 from taskqueue.sqs_batch import FailedEntry
 from taskqueue.sqs_batch import call as batch_call
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record, receive_count
-from taskqueue.telemetry import MetricUnit, logger_for, metrics
+from taskqueue.telemetry import logger_for, service_name
 
 logger = logger_for("consumer")
 
@@ -223,8 +224,10 @@ class Consumer:
             f"{self.config.time_margin_seconds:g} + a {MIN_POLL_SECONDS} s poll): raise the consumer's timeout to "
             f"at least {needed:.0f} s or lower the worker's"
         )
-        metrics.add_metric(name="ConsumerMisconfigured", unit=MetricUnit.Count, value=1)
         logger.error(message, extra={"needed_seconds": needed, "remaining_seconds": budget.remaining_seconds()})
+        metrics = MetricsLine(service_name("consumer"))
+        metrics.count("ConsumerMisconfigured")
+        metrics.flush()
         raise ConfigError(message)
 
     def _receive(self, wait: int, report: ConsumerReport, budget: Budget) -> list[dict[str, Any]] | None:
@@ -379,6 +382,8 @@ class Consumer:
         batch_call(operation, self.config.queue_url, entries, on_failure=log)
 
     def _publish_metrics(self, report: ConsumerReport) -> None:
+        """The run's one line: its metrics (EMF) and its report."""
+        metrics = MetricsLine(service_name("consumer"))
         for name, value in (
             ("MessagesReceived", report.received),
             ("MessagesSucceeded", report.succeeded),
@@ -388,7 +393,8 @@ class Consumer:
             ("WorkerInvocationsFailed", report.failed_invocations),
             ("EmptyReceives", report.empty_receives),
         ):
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            metrics.count(name, value)
+        metrics.flush({"level": "INFO", "message": "consumer run done", **report.as_dict()})
 
 
 # -- Lambda entry point -----------------------------------------------------------------------
@@ -421,9 +427,6 @@ def _consumer() -> Consumer:
     return Consumer(config, sqs, lambda_client)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    report = _consumer().run(context).as_dict()
-    logger.info("consumer run done", extra=report)
-    return report
+    logger.bind(context)
+    return _consumer().run(context).as_dict()
