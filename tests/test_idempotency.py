@@ -6,29 +6,21 @@ import json
 import threading
 from typing import Any
 
-import boto3
 import pytest
 
 from aws_fakes import LambdaContext, received_event
-from conftest import REGION
+from conftest import STATE_TABLE
 from taskqueue.config import WorkerConfig
 from taskqueue.idempotency import IdempotentRunner
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
 
-TABLE = "taskqueue-idempotency"
+TABLE = STATE_TABLE
 
 
 @pytest.fixture
-def table(aws: None) -> Any:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return dynamodb
+def table(state_table: Any) -> Any:
+    return state_table
 
 
 @pytest.fixture

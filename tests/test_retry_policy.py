@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from aws_fakes import CallRecorder, InProcessLambda, LambdaContext, received_event
-from conftest import REGION
+from conftest import REGION, STATE_TABLE
 from taskqueue import Backoff, Retry
 from taskqueue.attempts import AttemptLedger
 from taskqueue.config import ConsumerConfig, WorkerConfig
@@ -19,8 +19,6 @@ from taskqueue.consumer import Consumer
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE
 from taskqueue.registry import TaskRegistry, import_task_modules
 from taskqueue.worker import Worker
-
-TABLE = "taskqueue-state"
 
 
 def body(task: str, payload: Any = None) -> str:
@@ -118,15 +116,8 @@ def registry() -> TaskRegistry:
 
 
 @pytest.fixture
-def table(aws: None) -> AttemptLedger:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return AttemptLedger(TABLE, dynamodb)
+def table(state_table: Any) -> AttemptLedger:
+    return AttemptLedger(STATE_TABLE, state_table)
 
 
 @pytest.mark.parametrize("mode", MODES)
