@@ -121,3 +121,12 @@ def test_max_attempts_cannot_exceed_the_queues_receive_count():
     with pytest.raises(ConfigError, match="TASKQUEUE_MAX_ATTEMPTS=6 is more than TASKQUEUE_MAX_RECEIVE_COUNT=5"):
         WorkerConfig.from_env(env)
     assert WorkerConfig.from_env({**env, "TASKQUEUE_MAX_ATTEMPTS": "3"}).max_attempts == 3
+
+
+def test_receivers_need_worker_slots_to_feed():
+    env = {"TASKQUEUE_QUEUE_URL": "q", "TASKQUEUE_WORKER_FUNCTION": "w", "TASKQUEUE_MAX_CONCURRENCY": "2"}
+    assert ConsumerConfig.from_env({**env, "TASKQUEUE_RECEIVERS": "2"}).receivers == 2
+    with pytest.raises(ConfigError, match="TASKQUEUE_RECEIVERS=3 is more than TASKQUEUE_MAX_CONCURRENCY=2"):
+        ConsumerConfig.from_env({**env, "TASKQUEUE_RECEIVERS": "3"})
+    with pytest.raises(ConfigError, match="TASKQUEUE_RECEIVERS=11 is out of range"):
+        ConsumerConfig.from_env({**env, "TASKQUEUE_MAX_CONCURRENCY": "20", "TASKQUEUE_RECEIVERS": "11"})

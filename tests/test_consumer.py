@@ -489,3 +489,30 @@ def test_a_senders_fault_in_a_delete_is_logged_even_when_the_rest_succeeds_on_re
     with LogCapture(consumer_module.logger) as logs:
         stack.run()
     assert any("ReceiptHandleIsInvalid" in json.dumps(line) for line in logs.lines())
+
+
+def test_parallel_receivers_feed_the_workers_from_overlapping_receives(sqs, queues):
+    stack = Stack(sqs, queues, receivers=3, max_concurrency=6)
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=60)
+    in_receive, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_receive_start(**_):
+        with lock:
+            in_receive[0] += 1
+            most[0] = max(most[0], in_receive[0])
+        time.sleep(0.05)
+
+    def receive_end(**_):
+        with lock:
+            in_receive[0] -= 1
+
+    stack.sqs.meta.events.register("before-call.sqs.ReceiveMessage", slow_receive_start)
+    stack.sqs.meta.events.register("after-call.sqs.ReceiveMessage", receive_end)
+
+    report = stack.run()
+
+    assert report.succeeded == 60 and report.stopped_because == "queue empty"
+    assert stack.depth() == {"visible": 0, "in_flight": 0}
+    assert most[0] >= 2

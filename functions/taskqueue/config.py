@@ -25,6 +25,7 @@ from taskqueue.limits import (
 T = TypeVar("T")
 
 MODES = ("drain", "continuous")
+MAX_RECEIVERS = 10
 # Drain mode ends at the first empty receive, so its long poll is what an idle run costs:
 # keep it short (but not 0, so SQS checks all its servers). Continuous mode waits as long as SQS allows.
 DEFAULT_WAIT_TIME_SECONDS = {"drain": 1, "continuous": SQS_MAX_WAIT_TIME_SECONDS}
@@ -124,6 +125,9 @@ class ConsumerConfig:
     queue_url: str
     worker_function: str
     max_concurrency: int = 4
+    # Receive loops running side by side: one loop's receives, one at a time, cap how fast a run can
+    # feed its worker invocations (about 10 messages per SQS round trip).
+    receivers: int = 1
     batch_size: int = SQS_MAX_RECEIVE_BATCH
     wait_time_seconds: int = SQS_MAX_WAIT_TIME_SECONDS
     mode: str = "drain"
@@ -141,6 +145,7 @@ class ConsumerConfig:
             queue_url=_required(env, "TASKQUEUE_QUEUE_URL"),
             worker_function=_required(env, "TASKQUEUE_WORKER_FUNCTION"),
             max_concurrency=_int(env, "TASKQUEUE_MAX_CONCURRENCY", cls.max_concurrency, 1, 1000),
+            receivers=_int(env, "TASKQUEUE_RECEIVERS", cls.receivers, 1, MAX_RECEIVERS),
             batch_size=_int(env, "TASKQUEUE_BATCH_SIZE", cls.batch_size, 1, SQS_MAX_RECEIVE_BATCH),
             wait_time_seconds=_int(
                 env, "TASKQUEUE_WAIT_TIME_SECONDS", DEFAULT_WAIT_TIME_SECONDS[mode], 0, SQS_MAX_WAIT_TIME_SECONDS
@@ -159,6 +164,11 @@ class ConsumerConfig:
             ),
             backoff=backoff_from_env(env),
         )
+        if config.receivers > config.max_concurrency:
+            raise ConfigError(
+                f"TASKQUEUE_RECEIVERS={config.receivers} is more than TASKQUEUE_MAX_CONCURRENCY="
+                f"{config.max_concurrency}: a receive waits for a free worker slot, so the extra loops would only wait"
+            )
         if config.mode == "continuous" and config.wait_time_seconds == 0:
             raise ConfigError(
                 "TASKQUEUE_WAIT_TIME_SECONDS=0 with TASKQUEUE_MODE='continuous' would poll an empty queue in a "
@@ -172,6 +182,7 @@ class ConsumerConfig:
             "TASKQUEUE_QUEUE_URL": self.queue_url,
             "TASKQUEUE_WORKER_FUNCTION": self.worker_function,
             "TASKQUEUE_MAX_CONCURRENCY": str(self.max_concurrency),
+            "TASKQUEUE_RECEIVERS": str(self.receivers),
             "TASKQUEUE_BATCH_SIZE": str(self.batch_size),
             "TASKQUEUE_WAIT_TIME_SECONDS": str(self.wait_time_seconds),
             "TASKQUEUE_MODE": self.mode,

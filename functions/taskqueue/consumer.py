@@ -180,13 +180,15 @@ class Consumer:
                     in_flight[0] -= 1
                     ended.notify_all()
 
-        with self.executor(self.config.max_concurrency) as pool:
-            while budget.receive_wait() is not None:
+        stop = threading.Event()
+
+        def receive_loop() -> None:
+            while not stop.is_set() and budget.receive_wait() is not None:
                 # Receive only when a worker slot is free, so no message waits in our hands.
                 if not slots.acquire(timeout=0.25):
                     continue
                 wait = budget.receive_wait()  # the wait for a slot took some of the budget
-                if wait is None:
+                if wait is None or stop.is_set():
                     slots.release()
                     break
                 received_at = self.clock()
@@ -199,6 +201,7 @@ class Consumer:
                         with ended:
                             if not self.fifo or in_flight[0] == 0:
                                 report.stopped_because = "queue empty"
+                                stop.set()
                                 break
                             ended.wait(timeout=max(0.1, budget.remaining_seconds()))
                     continue
@@ -206,10 +209,24 @@ class Consumer:
                     # Rare, now that waits allow for slow receives; the release costs each message a receive.
                     slots.release()
                     self._release([message["ReceiptHandle"] for message in messages], report)
+                    stop.set()
                     break
                 with ended:
                     in_flight[0] += 1
                 pool.submit(dispatch, messages, received_at)
+
+        with self.executor(self.config.max_concurrency) as pool:
+            if self.config.receivers == 1:
+                receive_loop()
+            else:
+                # Parallel receive loops: one loop's receives, one at a time, cap what a run can feed its workers.
+                loops = [
+                    threading.Thread(target=receive_loop, name=f"receiver-{n}") for n in range(self.config.receivers)
+                ]
+                for loop in loops:
+                    loop.start()
+                for loop in loops:
+                    loop.join()
             report.stopped_because = report.stopped_because or "time budget"
         self._publish_metrics(report)
         return report
@@ -402,7 +419,7 @@ class Consumer:
 
 def clients_for(config: ConsumerConfig) -> tuple[Any, Any]:
     """SQS and Lambda clients from boto3's standard configuration chain (AWS_ENDPOINT_URL_* apply)."""
-    pool = config.max_concurrency + 4
+    pool = config.max_concurrency + config.receivers + 4
     sqs = boto3.client("sqs", config=Config(retries={"mode": "standard"}, max_pool_connections=pool))
     lambda_client = boto3.client(
         "lambda",
