@@ -14,6 +14,12 @@ from taskqueue.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def journal_home(tmp_path, monkeypatch):
+    """The redrive journal lives under $XDG_STATE_HOME: keep it in the test's directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def queue_pair(server_sqs):
     dlq = server_sqs.create_queue(QueueName="cli-dlq")["QueueUrl"]

@@ -8,10 +8,12 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from taskqueue.producer import EnqueueError, TaskQueue
-from taskqueue.redrive import dead_letter_queue_url, queue_depths, redrive
+from taskqueue.queue_attributes import dead_letter_queue_url, queue_depths
+from taskqueue.redrive import RedriveIncomplete, redrive
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,9 +42,12 @@ def _parser() -> argparse.ArgumentParser:
 
     move = commands.add_parser("redrive", help="move the DLQ's messages back to the queue")
     with_queue(move)
-    move.add_argument("--dlq-url", help="the DLQ (default: from the queue's redrive policy)")
+    move.add_argument("--dlq-url", help="the DLQ (default: from the queue's redrive policy; checked to be its DLQ)")
     move.add_argument("--max-per-second", type=int, help="rate limit for SQS's move task")
     move.add_argument("--copy", action="store_true", help="copy message by message instead of a move task")
+    move.add_argument(
+        "--journal", type=Path, help="the copy's journal (default: $XDG_STATE_HOME/taskqueue/redrive-journal.sqlite3)"
+    )
     return parser
 
 
@@ -57,6 +62,10 @@ def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
         sqs = boto3.client("sqs")
     try:
         result = _run(args, sqs)
+    except RedriveIncomplete as stopped:
+        print(json.dumps(asdict(stopped.result), indent=2))
+        print(f"error: {stopped}", file=sys.stderr)
+        return 1
     except (ValueError, EnqueueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1
@@ -85,4 +94,6 @@ def _run(args: argparse.Namespace, sqs: Any) -> dict[str, Any]:
             "queue": {"url": args.queue_url, **queue_depths(sqs, args.queue_url)},
             "dead_letter_queue": {"url": dlq_url, **queue_depths(sqs, dlq_url)},
         }
-    return asdict(redrive(sqs, args.queue_url, dlq_url, args.max_per_second, force_copy=args.copy))
+    return asdict(
+        redrive(sqs, args.queue_url, dlq_url, args.max_per_second, force_copy=args.copy, journal_path=args.journal)
+    )
