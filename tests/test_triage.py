@@ -237,6 +237,7 @@ def test_redrive_sends_only_the_selected_with_body_and_original_attributes(sqs, 
 
     assert (report.matched, report.moved, report.failed, report.error) == (3, 3, 0, None)
     assert sorted(recorder.ids(Outcome.MOVED)) == sorted(mixed["charge"])
+    assert recorder.progress_calls >= 1  # what a progress bar follows
     moved = drain(sqs, queues.url)
     assert payloads(moved) == [0, 1, 2]
     assert all(json.loads(m["Body"])["task"] == "charge" for m in moved)

@@ -115,7 +115,8 @@ class DeadLetter:
 
     @property
     def first_enqueued(self) -> datetime | None:
-        """SQS's SentTimestamp: the original enqueue on standard queues, the move to the DLQ on FIFO ones."""
+        """SQS's SentTimestamp. The worker sends a new message, so for its dead letters this is when it
+        dead-lettered them; for those SQS moved, the original enqueue (standard) or the move (FIFO)."""
         sent = self.attributes.get("SentTimestamp")
         return datetime.fromtimestamp(int(sent) / 1000, tz=UTC) if sent else None
 
