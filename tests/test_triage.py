@@ -276,30 +276,16 @@ def test_redrive_by_message_id_and_limit(sqs, queues, mixed, journal):
     assert len(set(remaining) & chosen) == 1 and len(remaining) == 3
 
 
-def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queues, journal, sqs_clock):
-    for n in range(25):
-        dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
-    deletes = []
+def raise_on_call(number: int, error: BaseException):
+    """A botocore hook that raises ``error`` on the ``number``-th call it sees, and only then."""
+    calls = []
 
-    def crash_on_second_delete(**_):
-        deletes.append(1)
-        if len(deletes) == 2:
-            raise Crash
+    def hook(**_):
+        calls.append(1)
+        if len(calls) == number:
+            raise error
 
-    crash_at(sqs, "before-call.sqs.DeleteMessageBatch", crash_on_second_delete)
-    with pytest.raises(Crash):
-        redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
-    restart(sqs, "before-call.sqs.DeleteMessageBatch", crash_on_second_delete)
-    # The second batch is in the queue and still in the DLQ, hidden until its lease ends; the journal knows.
-    assert list(journal.entries().values()) == [SENT] * 10
-    sqs_clock(FAST.lease_seconds + 1)
-
-    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
-
-    assert (report.moved, report.finished_earlier, report.possibly_duplicated) == (15, 10, 0)
-    assert payloads(drain(sqs, queues.url)) == list(range(25))  # each exactly once
-    assert drain(sqs, queues.dlq_url) == []
-    assert journal.entries() == {}
+    return hook
 
 
 def dead(**_):
@@ -310,29 +296,47 @@ def crash_after_sqs_accepts_the_send(**_):
     raise Crash  # SQS took the batch; the process dies before it hears back
 
 
-def crash_at(sqs, event: str, handler) -> None:
-    """From now on ``handler`` runs at ``event``, and the process releases nothing when it dies."""
+def redrive_all(sqs, queues, journal, settings: ScanSettings = FAST) -> TriageReport:
+    return redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), settings)
+
+
+def crash(sqs, queues, journal, event: str, handler, settings: ScanSettings = FAST) -> None:
+    """A redrive whose process dies where ``handler`` raises, releasing nothing; then a fresh client state."""
     sqs.meta.events.register(event, handler)
     sqs.meta.events.register("before-call.sqs.ChangeMessageVisibilityBatch", dead)
+    try:
+        with pytest.raises(Crash):
+            redrive_all(sqs, queues, journal, settings)
+    finally:
+        sqs.meta.events.unregister(event, handler)
+        sqs.meta.events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", dead)
 
 
-def restart(sqs, event: str, handler) -> None:
-    sqs.meta.events.unregister(event, handler)
-    sqs.meta.events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", dead)
+def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queues, journal, sqs_clock):
+    for n in range(25):
+        dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+    crash(sqs, queues, journal, "before-call.sqs.DeleteMessageBatch", raise_on_call(2, Crash()))
+    # The second batch is in the queue and still in the DLQ, hidden until its lease ends; the journal knows.
+    assert list(journal.entries().values()) == [SENT] * 10
+    sqs_clock(FAST.lease_seconds + 1)
+
+    report = redrive_all(sqs, queues, journal)
+
+    assert (report.moved, report.finished_earlier, report.possibly_duplicated) == (15, 10, 0)
+    assert payloads(drain(sqs, queues.url)) == list(range(25))  # each exactly once
+    assert drain(sqs, queues.dlq_url) == []
+    assert journal.entries() == {}
 
 
 def test_a_crash_before_the_send_is_confirmed_resends_and_reports_it(sqs, queues, journal, sqs_clock):
     """The one window the journal cannot close on a standard queue: said so, and counted."""
     for n in range(10):
         dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
-    crash_at(sqs, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
-    with pytest.raises(Crash):
-        redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
-    restart(sqs, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
+    crash(sqs, queues, journal, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
     assert list(journal.entries().values()) == [SENDING] * 10
     sqs_clock(FAST.lease_seconds + 1)
 
-    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+    report = redrive_all(sqs, queues, journal)
 
     assert (report.moved, report.possibly_duplicated) == (10, 10)
     assert "may hold them twice" in " ".join(report.notes)
@@ -342,14 +346,8 @@ def test_a_crash_before_the_send_is_confirmed_resends_and_reports_it(sqs, queues
 def test_an_sqs_error_midway_reports_what_was_done_and_a_rerun_continues(sqs, queues, journal):
     for n in range(30):
         dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
-    receives = []
-
-    def fail_third_receive(**_):
-        receives.append(1)
-        if len(receives) == 3:
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "slow down"}}, "ReceiveMessage")
-
-    sqs.meta.events.register("before-call.sqs.ReceiveMessage", fail_third_receive)
+    unavailable = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "slow down"}}, "ReceiveMessage")
+    sqs.meta.events.register("before-call.sqs.ReceiveMessage", raise_on_call(3, unavailable))
     report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
 
     assert report.moved == 20
@@ -471,12 +469,9 @@ def test_fifo_a_crash_before_the_send_is_confirmed_duplicates_nothing(sqs, make_
     # A short lease, so the rerun comes within SQS's 5-minute deduplication window.
     settings = ScanSettings(lease_seconds=60, wait_seconds=0)
     with RedriveJournal(tmp_path / "j.sqlite3", queues.dlq_arn) as journal:
-        crash_at(sqs, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
-        with pytest.raises(Crash):
-            redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), settings)
-        restart(sqs, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
+        crash(sqs, queues, journal, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send, settings)
         sqs_clock(settings.lease_seconds + 1)
-        report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), settings)
+        report = redrive_all(sqs, queues, journal, settings)
     assert (report.moved, report.possibly_duplicated) == (3, 3)
     assert [json.loads(m["Body"])["payload"] for m in drain(sqs, queues.url)] == [0, 1, 2]
 
