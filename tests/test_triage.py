@@ -22,7 +22,7 @@ from taskqueue.dead_letter_queue import (
     SOURCE_MESSAGE_ID_ATTRIBUTE,
     TASK_ATTRIBUTE,
 )
-from taskqueue.dead_letters import REDRIVE, RESERVED_ATTRIBUTE_PREFIX, DeadLetter
+from taskqueue.dlq_message import REDRIVE, DlqMessage
 from taskqueue.dlq_scan import ScanSettings
 from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES
 from taskqueue.queue_attributes import queue_depths
@@ -50,8 +50,8 @@ class Recorder:
         self.events: list[tuple[str, Outcome, str]] = []
         self.progress_calls = 0
 
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None:
-        self.events.append((dead_letter.message_id, outcome, detail))
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+        self.events.append((dlq_message.message_id, outcome, detail))
 
     def progress(self, report: TriageReport) -> None:
         self.progress_calls += 1
@@ -64,7 +64,7 @@ def text(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
-def dead_letter(
+def dlq_message(
     sqs, dlq_url: str, task: str | None, payload, reason: str | None = None, group: str | None = None, **extra: str
 ) -> str:
     """A DLQ message as the worker sends it (with ``reason``) or as SQS's redrive leaves it (without)."""
@@ -128,11 +128,11 @@ def mixed(sqs, queues) -> dict[str, list[str]]:
     """A DLQ as the worker and SQS fill it: ids by kind."""
     ids: dict[str, list[str]] = {"charge": [], "report": [], "redriven": [], "malformed": []}
     for n in range(3):
-        ids["charge"].append(dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, trace=f"t{n}"))
+        ids["charge"].append(dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, trace=f"t{n}"))
     for n in range(2):
-        ids["report"].append(dead_letter(sqs, queues.dlq_url, "report", 10 + n, RETRIES_EXHAUSTED))
-    ids["redriven"].append(dead_letter(sqs, queues.dlq_url, "resize", 20))
-    ids["malformed"].append(dead_letter(sqs, queues.dlq_url, None, None, MALFORMED))
+        ids["report"].append(dlq_message(sqs, queues.dlq_url, "report", 10 + n, RETRIES_EXHAUSTED))
+    ids["redriven"].append(dlq_message(sqs, queues.dlq_url, "resize", 20))
+    ids["malformed"].append(dlq_message(sqs, queues.dlq_url, None, None, MALFORMED))
     return ids
 
 
@@ -151,11 +151,11 @@ def assert_all_visible(sqs, url: str, count: int) -> None:
 
 
 def test_a_dead_letter_reads_reason_task_and_error_from_the_worker_or_sqs(sqs, queues, mixed):
-    seen: dict[str, DeadLetter] = {}
+    seen: dict[str, DlqMessage] = {}
 
     class Keep(Recorder):
-        def message(self, dead_letter, outcome, detail=""):
-            seen[dead_letter.message_id] = dead_letter
+        def message(self, dlq_message, outcome, detail=""):
+            seen[dlq_message.message_id] = dlq_message
 
     list_dead_letters(sqs, queues.dlq_url, Selection(), Keep(), FAST)
     charge = seen[mixed["charge"][0]]
@@ -175,8 +175,20 @@ def test_a_dead_letter_reads_reason_task_and_error_from_the_worker_or_sqs(sqs, q
     assert (malformed.reason, malformed.task) == (MALFORMED, None)
 
 
-def test_every_attribute_the_worker_sets_is_reserved():
-    assert all(name.startswith(RESERVED_ATTRIBUTE_PREFIX) for name in REASON_ATTRIBUTES)
+def test_a_message_sqs_moved_names_its_source_queue_when_sqs_says():
+    source = "arn:aws:sqs:us-east-1:123456789012:tasks"
+    message = {"MessageId": "m", "ReceiptHandle": "h", "Body": "{}", "Attributes": {"DeadLetterQueueSourceArn": source}}
+    read = DlqMessage.from_message(message)
+    assert (read.reason, read.error) == (
+        REDRIVE,
+        f"moved by SQS's redrive policy from {source} after maxReceiveCount receives",
+    )
+
+
+def test_no_reserved_attribute_goes_back_with_a_dead_letter():
+    attributes = {name: text("x") for name in (*REASON_ATTRIBUTES, "TaskQueue.Forged", "trace")}
+    message = {"MessageId": "m", "ReceiptHandle": "h", "Body": "{}", "MessageAttributes": attributes}
+    assert set(DlqMessage.from_message(message).original_attributes()) == {"trace"}
 
 
 # -- list ----------------------------------------------------------------------------------------
@@ -314,7 +326,7 @@ def crash(sqs, queues, journal, event: str, handler, settings: ScanSettings = FA
 
 def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queues, journal, sqs_clock):
     for n in range(25):
-        dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
     crash(sqs, queues, journal, "before-call.sqs.DeleteMessageBatch", raise_on_call(2, Crash()))
     # The second batch is in the queue and still in the DLQ, hidden until its lease ends; the journal knows.
     assert list(journal.entries().values()) == [SENT] * 10
@@ -331,7 +343,7 @@ def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queue
 def test_a_crash_before_the_send_is_confirmed_resends_and_reports_it(sqs, queues, journal, sqs_clock):
     """The one window the journal cannot close on a standard queue: said so, and counted."""
     for n in range(10):
-        dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
     crash(sqs, queues, journal, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
     assert list(journal.entries().values()) == [SENDING] * 10
     sqs_clock(FAST.lease_seconds + 1)
@@ -345,7 +357,7 @@ def test_a_crash_before_the_send_is_confirmed_resends_and_reports_it(sqs, queues
 
 def test_an_sqs_error_midway_reports_what_was_done_and_a_rerun_continues(sqs, queues, journal):
     for n in range(30):
-        dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
     unavailable = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "slow down"}}, "ReceiveMessage")
     sqs.meta.events.register("before-call.sqs.ReceiveMessage", raise_on_call(3, unavailable))
     report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
@@ -383,9 +395,9 @@ class RefusingLongBodies:
 
 
 def test_a_send_refused_for_one_message_leaves_it_in_the_dlq_and_sends_the_others(sqs, queues, journal):
-    dead_letter(sqs, queues.dlq_url, "big", "x" * 4096, PERMANENT_ERROR)
+    dlq_message(sqs, queues.dlq_url, "big", "x" * 4096, PERMANENT_ERROR)
     for n in range(3):
-        dead_letter(sqs, queues.dlq_url, "small", n, PERMANENT_ERROR)
+        dlq_message(sqs, queues.dlq_url, "small", n, PERMANENT_ERROR)
     recorder = Recorder()
 
     report = redrive_dead_letters(
@@ -404,7 +416,7 @@ def test_a_send_refused_for_one_message_leaves_it_in_the_dlq_and_sends_the_other
 def test_a_send_call_refused_as_a_whole_stops_the_run_and_records_nothing_as_sent(sqs, make_queues, tmp_path):
     """moto refuses a whole batch with one body over the queue's maximum: a 4xx, so nothing was sent."""
     queues = make_queues("small", MaximumMessageSize="2048")
-    dead_letter(sqs, queues.dlq_url, "big", "x" * 4096, PERMANENT_ERROR)
+    dlq_message(sqs, queues.dlq_url, "big", "x" * 4096, PERMANENT_ERROR)
     with RedriveJournal(tmp_path / "j.sqlite3", queues.dlq_arn) as journal:
         report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
         assert journal.entries() == {}
@@ -414,7 +426,7 @@ def test_a_send_call_refused_as_a_whole_stops_the_run_and_records_nothing_as_sen
 
 def test_large_dead_letters_go_in_chunks_within_10_entries_and_1_mib(sqs, queues, journal):
     for n in range(24):
-        dead_letter(sqs, queues.dlq_url, "big", f"{n:02d}" + "x" * 200_000, PERMANENT_ERROR, trace="y" * 1000)
+        dlq_message(sqs, queues.dlq_url, "big", f"{n:02d}" + "x" * 200_000, PERMANENT_ERROR, trace="y" * 1000)
     recorder = CallRecorder(sqs)
 
     report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
@@ -433,8 +445,8 @@ def test_large_dead_letters_go_in_chunks_within_10_entries_and_1_mib(sqs, queues
 def test_fifo_keeps_the_group_and_a_stable_deduplication_id_across_reruns(sqs, make_queues, tmp_path):
     queues = make_queues("orders", fifo=True)
     for n in range(4):
-        dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1")
-    dead_letter(sqs, queues.dlq_url, "charge", 9, PERMANENT_ERROR, group="customer-2")
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1")
+    dlq_message(sqs, queues.dlq_url, "charge", 9, PERMANENT_ERROR, group="customer-2")
 
     def fail_delete(**_):
         raise ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "DeleteMessageBatch")
@@ -465,7 +477,7 @@ def test_fifo_keeps_the_group_and_a_stable_deduplication_id_across_reruns(sqs, m
 def test_fifo_a_crash_before_the_send_is_confirmed_duplicates_nothing(sqs, make_queues, tmp_path, sqs_clock):
     queues = make_queues("orders", fifo=True)
     for n in range(3):
-        dead_letter(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1")
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1")
     # A short lease, so the rerun comes within SQS's 5-minute deduplication window.
     settings = ScanSettings(lease_seconds=60, wait_seconds=0)
     with RedriveJournal(tmp_path / "j.sqlite3", queues.dlq_arn) as journal:
@@ -535,7 +547,7 @@ class LargeDlq:
 class Quiet:
     """Keeps nothing per message, so what the test measures is the scan's memory."""
 
-    def message(self, dead_letter, outcome, detail=""):
+    def message(self, dlq_message, outcome, detail=""):
         pass
 
     def progress(self, report):

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
-from taskqueue.dead_letters import DeadLetter
+from taskqueue.dlq_message import DlqMessage
 from taskqueue.triage import Outcome, TriageReport
 
 COLUMNS = ("message id", "task", "reason", "error", "first enqueued", "receives", "size")
@@ -24,11 +24,11 @@ PROBLEM_OUTCOMES = frozenset({Outcome.SEND_FAILED, Outcome.DELETE_FAILED, Outcom
 
 
 class Output(Protocol):
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None: ...
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None: ...
 
     def progress(self, report: TriageReport) -> None: ...
 
-    def show(self, dead_letter: DeadLetter) -> None: ...
+    def show(self, dlq_message: DlqMessage) -> None: ...
 
     def summary(self, report: TriageReport) -> None: ...
 
@@ -43,29 +43,29 @@ def make_output(stream: TextIO, json_lines: bool) -> Output:
     return RichOutput(stream)
 
 
-def listing(dead_letter: DeadLetter) -> dict[str, Any]:
-    enqueued = dead_letter.first_enqueued
+def listing(dlq_message: DlqMessage) -> dict[str, Any]:
+    enqueued = dlq_message.first_enqueued
     return {
-        "message_id": dead_letter.message_id,
-        "task": dead_letter.task,
-        "reason": dead_letter.reason,
-        "error": dead_letter.error,
+        "message_id": dlq_message.message_id,
+        "task": dlq_message.task,
+        "reason": dlq_message.reason,
+        "error": dlq_message.error,
         "first_enqueued": enqueued.isoformat(timespec="seconds") if enqueued else None,
-        "receive_count": dead_letter.receive_count,
-        "size": dead_letter.size,
+        "receive_count": dlq_message.receive_count,
+        "size": dlq_message.size,
     }
 
 
-def table_row(dead_letter: DeadLetter) -> tuple[str, ...]:
-    fields = listing(dead_letter)
+def table_row(dlq_message: DlqMessage) -> tuple[str, ...]:
+    fields = listing(dlq_message)
     return (
-        dead_letter.message_id,
-        dead_letter.task or "",
-        dead_letter.reason,
-        dead_letter.error_first_line,
+        dlq_message.message_id,
+        dlq_message.task or "",
+        dlq_message.reason,
+        dlq_message.error_first_line,
         (fields["first_enqueued"] or "").replace("T", " ").removesuffix("+00:00"),
-        str(dead_letter.receive_count),
-        str(dead_letter.size),
+        str(dlq_message.receive_count),
+        str(dlq_message.size),
     )
 
 
@@ -80,12 +80,12 @@ def attributes_for_json(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str
     return shown
 
 
-def full_record(dead_letter: DeadLetter) -> dict[str, Any]:
+def full_record(dlq_message: DlqMessage) -> dict[str, Any]:
     return {
-        **listing(dead_letter),
-        "body": dead_letter.body,
-        "attributes": dict(dead_letter.attributes),
-        "message_attributes": attributes_for_json(dead_letter.message_attributes),
+        **listing(dlq_message),
+        "body": dlq_message.body,
+        "attributes": dict(dlq_message.attributes),
+        "message_attributes": attributes_for_json(dlq_message.message_attributes),
     }
 
 
@@ -127,8 +127,8 @@ class JsonLinesOutput:
         self.stream.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
         self.stream.flush()
 
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None:
-        document = {"kind": "dead_letter", "outcome": str(outcome), **listing(dead_letter)}
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+        document = {"kind": "dead_letter", "outcome": str(outcome), **listing(dlq_message)}
         if detail:
             document["detail"] = detail
         self._write(document)
@@ -136,8 +136,8 @@ class JsonLinesOutput:
     def progress(self, report: TriageReport) -> None:
         """Scripts get each message's line as it happens; no separate progress."""
 
-    def show(self, dead_letter: DeadLetter) -> None:
-        self._write({"kind": "dead_letter", "outcome": str(Outcome.LISTED), **full_record(dead_letter)})
+    def show(self, dlq_message: DlqMessage) -> None:
+        self._write({"kind": "dead_letter", "outcome": str(Outcome.LISTED), **full_record(dlq_message)})
 
     def summary(self, report: TriageReport) -> None:
         self._write({"kind": "summary", **report.as_dict()})
@@ -155,21 +155,21 @@ class PlainOutput:
         self.stream.write("  ".join(cell.ljust(w) for cell, w in zip(fitted, _PLAIN_WIDTHS, strict=True)).rstrip())
         self.stream.write("\n")
 
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
         if outcome is Outcome.LISTED:
             if not self._header_written:
                 self._line(COLUMNS)
                 self._header_written = True
-            self._line(table_row(dead_letter))
+            self._line(table_row(dlq_message))
         elif outcome in PROBLEM_OUTCOMES:
-            self.stream.write(f"{outcome}: {dead_letter.message_id}: {detail}\n")
+            self.stream.write(f"{outcome}: {dlq_message.message_id}: {detail}\n")
 
     def progress(self, report: TriageReport) -> None:
         """No progress bar without rich: the summary says what was done."""
 
-    def show(self, dead_letter: DeadLetter) -> None:
-        record = full_record(dead_letter)
-        self.stream.write(f"message id: {dead_letter.message_id}\nbody:\n{pretty_body(dead_letter.body)}\n")
+    def show(self, dlq_message: DlqMessage) -> None:
+        record = full_record(dlq_message)
+        self.stream.write(f"message id: {dlq_message.message_id}\nbody:\n{pretty_body(dlq_message.body)}\n")
         self.stream.write("attributes:\n")
         for name, value in sorted(record["attributes"].items()):
             self.stream.write(f"  {name}: {value}\n")
@@ -177,7 +177,7 @@ class PlainOutput:
         for name, value in sorted(record["message_attributes"].items()):
             shown = value.get("StringValue", value.get("BinaryValue"))
             self.stream.write(f"  {name} ({value['DataType']}): {shown}\n")
-        self.stream.write(f"reason: {dead_letter.reason}\nerror:\n{dead_letter.error}\n")
+        self.stream.write(f"reason: {dlq_message.reason}\nerror:\n{dlq_message.error}\n")
 
     def summary(self, report: TriageReport) -> None:
         self.stream.write("".join(f"{text}\n" for _, text in summary_lines(report)))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.cli_output import make_output
-from taskqueue.dead_letters import KNOWN_REASONS, DeadLetter
+from taskqueue.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.dlq_scan import ScanSettings
 from taskqueue.queue_attributes import check_dead_letter_queue, dead_letter_queue_url, queue_arn, source_queue_url
 from taskqueue.redrive_journal import RedriveJournal, default_journal_path
@@ -147,10 +147,10 @@ def run_list(args: argparse.Namespace, sqs: Any) -> int:
 
 class _Found:
     def __init__(self) -> None:
-        self.dead_letter: DeadLetter | None = None
+        self.dlq_message: DlqMessage | None = None
 
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None:
-        self.dead_letter = dead_letter
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+        self.dlq_message = dlq_message
 
     def progress(self, report: TriageReport) -> None:
         """Nothing to show until it is found."""
@@ -160,8 +160,8 @@ def run_show(args: argparse.Namespace, sqs: Any) -> int:
     dlq_url = resolve_dlq_url(args, sqs)
     found = _Found()
     report = list_dead_letters(sqs, dlq_url, Selection(message_ids=frozenset({args.message_id}), limit=1), found)
-    if found.dead_letter is not None:
-        make_output(sys.stdout, args.json).show(found.dead_letter)
+    if found.dlq_message is not None:
+        make_output(sys.stdout, args.json).show(found.dlq_message)
         return 0
     why = f"an SQS error stopped the search: {report.error}" if report.error else f"read {report.scanned} messages"
     if report.in_flight_at_start:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskqueue import sqs_batch
-from taskqueue.dead_letters import DeadLetter
+from taskqueue.dlq_message import DlqMessage
 from taskqueue.limits import (
     SQS_MAX_BATCH_ENTRIES,
     SQS_MAX_RECEIVE_BATCH,
@@ -80,7 +80,7 @@ class DlqScan:
         finally:
             self._ledger.close()
 
-    def batches(self) -> Iterator[list[DeadLetter]]:
+    def batches(self) -> Iterator[list[DlqMessage]]:
         """Each receive's messages not seen before in this scan, until a receive brings none."""
         while True:
             messages = self.sqs.receive_message(
@@ -93,7 +93,7 @@ class DlqScan:
             ).get("Messages", [])
             self.received += len(messages)
             with self._ledger:
-                new = [DeadLetter.from_message(message) for message in messages if self._hold(message)]
+                new = [DlqMessage.from_message(message) for message in messages if self._hold(message)]
             if not new:
                 return
             yield new

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from taskqueue.dead_letters import DeadLetter
+from taskqueue.dlq_message import DlqMessage
 from taskqueue.queue_attributes import (
     DEPTH_ATTRIBUTES,
     check_dead_letter_queue,
@@ -57,7 +57,7 @@ class RedriveIncomplete(Exception):
 
 
 class _Quiet:
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
         """The result says how many moved."""
 
     def progress(self, report: TriageReport) -> None:

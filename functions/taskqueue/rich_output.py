@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from taskqueue.cli_output import COLUMNS, PROBLEM_OUTCOMES, Line, full_record, summary_lines, table_row
-from taskqueue.dead_letters import DeadLetter
+from taskqueue.dlq_message import DlqMessage
 from taskqueue.triage import Outcome, TriageReport
 
 # Rows are printed a page at a time, so a listing of any length keeps only one page in memory;
@@ -28,14 +28,14 @@ class RichOutput:
         self._pages = 0
         self._progress: Progress | None = None
 
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
         if outcome is Outcome.LISTED:
-            self._rows.append(table_row(dead_letter))
+            self._rows.append(table_row(dlq_message))
             if len(self._rows) == PAGE_ROWS:
                 self._flush_rows()
         elif outcome in PROBLEM_OUTCOMES:
             self.console.print(
-                f"[red]{outcome}[/red] {escape(dead_letter.message_id)}: {escape(detail)}", highlight=False
+                f"[red]{outcome}[/red] {escape(dlq_message.message_id)}: {escape(detail)}", highlight=False
             )
 
     def _flush_rows(self) -> None:
@@ -75,13 +75,13 @@ class RichOutput:
             description=f"{report.command}: {report.matched} matched, {done} done, {report.failed} failed",
         )
 
-    def show(self, dead_letter: DeadLetter) -> None:
-        record = full_record(dead_letter)
-        self.console.print(f"[bold]message[/bold] {escape(dead_letter.message_id)}")
+    def show(self, dlq_message: DlqMessage) -> None:
+        record = full_record(dlq_message)
+        self.console.print(f"[bold]message[/bold] {escape(dlq_message.message_id)}")
         try:
-            self.console.print(JSON(dead_letter.body))
+            self.console.print(JSON(dlq_message.body))
         except ValueError:
-            self.console.print(escape(dead_letter.body))
+            self.console.print(escape(dlq_message.body))
         table = Table("attribute", "type", "value", title="attributes", title_justify="left")
         for name, value in sorted(record["attributes"].items()):
             table.add_row(escape(name), "system", escape(str(value)))
@@ -89,8 +89,8 @@ class RichOutput:
             shown = str(value.get("StringValue", value.get("BinaryValue")))
             table.add_row(escape(name), escape(str(value["DataType"])), escape(shown))
         self.console.print(table)
-        self.console.print(f"[bold]reason[/bold] {escape(dead_letter.reason)}\n[bold]error[/bold]")
-        self.console.print(escape(dead_letter.error), highlight=False)
+        self.console.print(f"[bold]reason[/bold] {escape(dlq_message.reason)}\n[bold]error[/bold]")
+        self.console.print(escape(dlq_message.error), highlight=False)
 
     def summary(self, report: TriageReport) -> None:
         if self._progress is not None:

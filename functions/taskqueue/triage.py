@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from taskqueue import sqs_batch
-from taskqueue.dead_letters import KNOWN_REASONS, DeadLetter
+from taskqueue.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.dlq_scan import DlqScan, ScanSettings
 from taskqueue.queue_attributes import is_fifo, queue_depths
 from taskqueue.redrive_journal import SENDING, SENT, RedriveJournal
@@ -60,14 +60,14 @@ class Selection:
     def filters(self) -> bool:
         return bool(self.reasons or self.tasks or self.message_ids or self.since)
 
-    def matches(self, dead_letter: DeadLetter) -> bool:
-        if self.reasons and dead_letter.reason not in self.reasons:
+    def matches(self, dlq_message: DlqMessage) -> bool:
+        if self.reasons and dlq_message.reason not in self.reasons:
             return False
-        if self.tasks and dead_letter.task not in self.tasks:
+        if self.tasks and dlq_message.task not in self.tasks:
             return False
-        if self.message_ids and dead_letter.message_id not in self.message_ids:
+        if self.message_ids and dlq_message.message_id not in self.message_ids:
             return False
-        enqueued = dead_letter.first_enqueued
+        enqueued = dlq_message.first_enqueued
         return self.since is None or (enqueued is not None and enqueued >= self.since)
 
     def describe(self) -> str:
@@ -133,7 +133,7 @@ class TriageReport:
 
 
 class TriageListener(Protocol):
-    def message(self, dead_letter: DeadLetter, outcome: Outcome, detail: str = "") -> None: ...
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None: ...
 
     def progress(self, report: TriageReport) -> None: ...
 
@@ -169,7 +169,7 @@ class _Recorded:
             raise
 
 
-BatchHandler = Callable[[DlqScan, list[DeadLetter]], None]
+BatchHandler = Callable[[DlqScan, list[DlqMessage]], None]
 
 
 def _run(
@@ -207,17 +207,17 @@ def _run(
     return report
 
 
-def _pick(report: TriageReport, selection: Selection, batch: list[DeadLetter]) -> list[DeadLetter]:
+def _pick(report: TriageReport, selection: Selection, batch: list[DlqMessage]) -> list[DlqMessage]:
     picked = []
-    for dead_letter in batch:
+    for dlq_message in batch:
         report.scanned += 1
-        report.reasons_seen.add(dead_letter.reason)
-        report.tasks_seen.add(dead_letter.task or NO_TASK)
+        report.reasons_seen.add(dlq_message.reason)
+        report.tasks_seen.add(dlq_message.task or NO_TASK)
         if selection.limit is not None and report.matched >= selection.limit:
             continue
-        if selection.matches(dead_letter):
+        if selection.matches(dlq_message):
             report.matched += 1
-            picked.append(dead_letter)
+            picked.append(dlq_message)
     return picked
 
 
@@ -270,9 +270,9 @@ def list_dead_letters(
     """Read the matching dead letters; every message read is put back when the run ends."""
     report = TriageReport("list", dlq_url)
 
-    def show(scan: DlqScan, picked: list[DeadLetter]) -> None:
-        for dead_letter in picked:
-            listener.message(dead_letter, Outcome.LISTED)
+    def show(scan: DlqScan, picked: list[DlqMessage]) -> None:
+        for dlq_message in picked:
+            listener.message(dlq_message, Outcome.LISTED)
 
     return _run(sqs, report, selection, listener, settings or ScanSettings(), show)
 
@@ -285,14 +285,14 @@ def purge_dead_letters(
         raise ValueError("purge needs a filter (--reason, --task, --message-id or --since)")
     report = TriageReport("purge", dlq_url)
 
-    def delete(scan: DlqScan, picked: list[DeadLetter]) -> None:
+    def delete(scan: DlqScan, picked: list[DlqMessage]) -> None:
         deleted, failures, error = _delete(sqs, scan, picked)
-        for dead_letter in deleted:
+        for dlq_message in deleted:
             report.deleted += 1
-            listener.message(dead_letter, Outcome.DELETED)
-        for dead_letter, failure in failures:
+            listener.message(dlq_message, Outcome.DELETED)
+        for dlq_message, failure in failures:
             report.failed += 1
-            listener.message(dead_letter, Outcome.DELETE_FAILED, failure)
+            listener.message(dlq_message, Outcome.DELETE_FAILED, failure)
         if error is not None:
             raise _Stopped(_describe(error))
 
@@ -300,33 +300,33 @@ def purge_dead_letters(
 
 
 def _delete(
-    sqs: Any, scan: DlqScan, dead_letters: list[DeadLetter]
-) -> tuple[list[DeadLetter], list[tuple[DeadLetter, str]], Exception | None]:
+    sqs: Any, scan: DlqScan, dlq_messages: list[DlqMessage]
+) -> tuple[list[DlqMessage], list[tuple[DlqMessage, str]], Exception | None]:
     """Delete from the DLQ: the deleted, the others with why, and the error of a call that got no answer."""
     delete = _Recorded(sqs.delete_message_batch)
-    entries = [{"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(dead_letters)]
+    entries = [{"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(dlq_messages)]
     outcome = sqs_batch.call(delete, scan.dlq_url, entries)
-    deleted = [dead_letters[int(i)] for i in sorted(outcome.successful, key=int)]
+    deleted = [dlq_messages[int(i)] for i in sorted(outcome.successful, key=int)]
     scan.mark_deleted([d.message_id for d in deleted])
-    failures = [(dead_letters[int(i)], f"{f.code}: {f.message}") for i, f in sorted(outcome.failed.items())]
+    failures = [(dlq_messages[int(i)], f"{f.code}: {f.message}") for i, f in sorted(outcome.failed.items())]
     return deleted, failures, delete.error
 
 
-def redrive_deduplication_id(dead_letter: DeadLetter) -> str:
+def redrive_deduplication_id(dlq_message: DlqMessage) -> str:
     """The same for every run over the same DLQ message, so SQS drops a second send within 5 minutes;
     new for each stay in the DLQ (a message dead-lettered again gets a new id there)."""
-    return f"taskqueue-redrive-{dead_letter.message_id}"
+    return f"taskqueue-redrive-{dlq_message.message_id}"
 
 
-def redrive_entry(dead_letter: DeadLetter, entry_id: str, fifo: bool) -> dict[str, Any]:
+def redrive_entry(dlq_message: DlqMessage, entry_id: str, fifo: bool) -> dict[str, Any]:
     """SendMessageBatch entry: the body and original attributes, without the runtime's own."""
-    entry: dict[str, Any] = {"Id": entry_id, "MessageBody": dead_letter.body}
-    attributes = dead_letter.original_attributes()
+    entry: dict[str, Any] = {"Id": entry_id, "MessageBody": dlq_message.body}
+    attributes = dlq_message.original_attributes()
     if attributes:
         entry["MessageAttributes"] = attributes
     if fifo:
-        entry["MessageGroupId"] = dead_letter.group_id or "taskqueue-redrive"
-        entry["MessageDeduplicationId"] = redrive_deduplication_id(dead_letter)
+        entry["MessageGroupId"] = dlq_message.group_id or "taskqueue-redrive"
+        entry["MessageDeduplicationId"] = redrive_deduplication_id(dlq_message)
     return entry
 
 
@@ -344,47 +344,47 @@ class _Redrive:
     def fifo(self) -> bool:
         return is_fifo(self.destination_url)
 
-    def __call__(self, scan: DlqScan, picked: list[DeadLetter]) -> None:
+    def __call__(self, scan: DlqScan, picked: list[DlqMessage]) -> None:
         to_send, to_delete = [], []
-        for dead_letter in picked:
-            state = self.journal.state(dead_letter.message_id)
-            if self.fifo and dead_letter.group_id in self.blocked_groups:
-                self._held_back(dead_letter)
+        for dlq_message in picked:
+            state = self.journal.state(dlq_message.message_id)
+            if self.fifo and dlq_message.group_id in self.blocked_groups:
+                self._held_back(dlq_message)
             elif state == SENT:
-                to_delete.append(dead_letter)
+                to_delete.append(dlq_message)
             else:
                 if state == SENDING:
                     self.report.possibly_duplicated += 1
-                to_send.append(dead_letter)
+                to_send.append(dlq_message)
         if self.dry_run:
             self.report.would_move += len(to_send) + len(to_delete)
-            for dead_letter in to_send + to_delete:
-                self.listener.message(dead_letter, Outcome.WOULD_MOVE)
+            for dlq_message in to_send + to_delete:
+                self.listener.message(dlq_message, Outcome.WOULD_MOVE)
             return
         accepted, send_error = self._send(to_send)
         finished_earlier = {d.message_id for d in to_delete}
         # What SQS accepted is deleted even when a send failed, so a rerun finds little to finish.
         deleted, failures, delete_error = _delete(self.sqs, scan, to_delete + accepted)
         self.journal.forget(d.message_id for d in deleted)
-        for dead_letter in deleted:
+        for dlq_message in deleted:
             self.report.moved += 1
-            if dead_letter.message_id in finished_earlier:
+            if dlq_message.message_id in finished_earlier:
                 self.report.finished_earlier += 1
-            self.listener.message(dead_letter, Outcome.MOVED)
-        for dead_letter, failure in failures:
+            self.listener.message(dlq_message, Outcome.MOVED)
+        for dlq_message, failure in failures:
             self.report.failed += 1
-            self.listener.message(dead_letter, Outcome.DELETE_FAILED, failure)
+            self.listener.message(dlq_message, Outcome.DELETE_FAILED, failure)
         error = send_error or delete_error
         if error is not None:
             raise _Stopped(_describe(error))
 
-    def _held_back(self, dead_letter: DeadLetter) -> None:
+    def _held_back(self, dlq_message: DlqMessage) -> None:
         self.report.held_back += 1
-        self.listener.message(dead_letter, Outcome.HELD_BACK, f"an earlier message of group {dead_letter.group_id}")
+        self.listener.message(dlq_message, Outcome.HELD_BACK, f"an earlier message of group {dlq_message.group_id}")
 
-    def _send(self, dead_letters: list[DeadLetter]) -> tuple[list[DeadLetter], Exception | None]:
+    def _send(self, dlq_messages: list[DlqMessage]) -> tuple[list[DlqMessage], Exception | None]:
         """Send in chunks within SQS's limits: the messages SQS accepted, and the error of a call that got no answer."""
-        by_id = {str(i): d for i, d in enumerate(dead_letters)}
+        by_id = {str(i): d for i, d in enumerate(dlq_messages)}
         send = _Recorded(self.sqs.send_message_batch)
         accepted = []
         for chunk in sqs_batch.chunks([redrive_entry(d, i, self.fifo) for i, d in by_id.items()]):
@@ -402,11 +402,11 @@ class _Redrive:
             # SQS said no to these, so they were not sent; the unanswered may have been, and stay "sending".
             self.journal.forget(by_id[i].message_id for i in outcome.failed if i not in send.unanswered)
             for entry_id, failure in outcome.failed.items():
-                dead_letter = by_id[entry_id]
+                dlq_message = by_id[entry_id]
                 self.report.failed += 1
-                if self.fifo and dead_letter.group_id is not None:
-                    self.blocked_groups.add(dead_letter.group_id)
-                self.listener.message(dead_letter, Outcome.SEND_FAILED, f"{failure.code}: {failure.message}")
+                if self.fifo and dlq_message.group_id is not None:
+                    self.blocked_groups.add(dlq_message.group_id)
+                self.listener.message(dlq_message, Outcome.SEND_FAILED, f"{failure.code}: {failure.message}")
             if send.error is not None:
                 break
         return accepted, send.error

@@ -1,9 +1,11 @@
-"""What a message in the DLQ says about itself: why it failed, which task it was, since when.
+"""A message read from the DLQ: why it failed, which task it was, since when.
 
 Each source that dead-letters into the queue marks its messages its own way. A reader per source
-turns those marks into a :class:`Failure`; the first reader that recognises a message wins, and a
-message no reader recognises was moved by SQS's own redrive policy (it has no marks at all).
-Another source (EventBridge Scheduler, say) is one more reader in ``FAILURE_READERS``.
+turns those marks into a :class:`~taskqueue.dead_letter_queue.DeadLetter` (reason, error, task); the
+first reader that recognises a message wins. A message no reader recognises has no reason attached:
+SQS's redrive policy moved it (or the worker had no room beside a body at the DLQ's maximum size for
+even the shortest reason, which it then logged). Another source (EventBridge Scheduler, say) is one
+more reader in ``READERS``.
 """
 
 from __future__ import annotations
@@ -16,63 +18,57 @@ from typing import Any
 
 from taskqueue.dead_letter_queue import (
     ERROR_ATTRIBUTE,
-    MALFORMED,
-    PERMANENT_ERROR,
     REASON_ATTRIBUTE,
-    RETRIES_EXHAUSTED,
+    REASONS,
     TASK_ATTRIBUTE,
-    UNKNOWN_TASK,
+    DeadLetter,
+    is_reserved_attribute,
 )
 from taskqueue.sqs_batch import entry_bytes
 
-# Moved by SQS after maxReceiveCount receives, without the worker's reason (the invocation crashed,
-# timed out, or the worker could not dead-letter it itself).
+# No reason attached: moved by SQS after maxReceiveCount receives (the invocation crashed or timed out).
 REDRIVE = "redrive"
-KNOWN_REASONS = (MALFORMED, UNKNOWN_TASK, PERMANENT_ERROR, RETRIES_EXHAUSTED, REDRIVE)
-# Every attribute the runtime sets starts with this; none is copied when a dead letter goes back.
-RESERVED_ATTRIBUTE_PREFIX = "taskqueue."
+KNOWN_REASONS = (*REASONS, REDRIVE)
 
-Message = Mapping[str, Any]  # one message of a ReceiveMessage answer
+ReceivedMessage = Mapping[str, Any]  # one message of a ReceiveMessage answer
 
 
-@dataclass(frozen=True)
-class Failure:
-    reason: str
-    error: str
-    task: str | None = None
-
-
-def _string_attribute(message: Message, name: str) -> str | None:
+def _string_attribute(message: ReceivedMessage, name: str) -> str | None:
     value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
     return str(value) if value is not None else None
 
 
-def worker_failure(message: Message) -> Failure | None:
+def worker_reason(message: ReceivedMessage) -> DeadLetter | None:
     """The worker's reason attributes (taskqueue.dead_letter_queue)."""
     reason = _string_attribute(message, REASON_ATTRIBUTE)
     if reason is None:
         return None
-    return Failure(
+    return DeadLetter(
         reason, _string_attribute(message, ERROR_ATTRIBUTE) or "", _string_attribute(message, TASK_ATTRIBUTE)
     )
 
 
-def sqs_redrive_failure(message: Message) -> Failure:
-    receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
-    return Failure(
-        REDRIVE, f"moved by SQS's redrive policy (no reason attached; {receives} receives in the DLQ so far)"
+def no_reason(message: ReceivedMessage) -> DeadLetter:
+    source = message.get("Attributes", {}).get("DeadLetterQueueSourceArn")
+    if source:
+        return DeadLetter(REDRIVE, f"moved by SQS's redrive policy from {source} after maxReceiveCount receives", None)
+    return DeadLetter(
+        REDRIVE,
+        "no reason attached: moved by SQS's redrive policy, or dead-lettered by the worker without room for its "
+        "reason (then in the worker's log)",
+        None,
     )
 
 
-FAILURE_READERS: tuple[Callable[[Message], Failure | None], ...] = (worker_failure,)
+READERS: tuple[Callable[[ReceivedMessage], DeadLetter | None], ...] = (worker_reason,)
 
 
-def read_failure(message: Message) -> Failure:
-    for reader in FAILURE_READERS:
-        failure = reader(message)
-        if failure is not None:
-            return failure
-    return sqs_redrive_failure(message)
+def read_reason(message: ReceivedMessage) -> DeadLetter:
+    for reader in READERS:
+        why = reader(message)
+        if why is not None:
+            return why
+    return no_reason(message)
 
 
 def body_task(body: str) -> str | None:
@@ -86,8 +82,8 @@ def body_task(body: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    """One received DLQ message, read."""
+class DlqMessage:
+    """One message received from the DLQ, read."""
 
     message_id: str
     receipt_handle: str
@@ -99,8 +95,8 @@ class DeadLetter:
     task: str | None
 
     @classmethod
-    def from_message(cls, message: Message) -> DeadLetter:
-        failure = read_failure(message)
+    def from_message(cls, message: ReceivedMessage) -> DlqMessage:
+        why = read_reason(message)
         body = str(message.get("Body", ""))
         return cls(
             message_id=str(message["MessageId"]),
@@ -108,9 +104,9 @@ class DeadLetter:
             body=body,
             attributes=dict(message.get("Attributes", {})),
             message_attributes=dict(message.get("MessageAttributes", {})),
-            reason=failure.reason,
-            error=failure.error,
-            task=failure.task or body_task(body),
+            reason=why.reason,
+            error=why.error,
+            task=why.task or body_task(body),
         )
 
     @property
@@ -141,7 +137,7 @@ class DeadLetter:
         """The message attributes it was enqueued with: the runtime's own are left out."""
         kept: dict[str, dict[str, Any]] = {}
         for name, value in self.message_attributes.items():
-            if name.startswith(RESERVED_ATTRIBUTE_PREFIX):
+            if is_reserved_attribute(name):
                 continue
             kept[name] = {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
         return kept
