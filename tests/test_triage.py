@@ -24,7 +24,7 @@ from taskqueue.dead_letter_queue import (
 )
 from taskqueue.dlq_message import REDRIVE, DlqMessage
 from taskqueue.dlq_scan import ScanSettings
-from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES
+from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_RETENTION_SECONDS
 from taskqueue.queue_attributes import queue_depths
 from taskqueue.redrive_journal import SENDING, SENT, RedriveJournal
 from taskqueue.sqs_batch import entry_bytes
@@ -572,3 +572,21 @@ def test_a_dlq_of_tens_of_thousands_is_read_in_bounded_memory():
     # Fifteen times the messages, about the same memory: nothing per message stays in Python.
     assert large < small * 1.5, (small, large)
     assert dlq.released == 30_000 and dlq.largest_release == SQS_MAX_BATCH_ENTRIES
+
+
+def test_a_journal_that_cannot_be_opened_is_refused_naming_the_path(tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    with pytest.raises(ValueError, match=f"redrive journal {blocked}/journal.sqlite3 cannot be opened"):
+        RedriveJournal(blocked / "journal.sqlite3", "arn:aws:sqs:us-east-1:123456789012:tasks-dlq")
+
+
+def test_journal_entries_older_than_sqs_can_keep_a_message_are_dropped(tmp_path):
+    now = [1_000_000_000.0]
+    with RedriveJournal(tmp_path / "j.sqlite3", "arn:dlq", clock=lambda: now[0]) as journal:
+        journal.sending(["old"], "https://sqs/q")
+        journal.sent(["old"])
+    now[0] += SQS_MAX_RETENTION_SECONDS + 1
+    with RedriveJournal(tmp_path / "j.sqlite3", "arn:dlq", clock=lambda: now[0]) as journal:
+        journal.sending(["new"], "https://sqs/q")
+        assert journal.entries() == {"new": SENDING}

@@ -45,16 +45,20 @@ class RedriveJournal:
         self.path = path
         self.dlq_arn = dlq_arn
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30)
-        self._db.execute("PRAGMA synchronous = FULL")
-        with self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS redrive (dlq_arn TEXT NOT NULL, message_id TEXT NOT NULL,"
-                " destination_url TEXT NOT NULL, state TEXT NOT NULL, updated_at REAL NOT NULL,"
-                " PRIMARY KEY (dlq_arn, message_id))"
-            )
-            self._db.execute("DELETE FROM redrive WHERE updated_at < ?", (clock() - SQS_MAX_RETENTION_SECONDS,))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30)
+            self._db.execute("PRAGMA synchronous = FULL")
+            with self._db:
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS redrive (dlq_arn TEXT NOT NULL, message_id TEXT NOT NULL,"
+                    " destination_url TEXT NOT NULL, state TEXT NOT NULL, updated_at REAL NOT NULL,"
+                    " PRIMARY KEY (dlq_arn, message_id))"
+                )
+                self._db.execute("DELETE FROM redrive WHERE updated_at < ?", (clock() - SQS_MAX_RETENTION_SECONDS,))
+        except (OSError, sqlite3.Error) as error:
+            # Without its journal a redrive could send twice after a stop: refuse before reading anything.
+            raise ValueError(f"redrive journal {path} cannot be opened: {error}") from None
 
     def __enter__(self) -> RedriveJournal:
         return self
