@@ -1,14 +1,34 @@
-"""Moving dead-lettered messages back to their queue, and reading queue depths."""
+"""Moving every dead-lettered message back to its queue: SQS's move task, or a copy where there is none."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from taskqueue.dead_letter_queue import REASON_ATTRIBUTES
+from taskqueue.dlq_message import DlqMessage
+from taskqueue.queue_attributes import (
+    DEPTH_ATTRIBUTES,
+    check_dead_letter_queue,
+    dead_letter_queue_url,
+    queue_arn,
+    queue_depths,
+)
+from taskqueue.redrive_journal import RedriveJournal, default_journal_path
+from taskqueue.triage import Outcome, Selection, TriageReport, redrive_dead_letters
+
+# Also importable from here, where the demo, the soak and older callers look for them.
+__all__ = [
+    "DEPTH_ATTRIBUTES",
+    "RedriveIncomplete",
+    "RedriveResult",
+    "dead_letter_queue_url",
+    "queue_arn",
+    "queue_depths",
+    "redrive",
+]
 
 # Error codes of an SQS endpoint that lacks StartMessageMoveTask.
 _UNSUPPORTED = {
@@ -17,11 +37,6 @@ _UNSUPPORTED = {
     "NotImplemented",
     "AWS.SimpleQueueService.UnsupportedOperation",
 }
-DEPTH_ATTRIBUTES = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 
 
 @dataclass(frozen=True)
@@ -31,34 +46,40 @@ class RedriveResult:
     task_handle: str | None = None
 
 
-def queue_arn(sqs: Any, queue_url: str) -> str:
-    return str(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+class RedriveIncomplete(Exception):
+    """The copy stopped before the DLQ was empty; ``result`` says what was moved, the rest is back in the DLQ."""
+
+    def __init__(self, result: RedriveResult, report: TriageReport) -> None:
+        self.result = result
+        self.report = report
+        why = report.error or f"{report.failed} messages could not be moved"
+        super().__init__(f"moved {result.moved}, then stopped: {why}; the rest is back in the DLQ: rerun to continue")
 
 
-def dead_letter_queue_url(sqs: Any, queue_url: str) -> str:
-    """The DLQ of a queue, from its redrive policy."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
-    if "RedrivePolicy" not in attributes:
-        raise ValueError(f"queue {queue_url} has no redrive policy, so no dead-letter queue")
-    target = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]
-    _, _, _, _, account, name = target.split(":", 5)
-    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+class _Quiet:
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+        """The result says how many moved."""
 
-
-def queue_depths(sqs: Any, queue_url: str) -> dict[str, int]:
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(DEPTH_ATTRIBUTES))["Attributes"]
-    return {name: int(attributes.get(name, 0)) for name in DEPTH_ATTRIBUTES}
+    def progress(self, report: TriageReport) -> None:
+        """No progress output: the command prints its result at the end."""
 
 
 def redrive(
-    sqs: Any, queue_url: str, dlq_url: str, max_per_second: int | None = None, force_copy: bool = False
+    sqs: Any,
+    queue_url: str,
+    dlq_url: str,
+    max_per_second: int | None = None,
+    force_copy: bool = False,
+    journal_path: Path | None = None,
 ) -> RedriveResult:
-    """Move every message of the DLQ back to the queue: SQS's move task where available, else a copy."""
+    """Move every message of the DLQ back to the queue: SQS's move task where available, else a copy.
+
+    Refuses a DLQ that is not the queue's own. Raises :class:`RedriveIncomplete` if the copy stops early.
+    """
+    check_dead_letter_queue(sqs, queue_url, dlq_url)
+    dlq_arn = queue_arn(sqs, dlq_url)
     if not force_copy:
-        arguments: dict[str, Any] = {
-            "SourceArn": queue_arn(sqs, dlq_url),
-            "DestinationArn": queue_arn(sqs, queue_url),
-        }
+        arguments: dict[str, Any] = {"SourceArn": dlq_arn, "DestinationArn": queue_arn(sqs, queue_url)}
         if max_per_second:
             arguments["MaxNumberOfMessagesPerSecond"] = max_per_second
         try:
@@ -70,44 +91,10 @@ def redrive(
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if error.response.get("Error", {}).get("Code") not in _UNSUPPORTED and status < 500:
                 raise
-    return RedriveResult("copy", moved=copy_messages(sqs, dlq_url, queue_url))
-
-
-def copy_messages(sqs: Any, source_url: str, destination_url: str) -> int:
-    """Send each message on to the destination, then delete it from the source; stops when empty.
-
-    A message is deleted only after its send succeeded, so a failure leaves it in the source.
-    """
-    moved = 0
-    fifo = destination_url.endswith(".fifo")
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=source_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not messages:
-            return moved
-        entries = []
-        for index, message in enumerate(messages):
-            entry: dict[str, Any] = {"Id": str(index), "MessageBody": message["Body"]}
-            attributes = {
-                name: value
-                for name, value in message.get("MessageAttributes", {}).items()
-                if name not in REASON_ATTRIBUTES
-            }
-            if attributes:
-                entry["MessageAttributes"] = attributes
-            if fifo:
-                entry["MessageGroupId"] = message["Attributes"].get("MessageGroupId", "taskqueue-redrive")
-                entry["MessageDeduplicationId"] = message["MessageId"]
-            entries.append(entry)
-        sent = sqs.send_message_batch(QueueUrl=destination_url, Entries=entries).get("Successful", [])
-        done = [{"Id": item["Id"], "ReceiptHandle": messages[int(item["Id"])]["ReceiptHandle"]} for item in sent]
-        if done:
-            sqs.delete_message_batch(QueueUrl=source_url, Entries=done)
-        moved += len(done)
-        if len(done) < len(messages):
-            raise RuntimeError(f"{len(messages) - len(done)} messages could not be sent; they stay in {source_url}")
+    # The copy is the selective redrive with nothing left out: chunked sends, delete after send, the journal.
+    with RedriveJournal(journal_path or default_journal_path(), dlq_arn) as journal:
+        report = redrive_dead_letters(sqs, dlq_url, queue_url, Selection(), journal, _Quiet())
+    result = RedriveResult("copy", moved=report.moved)
+    if not report.succeeded:
+        raise RedriveIncomplete(result, report)
+    return result
