@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskqueue.operations.redrive import queue_depths
 from taskqueue.producer import Task, TaskQueue
-from taskqueue.redrive import queue_depths
 from taskqueue.worker import RETRIED, SUCCEEDED
 from taskqueue_local.stack import Stack, local_client
 

@@ -35,8 +35,8 @@ from typing import Any
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer, ConsumerReport
 from taskqueue.limits import invoke_read_timeout
+from taskqueue.operations.redrive import queue_depths
 from taskqueue.producer import Task, TaskQueue
-from taskqueue.redrive import queue_depths
 from taskqueue_local.demo import queue_depth, read_dead_letters, reason
 from taskqueue_local.fault_proxy import EvenlySpaced, FaultProxy
 from taskqueue_local.harness import Harness, LambdaContext, Queues

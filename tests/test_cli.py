@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.cli import main
+from taskqueue.operations.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_dlq_list_on_a_terminal_is_a_table_with_rich_and_plain_text_without(sqs,
         if not rich_installed:
             for name in [name for name in sys.modules if name.split(".")[0] == "rich"]:
                 monkeypatch.setitem(sys.modules, name, None)  # importing rich fails, as without the extra
-            monkeypatch.delitem(sys.modules, "taskqueue.rich_output", raising=False)
+            monkeypatch.delitem(sys.modules, "taskqueue.operations.rich_output", raising=False)
         terminal = Terminal()
         monkeypatch.setattr(sys, "stdout", terminal)
         assert main(["dlq", "list", "--dlq-url", queues.dlq_url, "--task", "report"], sqs=sqs) == 0

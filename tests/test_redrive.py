@@ -8,7 +8,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from taskqueue.cli import main
+from taskqueue.operations.cli import main
 
 LARGE_BODY_BYTES = 110 * 1024
 

@@ -22,13 +22,12 @@ from taskqueue.dead_letter_queue import (
     SOURCE_MESSAGE_ID_ATTRIBUTE,
     TASK_ATTRIBUTE,
 )
-from taskqueue.dlq_message import REDRIVE, DlqMessage
-from taskqueue.dlq_scan import ScanSettings
 from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_RETENTION_SECONDS
-from taskqueue.queue_attributes import queue_depths
-from taskqueue.redrive_journal import SENDING, SENT, RedriveJournal
-from taskqueue.sqs_batch import entry_bytes
-from taskqueue.triage import (
+from taskqueue.operations.dlq_message import REDRIVE, DlqMessage
+from taskqueue.operations.dlq_scan import ScanSettings
+from taskqueue.operations.queue_attributes import queue_depths
+from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
+from taskqueue.operations.triage import (
     Outcome,
     Selection,
     TriageReport,
@@ -36,6 +35,7 @@ from taskqueue.triage import (
     purge_dead_letters,
     redrive_dead_letters,
 )
+from taskqueue.sqs_batch import entry_bytes
 
 # No long poll at the end of a scan: moto answers at once.
 FAST = ScanSettings(wait_seconds=0)

@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from taskqueue.dlq_cli import add_dlq_commands
+from taskqueue.operations.dlq_commands import add_dlq_commands
+from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
+from taskqueue.operations.redrive import RedriveIncomplete, redrive
 from taskqueue.producer import EnqueueError, TaskQueue
-from taskqueue.queue_attributes import dead_letter_queue_url, queue_depths
-from taskqueue.redrive import RedriveIncomplete, redrive
 
 
 def _with_queue(command: argparse.ArgumentParser) -> None:

@@ -1,11 +1,11 @@
 """Dead-letter triage: list, redrive and purge the DLQ's messages that match a selection.
 
-Each operation is one scan of the DLQ (taskqueue.dlq_scan) that handles each receive's matching
+Each operation is one scan of the DLQ (taskqueue.operations.dlq_scan) that handles each receive's matching
 messages at once and keeps nothing else in memory: tens of thousands of dead letters go through in
 batches of 10, sent in chunks within SQS's 10 entries and 1 MiB (taskqueue.sqs_batch).
 
 A redrive deletes a message from the DLQ only after SQS accepted its copy; the journal
-(taskqueue.redrive_journal) makes a rerun after a stop between the two delete without sending
+(taskqueue.operations.redrive_journal) makes a rerun after a stop between the two delete without sending
 again. An SQS error stops the run: what was done so far is in the report, everything not taken is
 released, and a rerun continues where it stopped.
 """
@@ -21,10 +21,10 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from taskqueue import sqs_batch
-from taskqueue.dlq_message import KNOWN_REASONS, DlqMessage
-from taskqueue.dlq_scan import DlqScan, ScanSettings
-from taskqueue.queue_attributes import is_fifo, queue_depths
-from taskqueue.redrive_journal import SENDING, SENT, RedriveJournal
+from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
+from taskqueue.operations.dlq_scan import DlqScan, ScanSettings
+from taskqueue.operations.queue_attributes import is_fifo, queue_depths
+from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
 
 # Distinct reasons and tasks a report counts by name; the rest are counted together.
 TALLY_NAMES = 50

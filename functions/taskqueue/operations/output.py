@@ -14,8 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
-from taskqueue.dlq_message import DlqMessage
-from taskqueue.triage import Outcome, TriageReport
+from taskqueue.operations.dlq_message import DlqMessage
+from taskqueue.operations.triage import Outcome, TriageReport
 
 COLUMNS = ("message id", "task", "reason", "error", "first enqueued", "receives", "size")
 _PLAIN_WIDTHS = (36, 20, 17, 40, 20, 8, 8)
@@ -37,7 +37,7 @@ def make_output(stream: TextIO, json_lines: bool) -> Output:
     if json_lines or not stream.isatty():
         return JsonLinesOutput(stream)
     try:
-        from taskqueue.rich_output import RichOutput  # noqa: PLC0415 - rich is an optional extra
+        from taskqueue.operations.rich_output import RichOutput  # noqa: PLC0415 - rich is an optional extra
     except ImportError:
         return PlainOutput(stream)
     return RichOutput(stream)

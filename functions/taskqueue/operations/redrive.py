@@ -8,16 +8,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from taskqueue.dlq_message import DlqMessage
-from taskqueue.queue_attributes import (
+from taskqueue.operations.dlq_message import DlqMessage
+from taskqueue.operations.queue_attributes import (
     DEPTH_ATTRIBUTES,
     check_dead_letter_queue,
     dead_letter_queue_url,
     queue_arn,
     queue_depths,
 )
-from taskqueue.redrive_journal import RedriveJournal, default_journal_path
-from taskqueue.triage import Outcome, Selection, TriageReport, redrive_dead_letters
+from taskqueue.operations.redrive_journal import RedriveJournal, default_journal_path
+from taskqueue.operations.triage import Outcome, Selection, TriageReport, redrive_dead_letters
 
 # Also importable from here, where the demo, the soak and older callers look for them.
 __all__ = [

@@ -10,12 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from taskqueue.cli_output import make_output
-from taskqueue.dlq_message import KNOWN_REASONS, DlqMessage
-from taskqueue.dlq_scan import ScanSettings
-from taskqueue.queue_attributes import check_dead_letter_queue, dead_letter_queue_url, queue_arn, source_queue_url
-from taskqueue.redrive_journal import RedriveJournal, default_journal_path
-from taskqueue.triage import (
+from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
+from taskqueue.operations.dlq_scan import ScanSettings
+from taskqueue.operations.output import make_output
+from taskqueue.operations.queue_attributes import (
+    check_dead_letter_queue,
+    dead_letter_queue_url,
+    queue_arn,
+    source_queue_url,
+)
+from taskqueue.operations.redrive_journal import RedriveJournal, default_journal_path
+from taskqueue.operations.triage import (
     Outcome,
     Selection,
     TriageReport,

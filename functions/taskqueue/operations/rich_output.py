@@ -10,9 +10,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from taskqueue.cli_output import COLUMNS, PROBLEM_OUTCOMES, Line, full_record, summary_lines, table_row
-from taskqueue.dlq_message import DlqMessage
-from taskqueue.triage import Outcome, TriageReport
+from taskqueue.operations.dlq_message import DlqMessage
+from taskqueue.operations.output import COLUMNS, PROBLEM_OUTCOMES, Line, full_record, summary_lines, table_row
+from taskqueue.operations.triage import Outcome, TriageReport
 
 # Rows are printed a page at a time, so a listing of any length keeps only one page in memory;
 # fixed column widths (the error takes what is left) keep the pages aligned.

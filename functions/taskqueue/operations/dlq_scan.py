@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskqueue import sqs_batch
-from taskqueue.dlq_message import DlqMessage
 from taskqueue.limits import (
     SQS_MAX_BATCH_ENTRIES,
     SQS_MAX_RECEIVE_BATCH,
     SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
     SQS_MAX_WAIT_TIME_SECONDS,
 )
+from taskqueue.operations.dlq_message import DlqMessage
 
 _HELD = "held"
 _GONE = "gone"  # deleted by this run
