@@ -45,8 +45,11 @@ def serve(
 
     scheduler = Scheduler(targets, fire, speedup)
     endpoint.start()
-    scheduler.start()
-    log.info("Lambda endpoint listening on %s", endpoint.url)
-    stop.wait()
-    scheduler.stop()
-    endpoint.stop()
+    try:
+        scheduler.start()
+        log.info("Lambda endpoint listening on %s", endpoint.url)
+        stop.wait()
+    finally:
+        # Also when a signal ends the wait (taskqueue_local.shutdown): the endpoint stops its environments.
+        scheduler.stop()
+        endpoint.stop()

@@ -40,6 +40,7 @@ from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.demo import queue_depth, read_dead_letters, reason
 from taskqueue_local.fault_proxy import EvenlySpaced, FaultProxy
 from taskqueue_local.harness import Harness, LambdaContext, Queues
+from taskqueue_local.shutdown import exit_on_signals
 from taskqueue_local.stack import ROOT
 
 SOAK_TASKS = Path(__file__).with_name("soak_tasks")
@@ -232,28 +233,36 @@ def _soak(
     consumer = _consumer(config, harness, queues, faults, observed)
 
     producer_done = threading.Event()
-    producer = threading.Thread(target=_produce, args=(config, harness, queues, the_plan, observed, producer_done))
-    producer.start()
     stop = threading.Event()
-    scheduler = threading.Thread(target=_schedule_consumers, args=(config, consumer, observed, stop))
+    producer = threading.Thread(
+        target=_produce, args=(config, harness, queues, the_plan, observed, producer_done, stop)
+    )
+    producer.start()
+    runs: list[threading.Thread] = []
+    scheduler = threading.Thread(target=_schedule_consumers, args=(config, consumer, observed, stop, runs))
     scheduler.start()
 
     depth_client = harness.client("sqs", direct=True)
     quiet_checks = 0
-    while time.monotonic() - started < config.timeout:
-        time.sleep(1.0)
-        depth = queue_depth(depth_client, queues.url)
-        done = len(set(ledger.read_text().split()))
-        log(
-            f"  {time.monotonic() - started:6.1f} s  completed {done:5d}  queued {depth:5d}  "
-            f"dead-lettered {queue_depth(depth_client, queues.dlq_url):4d}"
-        )
-        quiet_checks = quiet_checks + 1 if producer_done.is_set() and depth == 0 else 0
-        if quiet_checks >= 3:
-            break
-    stop.set()
+    try:
+        while time.monotonic() - started < config.timeout:
+            time.sleep(1.0)
+            depth = queue_depth(depth_client, queues.url)
+            done = len(set(ledger.read_text().split()))
+            log(
+                f"  {time.monotonic() - started:6.1f} s  completed {done:5d}  queued {depth:5d}  "
+                f"dead-lettered {queue_depth(depth_client, queues.dlq_url):4d}"
+            )
+            quiet_checks = quiet_checks + 1 if producer_done.is_set() and depth == 0 else 0
+            if quiet_checks >= 3:
+                break
+    finally:
+        # Also on a signal: no more enqueues and no new consumer run, so the process can exit.
+        stop.set()
     scheduler.join()
     producer.join()
+    for thread in runs:
+        thread.join()
     return _verify(config, the_plan, ledger, depth_client, queues, faults, observed, proxy, time.monotonic() - started)
 
 
@@ -306,9 +315,15 @@ def _ignore(call: Callable[..., Any], **arguments: Any) -> None:
         call(**arguments)
 
 
-def _schedule_consumers(config: SoakConfig, consumer: Consumer, observed: Observations, stop: threading.Event) -> None:
-    """Starts a consumer run every interval, as the schedule would; runs overlap."""
-    runs: list[threading.Thread] = []
+def _schedule_consumers(
+    config: SoakConfig,
+    consumer: Consumer,
+    observed: Observations,
+    stop: threading.Event,
+    runs: list[threading.Thread],
+) -> None:
+    """Starts a consumer run every interval until ``stop``, as the schedule would; runs overlap.
+    The runs started are added to ``runs``."""
 
     def one_run() -> None:
         try:
@@ -325,8 +340,6 @@ def _schedule_consumers(config: SoakConfig, consumer: Consumer, observed: Observ
         thread.start()
         runs.append(thread)
         stop.wait(config.consumer_interval)
-    for thread in runs:
-        thread.join()
 
 
 def _produce(
@@ -336,14 +349,17 @@ def _produce(
     the_plan: Plan,
     observed: Observations,
     done: threading.Event,
+    stop: threading.Event,
 ) -> None:
-    """Enqueues the plan in chunks, keeping the backlog small (moto slows down as it grows)."""
+    """Enqueues the plan in chunks until done or ``stop``, keeping the backlog small (moto slows down
+    as it grows)."""
     sqs = harness.client("sqs", retries={"mode": "standard"})
     depth_client = harness.client("sqs", direct=True)
     producer = TaskQueue(queues.url, sqs=sqs, max_message_bytes=262_144)
     for start in range(0, len(the_plan.bodies), 10):
         while queue_depths(depth_client, queues.url)["ApproximateNumberOfMessages"] > config.backlog:
-            time.sleep(0.05)
+            if stop.wait(0.05):
+                return
         chunk = the_plan.bodies[start : start + 10]
         for _attempt in range(10):
             try:
@@ -465,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     config = SoakConfig(tasks=args.tasks, seed=args.seed, idempotency=not args.no_idempotency)
-    result = run(config)
+    with exit_on_signals():  # a SIGTERM (`timeout`) or Ctrl-C stops the emulator and the Lambda processes
+        result = run(config)
     print(f"soak of {config.tasks} tasks finished in {result.seconds:.0f} s")
     print(result.table())
     if args.json:
