@@ -53,8 +53,8 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def layer(tmp_path_factory) -> Path:
-    return ensure_boto3_layer(tmp_path_factory.mktemp("layer"))
+def layer() -> Path:
+    return ensure_boto3_layer()  # the shared cache of this checkout (build/runtime)
 
 
 def _deploy(moto_server, tmp_path, layer, **service_options):
