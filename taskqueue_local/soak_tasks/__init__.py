@@ -22,6 +22,9 @@ def soak(payload: dict[str, Any], context: TaskContext) -> None:
     if kind == "crash" and attempt == 1:
         os._exit(13)  # the whole execution environment dies mid-batch
     if kind == "timeout" and attempt == 1:
+        # Recorded first, so the soak can tell this injected timeout from one the machine caused.
+        with open(os.environ["SOAK_INJECTED_TIMEOUTS"], "a", encoding="utf-8") as injected:
+            injected.write(f"{context.task_id}\n")
         time.sleep(context.get_remaining_time_in_millis() / 1000 + 5)  # killed at the function's timeout
     # The side effect: one line per run, appended atomically.
     with open(os.environ["SOAK_LEDGER"], "a", encoding="utf-8") as ledger:
