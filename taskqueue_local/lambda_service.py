@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -94,6 +95,7 @@ class Invocation:
     duration_ms: float = 0.0
     timed_out: bool = False  # killed at the function's timeout (Sandbox.Timedout)
     init_ms: float | None = None  # a cold start's init, run before the invocation's clock started
+    suppressed_init: bool = False  # its environment's init ran inside it (its duration includes the init)
 
 
 def base64_sha256(path: Path) -> str:
@@ -391,19 +393,19 @@ class LocalLambda:
         request_id = str(uuid.uuid4())
         answer: dict[str, Any] | None = None
         init_ms: float | None = None
+        suppressed = timed_out = False
         started = time.monotonic()
         try:
             ready, init_ms = self._init_phase(pool, environment)
-            if ready is not None:
+            if ready is not None:  # else the pool closed while a replacement started
                 environment = ready
+                suppressed = not environment.initialised
                 started = time.monotonic()  # the invocation's clock starts once init is done
                 answer, timed_out = environment.invoke(payload, started + config.timeout, request_id)
-            else:
-                timed_out = False  # the pool closed while a replacement started
         finally:
             pool.release(environment, reusable=answer is not None)
         duration_ms = (time.monotonic() - started) * 1000
-        if environment.suppressed_init and not environment.initialised and timed_out:
+        if suppressed and not environment.initialised and timed_out:
             self._log(environment, f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: invoke\tStatus: timeout")
         # The line Lambda writes to the function's log after each invocation; init is billed too.
         billed_ms = math.ceil(duration_ms + (init_ms or 0.0))
@@ -412,7 +414,8 @@ class LocalLambda:
             f"Billed Duration: {billed_ms} ms\tMemory Size: {config.memory} MB"
         )
         self._log(environment, report if init_ms is None else f"{report}\tInit Duration: {init_ms:.2f} ms")
-        return self._observed(config, event, self._invocation(config, answer, timed_out, duration_ms, init_ms))
+        invocation = self._invocation(config, answer, timed_out, duration_ms, init_ms)
+        return self._observed(config, event, dataclasses.replace(invocation, suppressed_init=suppressed))
 
     def _init_phase(
         self, pool: FunctionPool, environment: ExecutionEnvironment

@@ -36,6 +36,8 @@ from typing import Any
 
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Budget, Consumer, ConsumerReport
+from taskqueue.dead_letter_queue import MALFORMED, PERMANENT_ERROR, RETRIES_EXHAUSTED, UNKNOWN_TASK
+from taskqueue.operations.dlq_message import REDRIVE
 from taskqueue.operations.redrive import queue_depths
 from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.demo import queue_depth, read_dead_letters, reason
@@ -62,11 +64,10 @@ MALFORMED_BODIES = (
 )
 # SQS's redrive moves a message whose last allowed receive never reached the task (the invocation
 # was throttled or crashed); it carries no reason attribute, but its receive count tells.
-REDRIVE = "redrive"
 EXPECTED_REASONS = {
-    "permanent": {"permanent_error"},
-    "exhausted": {"retries_exhausted", REDRIVE},
-    "malformed": {"malformed", "unknown_task"},
+    "permanent": {PERMANENT_ERROR},
+    "exhausted": {RETRIES_EXHAUSTED, REDRIVE},
+    "malformed": {MALFORMED, UNKNOWN_TASK},
 }
 
 
@@ -321,6 +322,7 @@ def _consumer(
         worker_timeout_seconds=sizing.worker_timeout,
         time_margin_seconds=sizing.rules.settle_margin,
         backoff=BackoffConfig(1, 4),
+        receivers=1,  # receives on the run's own thread, where the slow-receive fault finds the run's context
     )
 
     def record_visibility(params: dict[str, Any], **_: Any) -> None:
