@@ -291,31 +291,28 @@ class FunctionPool:
             if suppressed:
                 self.resets -= 1
             self._starting += 1
-        try:
-            environment = self.start(suppressed)
-        finally:
-            with self.lock:
-                self._starting -= 1
-        return self._adopt(environment)
+        return self._started(suppressed)
 
     def replace(self, environment: ExecutionEnvironment) -> ExecutionEnvironment | None:
         """A new environment, with a suppressed init, in place of one whose init timed out (closed)."""
         with self.lock:
             self.busy.discard(environment)
             self._starting += 1
+        return self._started(True)
+
+    def _started(self, suppressed_init: bool) -> ExecutionEnvironment | None:
+        """Start an environment the caller counted in ``_starting``, and make it busy; None when the pool
+        closed while it started."""
         try:
-            replacement = self.start(True)
+            environment = self.start(suppressed_init)
         finally:
             with self.lock:
                 self._starting -= 1
-        return self._adopt(replacement)
-
-    def _adopt(self, environment: ExecutionEnvironment) -> ExecutionEnvironment | None:
         with self.lock:
             if not self.closed:
                 self.busy.add(environment)
                 return environment
-        environment.close()  # the pool closed while it started
+        environment.close()
         return None
 
     def release(self, environment: ExecutionEnvironment, reusable: bool) -> None:
