@@ -238,8 +238,8 @@ def _soak(
     config: SoakConfig, harness: Harness, proxy: FaultProxy, work_dir: Path, zip_path: Path, log: Callable[[str], None]
 ) -> SoakResult:
     started = time.monotonic()
-    ledger, injected_timeouts = work_dir / "ledger.txt", work_dir / "injected-timeouts.txt"
-    injected_timeouts.write_text("")
+    ledger, injected_file = work_dir / "ledger.txt", work_dir / "injected-faults.jsonl"
+    injected_file.write_text("")
     environment = {
         "TASKQUEUE_TASKS": "soak_tasks",
         "TASKQUEUE_MAX_RECEIVE_COUNT": str(config.max_receive_count),
@@ -247,7 +247,7 @@ def _soak(
         "TASKQUEUE_BACKOFF_MAX_SECONDS": "4",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
-        "SOAK_INJECTED_TIMEOUTS": str(injected_timeouts),
+        "SOAK_INJECTED": str(injected_file),  # the crashes and timeouts the soak tasks inject
     }
     if config.idempotency:
         environment["TASKQUEUE_IDEMPOTENCY_TABLE"] = harness.create_idempotency_table("soak-idempotency")
@@ -299,7 +299,7 @@ def _soak(
     producer.join()
     for thread in runs:
         thread.join()
-    injected = {(task_id, 1) for task_id in injected_timeouts.read_text().split()}
+    injected = [json.loads(line) for line in injected_file.read_text().splitlines() if line.strip()]
     seconds = time.monotonic() - sized_at
     return _verify(config, sizing, the_plan, ledger, depth_client, queues, faults, observed, injected, proxy, seconds)
 
@@ -457,7 +457,7 @@ def _verify(
     queues: Queues,
     faults: Faults,
     observed: Observations,
-    injected_timeouts: set[tuple[str, int]],
+    injected: list[dict[str, Any]],
     proxy: FaultProxy,
     seconds: float,
 ) -> SoakResult:
@@ -479,7 +479,8 @@ def _verify(
     released = sum(report.released for report in observed.reports)
     zero_visibility = observed.visibility_timeouts.count(0)
     twice = sorted(task_id for task_id, count in runs.items() if count > 1)
-    # An invocation may time out only when it holds a task whose first attempt slept past the timeout.
+    # An invocation may time out only when it holds a task that slept past the timeout on purpose.
+    injected_timeouts = {(fault["task_id"], fault["receive_count"]) for fault in injected if fault["kind"] == "timeout"}
     unexpected_timeouts = [batch for batch in observed.timed_out if not batch & injected_timeouts]
     unexpected_throttles = observed.throttled - faults.count("throttles")
 
@@ -522,6 +523,7 @@ def _verify(
         "injected throttles": faults.count("throttles"),
         "injected worker timeouts (invocations killed at the timeout)": len(observed.timed_out)
         - len(unexpected_timeouts),
+        "injected worker crashes (the environment exits mid-batch)": sum(f["kind"] == "crash" for f in injected),
         "injected duplicate deliveries": faults.count("duplicates"),
         "injected slow receives": faults.count("slow_receives"),
         "injected SQS 500s (before / after taking effect)": f"{proxy.injected['before']} / {proxy.injected['after']}"

@@ -28,6 +28,7 @@ def test_short_soak_loses_nothing_under_faults(tmp_path):
     assert counts["failed worker invocations (crash, timeout, throttle, SQS error)"] >= 3
     assert counts["shortest backoff (s)"] >= 1
     assert counts["injected worker timeouts (invocations killed at the timeout)"] >= 1
+    assert counts["injected worker crashes (the environment exits mid-batch)"] >= 1
 
 
 def test_the_plan_has_every_kind_in_its_share():
@@ -75,3 +76,19 @@ def test_timeouts_and_throttles_of_the_worker_are_recorded_with_their_tasks():
     observed.invocation(*_worker_invocation(records, function_error="Unhandled"))  # a crash: neither
     assert observed.timed_out == [{("soak-000007", 1), ("soak-000008", 3)}]
     assert observed.throttled == 1
+
+
+def test_a_crash_or_timeout_is_injected_once_per_task_and_recorded_first(tmp_path, monkeypatch):
+    from taskqueue import TaskContext
+    from taskqueue_local.soak_tasks import _first_run
+
+    injected = tmp_path / "injected.jsonl"
+    monkeypatch.setenv("SOAK_INJECTED", str(injected))
+    second_receive = TaskContext(task="soak", message_id="m1", receive_count=2, task_id="soak-000001")
+    assert _first_run("timeout", second_receive)  # its first receive never reached it (throttled, say)
+    assert not _first_run("timeout", TaskContext(task="soak", message_id="m1", receive_count=3, task_id="soak-000001"))
+    assert _first_run("crash", TaskContext(task="soak", message_id="m2", receive_count=1, task_id="soak-000002"))
+    assert [json.loads(line) for line in injected.read_text().splitlines()] == [
+        {"kind": "timeout", "task_id": "soak-000001", "receive_count": 2},
+        {"kind": "crash", "task_id": "soak-000002", "receive_count": 1},
+    ]
