@@ -470,13 +470,24 @@ class LocalLambda:
             pool = self._pools.get(key)
             if pool is None:
                 # A new code version replaces the old environments, as an update does on Lambda.
-                for old_key in [k for k in self._pools if k[0] == config.name]:
-                    self._pools.pop(old_key).close()
+                for old in self._pop_pools(config.name):
+                    old.close()
                 pool = FunctionPool(config, lambda suppressed: self._start(config, suppressed), self._limit(config))
                 self._pools[key] = pool
             else:
                 pool.limit = self._limit(config)  # reserved concurrency may have changed since
             return pool
+
+    def close_function(self, name: str) -> None:
+        """Stop every environment of the function ``name``, as deleting it does on Lambda."""
+        with self._lock:
+            pools = self._pop_pools(name)
+        for pool in pools:
+            pool.close()
+
+    def _pop_pools(self, name: str) -> list[FunctionPool]:
+        """The pools of every code version of ``name``, taken out (the caller holds the lock)."""
+        return [self._pools.pop(key) for key in [key for key in self._pools if key[0] == name]]
 
     def _limit(self, config: FunctionConfig) -> int:
         # A reservation of 0 is how Lambda pauses a function: every invocation is throttled.

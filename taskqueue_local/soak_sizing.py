@@ -170,6 +170,7 @@ def measure(
         report = consumer.run(LambdaContext(budget))
     finally:
         harness.service.on_invocation = previous
+        harness.service.close_function(CALIBRATION_FUNCTION)  # its environments would sit idle
     failed = [i for i in invocations if i.function_error or i.throttled]
     if failed:
         raise RuntimeError(

@@ -257,3 +257,15 @@ def test_after_a_crash_the_new_environment_inits_within_the_timeout(endpoint):
     assert body["errorType"] == "Runtime.ExitError"
     _, body = invoke(client, "slow-init")  # the 2 s re-init now counts against the 1 s timeout
     assert body["errorType"] == "Sandbox.Timedout"
+
+
+def test_closing_a_function_stops_its_environments(moto_server, server_sqs, tmp_path, layer):
+    server, client = _deploy(moto_server, tmp_path, layer)
+    try:
+        _, first = invoke(client, "environment")
+        server.service.close_function("environment")
+        assert not Path(f"/proc/{first['pid']}").exists()  # stopped and reaped
+        _, second = invoke(client, "environment")
+        assert second["pid"] != first["pid"]  # a new environment
+    finally:
+        server.stop()
