@@ -79,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
+    with exit_on_signals():  # stopped midway, `up` takes down what it had started; done, it leaves the stack up
+        running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
     print(f"local stack up in {time.monotonic() - started:.0f} s. Use it from a shell with:")
     print('  eval "$(python -m taskqueue_local env)"')
     print(f"queue: {running.outputs.get('queue_url')}")

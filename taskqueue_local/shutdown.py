@@ -3,8 +3,9 @@
 Python's default SIGTERM ends a process at once: no ``finally`` clause and no ``with`` block runs, so
 the emulator and the Lambda processes it started, each in a process group of its own, keep running.
 Inside :func:`exit_on_signals`, SIGTERM and SIGINT raise :class:`SystemExit` in the main thread, so
-the clean-up written in context managers and ``finally`` clauses runs; on the way out, any child
-process still running (a Terraform apply, say) and everything below it is stopped too.
+the clean-up written in context managers and ``finally`` clauses runs; when the run is cut short so
+(or by an error), any child process still running (a Terraform apply, say) and everything below it
+is stopped too. A run that ends normally keeps its children: ``up`` leaves the stack running.
 """
 
 from __future__ import annotations
@@ -33,16 +34,17 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def exit_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGINT become ``SystemExit(128 + signal)``; child processes are stopped on the way out."""
+    """SIGTERM and SIGINT become ``SystemExit(128 + signal)``; a run cut short so, or by an error,
+    stops its child processes on the way out."""
     previous = {each: signal.signal(each, _exit_on_signal) for each in SIGNALS}
     try:
         yield
+    except BaseException:
+        stop_children()
+        raise
     finally:
-        try:
-            stop_children()
-        finally:
-            for each, handler in previous.items():
-                signal.signal(each, handler)
+        for each, handler in previous.items():
+            signal.signal(each, handler)
 
 
 def _parents() -> dict[int, int]:

@@ -240,3 +240,42 @@ def test_demo_stops_everything_it_started_during_its_terraform_apply(tmp_path):
     entry = EntryPoint(arguments, tmp_path / "demo.log")
     entry.wait_until(all_of(running("taskqueue_local.emulator"), running("terraform apply")), "the demo's apply")
     stop_and_check(entry, sigterm_to_the_process)
+
+
+# A run that starts a child in a session of its own (as `up` starts the emulator), then either ends
+# normally or waits for a signal.
+LEAVES_A_CHILD = """
+import subprocess, sys, time
+from taskqueue_local.shutdown import exit_on_signals
+
+with exit_on_signals():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+    print(child.pid, flush=True)
+    if sys.argv[1] == "wait":
+        time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("ending", ["normal", "signal"])
+def test_children_are_stopped_when_a_run_is_cut_short_and_kept_when_it_ends_normally(tmp_path, ending):
+    """`up` must leave its emulator and endpoint running when it succeeds, and nothing when stopped."""
+    script = tmp_path / "run.py"
+    script.write_text(LEAVES_A_CHILD)
+    process = subprocess.Popen(
+        [sys.executable, str(script), "exit" if ending == "normal" else "wait"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    child = int(process.stdout.readline())
+    try:
+        if ending == "signal":
+            process.send_signal(signal.SIGTERM)
+        process.wait(EXIT_SECONDS)
+        alive = child in living(processes())
+        assert alive == (ending == "normal")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
