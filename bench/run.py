@@ -33,6 +33,7 @@ from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer
 from taskqueue.limits import invoke_read_timeout
 from taskqueue_local.harness import Harness, Queues
+from taskqueue_local.shutdown import exit_on_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "bench"
@@ -580,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="length of the latency trickle (s)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="taskqueue-bench-") as work:
+    # A SIGTERM (`timeout`) or Ctrl-C stops the emulator and the Lambda endpoint this run started.
+    with exit_on_signals(), tempfile.TemporaryDirectory(prefix="taskqueue-bench-") as work:
         results = run(
             args.tasks, args.backlog, args.repeats, (1, 4, 16), Path(work), args.idle_budget, args.latency_seconds
         )
