@@ -128,7 +128,7 @@ def read_requirements(module_dir: Path = MODULE_DIR) -> list[Requirement]:
         return []
     with (module_dir / "versions.tf").open() as file:
         document = hcl2.load(file)
-    requirements = []
+    requirements: list[Requirement] = []
     for block in document.get("terraform", []):
         if "required_version" in block:
             requirements.append(Requirement("terraform", None, _unquote(block["required_version"])))
@@ -141,7 +141,7 @@ def read_requirements(module_dir: Path = MODULE_DIR) -> list[Requirement]:
 
 def read_resources(module_dir: Path = MODULE_DIR) -> list[Resource]:
     """Every resource and data source of the module, as terraform-docs lists them."""
-    resources = []
+    resources: list[Resource] = []
     for path in sorted(module_dir.glob("*.tf")):
         for kind, data in (("resource", False), ("data", True)):
             for type_name, body in _blocks(path, kind):
