@@ -162,6 +162,11 @@ resource "aws_iam_role_policy" "consumer" {
   name   = "taskqueue-consumer"
   role   = aws_iam_role.consumer[0].id
   policy = local.consumer_role_policy_json
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "consumer_managed" {
@@ -169,6 +174,11 @@ resource "aws_iam_role_policy_attachment" "consumer_managed" {
 
   role       = aws_iam_role.consumer[0].name
   policy_arn = each.value
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 ################################################################################
@@ -197,6 +207,11 @@ resource "aws_iam_role_policy" "worker" {
   name   = "taskqueue-worker"
   role   = aws_iam_role.worker[0].id
   policy = local.worker_role_policy_json
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "worker_managed" {
@@ -204,6 +219,11 @@ resource "aws_iam_role_policy_attachment" "worker_managed" {
 
   role       = aws_iam_role.worker[0].name
   policy_arn = each.value
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # What the user's tasks touch: their own statements and policies.
@@ -224,6 +244,11 @@ resource "aws_iam_role_policy" "worker_tasks" {
       local.caller_statement_conditions["worker/${sid}"],
     )]
   })
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "worker_tasks" {
@@ -231,4 +256,9 @@ resource "aws_iam_role_policy_attachment" "worker_tasks" {
 
   role       = aws_iam_role.worker[0].name
   policy_arn = each.value
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }

@@ -1,5 +1,6 @@
 # `create` put a count on resources that had none; these keep existing states in place (no destroy
-# and re-create of the queues, the worker or its role) when upgrading from a release without it.
+# and re-create of the queues, the worker or its log group) when upgrading from a release without it.
+# (The roles are replaced once anyway, for their name prefixes: see iam.tf.)
 
 moved {
   from = aws_sqs_queue.this
@@ -39,9 +40,4 @@ moved {
 moved {
   from = aws_iam_role_policy.worker
   to   = aws_iam_role_policy.worker[0]
-}
-
-moved {
-  from = data.aws_partition.current
-  to   = data.aws_partition.current[0]
 }
