@@ -40,7 +40,7 @@ DEMO_MODULE_SETTINGS: dict[str, Any] = {
     "max_receive_count": 4,
     "consumer_wait_time_seconds": 1,
     # Each task's outcome in the worker's log, which the demo follows (the default logs failures only).
-    "log_level": "DEBUG",
+    "logging_application_log_level": "DEBUG",
 }
 
 Log = Callable[[str], None]

@@ -21,3 +21,10 @@ check "metrics_with_infrequent_access_logs" {
     error_message = "cloudwatch_logs_log_group_class = \"INFREQUENT_ACCESS\" extracts no metrics from the logs, and the runtime's metrics are embedded in them (EMF): the dashboard's task, duration and consumer widgets will stay empty."
   }
 }
+
+check "metrics_with_an_application_level_above_info" {
+  assert {
+    condition     = !local.json_logs || contains(["TRACE", "DEBUG", "INFO"], local.application_log_level)
+    error_message = "logging_application_log_level = \"${local.application_log_level}\" drops the runtime's metrics: they are embedded in INFO log lines (EMF), which Lambda filters out above INFO, so the dashboard and alarms on them stay empty."
+  }
+}

@@ -48,6 +48,7 @@ resource "aws_lambda_function" "consumer" {
         TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
         TASKQUEUE_WORKER_TIMEOUT_SECONDS = tostring(var.worker_timeout)
         TASKQUEUE_MAX_CONCURRENCY        = tostring(var.consumer_max_concurrency)
+        TASKQUEUE_RECEIVERS              = tostring(var.consumer_receivers)
         TASKQUEUE_BATCH_SIZE             = tostring(var.consumer_batch_size)
         TASKQUEUE_MODE                   = var.consumer_mode
       },
@@ -98,6 +99,10 @@ resource "aws_lambda_function" "consumer" {
     precondition {
       condition     = var.consumer_timeout >= local.minimum_consumer_timeout
       error_message = "consumer_timeout (${var.consumer_timeout}) must be at least ${local.minimum_consumer_timeout}: worker_timeout (${var.worker_timeout}) + ${local.lambda_init_seconds} (Lambda's init allowance) + ${local.invoke_response_slack_seconds} (the answer's way back) + ${local.consumer_time_margin_seconds} (TASKQUEUE_TIME_MARGIN_SECONDS) + 1 (one poll). A shorter consumer can wait for no worker invocation and never receives. Raise consumer_timeout or lower worker_timeout."
+    }
+    precondition {
+      condition     = var.consumer_receivers <= var.consumer_max_concurrency
+      error_message = "consumer_receivers (${var.consumer_receivers}) must not exceed consumer_max_concurrency (${var.consumer_max_concurrency}): a receive waits for a free worker slot, so the extra loops would only wait."
     }
     precondition {
       condition     = !(var.consumer_mode == "continuous" && var.consumer_wait_time_seconds == 0)

@@ -141,13 +141,24 @@ variable "max_message_size" {
 }
 
 variable "max_receive_count" {
-  description = "How many times a message is received before SQS moves it to the dead-letter queue."
+  description = "How many times a message is received before SQS moves it to the dead-letter queue (its redrive policy's `maxReceiveCount`): the safety net under `max_attempts`."
   type        = number
   default     = 5
 
   validation {
     condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
     error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "max_attempts" {
+  description = "Attempts a task gets unless it sets its own (`@task(max_attempts=...)`, `TASKQUEUE_MAX_ATTEMPTS`): on the last one a failing task goes to the dead-letter queue with its error. Unset: `max_receive_count`. With `track_attempts` (FIFO queues by default) set it below `max_receive_count`, which then leaves room for the receives of messages held back behind their group."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.max_attempts == null || try(var.max_attempts >= 1 && var.max_attempts <= 1000, false)
+    error_message = "max_attempts must be between 1 and 1000."
   }
 }
 
@@ -599,6 +610,17 @@ variable "consumer_max_concurrency" {
   }
 }
 
+variable "consumer_receivers" {
+  description = "Receive loops one consumer run keeps going side by side (`TASKQUEUE_RECEIVERS`), at most `consumer_max_concurrency`: one loop's receives, one at a time, cap how fast a run can feed its worker invocations."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.consumer_receivers >= 1 && var.consumer_receivers <= 10
+    error_message = "consumer_receivers must be between 1 and 10."
+  }
+}
+
 variable "consumer_batch_size" {
   description = "Messages the consumer receives per call and hands to one worker invocation, 1 to 10 (`TASKQUEUE_BATCH_SIZE`)."
   type        = number
@@ -639,7 +661,7 @@ variable "consumer_environment_variables" {
 
   validation {
     condition = length(setintersection(keys(var.consumer_environment_variables), [
-      "TASKQUEUE_QUEUE_URL", "TASKQUEUE_WORKER_FUNCTION", "TASKQUEUE_MAX_CONCURRENCY", "TASKQUEUE_BATCH_SIZE",
+      "TASKQUEUE_QUEUE_URL", "TASKQUEUE_WORKER_FUNCTION", "TASKQUEUE_MAX_CONCURRENCY", "TASKQUEUE_RECEIVERS", "TASKQUEUE_BATCH_SIZE",
       "TASKQUEUE_WAIT_TIME_SECONDS", "TASKQUEUE_MODE", "TASKQUEUE_WORKER_TIMEOUT_SECONDS",
       "TASKQUEUE_BACKOFF_BASE_SECONDS", "TASKQUEUE_BACKOFF_MAX_SECONDS",
       "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
@@ -728,7 +750,7 @@ variable "worker_environment_variables" {
     condition = length(setintersection(keys(var.worker_environment_variables), [
       "TASKQUEUE_DLQ_URL", "TASKQUEUE_TASKS", "TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS",
       "TASKQUEUE_ATTEMPTS_TABLE", "TASKQUEUE_APPLY_BACKOFF", "TASKQUEUE_QUEUE_URL", "TASKQUEUE_BACKOFF_BASE_SECONDS",
-      "TASKQUEUE_BACKOFF_MAX_SECONDS", "TASKQUEUE_MAX_RECEIVE_COUNT",
+      "TASKQUEUE_BACKOFF_MAX_SECONDS", "TASKQUEUE_MAX_RECEIVE_COUNT", "TASKQUEUE_MAX_ATTEMPTS",
       "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
     ])) == 0
     error_message = "worker_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."

@@ -57,6 +57,7 @@ resource "aws_lambda_function" "worker" {
         # On the last allowed receive the worker dead-letters a failing task itself, with its error.
         TASKQUEUE_MAX_RECEIVE_COUNT = tostring(var.max_receive_count)
       },
+      var.max_attempts == null ? {} : { TASKQUEUE_MAX_ATTEMPTS = tostring(var.max_attempts) },
       length(var.task_modules) == 0 ? {} : { TASKQUEUE_TASKS = join(",", var.task_modules) },
       !var.create_idempotency_table ? {} : {
         TASKQUEUE_IDEMPOTENCY_TABLE       = aws_dynamodb_table.idempotency[0].name
@@ -102,6 +103,10 @@ resource "aws_lambda_function" "worker" {
     precondition {
       condition     = (var.vpc_subnet_ids == null) == (var.vpc_security_group_ids == null)
       error_message = "vpc_subnet_ids and vpc_security_group_ids go together: set both or neither."
+    }
+    precondition {
+      condition     = var.max_attempts == null || try(var.max_attempts <= var.max_receive_count, false)
+      error_message = "max_attempts (${coalesce(var.max_attempts, 0)}) must not exceed max_receive_count (${var.max_receive_count}): SQS would move a message to the dead-letter queue before its last attempt. Raise max_receive_count or lower max_attempts."
     }
     precondition {
       condition     = var.backoff_base_seconds <= var.backoff_max_seconds

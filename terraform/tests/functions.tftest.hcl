@@ -18,6 +18,7 @@ run "defaults" {
       TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "30"
       TASKQUEUE_MAX_CONCURRENCY        = "4"
+      TASKQUEUE_RECEIVERS              = "1"
       TASKQUEUE_BATCH_SIZE             = "10"
       TASKQUEUE_MODE                   = "drain"
       TASKQUEUE_BACKOFF_BASE_SECONDS   = "2"
@@ -148,6 +149,8 @@ run "settings" {
     consumer_timeout                        = 300
     consumer_memory_size                    = 512
     consumer_max_concurrency                = 8
+    consumer_receivers                      = 3
+    max_attempts                            = 4
     consumer_batch_size                     = 5
     consumer_wait_time_seconds              = 5
     consumer_mode                           = "continuous"
@@ -168,12 +171,16 @@ run "settings" {
     cloudwatch_logs_tags                    = { Component = "logs" }
   }
 
+  # WARN keeps the metrics' INFO lines out of the logs: allowed, with a warning.
+  expect_failures = [check.metrics_with_an_application_level_above_info]
+
   assert {
     condition = aws_lambda_function.consumer[0].environment[0].variables == tomap({
       TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this[0].url
       TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "120"
       TASKQUEUE_MAX_CONCURRENCY        = "8"
+      TASKQUEUE_RECEIVERS              = "3"
       TASKQUEUE_BATCH_SIZE             = "5"
       TASKQUEUE_WAIT_TIME_SECONDS      = "5"
       TASKQUEUE_MODE                   = "continuous"
@@ -191,6 +198,7 @@ run "settings" {
     condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
+      TASKQUEUE_MAX_ATTEMPTS         = "4"
       TASKQUEUE_TASKS                = "orders.tasks,billing.tasks"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "5"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "600"
@@ -312,7 +320,9 @@ run "deprecated_names_still_work" {
   }
 
   # Each deprecated input warns (a check block), and still takes effect for this release.
-  expect_failures = [check.deprecated_architecture, check.deprecated_log_level]
+  expect_failures = [
+    check.deprecated_architecture, check.deprecated_log_level, check.metrics_with_an_application_level_above_info,
+  ]
 
   assert {
     condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([

@@ -338,8 +338,8 @@ run "deprecated_log_level_disagrees" {
   command = plan
 
   variables {
-    log_level                     = "ERROR"
-    logging_application_log_level = "DEBUG"
+    log_level                     = "DEBUG"
+    logging_application_log_level = "TRACE"
   }
 
   expect_failures = [aws_lambda_function.worker, check.deprecated_log_level]
@@ -365,4 +365,26 @@ run "alarm_needs_more_datapoints_than_it_evaluates" {
   }
 
   expect_failures = [aws_cloudwatch_metric_alarm.this]
+}
+
+run "more_attempts_than_receives" {
+  command = plan
+
+  variables {
+    max_receive_count = 3
+    max_attempts      = 4
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "more_receivers_than_worker_slots" {
+  command = plan
+
+  variables {
+    consumer_max_concurrency = 2
+    consumer_receivers       = 3
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
 }
