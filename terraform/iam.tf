@@ -114,10 +114,11 @@ locals {
       local.event_source_mapping ? local.queue_kms_decrypt_statements : [],
       local.dead_letter_kms_statements,
       # Idempotency records and attempt counts.
+      # Idempotency writes and deletes records of its own; attempt counts and verdicts are read and updated.
       local.create_table ? [{
-        Sid      = "IdempotencyRecords"
+        Sid      = var.create_idempotency_table ? "IdempotencyRecords" : "AttemptRecords"
         Effect   = "Allow"
-        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+        Action   = var.create_idempotency_table ? ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         Resource = local.table_arn
       }] : [],
       # DynamoDB uses the table's key on the caller's behalf, with the table's name as encryption context.

@@ -100,7 +100,7 @@ locals {
 
   # The worker counts failed attempts in the table by default on FIFO queues, where messages held
   # back behind a failing group head use up receives without running.
-  track_attempts = coalesce(var.track_attempts, var.fifo_queue)
+  track_attempts = var.track_attempts
   create_table   = local.create && (var.create_idempotency_table || local.track_attempts)
   table_name     = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
 

@@ -152,7 +152,7 @@ variable "max_receive_count" {
 }
 
 variable "max_attempts" {
-  description = "Attempts a task gets unless it sets its own (`@task(max_attempts=...)`, `TASKQUEUE_MAX_ATTEMPTS`): on the last one a failing task goes to the dead-letter queue with its error. Unset: `max_receive_count`. With `track_attempts` (FIFO queues by default) set it below `max_receive_count`, which then leaves room for the receives of messages held back behind their group."
+  description = "Attempts a task gets unless it sets its own (`@task(max_attempts=...)`, `TASKQUEUE_MAX_ATTEMPTS`): on the last one a failing task goes to the dead-letter queue with its error. Unset: `max_receive_count`. With `track_attempts` (the default) set it below `max_receive_count` on FIFO queues, which then leaves room for the receives of messages held back behind their group."
   type        = number
   default     = null
 
@@ -877,9 +877,10 @@ variable "create_idempotency_table" {
 }
 
 variable "track_attempts" {
-  description = "Whether the worker counts each task's failed attempts in the DynamoDB table (`TASKQUEUE_ATTEMPTS_TABLE`; the module creates the table), so that a FIFO message held back behind a failing group head is not judged by its receive count. Unset: true for FIFO queues, false otherwise."
+  description = "Whether the worker keeps, in the module's DynamoDB table (`TASKQUEUE_ATTEMPTS_TABLE`), each task's failed attempts (so a FIFO message held back behind its group, or received by a throttled invocation, keeps its attempts) and each dead-letter verdict (so a task that raised PermanentError never runs again, even when its batch fails after it or its DLQ send fails). One write per failure or dead letter, one read per retried receive, none for a first success. With false, attempts are counted by receives and those two cases can re-run a task; no table is created for it."
   type        = bool
-  default     = null
+  default     = true
+  nullable    = false
 }
 
 variable "idempotency_table_name" {

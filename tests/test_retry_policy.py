@@ -311,3 +311,42 @@ def test_a_verdict_whose_dlq_send_failed_is_not_run_again(sqs, queues, registry,
     assert fresh.handle(event, LambdaContext())["batchItemFailures"] == []
     assert runs == [1]
     assert len(sqs.receive_message(QueueUrl=queues.dlq_url).get("Messages", [])) == 1
+
+
+class _Killed(BaseException):
+    """Lambda ending the invocation (its timeout, a crash): no answer, the whole batch comes back."""
+
+
+@pytest.mark.parametrize("environment", ["same", "new, with the attempts table"])
+def test_a_permanent_error_is_not_run_again_when_a_later_task_kills_its_batch(
+    sqs, queues, registry, table, environment
+):
+    from taskqueue import PermanentError
+
+    runs = []
+
+    def reject(payload):
+        runs.append("reject")
+        raise PermanentError("never")
+
+    def hang(payload):
+        raise _Killed
+
+    registry.register("reject", reject)
+    registry.register("hang", hang)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, ledger=table)
+    event = received_event(sqs, queues, [body("reject")])
+    event["Records"] += received_event(sqs, queues, [body("hang")])["Records"]
+    with pytest.raises(_Killed):
+        worker.handle(event, LambdaContext())
+
+    # The batch comes back; the reject task must not run a second time.
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    again = (
+        worker if environment == "same" else Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, ledger=table)
+    )
+    registry.unregister("hang")
+    registry.register("hang", lambda payload: None)
+    assert again.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert runs == ["reject"]

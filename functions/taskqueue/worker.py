@@ -61,6 +61,8 @@ SETTLE_FINAL_MARGIN_SECONDS = 0.5
 # An event source mapping waits up to 5 minutes to fill a batch: a message may have been received that
 # long before the invocation started, and SQS counts the 12-hour visibility limit from its receipt.
 LONGEST_BATCHING_WINDOW_SECONDS = 300
+# Verdicts on a task that ran: it must never run again, even when its message comes back.
+RAN_VERDICTS = (dead_letter_queue.PERMANENT_ERROR, dead_letter_queue.RETRIES_EXHAUSTED)
 # What makes the batch's metrics line a log line too (Lambda's JSON log format filters by "level").
 BATCH_SUMMARY = {"level": "INFO", "message": "batch done"}
 # Dead-letter verdicts whose DLQ send failed, remembered in this environment (and in the attempts
@@ -118,7 +120,8 @@ class Worker:
         self.idempotency = idempotency
         self.ledger = ledger
         self.rng = rng
-        self._verdicts: OrderedDict[str, DeadLetter] = OrderedDict()
+        # Verdicts on messages dead-lettered here, and whether their send went through (bounded).
+        self._verdicts: OrderedDict[str, tuple[DeadLetter, bool]] = OrderedDict()
 
     # -- one batch ----------------------------------------------------------------------------
 
@@ -182,10 +185,8 @@ class Worker:
 
         attempt = self._attempt(message_id, count)
         keys["attempt"] = attempt
-        remembered = self._verdicts.get(message_id)
-        if remembered is not None:
-            # Its dead-letter send failed before: send it again, never run it again.
-            return self._dead_letter(raw, remembered, keys, invocation)
+        if message_id in self._verdicts:
+            return self._dead_lettered_before(raw, keys, invocation)
 
         if not self._time_to_start(invocation):
             invocation.retry_delays[message_id] = 0  # it did not run: try it again soon
@@ -228,6 +229,15 @@ class Worker:
             return self._dead_letter(raw, why, keys, invocation)
         return self._failed(raw, registered, failure, attempt, count, keys, invocation)
 
+    def _dead_lettered_before(self, raw: Mapping[str, Any], keys: dict[str, Any], invocation: _Invocation) -> Outcome:
+        """Dead-lettered before, and back (its send failed, or its batch failed after it): never run it again;
+        send its dead letter unless this environment saw that send go through."""
+        why, sent = self._verdicts[str(raw["messageId"])]
+        if sent:
+            logger.warning("already dead-lettered; not run again", extra={**keys, "reason": why.reason})
+            return Outcome(DEAD_LETTERED, why.reason)
+        return self._dead_letter(raw, why, keys, invocation)
+
     def _attempt(self, message_id: str, count: int) -> int:
         """This run's attempt number: failed attempts so far + 1 where they are counted, else the receive count."""
         if self.ledger is None:
@@ -239,8 +249,8 @@ class Worker:
         except Exception as error:
             logger.warning("could not read the attempts table; counting receives", extra={"error": _describe(error)})
             return count
-        if entry.verdict is not None:
-            self._remember(message_id, entry.verdict)
+        if entry.verdict is not None and message_id not in self._verdicts:
+            self._remember(message_id, entry.verdict, sent=False)
         return entry.failed_attempts + 1
 
     def _failed(
@@ -302,8 +312,20 @@ class Worker:
     def _dead_letter(
         self, raw: Mapping[str, Any], why: DeadLetter, keys: dict[str, Any], invocation: _Invocation
     ) -> Outcome:
-        """Send the record to the DLQ with its reason, trying smaller entries when SQS refuses one."""
+        """Send the record to the DLQ with its reason, trying smaller entries when SQS refuses one.
+
+        A verdict on a task that ran is remembered first (in this environment, and in the attempts table
+        where there is one): if the send fails, or a later task of the batch fails the whole invocation,
+        the message comes back, and the task must not run again.
+        """
         message_id = str(raw["messageId"])
+        if why.reason in RAN_VERDICTS and message_id not in self._verdicts:
+            self._remember(message_id, why, sent=False)
+            if self.ledger is not None:
+                try:
+                    self.ledger.remember_verdict(message_id, why)
+                except Exception as error:
+                    logger.warning("could not remember the verdict", extra={**keys, "error": _describe(error)})
         sent: dead_letter_queue.DeadLetterEntry | None = None
         for entry in dead_letter_queue.entries(raw, why, self.config.dlq_url):
             try:
@@ -322,7 +344,8 @@ class Worker:
             sent = entry
             break
         assert sent is not None  # the last entry either went out or raised
-        self._verdicts.pop(message_id, None)
+        if message_id in self._verdicts:
+            self._remember(message_id, why, sent=True)
         invocation.metrics.count("TasksDeadLettered", task=why.task if why.task in self.registry else None)
         logger.error(
             "task sent to the dead-letter queue",
@@ -338,20 +361,16 @@ class Worker:
         return Outcome(DEAD_LETTERED, why.reason)
 
     def _dead_letter_failed(self, message_id: str, why: DeadLetter, error: Exception, keys: dict[str, Any]) -> None:
-        self._remember(message_id, why)
-        if self.ledger is not None:
-            try:
-                self.ledger.remember_verdict(message_id, why)
-            except Exception as ledger_error:
-                logger.warning("could not remember the verdict", extra={**keys, "error": _describe(ledger_error)})
+        if message_id not in self._verdicts:
+            self._remember(message_id, why, sent=False)
         logger.error(
             "could not send to the dead-letter queue; the message stays on the queue and its dead letter is "
             "sent again when it comes back, without running the task",
             extra={**keys, "reason": why.reason, "error": why.error, "send_error": _describe(error)},
         )
 
-    def _remember(self, message_id: str, why: DeadLetter) -> None:
-        self._verdicts[message_id] = why
+    def _remember(self, message_id: str, why: DeadLetter, sent: bool) -> None:
+        self._verdicts[message_id] = (why, sent)
         self._verdicts.move_to_end(message_id)
         while len(self._verdicts) > REMEMBERED_VERDICTS:
             self._verdicts.popitem(last=False)

@@ -34,6 +34,7 @@ run "defaults" {
     condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
+      TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
       POWERTOOLS_SERVICE_NAME        = "orders"
@@ -199,6 +200,7 @@ run "settings" {
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_MAX_ATTEMPTS         = "4"
+      TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
       TASKQUEUE_TASKS                = "orders.tasks,billing.tasks"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "5"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "600"

@@ -83,8 +83,14 @@ run "roles" {
         Action   = "sqs:SendMessage"
         Resource = aws_sqs_queue.dead_letter_queue[0].arn
       },
+      {
+        Sid      = "AttemptRecords"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        Resource = aws_dynamodb_table.idempotency[0].arn
+      },
     ]
-    error_message = "In schedule mode, the worker may write its logs and send to the dead-letter queue: nothing else."
+    error_message = "In schedule mode, the worker may write its logs, send to the dead-letter queue and keep its attempt counts: nothing else."
   }
 
   assert {

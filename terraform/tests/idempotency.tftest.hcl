@@ -10,14 +10,40 @@ variables {
   worker_package   = { filename = "tests/fixtures/placeholder.zip" }
 }
 
+run "defaults" {
+  assert {
+    condition = alltrue([
+      aws_dynamodb_table.idempotency[0].name == "orders-idempotency",
+      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
+    ])
+    error_message = "By default the worker counts attempts and keeps verdicts in the table, without idempotency."
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+      Sid      = "AttemptRecords"
+      Effect   = "Allow"
+      Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      Resource = aws_dynamodb_table.idempotency[0].arn
+    })
+    error_message = "For attempts alone the worker may read and update items of that table, nothing more."
+  }
+}
+
 run "without_table" {
+  variables {
+    track_attempts = false
+  }
+
   assert {
     condition = alltrue([
       length(aws_dynamodb_table.idempotency) == 0,
       output.idempotency_table_name == null,
       length(setintersection(keys(aws_lambda_function.worker[0].environment[0].variables), ["TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_ATTEMPTS_TABLE"])) == 0,
+      !strcontains(aws_iam_role_policy.worker[0].policy, "dynamodb:"),
     ])
-    error_message = "No table unless asked for: a standard queue tracks no attempts by default."
+    error_message = "With track_attempts = false and no idempotency, no table and no DynamoDB permission."
   }
 }
 
@@ -52,9 +78,9 @@ run "with_table" {
     condition = alltrue([
       aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_IDEMPOTENCY_TABLE"] == aws_dynamodb_table.idempotency[0].name,
       aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_IDEMPOTENCY_TTL_SECONDS"] == "3600",
-      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_ATTEMPTS_TABLE"),
+      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
     ])
-    error_message = "The worker is told the table and the TTL, and counts no attempts on a standard queue unless asked."
+    error_message = "The worker is told the table and the TTL; attempts are counted in the same table."
   }
 
   assert {
@@ -94,12 +120,12 @@ run "attempts_only" {
 
   assert {
     condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
-      Sid      = "IdempotencyRecords"
+      Sid      = "AttemptRecords"
       Effect   = "Allow"
-      Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
       Resource = aws_dynamodb_table.idempotency[0].arn
     })
-    error_message = "The worker may update its attempt counts in that table only."
+    error_message = "The worker may read and update its attempt counts in that table only."
   }
 }
 

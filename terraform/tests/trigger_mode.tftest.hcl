@@ -118,6 +118,7 @@ run "event_source_mapping" {
     condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
+      TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
       TASKQUEUE_APPLY_BACKOFF        = "true"
       TASKQUEUE_QUEUE_URL            = aws_sqs_queue.this[0].url
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
