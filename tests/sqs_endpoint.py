@@ -71,9 +71,24 @@ class SqsEndpoint:
         self.faults: dict[int, ServerFault] = {}
         self.guard: Callable[[str], None] | None = None
         self.calls: list[str] = []
+        # (call number, operation, fault) of each call a fault was met on.
+        self.hits: list[tuple[int, str, ServerFault]] = []
+        self._attempts: int | None = None  # the fewest tries any attached client makes
+
+    def lost(self, since: int, operations: tuple[str, ...]) -> bool:
+        """Whether a call from number ``since`` on, of one of ``operations``, failed for good (its
+        tries ran out, or its batch entries failed): its effect may be lost."""
+        attempts = self._attempts or 1
+        return any(
+            number >= since
+            and operation in operations
+            and ((fault.when == "entries" and operation.endswith("Batch")) or fault.attempts >= attempts)
+            for number, operation, fault in self.hits
+        )
 
     def attach(self, client: Any) -> Any:
         attempts = client_attempts(client)
+        self._attempts = attempts if self._attempts is None else min(self._attempts, attempts)
 
         def answer(params: dict[str, Any], model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
             return self._answer(model.name, params, attempts)
@@ -88,6 +103,8 @@ class SqsEndpoint:
         self.calls.append(operation)
         api = decode_binary_attributes(json.loads(params["body"] or b"{}"))
         fault = self.faults.get(number)
+        if fault is not None:
+            self.hits.append((number, operation, fault))
         try:
             if fault is not None and fault.when == "entries" and "Entries" in api:
                 # Per-entry failures are an answer, not an error: botocore does not retry them.

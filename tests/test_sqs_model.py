@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from conftest import REGION
-from model_profiles import Budget, model_settings
+from model_profiles import Budget, is_long, model_settings
 from sqs_endpoint import ServerFault, SqsEndpoint
 from sqs_model import DEDUPLICATION_WINDOW_SECONDS, SimClock, SqsModel, message_size
 
@@ -440,9 +440,10 @@ class Comparison:
             assert bodies[0] == bodies[1], f"dead-letter queue of {spec.name}"
 
 
-DIFFERENTIAL = Budget(bounded_examples=25, long_examples=400, steps=40)
+DIFFERENTIAL = Budget(bounded_examples=25, long_examples=2000, steps=40)
 
 
+@pytest.mark.timeout(0 if is_long() else 300)
 def test_model_answers_as_moto_does() -> None:
     # One moto and one pair of clients for every example (each example deletes its queues), so an
     # example costs its calls, not boto3's start-up.
