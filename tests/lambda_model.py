@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 
@@ -113,7 +114,7 @@ class Invocation:
 
 
 def _http(status: int) -> AWSResponse:
-    return AWSResponse(ENDPOINT, status, {}, None)
+    return AWSResponse(ENDPOINT, status, HTTPHeaders(), None)
 
 
 def _payload(data: bytes) -> StreamingBody:

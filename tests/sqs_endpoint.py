@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from sqs_model import SqsError, SqsModel, decode_binary_attributes, server_error
 
@@ -53,7 +54,7 @@ def client_attempts(client: Any) -> int:
 
 
 def _http(status: int) -> AWSResponse:
-    return AWSResponse("https://sqs.model.invalid", status, {}, None)
+    return AWSResponse("https://sqs.model.invalid", status, HTTPHeaders(), None)
 
 
 class SqsEndpoint:
