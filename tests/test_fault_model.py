@@ -454,19 +454,8 @@ class FaultModel(RuleBasedStateMachine):
         worker_faults: dict[int, ServerFault],
         kill_at: int | None,
     ) -> None:
-        STATISTICS["steps"] += 1
-        self.run_consumer(lane, budget_share, invocations, consumer_faults, worker_faults, kill_at)
-
-    def run_consumer(
-        self,
-        lane: str,
-        budget_share: float,
-        invocations: list[InvokePlan],
-        consumer_faults: dict[int, ServerFault],
-        worker_faults: dict[int, ServerFault],
-        kill_at: int | None,
-    ) -> None:
         """One scheduled consumer run, with what its worker invocations do and the faults it meets."""
+        STATISTICS["steps"] += 1
         target = self.lane_by_name[lane]
         if "foreign-answers" in self.holding:
             # Held back: an answer the runtime takes for "all succeeded" becomes one it refuses.
@@ -725,6 +714,13 @@ def check_invariants(state: FaultModel) -> None:
     state.a_redriven_dead_letter_carries_no_reason_of_ours()
 
 
+def run_consumer(state: FaultModel, lane: str, *invocations: InvokePlan) -> None:
+    """A consumer run with a full budget, no SQS fault and no kill."""
+    state.consumer_run(
+        lane=lane, budget_share=1.0, invocations=list(invocations), consumer_faults={}, worker_faults={}, kill_at=None
+    )
+
+
 SMALL = Deployment(
     worker_timeout=3,
     time_margin=0.5,
@@ -746,19 +742,8 @@ def test_regression_a_foreign_answer_never_deletes_unrun_messages(quiet_runtime:
     """Shrunk by the state machine: one task; the invocation is answered ``{}`` by some other function."""
     state = replay("foreign-answers", SMALL)
     state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK))])
-    state.consumer_run(
-        lane="standard",
-        budget_share=1.0,
-        invocations=[InvokePlan(kind="answer", answer=b"{}")],
-        consumer_faults={},
-        worker_faults={},
-        kill_at=None,
-    )
+    run_consumer(state, "standard", InvokePlan(kind="answer", answer=b"{}"))
     check_invariants(state)  # task 1 is lost: deleted, never run
-
-
-def run_consumer(state: FaultModel, lane: str, *invocations: InvokePlan) -> None:
-    state.run_consumer(lane, 1.0, list(invocations), {}, {}, None)
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["fifo-id-shared-across-tasks"])
