@@ -668,7 +668,7 @@ class FaultModel(RuleBasedStateMachine):
                 STATISTICS[f"invocations {invocation.outcome}"] += 1
 
 
-FAULT_MODEL = Budget(bounded_examples=25, long_examples=4000, steps=40)
+FAULT_MODEL = Budget(bounded_examples=50, long_examples=4000, steps=40)
 
 
 @pytest.fixture
@@ -744,6 +744,17 @@ def test_regression_a_foreign_answer_never_deletes_unrun_messages(quiet_runtime:
     state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK))])
     run_consumer(state, "standard", InvokePlan(kind="answer", answer=b"{}"))
     check_invariants(state)  # task 1 is lost: deleted, never run
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["init-beyond-read-timeout"])
+def test_regression_an_invocation_past_the_read_timeout_is_not_run_again_meanwhile(quiet_runtime: None) -> None:
+    """Shrunk by the state machine: a 0.5 s task in an invocation with a 5 s cold start. The read timeout
+    (worker 3 s + 1 s) fails the batch with a 1 s backoff, and the consumer's next receive runs the task
+    again at 5.0 s, while the first invocation runs it from 5.0 to 5.5 s."""
+    state = replay("init-beyond-read-timeout", replace(SMALL, consumer_extra=10, wait_time=1, max_receive_count=2))
+    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK, seconds=0.5))])
+    run_consumer(state, "standard", InvokePlan(kind="run", init_seconds=5.0))
+    check_invariants(state)  # message 1 ran twice at once
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["fifo-id-shared-across-tasks"])
