@@ -528,12 +528,18 @@ class FaultModel(RuleBasedStateMachine):
             )
         STATISTICS["consumer runs"] += 1
 
-    @rule(after=st.sampled_from([0.0, 1.0, 10.0, 60.0]), runs=st.integers(1, 3))
-    def schedule_goes_on(self, after: float, runs: int) -> None:
-        """Fault-free consumer runs on both queues, as the schedule makes them between the faults."""
+    @rule(
+        after=st.sampled_from([0.0, 1.0, 10.0, 60.0]),
+        runs=st.integers(1, 3),
+        cold_starts=st.lists(st.sampled_from([0.0, 0.0, 0.5, 2.0, 5.0, 10.0]), max_size=6),
+    )
+    def schedule_goes_on(self, after: float, runs: int, cold_starts: list[float]) -> None:
+        """Consumer runs on both queues as the schedule makes them between the faults: no fault, only
+        Lambda's cold starts (init not counted in the worker's timeout)."""
+        plans = [InvokePlan(kind="run", init_seconds=seconds) for seconds in cold_starts]
         for _ in range(runs):
             for lane in self.lane_by_name:
-                self.consumer_run(lane, after, 1.0, [], {}, {}, None)
+                self.consumer_run(lane, after, 1.0, plans, {}, {}, None)
 
     @rule(seconds=st.sampled_from([0.5, 1.0, 3.0, 10.0, 31.0, 61.0, 301.0, 1000.0]))
     def advance_clock(self, seconds: float) -> None:
