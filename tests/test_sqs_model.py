@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,14 +249,14 @@ class Comparison:
         self.sqs_model = sqs_model
         self.clock = clock
         self.serial = 0
-        self.skipped: dict[str, int] = {}
 
     def skip(self, reason: str) -> None:
         assert reason in MOTO_DIFFERS
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        COMPARED[f"left out: {reason}"] += 1
 
     def run(self, call: Any) -> None:
         note(f"call: {call!r}")
+        COMPARED[f"calls: {type(call).__name__}"] += 1
         method = getattr(self, "_" + type(call).__name__.lower())
         method(call)
 
@@ -435,6 +436,9 @@ class Comparison:
             assert bodies[0] == bodies[1], f"dead-letter queue of {spec.name}"
 
 
+# What the differential test compared and left out, printed by the long profile.
+COMPARED: Counter[str] = Counter()
+
 DIFFERENTIAL = Budget(bounded_examples=25, long_examples=2000, steps=40)
 
 
@@ -452,6 +456,7 @@ def test_model_answers_as_moto_does() -> None:
         @given(st.lists(calls, min_size=5, max_size=DIFFERENTIAL.steps))
         def compare(sequence: list[Any]) -> None:
             endpoint.model = SqsModel()
+            COMPARED["examples"] += 1
             moto, model = Backend(moto_client), Backend(model_client)
             try:
                 moto.create_queues()
@@ -464,7 +469,10 @@ def test_model_answers_as_moto_does() -> None:
                 for url in moto_client.list_queues().get("QueueUrls", []):
                     moto_client.delete_queue(QueueUrl=url)
 
+        COMPARED.clear()
         compare()
+    if is_long():
+        print(f"\nSQS model against moto: {dict(sorted(COMPARED.items()))}")
 
 
 # -- what moto does not do: the model's documented behaviour ---------------------------------------
