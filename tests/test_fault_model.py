@@ -868,3 +868,21 @@ def test_regression_tasks_whose_name_and_id_collide_in_the_key_both_run(quiet_ru
     )
     run_consumer(state, "standard")
     check_invariants(state)  # task 2 was skipped as done, and deleted: lost
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["permanent-error-unanswered"])
+def test_regression_a_permanent_error_batched_with_a_task_that_times_out_is_not_run_again(
+    quiet_runtime: None,
+) -> None:
+    """The same finding on its common path: a PermanentError task and a 40 s task in one batch of a 3 s
+    worker. The second task is cut off at the timeout, the batch fails, and the first task runs (and is
+    dead-lettered) again on every receive."""
+    state = replay(
+        "permanent-error-unanswered", replace(SMALL, consumer_extra=30, wait_time=1, batch_size=2, max_receive_count=3)
+    )
+    state.enqueue(
+        lane="standard",
+        specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT)), TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0))],
+    )
+    run_consumer(state, "standard")
+    check_invariants(state)  # task 1 raised PermanentError in invocation 1 and ran again in invocations 2 and 3
