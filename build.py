@@ -49,6 +49,8 @@ BOTO3_LOCK = FUNCTIONS / "boto3-bundle" / "requirements.txt"
 ARTIFACTS = ("consumer", "worker")
 # The Terraform module points each function's handler at these modules.
 HANDLERS = {"consumer": "taskqueue/consumer.py", "worker": "taskqueue/worker.py"}
+# The operator's side of the package (the CLI, dead-letter triage) never runs in a function.
+LEFT_OUT_OF_FUNCTIONS = ("taskqueue/operations/", "taskqueue/__main__.py")
 
 RUNTIMES = {"python3.12": "3.12", "python3.13": "3.13"}
 DEFAULT_RUNTIME = "python3.13"
@@ -321,7 +323,12 @@ def plan_for(name: str, options: Options) -> Plan:
         requirements += options.requirements
         roots += options.tasks
     check_task_names(roots)
-    sources = tuple(source for root in roots for source in source_files(root))
+    sources = tuple(
+        source
+        for root in roots
+        for source in source_files(root)
+        if not (root == PACKAGE and source.arcname.startswith(LEFT_OUT_OF_FUNCTIONS))
+    )
     handler = HANDLERS[name]
     if handler not in {source.arcname for source in sources}:
         raise BuildError(f"{name}: the handler module {handler} is missing from {shown(PACKAGE)}")

@@ -31,8 +31,9 @@ from typing import Any
 from bench.baseline import scheduler as baseline
 from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.consumer import Consumer
-from taskqueue_local.demo import worker_outcomes
+from taskqueue.limits import invoke_read_timeout
 from taskqueue_local.harness import Harness, Queues
+from taskqueue_local.shutdown import exit_on_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "bench"
@@ -257,7 +258,10 @@ class Bench:
         pool = concurrency + 4
         sqs = self.harness.client("sqs", direct=True, max_pool_connections=pool)
         lambda_client = self.harness.client(
-            "lambda", retries={"total_max_attempts": 1}, read_timeout=WORKER_TIMEOUT + 10, max_pool_connections=pool
+            "lambda",
+            retries={"total_max_attempts": 1},
+            read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
+            max_pool_connections=pool,
         )
         config = ConsumerConfig(
             queue_url=queues.url,
@@ -274,7 +278,7 @@ class Bench:
     # -- latency and idle cost ----------------------------------------------------------------
 
     def latency(self, rate: float, seconds: float) -> dict[str, Any]:
-        """Continuous mode under a steady trickle: enqueue -> task start, from the worker's queued_ms."""
+        """Continuous mode under a steady trickle: enqueue -> task start, from the worker's TaskQueueTime metric."""
         queues = self.queues()
         log = self.work_dir / "logs" / "noop-worker.log"
         log.write_text("")
@@ -292,11 +296,11 @@ class Bench:
             sent += 1
             time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
         deadline = time.monotonic() + 30
-        while len(worker_outcomes(log)[2]) < sent and time.monotonic() < deadline:
+        while len(queue_times(log)) < sent and time.monotonic() < deadline:
             time.sleep(0.1)
         context.stop()
         run.join()
-        latencies = worker_outcomes(log)[2]
+        latencies = queue_times(log)
         ordered = sorted(latencies)
         return {
             "tasks": sent,
@@ -312,7 +316,7 @@ class Bench:
         per month at rate(1 minute)."""
         queues = self.queues()
         consumer, counter = self._consumer(queues, concurrency=4, mode=mode, wait=1 if mode == "drain" else 20)
-        consumer.run(_Budget(0))  # the cold start's one-off look-up of the queue's ARN
+        _ = consumer.queue_arn  # the cold start's one-off look-up of the queue's ARN
         counter.counts.clear()
         started = time.perf_counter()
         consumer.run(_Budget(budget))
@@ -369,6 +373,16 @@ class _Budget:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def queue_times(log: Path) -> list[float]:
+    """Every task's queue time (enqueue to start, ms), from the TaskQueueTime values of the worker's metric lines."""
+    times: list[float] = []
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("{") and '"TaskQueueTime"' in line:
+                times += json.loads(line)["TaskQueueTime"]
+    return times
+
+
 def _visible(sqs: Any, url: str) -> int:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
@@ -415,7 +429,6 @@ def run(
             environment = {
                 "TASKQUEUE_DLQ_URL": bench.queues().dlq_url,
                 "TASKQUEUE_TASKS": "noop_tasks",
-                "POWERTOOLS_METRICS_DISABLED": "true",
                 "BENCH_CALLS_FILE": str(bench.calls_files[function]),
             }
             harness.deploy_function(function, zip_path, handler, environment, WORKER_TIMEOUT)
@@ -568,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="length of the latency trickle (s)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="taskqueue-bench-") as work:
+    # A SIGTERM (`timeout`) or Ctrl-C stops the emulator and the Lambda endpoint this run started.
+    with exit_on_signals(), tempfile.TemporaryDirectory(prefix="taskqueue-bench-") as work:
         results = run(
             args.tasks, args.backlog, args.repeats, (1, 4, 16), Path(work), args.idle_budget, args.latency_seconds
         )

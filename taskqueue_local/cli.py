@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import signal
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from taskqueue_local import demo, stack
+from taskqueue_local.shutdown import exit_on_signals
 
 
 def _up_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     demo_parser = commands.add_parser("demo", help="up, a mix of tasks with a summary, down")
     _up_arguments(demo_parser)
     demo_parser.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for the tasks")
+    demo_parser.add_argument(
+        "--work-dir", type=Path, default=stack.LOCAL_DIR, help="state, logs and build of the run (default: .local)"
+    )
     commands.add_parser("soak", help="the reliability soak (python -m taskqueue_local soak --help)", add_help=False)
     serve = commands.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--emulator", required=True)
@@ -76,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
+    with exit_on_signals():  # stopped midway, `up` takes down what it had started; done, it leaves the stack up
+        running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
     print(f"local stack up in {time.monotonic() - started:.0f} s. Use it from a shell with:")
     print('  eval "$(python -m taskqueue_local env)"')
     print(f"queue: {running.outputs.get('queue_url')}")
@@ -131,14 +135,15 @@ def _invoke(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    print(f"== bringing up the local stack (examples/{args.example} on the emulator)")
-    running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
-    try:
-        print(f"== running tasks (the consumer's schedule fires every {60 / args.speedup:g} s)")
-        summary = demo.run(running, demo.Scenario(), timeout=args.timeout)
-    finally:
-        print("== stopping the local stack")
-        stack.down()
+    with exit_on_signals():  # a SIGTERM or Ctrl-C takes the stack down too
+        print(f"== bringing up the local stack (examples/{args.example} on the emulator)")
+        running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks, work_dir=args.work_dir)
+        try:
+            print(f"== running tasks (the consumer's schedule fires every {60 / args.speedup:g} s)")
+            summary = demo.run(running, demo.Scenario(), timeout=args.timeout)
+        finally:
+            print("== stopping the local stack")
+            stack.down(args.work_dir)
     print(summary.table())
     print(f"demo finished in {time.monotonic() - started:.0f} s")
     if not summary.ok:
@@ -148,13 +153,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """The background half of `up`: the Lambda endpoint and the schedules, until SIGTERM."""
+    """The background half of `up`: the Lambda endpoint and the schedules, until SIGTERM or SIGINT."""
     from taskqueue_local.serve import serve  # noqa: PLC0415
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    serve(args.emulator, args.port, args.artifacts, args.speedup, args.work_dir, stop)
+    with exit_on_signals():
+        serve(args.emulator, args.port, args.artifacts, args.speedup, args.work_dir, threading.Event())
     return 0
 
 

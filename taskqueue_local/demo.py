@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskqueue.operations.redrive import queue_depths
 from taskqueue.producer import Task, TaskQueue
-from taskqueue.redrive import queue_depths
+from taskqueue.worker import RETRIED, SUCCEEDED
 from taskqueue_local.stack import Stack, local_client
 
 # A DLQ message without the worker's reason attribute: SQS's redrive moved it there (the worker
@@ -117,7 +118,8 @@ def enqueue(stack: Stack, scenario: Scenario) -> dict[str, str]:
 
 
 def worker_outcomes(log_path: Path) -> tuple[set[str], set[str], list[float]]:
-    """From the worker's JSON logs: succeeded ids, ids that failed an attempt, first-attempt queue times."""
+    """From the worker's JSON logs (its ``outcome`` field; successes are logged at DEBUG level, which the
+    local stack sets): succeeded ids, ids that failed an attempt, first-attempt queue times."""
     succeeded: set[str] = set()
     failed: set[str] = set()
     latencies: list[float] = []
@@ -131,15 +133,13 @@ def worker_outcomes(log_path: Path) -> tuple[set[str], set[str], list[float]]:
         except ValueError:
             continue
         message_id = entry.get("message_id")
-        if not message_id:
+        outcome = entry.get("outcome")
+        if not message_id or outcome is None:
             continue
-        outcome = str(entry.get("message", ""))
-        if outcome == "task succeeded":
+        if outcome == SUCCEEDED:
             succeeded.add(message_id)
-        elif outcome.startswith("task failed"):
+        elif outcome == RETRIED:
             failed.add(message_id)
-        elif outcome != "task sent to the dead-letter queue":
-            continue
         # One outcome line per attempt; the first attempt's queue time is enqueue-to-start latency.
         if entry.get("receive_count") == 1 and "queued_ms" in entry:
             latencies.append(float(entry["queued_ms"]))

@@ -85,7 +85,7 @@ class Harness:
                     ArtifactIndex(self.artifacts),
                     self.work_dir,
                     {},
-                    [ensure_boto3_layer(self.work_dir)],
+                    [ensure_boto3_layer()],
                     account_concurrency=self.account_concurrency,
                 )
                 self.endpoint = LambdaEndpoint(self.service, self.emulator_url).start()

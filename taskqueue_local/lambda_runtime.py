@@ -1,8 +1,10 @@
 """Bootstrap of one local Lambda execution environment (runs in its own interpreter).
 
 Standard library only: it runs with ``python -I -S``, so the function sees just its unpacked
-zip and the runtime's boto3, as on Lambda. Invocations arrive as JSON lines on stdin; each answer
-is one JSON line on the response pipe (stdout and stderr are the function's logs).
+zip and the runtime's boto3, as on Lambda. Its first line on the response pipe says the init phase
+is over (the handler's module is imported, or failed to import); then invocations arrive as JSON
+lines on stdin and each answer is one JSON line on the response pipe (stdout and stderr are the
+function's logs).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import sys
 import time
 import traceback
 from typing import Any
+
+# The first line on the response pipe: init is over. Lambda's runtime asks for its first invocation here.
+INIT_DONE = {"init_done": True}
 
 
 class LambdaContext:
@@ -68,6 +73,7 @@ def main() -> int:
     except Exception as error:
         init_error = _error(error, "Runtime.ImportModuleError")
         traceback.print_exc()
+    responses.write(json.dumps(INIT_DONE) + "\n")
 
     for line in sys.stdin:
         request = json.loads(line)

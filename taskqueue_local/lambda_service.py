@@ -5,12 +5,25 @@ concurrency are read back from it, and its CodeSha256 picks the local zip to run
 exactly what was deployed. Each function keeps warm execution environments (one interpreter
 process each) and reuses them, as Lambda does; an invocation past the function's timeout kills
 its environment and fails with Lambda's "Task timed out" error.
+
+Init (importing the handler's module) is timed as Lambda times it:
+
+- a new environment's init has up to ``LAMBDA_INIT_SECONDS`` (10 s) of its own, not counted in the
+  function's timeout: the invocation's deadline, and the context's remaining time, start when init
+  is done. The REPORT line of that cold invocation carries ``Init Duration``, and its billed
+  duration includes the init (Lambda bills init since August 2025);
+- an init that passes its 10 s is stopped (``INIT_REPORT ... Phase: init Status: timeout``) and
+  retried in the invoke phase, a "suppressed init": the retried init and the handler share the
+  function's timeout, and the REPORT line has no ``Init Duration`` (the init is in ``Duration``);
+- an environment that crashed or timed out is reset, and the environment that replaces it inits
+  the same way, within the next invocation's timeout.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -27,6 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from taskqueue.limits import LAMBDA_INIT_SECONDS
+from taskqueue_local.lambda_runtime import INIT_DONE
 
 BOOTSTRAP = Path(__file__).with_name("lambda_runtime.py")
 CONFIG_CACHE_SECONDS = 2.0
@@ -77,6 +93,9 @@ class Invocation:
     function_error: str | None = None
     throttled: bool = False
     duration_ms: float = 0.0
+    timed_out: bool = False  # killed at the function's timeout (Sandbox.Timedout)
+    init_ms: float | None = None  # a cold start's init, run before the invocation's clock started
+    suppressed_init: bool = False  # its environment's init ran inside it (its duration includes the init)
 
 
 def base64_sha256(path: Path) -> str:
@@ -132,9 +151,17 @@ def _runs(interpreter: str) -> bool:
 
 
 class ExecutionEnvironment:
-    """One warm interpreter process running one function."""
+    """One interpreter process running one function: it inits once, then serves invocations.
 
-    def __init__(self, command: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
+    ``suppressed_init``: its init runs inside its first invocation's timeout (see the module's doc).
+    """
+
+    def __init__(
+        self, command: list[str], env: dict[str, str], cwd: Path, log_path: Path, suppressed_init: bool = False
+    ) -> None:
+        self.suppressed_init = suppressed_init
+        self.initialised = False
+        self.started = time.monotonic()
         read_fd, write_fd = os.pipe()
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -150,22 +177,34 @@ class ExecutionEnvironment:
         self.log_path = log_path
         self._responses = read_fd
         self._buffer = b""
+        self._closed = False
+        self._close_lock = threading.Lock()
 
-    def invoke(self, event: Any, timeout: float, request_id: str) -> tuple[dict[str, Any] | None, bool]:
-        """(answer, timed_out); answer is None when the process died or timed out (it is then closed)."""
-        deadline = time.time() + timeout
-        request = {"event": event, "request_id": request_id, "deadline_ms": int(deadline * 1000)}
-        if not self._send(json.dumps(request).encode() + b"\n", deadline):
-            timed_out = time.time() >= deadline
-            self.close()
-            return None, timed_out
+    def initialise(self, deadline: float) -> bool:
+        """Wait (until ``deadline``, a monotonic time) for init to finish; False when it did not."""
         line = self._read_line(deadline)
         if line is None:
-            # No answer: either the deadline passed, or the process died (its pipe closed early).
-            timed_out = time.time() >= deadline
-            self.close()
-            return None, timed_out
-        return json.loads(line), False
+            return False
+        if json.loads(line) != INIT_DONE:
+            raise RuntimeError(f"the runtime's first line is not the end of init: {line[:200]!r}")
+        self.initialised = True
+        return True
+
+    def invoke(self, event: Any, deadline: float, request_id: str) -> tuple[dict[str, Any] | None, bool]:
+        """(answer, timed_out), by ``deadline`` (a monotonic time); answer is None when the process died
+        or timed out (it is then closed). A suppressed init runs first, within the same deadline."""
+        wall_deadline = time.time() + (deadline - time.monotonic())
+        request = {"event": event, "request_id": request_id, "deadline_ms": int(wall_deadline * 1000)}
+        if (self.initialised or self.initialise(deadline)) and self._send(
+            json.dumps(request).encode() + b"\n", deadline
+        ):
+            line = self._read_line(deadline)
+            if line is not None:
+                return json.loads(line), False
+        # No answer: either the deadline passed, or the process died (its pipe closed early).
+        timed_out = time.monotonic() >= deadline
+        self.close()
+        return None, timed_out
 
     def _send(self, request: bytes, deadline: float) -> bool:
         """Write the request within the deadline: a function stuck before reading it (say, in its
@@ -182,12 +221,12 @@ class ExecutionEnvironment:
 
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
-        writer.join(max(0.0, deadline - time.time()))
+        writer.join(max(0.0, deadline - time.monotonic()))
         return sent.is_set()
 
     def _read_line(self, deadline: float) -> bytes | None:
         while b"\n" not in self._buffer:
-            remaining = deadline - time.time()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             ready, _, _ = select.select([self._responses], [], [], remaining)
@@ -200,9 +239,19 @@ class ExecutionEnvironment:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
-    def close(self) -> None:
+    def kill(self) -> None:
+        """Stop the process; safe while another thread waits for its answer (which then fails)."""
         if self.process.poll() is None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    def close(self) -> None:
+        """Stop the process and close its pipes; once (the pipe's descriptor must not be closed twice)."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.kill()
         self.process.wait()
         # Unflushed bytes to a dead process make close() raise; the pipe is gone either way.
         with contextlib.suppress(OSError):
@@ -214,44 +263,78 @@ class ExecutionEnvironment:
 
 @dataclass
 class FunctionPool:
-    """Warm environments of one function version, and its concurrency accounting."""
+    """Environments of one function version, and its concurrency accounting.
+
+    ``start(suppressed_init)`` starts an environment. ``resets`` counts environments that crashed or
+    timed out: Lambda resets such an environment, and its next init is a suppressed one.
+    """
 
     config: FunctionConfig
-    start: Callable[[], ExecutionEnvironment]
+    start: Callable[[bool], ExecutionEnvironment]
     limit: int
     idle: list[ExecutionEnvironment] = field(default_factory=list)
-    busy: int = 0
+    busy: set[ExecutionEnvironment] = field(default_factory=set)
+    resets: int = 0
+    _starting: int = 0  # environments being started, counted against the limit
     closed: bool = False  # replaced by a new code version: environments still busy close on release
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def acquire(self) -> ExecutionEnvironment | None:
         with self.lock:
-            if self.closed or self.busy >= self.limit:
+            if self.closed or len(self.busy) + self._starting >= self.limit:
                 return None
-            self.busy += 1
             if self.idle:
-                return self.idle.pop()
+                environment = self.idle.pop()
+                self.busy.add(environment)
+                return environment
+            suppressed = self.resets > 0
+            if suppressed:
+                self.resets -= 1
+            self._starting += 1
+        return self._started(suppressed)
+
+    def replace(self, environment: ExecutionEnvironment) -> ExecutionEnvironment | None:
+        """A new environment, with a suppressed init, in place of one whose init timed out (closed)."""
+        with self.lock:
+            self.busy.discard(environment)
+            self._starting += 1
+        return self._started(True)
+
+    def _started(self, suppressed_init: bool) -> ExecutionEnvironment | None:
+        """Start an environment the caller counted in ``_starting``, and make it busy; None when the pool
+        closed while it started."""
         try:
-            return self.start()
-        except Exception:
+            environment = self.start(suppressed_init)
+        finally:
             with self.lock:
-                self.busy -= 1
-            raise
+                self._starting -= 1
+        with self.lock:
+            if not self.closed:
+                self.busy.add(environment)
+                return environment
+        environment.close()
+        return None
 
     def release(self, environment: ExecutionEnvironment, reusable: bool) -> None:
         with self.lock:
-            self.busy -= 1
+            self.busy.discard(environment)
             if reusable and not self.closed:
                 self.idle.append(environment)
                 return
+            if not reusable:
+                self.resets = min(self.limit, self.resets + 1)
         environment.close()
 
     def close(self) -> None:
+        """Stop every environment, busy ones too (their invocations fail as crashed)."""
         with self.lock:
             self.closed = True
-            environments, self.idle = self.idle, []
-        for environment in environments:
+            idle, self.idle = self.idle, []
+            busy = list(self.busy)
+        for environment in idle:
             environment.close()
+        for environment in busy:
+            environment.kill()  # its invocation sees the process die, and closes it
 
 
 class LocalLambda:
@@ -265,6 +348,7 @@ class LocalLambda:
         function_environment: dict[str, str],
         layers: list[Path],
         account_concurrency: int = 100,
+        init_seconds: float = LAMBDA_INIT_SECONDS,
     ) -> None:
         self.lambda_client = lambda_client
         self.artifacts = artifacts
@@ -272,12 +356,15 @@ class LocalLambda:
         self.function_environment = function_environment
         self.layers = layers
         self.account_concurrency = account_concurrency
+        self.init_seconds = init_seconds
         self._configs: dict[str, tuple[float, FunctionConfig]] = {}
         self._pools: dict[tuple[str, str], FunctionPool] = {}
         self._lock = threading.Lock()
         self.interpreters: dict[str, tuple[str, bool]] = {}
         # Fault injection for reliability runs: True throttles this invocation as Lambda would.
         self.inject_throttle: Callable[[FunctionConfig], bool] | None = None
+        # Sees every invocation's outcome (event and result), for runs that account for each one.
+        self.on_invocation: Callable[[FunctionConfig, bytes, Invocation], None] | None = None
 
     def function_config(self, name: str) -> FunctionConfig:
         now = time.monotonic()
@@ -294,26 +381,66 @@ class LocalLambda:
     def invoke(self, name: str, event: bytes) -> Invocation:
         config = self.function_config(name)
         if self.inject_throttle is not None and self.inject_throttle(config):
-            return Invocation(b"", throttled=True)
+            return self._observed(config, event, Invocation(b"", throttled=True))
         payload = json.loads(event) if event.strip() else {}  # the endpoint checked it is JSON
         pool = self._pool(config)
         environment = pool.acquire()
         if environment is None:
-            return Invocation(b"", throttled=True)
+            return self._observed(config, event, Invocation(b"", throttled=True))
         request_id = str(uuid.uuid4())
-        started = time.monotonic()
         answer: dict[str, Any] | None = None
+        init_ms: float | None = None
+        suppressed = timed_out = False
+        started = time.monotonic()
         try:
-            answer, timed_out = environment.invoke(payload, config.timeout, request_id)
+            ready, init_ms = self._init_phase(pool, environment)
+            if ready is not None:  # else the pool closed while a replacement started
+                environment = ready
+                suppressed = not environment.initialised
+                started = time.monotonic()  # the invocation's clock starts once init is done
+                answer, timed_out = environment.invoke(payload, started + config.timeout, request_id)
         finally:
             pool.release(environment, reusable=answer is not None)
         duration_ms = (time.monotonic() - started) * 1000
-        # The line Lambda writes to the function's log after each invocation.
-        with environment.log_path.open("a", encoding="utf-8") as log:
-            log.write(
-                f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-                f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {config.memory} MB\n"
-            )
+        if suppressed and not environment.initialised and timed_out:
+            self._log(environment, f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: invoke\tStatus: timeout")
+        # The line Lambda writes to the function's log after each invocation; init is billed too.
+        billed_ms = math.ceil(duration_ms + (init_ms or 0.0))
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {billed_ms} ms\tMemory Size: {config.memory} MB"
+        )
+        self._log(environment, report if init_ms is None else f"{report}\tInit Duration: {init_ms:.2f} ms")
+        invocation = self._invocation(config, answer, timed_out, duration_ms, init_ms)
+        return self._observed(config, event, dataclasses.replace(invocation, suppressed_init=suppressed))
+
+    def _init_phase(
+        self, pool: FunctionPool, environment: ExecutionEnvironment
+    ) -> tuple[ExecutionEnvironment | None, float | None]:
+        """A new environment's init, with ``init_seconds`` of its own: (the environment to invoke, the
+        init's ms). Past its limit, init is retried in the invoke phase in a new environment (None: the
+        pool closed meanwhile). A warm environment, or one whose init is suppressed, comes back as is."""
+        if environment.initialised or environment.suppressed_init:
+            return environment, None
+        limit = environment.started + self.init_seconds
+        if environment.initialise(limit):
+            return environment, (time.monotonic() - environment.started) * 1000
+        if time.monotonic() < limit:
+            return environment, None  # the process died during init: the invocation reports it
+        environment.close()
+        self._log(
+            environment, f"INIT_REPORT Init Duration: {self.init_seconds * 1000:.2f} ms\tPhase: init\tStatus: timeout"
+        )
+        return pool.replace(environment), None
+
+    @staticmethod
+    def _invocation(
+        config: FunctionConfig,
+        answer: dict[str, Any] | None,
+        timed_out: bool,
+        duration_ms: float,
+        init_ms: float | None,
+    ) -> Invocation:
         if answer is None:
             message = (
                 f"Task timed out after {config.timeout:.2f} seconds"
@@ -322,10 +449,20 @@ class LocalLambda:
             )
             error_type = "Sandbox.Timedout" if timed_out else "Runtime.ExitError"
             body = {"errorMessage": message, "errorType": error_type}
-            return Invocation(json.dumps(body).encode(), "Unhandled", duration_ms=duration_ms)
+            return Invocation(json.dumps(body).encode(), "Unhandled", False, duration_ms, timed_out, init_ms)
         if answer["ok"]:
-            return Invocation(answer["result"].encode(), duration_ms=duration_ms)
-        return Invocation(json.dumps(answer["error"]).encode(), "Unhandled", duration_ms=duration_ms)
+            return Invocation(answer["result"].encode(), duration_ms=duration_ms, init_ms=init_ms)
+        return Invocation(json.dumps(answer["error"]).encode(), "Unhandled", duration_ms=duration_ms, init_ms=init_ms)
+
+    def _observed(self, config: FunctionConfig, event: bytes, invocation: Invocation) -> Invocation:
+        if self.on_invocation is not None:
+            self.on_invocation(config, event, invocation)
+        return invocation
+
+    @staticmethod
+    def _log(environment: ExecutionEnvironment, line: str) -> None:
+        with environment.log_path.open("a", encoding="utf-8") as log:
+            log.write(line + "\n")
 
     def _pool(self, config: FunctionConfig) -> FunctionPool:
         key = (config.name, config.code_sha256)
@@ -333,13 +470,24 @@ class LocalLambda:
             pool = self._pools.get(key)
             if pool is None:
                 # A new code version replaces the old environments, as an update does on Lambda.
-                for old_key in [k for k in self._pools if k[0] == config.name]:
-                    self._pools.pop(old_key).close()
-                pool = FunctionPool(config, lambda: self._start(config), self._limit(config))
+                for old in self._pop_pools(config.name):
+                    old.close()
+                pool = FunctionPool(config, lambda suppressed: self._start(config, suppressed), self._limit(config))
                 self._pools[key] = pool
             else:
                 pool.limit = self._limit(config)  # reserved concurrency may have changed since
             return pool
+
+    def close_function(self, name: str) -> None:
+        """Stop every environment of the function ``name``, as deleting it does on Lambda."""
+        with self._lock:
+            pools = self._pop_pools(name)
+        for pool in pools:
+            pool.close()
+
+    def _pop_pools(self, name: str) -> list[FunctionPool]:
+        """The pools of every code version of ``name``, taken out (the caller holds the lock)."""
+        return [self._pools.pop(key) for key in [key for key in self._pools if key[0] == name]]
 
     def _limit(self, config: FunctionConfig) -> int:
         # A reservation of 0 is how Lambda pauses a function: every invocation is throttled.
@@ -359,7 +507,7 @@ class LocalLambda:
                 shutil.rmtree(staging, ignore_errors=True)  # another thread unpacked it first
         return target
 
-    def _start(self, config: FunctionConfig) -> ExecutionEnvironment:
+    def _start(self, config: FunctionConfig, suppressed_init: bool) -> ExecutionEnvironment:
         code = self._code_dir(config)
         interpreter, _exact = self.interpreters.setdefault(config.runtime, interpreter_for(config.runtime))
         command = [interpreter, "-I", "-S", str(BOOTSTRAP), "--code", str(code), "--handler", config.handler]
@@ -367,7 +515,8 @@ class LocalLambda:
             command += ["--layer", str(layer)]
         log_dir = self.work_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        return ExecutionEnvironment(command, self._environment(config), code, log_dir / f"{config.name}.log")
+        log_path = log_dir / f"{config.name}.log"
+        return ExecutionEnvironment(command, self._environment(config), code, log_path, suppressed_init)
 
     def _environment(self, config: FunctionConfig) -> dict[str, str]:
         region = config.arn.split(":")[3]

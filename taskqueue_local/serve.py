@@ -20,7 +20,7 @@ def serve(
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     control = local_client("lambda", emulator_url)
-    layer = ensure_boto3_layer(work_dir)
+    layer = ensure_boto3_layer()
     service = LocalLambda(control, ArtifactIndex(artifacts), work_dir, {}, [layer])
     endpoint = LambdaEndpoint(service, emulator_url, port=port)
     # What Lambda gives every function: credentials, and here the emulator's and our endpoints.
@@ -45,8 +45,11 @@ def serve(
 
     scheduler = Scheduler(targets, fire, speedup)
     endpoint.start()
-    scheduler.start()
-    log.info("Lambda endpoint listening on %s", endpoint.url)
-    stop.wait()
-    scheduler.stop()
-    endpoint.stop()
+    try:
+        scheduler.start()
+        log.info("Lambda endpoint listening on %s", endpoint.url)
+        stop.wait()
+    finally:
+        # Also when a signal ends the wait (taskqueue_local.shutdown): the endpoint stops its environments.
+        scheduler.stop()
+        endpoint.stop()

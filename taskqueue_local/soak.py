@@ -10,8 +10,10 @@ built worker zip, consumers started on a schedule) with these faults:
 - duplicate deliveries: a message made visible again while its first delivery is in flight;
 - consumers stopped by their time budget with messages in hand (receives that return too late).
 
-At the end it checks the invariants and prints them with their counts. ``python -m
-taskqueue_local soak --tasks 2000`` (``make soak``) exits non-zero when one fails.
+Only these faults: timeouts and concurrency are sized from what the machine measures at the start
+(``taskqueue_local.soak_sizing``), so no invocation times out or is throttled unless injected, and
+the soak fails when one does. At the end it checks the invariants and prints them with their counts.
+``python -m taskqueue_local soak --tasks 2000`` (``make soak``) exits non-zero when one fails.
 """
 
 from __future__ import annotations
@@ -33,15 +35,23 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.config import BackoffConfig, ConsumerConfig
-from taskqueue.consumer import Consumer, ConsumerReport
+from taskqueue.consumer import Budget, Consumer, ConsumerReport
+from taskqueue.dead_letter_queue import MALFORMED, PERMANENT_ERROR, RETRIES_EXHAUSTED, UNKNOWN_TASK
+from taskqueue.operations.dlq_message import REDRIVE
+from taskqueue.operations.redrive import queue_depths
 from taskqueue.producer import Task, TaskQueue
-from taskqueue.redrive import queue_depths
 from taskqueue_local.demo import queue_depth, read_dead_letters, reason
 from taskqueue_local.fault_proxy import EvenlySpaced, FaultProxy
 from taskqueue_local.harness import Harness, LambdaContext, Queues
+from taskqueue_local.lambda_service import FunctionConfig, Invocation
+from taskqueue_local.shutdown import exit_on_signals
+from taskqueue_local.soak_sizing import Sizing, SizingRules, measure, size
 from taskqueue_local.stack import ROOT
 
 SOAK_TASKS = Path(__file__).with_name("soak_tasks")
+# The soak's worker zip: build.py reuses it while its inputs are unchanged (build/ is git-ignored).
+SOAK_BUILD = ROOT / "build" / "soak"
+WORKER = "soak-worker"
 TASK_ID = re.compile(r"soak-\d{6}")
 # Bodies that are not task messages, one per kind of bad input the worker must dead-letter.
 MALFORMED_BODIES = (
@@ -54,11 +64,10 @@ MALFORMED_BODIES = (
 )
 # SQS's redrive moves a message whose last allowed receive never reached the task (the invocation
 # was throttled or crashed); it carries no reason attribute, but its receive count tells.
-REDRIVE = "redrive"
 EXPECTED_REASONS = {
-    "permanent": {"permanent_error"},
-    "exhausted": {"retries_exhausted", REDRIVE},
-    "malformed": {"malformed", "unknown_task"},
+    "permanent": {PERMANENT_ERROR},
+    "exhausted": {RETRIES_EXHAUSTED, REDRIVE},
+    "malformed": {MALFORMED, UNKNOWN_TASK},
 }
 
 
@@ -76,10 +85,8 @@ class SoakConfig:
     sqs_error_rate: float = 0.01
     slow_receive_rate: float = 0.03
     backlog: int = 200
-    consumer_interval: float = 2.0
-    consumer_budget: float = 10.0
-    worker_timeout: int = 3
-    max_concurrency: int = 4
+    consumer_interval: float = 2.0  # a schedule tick; it starts a run when fewer than the live limit run
+    sizing: SizingRules = field(default_factory=SizingRules)
     # Faults take receives too (a crashed batch, a throttle, a duplicate in flight, a release).
     max_receive_count: int = 8
     idempotency: bool = True
@@ -143,7 +150,27 @@ class Observations:
     consumer_crashes: list[str] = field(default_factory=list)
     visibility_timeouts: list[int] = field(default_factory=list)
     enqueue_retries: int = 0
+    # Worker invocations the local Lambda killed at the timeout: the (task id, receive count) of each record.
+    timed_out: list[set[tuple[str, int]]] = field(default_factory=list)
+    throttled: int = 0
+    skipped_ticks: int = 0  # schedule ticks that found the live-run limit reached
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def invocation(self, function: FunctionConfig, event: bytes, invocation: Invocation) -> None:
+        """The local Lambda's outcome of a worker invocation (its on_invocation hook)."""
+        if function.name != WORKER or not (invocation.timed_out or invocation.throttled):
+            return
+        with self.lock:
+            if invocation.throttled:
+                self.throttled += 1
+                return
+            self.timed_out.append(
+                {
+                    (match.group(0), int(record["attributes"]["ApproximateReceiveCount"]))
+                    for record in json.loads(event).get("Records", [])
+                    if (match := TASK_ID.search(record["body"]))
+                }
+            )
 
 
 @dataclass(frozen=True)
@@ -157,6 +184,7 @@ class Invariant:
 @dataclass
 class SoakResult:
     config: SoakConfig
+    sizing: Sizing
     invariants: list[Invariant]
     counts: dict[str, Any]
     seconds: float
@@ -167,7 +195,8 @@ class SoakResult:
 
     def table(self) -> str:
         width = max(len(i.name) for i in self.invariants)
-        lines = [f"  {'invariant'.ljust(width)}  {'expected':>10}  {'measured':>10}  result"]
+        lines = ["sizing:", self.sizing.describe(), ""]
+        lines += [f"  {'invariant'.ljust(width)}  {'expected':>10}  {'measured':>10}  result"]
         lines += [
             f"  {i.name.ljust(width)}  {i.expected:>10}  {i.measured:>10}  {'PASS' if i.ok else 'FAIL'}"
             for i in self.invariants
@@ -191,73 +220,110 @@ def build_worker(out_dir: Path) -> Path:
 
 def run(config: SoakConfig, work_dir: Path | None = None, log: Callable[[str], None] = print) -> SoakResult:
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="taskqueue-soak-"))
-    zip_path = build_worker(work_dir / "dist")
+    zip_path = build_worker(SOAK_BUILD)
     ledger = work_dir / "ledger.txt"
     ledger.write_text("")
-    with Harness(work_dir, [zip_path.parent], account_concurrency=config.max_concurrency * 8) as harness:
+    # The local Lambda's account concurrency is the soak's bound: a throttle it was not told to inject
+    # means the bound was passed, and fails the soak.
+    with Harness(work_dir, [zip_path.parent], account_concurrency=config.sizing.max_in_flight) as harness:
         proxy = FaultProxy(harness.emulator_url, config.sqs_error_rate).start()
         try:
             harness.route_through(proxy.url)
-            return _soak(config, harness, proxy, ledger, zip_path, log)
+            return _soak(config, harness, proxy, work_dir, zip_path, log)
         finally:
             proxy.stop()
 
 
 def _soak(
-    config: SoakConfig, harness: Harness, proxy: FaultProxy, ledger: Path, zip_path: Path, log: Callable[[str], None]
+    config: SoakConfig, harness: Harness, proxy: FaultProxy, work_dir: Path, zip_path: Path, log: Callable[[str], None]
 ) -> SoakResult:
     started = time.monotonic()
-    queues = harness.create_queues("soak", config.max_receive_count)
+    ledger, injected_file = work_dir / "ledger.txt", work_dir / "injected-faults.jsonl"
+    injected_file.write_text("")
     environment = {
-        "TASKQUEUE_DLQ_URL": queues.dlq_url,
         "TASKQUEUE_TASKS": "soak_tasks",
         "TASKQUEUE_MAX_RECEIVE_COUNT": str(config.max_receive_count),
         "TASKQUEUE_BACKOFF_BASE_SECONDS": "1",
         "TASKQUEUE_BACKOFF_MAX_SECONDS": "4",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
-        "SOAK_LEDGER": str(ledger),
+        "SOAK_INJECTED": str(injected_file),  # the crashes and timeouts the soak tasks inject
     }
     if config.idempotency:
         environment["TASKQUEUE_IDEMPOTENCY_TABLE"] = harness.create_idempotency_table("soak-idempotency")
-    harness.deploy_function("soak-worker", zip_path, "taskqueue.worker.handler", environment, config.worker_timeout)
+    measured = measure(harness, config.sizing, zip_path, environment, work_dir / "calibration-ledger.txt")
+    sizing = size(config.sizing, measured)
+    sized_at = time.monotonic()
+    log(f"sizing, from what this machine measured ({sized_at - started:.0f} s):\n{sizing.describe()}")
+
+    queues = harness.create_queues("soak", config.max_receive_count, visibility_timeout=sizing.visibility_timeout)
+    environment |= {"TASKQUEUE_DLQ_URL": queues.dlq_url, "SOAK_LEDGER": str(ledger)}
+    harness.deploy_function(WORKER, zip_path, "taskqueue.worker.handler", environment, sizing.worker_timeout)
 
     faults = Faults(config)
-    assert harness.service is not None
-    harness.service.inject_throttle = lambda function: faults.inject("throttles")
     observed = Observations()
+    assert harness.service is not None
+    harness.service.inject_throttle = lambda function: function.name == WORKER and faults.inject("throttles")
+    harness.service.on_invocation = observed.invocation
     the_plan = plan(config)
-    consumer = _consumer(config, harness, queues, faults, observed)
+    consumer = _consumer(config, sizing, harness, queues, faults, observed)
 
     producer_done = threading.Event()
-    producer = threading.Thread(target=_produce, args=(config, harness, queues, the_plan, observed, producer_done))
-    producer.start()
     stop = threading.Event()
-    scheduler = threading.Thread(target=_schedule_consumers, args=(config, consumer, observed, stop))
+    producer = threading.Thread(
+        target=_produce, args=(config, harness, queues, the_plan, observed, producer_done, stop)
+    )
+    producer.start()
+    runs: list[threading.Thread] = []
+    scheduler = threading.Thread(target=_schedule_consumers, args=(config, sizing, consumer, observed, stop, runs))
     scheduler.start()
 
     depth_client = harness.client("sqs", direct=True)
     quiet_checks = 0
-    while time.monotonic() - started < config.timeout:
-        time.sleep(1.0)
-        depth = queue_depth(depth_client, queues.url)
-        done = len(set(ledger.read_text().split()))
-        log(
-            f"  {time.monotonic() - started:6.1f} s  completed {done:5d}  queued {depth:5d}  "
-            f"dead-lettered {queue_depth(depth_client, queues.dlq_url):4d}"
-        )
-        quiet_checks = quiet_checks + 1 if producer_done.is_set() and depth == 0 else 0
-        if quiet_checks >= 3:
-            break
-    stop.set()
+    try:
+        while time.monotonic() - sized_at < config.timeout:
+            time.sleep(1.0)
+            depth = queue_depth(depth_client, queues.url)
+            done = len(set(ledger.read_text().split()))
+            log(
+                f"  {time.monotonic() - started:6.1f} s  completed {done:5d}  queued {depth:5d}  "
+                f"dead-lettered {queue_depth(depth_client, queues.dlq_url):4d}"
+            )
+            quiet_checks = quiet_checks + 1 if producer_done.is_set() and depth == 0 else 0
+            if quiet_checks >= 3:
+                break
+    finally:
+        # Also on a signal: no more enqueues and no new consumer run, so the process can exit.
+        stop.set()
     scheduler.join()
     producer.join()
-    return _verify(config, the_plan, ledger, depth_client, queues, faults, observed, proxy, time.monotonic() - started)
+    for thread in runs:
+        thread.join()
+    injected = [json.loads(line) for line in injected_file.read_text().splitlines() if line.strip()]
+    seconds = time.monotonic() - sized_at
+    return _verify(config, sizing, the_plan, ledger, depth_client, queues, faults, observed, injected, proxy, seconds)
 
 
-def _consumer(config: SoakConfig, harness: Harness, queues: Queues, faults: Faults, observed: Observations) -> Consumer:
-    sqs = harness.client("sqs", retries={"mode": "standard"}, max_pool_connections=config.max_concurrency * 4)
+# The Lambda context of the consumer run on this thread (the consumer receives on its run's thread).
+_current_run = threading.local()
+
+
+def _consumer(
+    config: SoakConfig, sizing: Sizing, harness: Harness, queues: Queues, faults: Faults, observed: Observations
+) -> Consumer:
+    pool = sizing.per_run_concurrency * sizing.rules.max_live_runs + 4
+    sqs = harness.client("sqs", retries={"mode": "standard"}, max_pool_connections=pool)
     chaos = harness.client("sqs", direct=True)
+    settings = ConsumerConfig(
+        queue_url=queues.url,
+        worker_function=WORKER,
+        max_concurrency=sizing.per_run_concurrency,
+        wait_time_seconds=1,
+        worker_timeout_seconds=sizing.worker_timeout,
+        time_margin_seconds=sizing.rules.settle_margin,
+        backoff=BackoffConfig(1, 4),
+        receivers=1,  # receives on the run's own thread, where the slow-receive fault finds the run's context
+    )
 
     def record_visibility(params: dict[str, Any], **_: Any) -> None:
         with observed.lock:
@@ -275,24 +341,18 @@ def _consumer(config: SoakConfig, harness: Harness, queues: Queues, faults: Faul
                     ),
                 ).start()
         if parsed.get("Messages") and faults.inject("slow_receives"):
-            time.sleep(config.consumer_budget * 0.7)  # too late to dispatch: the run must give the batch back
+            # Returns once too late to dispatch, by the consumer's own reckoning: the run must give it back.
+            budget = Budget(_current_run.context, settings)
+            while budget.can_dispatch():
+                time.sleep(0.1)
 
     sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", record_visibility)
     sqs.meta.events.register("after-call.sqs.ReceiveMessage", after_receive)
     lambda_client = harness.client(
         "lambda",
         retries={"total_max_attempts": 1},
-        read_timeout=config.worker_timeout + 10,
-        max_pool_connections=config.max_concurrency * 4,
-    )
-    settings = ConsumerConfig(
-        queue_url=queues.url,
-        worker_function="soak-worker",
-        max_concurrency=config.max_concurrency,
-        wait_time_seconds=1,
-        worker_timeout_seconds=config.worker_timeout,
-        time_margin_seconds=1,
-        backoff=BackoffConfig(1, 4),
+        read_timeout=sizing.read_timeout,  # taskqueue.limits.invoke_read_timeout(worker timeout)
+        max_pool_connections=pool,
     )
     return Consumer(settings, sqs, lambda_client)
 
@@ -303,13 +363,22 @@ def _ignore(call: Callable[..., Any], **arguments: Any) -> None:
         call(**arguments)
 
 
-def _schedule_consumers(config: SoakConfig, consumer: Consumer, observed: Observations, stop: threading.Event) -> None:
-    """Starts a consumer run every interval, as the schedule would; runs overlap."""
-    runs: list[threading.Thread] = []
+def _schedule_consumers(
+    config: SoakConfig,
+    sizing: Sizing,
+    consumer: Consumer,
+    observed: Observations,
+    stop: threading.Event,
+    runs: list[threading.Thread],
+) -> None:
+    """A schedule tick every interval until ``stop`` starts a consumer run, unless the live-run limit
+    is reached (runs overlap up to it, as a consumer with that reserved concurrency would). The runs
+    started are added to ``runs``."""
 
     def one_run() -> None:
+        _current_run.context = LambdaContext(sizing.consumer_budget)
         try:
-            report = consumer.run(LambdaContext(config.consumer_budget))
+            report = consumer.run(_current_run.context)
         except Exception as error:
             with observed.lock:
                 observed.consumer_crashes.append(f"{type(error).__name__}: {error}")
@@ -318,12 +387,14 @@ def _schedule_consumers(config: SoakConfig, consumer: Consumer, observed: Observ
             observed.reports.append(report)
 
     while not stop.is_set():
-        thread = threading.Thread(target=one_run, daemon=True)
-        thread.start()
-        runs.append(thread)
+        if sum(run.is_alive() for run in runs) < sizing.rules.max_live_runs:
+            thread = threading.Thread(target=one_run, daemon=True)
+            thread.start()
+            runs.append(thread)
+        else:
+            with observed.lock:
+                observed.skipped_ticks += 1
         stop.wait(config.consumer_interval)
-    for thread in runs:
-        thread.join()
 
 
 def _produce(
@@ -333,14 +404,17 @@ def _produce(
     the_plan: Plan,
     observed: Observations,
     done: threading.Event,
+    stop: threading.Event,
 ) -> None:
-    """Enqueues the plan in chunks, keeping the backlog small (moto slows down as it grows)."""
+    """Enqueues the plan in chunks until done or ``stop``, keeping the backlog small (moto slows down
+    as it grows)."""
     sqs = harness.client("sqs", retries={"mode": "standard"})
     depth_client = harness.client("sqs", direct=True)
     producer = TaskQueue(queues.url, sqs=sqs, max_message_bytes=262_144)
     for start in range(0, len(the_plan.bodies), 10):
         while queue_depths(depth_client, queues.url)["ApproximateNumberOfMessages"] > config.backlog:
-            time.sleep(0.05)
+            if stop.wait(0.05):
+                return
         chunk = the_plan.bodies[start : start + 10]
         for _attempt in range(10):
             try:
@@ -376,12 +450,14 @@ def _dead_letters(sqs: Any, dlq_url: str, max_receive_count: int) -> dict[str, s
 
 def _verify(
     config: SoakConfig,
+    sizing: Sizing,
     the_plan: Plan,
     ledger: Path,
     sqs: Any,
     queues: Queues,
     faults: Faults,
     observed: Observations,
+    injected: list[dict[str, Any]],
     proxy: FaultProxy,
     seconds: float,
 ) -> SoakResult:
@@ -403,6 +479,10 @@ def _verify(
     released = sum(report.released for report in observed.reports)
     zero_visibility = observed.visibility_timeouts.count(0)
     twice = sorted(task_id for task_id, count in runs.items() if count > 1)
+    # An invocation may time out only when it holds a task that slept past the timeout on purpose.
+    injected_timeouts = {(fault["task_id"], fault["receive_count"]) for fault in injected if fault["kind"] == "timeout"}
+    unexpected_timeouts = [batch for batch in observed.timed_out if not batch & injected_timeouts]
+    unexpected_throttles = observed.throttled - faults.count("throttles")
 
     def check(name: str, expected: Any, measured: Any) -> Invariant:
         return Invariant(name, str(expected), str(measured), expected == measured)
@@ -423,6 +503,8 @@ def _verify(
         check("DLQ entries without a reason", 0, len(without_reason)),
         check("DLQ entries with the wrong reason", 0, len(wrong_reason)),
         check("consumer runs that crashed", 0, len(observed.consumer_crashes)),
+        check("worker timeouts not injected", 0, len(unexpected_timeouts)),
+        check("worker throttles not injected", 0, unexpected_throttles),
     ]
     counts = {
         "tasks": config.tasks,
@@ -439,17 +521,26 @@ def _verify(
         "retry backoffs applied": len(observed.visibility_timeouts) - zero_visibility,
         "shortest backoff (s)": min((v for v in observed.visibility_timeouts if v), default=0),
         "injected throttles": faults.count("throttles"),
+        "injected worker timeouts (invocations killed at the timeout)": len(observed.timed_out)
+        - len(unexpected_timeouts),
+        "injected worker crashes (the environment exits mid-batch)": sum(f["kind"] == "crash" for f in injected),
         "injected duplicate deliveries": faults.count("duplicates"),
         "injected slow receives": faults.count("slow_receives"),
         "injected SQS 500s (before / after taking effect)": f"{proxy.injected['before']} / {proxy.injected['after']}"
         f" of {proxy.sqs_calls} SQS calls",
         "receive errors seen by consumers": sum(r.receive_errors for r in observed.reports),
         "producer chunks retried": observed.enqueue_retries,
-        "examples": {"lost": sorted(lost)[:5], "twice": twice[:5], "wrong reason": wrong_reason[:5]},
+        "schedule ticks that found the live-run limit reached": observed.skipped_ticks,
+        "examples": {
+            "lost": sorted(lost)[:5],
+            "twice": twice[:5],
+            "wrong reason": wrong_reason[:5],
+            "timed out, not injected": [sorted(batch)[:3] for batch in unexpected_timeouts[:3]],
+        },
     }
     if observed.consumer_crashes:
         counts["consumer crashes"] = observed.consumer_crashes[:3]
-    return SoakResult(config, invariants, counts, seconds)
+    return SoakResult(config, sizing, invariants, counts, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,14 +553,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     config = SoakConfig(tasks=args.tasks, seed=args.seed, idempotency=not args.no_idempotency)
-    result = run(config)
-    print(f"soak of {config.tasks} tasks finished in {result.seconds:.0f} s")
+    with exit_on_signals():  # a SIGTERM (`timeout`) or Ctrl-C stops the emulator and the Lambda processes
+        result = run(config)
+    print(f"soak of {config.tasks} tasks finished in {result.seconds:.0f} s (after the sizing)")
     print(result.table())
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
                     "invariants": [i.__dict__ for i in result.invariants],
+                    "sizing": result.sizing.lines,
                     "counts": result.counts,
                     "seconds": result.seconds,
                 },

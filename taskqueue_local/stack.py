@@ -27,8 +27,9 @@ LOCAL_DIR = ROOT / ".local"
 STATE_NAME = "stack.json"
 OVERRIDE_NAME = "taskqueue_local_override.tf"
 REGION = "us-east-1"
-# Services the module touches; each is pointed at the emulator.
-ENDPOINT_SERVICES = ("sqs", "lambda", "iam", "sts", "events", "logs", "cloudwatch", "dynamodb", "kms")
+# Services the module and the examples touch; each is pointed at the emulator (ec2 and sns for the
+# complete example's network and producers).
+ENDPOINT_SERVICES = ("sqs", "lambda", "iam", "sts", "events", "logs", "cloudwatch", "dynamodb", "kms", "ec2", "sns")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
 
 # Module settings for a local run: the example's own tasks, and retries quick enough to watch.
@@ -38,6 +39,8 @@ DEMO_MODULE_SETTINGS: dict[str, Any] = {
     "backoff_max_seconds": 4,
     "max_receive_count": 4,
     "consumer_wait_time_seconds": 1,
+    # Each task's outcome in the worker's log, which the demo follows (the default logs failures only).
+    "logging_application_log_level": "DEBUG",
 }
 
 Log = Callable[[str], None]
@@ -298,14 +301,41 @@ def workspace(example: str, work_dir: Path) -> Path:
     The copy sits at the same depth below a link to the module, so its ``../../terraform``
     source still resolves.
     """
-    root = work_dir / "workspace"
-    target = root / "examples" / example
+    target = ExampleRun.at(example, work_dir).example_dir
+    root = target.parent.parent
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(ROOT / "examples" / example, target, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
     module_link = root / "terraform"
     if not module_link.is_symlink():
         module_link.symlink_to(ROOT / "terraform", target_is_directory=True)
     return target
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    """Where an example is applied: its workspace copy, Terraform's data directory, its state, its variables."""
+
+    example_dir: Path
+    data_dir: Path
+    state: Path
+    variables: dict[str, str]
+
+    @classmethod
+    def at(cls, example: str, work_dir: Path) -> ExampleRun:
+        terraform_dir = work_dir / "terraform"
+        return cls(
+            example_dir=work_dir / "workspace" / "examples" / example,
+            data_dir=terraform_dir / example,
+            # Beside the data directory, not in it: there terraform.tfstate is the backend's own
+            # file, and a plan or `terraform output` would read the state as one.
+            state=terraform_dir / f"{example}.tfstate",
+            # The examples' region variable names the emulator's, which the override's provider uses.
+            variables={"dist_dir": str(work_dir / "dist"), "region": REGION},
+        )
+
+    def terraform(self, terraform_setup: Any) -> Any:
+        """A python-terraform object for the workspace copy (init is the caller's)."""
+        return terraform_setup.terraform(self.example_dir, data_dir=self.data_dir)
 
 
 def apply(
@@ -321,17 +351,16 @@ def apply(
 
     example_dir = workspace(example, work_dir)
     (example_dir / OVERRIDE_NAME).write_text(override_text(emulator_url, module_settings))
-    data_dir = work_dir / "terraform" / example
-    state = data_dir / "terraform.tfstate"
-    runner = terraform_setup.terraform(example_dir, data_dir=data_dir)
+    run = ExampleRun.at(example, work_dir)
+    state = run.state
+    runner = run.terraform(terraform_setup)
     started = time.monotonic()
     tf.run(runner, "init", input=False)
     log(f"terraform init: {time.monotonic() - started:.1f} s")
     started = time.monotonic()
-    variables = {"dist_dir": str(work_dir / "dist")}
-    tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(state), var=variables)
+    tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(state), var=run.variables)
     log(f"terraform apply of examples/{example}: {time.monotonic() - started:.1f} s")
-    # The outputs, from the state the apply wrote (`terraform output -state` misreads a local state file).
+    # The outputs, from the state the apply wrote.
     outputs = json.loads(state.read_text()).get("outputs", {})
     return {name: value["value"] for name, value in outputs.items()}
 
@@ -346,7 +375,8 @@ def down(work_dir: Path = LOCAL_DIR, log: Log = print) -> None:
             log(f"stopped {name} (pid {pid})")
     # The workspace and state describe resources of an emulator that no longer exists.
     shutil.rmtree(work_dir / "workspace" / "examples", ignore_errors=True)
-    for state in (work_dir / "terraform" / stack.example).glob("terraform.tfstate*"):
-        state.unlink()
+    state = ExampleRun.at(stack.example, work_dir).state
+    for path in state.parent.glob(f"{state.name}*"):
+        path.unlink()
     (work_dir / STATE_NAME).unlink(missing_ok=True)
     log("local stack is down")

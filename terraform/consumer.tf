@@ -9,8 +9,9 @@ resource "aws_cloudwatch_log_group" "consumer" {
   name              = "/aws/lambda/${local.consumer_function_name}"
   retention_in_days = var.cloudwatch_logs_retention_in_days
   kms_key_id        = var.cloudwatch_logs_kms_key_id
+  log_group_class   = var.cloudwatch_logs_log_group_class
 
-  tags = var.tags
+  tags = local.cloudwatch_logs_tags
 }
 
 resource "aws_lambda_function" "consumer" {
@@ -21,13 +22,17 @@ resource "aws_lambda_function" "consumer" {
 
   function_name = local.consumer_function_name
   description   = "Task queue ${var.name}: receives from ${local.queue_name} and hands batches to ${local.worker_function_name}."
-  role          = aws_iam_role.consumer[0].arn
+  role          = local.consumer_role_arn
 
-  filename         = var.consumer_package.filename
-  source_code_hash = var.consumer_package.source_code_hash != null ? var.consumer_package.source_code_hash : filebase64sha256(var.consumer_package.filename)
-  handler          = "taskqueue.consumer.handler"
-  runtime          = var.runtime
-  architectures    = [var.architecture]
+  filename          = var.consumer_package.filename
+  s3_bucket         = var.consumer_package.s3_bucket
+  s3_key            = var.consumer_package.s3_key
+  s3_object_version = var.consumer_package.s3_object_version
+  source_code_hash  = local.source_code_hashes.consumer
+  handler           = "taskqueue.consumer.handler"
+  runtime           = var.runtime
+  architectures     = local.architectures
+  publish           = var.publish
 
   memory_size                    = var.consumer_memory_size
   timeout                        = var.consumer_timeout
@@ -39,15 +44,23 @@ resource "aws_lambda_function" "consumer" {
       local.powertools_environment,
       local.backoff_environment,
       {
-        TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this.url
-        TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker.arn
+        TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this[0].url
+        TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
         TASKQUEUE_WORKER_TIMEOUT_SECONDS = tostring(var.worker_timeout)
         TASKQUEUE_MAX_CONCURRENCY        = tostring(var.consumer_max_concurrency)
+        TASKQUEUE_RECEIVERS              = tostring(var.consumer_receivers)
         TASKQUEUE_BATCH_SIZE             = tostring(var.consumer_batch_size)
         TASKQUEUE_MODE                   = var.consumer_mode
       },
       var.consumer_wait_time_seconds == null ? {} : { TASKQUEUE_WAIT_TIME_SECONDS = tostring(var.consumer_wait_time_seconds) },
     )
+  }
+
+  logging_config {
+    log_format            = var.logging_log_format
+    log_group             = aws_cloudwatch_log_group.consumer[0].name
+    application_log_level = local.json_logs ? local.application_log_level : null
+    system_log_level      = local.json_logs ? var.logging_system_log_level : null
   }
 
   tracing_config {
@@ -62,7 +75,7 @@ resource "aws_lambda_function" "consumer" {
     }
   }
 
-  tags = var.tags
+  tags = local.function_tags
 
   # The first run must find its log group and its permissions in place.
   depends_on = [
@@ -74,11 +87,22 @@ resource "aws_lambda_function" "consumer" {
   lifecycle {
     precondition {
       condition     = var.consumer_package != null
-      error_message = "consumer_package is required when trigger_mode = \"schedule\"."
+      error_message = "consumer_package is required when trigger_mode = \"schedule\": pass dist/consumer.zip from build.py (filename, or s3_bucket and s3_key)."
     }
     precondition {
-      condition     = var.consumer_timeout > var.worker_timeout
-      error_message = "consumer_timeout (${var.consumer_timeout}) must exceed worker_timeout (${var.worker_timeout}): the consumer waits for each worker invocation it starts."
+      condition = var.create_role == (var.consumer_role_arn == null)
+      error_message = (var.create_role
+        ? "consumer_role_arn is used only with create_role = false: remove it, or set create_role = false to run the consumer with that role."
+        : "create_role = false needs consumer_role_arn in schedule mode: the ARN of the role the consumer runs with."
+      )
+    }
+    precondition {
+      condition     = var.consumer_timeout >= local.minimum_consumer_timeout
+      error_message = "consumer_timeout (${var.consumer_timeout}) must be at least ${local.minimum_consumer_timeout}: worker_timeout (${var.worker_timeout}) + ${local.lambda_init_seconds} (Lambda's init allowance) + ${local.invoke_response_slack_seconds} (the answer's way back) + ${local.consumer_time_margin_seconds} (TASKQUEUE_TIME_MARGIN_SECONDS) + 1 (one poll). A shorter consumer can wait for no worker invocation and never receives. Raise consumer_timeout or lower worker_timeout."
+    }
+    precondition {
+      condition     = var.consumer_receivers <= var.consumer_max_concurrency
+      error_message = "consumer_receivers (${var.consumer_receivers}) must not exceed consumer_max_concurrency (${var.consumer_max_concurrency}): a receive waits for a free worker slot, so the extra loops would only wait."
     }
     precondition {
       condition     = !(var.consumer_mode == "continuous" && var.consumer_wait_time_seconds == 0)

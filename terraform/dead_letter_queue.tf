@@ -1,5 +1,7 @@
 # Messages that failed max_receive_count times, and tasks the worker gave up on, with the reason.
 resource "aws_sqs_queue" "dead_letter_queue" {
+  count = local.create ? 1 : 0
+
   name = local.dead_letter_queue_name
 
   # SQS requires the dead-letter queue of a FIFO queue to be FIFO too. The worker sends dead letters
@@ -13,22 +15,24 @@ resource "aws_sqs_queue" "dead_letter_queue" {
   kms_master_key_id                 = var.kms_master_key_id
   kms_data_key_reuse_period_seconds = var.kms_master_key_id == null ? null : var.kms_data_key_reuse_period_seconds
 
-  tags = var.tags
+  tags = local.dead_letter_queue_tags
 }
 
 # Only this queue may use the dead-letter queue as its own.
 resource "aws_sqs_queue_redrive_allow_policy" "dead_letter_queue" {
-  count = var.create_dead_letter_queue_redrive_allow_policy ? 1 : 0
+  count = local.create && var.create_dead_letter_queue_redrive_allow_policy ? 1 : 0
 
-  queue_url = aws_sqs_queue.dead_letter_queue.id
+  queue_url = aws_sqs_queue.dead_letter_queue[0].id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.this.arn]
+    sourceQueueArns   = [aws_sqs_queue.this[0].arn]
   })
 }
 
 resource "aws_sqs_queue_policy" "dead_letter_queue" {
-  queue_url = aws_sqs_queue.dead_letter_queue.id
+  count = local.create ? 1 : 0
+
+  queue_url = aws_sqs_queue.dead_letter_queue[0].id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -36,7 +40,7 @@ resource "aws_sqs_queue_policy" "dead_letter_queue" {
       Effect    = "Deny"
       Principal = "*"
       Action    = "sqs:*"
-      Resource  = aws_sqs_queue.dead_letter_queue.arn
+      Resource  = aws_sqs_queue.dead_letter_queue[0].arn
       Condition = { Bool = { "aws:SecureTransport" = "false" } }
     }]
   })

@@ -1,7 +1,18 @@
 # One role per function, each scoped to the ARNs it works on. The policies are jsonencode()d rather
-# than aws_iam_policy_document data sources so that `terraform test` can assert on their contents.
+# than aws_iam_policy_document data sources so that `terraform test` can assert on their contents;
+# the same documents are outputs, for callers who bring their own roles (create_role = false).
 
 locals {
+  queue_arn             = one(aws_sqs_queue.this[*].arn)
+  dead_letter_queue_arn = one(aws_sqs_queue.dead_letter_queue[*].arn)
+  partition             = one(data.aws_partition.current[*].partition)
+
+  consumer_role_arn = var.create_role ? one(aws_iam_role.consumer[*].arn) : var.consumer_role_arn
+  worker_role_arn   = var.create_role ? one(aws_iam_role.worker[*].arn) : var.worker_role_arn
+
+  # A name prefix gets a 26-character unique suffix within IAM's 64; the name part keeps 28 of them.
+  role_name_prefix = substr(var.name, 0, 28)
+
   lambda_assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -22,52 +33,42 @@ locals {
       "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
     ]
-    Resource = aws_sqs_queue.this.arn
+    Resource = local.queue_arn
   }
 
-  # Receiving from, and sending to, a queue encrypted with a KMS key.
-  queue_kms_decrypt_statements = [for key in local.queue_kms_key_arns : {
-    Sid      = "DecryptQueueMessages"
-    Effect   = "Allow"
-    Action   = "kms:Decrypt"
-    Resource = key
+  # With a KMS key, SQS calls KMS on the caller's behalf (kms:ViaService) with the queue's ARN as
+  # encryption context: each statement is good for its own queue, through SQS, and nothing else.
+  sqs_via_service = "sqs.${coalesce(local.region, "unknown")}.amazonaws.com"
+  queue_kms_decrypt_statements = var.kms_master_key_id == null ? [] : [{
+    Sid       = "DecryptQueueMessages"
+    Effect    = "Allow"
+    Action    = "kms:Decrypt"
+    Resource  = var.kms_master_key_id
+    Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = [local.queue_arn] } }
   }]
-  queue_kms_encrypt_statements = [for key in local.queue_kms_key_arns : {
-    Sid      = "EncryptQueueMessages"
-    Effect   = "Allow"
-    Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    Resource = key
+  queue_kms_encrypt_statements = var.kms_master_key_id == null ? [] : [{
+    Sid       = "EncryptQueueMessages"
+    Effect    = "Allow"
+    Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+    Resource  = var.kms_master_key_id
+    Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = [local.queue_arn] } }
+  }]
+  dead_letter_kms_statements = var.kms_master_key_id == null ? [] : [{
+    Sid       = "EncryptDeadLetters"
+    Effect    = "Allow"
+    Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+    Resource  = var.kms_master_key_id
+    Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = [local.dead_letter_queue_arn] } }
   }]
 
   # X-Ray takes no resource-level permissions, so its policy is AWS's managed one; so is the ENI
   # management a function in a VPC needs.
   managed_policy_arns = merge(
-    var.tracing_mode == "Active" ? { tracing = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess" } : {},
-    local.vpc_enabled ? { vpc = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess" } : {},
+    var.tracing_mode == "Active" ? { tracing = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess" } : {},
+    local.vpc_enabled ? { vpc = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess" } : {},
   )
-}
 
-################################################################################
-# Consumer
-################################################################################
-
-resource "aws_iam_role" "consumer" {
-  count = local.schedule ? 1 : 0
-
-  name                 = local.consumer_function_name
-  path                 = var.role_path
-  permissions_boundary = var.role_permissions_boundary
-  assume_role_policy   = local.lambda_assume_role_policy
-
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy" "consumer" {
-  count = local.schedule ? 1 : 0
-
-  name = "taskqueue-consumer"
-  role = aws_iam_role.consumer[0].id
-  policy = jsonencode({
+  consumer_role_policy_json = !local.schedule ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
       [
@@ -82,38 +83,15 @@ resource "aws_iam_role_policy" "consumer" {
           Sid      = "InvokeWorker"
           Effect   = "Allow"
           Action   = "lambda:InvokeFunction"
-          Resource = aws_lambda_function.worker.arn
+          Resource = aws_lambda_function.worker[0].arn
         },
       ],
       local.queue_kms_decrypt_statements,
     )
   })
-}
 
-resource "aws_iam_role_policy_attachment" "consumer_managed" {
-  for_each = local.schedule ? local.managed_policy_arns : {}
-
-  role       = aws_iam_role.consumer[0].name
-  policy_arn = each.value
-}
-
-################################################################################
-# Worker
-################################################################################
-
-resource "aws_iam_role" "worker" {
-  name                 = local.worker_function_name
-  path                 = var.role_path
-  permissions_boundary = var.role_permissions_boundary
-  assume_role_policy   = local.lambda_assume_role_policy
-
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy" "worker" {
-  name = "taskqueue-worker"
-  role = aws_iam_role.worker.id
-  policy = jsonencode({
+  table_arn = one(aws_dynamodb_table.idempotency[*].arn)
+  worker_role_policy_json = !local.create ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
       [
@@ -121,48 +99,139 @@ resource "aws_iam_role_policy" "worker" {
           Sid      = "WriteLogs"
           Effect   = "Allow"
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-          Resource = "${aws_cloudwatch_log_group.worker.arn}:*"
+          Resource = "${aws_cloudwatch_log_group.worker[0].arn}:*"
         },
         {
           Sid      = "SendDeadLetters"
           Effect   = "Allow"
           Action   = "sqs:SendMessage"
-          Resource = aws_sqs_queue.dead_letter_queue.arn
+          Resource = local.dead_letter_queue_arn
         },
       ],
       # The event source mapping polls with the worker's role; the worker itself then sets the
       # backoff of the records that failed.
       local.event_source_mapping ? [local.consume_queue_statement] : [],
-      local.queue_kms_encrypt_statements,
-      var.create_idempotency_table ? [{
+      local.event_source_mapping ? local.queue_kms_decrypt_statements : [],
+      local.dead_letter_kms_statements,
+      # Idempotency records and attempt counts.
+      local.create_table ? [{
         Sid      = "IdempotencyRecords"
         Effect   = "Allow"
         Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-        Resource = one(aws_dynamodb_table.idempotency[*].arn)
+        Resource = local.table_arn
       }] : [],
-      var.create_idempotency_table && var.idempotency_table_kms_key_arn != null ? [{
+      # DynamoDB uses the table's key on the caller's behalf, with the table's name as encryption context.
+      local.create_table && var.idempotency_table_kms_key_arn != null ? [{
         Sid      = "IdempotencyTableKey"
         Effect   = "Allow"
         Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
         Resource = var.idempotency_table_kms_key_arn
+        Condition = { StringEquals = {
+          "kms:ViaService"                               = "dynamodb.${coalesce(local.region, "unknown")}.amazonaws.com"
+          "kms:EncryptionContext:aws:dynamodb:tableName" = [local.table_name]
+        } }
       }] : [],
     )
   })
 }
 
-resource "aws_iam_role_policy_attachment" "worker_managed" {
-  for_each = local.managed_policy_arns
+################################################################################
+# Consumer
+################################################################################
 
-  role       = aws_iam_role.worker.name
+resource "aws_iam_role" "consumer" {
+  count = local.schedule && var.create_role ? 1 : 0
+
+  name                 = var.role_use_name_prefix ? null : local.consumer_function_name
+  name_prefix          = var.role_use_name_prefix ? "${local.role_name_prefix}-consumer-" : null
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
+  assume_role_policy   = local.lambda_assume_role_policy
+
+  tags = local.role_tags
+
+  # A new name (say, a prefix) replaces the role: the new one is in place before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_iam_role_policy" "consumer" {
+  count = local.schedule && var.create_role ? 1 : 0
+
+  name   = "taskqueue-consumer"
+  role   = aws_iam_role.consumer[0].id
+  policy = local.consumer_role_policy_json
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_iam_role_policy_attachment" "consumer_managed" {
+  for_each = local.schedule && var.create_role ? local.managed_policy_arns : {}
+
+  role       = aws_iam_role.consumer[0].name
   policy_arn = each.value
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+################################################################################
+# Worker
+################################################################################
+
+resource "aws_iam_role" "worker" {
+  count = local.create && var.create_role ? 1 : 0
+
+  name                 = var.role_use_name_prefix ? null : local.worker_function_name
+  name_prefix          = var.role_use_name_prefix ? "${local.role_name_prefix}-worker-" : null
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
+  assume_role_policy   = local.lambda_assume_role_policy
+
+  tags = local.role_tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_iam_role_policy" "worker" {
+  count = local.create && var.create_role ? 1 : 0
+
+  name   = "taskqueue-worker"
+  role   = aws_iam_role.worker[0].id
+  policy = local.worker_role_policy_json
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_iam_role_policy_attachment" "worker_managed" {
+  for_each = local.create && var.create_role ? local.managed_policy_arns : {}
+
+  role       = aws_iam_role.worker[0].name
+  policy_arn = each.value
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # What the user's tasks touch: their own statements and policies.
 resource "aws_iam_role_policy" "worker_tasks" {
-  count = length(var.worker_policy_statements) > 0 ? 1 : 0
+  count = local.create && var.create_role && length(var.worker_policy_statements) > 0 ? 1 : 0
 
   name = "tasks"
-  role = aws_iam_role.worker.id
+  role = aws_iam_role.worker[0].id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [for sid, statement in var.worker_policy_statements : merge(
@@ -172,20 +241,24 @@ resource "aws_iam_role_policy" "worker_tasks" {
         Action   = statement.actions
         Resource = statement.resources
       },
-      length(statement.conditions) == 0 ? {} : {
-        Condition = {
-          for test in distinct([for condition in statement.conditions : condition.test]) : test => {
-            for condition in statement.conditions : condition.variable => condition.values if condition.test == test
-          }
-        }
-      },
+      local.caller_statement_conditions["worker/${sid}"],
     )]
   })
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "worker_tasks" {
-  for_each = var.worker_policy_arns
+  for_each = local.create && var.create_role ? var.worker_policy_arns : {}
 
-  role       = aws_iam_role.worker.name
+  role       = aws_iam_role.worker[0].name
   policy_arn = each.value
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }

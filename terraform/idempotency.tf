@@ -1,9 +1,11 @@
-# Powertools' DynamoDB persistence layer: records keyed by `id`, expired through `expiration`.
+# The worker's DynamoDB table, records keyed by `id` and expired through `expiration`: Powertools'
+# idempotency records (create_idempotency_table) and the worker's count of each task's failed
+# attempts (track_attempts). One table serves both.
 
 resource "aws_dynamodb_table" "idempotency" {
-  count = var.create_idempotency_table ? 1 : 0
+  count = local.create_table ? 1 : 0
 
-  name         = local.idempotency_table_name
+  name         = local.table_name
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "id"
 

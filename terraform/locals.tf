@@ -1,40 +1,123 @@
 locals {
-  schedule             = var.trigger_mode == "schedule"
-  event_source_mapping = var.trigger_mode == "event_source_mapping"
+  create = var.create
+
+  schedule             = local.create && var.trigger_mode == "schedule"
+  event_source_mapping = local.create && var.trigger_mode == "event_source_mapping"
 
   queue_name             = coalesce(var.queue_name, var.fifo_queue ? "${var.name}.fifo" : var.name)
   dead_letter_queue_name = coalesce(var.dead_letter_queue_name, var.fifo_queue ? "${var.name}-dlq.fifo" : "${var.name}-dlq")
 
-  # The queue must hide a message for as long as anything may still be working on it: in schedule
-  # mode the consumer (which holds the batch) and the worker; with an event source mapping the worker.
-  # AWS recommends six times the function timeout for an event source mapping, to leave room for
-  # retries of throttled invocations.
-  required_visibility_timeout = local.schedule ? max(var.consumer_timeout, var.worker_timeout) : var.worker_timeout
-  visibility_timeout_seconds = coalesce(
-    var.visibility_timeout_seconds,
-    local.schedule ? local.required_visibility_timeout : min(6 * var.worker_timeout, 43200),
-  )
-
   consumer_function_name = "${var.name}-consumer"
   worker_function_name   = "${var.name}-worker"
 
-  # The ARN form lets IAM statements name the key; SQS accepts it as kms_master_key_id too.
-  queue_kms_key_arns = var.kms_master_key_id == null ? [] : [var.kms_master_key_id]
+  # The region the queue lives in, read from its ARN: right for a provider of any region (and for
+  # 6.x's per-resource region), and free of data.aws_region's name/region split between 5.x and 6.x.
+  region = try(split(":", aws_sqs_queue.this[0].arn)[3], null)
 
-  idempotency_table_name = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
+  ##############################################################################
+  # Time budget
+  ##############################################################################
 
-  vpc_enabled = var.vpc_subnet_ids != null && var.vpc_security_group_ids != null
+  # These two mirror functions/taskqueue/limits.py (LAMBDA_INIT_SECONDS, INVOKE_RESPONSE_SLACK_SECONDS);
+  # tests/test_terraform.py holds the copies equal. Lambda runs a cold start's init with up to 10 s of
+  # its own, outside the function's timeout; the answer then needs a moment to travel back.
+  lambda_init_seconds           = 10
+  invoke_response_slack_seconds = 2
+  # Mirrors ConsumerConfig.time_margin_seconds in functions/taskqueue/config.py, the default the
+  # runtime keeps free at the end of its budget when TASKQUEUE_TIME_MARGIN_SECONDS is unset.
+  default_time_margin_seconds = 2
+
+  consumer_time_margin_seconds = try(
+    tonumber(var.consumer_environment_variables["TASKQUEUE_TIME_MARGIN_SECONDS"]),
+    local.default_time_margin_seconds,
+  )
+  # A consumer shorter than this can wait for no worker invocation at all (one poll of 1 s included):
+  # it would never receive, and messages would expire at retention without reaching the DLQ.
+  minimum_consumer_timeout = var.worker_timeout + local.lambda_init_seconds + local.invoke_response_slack_seconds + local.consumer_time_margin_seconds + 1
+
+  # The longest a worker invocation can live: its timeout plus Lambda's init allowance.
+  longest_worker_invocation = var.worker_timeout + local.lambda_init_seconds
+
+  # The queue must hide a message for as long as anything may still work on it: in schedule mode the
+  # consumer, which holds the batch for its whole run; with an event source mapping the worker, cold
+  # start included. There AWS recommends six times the function timeout, which leaves room for retries
+  # of throttled invocations.
+  required_visibility_timeout = local.schedule ? var.consumer_timeout : local.longest_worker_invocation
+  visibility_timeout_seconds = coalesce(
+    var.visibility_timeout_seconds,
+    local.schedule ? local.required_visibility_timeout : min(max(6 * var.worker_timeout, local.required_visibility_timeout), 43200),
+  )
+
+  ##############################################################################
+  # Concurrency
+  ##############################################################################
+
+  # EventBridge starts a run every period; one that lasts longer than the period overlaps the next ones.
+  # rate() expressions give the period; any cron() may fire every minute, EventBridge's finest step.
+  schedule_rate           = try(regex("^rate\\(([0-9]+) (minute|hour|day)s?\\)$", var.schedule_expression), null)
+  schedule_period_seconds = local.schedule_rate == null ? 60 : tonumber(local.schedule_rate[0]) * { minute = 60, hour = 3600, day = 86400 }[local.schedule_rate[1]]
+  # A run lives at most consumer_timeout; a reserved concurrency on the consumer caps the count.
+  overlapping_consumer_runs = (var.consumer_reserved_concurrent_executions == null
+    ? ceil(var.consumer_timeout / local.schedule_period_seconds)
+    : min(ceil(var.consumer_timeout / local.schedule_period_seconds), var.consumer_reserved_concurrent_executions)
+  )
+  # SQS event pollers in provisioned mode invoke the function up to 10 times at once each.
+  invocations_per_sqs_poller = 10
+  # The most worker invocations that can run at once, when the module can tell (null: unbounded).
+  worker_concurrency_needed = (local.schedule
+    ? var.consumer_max_concurrency * local.overlapping_consumer_runs
+    : (var.event_source_mapping_provisioned_poller_config != null
+      ? try(var.event_source_mapping_provisioned_poller_config.maximum_pollers * local.invocations_per_sqs_poller, null)
+      : var.event_source_mapping_maximum_concurrency
+    )
+  )
+
+  ##############################################################################
+  # Functions
+  ##############################################################################
+
+  # `architecture` (a string) is deprecated for `architectures`; while it lasts, it wins when set.
+  architectures = var.architecture != null ? [var.architecture] : var.architectures
+
+  # Lambda's level names (ALC) and Powertools' (Python logging). With the JSON log format Lambda sets
+  # AWS_LAMBDA_LOG_LEVEL from application_log_level and Powertools' Logger takes that over
+  # POWERTOOLS_LOG_LEVEL; with Text only POWERTOOLS_LOG_LEVEL applies. Both get the same level.
+  deprecated_log_levels = { DEBUG = "DEBUG", INFO = "INFO", WARNING = "WARN", ERROR = "ERROR", CRITICAL = "FATAL" }
+  powertools_log_levels = { TRACE = "DEBUG", DEBUG = "DEBUG", INFO = "INFO", WARN = "WARNING", ERROR = "ERROR", FATAL = "CRITICAL" }
+  application_log_level = var.log_level != null ? local.deprecated_log_levels[var.log_level] : var.logging_application_log_level
+  json_logs             = var.logging_log_format == "JSON"
 
   powertools_environment = {
     POWERTOOLS_SERVICE_NAME      = var.name
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
-    POWERTOOLS_LOG_LEVEL         = var.log_level
+    POWERTOOLS_LOG_LEVEL         = local.powertools_log_levels[local.application_log_level]
   }
 
   backoff_environment = {
     TASKQUEUE_BACKOFF_BASE_SECONDS = tostring(var.backoff_base_seconds)
     TASKQUEUE_BACKOFF_MAX_SECONDS  = tostring(var.backoff_max_seconds)
   }
+
+  # The worker counts failed attempts in the table by default on FIFO queues, where messages held
+  # back behind a failing group head use up receives without running.
+  track_attempts = coalesce(var.track_attempts, var.fifo_queue)
+  create_table   = local.create && (var.create_idempotency_table || local.track_attempts)
+  table_name     = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
+
+  vpc_enabled = var.vpc_subnet_ids != null && var.vpc_security_group_ids != null
+
+  ##############################################################################
+  # Tags
+  ##############################################################################
+
+  queue_tags                = merge(var.tags, var.queue_tags)
+  dead_letter_queue_tags    = merge(var.tags, var.dead_letter_queue_tags)
+  function_tags             = merge(var.tags, var.function_tags)
+  role_tags                 = merge(var.tags, var.role_tags)
+  cloudwatch_logs_tags      = merge(var.tags, var.cloudwatch_logs_tags)
+  event_source_mapping_tags = merge(var.tags, var.event_source_mapping_tags)
 }
 
-data "aws_partition" "current" {}
+data "aws_partition" "current" {
+  count = local.create ? 1 : 0
+}

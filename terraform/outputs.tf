@@ -4,44 +4,44 @@
 
 output "queue_url" {
   description = "URL of the queue: where producers send tasks."
-  value       = aws_sqs_queue.this.url
+  value       = one(aws_sqs_queue.this[*].url)
 }
 
 output "queue_arn" {
   description = "ARN of the queue."
-  value       = aws_sqs_queue.this.arn
+  value       = local.queue_arn
 }
 
 output "queue_name" {
   description = "Name of the queue."
-  value       = aws_sqs_queue.this.name
+  value       = one(aws_sqs_queue.this[*].name)
 }
 
 output "dead_letter_queue_url" {
   description = "URL of the dead-letter queue."
-  value       = aws_sqs_queue.dead_letter_queue.url
+  value       = one(aws_sqs_queue.dead_letter_queue[*].url)
 }
 
 output "dead_letter_queue_arn" {
   description = "ARN of the dead-letter queue."
-  value       = aws_sqs_queue.dead_letter_queue.arn
+  value       = local.dead_letter_queue_arn
 }
 
 output "dead_letter_queue_name" {
   description = "Name of the dead-letter queue."
-  value       = aws_sqs_queue.dead_letter_queue.name
+  value       = one(aws_sqs_queue.dead_letter_queue[*].name)
 }
 
 output "producer_policy_json" {
-  description = "IAM policy (JSON) that lets a principal send tasks to the queue; attach it to your producers' roles."
-  value = jsonencode({
+  description = "IAM policy (JSON) that lets a principal of this account send tasks to the queue (and use its KMS key, through SQS only); attach it to your producers' roles."
+  value = !local.create ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
       [{
         Sid      = "SendTasks"
         Effect   = "Allow"
         Action   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-        Resource = aws_sqs_queue.this.arn
+        Resource = local.queue_arn
       }],
       local.queue_kms_encrypt_statements,
     )
@@ -49,7 +49,7 @@ output "producer_policy_json" {
 }
 
 ################################################################################
-# Functions and roles
+# Functions
 ################################################################################
 
 output "consumer_function_name" {
@@ -62,34 +62,88 @@ output "consumer_function_arn" {
   value       = one(aws_lambda_function.consumer[*].arn)
 }
 
-output "consumer_role_name" {
-  description = "Name of the consumer's IAM role (null with an event source mapping)."
-  value       = one(aws_iam_role.consumer[*].name)
+output "consumer_function_qualified_arn" {
+  description = "ARN of the consumer function with its version (`:$LATEST` unless `publish`; null with an event source mapping)."
+  value       = one(aws_lambda_function.consumer[*].qualified_arn)
 }
 
-output "consumer_role_arn" {
-  description = "ARN of the consumer's IAM role (null with an event source mapping)."
-  value       = one(aws_iam_role.consumer[*].arn)
+output "consumer_function_version" {
+  description = "Latest published version of the consumer (`$LATEST` unless `publish`; null with an event source mapping)."
+  value       = one(aws_lambda_function.consumer[*].version)
 }
 
 output "worker_function_name" {
   description = "Name of the worker function."
-  value       = aws_lambda_function.worker.function_name
+  value       = one(aws_lambda_function.worker[*].function_name)
 }
 
 output "worker_function_arn" {
   description = "ARN of the worker function."
-  value       = aws_lambda_function.worker.arn
+  value       = one(aws_lambda_function.worker[*].arn)
+}
+
+output "worker_function_qualified_arn" {
+  description = "ARN of the worker function with its version (`:$LATEST` unless `publish`)."
+  value       = one(aws_lambda_function.worker[*].qualified_arn)
+}
+
+output "worker_function_version" {
+  description = "Latest published version of the worker (`$LATEST` unless `publish`)."
+  value       = one(aws_lambda_function.worker[*].version)
+}
+
+output "consumer_cloudwatch_log_group_name" {
+  description = "Name of the consumer's log group (null with an event source mapping)."
+  value       = one(aws_cloudwatch_log_group.consumer[*].name)
+}
+
+output "consumer_cloudwatch_log_group_arn" {
+  description = "ARN of the consumer's log group (null with an event source mapping)."
+  value       = one(aws_cloudwatch_log_group.consumer[*].arn)
+}
+
+output "worker_cloudwatch_log_group_name" {
+  description = "Name of the worker's log group."
+  value       = one(aws_cloudwatch_log_group.worker[*].name)
+}
+
+output "worker_cloudwatch_log_group_arn" {
+  description = "ARN of the worker's log group."
+  value       = one(aws_cloudwatch_log_group.worker[*].arn)
+}
+
+################################################################################
+# Roles
+################################################################################
+
+output "consumer_role_name" {
+  description = "Name of the consumer's IAM role, the module's or yours (null with an event source mapping)."
+  value       = local.schedule ? try(regex("[^/]+$", local.consumer_role_arn), null) : null
+}
+
+output "consumer_role_arn" {
+  description = "ARN of the consumer's IAM role, the module's or yours (null with an event source mapping)."
+  value       = local.schedule ? local.consumer_role_arn : null
+}
+
+output "consumer_role_policy_json" {
+  description = "The consumer's permissions (JSON): the module's inline policy on its role, or, with `create_role = false`, what to attach to yours (null with an event source mapping)."
+  value       = local.consumer_role_policy_json
 }
 
 output "worker_role_name" {
-  description = "Name of the worker's IAM role: attach what your tasks need to it, or use `worker_policy_arns` and `worker_policy_statements`."
-  value       = aws_iam_role.worker.name
+  description = "Name of the worker's IAM role, the module's or yours: attach what your tasks need to it, or use `worker_policy_arns` and `worker_policy_statements`."
+  value       = try(regex("[^/]+$", local.worker_role_arn), null)
 }
 
 output "worker_role_arn" {
-  description = "ARN of the worker's IAM role."
-  value       = aws_iam_role.worker.arn
+  description = "ARN of the worker's IAM role, the module's or yours."
+  value       = local.worker_role_arn
+}
+
+output "worker_role_policy_json" {
+  description = "The worker's permissions (JSON), without your tasks': the module's inline policy on its role, or, with `create_role = false`, what to attach to yours."
+  value       = local.worker_role_policy_json
 }
 
 ################################################################################
@@ -101,21 +155,45 @@ output "schedule_rule_arn" {
   value       = one(aws_cloudwatch_event_rule.schedule[*].arn)
 }
 
+output "event_source_mapping_arn" {
+  description = "ARN of the event source mapping (null in schedule mode)."
+  value       = one(aws_lambda_event_source_mapping.worker[*].arn)
+}
+
 output "event_source_mapping_uuid" {
   description = "UUID of the event source mapping (null in schedule mode)."
   value       = one(aws_lambda_event_source_mapping.worker[*].uuid)
 }
 
 ################################################################################
-# Idempotency
+# DynamoDB table
 ################################################################################
 
 output "idempotency_table_name" {
-  description = "Name of the idempotency table (null when it is not created)."
+  description = "Name of the DynamoDB table of idempotency records and attempt counts (null when it is not created)."
   value       = one(aws_dynamodb_table.idempotency[*].name)
 }
 
 output "idempotency_table_arn" {
-  description = "ARN of the idempotency table (null when it is not created)."
-  value       = one(aws_dynamodb_table.idempotency[*].arn)
+  description = "ARN of the DynamoDB table of idempotency records and attempt counts (null when it is not created)."
+  value       = local.table_arn
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+output "alarm_arns" {
+  description = "ARNs of the CloudWatch alarms, by alarm: `dead_letter_queue_not_empty`, `oldest_message_age`, `worker_errors`, `worker_throttles`, and `consumer_errors` in schedule mode (empty without `create_alarms`)."
+  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn }
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null without `create_dashboard`)."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
+}
+
+output "dashboard_arn" {
+  description = "ARN of the CloudWatch dashboard (null without `create_dashboard`)."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_arn)
 }

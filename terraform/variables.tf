@@ -2,6 +2,12 @@
 # General
 ################################################################################
 
+variable "create" {
+  description = "Whether to create anything at all. `false` plans no resource, as with the `create` input of terraform-aws-modules."
+  type        = bool
+  default     = true
+}
+
 variable "name" {
   description = "Name of this task queue. Every resource is named after it: `<name>-consumer`, `<name>-worker`, `<name>-dlq` and so on."
   type        = string
@@ -14,7 +20,7 @@ variable "name" {
 }
 
 variable "tags" {
-  description = "Tags added to every resource that takes tags."
+  description = "Tags added to every resource that takes tags. The `*_tags` inputs add to them for one kind of resource."
   type        = map(string)
   default     = {}
 }
@@ -69,7 +75,7 @@ variable "deduplication_scope" {
 }
 
 variable "fifo_throughput_limit" {
-  description = "FIFO only: whether the throughput quota applies to the whole queue (`perQueue`) or to each message group (`perMessageGroupId`, high-throughput mode with `deduplication_scope = \"messageGroup\"`)."
+  description = "FIFO only: whether the throughput quota applies to the whole queue (`perQueue`) or to each message group (`perMessageGroupId`, high-throughput mode, which needs `deduplication_scope = \"messageGroup\"`)."
   type        = string
   default     = null
 
@@ -80,7 +86,7 @@ variable "fifo_throughput_limit" {
 }
 
 variable "visibility_timeout_seconds" {
-  description = "How long a received message stays hidden, 0 to 43200 seconds. It must cover the consumer's and the worker's timeouts. Unset, the module uses the larger of the two timeouts (in `event_source_mapping` mode six times the worker's timeout, as AWS recommends)."
+  description = "How long a received message stays hidden, 0 to 43200 seconds. It must cover the consumer's timeout (schedule mode) or the worker's timeout plus Lambda's 10 s init allowance (event_source_mapping mode). Unset, the module uses the consumer's timeout, or six times the worker's timeout with an event source mapping, as AWS recommends."
   type        = number
   default     = null
 
@@ -124,7 +130,7 @@ variable "receive_wait_time_seconds" {
 }
 
 variable "max_message_size" {
-  description = "Largest message the queue accepts, 1024 bytes to 1 MiB (1048576). Unset, the queue keeps the provider's or AWS's default. AWS provider 5.x accepts at most 262144."
+  description = "Largest message both queues accept, 1024 bytes to 1 MiB (1048576). Unset, the queues keep the provider's or AWS's default. Above 262144 it needs AWS provider 6.8 or newer: 5.x and 6.0 to 6.7 reject larger values at plan time."
   type        = number
   default     = null
 
@@ -135,7 +141,7 @@ variable "max_message_size" {
 }
 
 variable "max_receive_count" {
-  description = "How many times a message is received before SQS moves it to the dead-letter queue."
+  description = "How many times a message is received before SQS moves it to the dead-letter queue (its redrive policy's `maxReceiveCount`): the safety net under `max_attempts`."
   type        = number
   default     = 5
 
@@ -143,6 +149,23 @@ variable "max_receive_count" {
     condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
     error_message = "max_receive_count must be between 1 and 1000."
   }
+}
+
+variable "max_attempts" {
+  description = "Attempts a task gets unless it sets its own (`@task(max_attempts=...)`, `TASKQUEUE_MAX_ATTEMPTS`): on the last one a failing task goes to the dead-letter queue with its error. Unset: `max_receive_count`. With `track_attempts` (FIFO queues by default) set it below `max_receive_count`, which then leaves room for the receives of messages held back behind their group."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.max_attempts == null || try(var.max_attempts >= 1 && var.max_attempts <= 1000, false)
+    error_message = "max_attempts must be between 1 and 1000."
+  }
+}
+
+variable "queue_tags" {
+  description = "Tags of the queue, added to `tags`."
+  type        = map(string)
+  default     = {}
 }
 
 variable "dead_letter_queue_name" {
@@ -165,6 +188,12 @@ variable "dead_letter_queue_message_retention_seconds" {
     condition     = var.dead_letter_queue_message_retention_seconds >= 60 && var.dead_letter_queue_message_retention_seconds <= 1209600
     error_message = "dead_letter_queue_message_retention_seconds must be between 60 and 1209600 (14 days)."
   }
+}
+
+variable "dead_letter_queue_tags" {
+  description = "Tags of the dead-letter queue, added to `tags`."
+  type        = map(string)
+  default     = {}
 }
 
 variable "create_dead_letter_queue_redrive_allow_policy" {
@@ -196,7 +225,7 @@ variable "kms_data_key_reuse_period_seconds" {
 }
 
 variable "producer_principals" {
-  description = "Principals of other accounts allowed to send to the queue: 12-digit account IDs or IAM role/user ARNs. Principals of the queue's own account need only an IAM policy (see the `producer_policy_json` output)."
+  description = "Principals of other accounts allowed to send to the queue (`sqs:SendMessage` and `sqs:GetQueueUrl`, not `sqs:GetQueueAttributes`, which would show them the queue policy): 12-digit account IDs or IAM role/user ARNs. Principals of the queue's own account need only an IAM policy (see the `producer_policy_json` output)."
   type        = list(string)
   default     = []
 
@@ -206,34 +235,88 @@ variable "producer_principals" {
   }
 }
 
+variable "queue_policy_statements" {
+  description = "Statements added to the queue's policy, keyed by statement ID (letters and digits), with the queue as their resource: an SNS topic or EventBridge rule as producer (with an `aws:SourceArn` condition), principals of your organization (`aws:PrincipalOrgID`) and so on. Anyone is `{ type = \"AWS\", identifiers = [\"*\"] }`, narrowed by conditions. The module's own statements (`DenyInsecureTransport`, `AllowProducers`) stay."
+  type = map(object({
+    effect  = optional(string, "Allow")
+    actions = list(string)
+    principals = list(object({
+      type        = string
+      identifiers = list(string)
+    }))
+    conditions = optional(list(object({
+      test     = string
+      variable = string
+      values   = list(string)
+    })), [])
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([for sid, statement in var.queue_policy_statements : alltrue([
+      can(regex("^[A-Za-z0-9]+$", sid)),
+      !contains(["DenyInsecureTransport", "AllowProducers"], sid),
+      contains(["Allow", "Deny"], statement.effect),
+      length(statement.actions) > 0 && alltrue([for action in statement.actions : startswith(action, "sqs:")]),
+      length(statement.principals) > 0 && alltrue([for principal in statement.principals : contains(["AWS", "Service", "Federated"], principal.type)]),
+    ])])
+    error_message = "queue_policy_statements keys must be letters and digits other than DenyInsecureTransport and AllowProducers (the module's own statement IDs); effect must be \"Allow\" or \"Deny\"; actions must be sqs: actions; principals must be of type AWS, Service or Federated (anyone: type AWS, identifiers [\"*\"])."
+  }
+}
+
 ################################################################################
 # Lambda functions (both)
 ################################################################################
 
 variable "consumer_package" {
-  description = "The consumer's deployment package, `dist/consumer.zip` from `build.py`; required in `schedule` mode. Without `source_code_hash`, the module hashes the file with `filebase64sha256`."
+  description = "The consumer's deployment package (`dist/consumer.zip` from `build.py`), required in `schedule` mode: a local `filename` or an S3 object (`s3_bucket`, `s3_key`, optional `s3_object_version`), as Lambda takes them. Without `source_code_hash`, the module hashes a local file with `filebase64sha256`; an S3 package updates the function when its key, version or given hash changes."
   type = object({
-    filename         = string
-    source_code_hash = optional(string)
+    filename          = optional(string)
+    s3_bucket         = optional(string)
+    s3_key            = optional(string)
+    s3_object_version = optional(string)
+    source_code_hash  = optional(string)
   })
   default = null
 
   validation {
     # try(): the package may be null, in event_source_mapping mode.
-    condition     = try(var.consumer_package.source_code_hash != null || fileexists(var.consumer_package.filename), true)
+    condition = try(
+      (var.consumer_package.filename != null) != (var.consumer_package.s3_bucket != null || var.consumer_package.s3_key != null)
+      && (var.consumer_package.s3_bucket != null) == (var.consumer_package.s3_key != null)
+      && (var.consumer_package.s3_object_version == null || var.consumer_package.s3_key != null),
+      true,
+    )
+    error_message = "consumer_package needs either filename, or s3_bucket and s3_key (with s3_object_version optional), not both."
+  }
+
+  validation {
+    condition     = try(var.consumer_package.filename == null || var.consumer_package.source_code_hash != null || fileexists(var.consumer_package.filename), true)
     error_message = "consumer_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
   }
 }
 
 variable "worker_package" {
-  description = "The worker's deployment package, `dist/worker.zip` from `build.py` (with your tasks in it). Without `source_code_hash`, the module hashes the file with `filebase64sha256`."
+  description = "The worker's deployment package (`dist/worker.zip` from `build.py`, with your tasks in it): a local `filename` or an S3 object (`s3_bucket`, `s3_key`, optional `s3_object_version`), for packages larger than a direct upload allows. Without `source_code_hash`, the module hashes a local file with `filebase64sha256`; an S3 package updates the function when its key, version or given hash changes."
   type = object({
-    filename         = string
-    source_code_hash = optional(string)
+    filename          = optional(string)
+    s3_bucket         = optional(string)
+    s3_key            = optional(string)
+    s3_object_version = optional(string)
+    source_code_hash  = optional(string)
   })
 
   validation {
-    condition     = var.worker_package.source_code_hash != null || fileexists(var.worker_package.filename)
+    condition = (
+      (var.worker_package.filename != null) != (var.worker_package.s3_bucket != null || var.worker_package.s3_key != null)
+      && (var.worker_package.s3_bucket != null) == (var.worker_package.s3_key != null)
+      && (var.worker_package.s3_object_version == null || var.worker_package.s3_key != null)
+    )
+    error_message = "worker_package needs either filename, or s3_bucket and s3_key (with s3_object_version optional), not both."
+  }
+
+  validation {
+    condition     = var.worker_package.filename == null || var.worker_package.source_code_hash != null || try(fileexists(var.worker_package.filename), false)
     error_message = "worker_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
   }
 }
@@ -249,25 +332,75 @@ variable "runtime" {
   }
 }
 
-variable "architecture" {
-  description = "Instruction set of both functions. It must match the one the packages were built for."
-  type        = string
-  default     = "arm64"
+variable "architectures" {
+  description = "Instruction set of both functions, as a one-element list (Lambda takes one). It must match the one the packages were built for."
+  type        = list(string)
+  default     = ["arm64"]
 
   validation {
-    condition     = contains(["arm64", "x86_64"], var.architecture)
-    error_message = "architecture must be \"arm64\" or \"x86_64\"."
+    condition     = length(var.architectures) == 1 && alltrue([for architecture in var.architectures : contains(["arm64", "x86_64"], architecture)])
+    error_message = "architectures must be [\"arm64\"] or [\"x86_64\"]."
   }
 }
 
-variable "log_level" {
-  description = "Log level of both functions (`POWERTOOLS_LOG_LEVEL`)."
+variable "architecture" {
+  description = "Deprecated: use `architectures`. Instruction set of both functions; when set, it takes the place of `architectures`. It will be removed in the next release."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.architecture == null || try(contains(["arm64", "x86_64"], var.architecture), false)
+    error_message = "architecture must be \"arm64\" or \"x86_64\" (and is deprecated: use architectures)."
+  }
+}
+
+variable "publish" {
+  description = "Whether every change of a function publishes a new version (see the `*_function_version` and `*_function_qualified_arn` outputs). The consumer and the event source mapping invoke `$LATEST` either way."
+  type        = bool
+  default     = false
+}
+
+variable "logging_log_format" {
+  description = "Log format of both functions: `JSON` (Lambda's own lines become JSON, and the log levels below filter what is kept) or `Text`. The runtime writes JSON lines either way."
+  type        = string
+  default     = "JSON"
+
+  validation {
+    condition     = contains(["JSON", "Text"], var.logging_log_format)
+    error_message = "logging_log_format must be \"JSON\" or \"Text\"."
+  }
+}
+
+variable "logging_application_log_level" {
+  description = "Least severe level of the functions' own log lines that is kept: TRACE, DEBUG, INFO, WARN, ERROR or FATAL. With the JSON format Lambda applies it (`AWS_LAMBDA_LOG_LEVEL`, which Powertools' Logger follows over its own setting); the module sets `POWERTOOLS_LOG_LEVEL` to the same level for the Text format and so that the two never disagree."
   type        = string
   default     = "INFO"
 
   validation {
-    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
-    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.logging_application_log_level)
+    error_message = "logging_application_log_level must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  }
+}
+
+variable "logging_system_log_level" {
+  description = "With the JSON format: least severe level of Lambda's own lines (START, END, REPORT are INFO) that is kept: DEBUG, INFO or WARN. Unset, Lambda's default applies (INFO)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.logging_system_log_level == null || try(contains(["DEBUG", "INFO", "WARN"], var.logging_system_log_level), false)
+    error_message = "logging_system_log_level must be DEBUG, INFO or WARN."
+  }
+}
+
+variable "log_level" {
+  description = "Deprecated: use `logging_application_log_level`. Log level in Powertools' names (DEBUG, INFO, WARNING, ERROR, CRITICAL); when set, it takes the place of `logging_application_log_level`. It will be removed in the next release."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_level == null || try(contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level), false)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL (and is deprecated: use logging_application_log_level)."
   }
 }
 
@@ -277,9 +410,9 @@ variable "metrics_namespace" {
   default     = "TaskQueue"
 
   validation {
-    # CloudWatch reserves the AWS/ prefix for AWS's own metrics.
-    condition     = length(var.metrics_namespace) >= 1 && length(var.metrics_namespace) <= 255 && !startswith(var.metrics_namespace, "AWS/")
-    error_message = "metrics_namespace must be 1 to 255 characters and must not start with AWS/."
+    # CloudWatch's character set for namespaces; it reserves the AWS/ prefix for AWS's own metrics.
+    condition     = can(regex("^[A-Za-z0-9.\\-_/#: ]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1 to 255 letters, digits, spaces or . - _ / # : characters, and must not start with AWS/."
   }
 }
 
@@ -317,7 +450,7 @@ variable "tracing_mode" {
 }
 
 variable "vpc_subnet_ids" {
-  description = "Subnets to run both functions in. Unset, the functions run outside any VPC. The subnets need a route to SQS, Lambda (and DynamoDB) endpoints."
+  description = "Subnets to run both functions in. Unset, the functions run outside any VPC. The subnets need a route to SQS and Lambda (and DynamoDB) endpoints: a NAT gateway or VPC endpoints."
   type        = list(string)
   default     = null
 }
@@ -326,6 +459,12 @@ variable "vpc_security_group_ids" {
   description = "Security groups of both functions, with `vpc_subnet_ids`."
   type        = list(string)
   default     = null
+}
+
+variable "function_tags" {
+  description = "Tags of the two functions, added to `tags`."
+  type        = map(string)
+  default     = {}
 }
 
 variable "cloudwatch_logs_retention_in_days" {
@@ -345,6 +484,61 @@ variable "cloudwatch_logs_kms_key_id" {
   default     = null
 }
 
+variable "cloudwatch_logs_log_group_class" {
+  description = "Class of the functions' log groups: `STANDARD` or `INFREQUENT_ACCESS` (half the ingestion price, but no metric extraction, so none of the runtime's metrics, no Live Tail; see the README). The class cannot change after creation: changing it replaces the log groups. Unset, AWS's default applies (STANDARD)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudwatch_logs_log_group_class == null || try(contains(["STANDARD", "INFREQUENT_ACCESS"], var.cloudwatch_logs_log_group_class), false)
+    error_message = "cloudwatch_logs_log_group_class must be \"STANDARD\" or \"INFREQUENT_ACCESS\"."
+  }
+}
+
+variable "cloudwatch_logs_tags" {
+  description = "Tags of the two log groups, added to `tags`."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# IAM roles
+################################################################################
+
+variable "create_role" {
+  description = "Whether the module creates the functions' IAM roles. `false` runs them with your own roles (`consumer_role_arn`, `worker_role_arn`), to which the module attaches nothing: give them the `consumer_role_policy_json` and `worker_role_policy_json` outputs and what your tasks need."
+  type        = bool
+  default     = true
+}
+
+variable "consumer_role_arn" {
+  description = "With `create_role = false` in `schedule` mode: ARN of the role the consumer runs with."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.consumer_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.consumer_role_arn))
+    error_message = "consumer_role_arn must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "worker_role_arn" {
+  description = "With `create_role = false`: ARN of the role the worker (and the event source mapping) runs with."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.worker_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.worker_role_arn))
+    error_message = "worker_role_arn must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "role_use_name_prefix" {
+  description = "Whether the roles' names are prefixes (`<name>-consumer-` and `<name>-worker-`, the name cut to 28 characters, plus a unique suffix), so that the same `name` in two regions or stacks of one account never collides. `false` names them exactly `<name>-consumer` and `<name>-worker`, as before."
+  type        = bool
+  default     = true
+}
+
 variable "role_path" {
   description = "Path of the two IAM roles."
   type        = string
@@ -360,6 +554,12 @@ variable "role_permissions_boundary" {
   description = "ARN of a policy to set as the permissions boundary of the two IAM roles."
   type        = string
   default     = null
+}
+
+variable "role_tags" {
+  description = "Tags of the two IAM roles, added to `tags`."
+  type        = map(string)
+  default     = {}
 }
 
 ################################################################################
@@ -378,7 +578,7 @@ variable "consumer_memory_size" {
 }
 
 variable "consumer_timeout" {
-  description = "Timeout of the consumer, in seconds. It must exceed `worker_timeout`: the consumer waits for the worker."
+  description = "Timeout of the consumer, in seconds. It must cover a whole worker invocation: `worker_timeout` + 10 (Lambda's init allowance) + 2 (the answer's way back) + the time margin (`TASKQUEUE_TIME_MARGIN_SECONDS`, 2 by default) + 1 (one poll)."
   type        = number
   default     = 60
 
@@ -389,7 +589,7 @@ variable "consumer_timeout" {
 }
 
 variable "consumer_reserved_concurrent_executions" {
-  description = "Concurrency reserved for the consumer. Unset, it uses the account's unreserved pool."
+  description = "Concurrency reserved for the consumer; it also caps how many runs overlap (1 lets one run at a time). Unset, the consumer uses the account's unreserved pool and runs overlap when `consumer_timeout` exceeds the schedule's period."
   type        = number
   default     = null
 
@@ -400,13 +600,24 @@ variable "consumer_reserved_concurrent_executions" {
 }
 
 variable "consumer_max_concurrency" {
-  description = "How many worker invocations one consumer runs at once (`TASKQUEUE_MAX_CONCURRENCY`)."
+  description = "How many worker invocations one consumer run makes at once (`TASKQUEUE_MAX_CONCURRENCY`)."
   type        = number
   default     = 4
 
   validation {
     condition     = var.consumer_max_concurrency >= 1 && var.consumer_max_concurrency <= 1000
     error_message = "consumer_max_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "consumer_receivers" {
+  description = "Receive loops one consumer run keeps going side by side (`TASKQUEUE_RECEIVERS`), at most `consumer_max_concurrency`: one loop's receives, one at a time, cap how fast a run can feed its worker invocations."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.consumer_receivers >= 1 && var.consumer_receivers <= 10
+    error_message = "consumer_receivers must be between 1 and 10."
   }
 }
 
@@ -444,23 +655,29 @@ variable "consumer_mode" {
 }
 
 variable "consumer_environment_variables" {
-  description = "Extra environment variables of the consumer, such as `TASKQUEUE_TIME_MARGIN_SECONDS`. They may not set a variable the module sets."
+  description = "Extra environment variables of the consumer, such as `TASKQUEUE_TIME_MARGIN_SECONDS` (0 to 60; the consumer's timeout must allow for it). They may not set a variable the module sets."
   type        = map(string)
   default     = {}
 
   validation {
     condition = length(setintersection(keys(var.consumer_environment_variables), [
-      "TASKQUEUE_QUEUE_URL", "TASKQUEUE_WORKER_FUNCTION", "TASKQUEUE_MAX_CONCURRENCY", "TASKQUEUE_BATCH_SIZE",
+      "TASKQUEUE_QUEUE_URL", "TASKQUEUE_WORKER_FUNCTION", "TASKQUEUE_MAX_CONCURRENCY", "TASKQUEUE_RECEIVERS", "TASKQUEUE_BATCH_SIZE",
       "TASKQUEUE_WAIT_TIME_SECONDS", "TASKQUEUE_MODE", "TASKQUEUE_WORKER_TIMEOUT_SECONDS",
       "TASKQUEUE_BACKOFF_BASE_SECONDS", "TASKQUEUE_BACKOFF_MAX_SECONDS",
       "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
     ])) == 0
     error_message = "consumer_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."
   }
+
+  validation {
+    # The same range functions/taskqueue/config.py accepts; the module budgets the consumer's timeout with it.
+    condition     = try(tonumber(var.consumer_environment_variables["TASKQUEUE_TIME_MARGIN_SECONDS"]) >= 0 && tonumber(var.consumer_environment_variables["TASKQUEUE_TIME_MARGIN_SECONDS"]) <= 60, !contains(keys(var.consumer_environment_variables), "TASKQUEUE_TIME_MARGIN_SECONDS"))
+    error_message = "consumer_environment_variables[\"TASKQUEUE_TIME_MARGIN_SECONDS\"] must be a number of seconds between 0 and 60, got \"${lookup(var.consumer_environment_variables, "TASKQUEUE_TIME_MARGIN_SECONDS", "")}\"."
+  }
 }
 
 variable "schedule_expression" {
-  description = "When EventBridge starts the consumer: a `rate()` or `cron()` expression."
+  description = "When EventBridge starts the consumer: a `rate()` or `cron()` expression. A run lasting longer than the period overlaps the next ones; the module counts them (a cron() counts as every minute)."
   type        = string
   default     = "rate(1 minute)"
 
@@ -503,7 +720,7 @@ variable "worker_timeout" {
 }
 
 variable "worker_reserved_concurrent_executions" {
-  description = "Concurrency reserved for the worker. Unset, it uses the account's unreserved pool. When set, it must allow `consumer_max_concurrency` (or `event_source_mapping_maximum_concurrency`)."
+  description = "Concurrency reserved for the worker. Unset, it uses the account's unreserved pool. When set, it must allow every invocation that can run at once: `consumer_max_concurrency` times the overlapping consumer runs, or, with an event source mapping (which counts throttles as receives), `event_source_mapping_maximum_concurrency` or 10 per provisioned poller."
   type        = number
   default     = null
 
@@ -532,8 +749,8 @@ variable "worker_environment_variables" {
   validation {
     condition = length(setintersection(keys(var.worker_environment_variables), [
       "TASKQUEUE_DLQ_URL", "TASKQUEUE_TASKS", "TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS",
-      "TASKQUEUE_APPLY_BACKOFF", "TASKQUEUE_QUEUE_URL", "TASKQUEUE_BACKOFF_BASE_SECONDS", "TASKQUEUE_BACKOFF_MAX_SECONDS",
-      "TASKQUEUE_MAX_RECEIVE_COUNT",
+      "TASKQUEUE_ATTEMPTS_TABLE", "TASKQUEUE_APPLY_BACKOFF", "TASKQUEUE_QUEUE_URL", "TASKQUEUE_BACKOFF_BASE_SECONDS",
+      "TASKQUEUE_BACKOFF_MAX_SECONDS", "TASKQUEUE_MAX_RECEIVE_COUNT", "TASKQUEUE_MAX_ATTEMPTS",
       "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
     ])) == 0
     error_message = "worker_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."
@@ -541,13 +758,13 @@ variable "worker_environment_variables" {
 }
 
 variable "worker_policy_arns" {
-  description = "IAM policies to attach to the worker's role, for what your tasks touch. Keyed by a name of your choice, so that the keys are known at plan time even when the ARNs are not."
+  description = "IAM policies to attach to the worker's role, for what your tasks touch. Keyed by a name of your choice, so that the keys are known at plan time even when the ARNs are not. Needs `create_role`."
   type        = map(string)
   default     = {}
 }
 
 variable "worker_policy_statements" {
-  description = "IAM statements added, as an inline policy, to the worker's role, for what your tasks touch. Keyed by a statement ID (letters and digits)."
+  description = "IAM statements added, as an inline policy, to the worker's role, for what your tasks touch. Keyed by a statement ID (letters and digits). Needs `create_role`."
   type = map(object({
     effect    = optional(string, "Allow")
     actions   = list(string)
@@ -569,6 +786,12 @@ variable "worker_policy_statements" {
 ################################################################################
 # Event source mapping (trigger_mode = "event_source_mapping")
 ################################################################################
+
+variable "event_source_mapping_enabled" {
+  description = "Whether the event source mapping polls. Disable it to pause the worker without destroying anything, as `schedule_enabled` does in schedule mode."
+  type        = bool
+  default     = true
+}
 
 variable "event_source_mapping_batch_size" {
   description = "Most messages per worker invocation: 1 to 10 for a FIFO queue, up to 10000 for a standard queue (above 10 it needs a batching window)."
@@ -593,7 +816,7 @@ variable "event_source_mapping_maximum_batching_window_in_seconds" {
 }
 
 variable "event_source_mapping_maximum_concurrency" {
-  description = "Most concurrent worker invocations the event source mapping starts, 2 to 1000. Unset, AWS's default applies (no limit but the account's)."
+  description = "Most concurrent worker invocations the event source mapping starts, 2 to 1000 (not with provisioned pollers). Required, at or below the reserve, when the worker has reserved concurrency. Unset, AWS's default applies (no limit but the account's)."
   type        = number
   default     = null
 
@@ -603,18 +826,64 @@ variable "event_source_mapping_maximum_concurrency" {
   }
 }
 
+variable "event_source_mapping_metrics_config" {
+  description = "The event source mapping's own CloudWatch metrics (`{ metrics = [\"EventCount\"] }`: events polled, filtered, invoked, failed, dropped), at CloudWatch's price. Unset, none."
+  type = object({
+    metrics = list(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.event_source_mapping_metrics_config == null || try(length(var.event_source_mapping_metrics_config.metrics) > 0 && alltrue([for metric in var.event_source_mapping_metrics_config.metrics : metric == "EventCount"]), false)
+    error_message = "event_source_mapping_metrics_config.metrics must be [\"EventCount\"], the metric group SQS event source mappings offer."
+  }
+}
+
+variable "event_source_mapping_provisioned_poller_config" {
+  description = "Provisioned mode: dedicated event pollers, `minimum_pollers` (2 to 200) and `maximum_pollers` (2 to 2000), each invoking the worker up to 10 times at once. Billed per poller; it replaces `event_source_mapping_maximum_concurrency`. Unset, Lambda scales its pollers itself."
+  type = object({
+    minimum_pollers = optional(number)
+    maximum_pollers = optional(number)
+  })
+  default = null
+
+  validation {
+    # Unset bounds take AWS's defaults (2 and 200), which are within the limits.
+    condition = var.event_source_mapping_provisioned_poller_config == null || try(
+      coalesce(var.event_source_mapping_provisioned_poller_config.minimum_pollers, 2) >= 2
+      && coalesce(var.event_source_mapping_provisioned_poller_config.minimum_pollers, 2) <= 200
+      && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) >= 2
+      && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) <= 2000,
+      false,
+    )
+    error_message = "event_source_mapping_provisioned_poller_config: minimum_pollers must be between 2 and 200 and maximum_pollers between 2 and 2000 (SQS's limits)."
+  }
+}
+
+variable "event_source_mapping_tags" {
+  description = "Tags of the event source mapping, added to `tags`."
+  type        = map(string)
+  default     = {}
+}
+
 ################################################################################
-# Idempotency
+# DynamoDB table (idempotency records and attempt counts)
 ################################################################################
 
 variable "create_idempotency_table" {
-  description = "Whether to create a DynamoDB table that lets the worker run each task once (`TASKQUEUE_IDEMPOTENCY_TABLE`)."
+  description = "Whether the worker runs each task once (`TASKQUEUE_IDEMPOTENCY_TABLE`), with its records in a DynamoDB table the module creates."
   type        = bool
   default     = false
 }
 
+variable "track_attempts" {
+  description = "Whether the worker counts each task's failed attempts in the DynamoDB table (`TASKQUEUE_ATTEMPTS_TABLE`; the module creates the table), so that a FIFO message held back behind a failing group head is not judged by its receive count. Unset: true for FIFO queues, false otherwise."
+  type        = bool
+  default     = null
+}
+
 variable "idempotency_table_name" {
-  description = "Name of the idempotency table. Defaults to `<name>-idempotency`."
+  description = "Name of the DynamoDB table (idempotency records and attempt counts). Defaults to `<name>-idempotency`."
   type        = string
   default     = null
 
@@ -636,7 +905,7 @@ variable "idempotency_ttl_seconds" {
 }
 
 variable "idempotency_table_kms_key_arn" {
-  description = "ARN of a KMS key to encrypt the idempotency table with. Unset, DynamoDB uses its AWS-managed key."
+  description = "ARN of a KMS key to encrypt the DynamoDB table with. Unset, DynamoDB uses its AWS-managed key."
   type        = string
   default     = null
 
@@ -651,13 +920,13 @@ variable "idempotency_table_kms_key_arn" {
 ################################################################################
 
 variable "create_alarms" {
-  description = "Whether to create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, worker errors, worker throttles."
+  description = "Whether to create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, worker errors, worker throttles, and consumer errors in schedule mode."
   type        = bool
   default     = true
 }
 
 variable "alarm_actions" {
-  description = "ARNs (SNS topics, for example) to notify when an alarm fires."
+  description = "ARNs (SNS topics, for example) to notify when an alarm fires. An SNS topic encrypted with KMS needs a customer-managed key whose policy lets cloudwatch.amazonaws.com use it; the AWS-managed alias/aws/sns key does not."
   type        = list(string)
   default     = []
 }
@@ -666,6 +935,57 @@ variable "ok_actions" {
   description = "ARNs to notify when an alarm returns to OK."
   type        = list(string)
   default     = []
+}
+
+variable "insufficient_data_actions" {
+  description = "ARNs to notify when an alarm has too little data to decide. Idle queues stop publishing metrics, so expect these on quiet queues."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_period_seconds" {
+  description = "Period of the alarms' metrics, a multiple of 60 seconds (SQS and Lambda publish one-minute metrics)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0
+    error_message = "alarm_period_seconds must be a multiple of 60."
+  }
+}
+
+variable "alarm_evaluation_periods" {
+  description = "How many periods every alarm evaluates (`evaluation_periods`)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
+    error_message = "alarm_evaluation_periods must be a whole number of at least 1."
+  }
+}
+
+variable "alarm_datapoints_to_alarm" {
+  description = "How many of the evaluated periods must breach for an alarm to fire (M of N). Unset, all of them."
+  type        = number
+  default     = null
+
+  validation {
+    # Validations may not name other variables before Terraform 1.9: the alarms check the upper bound.
+    condition     = var.alarm_datapoints_to_alarm == null || try(var.alarm_datapoints_to_alarm >= 1, false)
+    error_message = "alarm_datapoints_to_alarm must be at least 1."
+  }
+}
+
+variable "alarm_dead_letter_queue_messages_threshold" {
+  description = "The dead-letter queue alarm fires when more messages than this wait there."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.alarm_dead_letter_queue_messages_threshold >= 0
+    error_message = "alarm_dead_letter_queue_messages_threshold must be 0 or more."
+  }
 }
 
 variable "alarm_oldest_message_age_seconds" {
@@ -679,13 +999,56 @@ variable "alarm_oldest_message_age_seconds" {
   }
 }
 
-variable "alarm_period_seconds" {
-  description = "Period of the alarms' metrics, a multiple of 60 seconds (SQS and Lambda publish one-minute metrics)."
+variable "alarm_worker_errors_threshold" {
+  description = "The worker errors alarm fires when more invocations than this in one period raise, time out or run out of memory."
   type        = number
-  default     = 60
+  default     = 0
 
   validation {
-    condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0
-    error_message = "alarm_period_seconds must be a multiple of 60."
+    condition     = var.alarm_worker_errors_threshold >= 0
+    error_message = "alarm_worker_errors_threshold must be 0 or more."
+  }
+}
+
+variable "alarm_worker_throttles_threshold" {
+  description = "The worker throttles alarm fires when more invocations than this in one period are throttled."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.alarm_worker_throttles_threshold >= 0
+    error_message = "alarm_worker_throttles_threshold must be 0 or more."
+  }
+}
+
+variable "alarm_consumer_errors_threshold" {
+  description = "Schedule mode: the consumer errors alarm fires when more runs than this in one period fail (a misconfiguration, missing permissions, a timeout)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.alarm_consumer_errors_threshold >= 0
+    error_message = "alarm_consumer_errors_threshold must be 0 or more."
+  }
+}
+
+################################################################################
+# Dashboard
+################################################################################
+
+variable "create_dashboard" {
+  description = "Whether to create a CloudWatch dashboard of the queue: depth and oldest message, dead-letter queue, tasks by name, durations, consumer runs, worker errors and throttles."
+  type        = bool
+  default     = false
+}
+
+variable "dashboard_name" {
+  description = "Name of the dashboard. Dashboards are global to the account, so the default, `<name>-<region>`, keeps a second region's from overwriting the first's."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dashboard_name == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.dashboard_name))
+    error_message = "dashboard_name must be 1 to 255 letters, digits, hyphens or underscores."
   }
 }

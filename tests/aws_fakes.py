@@ -3,22 +3,27 @@
 ``InProcessLambda`` answers the boto3 Lambda client's Invoke call by running a handler in this
 process, through botocore's ``before-call`` hook: everything up to the HTTP request is the real
 client, and the answer comes back in the shape Lambda gives (StatusCode, FunctionError, Payload).
+``received_event`` sends bodies to a queue and receives them as Lambda's SQS event; ``LogCapture``
+reads a Powertools logger's JSON lines as bytes written to a strict UTF-8 stream, as Lambda's is.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 
+from taskqueue.sqs_event import message_to_record
 from taskqueue_local.harness import LambdaContext
 
-__all__ = ["CallRecorder", "FakeClock", "InProcessLambda", "LambdaContext"]
+__all__ = ["CallRecorder", "FakeClock", "InProcessLambda", "LambdaContext", "LogCapture", "received_event"]
 
 
 class FakeClock:
@@ -45,8 +50,9 @@ def _streaming(data: bytes) -> StreamingBody:
 class InProcessLambda:
     """Runs ``handler(event, context)`` for each Invoke made through ``client``.
 
-    ``behaviour(event)`` may override one invocation: return "throttle", "error", "timeout" or
-    raw bytes to answer with, or None to run the handler.
+    ``behaviour(event)`` may override one invocation: return "throttle", "error", "timeout",
+    "read_timeout" (the client gives up waiting; the handler still runs, as a function does on Lambda)
+    or raw bytes to answer with, or None to run the handler.
     """
 
     def __init__(
@@ -91,6 +97,9 @@ class InProcessLambda:
             }
         if isinstance(override, bytes):
             return _http(200), {"StatusCode": 200, "Payload": _streaming(override)}
+        if override == "read_timeout":
+            self.handler(event, LambdaContext(self.timeout_seconds))
+            raise ReadTimeoutError(endpoint_url="https://lambda.invalid")
         try:
             if override == "error":
                 raise RuntimeError("worker crashed (injected)")
@@ -123,3 +132,48 @@ class CallRecorder:
 
     def count(self, operation: str) -> int:
         return len(self.named(operation))
+
+
+def received_event(sqs: Any, queues: Any, bodies: list[str], group_ids: list[str] | None = None, **extra: Any) -> dict:
+    """Send bodies to the queue, receive them, and shape them as Lambda's SQS event."""
+    for index, body in enumerate(bodies):
+        arguments: dict[str, Any] = {"QueueUrl": queues.url, "MessageBody": body, **extra}
+        if group_ids:
+            arguments.update(MessageGroupId=group_ids[index], MessageDeduplicationId=f"d{index}")
+        sqs.send_message(**arguments)
+    messages: list[dict[str, Any]] = []
+    while len(messages) < len(bodies):
+        batch = sqs.receive_message(
+            QueueUrl=queues.url,
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        assert batch, "the queue returned fewer messages than were sent"
+        messages.extend(batch)
+    return {"Records": [message_to_record(message, queues.arn) for message in messages]}
+
+
+class LogCapture:
+    """A Powertools logger's lines, written through its own formatter to a strict UTF-8 byte stream
+    (a line the real stdout could not take is lost here too)."""
+
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger.powertools  # the package's LazyLogger: the Powertools Logger behind it
+        self._bytes = io.BytesIO()
+        stream = io.TextIOWrapper(self._bytes, encoding="utf-8", errors="strict", write_through=True)
+        self._handler = logging.StreamHandler(stream)
+        self._handler.setFormatter(self._logger.registered_formatter)
+
+    def __enter__(self) -> LogCapture:
+        self._logger.addHandler(self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self._handler)
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self._bytes.getvalue().decode("utf-8").splitlines() if line.strip()]
+
+    def messages(self) -> list[str]:
+        return [str(line.get("message")) for line in self.lines()]

@@ -67,6 +67,22 @@ def queues(make_queues: Callable[..., Queues]) -> Queues:
     return make_queues()
 
 
+STATE_TABLE = "taskqueue-state"
+
+
+@pytest.fixture
+def state_table(aws: None) -> Any:
+    """The module's DynamoDB table (idempotency records and attempt counts); returns a client for it."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=STATE_TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on a free loopback port, for code that must reach AWS over HTTP, with the

@@ -11,6 +11,10 @@ Timing follows the Lambda developer guide:
 The function runs synchronously, on its own timeline: a clock that starts at the Invoke's global time
 plus the init, which the Lambda context reads and the work advances. The global clock then moves by
 ``min(invocation length, read timeout)`` before the caller sees the answer or the read timeout.
+
+Each invocation runs in an execution environment, as on Lambda: a warm one that is idle at the time of
+the Invoke when there is one and the plan has no init, else a new one (a cold start), with its own
+handler from ``new_handler``, so what a handler keeps in memory lives as long as its environment.
 """
 
 from __future__ import annotations
@@ -127,15 +131,23 @@ def _function_error(error_type: str, message: str) -> dict[str, Any]:
 
 
 @dataclass
+class Environment:
+    """One execution environment: its handler (built at its cold start) and when it is next idle."""
+
+    handler: Callable[[dict[str, Any], Any], Any]
+    busy_until: float = 0.0
+
+
+@dataclass
 class LambdaModel:
-    """Answers Invoke calls made through the attached client by running ``handler`` on a timeline.
+    """Answers Invoke calls made through the attached client by running a handler on a timeline.
 
     ``now`` reads the global clock and ``wait`` moves it (the caller's wait for the answer; it may
     raise, for a caller that dies while waiting). ``plans`` are used in order, one per invocation;
     when they run out, invocations run with no init. ``max_init_seconds`` caps the plans' init.
     """
 
-    handler: Callable[[dict[str, Any], Any], Any]
+    new_handler: Callable[[], Callable[[dict[str, Any], Any], Any]]
     timeout_seconds: float
     now: Callable[[], float]
     wait: Callable[[float], None]
@@ -146,6 +158,7 @@ class LambdaModel:
     # Invocation numbers; models that share one number their invocations apart.
     numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     invocations: list[Invocation] = field(default_factory=list)
+    environments: list[Environment] = field(default_factory=list)
     current: Invocation | None = None
 
     def attach(self, client: Any) -> Any:
@@ -186,7 +199,9 @@ class LambdaModel:
         if plan.kind == "answer":
             invocation.outcome = "answered"
             return _http(200), {"StatusCode": 200, "Payload": _payload(plan.answer)}
-        answer = self._run(invocation, event)
+        environment = self._environment(started, cold=timeline.now > started)
+        answer = self._run(invocation, environment, event)
+        environment.busy_until = timeline.now
         length = timeline.now - started
         if length > read_timeout:
             invocation.outcome = "read timeout"
@@ -195,13 +210,22 @@ class LambdaModel:
         self.wait(length)
         return _http(200), answer
 
-    def _run(self, invocation: Invocation, event: dict[str, Any]) -> dict[str, Any]:
+    def _environment(self, now: float, cold: bool) -> Environment:
+        """A warm environment idle at ``now``, or a new one for a cold start (or when none is idle)."""
+        idle = [environment for environment in self.environments if environment.busy_until <= now]
+        if idle and not cold:
+            return idle[-1]
+        environment = Environment(self.new_handler())
+        self.environments.append(environment)
+        return environment
+
+    def _run(self, invocation: Invocation, environment: Environment, event: dict[str, Any]) -> dict[str, Any]:
         context = InvocationContext(invocation.timeline, aws_request_id=f"invocation-{invocation.number}")
         self.current = invocation
         try:
             if invocation.plan.kind == "error":
                 raise RuntimeError("worker failed before running any task (injected)")
-            result = self.handler(event, context)
+            result = environment.handler(event, context)
             if invocation.plan.kind == "crash":
                 raise InvocationCrashed("runtime exited before answering")
         except InvocationKilled:

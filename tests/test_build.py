@@ -167,7 +167,10 @@ def test_zip_holds_the_package_handlers_and_vendored_dependencies(built: Built, 
         for path in package.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     }
-    assert set(HANDLERS) <= sources <= entries
+    operations = {source for source in sources if source.startswith(("taskqueue/operations/", "taskqueue/__main__"))}
+    assert operations, "the operator's package should exist in the checkout"
+    assert set(HANDLERS) <= sources - operations <= entries
+    assert not operations & entries  # the CLI and triage never run in a function
     assert set(VENDORED) <= entries
     assert any(entry.startswith("aws_lambda_powertools-") and entry.endswith(".dist-info/WHEEL") for entry in entries)
 
@@ -407,8 +410,9 @@ def test_handlers_import_from_the_unpacked_artifact(built: Built, tmp_path: Path
     with zipfile.ZipFile(built.out / f"{name}.zip") as archive:
         archive.extractall(tmp_path)
     code = (
-        f"import taskqueue.{name} as module, aws_lambda_powertools, jmespath\n"
+        f"import sys, taskqueue.{name} as module, aws_lambda_powertools, jmespath\n"
         "assert callable(module.handler)\n"
+        "assert not [m for m in sys.modules if m.startswith('taskqueue.operations')], 'a handler imports the CLI'\n"
         "print(module.__file__, aws_lambda_powertools.__file__, jmespath.__file__)\n"
     )
     result = subprocess.run(

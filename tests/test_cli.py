@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from taskqueue.cli import main
+from taskqueue.operations.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def journal_home(tmp_path, monkeypatch):
+    """The redrive journal lives under $XDG_STATE_HOME: keep it in the test's directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 @pytest.fixture
@@ -79,7 +87,144 @@ def test_redrive_moves_dead_letters_back_without_the_reason_attributes(queue_pai
 
 
 def test_cli_needs_a_queue(capsys):
-    with pytest.raises(SystemExit) as raised:
-        main(["stats"])
-    assert raised.value.code == 2
+    assert main(["stats"]) == 2
     assert "--queue-url is required" in capsys.readouterr().err
+    assert main(["dlq", "list"]) == 2
+    assert "--queue-url or --dlq-url is required" in capsys.readouterr().err
+
+
+# -- dlq: the triage commands, against moto in-process ------------------------------------------
+
+
+def worker_dead_letter(sqs, dlq_url: str, task: str, payload, reason: str = "permanent_error") -> str:
+    attributes = {
+        "taskqueue.reason": {"DataType": "String", "StringValue": reason},
+        "taskqueue.error": {"DataType": "String", "StringValue": f"{task} failed\nTraceback (most recent call last)"},
+        "taskqueue.task": {"DataType": "String", "StringValue": task},
+        "trace": {"DataType": "String", "StringValue": f"trace-{payload}"},
+    }
+    body = json.dumps({"task": task, "payload": payload})
+    return sqs.send_message(QueueUrl=dlq_url, MessageBody=body, MessageAttributes=attributes)["MessageId"]
+
+
+@pytest.fixture
+def filled(sqs, queues):
+    ids = [worker_dead_letter(sqs, queues.dlq_url, "charge", n) for n in range(3)]
+    ids.append(worker_dead_letter(sqs, queues.dlq_url, "report", 9, reason="retries_exhausted"))
+    return ids
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_dlq_list_prints_json_lines_off_a_terminal(sqs, queues, filled, capsys):
+    assert main(["dlq", "list", "--queue-url", queues.url, "--reason", "permanent_error", "--limit", "2"], sqs=sqs) == 0
+    *rows, summary = json_lines(capsys.readouterr().out)
+    assert [row["kind"] for row in rows] == ["dead_letter", "dead_letter"]
+    assert {row["task"] for row in rows} == {"charge"} and rows[0]["error"].startswith("charge failed\n")
+    assert set(rows[0]) >= {"message_id", "reason", "first_enqueued", "receive_count", "size"}
+    assert (summary["kind"], summary["matched"], summary["released"]) == ("summary", 2, 4)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_dlq_list_on_a_terminal_is_a_table_with_rich_and_plain_text_without(sqs, queues, filled, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    for rich_installed in (True, False):
+        if not rich_installed:
+            for name in [name for name in sys.modules if name.split(".")[0] == "rich"]:
+                monkeypatch.setitem(sys.modules, name, None)  # importing rich fails, as without the extra
+            monkeypatch.delitem(sys.modules, "taskqueue.operations.rich_output", raising=False)
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stdout", terminal)
+        assert main(["dlq", "list", "--dlq-url", queues.dlq_url, "--task", "report"], sqs=sqs) == 0
+        shown = terminal.getvalue()
+        assert "message id" in shown and "first enqueued" in shown, shown
+        assert f"{filled[3]}  report" in shown and "retries_exhausted" in shown and "report failed" in shown
+        assert "Traceback" not in shown  # the first line of the error only
+        assert "list: read 4 dead letters of about 4, 1 matched" in shown
+        assert ("\x1b[" in shown) is rich_installed  # rich styles the terminal; plain text does not
+
+
+def test_dlq_list_help_says_peeking_raises_the_receive_count(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["dlq", "list", "--help"])
+    assert raised.value.code == 0
+    assert "raises its receive count" in " ".join(capsys.readouterr().out.split())
+
+
+def test_dlq_show_prints_body_every_attribute_and_the_full_error(sqs, queues, filled, capsys):
+    assert main(["dlq", "show", filled[1], "--queue-url", queues.url], sqs=sqs) == 0
+    [shown] = json_lines(capsys.readouterr().out)
+    assert json.loads(shown["body"]) == {"task": "charge", "payload": 1}
+    assert shown["error"] == "charge failed\nTraceback (most recent call last)"
+    assert set(shown["message_attributes"]) == {"taskqueue.reason", "taskqueue.error", "taskqueue.task", "trace"}
+    assert {"SentTimestamp", "ApproximateReceiveCount"} <= set(shown["attributes"])
+
+
+def test_dlq_show_of_a_message_id_not_in_the_dlq_is_a_clear_error(sqs, queues, filled, capsys):
+    assert main(["dlq", "show", "no-such-id", "--queue-url", queues.url], sqs=sqs) == 1
+    error = capsys.readouterr().err
+    assert f"message id 'no-such-id' is not in the DLQ {queues.dlq_url} (read 4 messages)" in error
+
+
+def test_dlq_redrive_finds_the_source_queue_of_the_dlq(sqs, queues, filled, capsys):
+    assert main(["dlq", "redrive", "--dlq-url", queues.dlq_url, "--task", "charge"], sqs=sqs) == 0
+    *rows, summary = json_lines(capsys.readouterr().out)
+    assert sorted(row["message_id"] for row in rows if row["outcome"] == "moved") == sorted(filled[:3])
+    assert (summary["moved"], summary["destination_url"]) == (3, queues.url)
+    moved = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert len(moved) == 3 and all(set(m["MessageAttributes"]) == {"trace"} for m in moved)
+
+
+def test_dlq_redrive_refuses_a_dlq_that_is_not_the_queues(sqs, make_queues, capsys):
+    first, second = make_queues("first"), make_queues("second")
+    assert main(["dlq", "redrive", "--queue-url", first.url, "--dlq-url", second.dlq_url], sqs=sqs) == 2
+    assert f"is not the dead-letter queue of --queue-url {first.url}" in capsys.readouterr().err
+
+
+def test_dlq_redrive_of_a_dlq_shared_by_two_queues_needs_queue_url(sqs, queues, capsys):
+    policy = json.dumps({"deadLetterTargetArn": queues.dlq_arn, "maxReceiveCount": 3})
+    other = sqs.create_queue(QueueName="other", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    assert main(["dlq", "redrive", "--dlq-url", queues.dlq_url], sqs=sqs) == 2
+    error = capsys.readouterr().err
+    assert "2 queues use" in error and other in error and queues.url in error and "pass --queue-url" in error
+
+
+def test_dlq_purge_needs_a_filter_and_yes_then_deletes_only_matches(sqs, queues, filled, capsys):
+    assert main(["dlq", "purge", "--queue-url", queues.url, "--task", "report"], sqs=sqs) == 2
+    assert "add --yes" in capsys.readouterr().err
+    assert main(["dlq", "purge", "--queue-url", queues.url, "--yes"], sqs=sqs) == 2
+    assert "needs a filter" in capsys.readouterr().err
+
+    assert main(["dlq", "purge", "--queue-url", queues.url, "--task", "report", "--yes"], sqs=sqs) == 0
+    *rows, summary = json_lines(capsys.readouterr().out)
+    assert [(row["message_id"], row["outcome"]) for row in rows] == [(filled[3], "deleted")]
+    assert summary["deleted"] == 1
+    assert main(["dlq", "list", "--queue-url", queues.url], sqs=sqs) == 0
+    assert json_lines(capsys.readouterr().out)[-1]["scanned"] == 3
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--limit", "0", "argument --limit: must be a whole number of at least 1, got '0'"),
+        ("--since", "3 weeks", "argument --since: must be a duration such as 30m, 2h, 7d or 1d12h, got '3 weeks'"),
+    ],
+)
+def test_dlq_bad_input_names_the_option_and_the_value(option, value, message, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["dlq", "list", "--dlq-url", "https://sqs.invalid/q", option, value])
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rich_stays_out_of_the_lambda_zips_and_is_the_cli_extra():
+    for lock in ("functions/worker/requirements.txt", "functions/consumer/requirements.txt"):
+        assert "rich==" not in (ROOT / lock).read_text()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(spec.startswith("rich") for spec in pyproject["project"]["optional-dependencies"]["cli"])

@@ -96,3 +96,37 @@ def test_worker_max_receive_count():
     assert WorkerConfig.from_env({**WORKER, "TASKQUEUE_MAX_RECEIVE_COUNT": "5"}).max_receive_count == 5
     with pytest.raises(ConfigError, match="TASKQUEUE_MAX_RECEIVE_COUNT=0 is out of range"):
         WorkerConfig.from_env({**WORKER, "TASKQUEUE_MAX_RECEIVE_COUNT": "0"})
+
+
+def test_to_env_is_the_inverse_of_from_env():
+    worker = WorkerConfig(
+        dlq_url="https://sqs/dlq",
+        task_modules=("a.tasks", "b"),
+        idempotency_table="t",
+        attempts_table="t",
+        apply_backoff=True,
+        queue_url="https://sqs/q",
+        max_receive_count=7,
+        max_attempts=4,
+        backoff=BackoffConfig(3, 30),
+    )
+    assert WorkerConfig.from_env(worker.to_env()) == worker
+    assert WorkerConfig.from_env(WorkerConfig(dlq_url="d").to_env()) == WorkerConfig(dlq_url="d")
+    consumer = ConsumerConfig(queue_url="https://sqs/q", worker_function="w", mode="continuous", max_concurrency=9)
+    assert ConsumerConfig.from_env(consumer.to_env()) == consumer
+
+
+def test_max_attempts_cannot_exceed_the_queues_receive_count():
+    env = {"TASKQUEUE_DLQ_URL": "d", "TASKQUEUE_MAX_RECEIVE_COUNT": "5", "TASKQUEUE_MAX_ATTEMPTS": "6"}
+    with pytest.raises(ConfigError, match="TASKQUEUE_MAX_ATTEMPTS=6 is more than TASKQUEUE_MAX_RECEIVE_COUNT=5"):
+        WorkerConfig.from_env(env)
+    assert WorkerConfig.from_env({**env, "TASKQUEUE_MAX_ATTEMPTS": "3"}).max_attempts == 3
+
+
+def test_receivers_need_worker_slots_to_feed():
+    env = {"TASKQUEUE_QUEUE_URL": "q", "TASKQUEUE_WORKER_FUNCTION": "w", "TASKQUEUE_MAX_CONCURRENCY": "2"}
+    assert ConsumerConfig.from_env({**env, "TASKQUEUE_RECEIVERS": "2"}).receivers == 2
+    with pytest.raises(ConfigError, match="TASKQUEUE_RECEIVERS=3 is more than TASKQUEUE_MAX_CONCURRENCY=2"):
+        ConsumerConfig.from_env({**env, "TASKQUEUE_RECEIVERS": "3"})
+    with pytest.raises(ConfigError, match="TASKQUEUE_RECEIVERS=11 is out of range"):
+        ConsumerConfig.from_env({**env, "TASKQUEUE_MAX_CONCURRENCY": "20", "TASKQUEUE_RECEIVERS": "11"})

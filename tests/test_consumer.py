@@ -10,11 +10,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
-from aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext
+from aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext, LogCapture
 from conftest import REGION
-from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
-from taskqueue.consumer import Consumer, InvalidWorkerResponse, parse_partial_batch_response
+from taskqueue import consumer as consumer_module
+from taskqueue.batch_response import InvalidWorkerResponse, parse
+from taskqueue.config import BackoffConfig, ConfigError, ConsumerConfig, WorkerConfig
+from taskqueue.consumer import Budget, Consumer, clients_for
+from taskqueue.limits import invoke_read_timeout, longest_invocation
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
 
@@ -26,7 +30,8 @@ class Stack:
         self.sqs = sqs
         self.queues = queues
         self.registry = TaskRegistry()
-        self.worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, self.registry)
+        backoff = config.get("backoff", BackoffConfig(10, 60))
+        self.worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, backoff=backoff), sqs, self.registry, rng=lambda: 0.5)
         self.lambda_client = boto3.client("lambda", region_name=REGION)
         self.invoke = InProcessLambda(self.lambda_client, self.worker.handle, behaviour=behaviour)
         self.calls = CallRecorder(sqs)
@@ -74,6 +79,10 @@ class Stack:
         queue = sqs_backends["123456789012"][REGION].queues[self.queues.url.rsplit("/", 1)[1]]
         for message in queue._messages:
             message.change_visibility(0)
+
+
+def _http_ok() -> AWSResponse:
+    return AWSResponse("https://sqs.invalid", 200, {}, None)
 
 
 @pytest.fixture
@@ -207,24 +216,36 @@ def test_throttled_invoke_is_not_retried_by_the_client(sqs, queues):
     assert len(stack.invoke.events) == 1
 
 
-def test_partial_batch_response_rules():
+def test_worker_answer_rules():
     ids = ["a", "b"]
-    assert parse_partial_batch_response(b"", ids) == set()
-    assert parse_partial_batch_response(b"null", ids) == set()
-    assert parse_partial_batch_response(b"{}", ids) == set()
-    assert parse_partial_batch_response(b'{"batchItemFailures": null}', ids) == set()
-    assert parse_partial_batch_response(b'{"batchItemFailures": []}', ids) == set()
-    assert parse_partial_batch_response(b'{"batchItemFailures": [{"itemIdentifier": "b"}]}', ids) == {"b"}
+
+    def answer(failures: Any, delays: Any = None, marker: Any = True) -> bytes:
+        document: dict[str, Any] = {"batchItemFailures": failures}
+        if marker:
+            document["taskqueue"] = {"version": 1, "retryDelays": delays or {}}
+        return json.dumps(document).encode()
+
+    assert parse(answer([]), ids).failed == frozenset()
+    assert parse(answer([{"itemIdentifier": "b"}], {"b": 30}), ids).retry_delays == {"b": 30}
     for bad in (
+        b"",
+        b"null",
+        b"{}",
         b"{",
         b'"ok"',
-        b'{"batchItemFailures": {}}',
-        b'{"batchItemFailures": [{"itemIdentifier": ""}]}',
-        b'{"batchItemFailures": [{"id": "a"}]}',
-        b'{"batchItemFailures": [{"itemIdentifier": null}]}',
+        answer([], marker=False),
+        answer({}),
+        answer([{"itemIdentifier": ""}]),
+        answer([{"id": "a"}]),
+        answer([{"itemIdentifier": None}]),
+        answer([{"itemIdentifier": "c"}]),
+        answer([{"itemIdentifier": "a"}], {"b": 3}),  # a delay for a message that did not fail
+        answer([{"itemIdentifier": "a"}], {"a": -1}),
+        answer([{"itemIdentifier": "a"}], {"a": 50_000}),
+        answer([{"itemIdentifier": "a"}], {"a": True}),
     ):
         with pytest.raises(InvalidWorkerResponse):
-            parse_partial_batch_response(bad, ids)
+            parse(bad, ids)
 
 
 def test_at_most_max_concurrency_invocations_in_flight(sqs, queues):
@@ -241,24 +262,23 @@ def test_at_most_max_concurrency_invocations_in_flight(sqs, queues):
     assert stack.invoke.max_in_flight == 3
 
 
-def test_stops_receiving_when_the_budget_cannot_cover_a_worker_call(stack):
+def test_a_run_with_the_smallest_budget_that_can_dispatch_does(stack):
     stack.registry.register("work", lambda payload: None)
     stack.send("work", count=5)
-    # 5 s worker timeout + 1 s margin: 5.5 s of budget is not enough for one more call.
-    report = stack.run(seconds=5.5)
-    assert report.receives == 0
-    assert report.stopped_because == "time budget"
-    assert stack.depth() == {"visible": 5, "in_flight": 0}
+    # 5 s worker + 10 s init + 2 s for the answer + 1 s margin + a 1 s poll = 19 s.
+    report = stack.run(seconds=19.5)
+    assert report.succeeded == 5
+    assert stack.depth() == {"visible": 0, "in_flight": 0}
 
 
 def test_messages_received_too_late_to_dispatch_are_released_at_once(stack):
     clock = FakeClock()
     stack.registry.register("work", lambda payload: None)
     stack.send("work", count=4)
-    # The receive takes 3 s of an 8.5 s budget: 8.5 s could start it (6 s reserve), 5.5 s cannot dispatch.
+    # The receive takes 3 s of a 20.5 s budget: 20.5 s could start it (18 s reserve), 17.5 s cannot dispatch.
     stack.sqs.meta.events.register("after-call.sqs.ReceiveMessage", lambda **kwargs: clock.advance(3))
 
-    report = stack.run(seconds=8.5, clock=clock)
+    report = stack.run(seconds=20.5, clock=clock)
 
     assert report.received == 4 and report.released == 4 and report.invocations == 0
     [call] = stack.calls.named("ChangeMessageVisibilityBatch")
@@ -270,8 +290,8 @@ def test_continuous_mode_keeps_polling_until_the_budget_ends(sqs, queues):
     clock = FakeClock()
     stack = Stack(sqs, queues, mode="continuous")
     stack.sqs.meta.events.register("after-call.sqs.ReceiveMessage", lambda **kwargs: clock.advance(1))
-    report = stack.run(seconds=16.5, clock=clock)
-    # Receives continue while 6 s (worker timeout + margin) and the receive's own time remain: t = 0..10.
+    report = stack.run(seconds=28.5, clock=clock)
+    # Short polls (wait 0) continue while 18 s remain for a cold worker call and the margin: t = 0..10.
     assert report.receives == report.empty_receives == 11
     assert report.stopped_because == "time budget"
 
@@ -344,14 +364,14 @@ def test_budget_allows_for_slow_receives():
 
     clock = FakeClock()
     config = ConsumerConfig(queue_url="q", worker_function="w", worker_timeout_seconds=5, time_margin_seconds=1)
-    budget = Budget(LambdaContext(remaining_seconds=30, clock=clock), config)
+    budget = Budget(LambdaContext(remaining_seconds=42, clock=clock), config)
     assert budget.receive_wait() == 20
     budget.observe_receive(12.0)  # receives have been taking 12 s beyond their long poll
-    assert budget.receive_wait() == 12  # 30 - 6 reserve - 12
+    assert budget.receive_wait() == 12  # 42 - 18 reserve - 12
     clock.advance(11.5)
     assert budget.receive_wait() is None  # 0.5 s is no time for a long poll; short polls would spin
     clock.advance(1.5)
-    assert budget.receive_wait() is None  # 17 - 6 - 12 < 0: a receive now would come back too late
+    assert budget.receive_wait() is None  # 29 - 18 - 12 < 0: a receive now would come back too late
     assert budget.can_dispatch()
 
 
@@ -371,3 +391,128 @@ def test_drain_mode_on_fifo_waits_for_its_own_batches_before_calling_the_queue_e
     report = stack.run()
     assert ran == list(range(30))
     assert report.stopped_because == "queue empty"
+
+
+# -- regressions: a worker that may still run, a budget that can never dispatch, foreign answers -------
+
+
+def test_a_read_timeout_keeps_the_batch_hidden_while_the_worker_may_still_run(sqs, queues):
+    # The client stopped waiting; the invocation may still be running (a cold start's init is not in its
+    # timeout). Its messages must stay hidden until it cannot be running any more.
+    stack = Stack(sqs, queues, behaviour=lambda event: "read_timeout", worker_timeout_seconds=5)
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=2)
+
+    report = stack.run()
+
+    assert report.failed_invocations == 1 and stack.calls.count("DeleteMessageBatch") == 0
+    [call] = stack.calls.named("ChangeMessageVisibilityBatch")
+    assert all(entry["VisibilityTimeout"] >= longest_invocation(5) for entry in call["Entries"])
+
+
+def test_the_invoke_read_timeout_outlasts_a_cold_invocation():
+    config = ConsumerConfig(queue_url="https://sqs.us-east-1.amazonaws.com/1/q", worker_function="w")
+    _, lambda_client = clients_for(config)
+    assert lambda_client.meta.config.read_timeout >= longest_invocation(config.worker_timeout_seconds)
+
+
+def test_the_budget_reserves_a_cold_invocation_and_settling_before_dispatching():
+    clock = FakeClock()
+    config = ConsumerConfig(queue_url="q", worker_function="w", worker_timeout_seconds=5, time_margin_seconds=1)
+    budget = Budget(LambdaContext(remaining_seconds=invoke_read_timeout(5) + 1, clock=clock), config)
+    assert budget.can_dispatch()
+    clock.advance(0.5)
+    assert not budget.can_dispatch()  # the worker might still be running when the consumer is cut off
+
+
+def test_a_budget_that_can_never_dispatch_fails_loudly(stack, monkeypatch, capsys):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work")
+    # Worker 5 s + 1 s margin + 1 s: enough under the old rule, but a cold worker may take 10 s more.
+    with (
+        LogCapture(consumer_module.logger) as logs,
+        pytest.raises(ConfigError, match="TASKQUEUE_WORKER_TIMEOUT_SECONDS"),
+    ):
+        stack.run(seconds=7.5)
+    [line] = [line for line in logs.lines() if line["level"] == "ERROR"]
+    assert "can never dispatch" in line["message"]
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["ConsumerMisconfigured"] == 1
+    assert stack.depth() == {"visible": 1, "in_flight": 0}
+
+
+@pytest.mark.parametrize("answer", [b"", b"null", b"{}", b'{"batchItemFailures": []}', b'{"batchItemFailures": null}'])
+def test_an_answer_that_is_not_the_workers_never_deletes(sqs, queues, answer):
+    # TASKQUEUE_WORKER_FUNCTION names some other function: its answer must not count as "all done".
+    stack = Stack(sqs, queues, behaviour=lambda event: answer)
+    stack.send("work", count=3)
+
+    report = stack.run()
+
+    assert report.succeeded == 0 and report.failed == 3
+    assert stack.calls.count("DeleteMessageBatch") == 0
+    assert stack.depth() == {"visible": 0, "in_flight": 3}
+
+
+def test_fifo_receives_carry_a_receive_request_attempt_id(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    stack = FifoStack(sqs, queues)
+    stack.run()
+    [call] = stack.calls.named("ReceiveMessage")
+    assert 1 <= len(call["ReceiveRequestAttemptId"]) <= 128
+
+
+def test_a_senders_fault_in_a_delete_is_logged_even_when_the_rest_succeeds_on_retry(stack):
+    # Entry 0 is refused for good (the sender's fault); entry 1 fails on SQS's side once, then succeeds.
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=2)
+    answers = iter(
+        [
+            {
+                "Successful": [],
+                "Failed": [
+                    {"Id": "0", "SenderFault": True, "Code": "ReceiptHandleIsInvalid", "Message": "gone"},
+                    {"Id": "1", "SenderFault": False, "Code": "InternalError", "Message": "try again"},
+                ],
+            }
+        ]
+    )
+
+    def fake_delete(params, **_):
+        answer = next(answers, None)
+        if answer is not None:
+            return _http_ok(), answer
+        return None
+
+    stack.sqs.meta.events.register("before-call.sqs.DeleteMessageBatch", fake_delete)
+    with LogCapture(consumer_module.logger) as logs:
+        stack.run()
+    assert any("ReceiptHandleIsInvalid" in json.dumps(line) for line in logs.lines())
+
+
+def test_parallel_receivers_feed_the_workers_from_overlapping_receives(sqs, queues):
+    stack = Stack(sqs, queues, receivers=3, max_concurrency=6)
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=60)
+    in_receive, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_receive_start(**_):
+        with lock:
+            in_receive[0] += 1
+            most[0] = max(most[0], in_receive[0])
+        time.sleep(0.05)
+
+    def receive_end(**_):
+        with lock:
+            in_receive[0] -= 1
+
+    stack.sqs.meta.events.register("before-call.sqs.ReceiveMessage", slow_receive_start)
+    stack.sqs.meta.events.register("after-call.sqs.ReceiveMessage", receive_end)
+
+    report = stack.run()
+
+    assert report.succeeded == 60 and report.stopped_because == "queue empty"
+    assert stack.depth() == {"visible": 0, "in_flight": 0}
+    assert most[0] >= 2

@@ -25,9 +25,12 @@ strict-xfail regression test at the end that replays the shrunk example the stat
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import random
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
@@ -56,11 +59,12 @@ from sqs_endpoint import ServerFault, SqsEndpoint
 from sqs_model import SimClock, SqsModel, StoredMessage
 from taskqueue import consumer as consumer_module
 from taskqueue import worker as worker_module
-from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer, clients_for
 from taskqueue.dead_letter_queue import REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
-from taskqueue.idempotency import idempotency_key
 from taskqueue.limits import LAMBDA_INIT_SECONDS
+from taskqueue.message import task_identity
 from taskqueue.producer import EnqueueError, Task, TaskQueue
 from taskqueue.registry import TaskRegistry
 
@@ -69,15 +73,9 @@ from taskqueue.registry import TaskRegistry
 # the state machine does not draw it, and a regression test below replays the shrunk example it found
 # (xfail, strict). When the fix lands: remove the name here and the xfail mark there.
 HELD_BACK: dict[str, str] = {
-    "init-beyond-read-timeout": "issue 10 defect 1: an invocation outliving the consumer's read timeout",
-    "foreign-answers": "issue 10 defect 8: an answer without batchItemFailures deletes every message unrun",
-    "fifo-id-shared-across-tasks": "issue 10 defect 2: on FIFO, a different task with the same id is dropped",
-    "permanent-error-near-max-size": "issue 10 defect 5: a PermanentError re-runs when its DLQ entry is refused",
-    "reserved-attributes": "issue 10 defect 10: a producer's taskqueue.* attribute reaches the DLQ as if ours",
-    "idempotency-key-collision": "issue 10 defect 7: task 'a/id/b' with id 'c' and task 'a' with id 'b/id/c' share a key",
     "permanent-error-unanswered": (
         "new finding: a PermanentError re-runs when its invocation gives no answer (a later task timed out, the "
-        "runtime crashed, the read timed out): the worker dead-letters it but leaves the delete to the consumer"
+        "runtime crashed): the worker dead-letters it but leaves the delete to the consumer"
     ),
 }
 
@@ -116,8 +114,8 @@ deployments = st.builds(
     Deployment,
     worker_timeout=st.sampled_from([3, 5, 10, 30]),
     time_margin=st.sampled_from([0.5, 1.0, 2.0]),
-    # 1 and 3: a consumer that can never dispatch (issue 10 defect 3); not unsafe, only idle.
-    consumer_extra=st.sampled_from([1, 3, 10, 30, 30, 60, 60, 120]),
+    # 1: a consumer that can never dispatch (issue 10 defect 3): each run refuses loudly (ConfigError).
+    consumer_extra=st.sampled_from([1, 14, 20, 30, 30, 60, 60, 120]),
     mode=st.sampled_from(["drain", "continuous"]),
     wait_time=st.sampled_from([0, 1, 5, 20]),
     batch_size=st.sampled_from([1, 2, 5, 10]),
@@ -134,10 +132,8 @@ deployments = st.builds(
 
 # Task names and ids from small alphabets, so that names, ids and their separators can collide.
 TASK_NAMES = ["job", "job/id/x"]
-# What "job/id/x" becomes while "idempotency-key-collision" is held back.
-SAFE_TASK_NAME = "job-id-x"
-# The worker knows these (the regressions replay examples drawn from earlier alphabets).
-REGISTERED_TASK_NAMES = [*TASK_NAMES, SAFE_TASK_NAME, "report"]
+# The worker knows these (the regressions replay examples drawn from an earlier alphabet).
+REGISTERED_TASK_NAMES = [*TASK_NAMES, "report"]
 TASK_IDS = ["1", "x/id/1"]
 GROUPS = ["a", "b", "c"]
 
@@ -186,8 +182,8 @@ class Enqueued:
 
 # -- invocations and faults ---------------------------------------------------------------------
 
-# Answers some other function could give (TASKQUEUE_WORKER_FUNCTION naming the wrong one). The runtime
-# must refuse every one of them; those it takes as "all succeeded" today are held back (defect 8).
+# Answers some other function could give (TASKQUEUE_WORKER_FUNCTION naming the wrong one): the runtime
+# must refuse every one of them (issue 10 defect 8: it took the second list for "all succeeded").
 REFUSED_ANSWERS = [
     b"not json",
     b'"ok"',
@@ -319,7 +315,7 @@ class FaultModel(RuleBasedStateMachine):
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": d.max_receive_count}),
             },
         )["QueueUrl"]
-        backoff = BackoffConfig(d.backoff_base, d.backoff_max)
+        backoff = Backoff(d.backoff_base, d.backoff_max)
         config = ConsumerConfig(
             queue_url=url,
             worker_function="worker",
@@ -337,24 +333,26 @@ class FaultModel(RuleBasedStateMachine):
         consumer_sqs.attach(consumer_sqs_client)
         worker_sqs = SqsEndpoint(self.sqs, self._worker_now, self.clock.advance)
         worker_client = worker_sqs.attach(boto3.client("sqs", region_name=REGION))
-        worker = worker_module.Worker(
-            WorkerConfig(dlq_url=dlq_url, max_receive_count=d.max_receive_count, backoff=backoff),
-            worker_client,
-            registry,
-            # Typed as the DynamoDB runner, the worker needs only run() and register_lambda_context().
-            cast(Any, self.idempotency),
-        )
-        read_timeout = float(lambda_client.meta.config.read_timeout)
+        worker_config = WorkerConfig(dlq_url=dlq_url, max_receive_count=d.max_receive_count, backoff=backoff)
+
+        def new_worker() -> Any:
+            """A cold start: a new execution environment, with a worker of its own."""
+            worker = worker_module.Worker(
+                worker_config,
+                worker_client,
+                registry,
+                # Typed as the DynamoDB runner, the worker needs only run() and register_lambda_context().
+                cast(Any, self.idempotency),
+                rng=rng.random,
+            )
+            return worker.handle
+
         model = LambdaModel(
-            handler=worker.handle,
+            new_handler=new_worker,
             timeout_seconds=d.worker_timeout,
             now=self.clock,
             wait=self._consumer_wait,
-            max_init_seconds=(
-                max(0.0, read_timeout - d.worker_timeout)
-                if "init-beyond-read-timeout" in self.holding
-                else LAMBDA_INIT_SECONDS
-            ),
+            max_init_seconds=LAMBDA_INIT_SECONDS,
             guard=lambda: self._consumer_guard("Invoke"),
             numbers=self.invocation_numbers,
         )
@@ -403,21 +401,10 @@ class FaultModel(RuleBasedStateMachine):
         STATISTICS["steps"] += 1
         target = self.lane_by_name[lane]
         tasks, tags, bodies = [], [], []
-        for drawn in specs:
+        for spec in specs:
             tag = next(self.tags)
-            spec = drawn
-            if "idempotency-key-collision" in self.holding:
-                spec = replace(spec, name=SAFE_TASK_NAME if spec.name == "job/id/x" else spec.name)
             task_id = spec.task_id
-            if target.fifo and task_id is not None and "fifo-id-shared-across-tasks" in self.holding:
-                task_id = f"{spec.name}:{task_id}"
-            if "reserved-attributes" in self.holding:
-                spec = replace(
-                    spec, attributes=tuple((n, v) for n, v in spec.attributes if not n.startswith("taskqueue."))
-                )
             fill = spec.fill
-            if spec.plan.behaviour == PERMANENT and "permanent-error-near-max-size" in self.holding:
-                fill = min(fill, 0.5)
             payload = spec.plan.as_payload(tag, 0)
             base = len(json.dumps({"task": spec.name, "payload": payload, "id": task_id}, separators=(",", ":")))
             padding = max(0, int(fill * self.deployment.max_message_bytes) - base - 40)
@@ -472,14 +459,6 @@ class FaultModel(RuleBasedStateMachine):
         STATISTICS["steps"] += 1
         self.clock.advance(after)
         target = self.lane_by_name[lane]
-        if "foreign-answers" in self.holding:
-            # Held back: an answer the runtime takes for "all succeeded" becomes one it refuses.
-            invocations = [
-                replace(p, answer=REFUSED_ANSWERS[n % len(REFUSED_ANSWERS)])
-                if p.answer in FOREIGN_ANSWERS_THAT_DELETE
-                else p
-                for n, p in enumerate(invocations)
-            ]
         first_invocation = len(target.lambda_model.invocations)
         budget = max(1.0, self.deployment.consumer_timeout * budget_share)
         target.lambda_model.plans = list(invocations)
@@ -641,7 +620,7 @@ class FaultModel(RuleBasedStateMachine):
         times = [
             e.end for e in self.ledger.executions if e.message_id == enqueued.message_id and e.outcome == "succeeded"
         ]
-        key = idempotency_key(enqueued.spec.name, enqueued.spec.task_id, enqueued.message_id)
+        key = task_identity(enqueued.spec.name, enqueued.spec.task_id, enqueued.message_id)
         invocations = {
             i.number: i
             for model in self.ledger.lambdas
@@ -699,16 +678,27 @@ class FaultModel(RuleBasedStateMachine):
 FAULT_MODEL = Budget(bounded_examples=50, long_examples=4000, steps=40)
 
 
+class JsonLinesDropped(io.TextIOBase):
+    """Standard output without the runtime's JSON lines (a metrics line per consumer run)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        if not text.startswith("{"):
+            self.target.write(text)
+        return len(text)
+
+
 @pytest.fixture
-def quiet_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The runtime logs and measures every task, and the model runs thousands: no logs, no metrics."""
-    loggers = [worker_module.logger, consumer_module.logger]
+def quiet_runtime() -> Iterator[None]:
+    """The runtime logs every task and writes a metrics line per run, and the model runs thousands."""
+    loggers = [lazy.powertools for lazy in (worker_module.logger, consumer_module.logger)]
     levels = [logger.log_level for logger in loggers]
     for logger in loggers:
         logger.setLevel("CRITICAL")
-    # Powertools prints its metrics every 100 data points, even with POWERTOOLS_METRICS_DISABLED.
-    monkeypatch.setattr(worker_module.metrics, "add_metric", lambda **_: None)
-    yield
+    with contextlib.redirect_stdout(JsonLinesDropped(sys.stdout)):
+        yield
     for logger, level in zip(loggers, levels, strict=True):
         logger.setLevel(level)
 
@@ -723,6 +713,7 @@ def test_consumer_and_worker_keep_their_promises_under_faults(quiet_runtime: Non
 
 
 # -- regressions: shrunk examples the state machine found, replayed step by step ------------------------
+# Each failed on the runtime before its fix (main at f91bfd5); those whose fix has not landed are xfail.
 
 
 def replay(released: str, deployment: Deployment) -> FaultModel:
@@ -734,6 +725,9 @@ def replay(released: str, deployment: Deployment) -> FaultModel:
 
 
 def check_invariants(state: FaultModel) -> None:
+    """The invariants, once the replay is known to have reached a worker invocation (else it proves nothing)."""
+    if not any(model.invocations for model in state.ledger.lambdas):
+        pytest.fail("the replay made no worker invocation: its deployment no longer runs the consumer")
     state.nothing_is_lost()
     state.executions_of_a_message_never_overlap()
     state.fifo_groups_run_in_order()
@@ -758,7 +752,7 @@ def run_consumer(state: FaultModel, lane: str, *invocations: InvokePlan) -> None
 SMALL = Deployment(
     worker_timeout=3,
     time_margin=0.5,
-    consumer_extra=1,
+    consumer_extra=20,
     mode="drain",
     wait_time=0,
     batch_size=1,
@@ -771,29 +765,28 @@ SMALL = Deployment(
 )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["foreign-answers"])
 def test_regression_a_foreign_answer_never_deletes_unrun_messages(quiet_runtime: None) -> None:
-    """Shrunk by the state machine: one task; the invocation is answered ``{}`` by some other function."""
+    """Shrunk by the state machine (defect 8): one task; the invocation is answered ``{}`` by some other
+    function, which the consumer took for "all succeeded" and deleted the task unrun."""
     state = replay("foreign-answers", SMALL)
     state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK))])
     run_consumer(state, "standard", InvokePlan(kind="answer", answer=b"{}"))
     check_invariants(state)  # task 1 is lost: deleted, never run
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["init-beyond-read-timeout"])
 def test_regression_an_invocation_past_the_read_timeout_is_not_run_again_meanwhile(quiet_runtime: None) -> None:
     """Shrunk by the state machine: a 0.5 s task in an invocation with a 5 s cold start. The read timeout
     (worker 3 s + 1 s) fails the batch with a 1 s backoff, and the consumer's next receive runs the task
     again at 5.0 s, while the first invocation runs it from 5.0 to 5.5 s."""
-    state = replay("init-beyond-read-timeout", replace(SMALL, consumer_extra=10, wait_time=1, max_receive_count=2))
+    state = replay("init-beyond-read-timeout", replace(SMALL, wait_time=1, max_receive_count=2))
     state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK, seconds=0.5))])
     run_consumer(state, "standard", InvokePlan(kind="run", init_seconds=5.0))
     check_invariants(state)  # message 1 ran twice at once
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["fifo-id-shared-across-tasks"])
 def test_regression_fifo_tasks_sharing_an_id_are_both_run(quiet_runtime: None) -> None:
-    """Shrunk by the state machine: on FIFO, 'job' and 'report' enqueued with the same id."""
+    """Shrunk by the state machine (defect 2): on FIFO, 'job' and 'report' enqueued with the same id; SQS
+    deduplicated the second into the first (the producer used the id alone as MessageDeduplicationId)."""
     state = replay("fifo-id-shared-across-tasks", SMALL)
     state.enqueue(
         lane="fifo",
@@ -808,24 +801,26 @@ def test_regression_fifo_tasks_sharing_an_id_are_both_run(quiet_runtime: None) -
     check_invariants(state)  # task 4 is lost: SQS deduplicated it into task 3 (same MessageDeduplicationId)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["permanent-error-near-max-size"])
 def test_regression_a_permanent_error_near_the_maximum_size_is_not_run_again(quiet_runtime: None) -> None:
-    """Shrunk by the state machine: a PermanentError task whose body fills 90% of a 1 KiB queue."""
+    """Shrunk by the state machine (defect 5): a PermanentError task whose body filled 90% of a 1 KiB queue
+    was run again on every receive, its DLQ entry being refused. Replayed with the largest such task the
+    producer accepts (it now keeps the room a dead letter's reason needs)."""
     state = replay("permanent-error-near-max-size", replace(SMALL, max_receive_count=2))
-    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT), fill=0.9)])
+    for fill in (1.0, 0.97, 0.9, 0.8, 0.7):
+        state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT), fill=fill)])
+        if state.enqueued:
+            break
     run_consumer(state, "standard")
     state.advance_clock(seconds=1.0)
     run_consumer(state, "standard")
-    check_invariants(state)  # the DLQ refused the entry, so the task ran (and raised) again
+    check_invariants(state)  # before the fix: the DLQ refused the entry, so the task ran (and raised) again
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["permanent-error-unanswered"])
 def test_regression_a_permanent_error_in_an_invocation_that_dies_is_not_run_again(quiet_runtime: None) -> None:
     """Shrunk by the state machine: the worker dead-letters the third task of group 'a' (PermanentError),
     then its runtime dies before answering; the consumer fails the batch, and the task runs again."""
-    state = replay(
-        "permanent-error-unanswered", replace(SMALL, consumer_extra=3, wait_time=1, batch_size=2, max_receive_count=2)
-    )
+    state = replay("permanent-error-unanswered", replace(SMALL, wait_time=1, batch_size=2, max_receive_count=2))
     state.enqueue(
         lane="fifo",
         specs=[
@@ -838,27 +833,23 @@ def test_regression_a_permanent_error_in_an_invocation_that_dies_is_not_run_agai
     check_invariants(state)  # task 3 raised PermanentError in invocation 2 and ran again in invocation 3
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["reserved-attributes"])
 def test_regression_a_producer_cannot_forge_the_dead_letter_reason(quiet_runtime: None) -> None:
-    """Shrunk by the state machine: a task enqueued with taskqueue.reason, throttled once with
-    maxReceiveCount 1, is moved to the DLQ by SQS, carrying the producer's "reason"."""
-    state = replay("reserved-attributes", replace(SMALL, consumer_extra=3, wait_time=1))
-    state.enqueue(
-        lane="fifo",
-        specs=[
-            TaskSpec(name="job", plan=TaskPlan(OK)),
-            TaskSpec(name="job", plan=TaskPlan(OK), attributes=((REASON_ATTRIBUTE, "forged by the producer"),)),
-        ],
-    )
+    """Shrunk by the state machine (defect 10): a task enqueued with taskqueue.reason, throttled once with
+    maxReceiveCount 1, was moved to the DLQ by SQS carrying the producer's "reason". The producer now
+    refuses the reserved name (the whole batch it is in), so only the first task is enqueued."""
+    state = replay("reserved-attributes", replace(SMALL, wait_time=1))
+    state.enqueue(lane="fifo", specs=[TaskSpec(name="job", plan=TaskPlan(OK))])
+    forged = TaskSpec(name="job", plan=TaskPlan(OK), attributes=((REASON_ATTRIBUTE, "forged by the producer"),))
+    state.enqueue(lane="fifo", specs=[forged])
+    assert [task.spec.attributes for task in state.enqueued] == [()]
     run_consumer(state, "fifo", InvokePlan(kind="run"), InvokePlan(kind="throttle"))
-    check_invariants(state)  # the redriven message carries taskqueue.reason
+    check_invariants(state)  # before the fix: the redriven message carried taskqueue.reason
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["idempotency-key-collision"])
 def test_regression_tasks_whose_name_and_id_collide_in_the_key_both_run(quiet_runtime: None) -> None:
-    """Found by the state machine (in a long example, not shrunk; made minimal by hand): with idempotency,
-    task 'job' id 'x/id/1' and task 'job/id/x' id '1' share the key 'job/id/x/id/1'."""
-    state = replay("idempotency-key-collision", replace(SMALL, consumer_extra=10, idempotency=True))
+    """Found by the state machine (defect 7; in a long example, not shrunk; made minimal by hand): with
+    idempotency, task 'job' id 'x/id/1' and task 'job/id/x' id '1' shared the key 'job/id/x/id/1'."""
+    state = replay("idempotency-key-collision", replace(SMALL, idempotency=True))
     state.enqueue(
         lane="standard",
         specs=[
@@ -877,9 +868,7 @@ def test_regression_a_permanent_error_batched_with_a_task_that_times_out_is_not_
     """The same finding on its common path: a PermanentError task and a 40 s task in one batch of a 3 s
     worker. The second task is cut off at the timeout, the batch fails, and the first task runs (and is
     dead-lettered) again on every receive."""
-    state = replay(
-        "permanent-error-unanswered", replace(SMALL, consumer_extra=30, wait_time=1, batch_size=2, max_receive_count=3)
-    )
+    state = replay("permanent-error-unanswered", replace(SMALL, wait_time=1, batch_size=2, max_receive_count=3))
     state.enqueue(
         lane="standard",
         specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT)), TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0))],

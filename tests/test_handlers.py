@@ -3,9 +3,7 @@ boto3's standard chain (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA), nothing else
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,16 +11,13 @@ from typing import Any
 
 import pytest
 
-from aws_fakes import LambdaContext
-from taskqueue import consumer, worker
+from aws_fakes import LambdaContext, LogCapture, received_event
+from taskqueue import consumer, telemetry, worker
 from taskqueue.config import ConfigError
-from taskqueue.telemetry import metrics
 
 
 @pytest.fixture(autouse=True)
 def fresh_handlers() -> Iterator[None]:
-    # Disabled metrics are kept, not flushed: start each test from an empty set.
-    metrics.clear_metrics()
     consumer._consumer.cache_clear()
     worker._worker.cache_clear()
     yield
@@ -119,30 +114,44 @@ def test_consumer_handler_fails_clearly_on_bad_configuration(monkeypatch):
         consumer.handler({}, LambdaContext())
 
 
-def test_worker_logs_are_structured_and_carry_no_payload_by_default(sqs, queues, monkeypatch, capsys):
+def test_a_successful_batch_writes_one_line_its_metrics_and_no_payload(sqs, queues, monkeypatch, capsys):
     monkeypatch.setenv("TASKQUEUE_DLQ_URL", queues.dlq_url)
     monkeypatch.setenv("TASKQUEUE_TASKS", "example_tasks")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    from test_worker import received_event
+    secret = "card-4111-1111"
+    event = received_event(sqs, queues, [json.dumps({"task": "checksum", "payload": {"text": secret}})] * 3)
+    capsys.readouterr()
+    with LogCapture(worker.logger) as logs:
+        assert worker.handler(event, LambdaContext(function_name="worker"))["batchItemFailures"] == []
 
+    assert logs.lines() == []  # successes are counted, not logged one by one
+    [line] = capsys.readouterr().out.splitlines()
+    emf = json.loads(line)
+    assert emf["message"] == "batch done" and emf["level"] == "INFO"
+    assert emf["TasksSucceeded"] == 3 and emf["task"] == "checksum"
+    assert len(emf["TaskDuration"]) == len(emf["TaskQueueTime"]) == 3
+    [counts] = [d for d in emf["_aws"]["CloudWatchMetrics"] if d["Metrics"][0]["Name"] == "TasksSucceeded"]
+    assert counts["Dimensions"] == [["service"], ["service", "task"]]
+    assert secret not in line
+
+
+def test_at_debug_level_each_success_gets_a_line_with_its_keys(sqs, queues, monkeypatch):
+    monkeypatch.setenv("TASKQUEUE_DLQ_URL", queues.dlq_url)
+    monkeypatch.setenv("TASKQUEUE_TASKS", "example_tasks")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    # A service of its own: Powertools configures a (process-wide) named logger only once.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "worker-at-debug")
     secret = "card-4111-1111"
     event = received_event(sqs, queues, [json.dumps({"task": "checksum", "payload": {"text": secret}})])
-    # The JSON logger writes to the stdout it found at import; listen beside it with its own formatter.
-    stream = io.StringIO()
-    listener = logging.StreamHandler(stream)
-    listener.setFormatter(worker.logger.registered_formatter)
-    worker.logger.addHandler(listener)
-    try:
-        assert worker.handler(event, LambdaContext(function_name="worker")) == {"batchItemFailures": []}
-    finally:
-        worker.logger.removeHandler(listener)
+    fresh = telemetry.LazyLogger("worker")  # reads the level now
+    monkeypatch.setattr(worker, "logger", fresh)
+    with LogCapture(fresh) as logs:
+        assert worker.handler(event, LambdaContext(function_name="worker"))["batchItemFailures"] == []
 
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    task_lines = [line for line in lines if line.get("message") == "task succeeded"]
-    assert task_lines and task_lines[0]["task"] == "checksum"
-    assert task_lines[0]["message_id"] == event["Records"][0]["messageId"]
-    assert task_lines[0]["receive_count"] == 1
-    assert task_lines[0]["queued_ms"] >= 0 and task_lines[0]["duration_ms"] >= 0
-    assert secret not in json.dumps(lines)
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    assert emf and emf[-1]["TasksSucceeded"] == [1.0]
+    [line] = [line for line in logs.lines() if line.get("message") == "task succeeded"]
+    assert line["task"] == "checksum"
+    assert line["message_id"] == event["Records"][0]["messageId"]
+    assert line["receive_count"] == 1 and line["attempt"] == 1
+    assert line["queued_ms"] >= 0 and line["duration_ms"] >= 0
+    assert line["function_request_id"]
+    assert secret not in json.dumps(logs.lines())

@@ -6,30 +6,21 @@ import json
 import threading
 from typing import Any
 
-import boto3
 import pytest
 
-from aws_fakes import LambdaContext
-from conftest import REGION
+from aws_fakes import LambdaContext, received_event
+from conftest import STATE_TABLE
 from taskqueue.config import WorkerConfig
 from taskqueue.idempotency import IdempotentRunner
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
-from test_worker import received_event
 
-TABLE = "taskqueue-idempotency"
+TABLE = STATE_TABLE
 
 
 @pytest.fixture
-def table(aws: None) -> Any:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return dynamodb
+def table(state_table: Any) -> Any:
+    return state_table
 
 
 @pytest.fixture
@@ -50,14 +41,14 @@ def charge(payload: Any, **fields: Any) -> str:
 
 def test_a_redelivered_message_runs_once(sqs, queues, worker, ledger):
     event = received_event(sqs, queues, [charge(10)])
-    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
-    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}  # the same message again
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []  # the same message again
     assert ledger == [10]
 
 
 def test_copies_with_the_same_task_id_run_once_and_others_run(sqs, queues, worker, ledger):
     event = received_event(sqs, queues, [charge(1, id="order-1"), charge(1, id="order-1"), charge(2, id="order-2")])
-    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
     assert sorted(ledger) == [1, 2]
 
 
@@ -100,7 +91,7 @@ def test_a_copy_arriving_while_the_first_runs_is_retried_not_run(sqs, queues, ta
     release.set()
     thread.join()
 
-    assert first == {"batchItemFailures": []}
+    assert first["batchItemFailures"] == []
     assert [item["itemIdentifier"] for item in second["batchItemFailures"]] == [event["Records"][0]["messageId"]]
     assert ledger == [7]
 
@@ -115,6 +106,24 @@ def test_permanent_errors_still_reach_the_dlq(sqs, queues, table):
     registry.register("charge", reject)
     worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, IdempotentRunner(TABLE, 3600))
     event = received_event(sqs, queues, [charge(1, id="p")])
-    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
     dead = sqs.receive_message(QueueUrl=queues.dlq_url, MessageAttributeNames=["All"])["Messages"]
     assert dead[0]["MessageAttributes"]["taskqueue.reason"]["StringValue"] == "permanent_error"
+
+
+def test_keys_of_different_tasks_and_ids_never_collide(sqs, queues, table):
+    ran = []
+    registry = TaskRegistry()
+    registry.register("reports/id/2024", lambda payload: ran.append("reports/id/2024"))
+    registry.register("reports", lambda payload: ran.append("reports"))
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, IdempotentRunner(TABLE, 3600))
+    event = received_event(
+        sqs,
+        queues,
+        [
+            json.dumps({"task": "reports/id/2024", "id": "q1"}),
+            json.dumps({"task": "reports", "id": "2024/id/q1"}),
+        ],
+    )
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert sorted(ran) == ["reports", "reports/id/2024"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import zipfile
 from pathlib import Path
@@ -38,39 +39,73 @@ def sleep(event, context):
 def exit(event, context):
     os._exit(3)
 """
+# A module whose import (the function's init) takes longer than the function's 1 s timeout.
+SLOW_INIT_SECONDS = 2.0
+SLOW_INIT = f"""
+import os, time
+time.sleep({SLOW_INIT_SECONDS})
+
+def handler(event, context):
+    if event.get("exit"):
+        os._exit(3)
+    return {{"remaining": context.get_remaining_time_in_millis(), "request": context.aws_request_id}}
+"""
 
 
 @pytest.fixture(scope="module")
-def layer(tmp_path_factory) -> Path:
-    return ensure_boto3_layer(tmp_path_factory.mktemp("layer"))
+def layer() -> Path:
+    return ensure_boto3_layer()  # the shared cache of this checkout (build/runtime)
 
 
-@pytest.fixture
-def endpoint(moto_server, server_sqs, tmp_path, layer):
-    """Functions deployed on the emulator, served from local zips by the endpoint."""
+def _deploy(moto_server, tmp_path, layer, **service_options):
+    """Functions deployed on the emulator, served from local zips by an endpoint."""
     artifacts = tmp_path / "dist"
     artifacts.mkdir()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handlers.py", HANDLERS)
+        archive.writestr("slow_init.py", SLOW_INIT)
     (artifacts / "handlers.zip").write_bytes(buffer.getvalue())
 
     control = boto3.client("lambda", region_name=REGION)  # the emulator, via AWS_ENDPOINT_URL
     iam = boto3.client("iam", region_name=REGION)
     role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    for name, timeout in (("echo", 3), ("environment", 3), ("fail", 3), ("sleep", 1), ("exit", 3)):
+    functions = (
+        ("echo", "handlers.echo", 3),
+        ("environment", "handlers.environment", 3),
+        ("fail", "handlers.fail", 3),
+        ("sleep", "handlers.sleep", 1),
+        ("exit", "handlers.exit", 3),
+        ("slow-init", "slow_init.handler", 1),
+        ("slow-init-5s", "slow_init.handler", 5),
+    )
+    for name, handler, timeout in functions:
         control.create_function(
-            FunctionName=name, Runtime="python3.13", Role=role, Handler=f"handlers.{name}",
+            FunctionName=name, Runtime="python3.13", Role=role, Handler=handler,
             Code={"ZipFile": buffer.getvalue()}, Timeout=timeout, Environment={"Variables": {"GREETING": "hi"}},
         )  # fmt: skip
     control.put_function_concurrency(FunctionName="sleep", ReservedConcurrentExecutions=1)
 
-    service = LocalLambda(control, ArtifactIndex([artifacts]), tmp_path / "work", {}, [layer])
+    service = LocalLambda(control, ArtifactIndex([artifacts]), tmp_path / "work", {}, [layer], **service_options)
     server = LambdaEndpoint(service, moto_server).start()
     service.function_environment = {"AWS_ENDPOINT_URL": moto_server, "AWS_ENDPOINT_URL_LAMBDA": server.url}
     client = boto3.client(
         "lambda", region_name=REGION, endpoint_url=server.url, config=Config(retries={"total_max_attempts": 1})
     )
+    return server, client
+
+
+@pytest.fixture
+def endpoint(moto_server, server_sqs, tmp_path, layer):
+    server, client = _deploy(moto_server, tmp_path, layer)
+    yield client, tmp_path / "work"
+    server.stop()
+
+
+@pytest.fixture
+def endpoint_with_short_init(moto_server, server_sqs, tmp_path, layer):
+    """Init limited to 1 s instead of Lambda's 10, so that the slow module passes it."""
+    server, client = _deploy(moto_server, tmp_path, layer, init_seconds=1.0)
     yield client, tmp_path / "work"
     server.stop()
 
@@ -173,3 +208,64 @@ def test_each_invocation_writes_a_report_line(endpoint):
     invoke(client, "echo")
     log = (work / "logs" / "echo.log").read_text()
     assert "REPORT RequestId: " in log and "Billed Duration: " in log and "Memory Size: 128 MB" in log
+
+
+def _log_lines(work, function, request_id=None):
+    lines = (work / "logs" / f"{function}.log").read_text().splitlines()
+    return [line for line in lines if request_id is None or request_id in line]
+
+
+def test_init_has_time_of_its_own_outside_the_function_timeout(endpoint):
+    """Lambda gives init up to 10 s not counted in the timeout; the invocation's clock starts after it."""
+    client, work = endpoint
+    response, cold = invoke(client, "slow-init")  # the import takes 2 s, the timeout is 1 s
+    assert "FunctionError" not in response, cold
+    assert 500 < cold["remaining"] <= 1000  # the handler has (nearly) its whole timeout
+    (report,) = _log_lines(work, "slow-init", cold["request"])
+    assert report.startswith("REPORT RequestId: ")
+    init_ms = float(re.search(r"\tInit Duration: ([\d.]+) ms", report)[1])
+    assert init_ms >= SLOW_INIT_SECONDS * 1000
+    duration_ms = float(re.search(r"\tDuration: ([\d.]+) ms", report)[1])
+    billed_ms = int(re.search(r"\tBilled Duration: (\d+) ms", report)[1])
+    assert duration_ms < init_ms and billed_ms >= init_ms + duration_ms  # init is billed (since August 2025)
+
+    _, warm = invoke(client, "slow-init")
+    (report,) = _log_lines(work, "slow-init", warm["request"])
+    assert "Init Duration" not in report
+
+
+def test_an_init_past_the_init_limit_is_retried_within_the_function_timeout(endpoint_with_short_init):
+    """Lambda's suppressed init: past its limit, init is retried in the invoke phase, inside the timeout."""
+    client, work = endpoint_with_short_init
+    response, body = invoke(client, "slow-init-5s")  # 2 s of import: past the 1 s limit, within 5 s
+    assert "FunctionError" not in response, body
+    assert body["remaining"] <= 5000 - SLOW_INIT_SECONDS * 1000  # the retried init took from the timeout
+    assert any("INIT_REPORT Init Duration: 1000" in line and "Status: timeout" in line
+               for line in _log_lines(work, "slow-init-5s"))  # fmt: skip
+    (report,) = _log_lines(work, "slow-init-5s", body["request"])
+    assert "Init Duration" not in report and float(re.search(r"\tDuration: ([\d.]+) ms", report)[1]) >= 2000
+
+    response, body = invoke(client, "slow-init")  # the retried init cannot fit in a 1 s timeout
+    assert response["FunctionError"] == "Unhandled"
+    assert body == {"errorMessage": "Task timed out after 1.00 seconds", "errorType": "Sandbox.Timedout"}
+
+
+def test_after_a_crash_the_new_environment_inits_within_the_timeout(endpoint):
+    """A crash resets the environment; its re-init is a suppressed init, counted in the next timeout."""
+    client, _ = endpoint
+    _, body = invoke(client, "slow-init", {"exit": True})  # cold: init outside the 1 s timeout
+    assert body["errorType"] == "Runtime.ExitError"
+    _, body = invoke(client, "slow-init")  # the 2 s re-init now counts against the 1 s timeout
+    assert body["errorType"] == "Sandbox.Timedout"
+
+
+def test_closing_a_function_stops_its_environments(moto_server, server_sqs, tmp_path, layer):
+    server, client = _deploy(moto_server, tmp_path, layer)
+    try:
+        _, first = invoke(client, "environment")
+        server.service.close_function("environment")
+        assert not Path(f"/proc/{first['pid']}").exists()  # stopped and reaped
+        _, second = invoke(client, "environment")
+        assert second["pid"] != first["pid"]  # a new environment
+    finally:
+        server.stop()

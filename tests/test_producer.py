@@ -189,3 +189,22 @@ def test_an_error_mid_batch_reports_what_was_and_was_not_sent(sqs, queues):
     assert all(error.message_ids[:10]) and not any(error.message_ids[10:])
     assert [f.task.payload for f in error.failed] == list(range(10, 25))
     assert error.failed[0].code == "RuntimeError"
+
+
+def test_fifo_tasks_of_different_names_with_the_same_id_are_both_enqueued(sqs, make_queues):
+    # Identity is (task, id) everywhere: SQS's deduplication must not drop a different task with that id.
+    queues = make_queues("orders", fifo=True)
+    producer = TaskQueue(queues.url, sqs=sqs)
+    producer.enqueue("charge", {"order": 7}, id="order-7", group_id="g")
+    producer.enqueue("ship", {"order": 7}, id="order-7", group_id="g")
+    producer.enqueue("charge", {"order": 7}, id="order-7", group_id="g")  # the same task again: deduplicated
+    received = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["task"] for m in received] == ["charge", "ship"]
+
+
+@pytest.mark.parametrize("name", ["taskqueue.reason", "taskqueue.anything", "TaskQueue.Reason"])
+def test_reserved_attribute_names_are_refused_at_enqueue(sqs, queues, name):
+    recorder = CallRecorder(sqs)
+    with pytest.raises(ValueError, match=f"attribute {name!r} is reserved"):
+        TaskQueue(queues.url, sqs=sqs).enqueue("t", attributes={name: "x"})
+    assert recorder.calls == []

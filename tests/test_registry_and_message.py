@@ -75,3 +75,20 @@ def test_message_refuses_payloads_json_cannot_carry(payload):
 def test_parse_body_never_crashes_on_junk(body):
     with pytest.raises(MalformedMessage):
         parse_body(body)
+
+
+def test_a_task_module_that_fails_halfway_shows_its_real_error_every_time(tmp_path, monkeypatch):
+    (tmp_path / "half_registered_tasks.py").write_text(
+        "from taskqueue import task\n\n"
+        "@task('registered_before_the_failure')\n"
+        "def first(payload):\n    return payload\n\n"
+        "raise RuntimeError('SETTINGS_URL is not set')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        for _ in range(2):  # a Lambda retries the failed init on its next invocation
+            with pytest.raises(RuntimeError, match="SETTINGS_URL is not set"):
+                import_task_modules(["half_registered_tasks"])
+        assert "registered_before_the_failure" not in default_registry
+    finally:
+        default_registry.unregister("registered_before_the_failure")

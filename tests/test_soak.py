@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from taskqueue_local import soak
+from taskqueue_local.lambda_service import FunctionConfig, Invocation
+from taskqueue_local.soak_sizing import Measurement, SizingRules, size
 
 
 def test_short_soak_loses_nothing_under_faults(tmp_path):
     # More slow receives than the long run, so that a short run meets a few.
-    result = soak.run(soak.SoakConfig(tasks=300, slow_receive_rate=0.1, timeout=240), work_dir=tmp_path)
+    result = soak.run(soak.SoakConfig(tasks=300, slow_receive_rate=0.05, timeout=240), work_dir=tmp_path)
     print(result.table())
 
     failed = [invariant for invariant in result.invariants if not invariant.ok]
@@ -21,6 +27,8 @@ def test_short_soak_loses_nothing_under_faults(tmp_path):
     assert counts["kinds"]["crash"] >= 1 and counts["kinds"]["timeout"] >= 1
     assert counts["failed worker invocations (crash, timeout, throttle, SQS error)"] >= 3
     assert counts["shortest backoff (s)"] >= 1
+    assert counts["injected worker timeouts (invocations killed at the timeout)"] >= 1
+    assert counts["injected worker crashes (the environment exits mid-batch)"] >= 1
 
 
 def test_the_plan_has_every_kind_in_its_share():
@@ -31,3 +39,56 @@ def test_the_plan_has_every_kind_in_its_share():
     assert kinds.count("malformed") == 10
     assert all(kinds.count(kind) >= 1 for kind in ("exhausted", "crash", "timeout"))
     assert len(plan.bodies) == 1000
+
+
+def test_sizing_follows_what_was_measured():
+    sizing = size(SizingRules(), Measurement(warm_seconds=[0.6, 1.0, 0.8], init_seconds=[0.7, 1.3]))
+    assert sizing.worker_timeout == 6  # 4 x 1.0 (slowest warm batch) + 1.3 (slowest init) = 5.3 -> 6
+    assert sizing.read_timeout == 6 + 10 + 2  # taskqueue.limits.invoke_read_timeout
+    assert sizing.consumer_budget == 18 + 2 + 1 + 10  # read timeout + settle + poll + receive window
+    assert sizing.per_run_concurrency * SizingRules().max_live_runs <= SizingRules().max_in_flight
+    assert sizing.visibility_timeout == 31 + 10 + 2
+    assert "-> 6 s" in sizing.describe()
+
+
+def test_sizing_never_goes_below_its_floor_and_needs_measurements():
+    assert size(SizingRules(), Measurement([0.05], [0.1])).worker_timeout == SizingRules().worker_timeout_floor
+    with pytest.raises(ValueError, match="nothing measured"):
+        size(SizingRules(), Measurement([], [0.1]))
+    with pytest.raises(ValueError, match="max_in_flight=1 is less than max_live_runs=2"):
+        SizingRules(max_in_flight=1)
+
+
+def _worker_invocation(records, **outcome):
+    config = FunctionConfig(soak.WORKER, "arn", "h", "python3.13", 3.0, 128, {}, "sha", None)
+    event = json.dumps({"Records": records}).encode()
+    return config, event, Invocation(b"", **outcome)
+
+
+def test_timeouts_and_throttles_of_the_worker_are_recorded_with_their_tasks():
+    observed = soak.Observations()
+    records = [
+        {"body": json.dumps({"task": "soak", "id": "soak-000007"}), "attributes": {"ApproximateReceiveCount": "1"}},
+        {"body": "not json: soak-000008", "attributes": {"ApproximateReceiveCount": "3"}},
+    ]
+    observed.invocation(*_worker_invocation(records, function_error="Unhandled", timed_out=True))
+    observed.invocation(*_worker_invocation(records, throttled=True))
+    observed.invocation(*_worker_invocation(records, function_error="Unhandled"))  # a crash: neither
+    assert observed.timed_out == [{("soak-000007", 1), ("soak-000008", 3)}]
+    assert observed.throttled == 1
+
+
+def test_a_crash_or_timeout_is_injected_once_per_task_and_recorded_first(tmp_path, monkeypatch):
+    from taskqueue import TaskContext
+    from taskqueue_local.soak_tasks import _first_run
+
+    injected = tmp_path / "injected.jsonl"
+    monkeypatch.setenv("SOAK_INJECTED", str(injected))
+    second_receive = TaskContext(task="soak", message_id="m1", receive_count=2, task_id="soak-000001")
+    assert _first_run("timeout", second_receive)  # its first receive never reached it (throttled, say)
+    assert not _first_run("timeout", TaskContext(task="soak", message_id="m1", receive_count=3, task_id="soak-000001"))
+    assert _first_run("crash", TaskContext(task="soak", message_id="m2", receive_count=1, task_id="soak-000002"))
+    assert [json.loads(line) for line in injected.read_text().splitlines()] == [
+        {"kind": "timeout", "task_id": "soak-000001", "receive_count": 2},
+        {"kind": "crash", "task_id": "soak-000002", "receive_count": 1},
+    ]

@@ -20,8 +20,47 @@ def _mirror(root: Path) -> Path:
 
 def test_module_readme_tables_are_current() -> None:
     readme = (REPO_ROOT / "terraform" / "README.md").read_text()
-    tables = terraform_docs.render(terraform_docs.read_variables(), terraform_docs.read_outputs())
-    assert terraform_docs.update(readme, tables) == readme, "terraform/README.md is stale: run `make docs`"
+    assert terraform_docs.update(readme, terraform_docs.render_module()) == readme, (
+        "terraform/README.md is stale: run `make docs`"
+    )
+
+
+def test_readme_leaves_terraform_docs_markers_to_terraform_docs() -> None:
+    """A platform repository's terraform-docs hook rewrites what lies between BEGIN_TF_DOCS and END_TF_DOCS:
+    with those markers it would replace the generated tables with its own, and the staleness check would fail."""
+    readme = (REPO_ROOT / "terraform" / "README.md").read_text()
+    assert "BEGIN_TF_DOCS" not in readme and "END_TF_DOCS" not in readme
+    assert terraform_docs.BEGIN in readme and terraform_docs.END in readme
+
+
+def test_docs_have_the_sections_terraform_docs_writes() -> None:
+    text = terraform_docs.render_module()
+    headings = [line for line in text.splitlines() if line.startswith("### ")]
+    assert headings == [
+        "### Requirements",
+        "### Providers",
+        "### Modules",
+        "### Resources",
+        "### Inputs",
+        "### Outputs",
+    ]
+    assert "| terraform | `>= 1.5` |" in text
+    floor = next(req.version for req in terraform_docs.read_requirements() if req.name == "aws")
+    assert f"| aws | `{floor}` |" in text
+    assert (
+        "| [aws_sqs_queue.this](https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/sqs_queue)"
+        " | resource |"
+    ) in text
+    assert (
+        "| [data.aws_partition.current](https://registry.terraform.io/providers/hashicorp/aws/latest/docs/data-sources/partition)"
+        " | data source |"
+    ) in text
+
+
+def test_docs_list_every_resource_of_the_module() -> None:
+    addresses = {resource.address for resource in terraform_docs.read_resources()}
+    assert {"aws_sqs_queue.this", "aws_lambda_function.worker", "aws_cloudwatch_dashboard.this"} <= addresses
+    assert "data.aws_partition.current" in addresses
 
 
 def test_docs_list_every_variable_and_output() -> None:
@@ -36,7 +75,7 @@ def test_docs_list_every_variable_and_output() -> None:
 
 
 def test_docs_update_needs_markers() -> None:
-    with pytest.raises(ValueError, match="BEGIN_TF_DOCS"):
+    with pytest.raises(ValueError, match=terraform_docs.BEGIN):
         terraform_docs.update("# no markers\n", "tables")
 
 
@@ -52,6 +91,33 @@ def test_docs_check_reports_a_stale_readme(tmp_path: Path) -> None:
     readme = (module / "README.md").read_text()
     assert '| `a` | The "a". | `string` | n/a | yes |' in readme
     assert "| `b` | B \\| pipe. |" in readme
+
+
+def test_planned_change_names_the_attributes_that_differ() -> None:
+    change = tf.planned_change(
+        {
+            "address": "module.task_queue.aws_lambda_function.worker[0]",
+            "type": "aws_lambda_function",
+            "change": {
+                "actions": ["update"],
+                "before": {"timeout": 30, "logging_config": [], "tags": {}},
+                "after": {"timeout": 30, "logging_config": [{"log_format": "JSON"}], "tags": {}},
+                "after_unknown": {"last_modified": True, "tags": False},
+            },
+        }
+    )
+    assert change == tf.PlannedChange(
+        address="module.task_queue.aws_lambda_function.worker[0]",
+        resource_type="aws_lambda_function",
+        actions=("update",),
+        attributes=("last_modified", "logging_config"),
+    )
+
+
+def test_planned_change_skips_no_ops_and_reads() -> None:
+    for actions in (["no-op"], ["read"]):
+        entry = {"address": "a.b", "type": "a", "change": {"actions": actions, "before": {}, "after": {}}}
+        assert tf.planned_change(entry) is None
 
 
 def test_mirror_from_the_environment(tmp_path: Path) -> None:

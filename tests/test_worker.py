@@ -7,33 +7,13 @@ from typing import Any
 
 import pytest
 
-from aws_fakes import CallRecorder, LambdaContext
+from aws_fakes import CallRecorder, FakeClock, LambdaContext, LogCapture, received_event
 from taskqueue import PermanentError
+from taskqueue import worker as worker_module
 from taskqueue.config import BackoffConfig, WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, TASK_ATTRIBUTE
 from taskqueue.registry import TaskRegistry
-from taskqueue.sqs_event import message_to_record
 from taskqueue.worker import Worker
-
-
-def received_event(sqs: Any, queues: Any, bodies: list[str], group_ids: list[str] | None = None, **extra: Any) -> dict:
-    """Send bodies to the queue, receive them, and shape them as Lambda's SQS event."""
-    for index, body in enumerate(bodies):
-        arguments: dict[str, Any] = {"QueueUrl": queues.url, "MessageBody": body, **extra}
-        if group_ids:
-            arguments.update(MessageGroupId=group_ids[index], MessageDeduplicationId=f"d{index}")
-        sqs.send_message(**arguments)
-    messages: list[dict[str, Any]] = []
-    while len(messages) < len(bodies):
-        batch = sqs.receive_message(
-            QueueUrl=queues.url,
-            MaxNumberOfMessages=10,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        assert batch, "the queue returned fewer messages than were sent"
-        messages.extend(batch)
-    return {"Records": [message_to_record(message, queues.arn) for message in messages]}
 
 
 def body(task: str, payload: Any = None, **fields: Any) -> str:
@@ -219,7 +199,7 @@ def test_an_event_that_is_not_an_sqs_event_is_an_error(worker, event):
 
 
 def test_empty_batch(worker):
-    assert worker.handle({"Records": []}, LambdaContext()) == {"batchItemFailures": []}
+    assert worker.handle({"Records": []}, LambdaContext())["batchItemFailures"] == []
 
 
 def test_a_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_error(sqs, make_queues, registry):
@@ -232,11 +212,11 @@ def test_a_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_error(s
 
     record = first["Records"][0]
     record["attributes"]["ApproximateReceiveCount"] = "2"
-    assert worker.handle(first, LambdaContext()) == {"batchItemFailures": []}  # receive 2 of 2: done
+    assert worker.handle(first, LambdaContext())["batchItemFailures"] == []  # receive 2 of 2: done
     [dead] = dead_letters(sqs, queues)
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
     error = dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
-    assert error == "failed on receive 2 of 2: ZeroDivisionError: division by zero"
+    assert error == "failed on receive 2 of 2 (attempts counted by receives): ZeroDivisionError: division by zero"
 
 
 def test_error_text_sqs_would_refuse_is_made_safe(sqs, queues, worker, registry):
@@ -271,7 +251,7 @@ def test_a_refused_dead_letter_entry_is_sent_again_without_the_original_attribut
     attributes = {"trace": {"DataType": "String", "StringValue": "abc"}}
     event = received_event(sqs, queues, ["garbage"], MessageAttributes=attributes)
     sqs.meta.events.register("provide-client-params.sqs.SendMessage", refuse_the_full_entry)
-    assert worker.handle(event, LambdaContext()) == {"batchItemFailures": []}
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
     assert len(refusals) == 1
     [dead] = dead_letters(sqs, queues)
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "malformed"
@@ -291,3 +271,142 @@ def test_an_sqs_side_error_on_the_dead_letter_send_keeps_the_message_for_a_retry
     assert [i["itemIdentifier"] for i in worker.handle(event, LambdaContext())["batchItemFailures"]] == [
         event["Records"][0]["messageId"]
     ]
+
+
+# -- regressions: the dead-letter path, logs, settling in time ------------------------------------
+
+
+def _sqs_size_rule(limit: int):
+    """A SendMessage hook that refuses, as SQS does, a message whose body and attributes pass ``limit``."""
+    from botocore.exceptions import ClientError
+
+    from taskqueue.sqs_batch import entry_bytes
+
+    def refuse(params, **_):
+        if entry_bytes(params) > limit:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "InvalidParameterValue",
+                        "Message": f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "SendMessage",
+            )
+
+    return refuse
+
+
+def test_a_permanent_error_near_the_size_limit_still_reaches_the_dlq_and_never_runs_again(
+    sqs, queues, worker, registry
+):
+    runs = []
+
+    def reject(payload):
+        runs.append(1)
+        raise PermanentError("this order can never be charged")
+
+    registry.register("reject", reject)
+    raw = body("reject", "x" * 950)  # within 100 bytes of a 1 KiB queue's maximum
+    event = received_event(sqs, queues, [raw])
+    sqs.meta.events.register("provide-client-params.sqs.SendMessage", _sqs_size_rule(1024))
+
+    with LogCapture(worker_module.logger) as logs:
+        assert worker.handle(event, LambdaContext())["batchItemFailures"] == []  # done: it never runs again
+    assert runs == [1]
+    [dead] = dead_letters(sqs, queues)
+    assert dead["Body"] == raw
+    [line] = [line for line in logs.lines() if line["message"] == "task sent to the dead-letter queue"]
+    assert line["reason"] == "permanent_error" and "can never be charged" in line["error"]
+
+
+def test_a_dlq_throttle_is_retried_later_not_answered_with_a_smaller_entry(sqs, queues, worker):
+    from botocore.exceptions import ClientError
+
+    sends = []
+
+    def throttle(params, **_):
+        sends.append(params)
+        raise ClientError(
+            {"Error": {"Code": "KmsThrottled", "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+            "SendMessage",
+        )
+
+    event = received_event(sqs, queues, ["garbage"])
+    sqs.meta.events.register("provide-client-params.sqs.SendMessage", throttle)
+    response = worker.handle(event, LambdaContext())
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+    assert len(sends) == 1
+
+
+def test_producer_set_reserved_attributes_never_reach_the_dlq(sqs, queues, worker):
+    forged = {
+        "taskqueue.reason": {"DataType": "String", "StringValue": "forged"},
+        "taskqueue.note": {"DataType": "String", "StringValue": "forged"},
+        "trace": {"DataType": "String", "StringValue": "abc"},
+    }
+    event = received_event(sqs, queues, ["garbage"], MessageAttributes=forged)
+    worker.handle(event, LambdaContext())
+    [dead] = dead_letters(sqs, queues)
+    attributes = dead["MessageAttributes"]
+    assert attributes[REASON_ATTRIBUTE]["StringValue"] == "malformed"
+    assert "taskqueue.note" not in attributes
+    assert attributes["trace"]["StringValue"] == "abc"
+
+
+def test_unexpected_original_attributes_never_stop_a_dead_letter(sqs, queues, worker):
+    event = received_event(sqs, queues, ["garbage"])
+    record = event["Records"][0]
+    record["messageAttributes"] = {
+        "no_type": {"stringValue": "x"},
+        "bad_binary": {"dataType": "Binary", "binaryValue": "%%% not base64"},
+        "fine": {"dataType": "String", "stringValue": "kept"},
+    }
+    with LogCapture(worker_module.logger) as logs:
+        assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    [dead] = dead_letters(sqs, queues)
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "malformed"
+    assert dead["MessageAttributes"]["fine"]["StringValue"] == "kept"
+    [line] = [line for line in logs.lines() if line["message"] == "task sent to the dead-letter queue"]
+    assert sorted(line["dropped_attributes"]) == ["bad_binary", "no_type"]
+
+
+def test_a_task_name_with_a_lone_surrogate_keeps_its_dead_letter_log_line(sqs, queues, worker):
+    event = received_event(sqs, queues, [json.dumps({"task": "re\ud800port"})])
+    with LogCapture(worker_module.logger) as logs:
+        assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert "task sent to the dead-letter queue" in logs.messages()
+
+
+def test_every_record_that_fails_is_logged_with_why(sqs, queues, worker, registry):
+    registry.register("ok", lambda payload: None)
+    event = received_event(sqs, queues, [body("ok", 1)])
+    with LogCapture(worker_module.logger) as logs:
+        response = worker.handle(event, LambdaContext(remaining_seconds=0.5))  # too little time to start it
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+    [line] = [line for line in logs.lines() if line.get("message_id") == event["Records"][0]["messageId"]]
+    assert line["level"] == "WARNING" and "time" in line["message"]
+
+
+def test_event_source_mapping_mode_settles_a_large_batch_before_its_deadline(sqs, queues, registry):
+    clock = FakeClock()
+    config = WorkerConfig(dlq_url=queues.dlq_url, apply_backoff=True, queue_url=queues.url)
+    worker = Worker(config, sqs, registry)
+
+    def slow_failure(payload):
+        clock.advance(0.005)
+        raise RuntimeError("try again")
+
+    registry.register("fail", slow_failure)
+    event = {"Records": []}
+    for start in range(0, 300, 100):
+        event["Records"] += received_event(sqs, queues, [body("fail", n) for n in range(start, start + 100)])["Records"]
+    # Each visibility call takes 0.1 s: 30 of them would take 3 s.
+    sqs.meta.events.register("after-call.sqs.ChangeMessageVisibilityBatch", lambda **_: clock.advance(0.1))
+    context = LambdaContext(remaining_seconds=3, clock=clock)
+
+    response = worker.handle(event, context)
+
+    assert context.get_remaining_time_in_millis() > 0, "the worker ran past its deadline"
+    assert len(response["batchItemFailures"]) == 300  # none lost: every record is retried

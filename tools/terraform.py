@@ -23,8 +23,10 @@ python-terraform predates Terraform 1.x in places (``init()`` adds ``-reconfigur
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections import deque
@@ -296,3 +298,43 @@ def run(terraform: Terraform, command: str, *args: Any, **options: Any) -> str:
     if returncode != 0:
         raise TerraformError(command, returncode, stdout or "", stderr or "")
     return stdout or ""
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One resource a plan would change, and which of its top-level attributes differ."""
+
+    address: str
+    resource_type: str
+    actions: tuple[str, ...]
+    attributes: tuple[str, ...]
+
+
+def planned_change(resource_change: Mapping[str, Any]) -> PlannedChange | None:
+    """The change of one ``resource_changes`` entry of ``terraform show -json``; None for a no-op (or a read)."""
+    change = resource_change["change"]
+    actions = tuple(change["actions"])
+    if actions in (("no-op",), ("read",)):
+        return None
+    before = change.get("before") or {}
+    after = change.get("after") or {}
+    unknown = change.get("after_unknown") or {}
+    differing = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    # An attribute only known after apply differs too, whatever `after` says of it.
+    differing |= {name for name, value in unknown.items() if value is True}
+    return PlannedChange(
+        address=resource_change["address"],
+        resource_type=resource_change["type"],
+        actions=actions,
+        attributes=tuple(sorted(differing)),
+    )
+
+
+def planned_changes(terraform: Terraform, state: Path, variables: Mapping[str, str]) -> list[PlannedChange]:
+    """What ``terraform plan`` would change against ``state`` (a local state file), resource by resource."""
+    with tempfile.TemporaryDirectory(prefix="taskqueue-plan-") as directory:
+        plan = Path(directory) / "plan"
+        run(terraform, "plan", input=False, state=str(state), var=dict(variables), out=str(plan))
+        document = json.loads(run(terraform, "show", str(plan), json=IsFlagged))
+    changes = (planned_change(entry) for entry in document.get("resource_changes", []))
+    return [change for change in changes if change is not None]

@@ -1,8 +1,10 @@
-"""Generate the input and output tables of terraform/README.md from variables.tf and outputs.tf.
+"""Generate the reference part of terraform/README.md from the module's .tf files.
 
-The tables go between ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->``, as terraform-docs
-puts them. ``python -m tools.terraform_docs`` rewrites the README; ``--check`` only reports whether
-it is stale (exit status 1), for CI.
+The sections terraform-docs writes (Requirements, Providers, Modules, Resources, Inputs, Outputs)
+go between ``<!-- BEGIN_TASKQUEUE_DOCS -->`` and ``<!-- END_TASKQUEUE_DOCS -->``: markers of this
+project's own, so that a platform repository's terraform-docs pre-commit hook, which rewrites what
+lies between its ``BEGIN_TF_DOCS`` markers, leaves them alone. ``python -m tools.terraform_docs``
+rewrites the README; ``--check`` only reports whether it is stale (exit status 1), for CI.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from hcl2.utils import SerializationOptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODULE_DIR = REPO_ROOT / "terraform"
-BEGIN = "<!-- BEGIN_TF_DOCS -->"
-END = "<!-- END_TF_DOCS -->"
+BEGIN = "<!-- BEGIN_TASKQUEUE_DOCS -->"
+END = "<!-- END_TASKQUEUE_DOCS -->"
+REGISTRY_DOCS = "https://registry.terraform.io/providers/{source}/latest/docs/{kind}/{name}"
 
 # Expressions as inline HCL text, strings with their quotes: what a reader would write.
 _OPTIONS = SerializationOptions(
@@ -48,6 +51,24 @@ class Variable:
 class Output:
     name: str
     description: str
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str  # "terraform" or a provider's local name
+    source: str | None  # a provider's source address; None for Terraform itself
+    version: str
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    data: bool  # a data source
+
+    @property
+    def address(self) -> str:
+        return f"{'data.' if self.data else ''}{self.type}.{self.name}"
 
 
 def _unquote(text: str) -> str:
@@ -101,6 +122,33 @@ def read_outputs(module_dir: Path = MODULE_DIR) -> list[Output]:
     ]
 
 
+def read_requirements(module_dir: Path = MODULE_DIR) -> list[Requirement]:
+    """Terraform's and each provider's version constraint, from the module's terraform block (if any)."""
+    if not (module_dir / "versions.tf").is_file():
+        return []
+    with (module_dir / "versions.tf").open() as file:
+        document = hcl2.load(file)
+    requirements: list[Requirement] = []
+    for block in document.get("terraform", []):
+        if "required_version" in block:
+            requirements.append(Requirement("terraform", None, _unquote(block["required_version"])))
+        for providers in block.get("required_providers", []):
+            for name, provider in providers.items():
+                if isinstance(provider, dict):
+                    requirements.append(Requirement(name, _unquote(provider["source"]), _unquote(provider["version"])))
+    return requirements
+
+
+def read_resources(module_dir: Path = MODULE_DIR) -> list[Resource]:
+    """Every resource and data source of the module, as terraform-docs lists them."""
+    resources: list[Resource] = []
+    for path in sorted(module_dir.glob("*.tf")):
+        for kind, data in (("resource", False), ("data", True)):
+            for type_name, body in _blocks(path, kind):
+                resources.extend(Resource(type_name, _unquote(name), data) for name in body)
+    return resources
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -111,10 +159,39 @@ def _code(text: str) -> str:
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
-def render(variables: list[Variable], outputs: list[Output]) -> str:
+def _docs_link(resource: Resource, requirements: list[Requirement]) -> str:
+    provider = resource.type.split("_", 1)[0]
+    source = next((requirement.source for requirement in requirements if requirement.name == provider), None)
+    if source is None:
+        return f"`{resource.address}`"
+    kind = "data-sources" if resource.data else "resources"
+    url = REGISTRY_DOCS.format(source=source, kind=kind, name=resource.type.split("_", 1)[1])
+    return f"[{resource.address}]({url})"
+
+
+def render(
+    variables: list[Variable],
+    outputs: list[Output],
+    requirements: list[Requirement] | None = None,
+    resources: list[Resource] | None = None,
+) -> str:
+    requirements = requirements or []
     lines = [
         BEGIN,
-        "<!-- Generated from variables.tf and outputs.tf by `make docs` (tools/terraform_docs.py). -->",
+        "<!-- Generated from the module's .tf files by `make docs` (tools/terraform_docs.py). -->",
+        "",
+        "### Requirements",
+        "",
+        "| Name | Version |",
+        "|------|---------|",
+    ]
+    lines += [f"| {requirement.name} | `{_cell(requirement.version)}` |" for requirement in requirements]
+    lines += ["", "### Providers", "", "| Name | Version |", "|------|---------|"]
+    lines += [f"| {req.name} | `{_cell(req.version)}` |" for req in requirements if req.source is not None]
+    lines += ["", "### Modules", "", "No modules.", "", "### Resources", "", "| Name | Type |", "|------|------|"]
+    for resource in sorted(resources or [], key=lambda resource: (resource.data, resource.type, resource.name)):
+        lines.append(f"| {_docs_link(resource, requirements)} | {'data source' if resource.data else 'resource'} |")
+    lines += [
         "",
         "### Inputs",
         "",
@@ -133,6 +210,16 @@ def render(variables: list[Variable], outputs: list[Output]) -> str:
     return "\n".join(lines)
 
 
+def render_module(module_dir: Path = MODULE_DIR) -> str:
+    """The reference part of a module's README, from its .tf files."""
+    return render(
+        read_variables(module_dir),
+        read_outputs(module_dir),
+        read_requirements(module_dir),
+        read_resources(module_dir),
+    )
+
+
 def update(readme: str, tables: str) -> str:
     """``readme`` with the text between the markers replaced by ``tables``."""
     start = readme.find(BEGIN)
@@ -149,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     readme_path = args.module / "README.md"
     readme = readme_path.read_text()
-    fresh = update(readme, render(read_variables(args.module), read_outputs(args.module)))
+    fresh = update(readme, render_module(args.module))
     if fresh == readme:
         return 0
     if args.check:

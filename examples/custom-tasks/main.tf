@@ -1,20 +1,68 @@
 # A platform repository's own tasks (report_tasks/), built into the worker with build.py, with the
-# permissions and settings they need, and the alarms sent to an SNS topic.
+# permissions and settings they need, and the alarms sent to an encrypted SNS topic CloudWatch can use.
 
 provider "aws" {
   region = var.region
 }
 
+data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
   dist_dir       = coalesce(var.dist_dir, "${path.root}/../../dist")
   tasks_dist_dir = coalesce(var.tasks_dist_dir, "${path.root}/dist")
+  account_id     = data.aws_caller_identity.current.account_id
+  partition      = data.aws_partition.current.partition
+}
+
+# The alarms' topic, encrypted. Not with the AWS-managed alias/aws/sns key: its policy cannot admit
+# CloudWatch, so alarms could never publish. A key of its own lets CloudWatch use it.
+resource "aws_kms_key" "alerts" {
+  description             = "taskqueue-reports: the alarms' SNS topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersAndDelegatesToIam"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchAlarmsPublish"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      },
+    ]
+  })
 }
 
 resource "aws_sns_topic" "alerts" {
   name              = "taskqueue-reports-alerts"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alerts.arn
+}
+
+# CloudWatch may publish this queue's alarms to the topic, and no one else's.
+resource "aws_sns_topic_policy" "alerts" {
+  arn = aws_sns_topic.alerts.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "CloudWatchAlarmsPublish"
+      Effect    = "Allow"
+      Principal = { Service = "cloudwatch.amazonaws.com" }
+      Action    = "sns:Publish"
+      Resource  = aws_sns_topic.alerts.arn
+      Condition = { ArnLike = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:taskqueue-reports-*" } }
+    }]
+  })
 }
 
 module "task_queue" {

@@ -2,14 +2,19 @@
 
 Task modules need only this package's top level::
 
-    from taskqueue import PermanentError, task
+    from taskqueue import Backoff, PermanentError, Retry, task
 
     @task("resize_image")
     def resize_image(payload):
         ...
+
+    @task("capture", max_attempts=3, backoff=Backoff(base_seconds=1, max_seconds=30))
+    def capture(payload):
+        ...  # raise Retry(after=120) to be tried again in exactly 120 s
 """
 
-from taskqueue.errors import PermanentError
+from taskqueue.backoff import Backoff
+from taskqueue.errors import PermanentError, Retry
 from taskqueue.registry import TaskContext, task
 
-__all__ = ["PermanentError", "TaskContext", "task"]
+__all__ = ["Backoff", "PermanentError", "Retry", "TaskContext", "task"]

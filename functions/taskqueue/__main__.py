@@ -1,5 +1,5 @@
 import sys
 
-from taskqueue.cli import main
+from taskqueue.operations.cli import main
 
 sys.exit(main())

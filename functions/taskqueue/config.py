@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
+
+from taskqueue.backoff import Backoff
+from taskqueue.limits import (
+    LAMBDA_MAX_SYNC_PAYLOAD_BYTES,
+    LAMBDA_MAX_TIMEOUT_SECONDS,
+    SQS_MAX_RECEIVE_BATCH,
+    SQS_MAX_RECEIVE_COUNT,
+    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
+    SQS_MAX_WAIT_TIME_SECONDS,
+)
 
 T = TypeVar("T")
 
-# SQS and Lambda limits the configuration is checked against.
-SQS_MAX_RECEIVE_BATCH = 10
-SQS_MAX_WAIT_TIME_SECONDS = 20
-SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
-LAMBDA_MAX_TIMEOUT_SECONDS = 900
-# Synchronous Invoke accepts at most 6 MB of request payload.
-LAMBDA_MAX_SYNC_PAYLOAD_BYTES = 6_291_456
-
 MODES = ("drain", "continuous")
+MAX_RECEIVERS = 10
 # Drain mode ends at the first empty receive, so its long poll is what an idle run costs:
 # keep it short (but not 0, so SQS checks all its servers). Continuous mode waits as long as SQS allows.
 DEFAULT_WAIT_TIME_SECONDS = {"drain": 1, "continuous": SQS_MAX_WAIT_TIME_SECONDS}
@@ -69,6 +72,10 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return result
 
 
+def _optional_int(env: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    return _int(env, name, 0, low, high) if _raw(env, name) is not None else None
+
+
 def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     result = _parsed(env, name, default, float, "a number")
     if not low <= result <= high:
@@ -96,22 +103,19 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
-@dataclass(frozen=True)
-class BackoffConfig:
-    """Exponential backoff applied to a failed message's visibility."""
+# The name of Backoff in earlier releases; kept for code that imports it from here.
+BackoffConfig = Backoff
 
-    base_seconds: float = 2.0
-    max_seconds: float = 900.0
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BackoffConfig:
-        base = _float(env, "TASKQUEUE_BACKOFF_BASE_SECONDS", cls.base_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
-        maximum = _float(env, "TASKQUEUE_BACKOFF_MAX_SECONDS", cls.max_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
-        if base > maximum:
-            raise ConfigError(
-                f"TASKQUEUE_BACKOFF_BASE_SECONDS={base!r} is greater than TASKQUEUE_BACKOFF_MAX_SECONDS={maximum!r}"
-            )
-        return cls(base_seconds=base, max_seconds=maximum)
+def backoff_from_env(env: Mapping[str, str]) -> Backoff:
+    """The queue's default backoff, from TASKQUEUE_BACKOFF_BASE_SECONDS and TASKQUEUE_BACKOFF_MAX_SECONDS."""
+    base = _float(env, "TASKQUEUE_BACKOFF_BASE_SECONDS", Backoff.base_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
+    maximum = _float(env, "TASKQUEUE_BACKOFF_MAX_SECONDS", Backoff.max_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
+    if base > maximum:
+        raise ConfigError(
+            f"TASKQUEUE_BACKOFF_BASE_SECONDS={base!r} is greater than TASKQUEUE_BACKOFF_MAX_SECONDS={maximum!r}"
+        )
+    return Backoff(base_seconds=base, max_seconds=maximum)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ class ConsumerConfig:
     queue_url: str
     worker_function: str
     max_concurrency: int = 4
+    # Receive loops running side by side: one loop's receives, one at a time, cap how fast a run can
+    # feed its worker invocations (about 10 messages per SQS round trip).
+    receivers: int = 1
     batch_size: int = SQS_MAX_RECEIVE_BATCH
     wait_time_seconds: int = SQS_MAX_WAIT_TIME_SECONDS
     mode: str = "drain"
@@ -128,7 +135,7 @@ class ConsumerConfig:
     # Kept free at the end of the budget for deletes, releases and the response.
     time_margin_seconds: float = 2.0
     max_invoke_payload_bytes: int = LAMBDA_MAX_SYNC_PAYLOAD_BYTES
-    backoff: BackoffConfig = BackoffConfig()
+    backoff: Backoff = field(default_factory=Backoff)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
@@ -138,6 +145,7 @@ class ConsumerConfig:
             queue_url=_required(env, "TASKQUEUE_QUEUE_URL"),
             worker_function=_required(env, "TASKQUEUE_WORKER_FUNCTION"),
             max_concurrency=_int(env, "TASKQUEUE_MAX_CONCURRENCY", cls.max_concurrency, 1, 1000),
+            receivers=_int(env, "TASKQUEUE_RECEIVERS", cls.receivers, 1, MAX_RECEIVERS),
             batch_size=_int(env, "TASKQUEUE_BATCH_SIZE", cls.batch_size, 1, SQS_MAX_RECEIVE_BATCH),
             wait_time_seconds=_int(
                 env, "TASKQUEUE_WAIT_TIME_SECONDS", DEFAULT_WAIT_TIME_SECONDS[mode], 0, SQS_MAX_WAIT_TIME_SECONDS
@@ -154,14 +162,35 @@ class ConsumerConfig:
                 1024,
                 LAMBDA_MAX_SYNC_PAYLOAD_BYTES,
             ),
-            backoff=BackoffConfig.from_env(env),
+            backoff=backoff_from_env(env),
         )
+        if config.receivers > config.max_concurrency:
+            raise ConfigError(
+                f"TASKQUEUE_RECEIVERS={config.receivers} is more than TASKQUEUE_MAX_CONCURRENCY="
+                f"{config.max_concurrency}: a receive waits for a free worker slot, so the extra loops would only wait"
+            )
         if config.mode == "continuous" and config.wait_time_seconds == 0:
             raise ConfigError(
                 "TASKQUEUE_WAIT_TIME_SECONDS=0 with TASKQUEUE_MODE='continuous' would poll an empty queue in a "
                 "busy loop: use a long poll of 1-20 seconds"
             )
         return config
+
+    def to_env(self) -> dict[str, str]:
+        """The ``TASKQUEUE_*`` variables that :meth:`from_env` reads back into this configuration."""
+        return {
+            "TASKQUEUE_QUEUE_URL": self.queue_url,
+            "TASKQUEUE_WORKER_FUNCTION": self.worker_function,
+            "TASKQUEUE_MAX_CONCURRENCY": str(self.max_concurrency),
+            "TASKQUEUE_RECEIVERS": str(self.receivers),
+            "TASKQUEUE_BATCH_SIZE": str(self.batch_size),
+            "TASKQUEUE_WAIT_TIME_SECONDS": str(self.wait_time_seconds),
+            "TASKQUEUE_MODE": self.mode,
+            "TASKQUEUE_WORKER_TIMEOUT_SECONDS": repr(float(self.worker_timeout_seconds)),
+            "TASKQUEUE_TIME_MARGIN_SECONDS": repr(float(self.time_margin_seconds)),
+            "TASKQUEUE_MAX_INVOKE_PAYLOAD_BYTES": str(self.max_invoke_payload_bytes),
+            **_backoff_env(self.backoff),
+        }
 
 
 @dataclass(frozen=True)
@@ -172,14 +201,20 @@ class WorkerConfig:
     task_modules: tuple[str, ...] = ()
     idempotency_table: str | None = None
     idempotency_ttl_seconds: int = 86_400
+    # A DynamoDB table (the module's idempotency table) where failed attempts are counted, so that a
+    # receive that did not run the task (a FIFO message held back behind its group) is not an attempt.
+    attempts_table: str | None = None
     # Set in event-source-mapping mode, where no consumer is there to delay retries.
     apply_backoff: bool = False
     queue_url: str | None = None
     log_payload: bool = False
-    # The queue's maxReceiveCount: a task failing on its last receive is dead-lettered by the
-    # worker with its error, rather than moved there by SQS with no reason attached.
+    # The queue's maxReceiveCount: SQS moves a message received more often to the DLQ (with no reason).
     max_receive_count: int | None = None
-    backoff: BackoffConfig = BackoffConfig()
+    # Attempts a task gets unless it sets its own (default: max_receive_count): a task failing on its
+    # last attempt is dead-lettered by the worker with its error. Counting attempts (attempts_table), a
+    # FIFO queue's max_receive_count should leave room above it for receives that did not run the task.
+    max_attempts: int | None = None
+    backoff: Backoff = field(default_factory=Backoff)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -190,6 +225,13 @@ class WorkerConfig:
                 raise ConfigError(f"TASKQUEUE_TASKS={env.get('TASKQUEUE_TASKS')!r}: {module!r} is not a module name")
         apply_backoff = _bool(env, "TASKQUEUE_APPLY_BACKOFF", cls.apply_backoff)
         queue_url = _raw(env, "TASKQUEUE_QUEUE_URL")
+        max_receive_count = _optional_int(env, "TASKQUEUE_MAX_RECEIVE_COUNT", 1, SQS_MAX_RECEIVE_COUNT)
+        max_attempts = _optional_int(env, "TASKQUEUE_MAX_ATTEMPTS", 1, SQS_MAX_RECEIVE_COUNT)
+        if max_attempts is not None and max_receive_count is not None and max_attempts > max_receive_count:
+            raise ConfigError(
+                f"TASKQUEUE_MAX_ATTEMPTS={max_attempts} is more than TASKQUEUE_MAX_RECEIVE_COUNT={max_receive_count}: "
+                "SQS would dead-letter a message before its last attempt"
+            )
         if apply_backoff and queue_url is None:
             raise ConfigError("TASKQUEUE_APPLY_BACKOFF=true needs TASKQUEUE_QUEUE_URL to be set")
         return cls(
@@ -199,13 +241,37 @@ class WorkerConfig:
             idempotency_ttl_seconds=_int(
                 env, "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, 60, 366 * 86_400
             ),
+            attempts_table=_raw(env, "TASKQUEUE_ATTEMPTS_TABLE"),
             apply_backoff=apply_backoff,
             queue_url=queue_url,
             log_payload=_bool(env, "TASKQUEUE_LOG_PAYLOAD", cls.log_payload),
-            max_receive_count=(
-                _int(env, "TASKQUEUE_MAX_RECEIVE_COUNT", 0, 1, 1000)
-                if _raw(env, "TASKQUEUE_MAX_RECEIVE_COUNT")
-                else None
-            ),
-            backoff=BackoffConfig.from_env(env),
+            max_receive_count=max_receive_count,
+            max_attempts=max_attempts,
+            backoff=backoff_from_env(env),
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The ``TASKQUEUE_*`` variables that :meth:`from_env` reads back into this configuration."""
+        env = {
+            "TASKQUEUE_DLQ_URL": self.dlq_url,
+            "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS": str(self.idempotency_ttl_seconds),
+            "TASKQUEUE_APPLY_BACKOFF": "true" if self.apply_backoff else "false",
+            "TASKQUEUE_LOG_PAYLOAD": "true" if self.log_payload else "false",
+            **_backoff_env(self.backoff),
+        }
+        optional = {
+            "TASKQUEUE_TASKS": ",".join(self.task_modules) or None,
+            "TASKQUEUE_IDEMPOTENCY_TABLE": self.idempotency_table,
+            "TASKQUEUE_ATTEMPTS_TABLE": self.attempts_table,
+            "TASKQUEUE_QUEUE_URL": self.queue_url,
+            "TASKQUEUE_MAX_RECEIVE_COUNT": None if self.max_receive_count is None else str(self.max_receive_count),
+            "TASKQUEUE_MAX_ATTEMPTS": None if self.max_attempts is None else str(self.max_attempts),
+        }
+        return env | {name: value for name, value in optional.items() if value is not None}
+
+
+def _backoff_env(backoff: Backoff) -> dict[str, str]:
+    return {
+        "TASKQUEUE_BACKOFF_BASE_SECONDS": repr(float(backoff.base_seconds)),
+        "TASKQUEUE_BACKOFF_MAX_SECONDS": repr(float(backoff.max_seconds)),
+    }

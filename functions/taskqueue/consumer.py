@@ -1,40 +1,69 @@
 """The consumer Lambda: started by a schedule, it drains the queue into worker invocations.
 
 It loops within its time budget: receive up to 10 messages (long poll), hand them to the worker
-(synchronous Invoke, at most ``max_concurrency`` in flight), then delete what succeeded and
-delay what failed by an exponential backoff. Messages it holds but cannot dispatch in time go
-back at once (visibility 0). SQS's redrive policy moves a message that keeps failing to the DLQ.
+(synchronous Invoke, at most ``max_concurrency`` in flight), then delete what succeeded and keep
+what failed hidden for the delay the worker asked for (:mod:`taskqueue.batch_response`). Messages it
+holds but cannot dispatch in time go back at once (visibility 0). SQS's redrive policy moves a
+message that keeps failing to the DLQ.
+
+While a worker invocation may still be running, none of its messages becomes visible: the consumer
+waits for an answer as long as an invocation can last (its timeout plus Lambda's init allowance), only
+dispatches while that much of its own time is left, and keeps a batch whose answer never came hidden
+for that long again.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from taskqueue import batch_response
 from taskqueue.backoff import visibility_delay
-from taskqueue.config import ConsumerConfig
+from taskqueue.batch_response import InvalidWorkerResponse, WorkerAnswer
+from taskqueue.config import ConfigError, ConsumerConfig
+from taskqueue.limits import (
+    INVOKE_RESPONSE_SLACK_SECONDS,
+    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
+    invoke_read_timeout,
+    longest_invocation,
+)
+from taskqueue.metrics import MetricsLine
+from taskqueue.sqs_batch import FailedEntry
+from taskqueue.sqs_batch import call as batch_call
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record, receive_count
-from taskqueue.telemetry import MetricUnit, logger_for, metrics
+from taskqueue.telemetry import logger_for, service_name
 
 logger = logger_for("consumer")
 
-SQS_BATCH_LIMIT = 10
 # Pause after a receive that failed even after botocore's retries, so an outage is not hammered.
 RECEIVE_ERROR_PAUSE_SECONDS = 1.0
+# The shortest long poll worth making: with less time than this left for it, a run stops receiving.
+MIN_POLL_SECONDS = 1
 
 
-class InvalidWorkerResponse(ValueError):
-    """The worker answered with something that is not a partial-batch response for this batch."""
+def minimum_timeout_seconds(config: ConsumerConfig) -> float:
+    """The shortest consumer timeout that can ever dispatch a batch: one poll, then a whole worker call."""
+    return invoke_read_timeout(config.worker_timeout_seconds) + config.time_margin_seconds + MIN_POLL_SECONDS
+
+
+class InvocationOutcome:
+    """How a worker invocation ended, from the consumer's side."""
+
+    ANSWERED = "answered"  # the worker's answer came back
+    NOT_RUN = "not_run"  # refused before running: throttled, too large, not found
+    ENDED = "ended"  # the function failed or timed out: it is not running any more
+    UNKNOWN = "unknown"  # no answer (read timeout, connection lost): it may still be running
 
 
 @dataclass
@@ -62,45 +91,13 @@ class ConsumerReport:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
-def parse_partial_batch_response(payload: bytes, message_ids: Iterable[str]) -> set[str]:
-    """Failed message ids from a worker's answer, by the rules of SQS event source mappings.
-
-    An empty answer, ``null`` or no ``batchItemFailures`` means every message succeeded. An answer
-    that is not valid, or names a message not in the batch, fails the whole batch.
-    """
-    batch = set(message_ids)
-    text = payload.decode("utf-8", errors="replace").strip()
-    if not text:
-        return set()
-    try:
-        document = json.loads(text)
-    except ValueError:
-        raise InvalidWorkerResponse(f"worker response is not JSON: {text[:200]!r}") from None
-    if document is None:
-        return set()
-    if not isinstance(document, dict):
-        raise InvalidWorkerResponse(f"worker response is not an object: {text[:200]!r}")
-    failures = document.get("batchItemFailures")
-    if failures is None:
-        return set()
-    if not isinstance(failures, list):
-        raise InvalidWorkerResponse(f"batchItemFailures is not a list: {failures!r:.200}")
-    failed: set[str] = set()
-    for item in failures:
-        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
-        if not isinstance(identifier, str) or identifier not in batch:
-            raise InvalidWorkerResponse(f"batchItemFailures names no message of this batch: {item!r:.200}")
-        failed.add(identifier)
-    return failed
-
-
 class Budget:
     """The consumer's remaining time, from the Lambda context."""
 
     def __init__(self, context: Any, config: ConsumerConfig) -> None:
         self._remaining_millis: Callable[[], int] = context.get_remaining_time_in_millis
-        # Time an invocation may need once dispatched, plus room to settle its messages.
-        self._reserve = config.worker_timeout_seconds + config.time_margin_seconds
+        # Time an invocation may take once dispatched (a cold one too), plus room to settle its messages.
+        self._reserve = invoke_read_timeout(config.worker_timeout_seconds) + config.time_margin_seconds
         self._max_wait = config.wait_time_seconds
         # How long a receive takes beyond its long poll (a decaying maximum): a receive must return
         # with time left to dispatch, or its messages are released and each loses a receive count.
@@ -116,12 +113,16 @@ class Budget:
         """Long-poll seconds that still leave time for a worker call, or None when there is no time."""
         slack = self.remaining_seconds() - self._reserve - self._receive_overhead
         # With long polling configured, no time for a 1 s poll means stop: short polls would spin.
-        if slack < min(1, self._max_wait):
+        if slack < min(MIN_POLL_SECONDS, self._max_wait):
             return None
         return min(self._max_wait, int(slack))
 
     def can_dispatch(self) -> bool:
         return self.remaining_seconds() >= self._reserve
+
+    def can_ever_dispatch(self) -> bool:
+        """Whether the run has time for one poll and one worker call at all."""
+        return self.remaining_seconds() >= self._reserve + min(MIN_POLL_SECONDS, self._max_wait)
 
 
 class Consumer:
@@ -160,15 +161,17 @@ class Consumer:
     def run(self, context: Any) -> ConsumerReport:
         budget = Budget(context, self.config)
         report = ConsumerReport()
+        if not budget.can_ever_dispatch():
+            self._refuse_budget(budget)
         slots = threading.BoundedSemaphore(self.config.max_concurrency)
         queue_arn = self.queue_arn
         # Dispatches under way, and a signal when one ends (drain mode waits for it, see below).
         in_flight = [0]
         ended = threading.Condition()
 
-        def dispatch(messages: list[dict[str, Any]]) -> None:
+        def dispatch(messages: list[dict[str, Any]], received_at: float) -> None:
             try:
-                self._dispatch(messages, queue_arn, budget, report)
+                self._dispatch(messages, received_at, queue_arn, budget, report)
             except Exception:
                 logger.exception("dispatch failed; its messages return after their visibility timeout")
             finally:
@@ -177,15 +180,18 @@ class Consumer:
                     in_flight[0] -= 1
                     ended.notify_all()
 
-        with self.executor(self.config.max_concurrency) as pool:
-            while budget.receive_wait() is not None:
+        stop = threading.Event()
+
+        def receive_loop() -> None:
+            while not stop.is_set() and budget.receive_wait() is not None:
                 # Receive only when a worker slot is free, so no message waits in our hands.
                 if not slots.acquire(timeout=0.25):
                     continue
                 wait = budget.receive_wait()  # the wait for a slot took some of the budget
-                if wait is None:
+                if wait is None or stop.is_set():
                     slots.release()
                     break
+                received_at = self.clock()
                 messages = self._receive(wait, report, budget)
                 if not messages:
                     slots.release()
@@ -195,6 +201,7 @@ class Consumer:
                         with ended:
                             if not self.fifo or in_flight[0] == 0:
                                 report.stopped_because = "queue empty"
+                                stop.set()
                                 break
                             ended.wait(timeout=max(0.1, budget.remaining_seconds()))
                     continue
@@ -202,25 +209,60 @@ class Consumer:
                     # Rare, now that waits allow for slow receives; the release costs each message a receive.
                     slots.release()
                     self._release([message["ReceiptHandle"] for message in messages], report)
+                    stop.set()
                     break
                 with ended:
                     in_flight[0] += 1
-                pool.submit(dispatch, messages)
+                pool.submit(dispatch, messages, received_at)
+
+        with self.executor(self.config.max_concurrency) as pool:
+            if self.config.receivers == 1:
+                receive_loop()
+            else:
+                # Parallel receive loops: one loop's receives, one at a time, cap what a run can feed its workers.
+                loops = [
+                    threading.Thread(target=receive_loop, name=f"receiver-{n}") for n in range(self.config.receivers)
+                ]
+                for loop in loops:
+                    loop.start()
+                for loop in loops:
+                    loop.join()
             report.stopped_because = report.stopped_because or "time budget"
         self._publish_metrics(report)
         return report
 
+    def _refuse_budget(self, budget: Budget) -> None:
+        """A consumer whose time cannot cover one poll and one worker call would never receive anything."""
+        needed = minimum_timeout_seconds(self.config)
+        message = (
+            f"the consumer can never dispatch: a run has {budget.remaining_seconds():.1f} s, and one poll and one "
+            f"worker call need {needed:.0f} s (TASKQUEUE_WORKER_TIMEOUT_SECONDS={self.config.worker_timeout_seconds:g} "
+            f"+ Lambda's init allowance + the answer's slack + TASKQUEUE_TIME_MARGIN_SECONDS="
+            f"{self.config.time_margin_seconds:g} + a {MIN_POLL_SECONDS} s poll): raise the consumer's timeout to "
+            f"at least {needed:.0f} s or lower the worker's"
+        )
+        logger.error(message, extra={"needed_seconds": needed, "remaining_seconds": budget.remaining_seconds()})
+        metrics = MetricsLine(service_name("consumer"))
+        metrics.count("ConsumerMisconfigured")
+        metrics.flush()
+        raise ConfigError(message)
+
     def _receive(self, wait: int, report: ConsumerReport, budget: Budget) -> list[dict[str, Any]] | None:
         """Up to a batch of messages; [] when the queue is empty, None when the receive failed."""
         started = self.clock()
+        arguments: dict[str, Any] = {
+            "QueueUrl": self.config.queue_url,
+            "MaxNumberOfMessages": self.config.batch_size,
+            "WaitTimeSeconds": wait,
+            "MessageSystemAttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        }
+        if self.fifo:
+            # A receive that botocore retries (its answer was lost) gets the same messages back, rather
+            # than locking their groups until the visibility timeout.
+            arguments["ReceiveRequestAttemptId"] = uuid.uuid4().hex
         try:
-            response = self.sqs.receive_message(
-                QueueUrl=self.config.queue_url,
-                MaxNumberOfMessages=self.config.batch_size,
-                WaitTimeSeconds=wait,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
+            response = self.sqs.receive_message(**arguments)
         except Exception as error:
             report.add(receive_errors=1)
             logger.warning("receive failed", extra={"error": f"{type(error).__name__}: {error}"})
@@ -235,7 +277,9 @@ class Consumer:
 
     # -- one received batch -------------------------------------------------------------------
 
-    def _dispatch(self, messages: list[dict[str, Any]], queue_arn: str, budget: Budget, report: ConsumerReport) -> None:
+    def _dispatch(
+        self, messages: list[dict[str, Any]], received_at: float, queue_arn: str, budget: Budget, report: ConsumerReport
+    ) -> None:
         records = [message_to_record(message, queue_arn) for message in messages]
         chunks = chunk_records(records, self.config.max_invoke_payload_bytes)
         failed_groups: set[str] = set()
@@ -246,12 +290,12 @@ class Consumer:
             # FIFO order: once a group failed, its later messages must not run before it.
             blocked = {r["messageId"] for r in chunk if self.fifo and message_group_id(r) in failed_groups}
             runnable = [record for record in chunk if record["messageId"] not in blocked]
-            failed = blocked | (self._invoke(runnable, report) if runnable else set())
-            self._settle(chunk, failed, report)
+            outcome, answer = self._invoke(runnable, report) if runnable else (InvocationOutcome.ANSWERED, None)
+            failed = self._settle(chunk, blocked, outcome, answer, received_at, report)
             failed_groups |= {message_group_id(r) or "" for r in chunk if r["messageId"] in failed}
 
-    def _invoke(self, records: list[dict[str, Any]], report: ConsumerReport) -> set[str]:
-        """Message ids the worker did not complete; all of them when the invocation itself failed."""
+    def _invoke(self, records: list[dict[str, Any]], report: ConsumerReport) -> tuple[str, WorkerAnswer | None]:
+        """How the invocation ended, and the worker's answer when it gave one."""
         ids = [record["messageId"] for record in records]
         payload = encode_event(records)
         report.add(invocations=1)
@@ -261,34 +305,68 @@ class Consumer:
                 "message too large for a worker invocation",
                 extra={"bytes": len(payload), "limit": self.config.max_invoke_payload_bytes, "message_ids": ids},
             )
-            return set(ids)
+            return InvocationOutcome.NOT_RUN, None
+        outcome = InvocationOutcome.UNKNOWN
         try:
             response = self.lambda_client.invoke(
                 FunctionName=self.config.worker_function, InvocationType="RequestResponse", Payload=payload
             )
+            outcome = InvocationOutcome.ENDED
             answer = response["Payload"].read()
             if response.get("FunctionError"):
                 raise InvalidWorkerResponse(f"worker failed ({response['FunctionError']}): {answer[:500]!r}")
-            return parse_partial_batch_response(answer, ids)
+            return InvocationOutcome.ANSWERED, batch_response.parse(answer, ids)
         except Exception as error:
             # Errors, timeouts and throttling fail the whole batch; nothing of it is deleted.
+            if (
+                isinstance(error, ClientError)
+                and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) < 500
+            ):
+                outcome = InvocationOutcome.NOT_RUN  # refused (throttled, say): the function never started
             report.add(failed_invocations=1)
             logger.warning(
                 "worker invocation failed; the batch will be retried",
-                extra={"error": f"{type(error).__name__}: {error}", "messages": len(ids)},
+                extra={"error": f"{type(error).__name__}: {error}", "messages": len(ids), "outcome": outcome},
             )
-            return set(ids)
+            return outcome, None
 
-    def _settle(self, records: list[dict[str, Any]], failed: set[str], report: ConsumerReport) -> None:
+    def _settle(
+        self,
+        records: list[dict[str, Any]],
+        blocked: set[str],
+        outcome: str,
+        answer: WorkerAnswer | None,
+        received_at: float,
+        report: ConsumerReport,
+    ) -> set[str]:
+        """Delete what the worker completed and hide the rest for its delay; returns the failed ids."""
+        ids = {record["messageId"] for record in records}
+        failed = blocked | (answer.failed if answer is not None else ids - blocked)
+        delays = dict(answer.retry_delays) if answer is not None else {}
+        delays.update(dict.fromkeys(blocked, 0))  # held back behind their group: they did not run
+        # SQS keeps a message hidden at most 12 hours after it was received.
+        longest = int(SQS_MAX_VISIBILITY_TIMEOUT_SECONDS - (self.clock() - received_at)) - 1
+        # With no answer the invocation may still be running: its messages stay hidden until it cannot be.
+        floor = (
+            int(longest_invocation(self.config.worker_timeout_seconds)) + INVOKE_RESPONSE_SLACK_SECONDS
+            if outcome == InvocationOutcome.UNKNOWN
+            else 0
+        )
+
+        def delay(record: dict[str, Any]) -> int:
+            asked = delays.get(record["messageId"])
+            if asked is None:
+                asked = visibility_delay(receive_count(record), self.config.backoff, self.rng)
+            return max(0, min(max(asked, floor), longest))
+
         done = [record for record in records if record["messageId"] not in failed]
         retry = [record for record in records if record["messageId"] in failed]
         if done:
             self._delete(done)
         if retry:
-            self._change_visibility(
-                retry, lambda record: visibility_delay(receive_count(record), self.config.backoff, self.rng)
-            )
+            self._change_visibility(retry, delay)
         report.add(succeeded=len(done), failed=len(retry))
+        return failed
 
     def _release(self, receipt_handles: list[str], report: ConsumerReport) -> None:
         """Give back messages that were received but not dispatched, for another consumer to take now."""
@@ -299,39 +377,30 @@ class Consumer:
 
     def _delete(self, records: list[dict[str, Any]]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records)]
-        self._batch_call("delete_message_batch", entries)
+        self._batch_call(self.sqs.delete_message_batch, "delete", entries)
 
     def _change_visibility(self, records: list[dict[str, Any]], timeout: Callable[[dict[str, Any]], int]) -> None:
         entries = [
             {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": timeout(r)}
             for i, r in enumerate(records)
         ]
-        self._batch_call("change_message_visibility_batch", entries)
+        self._batch_call(self.sqs.change_message_visibility_batch, "visibility change", entries)
 
-    def _batch_call(self, operation: str, entries: list[dict[str, Any]]) -> None:
-        """Run a batch call, retrying entries that failed on the server's side once.
+    def _batch_call(self, operation: Callable[..., Any], what: str, entries: list[dict[str, Any]]) -> None:
+        """A lost delete means the task runs again (at-least-once); a lost visibility change means the
+        message comes back after the queue's visibility timeout. Neither is lost; each is logged."""
 
-        A message whose delete is lost runs again (at-least-once); one whose visibility change is
-        lost comes back after the queue's visibility timeout. Neither is lost.
-        """
-        call = getattr(self.sqs, operation)
-        for start in range(0, len(entries), SQS_BATCH_LIMIT):
-            pending = entries[start : start + SQS_BATCH_LIMIT]
-            for attempt in (1, 2):
-                try:
-                    result = call(QueueUrl=self.config.queue_url, Entries=pending)
-                except Exception as error:
-                    logger.warning(f"{operation} failed", extra={"error": f"{type(error).__name__}: {error}"})
-                    break
-                failures = result.get("Failed", [])
-                retryable = {f["Id"] for f in failures if not f.get("SenderFault")}
-                if failures and (attempt == 2 or not retryable):
-                    logger.warning(f"{operation} had failed entries", extra={"failed": failures})
-                pending = [entry for entry in pending if entry["Id"] in retryable]
-                if not pending:
-                    break
+        def log(failure: FailedEntry) -> None:
+            logger.warning(
+                f"{what} failed",
+                extra={"code": failure.code, "error": failure.message, "sender_fault": failure.sender_fault},
+            )
+
+        batch_call(operation, self.config.queue_url, entries, on_failure=log)
 
     def _publish_metrics(self, report: ConsumerReport) -> None:
+        """The run's one line: its metrics (EMF) and its report."""
+        metrics = MetricsLine(service_name("consumer"))
         for name, value in (
             ("MessagesReceived", report.received),
             ("MessagesSucceeded", report.succeeded),
@@ -341,7 +410,8 @@ class Consumer:
             ("WorkerInvocationsFailed", report.failed_invocations),
             ("EmptyReceives", report.empty_receives),
         ):
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            metrics.count(name, value)
+        metrics.flush({"level": "INFO", "message": "consumer run done", **report.as_dict()})
 
 
 # -- Lambda entry point -----------------------------------------------------------------------
@@ -349,7 +419,7 @@ class Consumer:
 
 def clients_for(config: ConsumerConfig) -> tuple[Any, Any]:
     """SQS and Lambda clients from boto3's standard configuration chain (AWS_ENDPOINT_URL_* apply)."""
-    pool = config.max_concurrency + 4
+    pool = config.max_concurrency + config.receivers + 4
     sqs = boto3.client("sqs", config=Config(retries={"mode": "standard"}, max_pool_connections=pool))
     lambda_client = boto3.client(
         "lambda",
@@ -357,8 +427,9 @@ def clients_for(config: ConsumerConfig) -> tuple[Any, Any]:
             # No client retries: a throttled or timed-out batch is failed and backed off instead,
             # and a retried timeout would run the same tasks twice at once.
             retries={"total_max_attempts": 1},
-            # Within the budget's reserve: a hung connection cannot outlast the consumer's own timeout.
-            read_timeout=config.worker_timeout_seconds + max(1.0, config.time_margin_seconds),
+            # As long as an invocation can last (a cold start's init is not in its timeout), and within
+            # the budget's reserve, so a hung connection cannot outlast the consumer's own timeout.
+            read_timeout=invoke_read_timeout(config.worker_timeout_seconds),
             connect_timeout=5,
             max_pool_connections=pool,
         ),
@@ -373,9 +444,6 @@ def _consumer() -> Consumer:
     return Consumer(config, sqs, lambda_client)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    report = _consumer().run(context).as_dict()
-    logger.info("consumer run done", extra=report)
-    return report
+    logger.bind(context)
+    return _consumer().run(context).as_dict()

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from taskqueue.limits import SQS_MAX_MESSAGE_ATTRIBUTES
 from taskqueue.sqs_event import message_group_id, record_attribute_to_api
 
-# Message attributes set on every message the worker dead-letters.
+# Message attributes set on every message the worker dead-letters. The prefix is reserved: a producer
+# may not set such attributes, and the worker never copies one from the original message.
+RESERVED_PREFIX = "taskqueue."
 REASON_ATTRIBUTE = "taskqueue.reason"
 ERROR_ATTRIBUTE = "taskqueue.error"
 TASK_ATTRIBUTE = "taskqueue.task"
@@ -20,13 +26,29 @@ MALFORMED = "malformed"
 UNKNOWN_TASK = "unknown_task"
 PERMANENT_ERROR = "permanent_error"
 RETRIES_EXHAUSTED = "retries_exhausted"
+REASONS = (MALFORMED, UNKNOWN_TASK, PERMANENT_ERROR, RETRIES_EXHAUSTED)
 
-SQS_MAX_MESSAGE_ATTRIBUTES = 10
 MAX_ERROR_CHARS = 1024
+# The smallest entry that still carries a reason (reason, source message id and the error's start)
+# fits in this many bytes beside the message; the producer keeps them free below the queue's maximum.
+DEAD_LETTER_ROOM_BYTES = 256
+_TIGHT_ERROR_BYTES = 64
 
+# SendMessage errors that refuse the entry itself (too large, an attribute SQS will not take): a
+# smaller entry may go through. Any other error (throttling, KMS, access, 5xx) is retried later.
+_ENTRY_REFUSED = {"InvalidParameterValue", "InvalidMessageContents", "InvalidAttributeValue", "InvalidAttributeName"}
 
 # Characters SQS accepts in a message, and so in a string attribute.
 _NOT_FOR_SQS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def is_reserved_attribute(name: str) -> bool:
+    return name.lower().startswith(RESERVED_PREFIX)
+
+
+def entry_refused(error: ClientError) -> bool:
+    """True when SQS refused the entry's content, so that a smaller entry is worth sending."""
+    return error.response.get("Error", {}).get("Code") in _ENTRY_REFUSED
 
 
 def _string(value: str, limit: int = MAX_ERROR_CHARS) -> dict[str, str]:
@@ -34,45 +56,75 @@ def _string(value: str, limit: int = MAX_ERROR_CHARS) -> dict[str, str]:
     return {"DataType": "String", "StringValue": _NOT_FOR_SQS.sub("\ufffd", value[:limit]) or "?"}
 
 
-def reason_attributes(
-    record: Mapping[str, Any], reason: str, error: str, task: str | None, error_limit: int = MAX_ERROR_CHARS
-) -> dict[str, Any]:
-    attributes = {
-        REASON_ATTRIBUTE: _string(reason),
-        ERROR_ATTRIBUTE: _string(error or reason, error_limit),
-        SOURCE_MESSAGE_ID_ATTRIBUTE: _string(record["messageId"]),
-    }
-    if task:
-        attributes[TASK_ATTRIBUTE] = _string(task, 256)
-    return attributes
+def _cut_to_bytes(text: str, limit: int) -> str:
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
 
 
-def dead_letter_entry(
-    record: Mapping[str, Any], reason: str, error: str, task: str | None, dlq_url: str, minimal: bool = False
-) -> dict:
-    """SendMessage arguments that carry the original body and attributes plus the reason.
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why a record is dead-lettered."""
 
-    ``minimal`` leaves out the original attributes and shortens the error: the fallback for a DLQ
-    that refused the full entry (too large for its maximum size, say).
+    reason: str
+    error: str
+    task: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetterEntry:
+    """SendMessage arguments, and the attributes of the original message it leaves out."""
+
+    arguments: dict[str, Any]
+    dropped_attributes: tuple[str, ...]
+    carries_reason: bool
+
+
+def _original_attributes(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The original message's attributes in SendMessage form; those that cannot be carried are dropped."""
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in sorted((record.get("messageAttributes") or {}).items()):
+        if is_reserved_attribute(str(name)):
+            dropped.append(str(name))
+            continue
+        try:
+            kept[str(name)] = record_attribute_to_api(value)
+        except Exception:  # an attribute shape we do not know must not stop the dead letter
+            dropped.append(str(name))
+    return kept, dropped
+
+
+def entries(record: Mapping[str, Any], why: DeadLetter, dlq_url: str) -> Iterator[DeadLetterEntry]:
+    """SendMessage arguments for the dead letter, largest first: each is tried when SQS refused the last.
+
+    1. the original attributes and the full reason; 2. the reason without the original attributes;
+    3. the reason, the source message id and the start of the error; 4. the body alone, for a message
+    so close to the DLQ's maximum size that not even that fits (the reason is then in the log line).
     """
-    ours = reason_attributes(record, reason, error, task, error_limit=256 if minimal else MAX_ERROR_CHARS)
-    # SQS allows 10 attributes per message; ours take priority, the original ones fill the rest.
-    originals = [
-        (name, record_attribute_to_api(value))
-        for name, value in sorted(record.get("messageAttributes", {}).items())
-        if name not in ours and not minimal
-    ]
-    room = SQS_MAX_MESSAGE_ATTRIBUTES - len(ours)
-    entry: dict[str, Any] = {
-        "QueueUrl": dlq_url,
-        "MessageBody": record["body"],
-        "MessageAttributes": {**dict(originals[:room]), **ours},
+    originals, unusable = _original_attributes(record)
+    source = _string(str(record.get("messageId", "")), 128)
+    full = {
+        REASON_ATTRIBUTE: _string(why.reason),
+        ERROR_ATTRIBUTE: _string(why.error or why.reason),
+        SOURCE_MESSAGE_ID_ATTRIBUTE: source,
     }
-    if dlq_url.endswith(".fifo"):
-        entry["MessageGroupId"] = message_group_id(record) or "taskqueue-dead-letters"
-        entry["MessageDeduplicationId"] = record["messageId"]
-    return entry
-
-
-def dropped_attribute_names(record: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
-    return sorted(set(record.get("messageAttributes", {})) - set(entry["MessageAttributes"]))
+    if why.task:
+        full[TASK_ATTRIBUTE] = _string(why.task, 256)
+    short = {**full, ERROR_ATTRIBUTE: _string(why.error or why.reason, 256)}
+    tight = {
+        REASON_ATTRIBUTE: _string(why.reason),
+        SOURCE_MESSAGE_ID_ATTRIBUTE: source,
+        ERROR_ATTRIBUTE: _string(_cut_to_bytes(why.error or why.reason, _TIGHT_ERROR_BYTES)),
+    }
+    # SQS allows 10 attributes per message; ours take priority, the original ones fill the rest.
+    room = SQS_MAX_MESSAGE_ATTRIBUTES - len(full)
+    carried = dict(list(originals.items())[:room])
+    all_names = sorted(set(originals) | set(unusable))
+    for attributes, carries_reason in ((full | carried, True), (short, True), (tight, True), ({}, False)):
+        arguments: dict[str, Any] = {"QueueUrl": dlq_url, "MessageBody": record.get("body", "")}
+        if attributes:
+            arguments["MessageAttributes"] = attributes
+        if dlq_url.endswith(".fifo"):
+            arguments["MessageGroupId"] = message_group_id(record) or "taskqueue-dead-letters"
+            arguments["MessageDeduplicationId"] = str(record.get("messageId", ""))
+        dropped = tuple(name for name in all_names if name not in attributes)
+        yield DeadLetterEntry(arguments, dropped, carries_reason)

@@ -1,8 +1,8 @@
 """Run-once protection for tasks on at-least-once queues, with Powertools' idempotency utility.
 
-A task message is keyed by its ``id`` when it has one, else by its SQS message id, so a
-redelivered message (or a second copy enqueued with the same id) does not run again once it
-completed. While an attempt is in flight, a second copy fails with
+A task message is keyed by its identity (:func:`taskqueue.message.task_identity`): its task name
+and ``id`` when it has one, else its task name and SQS message id, so a redelivered message (or a
+second copy enqueued with the same task and id) does not run again once it completed. While an attempt is in flight, a second copy fails with
 ``IdempotencyAlreadyInProgressError`` and is retried later.
 """
 
@@ -18,11 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-__all__ = ["IdempotencyAlreadyInProgressError", "IdempotentRunner", "idempotency_key"]
-
-
-def idempotency_key(task: str, task_id: str | None, message_id: str) -> str:
-    return f"{task}/id/{task_id}" if task_id is not None else f"{task}/message/{message_id}"
+__all__ = ["IdempotencyAlreadyInProgressError", "IdempotentRunner"]
 
 
 class IdempotentRunner:

@@ -21,6 +21,7 @@ SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 SQS_MAX_MESSAGE_ATTRIBUTES = 10
 SQS_MAX_FIFO_ID_LENGTH = 128  # MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId
 SQS_MAX_RECEIVE_COUNT = 1_000  # the redrive policy's maxReceiveCount
+SQS_MAX_RETENTION_SECONDS = 1_209_600  # MessageRetentionPeriod: 14 days
 
 # -- Lambda -----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -50,3 +51,24 @@ def parse_body(body: Any) -> TaskMessage:
         raise MalformedMessage("body has no 'task' field")
     validate_fields(document["task"], document.get("id"))
     return TaskMessage(task=document["task"], payload=document.get("payload"), id=document.get("id"))
+
+
+# -- the identity of a task ------------------------------------------------------------------------
+# A task with an ``id`` is the pair (task name, id): two tasks of different names may share an id.
+# Every place that recognises "the same task" uses these, so they can never disagree.
+
+
+def task_identity(task: str, task_id: str | None, message_id: str) -> str:
+    """An unambiguous key: (task, id) when the task has an id, else (task, SQS message id).
+
+    JSON-encoded, so no choice of names and ids can make two different tasks collide.
+    """
+    if task_id is not None:
+        return json.dumps(["task", task, "id", task_id], ensure_ascii=True, separators=(",", ":"))
+    return json.dumps(["task", task, "message", message_id], ensure_ascii=True, separators=(",", ":"))
+
+
+def fifo_deduplication_id(task: str, task_id: str) -> str:
+    """A FIFO MessageDeduplicationId for (task, id): 64 hex digits, within SQS's 128 allowed characters."""
+    identity = json.dumps(["task", task, "id", task_id], ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(identity.encode("ascii")).hexdigest()

@@ -1,10 +1,10 @@
 """Enqueueing tasks: a small client over SQS SendMessage / SendMessageBatch.
 
 Every message is checked before anything is sent: the task name, that the payload is JSON, the
-delay, FIFO group and deduplication ids, and the size against the queue's maximum. A batch is
-sent in chunks of at most 10 messages and 1 MiB, and entries that SQS fails on its side are
-retried; any that still fail raise :class:`EnqueueError`, which lists them, so none is dropped
-unnoticed.
+delay, FIFO group and deduplication ids, attribute names, and the size against the queue's maximum
+(less the room a dead letter's reason needs). A batch is sent in chunks of at most 10 messages and
+1 MiB, and entries that SQS fails on its side are retried; any that still fail raise
+:class:`EnqueueError`, which lists them, so none is dropped unnoticed.
 """
 
 from __future__ import annotations
@@ -14,19 +14,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskqueue.errors import MalformedMessage
-from taskqueue.message import TaskMessage, validate_fields
+from botocore.exceptions import ClientError
 
-SQS_MAX_MESSAGE_BYTES = 1_048_576  # the largest MaximumMessageSize a queue may have
-SQS_MIN_MAX_MESSAGE_BYTES = 1_024  # the smallest, so messages up to it need no look-up
-SQS_MAX_BATCH_BYTES = 1_048_576
-SQS_MAX_BATCH_ENTRIES = 10
-SQS_MAX_DELAY_SECONDS = 900
-SQS_MAX_MESSAGE_ATTRIBUTES = 10
+from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES, is_reserved_attribute
+from taskqueue.errors import MalformedMessage
+from taskqueue.limits import (
+    SQS_MAX_DELAY_SECONDS,
+    SQS_MAX_MESSAGE_ATTRIBUTES,
+    SQS_MAX_MESSAGE_BYTES,
+    SQS_MIN_MAX_MESSAGE_BYTES,
+)
+from taskqueue.message import TaskMessage, fifo_deduplication_id, validate_fields
+from taskqueue.sqs_batch import chunks, entry_bytes
+
 # Entries SQS failed on its side (not the sender's fault) get this many more tries.
 BATCH_ENTRY_RETRIES = 2
 
 _FIFO_ID = re.compile(r"^[!-~]{1,128}$")  # alphanumerics and punctuation, up to 128 characters
+_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "AWS.SimpleQueueService.AccessDenied"}
 
 
 @dataclass(frozen=True)
@@ -61,19 +66,6 @@ class EnqueueError(Exception):
             f"{len(failed)} of {len(message_ids)} tasks were not enqueued; "
             f"first: task {first.task.name!r}: {first.code}: {first.message}"
         )
-
-
-def _utf8_size(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _attributes_size(attributes: Mapping[str, Any]) -> int:
-    """Bytes SQS counts for message attributes: name, data type and value of each."""
-    total = 0
-    for name, value in attributes.items():
-        total += _utf8_size(name) + _utf8_size(value["DataType"])
-        total += _utf8_size(value.get("StringValue", "")) + len(value.get("BinaryValue", b""))
-    return total
 
 
 class TaskQueue:
@@ -123,7 +115,7 @@ class TaskQueue:
         message_ids: list[str | None] = [None] * len(tasks)
         failed: list[FailedEntry] = []
         blocked_groups: set[str] = set()
-        for chunk in self._chunks(entries):
+        for chunk in chunks(entries):
             blocked = [entry for entry in chunk if entry.get("MessageGroupId") in blocked_groups]
             failed += [
                 FailedEntry(tasks[int(e["Id"])], "GroupBlocked", "an earlier task of its group failed", True)
@@ -167,7 +159,7 @@ class TaskQueue:
             entry["DelaySeconds"] = task.delay_seconds
         if task.attributes:
             entry["MessageAttributes"] = self._attributes(task)
-        self._check_size(task, _utf8_size(body) + _attributes_size(entry.get("MessageAttributes", {})))
+        self._check_size(task, entry_bytes(entry))
         return entry
 
     def _fifo_fields(self, task: Task, entry: dict[str, Any]) -> None:
@@ -175,7 +167,10 @@ class TaskQueue:
             raise ValueError(f"task {task.name!r}: FIFO queues take no per-message delay_seconds")
         if task.group_id is None:
             raise ValueError(f"task {task.name!r}: a FIFO queue needs a group_id")
-        dedup = task.deduplication_id if task.deduplication_id is not None else task.id
+        # A task's identity is (name, id): another task with the same id must not be deduplicated away.
+        dedup = task.deduplication_id
+        if dedup is None and task.id is not None:
+            dedup = fifo_deduplication_id(task.name, task.id)
         for label, value in (("group_id", task.group_id), ("deduplication_id", dedup)):
             if value is not None and not _FIFO_ID.match(value):
                 raise ValueError(f"task {task.name!r}: {label}={value!r} must be 1-128 letters, digits or punctuation")
@@ -192,6 +187,11 @@ class TaskQueue:
             )
         result = {}
         for name, value in task.attributes.items():
+            if is_reserved_attribute(name):
+                raise ValueError(
+                    f"task {task.name!r}: attribute {name!r} is reserved: names starting with 'taskqueue.' "
+                    "are the attributes the worker sets on dead letters"
+                )
             if not isinstance(value, str) or not value:
                 raise ValueError(f"task {task.name!r}: attribute {name!r} must be a non-empty string, got {value!r}")
             result[name] = {"DataType": "String", "StringValue": value}
@@ -199,41 +199,40 @@ class TaskQueue:
 
     def _check_size(self, task: Task, size: int) -> None:
         # Every queue takes at least 1 KiB and none more than 1 MiB: only sizes between need a look-up.
-        if size <= SQS_MIN_MAX_MESSAGE_BYTES:
+        # A dead letter carries the message plus its reason, so that room is kept free.
+        if size + DEAD_LETTER_ROOM_BYTES <= SQS_MIN_MAX_MESSAGE_BYTES:
             return
-        if size > SQS_MAX_MESSAGE_BYTES:
-            raise ValueError(f"task {task.name!r} is {size} bytes, over SQS's limit of {SQS_MAX_MESSAGE_BYTES} bytes")
-        if size > self.max_message_bytes:
+        if size + DEAD_LETTER_ROOM_BYTES > SQS_MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"task {task.name!r} is {size} bytes, over SQS's limit of {SQS_MAX_MESSAGE_BYTES} bytes less the "
+                f"{DEAD_LETTER_ROOM_BYTES} bytes kept for a dead letter's reason"
+            )
+        if size + DEAD_LETTER_ROOM_BYTES > self.max_message_bytes:
             raise ValueError(
                 f"task {task.name!r} is {size} bytes, over the queue's maximum message size of "
-                f"{self.max_message_bytes} bytes"
+                f"{self.max_message_bytes} bytes less the {DEAD_LETTER_ROOM_BYTES} bytes kept for a dead letter's reason"
             )
 
     @property
     def max_message_bytes(self) -> int:
-        """The queue's MaximumMessageSize, looked up once unless given."""
+        """The queue's MaximumMessageSize, looked up once unless given.
+
+        A producer in another account is not allowed GetQueueAttributes (it would show the queue policy):
+        then SQS's own limit applies here, and the queue refuses anything larger itself.
+        """
         if self._max_message_bytes is None:
-            attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["MaximumMessageSize"])[
-                "Attributes"
-            ]
-            self._max_message_bytes = int(attributes["MaximumMessageSize"])
+            try:
+                attributes = self.sqs.get_queue_attributes(
+                    QueueUrl=self.queue_url, AttributeNames=["MaximumMessageSize"]
+                )["Attributes"]
+                self._max_message_bytes = int(attributes["MaximumMessageSize"])
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in _ACCESS_DENIED:
+                    raise
+                self._max_message_bytes = SQS_MAX_MESSAGE_BYTES
         return self._max_message_bytes
 
     # -- sending ------------------------------------------------------------------------------
-
-    @staticmethod
-    def _chunks(entries: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-        chunk: list[dict[str, Any]] = []
-        size = 0
-        for entry in entries:
-            entry_size = _utf8_size(entry["MessageBody"]) + _attributes_size(entry.get("MessageAttributes", {}))
-            if chunk and (len(chunk) == SQS_MAX_BATCH_ENTRIES or size + entry_size > SQS_MAX_BATCH_BYTES):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(entry)
-            size += entry_size
-        if chunk:
-            yield chunk
 
     def _send_chunk(
         self, chunk: list[dict[str, Any]], message_ids: list[str | None]

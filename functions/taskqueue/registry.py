@@ -8,20 +8,27 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskqueue.backoff import Backoff
 from taskqueue.errors import UnknownTask
+from taskqueue.limits import SQS_MAX_RECEIVE_COUNT
 
 TaskFunction = Callable[..., Any]
 
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a task may learn about the message it runs for, if it asks for a ``context`` argument."""
+    """What a task may learn about the message it runs for, if it asks for a ``context`` argument.
+
+    ``attempt`` is this run's number, 1 for the first. Where failed attempts are counted (the module's
+    ``track_attempts``), receives that did not run the task are left out; elsewhere it is the receive count.
+    """
 
     task: str
     message_id: str
     receive_count: int
     task_id: str | None = None
     message_group_id: str | None = None
+    attempt: int = 1
     get_remaining_time_in_millis: Callable[[], int] = field(default=lambda: 0, repr=False)
 
 
@@ -34,6 +41,9 @@ class RegisteredTask:
     name: str
     function: TaskFunction
     context_argument: str
+    # The task's own retry policy; None takes the queue's (its max receive count, TASKQUEUE_BACKOFF_*).
+    max_attempts: int | None = None
+    backoff: Backoff | None = None
 
     def run(self, payload: Any, context: TaskContext) -> Any:
         if self.context_argument == POSITIONAL_CONTEXT:
@@ -62,18 +72,36 @@ class TaskRegistry:
     def __init__(self) -> None:
         self._tasks: dict[str, RegisteredTask] = {}
 
-    def register(self, name: str, function: TaskFunction) -> RegisteredTask:
+    def register(
+        self, name: str, function: TaskFunction, *, max_attempts: int | None = None, backoff: Backoff | None = None
+    ) -> RegisteredTask:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
+        if max_attempts is not None and (
+            isinstance(max_attempts, bool)
+            or not isinstance(max_attempts, int)
+            or not 1 <= max_attempts <= SQS_MAX_RECEIVE_COUNT
+        ):
+            raise ValueError(
+                f"task {name!r}: max_attempts={max_attempts!r} must be an integer from 1 to {SQS_MAX_RECEIVE_COUNT}"
+            )
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ValueError(f"task {name!r}: backoff={backoff!r} must be a taskqueue.Backoff")
         existing = self._tasks.get(name)
         if existing is not None and existing.function is not function:
             raise ValueError(
                 f"task {name!r} is registered twice: by {existing.function.__module__}."
                 f"{existing.function.__qualname__} and by {function.__module__}.{function.__qualname__}"
             )
-        registered = RegisteredTask(name, function, _context_argument(function))
+        registered = RegisteredTask(name, function, _context_argument(function), max_attempts, backoff)
         self._tasks[name] = registered
         return registered
+
+    def unregister(self, name: str) -> None:
+        self._tasks.pop(name, None)
+
+    def tasks(self) -> list[RegisteredTask]:
+        return [self._tasks[name] for name in sorted(self._tasks)]
 
     def get(self, name: str) -> RegisteredTask:
         try:
@@ -92,23 +120,53 @@ class TaskRegistry:
 default_registry = TaskRegistry()
 
 
-def task(name: str | TaskFunction | None = None) -> Any:
-    """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name."""
+def task(
+    name: str | TaskFunction | None = None, *, max_attempts: int | None = None, backoff: Backoff | None = None
+) -> Any:
+    """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name.
+
+    ``max_attempts`` and ``backoff`` set the task's own retry policy; unset, the queue's apply.
+    """
     if callable(name):
         default_registry.register(name.__name__, name)
         return name
 
     def decorator(function: TaskFunction) -> TaskFunction:
-        default_registry.register(name if name is not None else function.__name__, function)
+        default_registry.register(
+            name if name is not None else function.__name__, function, max_attempts=max_attempts, backoff=backoff
+        )
         return function
 
     return decorator
 
 
-def import_task_modules(modules: Iterable[str]) -> None:
-    """Import the modules that register tasks (``TASKQUEUE_TASKS``); a missing one fails the start."""
+def import_task_modules(
+    modules: Iterable[str], max_receive_count: int | None = None, registry: TaskRegistry = default_registry
+) -> None:
+    """Import the modules that register tasks (``TASKQUEUE_TASKS``); a missing one fails the start.
+
+    A module that fails halfway leaves none of its tasks registered, so the next attempt (Lambda retries
+    a failed init) shows the module's own error again rather than "registered twice". A task asking for
+    more attempts than the queue's ``max_receive_count`` allows is refused: SQS would move its message
+    to the DLQ first.
+    """
     for module in modules:
+        before = set(registry.names())
         try:
             importlib.import_module(module)
-        except ImportError as error:
-            raise ImportError(f"TASKQUEUE_TASKS names module {module!r}, which cannot be imported: {error}") from error
+        except BaseException as error:
+            for name in set(registry.names()) - before:
+                registry.unregister(name)
+            if isinstance(error, ImportError):
+                raise ImportError(
+                    f"TASKQUEUE_TASKS names module {module!r}, which cannot be imported: {error}"
+                ) from error
+            raise
+    if max_receive_count is not None:
+        for registered in registry.tasks():
+            if registered.max_attempts is not None and registered.max_attempts > max_receive_count:
+                raise ValueError(
+                    f"task {registered.name!r} asks for max_attempts={registered.max_attempts}, more than the "
+                    f"queue's max_receive_count={max_receive_count} (TASKQUEUE_MAX_RECEIVE_COUNT): SQS would "
+                    "dead-letter its message first. Lower max_attempts or raise the module's max_receive_count."
+                )

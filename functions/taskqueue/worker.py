@@ -5,56 +5,101 @@ runs the same behind the scheduled consumer and behind an SQS event source mappi
 
 Per message:
 - success: reported as done (the caller deletes it);
-- any exception: reported as failed, so it is retried after a backoff;
+- any exception: reported as failed, with the delay before its next attempt: the task's backoff, or
+  exactly what ``Retry(after=...)`` asked for. Behind the consumer the delay travels in the answer
+  (:mod:`taskqueue.batch_response`) and the consumer applies it; behind an event source mapping the
+  worker sets the visibility itself. Either way the same function decides it;
 - malformed body, unknown task or ``PermanentError``: sent to the DLQ with the reason, then
-  reported as done so it burns no retries. If that send fails, it is reported as failed instead;
-- a failure on the queue's last allowed receive (``TASKQUEUE_MAX_RECEIVE_COUNT``): sent to the
-  DLQ with its error, as SQS's redrive would do next, but with the reason attached.
+  reported as done so it burns no retries. If that send fails, it is reported as failed, and the
+  verdict is remembered so the task does not run again;
+- a failure on the task's last attempt (its ``max_attempts``, by default the queue's maxReceiveCount):
+  sent to the DLQ with its error, as SQS's redrive would do next, but with the reason attached.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import math
+import random
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    SqsFifoPartialProcessor,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from taskqueue import dead_letter_queue
+from taskqueue import batch_response, dead_letter_queue
+from taskqueue.attempts import AttemptLedger
 from taskqueue.backoff import visibility_delay
 from taskqueue.config import WorkerConfig
-from taskqueue.errors import MalformedMessage, PermanentError, UnknownTask
-from taskqueue.idempotency import IdempotentRunner, idempotency_key
-from taskqueue.message import TaskMessage, parse_body
-from taskqueue.registry import TaskContext, TaskRegistry, default_registry, import_task_modules
+from taskqueue.dead_letter_queue import DeadLetter
+from taskqueue.errors import MalformedMessage, PermanentError, Retry, UnknownTask
+from taskqueue.limits import SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
+from taskqueue.message import TaskMessage, parse_body, task_identity
+from taskqueue.metrics import MetricsLine
+from taskqueue.registry import RegisteredTask, TaskContext, TaskRegistry, default_registry, import_task_modules
+from taskqueue.sqs_batch import call as batch_call
 from taskqueue.sqs_event import message_group_id, receive_count
-from taskqueue.telemetry import MetricUnit, logger_for, metrics
+from taskqueue.telemetry import logger_for, service_name
+
+if TYPE_CHECKING:
+    from taskqueue.idempotency import IdempotentRunner
 
 logger = logger_for("worker")
 
-# A record is not started with less time than this left; it is retried instead of being cut off.
-MIN_REMAINING_MILLIS_TO_START = 1000
+# A record is not started with less time than this left (plus what settling the batch needs); it is
+# retried instead of being cut off.
+MIN_REMAINING_SECONDS_TO_START = 1.0
+# Before the first visibility call of an invocation is timed, assume each takes this long.
+VISIBILITY_CALL_ESTIMATE_SECONDS = 0.1
+# No visibility call is started with less than this left: the answer itself must still get out.
+SETTLE_FINAL_MARGIN_SECONDS = 0.5
+# An event source mapping waits up to 5 minutes to fill a batch: a message may have been received that
+# long before the invocation started, and SQS counts the 12-hour visibility limit from its receipt.
+LONGEST_BATCHING_WINDOW_SECONDS = 300
+# What makes the batch's metrics line a log line too (Lambda's JSON log format filters by "level").
+BATCH_SUMMARY = {"level": "INFO", "message": "batch done"}
+# Dead-letter verdicts whose DLQ send failed, remembered in this environment (and in the attempts
+# table where there is one), so the task does not run again when its message comes back.
+REMEMBERED_VERDICTS = 10_000
 
 
 class OutOfTime(Exception):
     """The invocation has too little time left to start another task."""
 
 
+# A task attempt's outcome: the ``outcome`` field of its log line (successes at DEBUG level only) and
+# Outcome.status. Tools that follow tasks (the demo, the benchmarks) read this field, not the message text.
+SUCCEEDED = "succeeded"
+RETRIED = "retried"
+DEAD_LETTERED = "dead_lettered"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # "succeeded" | "dead_lettered"
+    status: str  # SUCCEEDED or DEAD_LETTERED; a retried task raises instead
     reason: str | None = None
+
+
+@dataclass
+class _Invocation:
+    """What one invocation knows as it goes: its clock, the delay each failed record asked for, and
+    its metrics (written once, as the batch's summary line)."""
+
+    context: Any
+    metrics: MetricsLine
+    started: float = field(default_factory=time.monotonic)
+    retry_delays: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    visibility_call_seconds: float = VISIBILITY_CALL_ESTIMATE_SECONDS
+
+    def remaining_seconds(self) -> float | None:
+        millis = _remaining_millis(self.context)
+        return None if millis is None else millis / 1000
 
 
 class Worker:
@@ -64,162 +109,297 @@ class Worker:
         sqs: Any,
         registry: TaskRegistry = default_registry,
         idempotency: IdempotentRunner | None = None,
+        ledger: AttemptLedger | None = None,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
         self.sqs = sqs
         self.registry = registry
         self.idempotency = idempotency
+        self.ledger = ledger
+        self.rng = rng
+        self._verdicts: OrderedDict[str, DeadLetter] = OrderedDict()
 
     # -- one batch ----------------------------------------------------------------------------
 
-    def handle(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    def handle(self, event: Mapping[str, Any], context: Any, metrics: MetricsLine | None = None) -> dict[str, Any]:
+        """Run a batch; ``metrics`` collects its metrics (the handler writes them once per invocation)."""
         records = event.get("Records") if isinstance(event, Mapping) else None
         if not isinstance(records, list):
             raise ValueError("the worker expects an SQS event: an object with a 'Records' list")
+        for_consumer = not self.config.apply_backoff
         if not records:
-            return {"batchItemFailures": []}
+            return batch_response.encode([], {}, for_consumer)
         if self.idempotency is not None and context is not None:
             self.idempotency.register_lambda_context(context)
-        processor = self._processor(records)
-        response = process_partial_response(
-            event=dict(event),
-            record_handler=functools.partial(self.process_record, context=context),
-            processor=processor,
-        )
+        invocation = _Invocation(context, metrics if metrics is not None else MetricsLine(service_name("worker")))
+        fifo = str(records[0].get("eventSourceARN", "")).endswith(".fifo")
+        failed_ids: list[str] = []
+        failed_groups: set[str | None] = set()
+        for record in records:
+            message_id = str(record["messageId"])
+            group = message_group_id(record) if fifo else None
+            if fifo and group in failed_groups:
+                # FIFO order: after a failure, the rest of its group waits for it. It did not run.
+                invocation.retry_delays[message_id] = 0
+                failed_ids.append(message_id)
+                logger.info(
+                    "not run: an earlier message of its group failed; it will be retried after it",
+                    extra={"message_id": message_id, "message_group_id": group},
+                )
+                continue
+            try:
+                self._process(record, invocation)
+            except Exception:
+                # A batch in which every task failed is still an answer, not a crash: worker errors
+                # (and their alarm) mean the worker itself broke.
+                failed_ids.append(message_id)
+                failed_groups.add(group)
         if self.config.apply_backoff:
-            self._apply_backoff(records, response)
-        return dict(response)
-
-    @staticmethod
-    def _processor(records: list[dict[str, Any]]) -> BatchProcessor:
-        if str(records[0].get("eventSourceARN", "")).endswith(".fifo"):
-            # Keep order within a message group: after a failure, the rest of that group is skipped
-            # and reported failed, while other groups go on.
-            processor: BatchProcessor = SqsFifoPartialProcessor(skip_group_on_error=True)
-        else:
-            processor = BatchProcessor(event_type=EventType.SQS)
-        # A batch in which every task failed is still an answer, not a crash: report it as such,
-        # so worker errors (and their alarm) mean the worker itself broke.
-        processor.raise_on_entire_batch_failure = False
-        return processor
+            self._apply_retry_delays(records, invocation)
+        return batch_response.encode(failed_ids, invocation.retry_delays, for_consumer)
 
     # -- one record ---------------------------------------------------------------------------
 
-    def process_record(self, record: SQSRecord, context: Any = None) -> Outcome:
-        raw = record.raw_event
+    def _process(self, raw: Mapping[str, Any], invocation: _Invocation) -> Outcome:
+        """Run one record. Returns its outcome; raises when it is to be retried (the reason is logged)."""
+        message_id = str(raw["messageId"])
         count = receive_count(raw)
-        logger.append_keys(message_id=record.message_id, receive_count=count, task=None)
-        try:
-            return self._process(raw, count, context)
-        finally:
-            logger.remove_keys(["message_id", "receive_count", "task", "task_id", "queued_ms", "duration_ms"])
-
-    def _process(self, raw: Mapping[str, Any], count: int, context: Any) -> Outcome:
+        keys: dict[str, Any] = {"message_id": message_id, "receive_count": count}
         try:
             message = parse_body(raw.get("body"))
         except MalformedMessage as error:
-            return self._dead_letter(raw, dead_letter_queue.MALFORMED, str(error), None)
-        logger.append_keys(task=message.task, task_id=message.id)
+            return self._dead_letter(raw, DeadLetter(dead_letter_queue.MALFORMED, str(error), None), keys, invocation)
+        keys["task"] = message.task
+        if message.id is not None:
+            keys["task_id"] = message.id
         try:
             registered = self.registry.get(message.task)
         except UnknownTask as error:
-            return self._dead_letter(raw, dead_letter_queue.UNKNOWN_TASK, str(error), message.task)
+            return self._dead_letter(
+                raw, DeadLetter(dead_letter_queue.UNKNOWN_TASK, str(error), message.task), keys, invocation
+            )
 
-        remaining = _remaining_millis(context)
-        if remaining is not None and remaining < MIN_REMAINING_MILLIS_TO_START:
-            raise OutOfTime(f"{remaining} ms left in the invocation; not starting task {message.task!r}")
+        attempt = self._attempt(message_id, count)
+        keys["attempt"] = attempt
+        remembered = self._verdicts.get(message_id)
+        if remembered is not None:
+            # Its dead-letter send failed before: send it again, never run it again.
+            return self._dead_letter(raw, remembered, keys, invocation)
+
+        if not self._time_to_start(invocation):
+            invocation.retry_delays[message_id] = 0  # it did not run: try it again soon
+            logger.warning("not started: too little time left in the invocation; it will be retried", extra=keys)
+            raise OutOfTime(f"too little time left in the invocation to start task {message.task!r}")
 
         task_context = TaskContext(
             task=message.task,
-            message_id=raw["messageId"],
+            message_id=message_id,
             receive_count=count,
             task_id=message.id,
             message_group_id=message_group_id(raw),
-            get_remaining_time_in_millis=(lambda: _remaining_millis(context) or 0),
+            attempt=attempt,
+            get_remaining_time_in_millis=(lambda: _remaining_millis(invocation.context) or 0),
         )
         queued_ms = _queued_millis(raw)
-        logger.append_keys(queued_ms=queued_ms)
-        metrics.add_metric(name="TaskQueueTime", unit=MetricUnit.Milliseconds, value=queued_ms)
         if self.config.log_payload:
-            logger.info("starting task", extra={"payload": message.payload})
+            logger.info("starting task", extra={**keys, "payload": message.payload})
         started = time.perf_counter()
         failure: Exception | None = None
         try:
-            self._run(registered.run, message, task_context)
+            self._run(registered, message, task_context)
         except Exception as error:
             failure = error
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        logger.append_keys(duration_ms=duration_ms)
-        metrics.add_metric(name="TaskDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        metrics = invocation.metrics
+        metrics.value("TaskQueueTime", queued_ms)
+        metrics.value("TaskDuration", duration_ms)
+        if failure is None:
+            metrics.count("TasksSucceeded", task=registered.name)
+            if logger.enabled_for(logging.DEBUG):  # a line per success only when asked for
+                logger.debug(
+                    "task succeeded",
+                    extra={**keys, "outcome": SUCCEEDED, "queued_ms": queued_ms, "duration_ms": duration_ms},
+                )
+            return Outcome(SUCCEEDED)
+        keys.update(queued_ms=queued_ms, duration_ms=duration_ms)
         if isinstance(failure, PermanentError):
-            return self._dead_letter(raw, dead_letter_queue.PERMANENT_ERROR, _describe(failure), message.task)
-        if failure is not None and self.config.max_receive_count and count >= self.config.max_receive_count:
-            last_error = f"failed on receive {count} of {self.config.max_receive_count}: {_describe(failure)}"
-            return self._dead_letter(raw, dead_letter_queue.RETRIES_EXHAUSTED, last_error, message.task)
-        if failure is not None:
-            metrics.add_metric(name="TasksRetried", unit=MetricUnit.Count, value=1)
-            logger.warning("task failed; it will be retried", extra={"error": _describe(failure)})
-            raise failure
-        metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=1)
-        logger.info("task succeeded")
-        return Outcome("succeeded")
+            why = DeadLetter(dead_letter_queue.PERMANENT_ERROR, _describe(failure), message.task)
+            return self._dead_letter(raw, why, keys, invocation)
+        return self._failed(raw, registered, failure, attempt, count, keys, invocation)
 
-    def _run(self, run: Any, message: TaskMessage, task_context: TaskContext) -> None:
-        if self.idempotency is None:
-            run(message.payload, task_context)
-            return
-        key = idempotency_key(message.task, message.id, task_context.message_id)
-        self.idempotency.run(key, lambda: run(message.payload, task_context))
-
-    def _dead_letter(self, raw: Mapping[str, Any], reason: str, error: str, task: str | None) -> Outcome:
-        entry = dead_letter_queue.dead_letter_entry(raw, reason, error, task, self.config.dlq_url)
+    def _attempt(self, message_id: str, count: int) -> int:
+        """This run's attempt number: failed attempts so far + 1 where they are counted, else the receive count."""
+        if self.ledger is None:
+            return count
+        if count == 1:
+            return 1  # a first receive is a first attempt: no need to ask
         try:
-            self.sqs.send_message(**entry)
-        except ClientError as refused:
-            if refused.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500) >= 500:
-                raise  # SQS's side: the message stays on the main queue and is tried again
-            # The DLQ refused the entry itself (too large with the original attributes, say):
-            # the reason matters more than those, so send it without them.
-            logger.warning(
-                "dead-letter entry refused; sending it without the original attributes",
-                extra={"error": _describe(refused)},
-            )
-            entry = dead_letter_queue.dead_letter_entry(raw, reason, error, task, self.config.dlq_url, minimal=True)
-            # If this send fails too, the exception reports the message as failed: it stays on the main queue.
-            self.sqs.send_message(**entry)
-        dropped = dead_letter_queue.dropped_attribute_names(raw, entry)
-        metrics.add_metric(name="TasksDeadLettered", unit=MetricUnit.Count, value=1)
+            entry = self.ledger.read(message_id)
+        except Exception as error:
+            logger.warning("could not read the attempts table; counting receives", extra={"error": _describe(error)})
+            return count
+        if entry.verdict is not None:
+            self._remember(message_id, entry.verdict)
+        return entry.failed_attempts + 1
+
+    def _failed(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        failure: Exception,
+        attempt: int,
+        count: int,
+        keys: dict[str, Any],
+        invocation: _Invocation,
+    ) -> Outcome:
+        message_id = str(raw["messageId"])
+        if self.ledger is not None:
+            try:
+                attempt = keys["attempt"] = self.ledger.record_failure(message_id)
+            except Exception as error:
+                logger.warning("could not count the failed attempt", extra={**keys, "error": _describe(error)})
+        max_attempts = registered.max_attempts or self.config.max_attempts or self.config.max_receive_count
+        if max_attempts is not None and attempt >= max_attempts:
+            if self.ledger is not None:
+                counted = f"attempt {attempt} of {max_attempts} failed (receive {count})"
+            else:
+                counted = f"failed on receive {count} of {max_attempts} (attempts counted by receives)"
+            why = DeadLetter(dead_letter_queue.RETRIES_EXHAUSTED, f"{counted}: {_describe(failure)}", registered.name)
+            return self._dead_letter(raw, why, keys, invocation)
+        if isinstance(failure, Retry):
+            delay = failure.delay_seconds
+        else:
+            delay = visibility_delay(attempt, registered.backoff or self.config.backoff, self.rng)
+        invocation.retry_delays[message_id] = delay
+        invocation.failed += 1
+        invocation.metrics.count("TasksRetried", task=registered.name)
+        logger.warning(
+            "task failed; it will be retried",
+            extra={**keys, "outcome": RETRIED, "error": _describe(failure), "retry_in_seconds": delay},
+        )
+        raise failure
+
+    def _run(self, registered: RegisteredTask, message: TaskMessage, task_context: TaskContext) -> None:
+        if self.idempotency is None:
+            registered.run(message.payload, task_context)
+            return
+        key = task_identity(message.task, message.id, task_context.message_id)
+        self.idempotency.run(key, lambda: registered.run(message.payload, task_context))
+
+    def _time_to_start(self, invocation: _Invocation) -> bool:
+        remaining = invocation.remaining_seconds()
+        if remaining is None:
+            return True
+        reserve = MIN_REMAINING_SECONDS_TO_START
+        if self.config.apply_backoff:
+            # Behind an event source mapping the worker sets the retry delays itself before answering.
+            reserve += invocation.visibility_call_seconds * math.ceil(invocation.failed / SQS_MAX_BATCH_ENTRIES)
+        return remaining >= reserve
+
+    # -- the dead-letter queue ----------------------------------------------------------------
+
+    def _dead_letter(
+        self, raw: Mapping[str, Any], why: DeadLetter, keys: dict[str, Any], invocation: _Invocation
+    ) -> Outcome:
+        """Send the record to the DLQ with its reason, trying smaller entries when SQS refuses one."""
+        message_id = str(raw["messageId"])
+        sent: dead_letter_queue.DeadLetterEntry | None = None
+        for entry in dead_letter_queue.entries(raw, why, self.config.dlq_url):
+            try:
+                self.sqs.send_message(**entry.arguments)
+            except ClientError as error:
+                if dead_letter_queue.entry_refused(error) and entry.carries_reason:
+                    logger.warning(
+                        "dead-letter entry refused; trying a smaller one", extra={**keys, "error": _describe(error)}
+                    )
+                    continue
+                self._dead_letter_failed(message_id, why, error, keys)
+                raise
+            except Exception as error:
+                self._dead_letter_failed(message_id, why, error, keys)
+                raise
+            sent = entry
+            break
+        assert sent is not None  # the last entry either went out or raised
+        self._verdicts.pop(message_id, None)
+        invocation.metrics.count("TasksDeadLettered", task=why.task if why.task in self.registry else None)
         logger.error(
             "task sent to the dead-letter queue",
-            extra={"reason": reason, "error": error, "dropped_attributes": dropped or None},
+            extra={
+                **keys,
+                "outcome": DEAD_LETTERED,
+                "reason": why.reason,
+                "error": why.error,
+                "dropped_attributes": list(sent.dropped_attributes) or None,
+                "reason_in_attributes": sent.carries_reason,
+            },
         )
-        return Outcome("dead_lettered", reason)
+        return Outcome(DEAD_LETTERED, why.reason)
+
+    def _dead_letter_failed(self, message_id: str, why: DeadLetter, error: Exception, keys: dict[str, Any]) -> None:
+        self._remember(message_id, why)
+        if self.ledger is not None:
+            try:
+                self.ledger.remember_verdict(message_id, why)
+            except Exception as ledger_error:
+                logger.warning("could not remember the verdict", extra={**keys, "error": _describe(ledger_error)})
+        logger.error(
+            "could not send to the dead-letter queue; the message stays on the queue and its dead letter is "
+            "sent again when it comes back, without running the task",
+            extra={**keys, "reason": why.reason, "error": why.error, "send_error": _describe(error)},
+        )
+
+    def _remember(self, message_id: str, why: DeadLetter) -> None:
+        self._verdicts[message_id] = why
+        self._verdicts.move_to_end(message_id)
+        while len(self._verdicts) > REMEMBERED_VERDICTS:
+            self._verdicts.popitem(last=False)
 
     # -- retries in event-source-mapping mode -------------------------------------------------
 
-    def _apply_backoff(self, records: list[dict[str, Any]], response: Mapping[str, Any]) -> None:
-        """Hide failed records for their backoff; with no consumer in front, nobody else would."""
-        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+    def _apply_retry_delays(self, records: list[dict[str, Any]], invocation: _Invocation) -> None:
+        """Hide failed records for their delay; with no consumer in front, nobody else would.
+
+        Calls stop when the invocation runs short of time: a record left out comes back after the
+        queue's visibility timeout instead, later than it asked, never earlier.
+        """
+        longest = (
+            SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
+            - LONGEST_BATCHING_WINDOW_SECONDS
+            - (time.monotonic() - invocation.started)
+        )
         entries = [
             {
                 "Id": str(index),
                 "ReceiptHandle": record["receiptHandle"],
-                "VisibilityTimeout": visibility_delay(receive_count(record), self.config.backoff),
+                "VisibilityTimeout": max(0, min(invocation.retry_delays[record["messageId"]], int(longest))),
             }
             for index, record in enumerate(records)
-            if record["messageId"] in failed
+            if record["messageId"] in invocation.retry_delays
         ]
-        for start in range(0, len(entries), 10):
-            try:
-                result = self.sqs.change_message_visibility_batch(
-                    QueueUrl=self.config.queue_url, Entries=entries[start : start + 10]
+        for start in range(0, len(entries), SQS_MAX_BATCH_ENTRIES):
+            remaining = invocation.remaining_seconds()
+            if remaining is not None and remaining < invocation.visibility_call_seconds + SETTLE_FINAL_MARGIN_SECONDS:
+                logger.warning(
+                    "retry delays not set: too little time left; those messages come back after the queue's "
+                    "visibility timeout",
+                    extra={"messages": len(entries) - start},
                 )
-            except Exception as error:
-                # The messages still come back after the queue's visibility timeout.
-                logger.warning("could not set retry backoff", extra={"error": _describe(error)})
-                continue
-            for failure in result.get("Failed", []):
-                logger.warning("could not set retry backoff", extra={"failure": failure})
+                return
+            called = time.monotonic()
+            batch_call(
+                self.sqs.change_message_visibility_batch,
+                str(self.config.queue_url),
+                entries[start : start + SQS_MAX_BATCH_ENTRIES],
+                on_failure=lambda failure: logger.warning(
+                    "could not set a retry delay; the message comes back after the queue's visibility timeout",
+                    extra={"code": failure.code, "error": failure.message},
+                ),
+            )
+            invocation.visibility_call_seconds = max(
+                time.monotonic() - called, invocation.visibility_call_seconds * 0.8
+            )
 
 
 def _remaining_millis(context: Any) -> int | None:
@@ -247,24 +427,28 @@ def _describe(error: BaseException) -> str:
 def _worker() -> Worker:
     """Built once per execution environment; a bad configuration fails every invocation clearly."""
     config = WorkerConfig.from_env()
-    import_task_modules(config.task_modules)
-    client_config = Config(retries={"mode": "standard"})
-    idempotency = (
-        IdempotentRunner(config.idempotency_table, config.idempotency_ttl_seconds) if config.idempotency_table else None
-    )
-    logger.info("worker started", extra={"tasks": default_registry.names()})
-    return Worker(config, boto3.client("sqs", config=client_config), default_registry, idempotency)
+    import_task_modules(config.task_modules, config.max_receive_count)
+    idempotency = None
+    if config.idempotency_table:
+        # Imported only where configured: Powertools' idempotency utility costs a cold start time.
+        from taskqueue.idempotency import IdempotentRunner  # noqa: PLC0415
+
+        idempotency = IdempotentRunner(config.idempotency_table, config.idempotency_ttl_seconds)
+    ledger = AttemptLedger(config.attempts_table) if config.attempts_table else None
+    logger.debug("worker started", extra={"tasks": default_registry.names()})
+    sqs = boto3.client("sqs", config=Config(retries={"mode": "standard"}))
+    return Worker(config, sqs, default_registry, idempotency, ledger)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = _worker().handle(event, context)
-    logger.info(
-        "batch done",
-        extra={"records": len(event.get("Records", [])), "failed": len(response.get("batchItemFailures", []))},
-    )
-    return response
+    logger.bind(context)
+    metrics = MetricsLine(service_name("worker"))
+    try:
+        return _worker().handle(event, context, metrics)
+    finally:
+        # The batch's one line: its metrics (EMF), whose counts per task are its summary. Successes are
+        # counted there, not logged one by one.
+        metrics.flush(BATCH_SUMMARY)
 
 
 __all__ = ["OutOfTime", "Outcome", "Worker", "handler"]

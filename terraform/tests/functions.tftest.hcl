@@ -1,4 +1,5 @@
-# The two functions: packages, settings and the environment contract of functions/taskqueue/config.py.
+# The two functions: packages, settings, logging and the environment contract of
+# functions/taskqueue/config.py.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -13,10 +14,11 @@ variables {
 run "defaults" {
   assert {
     condition = aws_lambda_function.consumer[0].environment[0].variables == tomap({
-      TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this.url
-      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker.arn
+      TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this[0].url
+      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "30"
       TASKQUEUE_MAX_CONCURRENCY        = "4"
+      TASKQUEUE_RECEIVERS              = "1"
       TASKQUEUE_BATCH_SIZE             = "10"
       TASKQUEUE_MODE                   = "drain"
       TASKQUEUE_BACKOFF_BASE_SECONDS   = "2"
@@ -29,8 +31,8 @@ run "defaults" {
   }
 
   assert {
-    condition = aws_lambda_function.worker.environment[0].variables == tomap({
-      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+    condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
+      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
@@ -45,29 +47,42 @@ run "defaults" {
     condition = alltrue([
       aws_lambda_function.consumer[0].function_name == "orders-consumer",
       aws_lambda_function.consumer[0].handler == "taskqueue.consumer.handler",
-      aws_lambda_function.worker.function_name == "orders-worker",
-      aws_lambda_function.worker.handler == "taskqueue.worker.handler",
+      aws_lambda_function.worker[0].function_name == "orders-worker",
+      aws_lambda_function.worker[0].handler == "taskqueue.worker.handler",
     ])
     error_message = "Functions are named after var.name and run the taskqueue handlers."
   }
 
   assert {
-    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker] : alltrue([
+    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
       function.runtime == "python3.13",
       function.architectures == tolist(["arm64"]),
       function.tracing_config[0].mode == "PassThrough",
       length(function.vpc_config) == 0,
       function.reserved_concurrent_executions == null,
+      !function.publish,
     ])])
-    error_message = "Both functions default to python3.13 on arm64, outside a VPC, without reserved concurrency."
+    error_message = "Both functions default to python3.13 on arm64, outside a VPC, without reserved concurrency, unpublished."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].logging_config[0].log_format == "JSON",
+      aws_lambda_function.consumer[0].logging_config[0].application_log_level == "INFO",
+      aws_lambda_function.consumer[0].logging_config[0].log_group == aws_cloudwatch_log_group.consumer[0].name,
+      aws_lambda_function.worker[0].logging_config[0].log_format == "JSON",
+      aws_lambda_function.worker[0].logging_config[0].application_log_level == "INFO",
+      aws_lambda_function.worker[0].logging_config[0].log_group == aws_cloudwatch_log_group.worker[0].name,
+    ])
+    error_message = "Both functions log JSON at INFO to the module's log groups."
   }
 
   assert {
     condition = alltrue([
       aws_lambda_function.consumer[0].timeout == 60,
       aws_lambda_function.consumer[0].memory_size == 256,
-      aws_lambda_function.worker.timeout == 30,
-      aws_lambda_function.worker.memory_size == 512,
+      aws_lambda_function.worker[0].timeout == 30,
+      aws_lambda_function.worker[0].memory_size == 512,
     ])
     error_message = "Default timeouts and memory sizes."
   }
@@ -75,28 +90,23 @@ run "defaults" {
   assert {
     condition = alltrue([
       aws_lambda_function.consumer[0].source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
-      aws_lambda_function.worker.source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
-      aws_lambda_function.worker.filename == "tests/fixtures/placeholder.zip",
+      aws_lambda_function.worker[0].source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
+      aws_lambda_function.worker[0].filename == "tests/fixtures/placeholder.zip",
+      aws_lambda_function.worker[0].s3_bucket == null,
     ])
     error_message = "Without a source_code_hash, the package file is hashed."
   }
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].role == aws_iam_role.consumer[0].arn,
-      aws_lambda_function.worker.role == aws_iam_role.worker.arn,
-    ])
-    error_message = "Each function runs with its own role."
-  }
-
-  assert {
-    condition = alltrue([
       aws_cloudwatch_log_group.consumer[0].name == "/aws/lambda/orders-consumer",
-      aws_cloudwatch_log_group.worker.name == "/aws/lambda/orders-worker",
-      aws_cloudwatch_log_group.worker.retention_in_days == 365,
-      aws_cloudwatch_log_group.worker.kms_key_id == null,
+      aws_cloudwatch_log_group.worker[0].name == "/aws/lambda/orders-worker",
+      aws_cloudwatch_log_group.worker[0].retention_in_days == 365,
+      aws_cloudwatch_log_group.worker[0].kms_key_id == null,
+      aws_cloudwatch_log_group.worker[0].log_group_class == "SENTINEL",
     ])
-    error_message = "The log groups are the functions' default ones, with a retention."
+    # log_group_class is computed: the mock's sentinel shows that the module passed none.
+    error_message = "The log groups are the functions' default ones, with a retention, in AWS's default class."
   }
 
   assert {
@@ -108,14 +118,18 @@ run "defaults" {
     condition = alltrue([
       output.consumer_function_name == "orders-consumer",
       output.consumer_function_arn == aws_lambda_function.consumer[0].arn,
+      output.consumer_function_qualified_arn == aws_lambda_function.consumer[0].qualified_arn,
+      output.consumer_function_version == aws_lambda_function.consumer[0].version,
       output.worker_function_name == "orders-worker",
-      output.worker_function_arn == aws_lambda_function.worker.arn,
-      output.consumer_role_arn == aws_iam_role.consumer[0].arn,
-      output.consumer_role_name == aws_iam_role.consumer[0].name,
-      output.worker_role_arn == aws_iam_role.worker.arn,
-      output.worker_role_name == aws_iam_role.worker.name,
+      output.worker_function_arn == aws_lambda_function.worker[0].arn,
+      output.worker_function_qualified_arn == aws_lambda_function.worker[0].qualified_arn,
+      output.worker_function_version == aws_lambda_function.worker[0].version,
+      output.consumer_cloudwatch_log_group_name == "/aws/lambda/orders-consumer",
+      output.consumer_cloudwatch_log_group_arn == aws_cloudwatch_log_group.consumer[0].arn,
+      output.worker_cloudwatch_log_group_name == "/aws/lambda/orders-worker",
+      output.worker_cloudwatch_log_group_arn == aws_cloudwatch_log_group.worker[0].arn,
     ])
-    error_message = "The function and role outputs describe the functions."
+    error_message = "The function and log group outputs describe the functions."
   }
 }
 
@@ -125,18 +139,22 @@ run "settings" {
     worker_package   = { filename = "dist/worker.zip", source_code_hash = "d29ya2Vy" }
 
     runtime                                 = "python3.12"
-    architecture                            = "x86_64"
-    log_level                               = "DEBUG"
+    architectures                           = ["x86_64"]
+    publish                                 = true
+    logging_application_log_level           = "WARN"
+    logging_system_log_level                = "WARN"
     metrics_namespace                       = "Orders"
     backoff_base_seconds                    = 5
     backoff_max_seconds                     = 600
     consumer_timeout                        = 300
     consumer_memory_size                    = 512
     consumer_max_concurrency                = 8
+    consumer_receivers                      = 3
+    max_attempts                            = 4
     consumer_batch_size                     = 5
     consumer_wait_time_seconds              = 5
     consumer_mode                           = "continuous"
-    consumer_reserved_concurrent_executions = 1
+    consumer_reserved_concurrent_executions = 2
     consumer_environment_variables          = { TASKQUEUE_TIME_MARGIN_SECONDS = "5" }
     worker_timeout                          = 120
     worker_memory_size                      = 1024
@@ -147,14 +165,22 @@ run "settings" {
     vpc_subnet_ids                          = ["subnet-0123456789abcdef0"]
     vpc_security_group_ids                  = ["sg-0123456789abcdef0"]
     cloudwatch_logs_retention_in_days       = 30
+    cloudwatch_logs_log_group_class         = "INFREQUENT_ACCESS"
+    tags                                    = { Team = "orders" }
+    function_tags                           = { Component = "functions" }
+    cloudwatch_logs_tags                    = { Component = "logs" }
   }
+
+  # WARN keeps the metrics' INFO lines out of the logs: allowed, with a warning.
+  expect_failures = [check.metrics_with_an_application_level_above_info]
 
   assert {
     condition = aws_lambda_function.consumer[0].environment[0].variables == tomap({
-      TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this.url
-      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker.arn
+      TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this[0].url
+      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "120"
       TASKQUEUE_MAX_CONCURRENCY        = "8"
+      TASKQUEUE_RECEIVERS              = "3"
       TASKQUEUE_BATCH_SIZE             = "5"
       TASKQUEUE_WAIT_TIME_SECONDS      = "5"
       TASKQUEUE_MODE                   = "continuous"
@@ -163,15 +189,16 @@ run "settings" {
       TASKQUEUE_TIME_MARGIN_SECONDS    = "5"
       POWERTOOLS_SERVICE_NAME          = "orders"
       POWERTOOLS_METRICS_NAMESPACE     = "Orders"
-      POWERTOOLS_LOG_LEVEL             = "DEBUG"
+      POWERTOOLS_LOG_LEVEL             = "WARNING"
     })
-    error_message = "Consumer settings reach its environment; the worker timeout it waits for is the worker's."
+    error_message = "Consumer settings reach its environment; the worker timeout it waits for is the worker's; Powertools gets Lambda's level in its own name."
   }
 
   assert {
-    condition = aws_lambda_function.worker.environment[0].variables == tomap({
-      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+    condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
+      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
+      TASKQUEUE_MAX_ATTEMPTS         = "4"
       TASKQUEUE_TASKS                = "orders.tasks,billing.tasks"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "5"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "600"
@@ -179,47 +206,65 @@ run "settings" {
       ORDERS_BUCKET                  = "orders-archive"
       POWERTOOLS_SERVICE_NAME        = "orders"
       POWERTOOLS_METRICS_NAMESPACE   = "Orders"
-      POWERTOOLS_LOG_LEVEL           = "DEBUG"
+      POWERTOOLS_LOG_LEVEL           = "WARNING"
     })
     error_message = "Worker tasks and extra environment reach the worker."
   }
 
   assert {
+    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
+      function.logging_config[0].application_log_level == "WARN",
+      function.logging_config[0].system_log_level == "WARN",
+    ])])
+    error_message = "Lambda filters application and system lines at the configured levels."
+  }
+
+  assert {
     condition = alltrue([
       aws_lambda_function.consumer[0].source_code_hash == "Y29uc3VtZXI=",
-      aws_lambda_function.worker.source_code_hash == "d29ya2Vy",
-      aws_lambda_function.worker.filename == "dist/worker.zip",
+      aws_lambda_function.worker[0].source_code_hash == "d29ya2Vy",
+      aws_lambda_function.worker[0].filename == "dist/worker.zip",
     ])
     error_message = "A given source_code_hash is used as it is, and the file need not exist."
   }
 
   assert {
-    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker] : alltrue([
+    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
       function.runtime == "python3.12",
       function.architectures == tolist(["x86_64"]),
+      function.publish,
       function.tracing_config[0].mode == "Active",
       function.vpc_config[0].subnet_ids == toset(["subnet-0123456789abcdef0"]),
       function.vpc_config[0].security_group_ids == toset(["sg-0123456789abcdef0"]),
+      function.tags == tomap({ Team = "orders", Component = "functions" }),
     ])])
-    error_message = "Runtime, architecture, tracing and VPC apply to both functions."
+    error_message = "Runtime, architecture, publishing, tracing, VPC and tags apply to both functions."
   }
 
   assert {
     condition = alltrue([
       aws_lambda_function.consumer[0].timeout == 300,
       aws_lambda_function.consumer[0].memory_size == 512,
-      aws_lambda_function.consumer[0].reserved_concurrent_executions == 1,
-      aws_lambda_function.worker.timeout == 120,
-      aws_lambda_function.worker.memory_size == 1024,
-      aws_lambda_function.worker.reserved_concurrent_executions == 16,
-      aws_cloudwatch_log_group.consumer[0].retention_in_days == 30,
+      aws_lambda_function.consumer[0].reserved_concurrent_executions == 2,
+      aws_lambda_function.worker[0].timeout == 120,
+      aws_lambda_function.worker[0].memory_size == 1024,
+      aws_lambda_function.worker[0].reserved_concurrent_executions == 16,
     ])
     error_message = "Function settings are passed through."
   }
 
   assert {
-    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 300
-    error_message = "The default visibility timeout follows the longer timeout."
+    condition = alltrue([for group in [aws_cloudwatch_log_group.consumer[0], aws_cloudwatch_log_group.worker[0]] : alltrue([
+      group.retention_in_days == 30,
+      group.log_group_class == "INFREQUENT_ACCESS",
+      group.tags == tomap({ Team = "orders", Component = "logs" }),
+    ])])
+    error_message = "Retention, class and tags apply to both log groups."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this[0].visibility_timeout_seconds == 300
+    error_message = "The default visibility timeout is the consumer's timeout."
   }
 
   assert {
@@ -228,5 +273,63 @@ run "settings" {
       attachment["vpc"].policy_arn == "arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess",
     ])])
     error_message = "Tracing and VPC access come with AWS's managed policies, on both roles."
+  }
+}
+
+run "text_logs" {
+  variables {
+    logging_log_format            = "Text"
+    logging_application_log_level = "DEBUG"
+  }
+
+  assert {
+    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
+      function.logging_config[0].log_format == "Text",
+      function.logging_config[0].application_log_level == null,
+      function.environment[0].variables["POWERTOOLS_LOG_LEVEL"] == "DEBUG",
+    ])])
+    error_message = "With the Text format Lambda takes no levels: POWERTOOLS_LOG_LEVEL carries the level."
+  }
+}
+
+run "s3_packages" {
+  variables {
+    consumer_package = { s3_bucket = "artifacts", s3_key = "taskqueue/consumer.zip", source_code_hash = "Y29uc3VtZXI=" }
+    worker_package   = { s3_bucket = "artifacts", s3_key = "taskqueue/worker.zip", s3_object_version = "3HL4kqtJlcpXroDTDmJ" }
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].s3_bucket == "artifacts",
+      aws_lambda_function.consumer[0].s3_key == "taskqueue/consumer.zip",
+      aws_lambda_function.consumer[0].filename == null,
+      aws_lambda_function.consumer[0].source_code_hash == "Y29uc3VtZXI=",
+      aws_lambda_function.worker[0].s3_bucket == "artifacts",
+      aws_lambda_function.worker[0].s3_key == "taskqueue/worker.zip",
+      aws_lambda_function.worker[0].s3_object_version == "3HL4kqtJlcpXroDTDmJ",
+      aws_lambda_function.worker[0].filename == null,
+    ])
+    error_message = "Both functions can come from S3, with or without a hash or an object version."
+  }
+}
+
+run "deprecated_names_still_work" {
+  variables {
+    architecture = "x86_64"
+    log_level    = "WARNING"
+  }
+
+  # Each deprecated input warns (a check block), and still takes effect for this release.
+  expect_failures = [
+    check.deprecated_architecture, check.deprecated_log_level, check.metrics_with_an_application_level_above_info,
+  ]
+
+  assert {
+    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
+      function.architectures == tolist(["x86_64"]),
+      function.logging_config[0].application_log_level == "WARN",
+      function.environment[0].variables["POWERTOOLS_LOG_LEVEL"] == "WARNING",
+    ])])
+    error_message = "architecture and log_level still set both functions."
   }
 }

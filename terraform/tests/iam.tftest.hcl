@@ -1,4 +1,5 @@
-# Least privilege: each role may do what its function does, on the ARNs it does it on.
+# Least privilege: each role may do what its function does, on the ARNs it does it on. The mock gives
+# each role its own ARN (tests/mocks), so a role given to the wrong function fails here.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -12,7 +13,7 @@ variables {
 
 run "roles" {
   assert {
-    condition = alltrue([for role in [aws_iam_role.consumer[0], aws_iam_role.worker] : jsondecode(role.assume_role_policy).Statement == [{
+    condition = alltrue([for role in [aws_iam_role.consumer[0], aws_iam_role.worker[0]] : jsondecode(role.assume_role_policy).Statement == [{
       Effect    = "Allow"
       Principal = { Service = "lambda.amazonaws.com" }
       Action    = "sts:AssumeRole"
@@ -21,8 +22,22 @@ run "roles" {
   }
 
   assert {
-    condition     = aws_iam_role.consumer[0].name == "orders-consumer" && aws_iam_role.worker.name == "orders-worker"
-    error_message = "One role per function, named after it."
+    # Name prefixes: the same name in another region, or another stack of this account, gets other roles.
+    condition = alltrue([
+      aws_iam_role.consumer[0].name_prefix == "orders-consumer-",
+      aws_iam_role.worker[0].name_prefix == "orders-worker-",
+    ])
+    error_message = "The roles' names are prefixes, so that a second module call with the same name does not collide."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].role == "arn:aws:iam::111122223333:role/mock-consumer-role",
+      aws_lambda_function.worker[0].role == "arn:aws:iam::111122223333:role/mock-worker-role",
+      aws_iam_role_policy.consumer[0].role == aws_iam_role.consumer[0].id,
+      aws_iam_role_policy.worker[0].role == aws_iam_role.worker[0].id,
+    ])
+    error_message = "Each function runs with its own role, and each role holds its own function's policy: no swap."
   }
 
   assert {
@@ -42,36 +57,31 @@ run "roles" {
           "sqs:ChangeMessageVisibility",
           "sqs:GetQueueAttributes",
         ]
-        Resource = aws_sqs_queue.this.arn
+        Resource = aws_sqs_queue.this[0].arn
       },
       {
         Sid      = "InvokeWorker"
         Effect   = "Allow"
         Action   = "lambda:InvokeFunction"
-        Resource = aws_lambda_function.worker.arn
+        Resource = aws_lambda_function.worker[0].arn
       },
     ]
     error_message = "The consumer may write its logs, consume its queue and invoke its worker: nothing else."
   }
 
   assert {
-    condition     = aws_iam_role_policy.consumer[0].role == aws_iam_role.consumer[0].id && aws_iam_role_policy.worker.role == aws_iam_role.worker.id
-    error_message = "Each policy belongs to its function's role."
-  }
-
-  assert {
-    condition = jsondecode(aws_iam_role_policy.worker.policy).Statement == [
+    condition = jsondecode(aws_iam_role_policy.worker[0].policy).Statement == [
       {
         Sid      = "WriteLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.worker.arn}:*"
+        Resource = "${aws_cloudwatch_log_group.worker[0].arn}:*"
       },
       {
         Sid      = "SendDeadLetters"
         Effect   = "Allow"
         Action   = "sqs:SendMessage"
-        Resource = aws_sqs_queue.dead_letter_queue.arn
+        Resource = aws_sqs_queue.dead_letter_queue[0].arn
       },
     ]
     error_message = "In schedule mode, the worker may write its logs and send to the dead-letter queue: nothing else."
@@ -88,10 +98,88 @@ run "roles" {
   }
 
   assert {
-    condition = alltrue(flatten([for policy in [aws_iam_role_policy.consumer[0].policy, aws_iam_role_policy.worker.policy] : [
+    condition = alltrue(flatten([for policy in [aws_iam_role_policy.consumer[0].policy, aws_iam_role_policy.worker[0].policy] : [
       for statement in jsondecode(policy).Statement : !contains(flatten([statement.Resource]), "*")
     ]]))
     error_message = "No statement uses \"*\" as a resource."
+  }
+
+  assert {
+    condition = alltrue([
+      output.consumer_role_arn == "arn:aws:iam::111122223333:role/mock-consumer-role",
+      output.consumer_role_name == "mock-consumer-role",
+      output.worker_role_arn == "arn:aws:iam::111122223333:role/mock-worker-role",
+      output.worker_role_name == "mock-worker-role",
+      output.consumer_role_policy_json == aws_iam_role_policy.consumer[0].policy,
+      output.worker_role_policy_json == aws_iam_role_policy.worker[0].policy,
+    ])
+    error_message = "The role outputs describe each function's own role and policy."
+  }
+}
+
+run "exact_role_names" {
+  variables {
+    name                 = "a-task-queue-name-longer-than-twenty-eight"
+    role_use_name_prefix = false
+  }
+
+  assert {
+    condition = alltrue([
+      aws_iam_role.consumer[0].name == "a-task-queue-name-longer-than-twenty-eight-consumer",
+      aws_iam_role.worker[0].name == "a-task-queue-name-longer-than-twenty-eight-worker",
+    ])
+    error_message = "role_use_name_prefix = false keeps the exact names of earlier releases."
+  }
+}
+
+run "long_name_prefixes" {
+  variables {
+    name = "a-task-queue-name-longer-than-twenty-eight"
+  }
+
+  assert {
+    # IAM adds 26 characters to a prefix, within its 64: the prefix keeps 38, the name 28 of them.
+    condition = alltrue([
+      aws_iam_role.consumer[0].name_prefix == "a-task-queue-name-longer-tha-consumer-",
+      aws_iam_role.worker[0].name_prefix == "a-task-queue-name-longer-tha-worker-",
+    ])
+    error_message = "A long name is cut so that the prefix stays within IAM's 38 characters."
+  }
+}
+
+run "callers_roles" {
+  variables {
+    create_role       = false
+    consumer_role_arn = "arn:aws:iam::111122223333:role/platform/orders-consumer"
+    worker_role_arn   = "arn:aws:iam::111122223333:role/platform/orders-worker"
+  }
+
+  assert {
+    condition = alltrue([
+      length(aws_iam_role.consumer) == 0,
+      length(aws_iam_role.worker) == 0,
+      length(aws_iam_role_policy.consumer) == 0,
+      length(aws_iam_role_policy.worker) == 0,
+    ])
+    error_message = "With create_role = false the module creates no role and attaches nothing."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.consumer[0].role == "arn:aws:iam::111122223333:role/platform/orders-consumer",
+      aws_lambda_function.worker[0].role == "arn:aws:iam::111122223333:role/platform/orders-worker",
+      output.consumer_role_name == "orders-consumer",
+      output.worker_role_name == "orders-worker",
+    ])
+    error_message = "Each function runs with the caller's role given for it."
+  }
+
+  assert {
+    condition = alltrue([
+      contains([for statement in jsondecode(output.consumer_role_policy_json).Statement : statement.Sid], "InvokeWorker"),
+      contains([for statement in jsondecode(output.worker_role_policy_json).Statement : statement.Sid], "SendDeadLetters"),
+    ])
+    error_message = "The policies the caller's roles need are outputs."
   }
 }
 
@@ -99,6 +187,7 @@ run "task_permissions" {
   variables {
     role_path                 = "/taskqueue/"
     role_permissions_boundary = "arn:aws:iam::111122223333:policy/boundary"
+    role_tags                 = { Component = "roles" }
     worker_policy_arns = {
       reports = "arn:aws:iam::111122223333:policy/reports-read"
     }
@@ -143,18 +232,19 @@ run "task_permissions" {
 
   assert {
     condition = alltrue([
-      aws_iam_role_policy.worker_tasks[0].role == aws_iam_role.worker.id,
-      aws_iam_role_policy_attachment.worker_tasks["reports"].role == aws_iam_role.worker.name,
+      aws_iam_role_policy.worker_tasks[0].role == aws_iam_role.worker[0].id,
+      aws_iam_role_policy_attachment.worker_tasks["reports"].role == aws_iam_role.worker[0].name,
       aws_iam_role_policy_attachment.worker_tasks["reports"].policy_arn == "arn:aws:iam::111122223333:policy/reports-read",
     ])
     error_message = "Task permissions go to the worker's role only."
   }
 
   assert {
-    condition = alltrue([for role in [aws_iam_role.consumer[0], aws_iam_role.worker] : alltrue([
+    condition = alltrue([for role in [aws_iam_role.consumer[0], aws_iam_role.worker[0]] : alltrue([
       role.path == "/taskqueue/",
       role.permissions_boundary == "arn:aws:iam::111122223333:policy/boundary",
+      role.tags == tomap({ Component = "roles" }),
     ])])
-    error_message = "Path and permissions boundary apply to both roles."
+    error_message = "Path, permissions boundary and tags apply to both roles."
   }
 }

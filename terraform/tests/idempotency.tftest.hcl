@@ -1,4 +1,4 @@
-# The optional idempotency table: Powertools' DynamoDB persistence layer.
+# The optional DynamoDB table: Powertools' idempotency records and the worker's attempt counts.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -12,8 +12,12 @@ variables {
 
 run "without_table" {
   assert {
-    condition     = length(aws_dynamodb_table.idempotency) == 0 && output.idempotency_table_name == null
-    error_message = "No table unless asked for."
+    condition = alltrue([
+      length(aws_dynamodb_table.idempotency) == 0,
+      output.idempotency_table_name == null,
+      length(setintersection(keys(aws_lambda_function.worker[0].environment[0].variables), ["TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_ATTEMPTS_TABLE"])) == 0,
+    ])
+    error_message = "No table unless asked for: a standard queue tracks no attempts by default."
   }
 }
 
@@ -46,14 +50,15 @@ run "with_table" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.worker.environment[0].variables["TASKQUEUE_IDEMPOTENCY_TABLE"] == aws_dynamodb_table.idempotency[0].name,
-      aws_lambda_function.worker.environment[0].variables["TASKQUEUE_IDEMPOTENCY_TTL_SECONDS"] == "3600",
+      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_IDEMPOTENCY_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_IDEMPOTENCY_TTL_SECONDS"] == "3600",
+      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_ATTEMPTS_TABLE"),
     ])
-    error_message = "The worker is told the table and the TTL."
+    error_message = "The worker is told the table and the TTL, and counts no attempts on a standard queue unless asked."
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker.policy).Statement, {
+    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
       Sid      = "IdempotencyRecords"
       Effect   = "Allow"
       Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
@@ -70,5 +75,42 @@ run "with_table" {
   assert {
     condition     = output.idempotency_table_name == "orders-idempotency" && output.idempotency_table_arn == aws_dynamodb_table.idempotency[0].arn
     error_message = "The table's name and ARN are outputs."
+  }
+}
+
+run "attempts_only" {
+  variables {
+    track_attempts = true
+  }
+
+  assert {
+    condition = alltrue([
+      aws_dynamodb_table.idempotency[0].name == "orders-idempotency",
+      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
+    ])
+    error_message = "track_attempts creates the table and names it to the worker, without turning on idempotency."
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+      Sid      = "IdempotencyRecords"
+      Effect   = "Allow"
+      Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      Resource = aws_dynamodb_table.idempotency[0].arn
+    })
+    error_message = "The worker may update its attempt counts in that table only."
+  }
+}
+
+run "fifo_without_attempts" {
+  variables {
+    fifo_queue     = true
+    track_attempts = false
+  }
+
+  assert {
+    condition     = length(aws_dynamodb_table.idempotency) == 0 && !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_ATTEMPTS_TABLE")
+    error_message = "A FIFO queue can opt out of attempt counting."
   }
 }

@@ -48,7 +48,7 @@ run "schedule" {
   }
 
   assert {
-    condition     = !contains(keys(aws_lambda_function.worker.environment[0].variables), "TASKQUEUE_APPLY_BACKOFF")
+    condition     = !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_APPLY_BACKOFF")
     error_message = "In schedule mode the consumer applies the backoff, not the worker."
   }
 
@@ -80,6 +80,9 @@ run "event_source_mapping" {
     event_source_mapping_batch_size                         = 100
     event_source_mapping_maximum_batching_window_in_seconds = 5
     event_source_mapping_maximum_concurrency                = 20
+    event_source_mapping_metrics_config                     = { metrics = ["EventCount"] }
+    event_source_mapping_tags                               = { Component = "trigger" }
+    tags                                                    = { Team = "orders" }
   }
 
   assert {
@@ -97,22 +100,26 @@ run "event_source_mapping" {
 
   assert {
     condition = alltrue([
-      aws_lambda_event_source_mapping.worker[0].event_source_arn == aws_sqs_queue.this.arn,
-      aws_lambda_event_source_mapping.worker[0].function_name == aws_lambda_function.worker.arn,
+      aws_lambda_event_source_mapping.worker[0].event_source_arn == aws_sqs_queue.this[0].arn,
+      aws_lambda_event_source_mapping.worker[0].function_name == aws_lambda_function.worker[0].arn,
       aws_lambda_event_source_mapping.worker[0].function_response_types == toset(["ReportBatchItemFailures"]),
       aws_lambda_event_source_mapping.worker[0].batch_size == 100,
       aws_lambda_event_source_mapping.worker[0].maximum_batching_window_in_seconds == 5,
       aws_lambda_event_source_mapping.worker[0].scaling_config[0].maximum_concurrency == 20,
+      aws_lambda_event_source_mapping.worker[0].enabled,
+      aws_lambda_event_source_mapping.worker[0].metrics_config[0].metrics == toset(["EventCount"]),
+      length(aws_lambda_event_source_mapping.worker[0].provisioned_poller_config) == 0,
+      aws_lambda_event_source_mapping.worker[0].tags == tomap({ Team = "orders", Component = "trigger" }),
     ])
     error_message = "The event source mapping feeds the queue to the worker, which reports partial failures."
   }
 
   assert {
-    condition = aws_lambda_function.worker.environment[0].variables == tomap({
-      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue.url
+    condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
+      TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_APPLY_BACKOFF        = "true"
-      TASKQUEUE_QUEUE_URL            = aws_sqs_queue.this.url
+      TASKQUEUE_QUEUE_URL            = aws_sqs_queue.this[0].url
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
       POWERTOOLS_SERVICE_NAME        = "orders"
@@ -123,7 +130,7 @@ run "event_source_mapping" {
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker.policy).Statement, {
+    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
       Sid    = "ConsumeQueue"
       Effect = "Allow"
       Action = [
@@ -132,14 +139,14 @@ run "event_source_mapping" {
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes",
       ]
-      Resource = aws_sqs_queue.this.arn
+      Resource = aws_sqs_queue.this[0].arn
     })
     error_message = "The worker's role may poll the queue and change the visibility of its messages."
   }
 
   assert {
     # Six times the worker's 30 s timeout, as AWS recommends for an event source mapping.
-    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 180
+    condition     = aws_sqs_queue.this[0].visibility_timeout_seconds == 180
     error_message = "The default visibility timeout leaves room for retries of the worker."
   }
 
@@ -151,6 +158,7 @@ run "event_source_mapping" {
       output.consumer_role_arn == null,
       output.schedule_rule_arn == null,
       output.event_source_mapping_uuid == aws_lambda_event_source_mapping.worker[0].uuid,
+      output.event_source_mapping_arn == aws_lambda_event_source_mapping.worker[0].arn,
     ])
     error_message = "Consumer and schedule outputs are null with an event source mapping."
   }
@@ -163,12 +171,55 @@ run "event_source_mapping_defaults" {
   }
 
   assert {
+    # maximum_batching_window_in_seconds is not computed: null is what the module passed (tests/mocks).
     condition = alltrue([
       aws_lambda_event_source_mapping.worker[0].batch_size == 10,
       aws_lambda_event_source_mapping.worker[0].maximum_batching_window_in_seconds == null,
       length(aws_lambda_event_source_mapping.worker[0].scaling_config) == 0,
+      length(aws_lambda_event_source_mapping.worker[0].metrics_config) == 0,
     ])
-    error_message = "Without a maximum concurrency there is no scaling_config."
+    error_message = "Without a maximum concurrency there is no scaling_config, and no metrics unless asked for."
+  }
+
+  assert {
+    # Lambda's init allowance (10 s) is not counted in the worker's 30 s: 6 x 30 covers it.
+    condition     = aws_sqs_queue.this[0].visibility_timeout_seconds == 180
+    error_message = "Six times the worker's timeout, as AWS recommends."
+  }
+}
+
+run "event_source_mapping_short_worker" {
+  variables {
+    trigger_mode     = "event_source_mapping"
+    consumer_package = null
+    worker_timeout   = 1
+  }
+
+  assert {
+    # 6 x 1 s would not cover a cold start: the default covers worker_timeout + 10.
+    condition     = aws_sqs_queue.this[0].visibility_timeout_seconds == 11
+    error_message = "The default visibility covers the worker's timeout plus Lambda's init allowance."
+  }
+}
+
+run "event_source_mapping_paused_in_provisioned_mode" {
+  variables {
+    trigger_mode                                   = "event_source_mapping"
+    consumer_package                               = null
+    event_source_mapping_enabled                   = false
+    event_source_mapping_provisioned_poller_config = { minimum_pollers = 2, maximum_pollers = 4 }
+    worker_reserved_concurrent_executions          = 40
+  }
+
+  assert {
+    condition = alltrue([
+      !aws_lambda_event_source_mapping.worker[0].enabled,
+      aws_lambda_event_source_mapping.worker[0].provisioned_poller_config[0].minimum_pollers == 2,
+      aws_lambda_event_source_mapping.worker[0].provisioned_poller_config[0].maximum_pollers == 4,
+      length(aws_lambda_event_source_mapping.worker[0].scaling_config) == 0,
+      aws_lambda_function.worker[0].reserved_concurrent_executions == 40,
+    ])
+    error_message = "The mapping can be paused, and run dedicated pollers (4 pollers, 10 invocations each, within a reserve of 40)."
   }
 }
 
@@ -177,7 +228,7 @@ run "back_to_schedule" {
     condition = alltrue([
       length(aws_lambda_function.consumer) == 1,
       length(aws_lambda_event_source_mapping.worker) == 0,
-      !contains([for statement in jsondecode(aws_iam_role_policy.worker.policy).Statement : statement.Sid], "ConsumeQueue"),
+      !contains([for statement in jsondecode(aws_iam_role_policy.worker[0].policy).Statement : statement.Sid], "ConsumeQueue"),
     ])
     error_message = "Switching back removes the event source mapping and the worker's right to poll."
   }

@@ -1,5 +1,4 @@
-# Bad inputs fail at plan time: variable validations for single values, preconditions for values
-# that must agree with each other.
+# Bad single inputs fail at plan time, each on its variable's validation, with a message naming it.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -341,154 +340,142 @@ run "backoff_above_twelve_hours" {
   expect_failures = [var.backoff_max_seconds]
 }
 
-run "visibility_shorter_than_consumer" {
+run "time_margin_not_a_number" {
   command = plan
 
   variables {
-    visibility_timeout_seconds = 45
+    consumer_environment_variables = { TASKQUEUE_TIME_MARGIN_SECONDS = "two" }
   }
 
-  expect_failures = [aws_sqs_queue.this]
+  expect_failures = [var.consumer_environment_variables]
 }
 
-run "visibility_shorter_than_worker_with_event_source_mapping" {
+run "event_source_mapping_pollers_out_of_range" {
   command = plan
 
   variables {
-    trigger_mode               = "event_source_mapping"
-    worker_timeout             = 120
-    visibility_timeout_seconds = 60
+    event_source_mapping_provisioned_poller_config = { minimum_pollers = 1 }
   }
 
-  expect_failures = [aws_sqs_queue.this]
+  expect_failures = [var.event_source_mapping_provisioned_poller_config]
 }
 
-run "fifo_name_without_suffix" {
+run "event_source_mapping_unknown_metrics" {
   command = plan
 
   variables {
-    fifo_queue = true
-    queue_name = "orders"
+    event_source_mapping_metrics_config = { metrics = ["KafkaMetrics"] }
   }
 
-  expect_failures = [aws_sqs_queue.this]
+  expect_failures = [var.event_source_mapping_metrics_config]
 }
 
-run "fifo_dead_letter_queue_name_without_suffix" {
+run "role_arn_not_a_role" {
   command = plan
 
   variables {
-    fifo_queue             = true
-    dead_letter_queue_name = "orders-dlq"
+    worker_role_arn = "arn:aws:iam::111122223333:user/orders"
   }
 
-  expect_failures = [aws_sqs_queue.this]
+  expect_failures = [var.worker_role_arn]
 }
 
-run "standard_name_with_fifo_suffix" {
+run "two_architectures" {
   command = plan
 
   variables {
-    queue_name = "orders.fifo"
+    architectures = ["arm64", "x86_64"]
   }
 
-  expect_failures = [aws_sqs_queue.this]
+  expect_failures = [var.architectures]
 }
 
-run "fifo_setting_on_standard_queue" {
+run "unknown_application_log_level" {
   command = plan
 
   variables {
-    content_based_deduplication = true
+    logging_application_log_level = "WARNING"
   }
 
-  expect_failures = [aws_sqs_queue.this]
+  expect_failures = [var.logging_application_log_level]
 }
 
-run "consumer_timeout_not_above_worker" {
+run "package_from_file_and_s3" {
   command = plan
 
   variables {
-    consumer_timeout = 30
-    worker_timeout   = 30
+    worker_package = { filename = "tests/fixtures/placeholder.zip", s3_bucket = "artifacts", s3_key = "worker.zip" }
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [var.worker_package]
 }
 
-run "continuous_mode_without_long_poll" {
+run "package_s3_key_without_bucket" {
   command = plan
 
   variables {
-    consumer_mode              = "continuous"
-    consumer_wait_time_seconds = 0
+    consumer_package = { s3_key = "consumer.zip" }
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [var.consumer_package]
 }
 
-run "schedule_without_consumer_package" {
+run "queue_statement_with_module_sid" {
   command = plan
 
   variables {
-    consumer_package = null
+    queue_policy_statements = {
+      AllowProducers = {
+        actions    = ["sqs:SendMessage"]
+        principals = [{ type = "AWS", identifiers = ["444455556666"] }]
+      }
+    }
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [var.queue_policy_statements]
 }
 
-run "backoff_base_above_max" {
+run "queue_statement_beyond_sqs" {
   command = plan
 
   variables {
-    backoff_base_seconds = 60
-    backoff_max_seconds  = 30
+    queue_policy_statements = {
+      Everything = {
+        actions    = ["s3:GetObject"]
+        principals = [{ type = "AWS", identifiers = ["444455556666"] }]
+      }
+    }
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [var.queue_policy_statements]
 }
 
-run "worker_reserved_below_consumer_concurrency" {
+run "worker_environment_sets_attempts_table" {
   command = plan
 
   variables {
-    worker_reserved_concurrent_executions = 2
-    consumer_max_concurrency              = 4
+    worker_environment_variables = { TASKQUEUE_ATTEMPTS_TABLE = "elsewhere" }
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [var.worker_environment_variables]
 }
 
-run "vpc_subnets_without_security_groups" {
+run "dashboard_name_with_spaces" {
   command = plan
 
   variables {
-    vpc_subnet_ids = ["subnet-0123456789abcdef0"]
+    dashboard_name = "orders dashboard"
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [var.dashboard_name]
 }
 
-run "fifo_event_source_mapping_batch_above_ten" {
+run "metrics_namespace_with_quotes" {
   command = plan
 
   variables {
-    trigger_mode                                            = "event_source_mapping"
-    fifo_queue                                              = true
-    event_source_mapping_batch_size                         = 20
-    event_source_mapping_maximum_batching_window_in_seconds = 1
+    metrics_namespace = "Orders\"Tasks"
   }
 
-  expect_failures = [aws_lambda_event_source_mapping.worker]
-}
-
-run "event_source_mapping_large_batch_without_window" {
-  command = plan
-
-  variables {
-    trigger_mode                    = "event_source_mapping"
-    event_source_mapping_batch_size = 100
-  }
-
-  expect_failures = [aws_lambda_event_source_mapping.worker]
+  expect_failures = [var.metrics_namespace]
 }

@@ -1,0 +1,143 @@
+"""``python -m taskqueue``: operate a queue from a shell.
+
+Each command (or group) is added by its own function and runs through ``args.run(args, sqs)``,
+which returns the exit code: 0 done, 1 failed or stopped midway, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from taskqueue.operations.dlq_commands import add_dlq_commands
+from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
+from taskqueue.operations.redrive import RedriveIncomplete, redrive
+from taskqueue.producer import EnqueueError, TaskQueue
+
+
+def _with_queue(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--queue-url",
+        default=os.environ.get("TASKQUEUE_QUEUE_URL"),
+        help="the task queue (default: $TASKQUEUE_QUEUE_URL)",
+    )
+
+
+def _queue_url(args: argparse.Namespace) -> str:
+    if not args.queue_url:
+        raise ValueError("--queue-url is required (or set TASKQUEUE_QUEUE_URL)")
+    return str(args.queue_url)
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(json.dumps(result, indent=2))
+
+
+def _add_enqueue(commands: Any) -> None:
+    enqueue = commands.add_parser("enqueue", help="send one task")
+    _with_queue(enqueue)
+    enqueue.add_argument("task", help="registered task name")
+    enqueue.add_argument("--payload", default="null", help="the payload, as JSON (default: null)")
+    enqueue.add_argument("--id", help="task id (idempotency key; FIFO deduplication id)")
+    enqueue.add_argument("--delay", type=int, default=0, help="delivery delay in seconds (standard queues)")
+    enqueue.add_argument("--group-id", help="message group (FIFO queues)")
+    enqueue.add_argument("--deduplication-id", help="deduplication id (FIFO queues)")
+    enqueue.set_defaults(run=_run_enqueue)
+
+
+def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as error:
+        raise ValueError(f"--payload is not JSON: {error}") from None
+    message_id = TaskQueue(_queue_url(args), sqs=sqs).enqueue(
+        args.task,
+        payload,
+        id=args.id,
+        delay_seconds=args.delay,
+        group_id=args.group_id,
+        deduplication_id=args.deduplication_id,
+    )
+    _print({"message_id": message_id})
+    return 0
+
+
+def _add_stats(commands: Any) -> None:
+    stats = commands.add_parser("stats", help="message counts of the queue and its DLQ")
+    _with_queue(stats)
+    stats.add_argument("--dlq-url", help="the DLQ (default: from the queue's redrive policy)")
+    stats.set_defaults(run=_run_stats)
+
+
+def _run_stats(args: argparse.Namespace, sqs: Any) -> int:
+    queue_url = _queue_url(args)
+    dlq_url = args.dlq_url or dead_letter_queue_url(sqs, queue_url)
+    _print(
+        {
+            "queue": {"url": queue_url, **queue_depths(sqs, queue_url)},
+            "dead_letter_queue": {"url": dlq_url, **queue_depths(sqs, dlq_url)},
+        }
+    )
+    return 0
+
+
+def _add_redrive(commands: Any) -> None:
+    move = commands.add_parser("redrive", help="move every message of the DLQ back to the queue")
+    _with_queue(move)
+    move.add_argument("--dlq-url", help="the DLQ (default: from the queue's redrive policy; checked to be its DLQ)")
+    move.add_argument("--max-per-second", type=int, help="rate limit for SQS's move task")
+    move.add_argument("--copy", action="store_true", help="copy message by message instead of a move task")
+    move.add_argument(
+        "--journal", type=Path, help="the copy's journal (default: $XDG_STATE_HOME/taskqueue/redrive-journal.sqlite3)"
+    )
+    move.set_defaults(run=_run_redrive)
+
+
+def _run_redrive(args: argparse.Namespace, sqs: Any) -> int:
+    queue_url = _queue_url(args)
+    dlq_url = args.dlq_url or dead_letter_queue_url(sqs, queue_url)
+    try:
+        result = redrive(sqs, queue_url, dlq_url, args.max_per_second, force_copy=args.copy, journal_path=args.journal)
+    except RedriveIncomplete as stopped:
+        _print(asdict(stopped.result))
+        print(f"error: {stopped}", file=sys.stderr)
+        return 1
+    _print(asdict(result))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m taskqueue", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_enqueue(commands)
+    _add_stats(commands)
+    _add_redrive(commands)
+    add_dlq_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if sqs is None:
+        import boto3  # noqa: PLC0415 - the CLI's only AWS dependency
+
+        sqs = boto3.client("sqs")
+    try:
+        return int(args.run(args, sqs))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (EnqueueError, ClientError, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

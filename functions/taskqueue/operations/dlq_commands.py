@@ -1,0 +1,197 @@
+"""``python -m taskqueue dlq list|show|redrive|purge``: dead-letter triage from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
+from taskqueue.operations.dlq_scan import ScanSettings
+from taskqueue.operations.output import make_output
+from taskqueue.operations.queue_attributes import (
+    check_dead_letter_queue,
+    dead_letter_queue_url,
+    queue_arn,
+    source_queue_url,
+)
+from taskqueue.operations.redrive_journal import RedriveJournal, default_journal_path
+from taskqueue.operations.triage import (
+    Outcome,
+    Selection,
+    TriageReport,
+    list_dead_letters,
+    purge_dead_letters,
+    redrive_dead_letters,
+)
+
+PEEK_WARNING = (
+    "SQS cannot peek: reading a dead letter receives it, which raises its receive count in the DLQ by one "
+    f"and hides it while the command runs (at most {ScanSettings().lease_seconds // 60} minutes if the command "
+    "is killed). Whatever a command read and did not take goes back into the DLQ as soon as it ends."
+)
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``7d``, or a sum such as ``1d12h``."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match:
+        raise argparse.ArgumentTypeError(f"must be a duration such as 30m, 2h, 7d or 1d12h, got {text!r}")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def add_dlq_commands(commands: Any) -> None:
+    """The ``dlq`` command group, added to the CLI's subcommands."""
+    queues = argparse.ArgumentParser(add_help=False)
+    queues.add_argument(
+        "--queue-url",
+        default=os.environ.get("TASKQUEUE_QUEUE_URL"),
+        help="the task queue; its redrive policy names the DLQ (default: $TASKQUEUE_QUEUE_URL)",
+    )
+    queues.add_argument("--dlq-url", help="the DLQ (default: the queue's); with --queue-url, checked to be its DLQ")
+    queues.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument(
+        "--reason",
+        nargs="+",
+        action="extend",
+        default=[],
+        help=f"reasons to take (any of them): {', '.join(KNOWN_REASONS)}",
+    )
+    filters.add_argument("--task", nargs="+", action="extend", default=[], help="task names to take (any of them)")
+    filters.add_argument(
+        "--since", type=duration, metavar="DURATION", help="first enqueued at most this long ago: 30m, 2h, 7d"
+    )
+    filters.add_argument("--message-id", nargs="+", action="extend", default=[], help="message ids to take")
+    filters.add_argument("--limit", type=positive_int, metavar="N", help="take at most this many")
+
+    dlq = commands.add_parser("dlq", help="dead-letter triage: list, show, redrive, purge", description=PEEK_WARNING)
+    group = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = group.add_parser(
+        "list",
+        parents=[queues, filters],
+        help="list dead letters: id, task, reason, error, first enqueued, receives, size",
+        description=f"List the dead letters that match. {PEEK_WARNING}",
+    )
+    listing.set_defaults(run=run_list)
+    show = group.add_parser(
+        "show",
+        parents=[queues],
+        help="one dead letter: body, every attribute, full error",
+        description=f"Show one dead letter. {PEEK_WARNING}",
+    )
+    show.add_argument("message_id", help="the message id in the DLQ (from dlq list)")
+    show.set_defaults(run=run_show)
+    redrive = group.add_parser(
+        "redrive",
+        parents=[queues, filters],
+        help="send the matching dead letters back to their queue",
+        description=(
+            "Send the matching dead letters back to the queue whose redrive policy names this DLQ, with their body "
+            "and original attributes (not the runtime's taskqueue.* ones); each is deleted from the DLQ only after "
+            f"its send succeeded, and a rerun after a stop sends nothing twice (see README). {PEEK_WARNING}"
+        ),
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="say what would move; send and delete nothing")
+    redrive.add_argument(
+        "--journal", type=Path, help="the redrive journal (default: $XDG_STATE_HOME/taskqueue/redrive-journal.sqlite3)"
+    )
+    redrive.set_defaults(run=run_redrive)
+    purge = group.add_parser(
+        "purge",
+        parents=[queues, filters],
+        help="delete the matching dead letters for good",
+        description=f"Delete the dead letters that match, and only those; needs a filter and --yes. {PEEK_WARNING}",
+    )
+    purge.add_argument("--yes", action="store_true", help="confirm: purge deletes for good")
+    purge.set_defaults(run=run_purge)
+
+
+def resolve_dlq_url(args: argparse.Namespace, sqs: Any) -> str:
+    if args.dlq_url:
+        if args.queue_url:
+            check_dead_letter_queue(sqs, args.queue_url, args.dlq_url)
+        return str(args.dlq_url)
+    if args.queue_url:
+        return dead_letter_queue_url(sqs, args.queue_url)
+    raise ValueError("--queue-url or --dlq-url is required (or set TASKQUEUE_QUEUE_URL)")
+
+
+def selection(args: argparse.Namespace) -> Selection:
+    return Selection(
+        reasons=frozenset(args.reason),
+        tasks=frozenset(args.task),
+        message_ids=frozenset(args.message_id),
+        since=datetime.now(UTC) - args.since if args.since else None,
+        limit=args.limit,
+    )
+
+
+def run_list(args: argparse.Namespace, sqs: Any) -> int:
+    output = make_output(sys.stdout, args.json)
+    report = list_dead_letters(sqs, resolve_dlq_url(args, sqs), selection(args), output)
+    output.summary(report)
+    return 0 if report.succeeded else 1
+
+
+class _Found:
+    def __init__(self) -> None:
+        self.dlq_message: DlqMessage | None = None
+
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+        self.dlq_message = dlq_message
+
+    def progress(self, report: TriageReport) -> None:
+        """Nothing to show until it is found."""
+
+
+def run_show(args: argparse.Namespace, sqs: Any) -> int:
+    dlq_url = resolve_dlq_url(args, sqs)
+    found = _Found()
+    report = list_dead_letters(sqs, dlq_url, Selection(message_ids=frozenset({args.message_id}), limit=1), found)
+    if found.dlq_message is not None:
+        make_output(sys.stdout, args.json).show(found.dlq_message)
+        return 0
+    why = f"an SQS error stopped the search: {report.error}" if report.error else f"read {report.scanned} messages"
+    if report.in_flight_at_start:
+        why += f"; {report.in_flight_at_start} more were in flight and could not be read (try again later)"
+    print(f"error: message id {args.message_id!r} is not in the DLQ {dlq_url} ({why})", file=sys.stderr)
+    return 1
+
+
+def run_redrive(args: argparse.Namespace, sqs: Any) -> int:
+    dlq_url = resolve_dlq_url(args, sqs)
+    destination = args.queue_url or source_queue_url(sqs, dlq_url)
+    output = make_output(sys.stdout, args.json)
+    with RedriveJournal(args.journal or default_journal_path(), queue_arn(sqs, dlq_url)) as journal:
+        report = redrive_dead_letters(sqs, dlq_url, destination, selection(args), journal, output, dry_run=args.dry_run)
+    output.summary(report)
+    return 0 if report.succeeded else 1
+
+
+def run_purge(args: argparse.Namespace, sqs: Any) -> int:
+    chosen = selection(args)
+    if not chosen.filters:
+        raise ValueError("dlq purge needs a filter: --reason, --task, --message-id or --since")
+    if not args.yes:
+        raise ValueError("dlq purge deletes for good: add --yes (see what it would take with dlq list first)")
+    output = make_output(sys.stdout, args.json)
+    report = purge_dead_letters(sqs, resolve_dlq_url(args, sqs), chosen, output)
+    output.summary(report)
+    return 0 if report.succeeded else 1

@@ -1,0 +1,119 @@
+# An optional dashboard of the queue, from SQS's and Lambda's metrics and those the runtime emits
+# through Powertools' EMF: namespace var.metrics_namespace, dimension `service` = var.name, and a
+# `task` dimension on the per-task counts (TasksSucceeded, TasksRetried, TasksDeadLettered).
+
+locals {
+  dashboard_period = 60
+  # Widgets in reading order, two to a row.
+  dashboard_widgets = concat(
+    [
+      {
+        title = "Queue depth"
+        stat  = "Maximum"
+        metrics = [
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.queue_name, { label = "Waiting" }],
+          ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", local.queue_name, { label = "In flight or backing off" }],
+          ["AWS/SQS", "ApproximateNumberOfMessagesDelayed", "QueueName", local.queue_name, { label = "Delayed" }],
+        ]
+      },
+      {
+        title   = "Oldest message (seconds)"
+        stat    = "Maximum"
+        metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", local.queue_name, { label = "Oldest message" }]]
+      },
+      {
+        title   = "Dead-letter queue depth"
+        stat    = "Maximum"
+        metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.dead_letter_queue_name, { label = "Dead letters" }]]
+      },
+      {
+        title = "Tasks succeeded, retried and dead-lettered"
+        stat  = "Sum"
+        metrics = [
+          [var.metrics_namespace, "TasksSucceeded", "service", var.name, { label = "Succeeded" }],
+          [var.metrics_namespace, "TasksRetried", "service", var.name, { label = "Retried" }],
+          [var.metrics_namespace, "TasksDeadLettered", "service", var.name, { label = "Dead-lettered" }],
+        ]
+      },
+    ],
+    # Per task name: a SEARCH over the `task` dimension finds each task's series once it is emitted.
+    [for metric in [["TasksSucceeded", "Succeeded by task"], ["TasksRetried", "Retried by task"], ["TasksDeadLettered", "Dead-lettered by task"]] : {
+      title = metric[1]
+      stat  = "Sum"
+      metrics = [[{
+        id         = "tasks"
+        expression = "SEARCH('{\"${var.metrics_namespace}\",service,task} MetricName=\"${metric[0]}\" service=\"${var.name}\"', 'Sum', ${local.dashboard_period})"
+        label      = ""
+      }]]
+    }],
+    [
+      {
+        title = "Task duration (ms)"
+        stat  = "Average"
+        metrics = [
+          [var.metrics_namespace, "TaskDuration", "service", var.name, { stat = "p50", label = "p50" }],
+          [var.metrics_namespace, "TaskDuration", "service", var.name, { stat = "p99", label = "p99" }],
+          [var.metrics_namespace, "TaskDuration", "service", var.name, { stat = "Maximum", label = "Maximum" }],
+        ]
+      },
+      {
+        title = "Queue time (ms)"
+        stat  = "Average"
+        metrics = [
+          [var.metrics_namespace, "TaskQueueTime", "service", var.name, { stat = "p50", label = "p50" }],
+          [var.metrics_namespace, "TaskQueueTime", "service", var.name, { stat = "p99", label = "p99" }],
+        ]
+      },
+    ],
+    local.schedule ? [
+      {
+        title = "Consumer runs and messages"
+        stat  = "Sum"
+        metrics = [
+          ["AWS/Lambda", "Invocations", "FunctionName", local.consumer_function_name, { label = "Consumer runs" }],
+          [var.metrics_namespace, "MessagesReceived", "service", var.name, { label = "Received" }],
+          [var.metrics_namespace, "MessagesReleased", "service", var.name, { label = "Released" }],
+          [var.metrics_namespace, "EmptyReceives", "service", var.name, { label = "Empty receives" }],
+        ]
+      },
+    ] : [],
+    [
+      {
+        title = "Worker errors and throttles"
+        stat  = "Sum"
+        metrics = concat(
+          [
+            ["AWS/Lambda", "Errors", "FunctionName", local.worker_function_name, { label = "Errors" }],
+            ["AWS/Lambda", "Throttles", "FunctionName", local.worker_function_name, { label = "Throttles" }],
+          ],
+          local.schedule ? [[var.metrics_namespace, "WorkerInvocationsFailed", "service", var.name, { label = "Invocations failed (seen by the consumer)" }]] : [],
+        )
+      },
+    ],
+  )
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  count = local.create && var.create_dashboard ? 1 : 0
+
+  # Dashboards are global to the account: the region in the name keeps two regions' apart.
+  dashboard_name = coalesce(var.dashboard_name, "${var.name}-${local.region}")
+  dashboard_body = jsonencode({
+    widgets = [for index, widget in local.dashboard_widgets : {
+      type   = "metric"
+      x      = (index % 2) * 12
+      y      = floor(index / 2) * 6
+      width  = 12
+      height = 6
+      properties = {
+        title   = widget.title
+        region  = local.region
+        view    = "timeSeries"
+        stacked = false
+        stat    = widget.stat
+        period  = local.dashboard_period
+        metrics = widget.metrics
+      }
+    }]
+  })
+}

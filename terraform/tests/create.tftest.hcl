@@ -1,0 +1,44 @@
+# create = false plans nothing at all, as the `create` input of terraform-aws-modules does.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+run "nothing" {
+  variables {
+    create           = false
+    name             = "orders"
+    consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+    worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+    create_dashboard = true
+  }
+
+  assert {
+    condition = alltrue([
+      length(aws_sqs_queue.this) == 0,
+      length(aws_sqs_queue.dead_letter_queue) == 0,
+      length(aws_sqs_queue_policy.this) == 0,
+      length(aws_lambda_function.worker) == 0,
+      length(aws_lambda_function.consumer) == 0,
+      length(aws_iam_role.worker) == 0,
+      length(aws_iam_role.consumer) == 0,
+      length(aws_cloudwatch_log_group.worker) == 0,
+      length(aws_cloudwatch_event_rule.schedule) == 0,
+      length(aws_cloudwatch_metric_alarm.this) == 0,
+      length(aws_cloudwatch_dashboard.this) == 0,
+      length(data.aws_partition.current) == 0,
+    ])
+    error_message = "create = false creates nothing."
+  }
+
+  assert {
+    condition = alltrue([
+      output.queue_url == null,
+      output.worker_function_arn == null,
+      output.worker_role_arn == null,
+      output.producer_policy_json == null,
+      output.alarm_arns == {},
+    ])
+    error_message = "Its outputs are null."
+  }
+}

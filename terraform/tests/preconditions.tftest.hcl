@@ -1,0 +1,390 @@
+# Inputs that must agree with each other fail at plan time on a resource's precondition, whose message
+# says what to do. Each run trips exactly one precondition (tests/test_terraform.py checks it: a
+# resource's other preconditions would hide behind expect_failures), plus a check's warning where
+# a deprecated input is involved.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "orders"
+  consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+  worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+}
+
+run "visibility_shorter_than_consumer" {
+  command = plan
+
+  variables {
+    visibility_timeout_seconds = 45
+  }
+
+  expect_failures = [aws_sqs_queue.this]
+}
+
+run "visibility_shorter_than_worker_with_event_source_mapping" {
+  command = plan
+
+  variables {
+    trigger_mode               = "event_source_mapping"
+    worker_timeout             = 120
+    visibility_timeout_seconds = 60
+  }
+
+  expect_failures = [aws_sqs_queue.this]
+}
+
+run "fifo_name_without_suffix" {
+  command = plan
+
+  variables {
+    fifo_queue = true
+    queue_name = "orders"
+  }
+
+  expect_failures = [aws_sqs_queue.this]
+}
+
+run "fifo_dead_letter_queue_name_without_suffix" {
+  command = plan
+
+  variables {
+    fifo_queue             = true
+    dead_letter_queue_name = "orders-dlq"
+  }
+
+  expect_failures = [aws_sqs_queue.this]
+}
+
+run "standard_name_with_fifo_suffix" {
+  command = plan
+
+  variables {
+    queue_name = "orders.fifo"
+  }
+
+  expect_failures = [aws_sqs_queue.this]
+}
+
+run "fifo_setting_on_standard_queue" {
+  command = plan
+
+  variables {
+    content_based_deduplication = true
+  }
+
+  expect_failures = [aws_sqs_queue.this]
+}
+
+run "consumer_timeout_not_above_worker" {
+  command = plan
+
+  variables {
+    consumer_timeout = 30
+    worker_timeout   = 30
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}
+
+run "consumer_timeout_one_second_short_of_a_worker_invocation" {
+  command = plan
+
+  # 30 + 10 (init) + 2 (answer) + 2 (margin) + 1 (poll) = 45: 44 leaves no room to wait for one.
+  variables {
+    consumer_timeout = 44
+    worker_timeout   = 30
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}
+
+run "consumer_timeout_short_of_a_larger_time_margin" {
+  command = plan
+
+  # 30 + 10 + 2 + 20 + 1 = 63 > 60.
+  variables {
+    consumer_environment_variables = { TASKQUEUE_TIME_MARGIN_SECONDS = "20" }
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}
+
+run "continuous_mode_without_long_poll" {
+  command = plan
+
+  variables {
+    consumer_mode              = "continuous"
+    consumer_wait_time_seconds = 0
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}
+
+run "schedule_without_consumer_package" {
+  command = plan
+
+  variables {
+    consumer_package = null
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}
+
+run "backoff_base_above_max" {
+  command = plan
+
+  variables {
+    backoff_base_seconds = 60
+    backoff_max_seconds  = 30
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "worker_reserved_below_consumer_concurrency" {
+  command = plan
+
+  variables {
+    worker_reserved_concurrent_executions = 2
+    consumer_max_concurrency              = 4
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "vpc_subnets_without_security_groups" {
+  command = plan
+
+  variables {
+    vpc_subnet_ids = ["subnet-0123456789abcdef0"]
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "fifo_event_source_mapping_batch_above_ten" {
+  command = plan
+
+  variables {
+    trigger_mode                                            = "event_source_mapping"
+    fifo_queue                                              = true
+    event_source_mapping_batch_size                         = 20
+    event_source_mapping_maximum_batching_window_in_seconds = 1
+  }
+
+  expect_failures = [aws_lambda_event_source_mapping.worker]
+}
+
+run "event_source_mapping_large_batch_without_window" {
+  command = plan
+
+  variables {
+    trigger_mode                    = "event_source_mapping"
+    event_source_mapping_batch_size = 100
+  }
+
+  expect_failures = [aws_lambda_event_source_mapping.worker]
+}
+
+run "worker_reserved_below_overlapping_consumer_runs" {
+  command = plan
+
+  # A 300 s consumer started every minute: up to 5 runs at once, 4 invocations each, need 20.
+  variables {
+    consumer_timeout                      = 300
+    worker_reserved_concurrent_executions = 8
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "event_source_mapping_reserve_without_maximum_concurrency" {
+  command = plan
+
+  # Throttles count as receives: without a cap the mapping would dead-letter messages unrun.
+  variables {
+    trigger_mode                          = "event_source_mapping"
+    consumer_package                      = null
+    worker_reserved_concurrent_executions = 10
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "event_source_mapping_maximum_concurrency_above_reserve" {
+  command = plan
+
+  variables {
+    trigger_mode                             = "event_source_mapping"
+    consumer_package                         = null
+    worker_reserved_concurrent_executions    = 10
+    event_source_mapping_maximum_concurrency = 20
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "event_source_mapping_pollers_above_reserve" {
+  command = plan
+
+  # 4 provisioned pollers invoke up to 40 at once.
+  variables {
+    trigger_mode                                   = "event_source_mapping"
+    consumer_package                               = null
+    worker_reserved_concurrent_executions          = 30
+    event_source_mapping_provisioned_poller_config = { minimum_pollers = 2, maximum_pollers = 4 }
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "event_source_mapping_two_scaling_modes" {
+  command = plan
+
+  variables {
+    trigger_mode                                   = "event_source_mapping"
+    consumer_package                               = null
+    event_source_mapping_maximum_concurrency       = 20
+    event_source_mapping_provisioned_poller_config = { maximum_pollers = 4 }
+  }
+
+  expect_failures = [aws_lambda_event_source_mapping.worker]
+}
+
+run "event_source_mapping_pollers_minimum_above_maximum" {
+  command = plan
+
+  variables {
+    trigger_mode                                   = "event_source_mapping"
+    consumer_package                               = null
+    event_source_mapping_provisioned_poller_config = { minimum_pollers = 10, maximum_pollers = 4 }
+  }
+
+  expect_failures = [aws_lambda_event_source_mapping.worker]
+}
+
+run "high_throughput_fifo_with_queue_deduplication" {
+  command = plan
+
+  variables {
+    fifo_queue            = true
+    fifo_throughput_limit = "perMessageGroupId"
+    deduplication_scope   = "queue"
+  }
+
+  expect_failures = [aws_sqs_queue.this]
+}
+
+run "own_roles_without_worker_role" {
+  command = plan
+
+  variables {
+    create_role       = false
+    consumer_role_arn = "arn:aws:iam::111122223333:role/orders-consumer"
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "own_roles_without_consumer_role" {
+  command = plan
+
+  variables {
+    create_role     = false
+    worker_role_arn = "arn:aws:iam::111122223333:role/orders-worker"
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}
+
+run "role_arn_with_module_roles" {
+  command = plan
+
+  # The role would be ignored: say so rather than run with another one.
+  variables {
+    worker_role_arn = "arn:aws:iam::111122223333:role/orders-worker"
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "task_policies_with_own_roles" {
+  command = plan
+
+  variables {
+    create_role              = false
+    consumer_role_arn        = "arn:aws:iam::111122223333:role/orders-consumer"
+    worker_role_arn          = "arn:aws:iam::111122223333:role/orders-worker"
+    worker_policy_statements = { WriteArchive = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::orders-archive/*"] } }
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "deprecated_architecture_disagrees" {
+  command = plan
+
+  variables {
+    architecture  = "arm64"
+    architectures = ["x86_64"]
+  }
+
+  expect_failures = [aws_lambda_function.worker, check.deprecated_architecture]
+}
+
+run "deprecated_log_level_disagrees" {
+  command = plan
+
+  variables {
+    log_level                     = "DEBUG"
+    logging_application_log_level = "TRACE"
+  }
+
+  expect_failures = [aws_lambda_function.worker, check.deprecated_log_level]
+}
+
+run "system_log_level_with_text_logs" {
+  command = plan
+
+  variables {
+    logging_log_format       = "Text"
+    logging_system_log_level = "WARN"
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "alarm_needs_more_datapoints_than_it_evaluates" {
+  command = plan
+
+  variables {
+    alarm_evaluation_periods  = 2
+    alarm_datapoints_to_alarm = 3
+  }
+
+  expect_failures = [aws_cloudwatch_metric_alarm.this]
+}
+
+run "more_attempts_than_receives" {
+  command = plan
+
+  variables {
+    max_receive_count = 3
+    max_attempts      = 4
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
+
+run "more_receivers_than_worker_slots" {
+  command = plan
+
+  variables {
+    consumer_max_concurrency = 2
+    consumer_receivers       = 3
+  }
+
+  expect_failures = [aws_lambda_function.consumer]
+}

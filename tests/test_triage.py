@@ -1,0 +1,592 @@
+"""Dead-letter triage against moto: list, redrive and purge with filters; crashes and SQS errors midway;
+FIFO; large messages; and a DLQ of tens of thousands in bounded memory."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+
+import moto.sqs.models
+import pytest
+from botocore.exceptions import ClientError
+
+from aws_fakes import CallRecorder
+from taskqueue.dead_letter_queue import (
+    ERROR_ATTRIBUTE,
+    MALFORMED,
+    PERMANENT_ERROR,
+    REASON_ATTRIBUTE,
+    REASON_ATTRIBUTES,
+    RETRIES_EXHAUSTED,
+    SOURCE_MESSAGE_ID_ATTRIBUTE,
+    TASK_ATTRIBUTE,
+)
+from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_RETENTION_SECONDS
+from taskqueue.operations.dlq_message import REDRIVE, DlqMessage
+from taskqueue.operations.dlq_scan import ScanSettings
+from taskqueue.operations.queue_attributes import queue_depths
+from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
+from taskqueue.operations.triage import (
+    Outcome,
+    Selection,
+    TriageReport,
+    list_dead_letters,
+    purge_dead_letters,
+    redrive_dead_letters,
+)
+from taskqueue.sqs_batch import entry_bytes
+
+# No long poll at the end of a scan: moto answers at once.
+FAST = ScanSettings(wait_seconds=0)
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs, not even the release of what it held."""
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Outcome, str]] = []
+        self.progress_calls = 0
+
+    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+        self.events.append((dlq_message.message_id, outcome, detail))
+
+    def progress(self, report: TriageReport) -> None:
+        self.progress_calls += 1
+
+    def ids(self, outcome: Outcome) -> list[str]:
+        return [message_id for message_id, seen, _ in self.events if seen is outcome]
+
+
+def text(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+def dlq_message(
+    sqs, dlq_url: str, task: str | None, payload, reason: str | None = None, group: str | None = None, **extra: str
+) -> str:
+    """A DLQ message as the worker sends it (with ``reason``) or as SQS's redrive leaves it (without)."""
+    body = json.dumps({"task": task, "payload": payload}) if task else "not json {"
+    attributes = {name: text(value) for name, value in extra.items()}
+    if reason:
+        attributes |= {
+            REASON_ATTRIBUTE: text(reason),
+            ERROR_ATTRIBUTE: text(f"{reason} happened\nTraceback: line 1\nline 2"),
+            SOURCE_MESSAGE_ID_ATTRIBUTE: text("source-1"),
+        }
+        if task:
+            attributes[TASK_ATTRIBUTE] = text(task)
+    arguments = {"QueueUrl": dlq_url, "MessageBody": body, "MessageAttributes": attributes}
+    if group:
+        arguments |= {"MessageGroupId": group, "MessageDeduplicationId": f"dlq-{payload}"}
+    if not attributes:
+        del arguments["MessageAttributes"]
+    return str(sqs.send_message(**arguments)["MessageId"])
+
+
+def drain(sqs, url: str) -> list[dict]:
+    """Every message of a queue, deleted as read (FIFO groups open up as they go)."""
+    received = []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
+    ).get("Messages"):
+        received += batch
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
+    return received
+
+
+def payloads(messages: list[dict]) -> list:
+    return sorted(json.loads(m["Body"])["payload"] for m in messages)
+
+
+@pytest.fixture
+def journal(tmp_path, queues, sqs):
+    with RedriveJournal(tmp_path / "journal.sqlite3", queues.dlq_arn) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch):
+    """Moves moto's SQS clock forward, so visibility timeouts end without waiting for them."""
+    offset = [0.0]
+    real_seconds = moto.sqs.models.unix_time
+    monkeypatch.setattr(moto.sqs.models, "unix_time", lambda dt=None: real_seconds(dt) + offset[0])
+    monkeypatch.setattr(moto.sqs.models, "unix_time_millis", lambda dt=None: (real_seconds(dt) + offset[0]) * 1000)
+
+    def advance(seconds: float) -> None:
+        offset[0] += seconds
+
+    return advance
+
+
+@pytest.fixture
+def mixed(sqs, queues) -> dict[str, list[str]]:
+    """A DLQ as the worker and SQS fill it: ids by kind."""
+    ids: dict[str, list[str]] = {"charge": [], "report": [], "redriven": [], "malformed": []}
+    for n in range(3):
+        ids["charge"].append(dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, trace=f"t{n}"))
+    for n in range(2):
+        ids["report"].append(dlq_message(sqs, queues.dlq_url, "report", 10 + n, RETRIES_EXHAUSTED))
+    ids["redriven"].append(dlq_message(sqs, queues.dlq_url, "resize", 20))
+    ids["malformed"].append(dlq_message(sqs, queues.dlq_url, None, None, MALFORMED))
+    return ids
+
+
+def listed(sqs, queues, selection: Selection) -> tuple[list[str], TriageReport]:
+    recorder = Recorder()
+    report = list_dead_letters(sqs, queues.dlq_url, selection, recorder, FAST)
+    return recorder.ids(Outcome.LISTED), report
+
+
+def assert_all_visible(sqs, url: str, count: int) -> None:
+    depths = queue_depths(sqs, url)
+    assert (depths["ApproximateNumberOfMessages"], depths["ApproximateNumberOfMessagesNotVisible"]) == (count, 0)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def test_a_dead_letter_reads_reason_task_and_error_from_the_worker_or_sqs(sqs, queues, mixed):
+    seen: dict[str, DlqMessage] = {}
+
+    class Keep(Recorder):
+        def message(self, dlq_message, outcome, detail=""):
+            seen[dlq_message.message_id] = dlq_message
+
+    list_dead_letters(sqs, queues.dlq_url, Selection(), Keep(), FAST)
+    charge = seen[mixed["charge"][0]]
+    assert (charge.reason, charge.task, charge.error_first_line) == (
+        PERMANENT_ERROR,
+        "charge",
+        "permanent_error happened",
+    )
+    assert charge.error.endswith("line 2")
+    assert charge.receive_count >= 1
+    assert charge.size > len(charge.body)  # attributes count too
+    assert charge.first_enqueued is not None and abs(charge.first_enqueued - datetime.now(UTC)) < timedelta(minutes=5)
+    assert set(charge.original_attributes()) == {"trace"}
+    redriven = seen[mixed["redriven"][0]]
+    assert (redriven.reason, redriven.task) == (REDRIVE, "resize")  # no marks: SQS moved it; task from the body
+    malformed = seen[mixed["malformed"][0]]
+    assert (malformed.reason, malformed.task) == (MALFORMED, None)
+
+
+def test_a_message_sqs_moved_names_its_source_queue_when_sqs_says():
+    source = "arn:aws:sqs:us-east-1:123456789012:tasks"
+    message = {"MessageId": "m", "ReceiptHandle": "h", "Body": "{}", "Attributes": {"DeadLetterQueueSourceArn": source}}
+    read = DlqMessage.from_message(message)
+    assert (read.reason, read.error) == (
+        REDRIVE,
+        f"moved by SQS's redrive policy from {source} after maxReceiveCount receives",
+    )
+
+
+def test_no_reserved_attribute_goes_back_with_a_dead_letter():
+    attributes = {name: text("x") for name in (*REASON_ATTRIBUTES, "TaskQueue.Forged", "trace")}
+    message = {"MessageId": "m", "ReceiptHandle": "h", "Body": "{}", "MessageAttributes": attributes}
+    assert set(DlqMessage.from_message(message).original_attributes()) == {"trace"}
+
+
+# -- list ----------------------------------------------------------------------------------------
+
+
+def test_list_filters_by_reason_task_message_id_since_and_limit(sqs, queues, mixed):
+    ids, report = listed(sqs, queues, Selection(reasons=frozenset({PERMANENT_ERROR})))
+    assert sorted(ids) == sorted(mixed["charge"])
+    assert (report.scanned, report.matched, report.error) == (7, 3, None)
+
+    ids, _ = listed(sqs, queues, Selection(tasks=frozenset({"resize", "report"})))
+    assert sorted(ids) == sorted(mixed["redriven"] + mixed["report"])
+
+    ids, _ = listed(sqs, queues, Selection(reasons=frozenset({REDRIVE})))
+    assert ids == mixed["redriven"]
+
+    ids, _ = listed(sqs, queues, Selection(message_ids=frozenset(mixed["report"][:1])))
+    assert ids == mixed["report"][:1]
+
+    ids, _ = listed(sqs, queues, Selection(since=datetime.now(UTC) - timedelta(hours=1)))
+    assert len(ids) == 7
+    ids, _ = listed(sqs, queues, Selection(since=datetime.now(UTC) + timedelta(hours=1)))
+    assert ids == []
+
+    ids, report = listed(sqs, queues, Selection(limit=2))
+    assert len(ids) == 2 and report.matched == 2
+
+
+def test_list_puts_back_everything_it_read_at_once(sqs, queues, mixed):
+    _, report = listed(sqs, queues, Selection(tasks=frozenset({"charge"})))
+    assert report.released == 7
+    assert_all_visible(sqs, queues.dlq_url, 7)
+    _, report = listed(sqs, queues, Selection(limit=1))  # stops early, still puts back what it read
+    assert_all_visible(sqs, queues.dlq_url, 7)
+
+
+def test_an_unknown_reason_or_task_matches_nothing_and_says_so(sqs, queues, mixed):
+    ids, report = listed(sqs, queues, Selection(reasons=frozenset({"permanent-error"})))
+    assert ids == [] and report.matched == 0 and report.scanned == 7
+    notes = "\n".join(report.notes)
+    assert "nothing matched --reason permanent-error" in notes
+    assert f"{PERMANENT_ERROR} (3)" in notes  # what there is instead
+    assert "'permanent-error': not a reason" in notes
+
+    ids, report = listed(sqs, queues, Selection(tasks=frozenset({"chrage"})))
+    assert ids == []
+    assert "nothing matched --task chrage" in report.notes[0] and "charge (3)" in report.notes[0]
+
+
+# -- redrive -------------------------------------------------------------------------------------
+
+
+def test_redrive_sends_only_the_selected_with_body_and_original_attributes(sqs, queues, mixed, journal):
+    recorder = Recorder()
+    report = redrive_dead_letters(
+        sqs, queues.dlq_url, queues.url, Selection(tasks=frozenset({"charge"})), journal, recorder, FAST
+    )
+
+    assert (report.matched, report.moved, report.failed, report.error) == (3, 3, 0, None)
+    assert sorted(recorder.ids(Outcome.MOVED)) == sorted(mixed["charge"])
+    assert recorder.progress_calls >= 1  # what a progress bar follows
+    moved = drain(sqs, queues.url)
+    assert payloads(moved) == [0, 1, 2]
+    assert all(json.loads(m["Body"])["task"] == "charge" for m in moved)
+    assert sorted(m["MessageAttributes"]["trace"]["StringValue"] for m in moved) == ["t0", "t1", "t2"]
+    assert all(not any(name.startswith("taskqueue.") for name in m["MessageAttributes"]) for m in moved)
+    assert_all_visible(sqs, queues.dlq_url, 4)  # the rest is back in the DLQ at once
+    assert journal.entries() == {}
+
+
+def test_redrive_dry_run_sends_and_deletes_nothing(sqs, queues, mixed, journal):
+    recorder = Recorder()
+    report = redrive_dead_letters(
+        sqs,
+        queues.dlq_url,
+        queues.url,
+        Selection(reasons=frozenset({RETRIES_EXHAUSTED})),
+        journal,
+        recorder,
+        FAST,
+        dry_run=True,
+    )
+    assert (report.would_move, report.moved) == (2, 0)
+    assert sorted(recorder.ids(Outcome.WOULD_MOVE)) == sorted(mixed["report"])
+    assert drain(sqs, queues.url) == []
+    assert_all_visible(sqs, queues.dlq_url, 7)
+
+
+def test_redrive_by_message_id_and_limit(sqs, queues, mixed, journal):
+    chosen = frozenset(mixed["charge"] + mixed["report"])
+    report = redrive_dead_letters(
+        sqs, queues.dlq_url, queues.url, Selection(message_ids=chosen, limit=4), journal, Recorder(), FAST
+    )
+    assert report.moved == 4
+    assert len(drain(sqs, queues.url)) == 4
+    remaining, _ = listed(sqs, queues, Selection())
+    assert len(set(remaining) & chosen) == 1 and len(remaining) == 3
+
+
+def raise_on_call(number: int, error: BaseException):
+    """A botocore hook that raises ``error`` on the ``number``-th call it sees, and only then."""
+    calls = []
+
+    def hook(**_):
+        calls.append(1)
+        if len(calls) == number:
+            raise error
+
+    return hook
+
+
+def dead(**_):
+    raise Crash  # a killed process releases nothing
+
+
+def crash_after_sqs_accepts_the_send(**_):
+    raise Crash  # SQS took the batch; the process dies before it hears back
+
+
+def redrive_all(sqs, queues, journal, settings: ScanSettings = FAST) -> TriageReport:
+    return redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), settings)
+
+
+def crash(sqs, queues, journal, event: str, handler, settings: ScanSettings = FAST) -> None:
+    """A redrive whose process dies where ``handler`` raises, releasing nothing; then a fresh client state."""
+    sqs.meta.events.register(event, handler)
+    sqs.meta.events.register("before-call.sqs.ChangeMessageVisibilityBatch", dead)
+    try:
+        with pytest.raises(Crash):
+            redrive_all(sqs, queues, journal, settings)
+    finally:
+        sqs.meta.events.unregister(event, handler)
+        sqs.meta.events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", dead)
+
+
+def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queues, journal, sqs_clock):
+    for n in range(25):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+    crash(sqs, queues, journal, "before-call.sqs.DeleteMessageBatch", raise_on_call(2, Crash()))
+    # The second batch is in the queue and still in the DLQ, hidden until its lease ends; the journal knows.
+    assert list(journal.entries().values()) == [SENT] * 10
+    sqs_clock(FAST.lease_seconds + 1)
+
+    report = redrive_all(sqs, queues, journal)
+
+    assert (report.moved, report.finished_earlier, report.possibly_duplicated) == (15, 10, 0)
+    assert payloads(drain(sqs, queues.url)) == list(range(25))  # each exactly once
+    assert drain(sqs, queues.dlq_url) == []
+    assert journal.entries() == {}
+
+
+def test_a_crash_before_the_send_is_confirmed_resends_and_reports_it(sqs, queues, journal, sqs_clock):
+    """The one window the journal cannot close on a standard queue: said so, and counted."""
+    for n in range(10):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+    crash(sqs, queues, journal, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
+    assert list(journal.entries().values()) == [SENDING] * 10
+    sqs_clock(FAST.lease_seconds + 1)
+
+    report = redrive_all(sqs, queues, journal)
+
+    assert (report.moved, report.possibly_duplicated) == (10, 10)
+    assert "may hold them twice" in " ".join(report.notes)
+    assert payloads(drain(sqs, queues.url)) == sorted(list(range(10)) * 2)  # nothing lost; standard SQS cannot dedupe
+
+
+def test_an_sqs_error_midway_reports_what_was_done_and_a_rerun_continues(sqs, queues, journal):
+    for n in range(30):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+    unavailable = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "slow down"}}, "ReceiveMessage")
+    sqs.meta.events.register("before-call.sqs.ReceiveMessage", raise_on_call(3, unavailable))
+    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+
+    assert report.moved == 20
+    assert report.error == "ReceiveMessage: ServiceUnavailable: slow down"
+    assert not report.succeeded
+    assert "rerun to continue" in report.notes[-1]
+    assert_all_visible(sqs, queues.dlq_url, 10)
+
+    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+    assert (report.moved, report.error) == (10, None)
+    assert payloads(drain(sqs, queues.url)) == list(range(30))
+
+
+class RefusingLongBodies:
+    """SQS through a client whose SendMessageBatch refuses long bodies entry by entry, as SQS answers per entry."""
+
+    def __init__(self, sqs, limit: int) -> None:
+        self.sqs = sqs
+        self.limit = limit
+
+    def __getattr__(self, name: str):
+        return getattr(self.sqs, name)
+
+    def send_message_batch(self, QueueUrl, Entries):
+        short = [e for e in Entries if len(e["MessageBody"]) <= self.limit]
+        refused = [
+            {"Id": e["Id"], "SenderFault": True, "Code": "InvalidParameterValue", "Message": "message too long"}
+            for e in Entries
+            if len(e["MessageBody"]) > self.limit
+        ]
+        result = self.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=short) if short else {}
+        return {"Successful": result.get("Successful", []), "Failed": result.get("Failed", []) + refused}
+
+
+def test_a_send_refused_for_one_message_leaves_it_in_the_dlq_and_sends_the_others(sqs, queues, journal):
+    dlq_message(sqs, queues.dlq_url, "big", "x" * 4096, PERMANENT_ERROR)
+    for n in range(3):
+        dlq_message(sqs, queues.dlq_url, "small", n, PERMANENT_ERROR)
+    recorder = Recorder()
+
+    report = redrive_dead_letters(
+        RefusingLongBodies(sqs, 2048), queues.dlq_url, queues.url, Selection(), journal, recorder, FAST
+    )
+
+    assert (report.moved, report.failed, report.succeeded, report.error) == (3, 1, False, None)
+    assert journal.entries() == {}  # SQS said no: not sent, nothing to finish later
+    assert [detail for *_, detail in recorder.events if _[1] is Outcome.SEND_FAILED] == [
+        "InvalidParameterValue: message too long"
+    ]
+    assert payloads(drain(sqs, queues.url)) == [0, 1, 2]
+    assert_all_visible(sqs, queues.dlq_url, 1)
+
+
+def test_a_send_call_refused_as_a_whole_stops_the_run_and_records_nothing_as_sent(sqs, make_queues, tmp_path):
+    """moto refuses a whole batch with one body over the queue's maximum: a 4xx, so nothing was sent."""
+    queues = make_queues("small", MaximumMessageSize="2048")
+    dlq_message(sqs, queues.dlq_url, "big", "x" * 4096, PERMANENT_ERROR)
+    with RedriveJournal(tmp_path / "j.sqlite3", queues.dlq_arn) as journal:
+        report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+        assert journal.entries() == {}
+    assert report.failed == 1 and report.error is not None and report.error.startswith("SendMessageBatch: ")
+    assert_all_visible(sqs, queues.dlq_url, 1)
+
+
+def test_large_dead_letters_go_in_chunks_within_10_entries_and_1_mib(sqs, queues, journal):
+    for n in range(24):
+        dlq_message(sqs, queues.dlq_url, "big", f"{n:02d}" + "x" * 200_000, PERMANENT_ERROR, trace="y" * 1000)
+    recorder = CallRecorder(sqs)
+
+    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+
+    assert (report.moved, report.error) == (24, None)
+    sends = recorder.named("SendMessageBatch")
+    assert len(sends) >= 24 * 200_000 // SQS_MAX_BATCH_BYTES
+    for call in sends + recorder.named("DeleteMessageBatch") + recorder.named("ChangeMessageVisibilityBatch"):
+        assert len(call["Entries"]) <= SQS_MAX_BATCH_ENTRIES
+    assert all(sum(entry_bytes(e) for e in call["Entries"]) <= SQS_MAX_BATCH_BYTES for call in sends)
+    assert sorted(json.loads(m["Body"])["payload"][:2] for m in drain(sqs, queues.url)) == [
+        f"{n:02d}" for n in range(24)
+    ]
+
+
+def test_fifo_keeps_the_group_and_a_stable_deduplication_id_across_reruns(sqs, make_queues, tmp_path):
+    queues = make_queues("orders", fifo=True)
+    for n in range(4):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1")
+    dlq_message(sqs, queues.dlq_url, "charge", 9, PERMANENT_ERROR, group="customer-2")
+
+    def fail_delete(**_):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "DeleteMessageBatch")
+
+    sqs.meta.events.register("before-call.sqs.DeleteMessageBatch", fail_delete)
+    with RedriveJournal(tmp_path / "first.sqlite3", queues.dlq_arn) as journal:
+        report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+    sqs.meta.events.unregister("before-call.sqs.DeleteMessageBatch", fail_delete)
+    assert report.moved == 0 and report.error == "DeleteMessageBatch: InternalError: try again"
+
+    # Even a rerun that lost the journal (another machine) sends nothing twice within SQS's window.
+    with RedriveJournal(tmp_path / "other-machine.sqlite3", queues.dlq_arn) as journal:
+        report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+    assert (report.moved, report.error) == (5, None)
+
+    moved = drain(sqs, queues.url)
+    assert [json.loads(m["Body"])["payload"] for m in moved if m["Attributes"]["MessageGroupId"] == "customer-1"] == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert payloads(moved) == [0, 1, 2, 3, 9]
+    assert all(m["Attributes"]["MessageDeduplicationId"].startswith("taskqueue-redrive-") for m in moved)
+    assert drain(sqs, queues.dlq_url) == []
+
+
+def test_fifo_a_crash_before_the_send_is_confirmed_duplicates_nothing(sqs, make_queues, tmp_path, sqs_clock):
+    queues = make_queues("orders", fifo=True)
+    for n in range(3):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1")
+    # A short lease, so the rerun comes within SQS's 5-minute deduplication window.
+    settings = ScanSettings(lease_seconds=60, wait_seconds=0)
+    with RedriveJournal(tmp_path / "j.sqlite3", queues.dlq_arn) as journal:
+        crash(sqs, queues, journal, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send, settings)
+        sqs_clock(settings.lease_seconds + 1)
+        report = redrive_all(sqs, queues, journal, settings)
+    assert (report.moved, report.possibly_duplicated) == (3, 3)
+    assert [json.loads(m["Body"])["payload"] for m in drain(sqs, queues.url)] == [0, 1, 2]
+
+
+# -- purge ---------------------------------------------------------------------------------------
+
+
+def test_purge_deletes_only_what_matches(sqs, queues, mixed):
+    recorder = Recorder()
+    report = purge_dead_letters(sqs, queues.dlq_url, Selection(reasons=frozenset({MALFORMED, REDRIVE})), recorder, FAST)
+
+    assert (report.deleted, report.failed, report.error) == (2, 0, None)
+    assert sorted(recorder.ids(Outcome.DELETED)) == sorted(mixed["malformed"] + mixed["redriven"])
+    assert_all_visible(sqs, queues.dlq_url, 5)
+    remaining, _ = listed(sqs, queues, Selection())
+    assert sorted(remaining) == sorted(mixed["charge"] + mixed["report"])
+
+
+def test_purge_refuses_to_run_without_a_filter(sqs, queues, mixed):
+    with pytest.raises(ValueError, match="purge needs a filter"):
+        purge_dead_letters(sqs, queues.dlq_url, Selection(limit=3), Recorder(), FAST)
+    assert_all_visible(sqs, queues.dlq_url, 7)
+
+
+# -- tens of thousands ---------------------------------------------------------------------------
+
+
+class LargeDlq:
+    """A DLQ of ``count`` messages, made up as they are received, so the test itself holds none of them."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.received = 0
+        self.released = 0
+        self.largest_release = 0
+
+    def get_queue_attributes(self, **_):
+        return {"Attributes": {"ApproximateNumberOfMessages": str(self.count - self.received)}}
+
+    def receive_message(self, **_):
+        messages = []
+        for n in range(self.received, min(self.received + 10, self.count)):
+            messages.append(
+                {
+                    "MessageId": f"{n:036d}",
+                    "ReceiptHandle": f"{n:0400d}",  # SQS's are a few hundred bytes too
+                    "Body": json.dumps({"task": "charge", "payload": {"n": n, "pad": "x" * 1000}}),
+                    "Attributes": {"SentTimestamp": "1700000000000", "ApproximateReceiveCount": "1"},
+                    "MessageAttributes": {REASON_ATTRIBUTE: text(PERMANENT_ERROR), ERROR_ATTRIBUTE: text("e" * 500)},
+                }
+            )
+        self.received += len(messages)
+        return {"Messages": messages}
+
+    def change_message_visibility_batch(self, QueueUrl, Entries):
+        self.released += len(Entries)
+        self.largest_release = max(self.largest_release, len(Entries))
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
+class Quiet:
+    """Keeps nothing per message, so what the test measures is the scan's memory."""
+
+    def message(self, dlq_message, outcome, detail=""):
+        pass
+
+    def progress(self, report):
+        pass
+
+
+def peak_memory_of_listing(count: int) -> tuple[int, LargeDlq]:
+    dlq = LargeDlq(count)
+    tracemalloc.start()
+    try:
+        report = list_dead_letters(dlq, "https://sqs.invalid/dlq", Selection(), Quiet(), FAST)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (report.scanned, report.matched, report.released) == (count, count, count)
+    return peak, dlq
+
+
+def test_a_dlq_of_tens_of_thousands_is_read_in_bounded_memory():
+    small, _ = peak_memory_of_listing(2_000)
+    large, dlq = peak_memory_of_listing(30_000)
+    # Fifteen times the messages, about the same memory: nothing per message stays in Python.
+    assert large < small * 1.5, (small, large)
+    assert dlq.released == 30_000 and dlq.largest_release == SQS_MAX_BATCH_ENTRIES
+
+
+def test_a_journal_that_cannot_be_opened_is_refused_naming_the_path(tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    with pytest.raises(ValueError, match=f"redrive journal {blocked}/journal.sqlite3 cannot be opened"):
+        RedriveJournal(blocked / "journal.sqlite3", "arn:aws:sqs:us-east-1:123456789012:tasks-dlq")
+
+
+def test_journal_entries_older_than_sqs_can_keep_a_message_are_dropped(tmp_path):
+    now = [1_000_000_000.0]
+    with RedriveJournal(tmp_path / "j.sqlite3", "arn:dlq", clock=lambda: now[0]) as journal:
+        journal.sending(["old"], "https://sqs/q")
+        journal.sent(["old"])
+    now[0] += SQS_MAX_RETENTION_SECONDS + 1
+    with RedriveJournal(tmp_path / "j.sqlite3", "arn:dlq", clock=lambda: now[0]) as journal:
+        journal.sending(["new"], "https://sqs/q")
+        assert journal.entries() == {"new": SENDING}
