@@ -684,7 +684,7 @@ class FaultModel(RuleBasedStateMachine):
                 STATISTICS[f"invocations {invocation.outcome}"] += 1
 
 
-FAULT_MODEL = Budget(bounded_examples=50, long_examples=2000, steps=40)
+FAULT_MODEL = Budget(bounded_examples=50, long_examples=3000, steps=40)
 
 
 class JsonLinesDropped(io.TextIOBase):
