@@ -42,8 +42,9 @@ demo: build ## The queue deployed by the module onto a local AWS emulator, runni
 bench: build ## Benchmarks on the local stack: drain rate, requests per task, latency, cost; writes bench/results.*
 	$(BIN)/python -m bench.run
 
-soak: build ## Reliability soak: 2,000 tasks under injected faults; exits non-zero if an invariant fails
+soak: build ## Reliability soak: 2,000 tasks under injected faults, then the long model-based fault test
 	$(BIN)/python -m taskqueue_local soak --tasks 2000
+	TASKQUEUE_FAULT_MODEL_PROFILE=long $(BIN)/python -m pytest -q -s tests/test_fault_model.py tests/test_sqs_model.py
 
 test: $(BIN)/.installed checkov ## Run the test suite (moto, Terraform where installed) and checkov
 	$(BIN)/python -m pytest

@@ -1,0 +1,886 @@
+"""A model-based fault test of the consumer and the worker (issue 10): looking for what we did not think of.
+
+Hypothesis drives the real ``taskqueue.consumer.Consumer`` and ``taskqueue.worker.Worker`` against the
+in-memory SQS model (``sqs_model``, checked against moto in ``test_sqs_model``) and a model of Lambda's
+Invoke (``lambda_model``), all on one simulated clock. Random rules enqueue tasks, run the consumer with
+random budgets and faults (worker invocations that fail per task, raise, crash, time out, outlive the
+read timeout, are throttled or answered by some other function; SQS 5xx on any call, before or after
+it took effect; a consumer killed at any call), deliver duplicates and move the clock. After every
+step the invariants are checked against the ledger of what ran when (``fault_ledger``):
+
+- nothing is lost: each task is pending, completed, in the DLQ with the worker's reason, moved there
+  by SQS's redrive after maxReceiveCount receives, or expired at retention;
+- no two executions of one message overlap in time;
+- FIFO order: no task of a group starts before every earlier message of the group completed or was
+  dead-lettered;
+- a task that raised PermanentError never runs again, unless a fault lost what settles it (its delete or
+  dead-letter send failed for good, the consumer died, SQS delivered it twice);
+- with idempotency, no side effect happens twice; a DLQ entry SQS moved carries no reason of ours.
+
+Kinds of fault the runtime on main does not survive yet are held back (``HELD_BACK``), each with a
+strict-xfail regression test at the end that replays the shrunk example the state machine found.
+
+``TASKQUEUE_FAULT_MODEL_PROFILE=long`` runs the long profile (``make soak``), which prints statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+import math
+import random
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+import boto3
+import pytest
+from hypothesis import currently_in_test_context, note
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from aws_fakes import LambdaContext
+from conftest import REGION
+from fault_ledger import ALWAYS, OK, PERMANENT, TRANSIENT, Execution, Ledger, ModelIdempotency, TaskPlan
+from lambda_model import InvokePlan, LambdaModel
+from model_profiles import Budget, is_long, model_settings
+from sqs_endpoint import ServerFault, SqsEndpoint
+from sqs_model import SimClock, SqsModel, StoredMessage
+from taskqueue import consumer as consumer_module
+from taskqueue import worker as worker_module
+from taskqueue.backoff import Backoff
+from taskqueue.config import ConsumerConfig, WorkerConfig
+from taskqueue.consumer import Consumer, clients_for, minimum_timeout_seconds
+from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
+from taskqueue.limits import LAMBDA_INIT_SECONDS
+from taskqueue.message import task_identity
+from taskqueue.producer import EnqueueError, Task, TaskQueue
+from taskqueue.registry import TaskRegistry
+
+# -- draws held back while the defect they trigger is open ----------------------------------------
+# Each name is a kind of fault the runtime on main does not survive yet (issue 10). While it is here,
+# the state machine does not draw it, and a regression test below replays the shrunk example it found
+# (xfail, strict). When the fix lands: remove the name here and the xfail mark there.
+HELD_BACK: dict[str, str] = {
+    "permanent-error-unanswered": (
+        "new finding: a PermanentError re-runs when its invocation gives no answer (a later task timed out, the "
+        "runtime crashed): the worker dead-letters it but leaves the delete to the consumer"
+    ),
+}
+
+
+# -- the deployment ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The module's settings for one example: both queues (standard and FIFO) get the same."""
+
+    worker_timeout: int = 5
+    time_margin: float = 2.0
+    consumer_extra: int = 30  # the consumer's timeout is the shortest that can dispatch, plus this
+    mode: str = "drain"
+    wait_time: int = 1
+    batch_size: int = 10
+    max_concurrency: int = 4
+    max_receive_count: int = 3
+    backoff_base: float = 2.0
+    backoff_max: float = 900.0
+    idempotency: bool = False
+    max_message_bytes: int = 2048
+
+    @property
+    def consumer_timeout(self) -> int:
+        shortest = minimum_timeout_seconds(
+            ConsumerConfig(
+                "queue", "worker", worker_timeout_seconds=self.worker_timeout, time_margin_seconds=self.time_margin
+            )
+        )
+        return math.ceil(shortest) + self.consumer_extra
+
+    @property
+    def visibility_timeout(self) -> int:
+        # As the module sets it in schedule mode (terraform/locals.tf).
+        return max(self.consumer_timeout, self.worker_timeout)
+
+
+deployments = st.builds(
+    Deployment,
+    worker_timeout=st.sampled_from([3, 5, 10, 30]),
+    time_margin=st.sampled_from([0.5, 1.0, 2.0]),
+    # -2: a consumer that can never dispatch (issue 10 defect 3): each of its runs refuses, loudly.
+    consumer_extra=st.sampled_from([-2, 0, 1, 5, 5, 20, 20, 60, 120]),
+    mode=st.sampled_from(["drain", "continuous"]),
+    wait_time=st.sampled_from([0, 1, 5, 20]),
+    batch_size=st.sampled_from([1, 2, 5, 10]),
+    max_concurrency=st.sampled_from([1, 4]),
+    max_receive_count=st.sampled_from([1, 2, 3, 5]),
+    backoff_base=st.sampled_from([1.0, 2.0, 10.0]),
+    backoff_max=st.sampled_from([30.0, 900.0]),
+    idempotency=st.booleans(),
+    max_message_bytes=st.sampled_from([1024, 2048]),
+).map(lambda d: replace(d, wait_time=max(1, d.wait_time)) if d.mode == "continuous" else d)
+
+
+# -- tasks ------------------------------------------------------------------------------------------
+
+# Task names and ids from small alphabets, so that names, ids and their separators can collide.
+TASK_NAMES = ["job", "job/id/x"]
+# The worker knows these (the regressions replay examples drawn from an earlier alphabet).
+REGISTERED_TASK_NAMES = [*TASK_NAMES, "report"]
+TASK_IDS = ["1", "x/id/1"]
+GROUPS = ["a", "b", "c"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    plan: TaskPlan
+    task_id: str | None = None
+    group: str = "a"
+    fill: float = 0.0  # how much of the queue's maximum message size the payload fills
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+task_plans = st.one_of(
+    st.builds(TaskPlan, behaviour=st.just(OK), seconds=st.sampled_from([0.0, 0.5, 2.0])),
+    st.builds(TaskPlan, behaviour=st.just(OK), seconds=st.sampled_from([0.0, 1.0, 4.0, 12.0, 40.0])),
+    st.builds(TaskPlan, behaviour=st.just(TRANSIENT), failures=st.integers(1, 4), seconds=st.sampled_from([0.0, 1.0])),
+    st.builds(TaskPlan, behaviour=st.just(ALWAYS), seconds=st.sampled_from([0.0, 1.0])),
+    st.builds(TaskPlan, behaviour=st.just(PERMANENT), seconds=st.sampled_from([0.0, 1.0])),
+)
+task_specs = st.builds(
+    TaskSpec,
+    name=st.sampled_from(TASK_NAMES),
+    plan=task_plans,
+    task_id=st.one_of(st.none(), st.sampled_from(TASK_IDS)),
+    group=st.sampled_from(GROUPS),
+    fill=st.sampled_from([0.0, 0.0, 0.5, 0.9, 0.97, 1.0]),
+    # The reserved name is refused by the producer (issue 10 defect 10), with the batch it is in.
+    attributes=st.sampled_from([(), (), (), (("origin", "model"),), ((REASON_ATTRIBUTE, "forged by the producer"),)]),
+)
+
+
+@dataclass
+class Enqueued:
+    """A task the producer handed to SQS, and the message it became."""
+
+    tag: int
+    lane: str
+    spec: TaskSpec
+    message_id: str
+    body: str
+    identity: Any
+    at: float
+    duplicate_of: int | None = None  # FIFO: deduplicated into an earlier message (same message id)
+
+
+# -- invocations and faults ---------------------------------------------------------------------
+
+# Answers some other function could give (TASKQUEUE_WORKER_FUNCTION naming the wrong one): the runtime
+# must refuse every one of them (issue 10 defect 8: it took the second list for "all succeeded").
+REFUSED_ANSWERS = [
+    b"not json",
+    b'"ok"',
+    b"[]",
+    b'{"batchItemFailures": "none"}',
+    b'{"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]}',
+]
+FOREIGN_ANSWERS_THAT_DELETE = [b"{}", b"null", b"", b'{"batchItemFailures": []}', b'{"statusCode": 200, "body": "ok"}']
+
+
+# Runs weigh most; cold starts up to Lambda's 10 s of init are common among them.
+run_plans = st.builds(InvokePlan, kind=st.just("run"), init_seconds=st.sampled_from([0.0, 0.0, 0.5, 2.0, 5.0, 10.0]))
+invoke_plans = st.one_of(
+    run_plans,
+    run_plans,
+    run_plans,
+    run_plans,
+    run_plans,
+    st.builds(InvokePlan, kind=st.sampled_from(["throttle", "error"])),
+    st.builds(InvokePlan, kind=st.just("crash"), crash_after_tasks=st.integers(0, 10)),
+    st.builds(
+        InvokePlan, kind=st.just("answer"), answer=st.sampled_from(REFUSED_ANSWERS + FOREIGN_ANSWERS_THAT_DELETE)
+    ),
+)
+server_faults = st.builds(ServerFault, when=st.sampled_from(["before", "after", "entries"]), attempts=st.integers(1, 3))
+# Most runs meet no SQS fault, so that work gets done between the faults.
+fault_schedules = st.one_of(
+    st.just({}), st.just({}), st.dictionaries(st.integers(0, 40), server_faults, min_size=1, max_size=3)
+)
+
+
+def report(text: str) -> None:
+    """A note on the failing example under Hypothesis; nothing when a regression test replays steps."""
+    if currently_in_test_context():
+        note(text)
+
+
+class ConsumerKilled(BaseException):
+    """The consumer's Lambda stopped it: at its timeout, or at a call chosen by the test."""
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted dispatch at once, in the caller: one deterministic order for the model."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+@dataclass
+class Lane:
+    """One queue with its DLQ, consumer, worker and Lambda model."""
+
+    name: str
+    url: str
+    dlq_url: str
+    fifo: bool
+    consumer: Consumer
+    consumer_sqs: SqsEndpoint
+    worker_sqs: SqsEndpoint
+    lambda_model: LambdaModel
+    producer: TaskQueue
+
+
+# -- statistics of the long profile -------------------------------------------------------------------
+
+STATISTICS: Counter[str] = Counter()
+
+
+# -- the state machine --------------------------------------------------------------------------------
+
+
+class FaultModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = SimClock()
+        self.sqs = SqsModel()
+        self.ledger = Ledger()
+        self.deployment = Deployment()
+        self.lane_by_name: dict[str, Lane] = {}
+        self.enqueued: list[Enqueued] = []
+        self.tags = itertools.count(1)
+        self.invocation_numbers = itertools.count(1)
+        self.deadline: float | None = None
+        self.kill_at: int | None = None
+        self.consumer_calls = 0
+        # Kinds of fault not drawn while the defect they trigger is open (regression tests clear it).
+        self.holding: frozenset[str] = frozenset(HELD_BACK)
+        # Invocations whose answer or settlement a fault may have lost, and messages SQS delivered twice.
+        self.unsettled: set[int] = set()
+        self.unanswered: set[int] = set()
+        self.duplicated: set[str] = set()
+        STATISTICS["examples"] += 1
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    @initialize(deployment=deployments, seed=st.integers(0, 2**32 - 1))
+    def deploy(self, deployment: Deployment, seed: int) -> None:
+        self.deployment = deployment
+        report(f"deployment: {deployment}")
+        rng = random.Random(seed)
+        admin = SqsEndpoint(self.sqs, self.clock, self.clock.advance).attach(boto3.client("sqs", region_name=REGION))
+        registry = TaskRegistry()
+        self.ledger.register(registry, REGISTERED_TASK_NAMES)
+        self.idempotency = ModelIdempotency(self.ledger) if deployment.idempotency else None
+        for name, fifo in (("standard", False), ("fifo", True)):
+            self.lane_by_name[name] = self._lane(admin, registry, name, fifo, rng)
+
+    def _lane(self, admin: Any, registry: TaskRegistry, name: str, fifo: bool, rng: random.Random) -> Lane:
+        d = self.deployment
+        suffix = ".fifo" if fifo else ""
+        kind = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if fifo else {}
+        size = {"MaximumMessageSize": str(d.max_message_bytes)}
+        dlq_url = admin.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes={**kind, **size})["QueueUrl"]
+        dlq_arn = self.sqs.queue(dlq_url).arn
+        url = admin.create_queue(
+            QueueName=f"{name}{suffix}",
+            Attributes={
+                **kind,
+                **size,
+                "VisibilityTimeout": str(d.visibility_timeout),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": d.max_receive_count}),
+            },
+        )["QueueUrl"]
+        backoff = Backoff(d.backoff_base, d.backoff_max)
+        config = ConsumerConfig(
+            queue_url=url,
+            worker_function="worker",
+            max_concurrency=d.max_concurrency,
+            batch_size=d.batch_size,
+            wait_time_seconds=d.wait_time,
+            mode=d.mode,
+            worker_timeout_seconds=d.worker_timeout,
+            time_margin_seconds=d.time_margin,
+            backoff=backoff,
+        )
+        consumer_sqs_client, lambda_client = clients_for(config)
+        consumer_sqs = SqsEndpoint(self.sqs, self.clock, self._consumer_wait)
+        consumer_sqs.guard = self._consumer_guard
+        consumer_sqs.attach(consumer_sqs_client)
+        worker_sqs = SqsEndpoint(self.sqs, self._worker_now, self.clock.advance)
+        worker_client = worker_sqs.attach(boto3.client("sqs", region_name=REGION))
+        worker_config = WorkerConfig(dlq_url=dlq_url, max_receive_count=d.max_receive_count, backoff=backoff)
+
+        def new_worker() -> Any:
+            """A cold start: a new execution environment, with a worker of its own."""
+            worker = worker_module.Worker(
+                worker_config,
+                worker_client,
+                registry,
+                # Typed as the DynamoDB runner, the worker needs only run() and register_lambda_context().
+                cast(Any, self.idempotency),
+                rng=rng.random,
+            )
+            return worker.handle
+
+        model = LambdaModel(
+            new_handler=new_worker,
+            timeout_seconds=d.worker_timeout,
+            now=self.clock,
+            wait=self._consumer_wait,
+            max_init_seconds=LAMBDA_INIT_SECONDS,
+            guard=lambda: self._consumer_guard("Invoke"),
+            numbers=self.invocation_numbers,
+        )
+        model.attach(lambda_client)
+        self.ledger.lambdas.append(model)
+        consumer = Consumer(
+            config,
+            consumer_sqs_client,
+            lambda_client,
+            rng=rng.random,
+            clock=self.clock,
+            sleep=self._consumer_wait,
+            executor=InlineExecutor,
+        )
+        producer_client = SqsEndpoint(self.sqs, self.clock, self.clock.advance).attach(
+            boto3.client("sqs", region_name=REGION)
+        )
+        producer = TaskQueue(url, sqs=producer_client, max_message_bytes=d.max_message_bytes)
+        return Lane(name, url, dlq_url, fifo, consumer, consumer_sqs, worker_sqs, model, producer)
+
+    # -- the consumer's life ------------------------------------------------------------------
+
+    def _worker_now(self) -> float:
+        for model in self.ledger.lambdas:
+            if model.current is not None:
+                return model.current.timeline.now
+        return self.clock.now
+
+    def _consumer_wait(self, seconds: float) -> None:
+        if self.deadline is not None and self.clock.now + seconds > self.deadline:
+            self.clock.advance(max(0.0, self.deadline - self.clock.now))
+            raise ConsumerKilled("the consumer reached its timeout while waiting")
+        self.clock.advance(seconds)
+
+    def _consumer_guard(self, operation: str) -> None:
+        self.consumer_calls += 1
+        if self.deadline is not None and self.clock.now >= self.deadline:
+            raise ConsumerKilled(f"the consumer reached its timeout before {operation}")
+        if self.kill_at is not None and self.consumer_calls == self.kill_at:
+            raise ConsumerKilled(f"the consumer was killed at call {self.consumer_calls} ({operation})")
+
+    # -- rules -------------------------------------------------------------------------------------
+
+    @rule(lane=st.sampled_from(["standard", "fifo"]), specs=st.lists(task_specs, min_size=1, max_size=3))
+    def enqueue(self, lane: str, specs: list[TaskSpec]) -> None:
+        STATISTICS["steps"] += 1
+        target = self.lane_by_name[lane]
+        tasks, tags, bodies = [], [], []
+        for spec in specs:
+            tag = next(self.tags)
+            task_id = spec.task_id
+            fill = spec.fill
+            payload = spec.plan.as_payload(tag, 0)
+            base = len(json.dumps({"task": spec.name, "payload": payload, "id": task_id}, separators=(",", ":")))
+            # Filling what the producer takes: the queue's maximum less the room kept for a dead letter's reason.
+            usable = self.deployment.max_message_bytes - DEAD_LETTER_ROOM_BYTES
+            padding = max(0, int(fill * usable) - base - 40)
+            payload = spec.plan.as_payload(tag, padding)
+            group = spec.group if target.fifo else None
+            tasks.append(Task(spec.name, payload, task_id, group_id=group, attributes=dict(spec.attributes)))
+            tags.append((tag, replace(spec, task_id=task_id)))
+        try:
+            message_ids = target.producer.enqueue_batch(tasks)
+        except EnqueueError as error:
+            message_ids = error.message_ids
+        except ValueError:
+            STATISTICS["enqueue refused by the producer"] += 1
+            return
+        for (tag, spec), message_id, task in zip(tags, message_ids, tasks, strict=True):
+            if message_id is None:
+                continue
+            body = json.dumps(
+                {"task": task.name, "payload": task.payload, **({"id": task.id} if task.id is not None else {})},
+                separators=(",", ":"),
+            )
+            bodies.append(body)
+            identity = (spec.name, spec.task_id) if spec.task_id is not None else ("tag", tag)
+            earlier = next((e.tag for e in self.enqueued if e.lane == lane and e.message_id == message_id), None)
+            self.enqueued.append(
+                Enqueued(tag, lane, spec, message_id, body, identity, self.clock.now, duplicate_of=earlier)
+            )
+            self.ledger.identities[tag] = identity
+            STATISTICS["tasks enqueued"] += 1
+
+    @rule(
+        lane=st.sampled_from(["standard", "fifo"]),
+        # The schedule's period: the time since the previous step (the runs of a schedule take turns).
+        after=st.sampled_from([0.0, 0.0, 1.0, 60.0, 60.0, 300.0]),
+        budget_share=st.sampled_from([1.0, 1.0, 1.0, 0.6]),
+        invocations=st.lists(invoke_plans, max_size=10),
+        consumer_faults=fault_schedules,
+        worker_faults=fault_schedules,
+        kill_at=st.one_of(st.none(), st.none(), st.none(), st.integers(1, 40)),
+    )
+    def consumer_run(
+        self,
+        lane: str,
+        after: float,
+        budget_share: float,
+        invocations: list[InvokePlan],
+        consumer_faults: dict[int, ServerFault],
+        worker_faults: dict[int, ServerFault],
+        kill_at: int | None,
+    ) -> None:
+        """One scheduled consumer run, with what its worker invocations do and the faults it meets."""
+        STATISTICS["steps"] += 1
+        self.clock.advance(after)
+        target = self.lane_by_name[lane]
+        first_invocation = len(target.lambda_model.invocations)
+        budget = max(1.0, self.deployment.consumer_timeout * budget_share)
+        target.lambda_model.plans = list(invocations)
+        target.consumer_sqs.faults = {len(target.consumer_sqs.calls) + n: f for n, f in consumer_faults.items()}
+        target.worker_sqs.faults = {len(target.worker_sqs.calls) + n: f for n, f in worker_faults.items()}
+        consumer_calls, worker_calls = len(target.consumer_sqs.calls), len(target.worker_sqs.calls)
+        settled = True
+        self.deadline = self.clock.now + budget
+        self.kill_at = kill_at
+        self.consumer_calls = 0
+        try:
+            summary = target.consumer.run(LambdaContext(remaining_seconds=budget, clock=self.clock))
+            report(f"consumer run on {lane}: {summary.as_dict()}")
+            STATISTICS[f"consumer runs ({summary.stopped_because})"] += 1
+        except ConsumerKilled as killed:
+            settled = False
+            report(f"consumer run on {lane}: {killed}")
+            STATISTICS["consumer runs killed"] += 1
+        except Exception as error:
+            # The run failed (Lambda reports a function error); the schedule starts another later.
+            settled = False
+            report(f"consumer run on {lane} failed: {type(error).__name__}: {error}")
+            STATISTICS[f"consumer runs failed ({type(error).__name__})"] += 1
+        finally:
+            self.deadline = None
+            self.kill_at = None
+            target.lambda_model.plans = []
+            target.consumer_sqs.faults = {}
+            target.worker_sqs.faults = {}
+        settlement = ("DeleteMessageBatch", "DeleteMessage", "ChangeMessageVisibilityBatch", "SendMessage")
+        settled = (
+            settled
+            and not target.consumer_sqs.lost(consumer_calls, settlement)
+            and not target.worker_sqs.lost(worker_calls, settlement)
+        )
+        for invocation in target.lambda_model.invocations[first_invocation:]:
+            if not settled:
+                self.unsettled.add(invocation.number)
+            if invocation.outcome != "answered":
+                self.unanswered.add(invocation.number)
+            ran = [e for e in self.ledger.executions if e.invocation == invocation.number]
+            report(
+                f"  invocation {invocation.number} ({invocation.plan.kind}) {invocation.timeline.started:.1f}-"
+                f"{invocation.timeline.now:.1f}: {invocation.outcome}; messages {invocation.message_ids}; "
+                f"ran {[(e.tag, e.outcome, e.start, e.end) for e in ran]}"
+            )
+        STATISTICS["consumer runs"] += 1
+
+    @rule(
+        after=st.sampled_from([0.0, 1.0, 10.0, 60.0]),
+        runs=st.integers(1, 3),
+        cold_starts=st.lists(st.sampled_from([0.0, 0.0, 0.5, 2.0, 5.0, 10.0]), max_size=6),
+    )
+    def schedule_goes_on(self, after: float, runs: int, cold_starts: list[float]) -> None:
+        """Consumer runs on both queues as the schedule makes them between the faults: no fault, only
+        Lambda's cold starts (init not counted in the worker's timeout)."""
+        plans = [InvokePlan(kind="run", init_seconds=seconds) for seconds in cold_starts]
+        for _ in range(runs):
+            for lane in self.lane_by_name:
+                self.consumer_run(lane, after, 1.0, plans, {}, {}, None)
+
+    @rule(seconds=st.sampled_from([0.5, 1.0, 3.0, 10.0, 31.0, 61.0, 301.0, 1000.0]))
+    def advance_clock(self, seconds: float) -> None:
+        STATISTICS["steps"] += 1
+        self.clock.advance(seconds)
+
+    @precondition(lambda self: self.deployment.idempotency)
+    @rule(index=st.integers(0, 100))
+    def duplicate_delivery(self, index: int) -> None:
+        """SQS delivers a standard-queue message again while it is in flight (at-least-once)."""
+        STATISTICS["steps"] += 1
+        queue = self.sqs.queue(self.lane_by_name["standard"].url)
+        in_flight = [m for m in queue.messages.values() if m.in_flight(self.clock.now)]
+        if in_flight:
+            message = in_flight[index % len(in_flight)]
+            message.visible_at = self.clock.now
+            self.duplicated.add(message.message_id)
+            STATISTICS["duplicate deliveries"] += 1
+
+    # -- invariants -----------------------------------------------------------------------------
+
+    def _executions(self) -> dict[str, list[Execution]]:
+        by_message: dict[str, list[Execution]] = {}
+        for execution in self.ledger.executions:
+            by_message.setdefault(execution.message_id, []).append(execution)
+        return by_message
+
+    def _dead_letters(self, lane: Lane) -> Iterator[StoredMessage]:
+        yield from self.sqs.queue(lane.dlq_url).messages.values()
+
+    @invariant()
+    def nothing_is_lost(self) -> None:
+        succeeded = {self.ledger.identities[e.tag] for e in self.ledger.executions if e.outcome == "succeeded"}
+        by_tag = {e.tag: e for e in self.enqueued}
+        for task in self.enqueued:
+            # A FIFO send SQS deduplicated into an earlier one of the same identity shares its fate.
+            original = by_tag.get(task.duplicate_of) if task.duplicate_of is not None else None
+            enqueued = original if original is not None and original.identity == task.identity else task
+            lane = self.lane_by_name[enqueued.lane]
+            queue = self.sqs.queue(lane.url)
+            if enqueued.message_id in queue.messages or enqueued.identity in succeeded:
+                continue
+            if enqueued.message_id in queue.expired:
+                continue
+            if any(self._dead_lettered_by_worker(m, enqueued) for m in self._dead_letters(lane)):
+                continue
+            redriven = {r.message_id: r for r in queue.redriven}
+            moved = redriven.get(enqueued.message_id)
+            if moved is not None and moved.receive_count >= self.deployment.max_receive_count:
+                own = self.sqs.queue(lane.dlq_url).messages.get(enqueued.message_id)
+                if own is not None and own.body == enqueued.body:
+                    continue
+            raise AssertionError(
+                f"task {task.tag} ({task.spec}) is lost: message {task.message_id} is neither pending, "
+                f"completed, dead-lettered with a reason, moved by redrive, nor expired"
+                + (f"; SQS deduplicated it into task {task.duplicate_of}" if task.duplicate_of else "")
+            )
+
+    @staticmethod
+    def _dead_lettered_by_worker(message: StoredMessage, enqueued: Enqueued) -> bool:
+        source = message.attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE, {}).get("StringValue")
+        return (
+            source == enqueued.message_id
+            and message.body == enqueued.body
+            and bool(message.attributes.get(REASON_ATTRIBUTE, {}).get("StringValue"))
+        )
+
+    @invariant()
+    def executions_of_a_message_never_overlap(self) -> None:
+        for message_id, executions in self._executions().items():
+            ordered = sorted(executions, key=lambda e: (e.start, e.end))
+            for first, second in itertools.pairwise(ordered):
+                assert first.end <= second.start, (
+                    f"message {message_id} ran twice at once: {first} and {second} (invocations "
+                    f"{first.invocation} and {second.invocation})"
+                )
+
+    @invariant()
+    def fifo_groups_run_in_order(self) -> None:
+        lane = self.lane_by_name.get("fifo")
+        if lane is None:
+            return
+        groups: dict[str, list[Enqueued]] = {}
+        for enqueued in self.enqueued:
+            if enqueued.lane == "fifo" and enqueued.duplicate_of is None:
+                groups.setdefault(enqueued.spec.group, []).append(enqueued)
+        runs = self._executions()
+        for group, members in groups.items():
+            for later_index, later in enumerate(members):
+                for execution in runs.get(later.message_id, []):
+                    for earlier in members[:later_index]:
+                        done = self._done_at(lane, earlier)
+                        assert done is not None and done <= execution.start, (
+                            f"FIFO group {group!r}: task {later.tag} started at {execution.start} before task "
+                            f"{earlier.tag}, earlier in the group, was done (at {done})"
+                        )
+
+    def _done_at(self, lane: Lane, enqueued: Enqueued) -> float | None:
+        times = [
+            e.end for e in self.ledger.executions if e.message_id == enqueued.message_id and e.outcome == "succeeded"
+        ]
+        key = task_identity(enqueued.spec.name, enqueued.spec.task_id, enqueued.message_id)
+        invocations = {
+            i.number: i
+            for model in self.ledger.lambdas
+            for i in model.invocations
+            if enqueued.message_id in i.message_ids
+        }
+        times += [s.at for s in self.ledger.skips if s.key == key and s.invocation in invocations]
+        times += [m.sent_at for m in self._dead_letters(lane) if self._dead_lettered_by_worker(m, enqueued)]
+        queue = self.sqs.queue(lane.url)
+        times += [r.at for r in queue.redriven if r.message_id == enqueued.message_id]
+        if enqueued.message_id in queue.expired:
+            times.append(queue.expired[enqueued.message_id])
+        return min(times) if times else None
+
+    @invariant()
+    def a_permanent_error_never_runs_again(self) -> None:
+        """Unless a fault lost what settles it (a delete or the dead-letter send failed for good, the
+        consumer died, SQS delivered it twice): at-least-once allows a re-run then, not otherwise."""
+        for message_id, executions in self._executions().items():
+            if message_id in self.duplicated:
+                continue
+            for permanent in (e for e in executions if e.outcome == "permanent"):
+                if permanent.invocation in self.unsettled:
+                    continue
+                if permanent.invocation in self.unanswered and "permanent-error-unanswered" in self.holding:
+                    continue
+                again = [e for e in executions if e.start >= permanent.end and e is not permanent]
+                assert not again, f"message {message_id} raised PermanentError ({permanent}) and ran again: {again}"
+
+    @invariant()
+    def with_idempotency_no_side_effect_happens_twice(self) -> None:
+        if self.deployment.idempotency:
+            twice = {identity: n for identity, n in self.ledger.side_effects.items() if n > 1}
+            assert not twice, f"side effects that happened more than once: {twice}"
+
+    @invariant()
+    def a_redriven_dead_letter_carries_no_reason_of_ours(self) -> None:
+        for lane in self.lane_by_name.values():
+            moved = {r.message_id for r in self.sqs.queue(lane.url).redriven}
+            for message in self._dead_letters(lane):
+                if message.message_id in moved:
+                    assert REASON_ATTRIBUTE not in message.attributes, (
+                        f"message {message.message_id} was moved by SQS's redrive, yet carries {REASON_ATTRIBUTE}="
+                        f"{message.attributes[REASON_ATTRIBUTE]}"
+                    )
+
+    def teardown(self) -> None:
+        STATISTICS["executions"] += len(self.ledger.executions)
+        STATISTICS["invocations"] += sum(len(m.invocations) for m in self.ledger.lambdas)
+        for model in self.ledger.lambdas:
+            for invocation in model.invocations:
+                STATISTICS[f"invocations {invocation.outcome}"] += 1
+
+
+FAULT_MODEL = Budget(bounded_examples=50, long_examples=3000, steps=40)
+
+
+class JsonLinesDropped(io.TextIOBase):
+    """Standard output without the runtime's JSON lines (a metrics line per consumer run)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        if not text.startswith("{"):
+            self.target.write(text)
+        return len(text)
+
+
+@pytest.fixture
+def quiet_runtime() -> Iterator[None]:
+    """The runtime logs every task and writes a metrics line per run, and the model runs thousands."""
+    loggers = [lazy.powertools for lazy in (worker_module.logger, consumer_module.logger)]
+    levels = [logger.log_level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel("CRITICAL")
+    with contextlib.redirect_stdout(JsonLinesDropped(sys.stdout)):
+        yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
+
+# The long profile runs for many minutes (make soak); the bounded one well within pytest's timeout.
+@pytest.mark.timeout(0 if is_long() else 300)
+def test_consumer_and_worker_keep_their_promises_under_faults(quiet_runtime: None) -> None:
+    STATISTICS.clear()
+    run_state_machine_as_test(FaultModel, settings=model_settings(FAULT_MODEL))
+    if is_long():
+        print(f"\nfault model statistics: {dict(sorted(STATISTICS.items()))}")
+
+
+# -- regressions: shrunk examples the state machine found, replayed step by step ------------------------
+# Each failed on the runtime before its fix (main at f91bfd5); those whose fix has not landed are xfail.
+
+
+def replay(released: str, deployment: Deployment) -> FaultModel:
+    """A fresh state machine to replay a shrunk example with, ``released`` no longer held back."""
+    state = FaultModel()
+    state.holding = frozenset(HELD_BACK) - {released}
+    state.deploy(deployment=deployment, seed=0)
+    return state
+
+
+def check_invariants(state: FaultModel) -> None:
+    """The invariants, once the replay is known to have reached a worker invocation (else it proves nothing)."""
+    if not any(model.invocations for model in state.ledger.lambdas):
+        pytest.fail("the replay made no worker invocation: its deployment no longer runs the consumer")
+    state.nothing_is_lost()
+    state.executions_of_a_message_never_overlap()
+    state.fifo_groups_run_in_order()
+    state.a_permanent_error_never_runs_again()
+    state.with_idempotency_no_side_effect_happens_twice()
+    state.a_redriven_dead_letter_carries_no_reason_of_ours()
+
+
+def run_consumer(state: FaultModel, lane: str, *invocations: InvokePlan) -> None:
+    """A consumer run with a full budget, no SQS fault and no kill."""
+    state.consumer_run(
+        lane=lane,
+        after=0.0,
+        budget_share=1.0,
+        invocations=list(invocations),
+        consumer_faults={},
+        worker_faults={},
+        kill_at=None,
+    )
+
+
+SMALL = Deployment(
+    worker_timeout=3,
+    time_margin=0.5,
+    consumer_extra=20,
+    mode="drain",
+    wait_time=0,
+    batch_size=1,
+    max_concurrency=1,
+    max_receive_count=1,
+    backoff_base=1.0,
+    backoff_max=30.0,
+    idempotency=False,
+    max_message_bytes=1024,
+)
+
+
+def test_regression_a_foreign_answer_never_deletes_unrun_messages(quiet_runtime: None) -> None:
+    """Shrunk by the state machine (defect 8): one task; the invocation is answered ``{}`` by some other
+    function, which the consumer took for "all succeeded" and deleted the task unrun."""
+    state = replay("foreign-answers", SMALL)
+    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK))])
+    run_consumer(state, "standard", InvokePlan(kind="answer", answer=b"{}"))
+    check_invariants(state)  # task 1 is lost: deleted, never run
+
+
+def test_regression_an_invocation_past_the_read_timeout_is_not_run_again_meanwhile(quiet_runtime: None) -> None:
+    """Shrunk by the state machine: a 0.5 s task in an invocation with a 5 s cold start. The read timeout
+    (worker 3 s + 1 s) fails the batch with a 1 s backoff, and the consumer's next receive runs the task
+    again at 5.0 s, while the first invocation runs it from 5.0 to 5.5 s."""
+    state = replay("init-beyond-read-timeout", replace(SMALL, wait_time=1, max_receive_count=2))
+    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK, seconds=0.5))])
+    run_consumer(state, "standard", InvokePlan(kind="run", init_seconds=5.0))
+    check_invariants(state)  # message 1 ran twice at once
+
+
+def test_regression_fifo_tasks_sharing_an_id_are_both_run(quiet_runtime: None) -> None:
+    """Shrunk by the state machine (defect 2): on FIFO, 'job' and 'report' enqueued with the same id; SQS
+    deduplicated the second into the first (the producer used the id alone as MessageDeduplicationId)."""
+    state = replay("fifo-id-shared-across-tasks", SMALL)
+    state.enqueue(
+        lane="fifo",
+        specs=[
+            TaskSpec(name="job", plan=TaskPlan(OK)),
+            TaskSpec(name="job", plan=TaskPlan(OK)),
+            TaskSpec(name="job", plan=TaskPlan(OK), task_id="1"),
+            TaskSpec(name="report", plan=TaskPlan(OK), task_id="1"),
+        ],
+    )
+    run_consumer(state, "fifo")
+    check_invariants(state)  # task 4 is lost: SQS deduplicated it into task 3 (same MessageDeduplicationId)
+
+
+def test_regression_a_permanent_error_near_the_maximum_size_is_not_run_again(quiet_runtime: None) -> None:
+    """Shrunk by the state machine (defect 5): a PermanentError task whose body filled 90% of a 1 KiB queue
+    was run again on every receive, its DLQ entry being refused. Replayed with the largest such task the
+    producer accepts (it now keeps the room a dead letter's reason needs)."""
+    state = replay("permanent-error-near-max-size", replace(SMALL, max_receive_count=2))
+    for fill in (1.0, 0.97, 0.9, 0.8, 0.7):
+        state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT), fill=fill)])
+        if state.enqueued:
+            break
+    run_consumer(state, "standard")
+    state.advance_clock(seconds=1.0)
+    run_consumer(state, "standard")
+    check_invariants(state)  # before the fix: the DLQ refused the entry, so the task ran (and raised) again
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["permanent-error-unanswered"])
+def test_regression_a_permanent_error_in_an_invocation_that_dies_is_not_run_again(quiet_runtime: None) -> None:
+    """Shrunk by the state machine: the worker dead-letters the third task of group 'a' (PermanentError),
+    then its runtime dies before answering; the consumer fails the batch, and the task runs again."""
+    state = replay("permanent-error-unanswered", replace(SMALL, wait_time=1, batch_size=2, max_receive_count=2))
+    state.enqueue(
+        lane="fifo",
+        specs=[
+            TaskSpec(name="job", plan=TaskPlan(OK)),
+            TaskSpec(name="job", plan=TaskPlan(OK)),
+            TaskSpec(name="job", plan=TaskPlan(PERMANENT)),
+        ],
+    )
+    run_consumer(state, "fifo", InvokePlan(kind="run"), InvokePlan(kind="crash", crash_after_tasks=1))
+    check_invariants(state)  # task 3 raised PermanentError in invocation 2 and ran again in invocation 3
+
+
+def test_regression_a_producer_cannot_forge_the_dead_letter_reason(quiet_runtime: None) -> None:
+    """Shrunk by the state machine (defect 10): a task enqueued with taskqueue.reason, throttled once with
+    maxReceiveCount 1, was moved to the DLQ by SQS carrying the producer's "reason". The producer now
+    refuses the reserved name (the whole batch it is in), so only the first task is enqueued."""
+    state = replay("reserved-attributes", replace(SMALL, wait_time=1))
+    state.enqueue(lane="fifo", specs=[TaskSpec(name="job", plan=TaskPlan(OK))])
+    forged = TaskSpec(name="job", plan=TaskPlan(OK), attributes=((REASON_ATTRIBUTE, "forged by the producer"),))
+    state.enqueue(lane="fifo", specs=[forged])
+    assert [task.spec.attributes for task in state.enqueued] == [()]
+    run_consumer(state, "fifo", InvokePlan(kind="run"), InvokePlan(kind="throttle"))
+    check_invariants(state)  # before the fix: the redriven message carried taskqueue.reason
+
+
+def test_regression_tasks_whose_name_and_id_collide_in_the_key_both_run(quiet_runtime: None) -> None:
+    """Found by the state machine (defect 7; in a long example, not shrunk; made minimal by hand): with
+    idempotency, task 'job' id 'x/id/1' and task 'job/id/x' id '1' shared the key 'job/id/x/id/1'."""
+    state = replay("idempotency-key-collision", replace(SMALL, idempotency=True))
+    state.enqueue(
+        lane="standard",
+        specs=[
+            TaskSpec(name="job", plan=TaskPlan(OK), task_id="x/id/1"),
+            TaskSpec(name="job/id/x", plan=TaskPlan(OK), task_id="1"),
+        ],
+    )
+    run_consumer(state, "standard")
+    check_invariants(state)  # task 2 was skipped as done, and deleted: lost
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["permanent-error-unanswered"])
+def test_regression_a_permanent_error_batched_with_a_task_that_times_out_is_not_run_again(
+    quiet_runtime: None,
+) -> None:
+    """The same finding on its common path: a PermanentError task and a 40 s task in one batch of a 3 s
+    worker. The second task is cut off at the timeout, the batch fails, and the first task runs (and is
+    dead-lettered) again on every receive."""
+    state = replay("permanent-error-unanswered", replace(SMALL, wait_time=1, batch_size=2, max_receive_count=3))
+    state.enqueue(
+        lane="standard",
+        specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT)), TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0))],
+    )
+    run_consumer(state, "standard")
+    check_invariants(state)  # task 1 raised PermanentError in invocation 1 and ran again in invocations 2 and 3
