@@ -129,6 +129,27 @@ class _Claim:
     status: str = "INPROGRESS"  # then "COMPLETED", or "DELETED" after an exception
 
 
+class ModelAttempts:
+    """The module's attempts table (``taskqueue.attempts.AttemptLedger``) in memory, shared by every
+    execution environment as DynamoDB is: failed attempts and dead-letter verdicts per message."""
+
+    def __init__(self) -> None:
+        self.failed: dict[str, int] = defaultdict(int)
+        self.verdicts: dict[str, Any] = {}
+
+    def read(self, message_id: str) -> Any:
+        from taskqueue.attempts import LedgerEntry
+
+        return LedgerEntry(self.failed.get(message_id, 0), self.verdicts.get(message_id))
+
+    def record_failure(self, message_id: str) -> int:
+        self.failed[message_id] += 1
+        return self.failed[message_id]
+
+    def remember_verdict(self, message_id: str, verdict: Any) -> None:
+        self.verdicts[message_id] = verdict
+
+
 class ModelIdempotency:
     """Run-once by key, with Powertools' semantics, on the invocations' timelines.
 

@@ -53,7 +53,17 @@ from hypothesis.stateful import (
 
 from aws_fakes import LambdaContext
 from conftest import REGION
-from fault_ledger import ALWAYS, OK, PERMANENT, TRANSIENT, Execution, Ledger, ModelIdempotency, TaskPlan
+from fault_ledger import (
+    ALWAYS,
+    OK,
+    PERMANENT,
+    TRANSIENT,
+    Execution,
+    Ledger,
+    ModelAttempts,
+    ModelIdempotency,
+    TaskPlan,
+)
 from lambda_model import InvokePlan, LambdaModel
 from model_profiles import Budget, is_long, model_settings
 from sqs_endpoint import ServerFault, SqsEndpoint
@@ -73,12 +83,7 @@ from taskqueue.registry import TaskRegistry
 # Each name is a kind of fault the runtime on main does not survive yet (issue 10). While it is here,
 # the state machine does not draw it, and a regression test below replays the shrunk example it found
 # (xfail, strict). When the fix lands: remove the name here and the xfail mark there.
-HELD_BACK: dict[str, str] = {
-    "permanent-error-unanswered": (
-        "new finding: a PermanentError re-runs when its invocation gives no answer (a later task timed out, the "
-        "runtime crashed): the worker dead-letters it but leaves the delete to the consumer"
-    ),
-}
+HELD_BACK: dict[str, str] = {}
 
 
 # -- the deployment ---------------------------------------------------------------------------------
@@ -341,6 +346,8 @@ class FaultModel(RuleBasedStateMachine):
         worker_sqs = SqsEndpoint(self.sqs, self._worker_now, self.clock.advance)
         worker_client = worker_sqs.attach(boto3.client("sqs", region_name=REGION))
         worker_config = WorkerConfig(dlq_url=dlq_url, max_receive_count=d.max_receive_count, backoff=backoff)
+        # The module's default (track_attempts): one attempts table for every execution environment.
+        attempts = ModelAttempts()
 
         def new_worker() -> Any:
             """A cold start: a new execution environment, with a worker of its own."""
@@ -350,6 +357,7 @@ class FaultModel(RuleBasedStateMachine):
                 registry,
                 # Typed as the DynamoDB runner, the worker needs only run() and register_lambda_context().
                 cast(Any, self.idempotency),
+                cast(Any, attempts),
                 rng=rng.random,
             )
             return worker.handle
@@ -825,7 +833,6 @@ def test_regression_a_permanent_error_near_the_maximum_size_is_not_run_again(qui
     check_invariants(state)  # before the fix: the DLQ refused the entry, so the task ran (and raised) again
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["permanent-error-unanswered"])
 def test_regression_a_permanent_error_in_an_invocation_that_dies_is_not_run_again(quiet_runtime: None) -> None:
     """Shrunk by the state machine: the worker dead-letters the third task of group 'a' (PermanentError),
     then its runtime dies before answering; the consumer fails the batch, and the task runs again."""
@@ -870,7 +877,6 @@ def test_regression_tasks_whose_name_and_id_collide_in_the_key_both_run(quiet_ru
     check_invariants(state)  # task 2 was skipped as done, and deleted: lost
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HELD_BACK["permanent-error-unanswered"])
 def test_regression_a_permanent_error_batched_with_a_task_that_times_out_is_not_run_again(
     quiet_runtime: None,
 ) -> None:
