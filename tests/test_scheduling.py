@@ -284,8 +284,18 @@ def test_scheduling_settings_from_the_environment():
         {"TASKQUEUE_SCHEDULE_GROUP": GROUP, "TASKQUEUE_SCHEDULER_ROLE_ARN": ROLE}
     )
     assert config == SchedulingConfig(GROUP, ROLE)
-    with pytest.raises(ValueError, match=r"\$TASKQUEUE_SCHEDULER_ROLE_ARN is not set"):
-        SchedulingConfig.from_environment({"TASKQUEUE_SCHEDULE_GROUP": GROUP})
+    # Listing and cancelling need the group only.
+    assert SchedulingConfig.from_environment({"TASKQUEUE_SCHEDULE_GROUP": GROUP}) == SchedulingConfig(GROUP)
+    with pytest.raises(ValueError, match=r"\$TASKQUEUE_SCHEDULER_ROLE_ARN is set but \$TASKQUEUE_SCHEDULE_GROUP"):
+        SchedulingConfig.from_environment({"TASKQUEUE_SCHEDULER_ROLE_ARN": ROLE})
+
+
+def test_creating_a_schedule_needs_the_role(sqs, queues, scheduler):
+    recorder = CallRecorder(scheduler)
+    producer = TaskQueue(queues.url, sqs=sqs, scheduler=scheduler, scheduling=SchedulingConfig(GROUP))
+    with pytest.raises(ValueError, match=r"needs a schedule .* and scheduling has no role_arn"):
+        producer.enqueue("t", delay=3600)
+    assert recorder.calls == []
 
 
 # -- batches ---------------------------------------------------------------------------------------

@@ -253,10 +253,11 @@ class TaskQueue:
 
     def _schedule_request(self, task: Task, body: str, due: DueTime) -> ScheduleRequest:
         when = f"due {due.at.isoformat()}, {due.seconds_ahead} s ahead"
-        if self.scheduling is None:
+        if self.scheduling is None or self.scheduling.role_arn is None:
+            missing = "scheduling is not configured" if self.scheduling is None else "scheduling has no role_arn"
             raise ValueError(
                 f"task {task.name!r} ({when}) needs a schedule (SQS delays standard queues' messages by at most "
-                f"{SQS_MAX_DELAY_SECONDS} s, FIFO queues' not at all), and scheduling is not configured: pass "
+                f"{SQS_MAX_DELAY_SECONDS} s, FIFO queues' not at all), and {missing}: pass "
                 f"scheduling= to TaskQueue (the CLI reads ${SCHEDULE_GROUP_ENV} and ${SCHEDULER_ROLE_ARN_ENV})"
             )
         if task.attributes:

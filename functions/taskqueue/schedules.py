@@ -70,7 +70,8 @@ class SchedulingConfig:
     """What the producer needs from the Terraform module to schedule tasks (its outputs of the same names)."""
 
     group_name: str  # schedule_group_name
-    role_arn: str  # scheduler_role_arn: may send to the queue (and to the dead-letter queue)
+    # scheduler_role_arn: may send to the queue and the dead-letter queue. Only creating schedules needs it.
+    role_arn: str | None = None
     dead_letter_arn: str | None = None  # schedule_dead_letter_queue_arn: a standard queue
     max_event_age_seconds: int = SCHEDULER_MAX_EVENT_AGE_SECONDS  # how long the Scheduler retries a failed send
     max_retry_attempts: int = SCHEDULER_MAX_RETRY_ATTEMPTS
@@ -80,7 +81,7 @@ class SchedulingConfig:
             raise ValueError(
                 f"group_name={self.group_name!r} must be 1-{SCHEDULER_MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
             )
-        if not isinstance(self.role_arn, str) or not _ROLE_ARN.match(self.role_arn):
+        if self.role_arn is not None and (not isinstance(self.role_arn, str) or not _ROLE_ARN.match(self.role_arn)):
             raise ValueError(f"role_arn={self.role_arn!r} must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         if self.dead_letter_arn is not None and not _STANDARD_QUEUE_ARN.match(self.dead_letter_arn):
             raise ValueError(
@@ -106,16 +107,15 @@ class SchedulingConfig:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SchedulingConfig | None:
         """From $TASKQUEUE_SCHEDULE_GROUP, $TASKQUEUE_SCHEDULER_ROLE_ARN and $TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN;
-        None when neither of the first two is set."""
-        group, role = environ.get(SCHEDULE_GROUP_ENV), environ.get(SCHEDULER_ROLE_ARN_ENV)
-        if not group and not role:
+        None when no group is set (listing and cancelling need the group only)."""
+        group = environ.get(SCHEDULE_GROUP_ENV)
+        if not group:
+            if environ.get(SCHEDULER_ROLE_ARN_ENV):
+                raise ValueError(f"${SCHEDULER_ROLE_ARN_ENV} is set but ${SCHEDULE_GROUP_ENV} is not: set both")
             return None
-        if not group or not role:
-            missing = SCHEDULE_GROUP_ENV if not group else SCHEDULER_ROLE_ARN_ENV
-            raise ValueError(
-                f"${missing} is not set: scheduling needs both {SCHEDULE_GROUP_ENV} and {SCHEDULER_ROLE_ARN_ENV}"
-            )
-        return cls(group, role, environ.get(SCHEDULE_DEAD_LETTER_ARN_ENV) or None)
+        return cls(
+            group, environ.get(SCHEDULER_ROLE_ARN_ENV) or None, environ.get(SCHEDULE_DEAD_LETTER_ARN_ENV) or None
+        )
 
 
 class ScheduleName(str):
