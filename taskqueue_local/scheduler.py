@@ -1,15 +1,17 @@
-"""EventBridge schedules, fired locally: the emulator stores rules but never fires them.
+"""EventBridge schedules, fired locally: the emulator stores rules and schedules but never fires them.
 
 Rules, targets and the functions' resource policies are read back from the emulator, so a rule
 fires only what the deployment wired: a target whose function does not allow
 ``events.amazonaws.com`` from that rule's ARN is reported and skipped, as EventBridge would fail.
+
+EventBridge Scheduler's schedules (tasks due later, periodic tasks) run in
+:mod:`taskqueue_local.schedule_runner`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -18,18 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from taskqueue_local.recurrence import rate_seconds
+
 log = logging.getLogger(__name__)
-
-_RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def rate_seconds(expression: str) -> float:
-    """Seconds between runs of a ``rate(...)`` expression."""
-    match = _RATE.match(expression.strip())
-    if match is None:
-        raise ValueError(f"schedule {expression!r} is not a rate(...) expression; only rates are fired locally")
-    return int(match["value"]) * _UNIT_SECONDS[match["unit"].rstrip("s")]
 
 
 @dataclass(frozen=True)
@@ -59,6 +52,10 @@ def scheduled_targets(events: Any, lambda_client: Any) -> list[ScheduledTarget]:
         if rule.get("State") != "ENABLED" or not rule.get("ScheduleExpression"):
             continue
         period = rate_seconds(rule["ScheduleExpression"])
+        if period is None:
+            raise ValueError(
+                f"rule {rule['Name']}: {rule['ScheduleExpression']!r} is not a rate(); only rates run here"
+            )
         for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
             if ":lambda:" not in target["Arn"]:
                 continue

@@ -29,7 +29,20 @@ OVERRIDE_NAME = "taskqueue_local_override.tf"
 REGION = "us-east-1"
 # Services the module and the examples touch; each is pointed at the emulator (ec2 and sns for the
 # complete example's network and producers).
-ENDPOINT_SERVICES = ("sqs", "lambda", "iam", "sts", "events", "logs", "cloudwatch", "dynamodb", "kms", "ec2", "sns")
+ENDPOINT_SERVICES = (
+    "sqs",
+    "lambda",
+    "iam",
+    "sts",
+    "events",
+    "scheduler",
+    "logs",
+    "cloudwatch",
+    "dynamodb",
+    "kms",
+    "ec2",
+    "sns",
+)
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
 
 # Module settings for a local run: the example's own tasks, and retries quick enough to watch.

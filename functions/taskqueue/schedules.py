@@ -31,7 +31,7 @@ from taskqueue.limits import (
     SCHEDULER_MIN_EVENT_AGE_SECONDS,
     SCHEDULER_NAME_CHARACTERS,
 )
-from taskqueue.message import parse_body, task_identity_digest
+from taskqueue.message import TaskMessage, parse_body, task_identity_digest
 
 # Where the CLI (and anything else that wants to) finds the scheduling settings.
 SCHEDULE_GROUP_ENV = "TASKQUEUE_SCHEDULE_GROUP"
@@ -342,3 +342,25 @@ class TaskSchedules:
             f"no pending schedule {name!r} in group {self.config.group_name!r}: it has fired (a one-time "
             "schedule deletes itself after firing), was cancelled, or never existed"
         )
+
+
+# -- periodic tasks -------------------------------------------------------------------------------
+
+# The Scheduler puts the time of each run in place of this keyword.
+SCHEDULED_TIME_KEYWORD = "<aws.scheduler.scheduled-time>"
+
+
+def periodic_task_input(schedule: str, task: str, payload: Any) -> str:
+    """The input of a periodic schedule: the task message, with id ``<schedule>@<time of the run>``.
+
+    Each run is its own task, and the retries of one run are the same task: FIFO content-based
+    deduplication and the worker's idempotency records see a run once. The Terraform module's
+    ``periodic_tasks`` build the same text (``tests/test_terraform.py`` holds the two equal).
+    """
+    if not _NAME.match(schedule):
+        raise ValueError(
+            f"schedule={schedule!r} must be 1-{SCHEDULER_MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
+        )
+    body = schedule_input(TaskMessage(task, payload).to_body())
+    # The keyword goes in after escaping (which would disarm it); a name is plain JSON string content.
+    return f'{body[:-1]},"id":"{schedule}@{SCHEDULED_TIME_KEYWORD}"}}'
