@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from taskqueue.operations.dlq_message import DlqMessage
 from taskqueue.producer import TaskQueue
 from taskqueue.schedule_dead_letters import schedule_failure
 from taskqueue.schedules import SchedulingConfig, periodic_task_input
@@ -154,6 +155,10 @@ def test_an_undeliverable_schedule_ends_in_its_dead_letter_queue(clients, make_r
     assert failure.error_code == "AWS.SimpleQueueService.NonExistentQueue"
     assert (failure.exhausted_retry_condition, failure.retry_attempts) == (None, 0)  # a permanent error
     assert "could not deliver: AWS.SimpleQueueService.NonExistentQueue" in failure.describe()
+    # The DLQ triage reads it as a schedule failure, and would redrive the task without the Scheduler's marks.
+    read = DlqMessage.from_message(dead)
+    assert (read.reason, read.task, read.original_attributes()) == ("schedule_failed", "report", {})
+    assert read.error == failure.describe()
     # Deleted once it completed (just after the dead letter was sent).
     assert eventually(lambda: clients["scheduler"].list_schedules(GroupName=GROUP)["Schedules"] == [])
 

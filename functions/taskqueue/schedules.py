@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -156,10 +156,13 @@ def parse_at(expression: str, timezone: str | None = "UTC") -> datetime | None:
     match = _AT.match(expression.strip())
     if match is None:
         return None
-    try:
-        zone = ZoneInfo(timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"ScheduleExpressionTimezone={timezone!r} is not an IANA time zone") from None
+    if timezone in (None, "UTC"):
+        zone: tzinfo = UTC  # no time zone database needed (a Lambda image may have none)
+    else:
+        try:
+            zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"ScheduleExpressionTimezone={timezone!r} is not an IANA time zone") from None
     return datetime.fromisoformat(match[1]).replace(tzinfo=zone).astimezone(UTC)
 
 
