@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,19 +18,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from taskqueue.schedule_dead_letters import (
-    ERROR_CODE_ATTRIBUTE,
-    ERROR_MESSAGE_ATTRIBUTE,
-    EXECUTION_ID_ATTRIBUTE,
-    EXHAUSTED_RETRY_CONDITION_ATTRIBUTE,
-    PAYLOAD_TRUNCATED_ATTRIBUTE,
-    RETRY_ATTEMPTS_ATTRIBUTE,
-    SCHEDULE_ARN_ATTRIBUTE,
-    SCHEDULED_TIME_ATTRIBUTE,
-    TARGET_ARN_ATTRIBUTE,
-)
+from taskqueue.schedule_dead_letters import ScheduleFailure
 from taskqueue.schedules import parse_at
 from taskqueue_local.recurrence import next_occurrence
+from taskqueue_local.scheduler import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +92,10 @@ class _Delivery:
     retry_at: float = 0.0  # wall clock
 
 
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _queue_arn_parts(arn: str) -> tuple[str, str]:
     """(account, queue name) of an SQS queue ARN."""
     parts = arn.split(":")
@@ -110,7 +104,7 @@ def _queue_arn_parts(arn: str) -> tuple[str, str]:
     return parts[4], parts[5]
 
 
-class ScheduleRunner:
+class ScheduleRunner(BackgroundLoop):
     """Runs the emulator's EventBridge Scheduler schedules whose target is an SQS queue (moto stores, never runs them).
 
     Every ``poll_seconds`` it reads the schedules back (new, changed, deleted), and sends each due
@@ -130,16 +124,7 @@ class ScheduleRunner:
         self.dead_lettered = 0
         self._tracked: dict[str, _Tracked] = {}
         self._retries: list[_Delivery] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="schedule-runner", daemon=True)
-
-    def start(self) -> ScheduleRunner:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().__init__("schedule-runner")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -244,7 +229,7 @@ class ScheduleRunner:
         text = str(delivery.schedule.detail["Target"].get("Input", ""))
         keywords = {
             "schedule-arn": delivery.schedule.arn,
-            "scheduled-time": delivery.scheduled_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "scheduled-time": _iso_utc(delivery.scheduled_time),
             "execution-id": uuid.uuid4().hex[:16],
             "attempt-number": str(delivery.retries + 1),
         }
@@ -280,25 +265,23 @@ class ScheduleRunner:
                 "schedule %s: %s: %s; no dead-letter queue, the run is dropped", delivery.schedule.arn, code, message
             )
             return
-        attributes = {
-            ERROR_CODE_ATTRIBUTE: code or "?",
-            ERROR_MESSAGE_ATTRIBUTE: message or "?",
-            EXECUTION_ID_ATTRIBUTE: uuid.uuid4().hex[:16],
-            PAYLOAD_TRUNCATED_ATTRIBUTE: "false",
-            RETRY_ATTEMPTS_ATTRIBUTE: str(delivery.retries),
-            SCHEDULED_TIME_ATTRIBUTE: delivery.scheduled_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            SCHEDULE_ARN_ATTRIBUTE: delivery.schedule.arn,
-            TARGET_ARN_ATTRIBUTE: str(target["Arn"]),
-        }
-        if condition:
-            attributes[EXHAUSTED_RETRY_CONDITION_ATTRIBUTE] = condition
+        failure = ScheduleFailure(
+            schedule_arn=delivery.schedule.arn,
+            target_arn=str(target["Arn"]),
+            scheduled_time=_iso_utc(delivery.scheduled_time),
+            error_code=code,
+            error_message=message,
+            exhausted_retry_condition=condition,
+            retry_attempts=delivery.retries,
+            execution_id=uuid.uuid4().hex[:16],
+        )
         try:
             account, name = _queue_arn_parts(dead_letter_arn)
             url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             self.sqs.send_message(
                 QueueUrl=url,
                 MessageBody=body,
-                MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+                MessageAttributes=failure.message_attributes(),
             )
         except (ClientError, BotoCoreError, ValueError) as error:
             log.error(

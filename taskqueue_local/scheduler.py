@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from taskqueue_local.recurrence import rate_seconds
 
@@ -92,7 +92,26 @@ def scheduled_event(target: ScheduledTarget, region: str, account: str) -> bytes
     ).encode()
 
 
-class Scheduler:
+class BackgroundLoop:
+    """Runs ``_run`` on a daemon thread from ``start()``; ``_run`` returns once ``_stop`` is set."""
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Scheduler(BackgroundLoop):
     """Fires each target every ``period / speedup`` seconds, asynchronously, like EventBridge."""
 
     def __init__(
@@ -102,16 +121,7 @@ class Scheduler:
         self.fire = fire
         self.speedup = speedup
         self.fired = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
-
-    def start(self) -> Scheduler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().__init__("scheduler")
 
     def _run(self) -> None:
         if not self.targets:

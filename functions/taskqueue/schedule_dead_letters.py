@@ -48,15 +48,17 @@ SCHEDULE_FAILED = "schedule_failed"
 
 @dataclass(frozen=True)
 class ScheduleFailure:
-    """Why a schedule's task ended in the dead-letter queue."""
+    """Why a schedule's task ended in the dead-letter queue: the Scheduler's attributes, read or to write."""
 
     schedule_arn: str
-    scheduled_time: str
+    target_arn: str
+    scheduled_time: str  # ISO 8601, UTC ("2030-01-01T12:00:00Z")
     error_code: str
     error_message: str
-    exhausted_retry_condition: str | None
+    exhausted_retry_condition: str | None  # MaximumRetryAttempts, MaximumEventAgeInSeconds, or None
     retry_attempts: int
-    payload_truncated: bool
+    execution_id: str
+    payload_truncated: bool = False
 
     def describe(self) -> str:
         retries = f"after {self.retry_attempts} retries"
@@ -67,6 +69,23 @@ class ScheduleFailure:
             f"schedule {self.schedule_arn} (due {self.scheduled_time}) could not deliver: "
             f"{self.error_code}: {self.error_message} ({retries}){truncated}"
         )
+
+    def message_attributes(self) -> dict[str, dict[str, str]]:
+        """As the Scheduler sets them on the dead letter (SendMessage form): for an emulator of it."""
+        values = {
+            ERROR_CODE_ATTRIBUTE: self.error_code,
+            ERROR_MESSAGE_ATTRIBUTE: self.error_message,
+            EXECUTION_ID_ATTRIBUTE: self.execution_id,
+            PAYLOAD_TRUNCATED_ATTRIBUTE: "true" if self.payload_truncated else "false",
+            RETRY_ATTEMPTS_ATTRIBUTE: str(self.retry_attempts),
+            SCHEDULED_TIME_ATTRIBUTE: self.scheduled_time,
+            SCHEDULE_ARN_ATTRIBUTE: self.schedule_arn,
+            TARGET_ARN_ATTRIBUTE: self.target_arn,
+        }
+        if self.exhausted_retry_condition:
+            values[EXHAUSTED_RETRY_CONDITION_ATTRIBUTE] = self.exhausted_retry_condition
+        # SQS takes no empty string attribute.
+        return {name: {"DataType": "String", "StringValue": value or "?"} for name, value in values.items()}
 
 
 def schedule_failure(message_attributes: Mapping[str, Mapping[str, Any]]) -> ScheduleFailure | None:
@@ -82,10 +101,12 @@ def schedule_failure(message_attributes: Mapping[str, Mapping[str, Any]]) -> Sch
     attempts = value(RETRY_ATTEMPTS_ATTRIBUTE) or "0"
     return ScheduleFailure(
         schedule_arn=schedule_arn,
+        target_arn=value(TARGET_ARN_ATTRIBUTE) or "?",
         scheduled_time=value(SCHEDULED_TIME_ATTRIBUTE) or "?",
         error_code=value(ERROR_CODE_ATTRIBUTE) or "?",
         error_message=value(ERROR_MESSAGE_ATTRIBUTE) or "",
         exhausted_retry_condition=value(EXHAUSTED_RETRY_CONDITION_ATTRIBUTE),
         retry_attempts=int(attempts) if attempts.isdigit() else 0,
+        execution_id=value(EXECUTION_ID_ATTRIBUTE) or "?",
         payload_truncated=value(PAYLOAD_TRUNCATED_ATTRIBUTE) == "true",
     )

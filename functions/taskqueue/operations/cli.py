@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_stats(commands)
     _add_redrive(commands)
     add_dlq_commands(commands)
-    add_schedule_commands(commands)
+    add_schedule_commands(commands, _with_queue)
     return parser
 
 

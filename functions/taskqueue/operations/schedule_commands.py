@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,29 +67,23 @@ def enqueued(handle: str) -> dict[str, Any]:
     return {"message_id": handle}
 
 
-def add_schedule_commands(commands: Any) -> None:
-    """The ``scheduled`` command group, added to the CLI's subcommands."""
-    queue = argparse.ArgumentParser(add_help=False)
-    queue.add_argument(
-        "--queue-url",
-        default=os.environ.get("TASKQUEUE_QUEUE_URL"),
-        help="the task queue (default: $TASKQUEUE_QUEUE_URL)",
-    )
+def add_schedule_commands(commands: Any, with_queue: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The ``scheduled`` command group, added to the CLI's subcommands; ``with_queue`` adds --queue-url."""
     scheduled = commands.add_parser(
         "scheduled",
         help="tasks scheduled for later: list, cancel",
         description=f"The schedule group is ${SCHEDULE_GROUP_ENV} (the module's schedule_group_name output).",
     )
     group = scheduled.add_subparsers(dest="scheduled_command", required=True)
-    listing = group.add_parser(
-        "list", parents=[queue], help="pending schedules of the group, one-time and periodic, as JSON lines"
-    )
+    listing = group.add_parser("list", help="pending schedules of the group, one-time and periodic, as JSON lines")
+    with_queue(listing)
     listing.add_argument("--task", help="only this task's")
     listing.add_argument(
         "--limit", type=positive_int, default=100, metavar="N", help="at most this many: each is one GetSchedule call"
     )
     listing.set_defaults(run=run_list)
-    cancel = group.add_parser("cancel", parents=[queue], help="delete a pending one-time schedule")
+    cancel = group.add_parser("cancel", help="delete a pending one-time schedule")
+    with_queue(cancel)
     cancel.add_argument("name", nargs="?", help="the schedule's name (what enqueue printed)")
     cancel.add_argument("--task", help="with --id: the task whose schedule to cancel")
     cancel.add_argument("--id", help="with --task: the id it was scheduled with")
