@@ -105,7 +105,8 @@ class BackgroundLoop:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # started (a failed start-up may stop what never started)
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         raise NotImplementedError

@@ -50,7 +50,9 @@ def serve(
     try:
         scheduler.start()
         runner.start()
-        log.info("Lambda endpoint listening on %s; EventBridge Scheduler schedules run %gx faster", endpoint.url, speedup)
+        log.info(
+            "Lambda endpoint listening on %s; EventBridge Scheduler schedules run %gx faster", endpoint.url, speedup
+        )
         stop.wait()
     finally:
         # Also when a signal ends the wait (taskqueue_local.shutdown): the endpoint stops its environments.
