@@ -195,3 +195,8 @@ def test_a_fifo_task_arrives_in_its_message_group(clients, make_runner):
     producer_for(clients, url).enqueue("charge", {"order": 1}, id="o1", group_id="customer-9", delay=60)
     [message] = receive_until(clients["sqs"], url, 1)
     assert message["Attributes"]["MessageGroupId"] == "customer-9"
+
+
+def test_a_runner_that_never_started_stops_quietly(moto_server):
+    # serve stops every loop in its finally: one whose start-up never came must not raise there.
+    ScheduleRunner(local_client("scheduler", moto_server), local_client("sqs", moto_server)).stop()
