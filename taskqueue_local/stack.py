@@ -54,6 +54,8 @@ DEMO_MODULE_SETTINGS: dict[str, Any] = {
     "consumer_wait_time_seconds": 1,
     # Each task's outcome in the worker's log, which the demo follows (the default logs failures only).
     "logging_application_log_level": "DEBUG",
+    # A periodic task the demo watches run: every 5 s at the schedules' default 120x (--schedule-speedup).
+    "periodic_tasks": {"heartbeat": {"schedule": "rate(10 minutes)", "task": "checksum", "payload": {"text": "beat"}}},
 }
 
 Log = Callable[[str], None]
