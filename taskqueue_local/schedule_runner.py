@@ -40,8 +40,9 @@ class ScaledTime:
         self.speedup = speedup
         self.wall = wall
 
-    def now(self, anchor: datetime) -> datetime:
-        return anchor + timedelta(seconds=(self.wall() - anchor.timestamp()) * self.speedup)
+    def now(self, anchor: datetime, wall: float | None = None) -> datetime:
+        """The time on the clock of a schedule created at ``anchor``, now (or at wall-clock time ``wall``)."""
+        return anchor + timedelta(seconds=((self.wall() if wall is None else wall) - anchor.timestamp()) * self.speedup)
 
     def wall_seconds(self, seconds: float) -> float:
         """How long ``seconds`` of schedule time take on the wall."""
@@ -122,6 +123,7 @@ class ScheduleRunner(BackgroundLoop):
         self.poll_seconds = poll_seconds
         self.delivered = 0
         self.dead_lettered = 0
+        self.started = self.time.wall()
         self._tracked: dict[str, _Tracked] = {}
         self._retries: list[_Delivery] = []
         super().__init__("schedule-runner")
@@ -177,9 +179,13 @@ class ScheduleRunner(BackgroundLoop):
     def _track(self, detail: dict[str, Any], known: _Tracked | None) -> None:
         anchor = detail["CreationDate"].astimezone(UTC)
         expression, timezone = detail["ScheduleExpression"], detail.get("ScheduleExpressionTimezone")
-        # A new schedule runs first after its creation; a changed one, after now on its clock.
+        # A new schedule runs first after its creation, a changed one after now on its clock. A recurring
+        # schedule created before the runner started skips the runs its clock passed meanwhile: nothing
+        # ran them, and sending them all at once would be no schedule at all. A one-time one is due.
         after = anchor - timedelta(microseconds=1) if known is None else self.time.now(anchor)
         try:
+            if known is None and parse_at(expression, timezone) is None:
+                after = max(after, self.time.now(anchor, self.started))
             next_run = next_occurrence(expression, timezone, after, anchor)
         except ValueError as error:
             log.warning("schedule %s: %s; it will not run", detail["Arn"], error)

@@ -200,3 +200,26 @@ def test_a_fifo_task_arrives_in_its_message_group(clients, make_runner):
 def test_a_runner_that_never_started_stops_quietly(moto_server):
     # serve stops every loop in its finally: one whose start-up never came must not raise there.
     ScheduleRunner(local_client("scheduler", moto_server), local_client("sqs", moto_server)).stop()
+
+
+def test_runs_missed_before_the_runner_started_are_not_sent_in_a_burst(clients, make_runner):
+    # The local stack starts its runner after `terraform apply` created the periodic schedules: the
+    # runs their clocks passed meanwhile never happened, as on a Scheduler that was not there.
+    url, arn = queue(clients["sqs"], "late-start")
+    clients["scheduler"].create_schedule(
+        Name="beat",
+        GroupName=GROUP,
+        ScheduleExpression="rate(1 minute)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": arn, "RoleArn": ROLE, "Input": periodic_task_input("beat", "beat", None)},
+    )
+    created = clients["scheduler"].get_schedule(Name="beat", GroupName=GROUP)["CreationDate"]
+    time.sleep(1.0)  # 10 minutes on the schedule's clock at 600x
+    started = time.time()
+    make_runner(600)
+    received = receive_until(clients["sqs"], url, 3)
+    runs = sorted(datetime.fromisoformat(json.loads(m["Body"])["id"].removeprefix("beat@")) for m in received)
+    clock_at_start = created + timedelta(seconds=(started - created.timestamp()) * 600)
+    assert runs and runs[0] > clock_at_start - timedelta(minutes=1), (
+        f"first run {runs[0]}, runner started {clock_at_start}"
+    )
