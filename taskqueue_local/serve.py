@@ -17,8 +17,16 @@ log = logging.getLogger("taskqueue_local")
 
 
 def serve(
-    emulator_url: str, port: int, artifacts: list[Path], speedup: float, work_dir: Path, stop: threading.Event
+    emulator_url: str,
+    port: int,
+    artifacts: list[Path],
+    speedup: float,
+    work_dir: Path,
+    stop: threading.Event,
+    schedule_speedup: float | None = None,
 ) -> None:
+    """``speedup`` scales the rules (the consumer's schedule); ``schedule_speedup`` (default: the same)
+    EventBridge Scheduler's schedules."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     control = local_client("lambda", emulator_url)
     layer = ensure_boto3_layer()
@@ -45,13 +53,18 @@ def serve(
         endpoint.invoke_async(target.function_arn, event)
 
     scheduler = Scheduler(targets, fire, speedup)
-    runner = ScheduleRunner(local_client("scheduler", emulator_url), local_client("sqs", emulator_url), speedup)
+    schedule_speedup = speedup if schedule_speedup is None else schedule_speedup
+    runner = ScheduleRunner(
+        local_client("scheduler", emulator_url), local_client("sqs", emulator_url), schedule_speedup
+    )
     endpoint.start()
     try:
         scheduler.start()
         runner.start()
         log.info(
-            "Lambda endpoint listening on %s; EventBridge Scheduler schedules run %gx faster", endpoint.url, speedup
+            "Lambda endpoint listening on %s; EventBridge Scheduler schedules run %gx faster",
+            endpoint.url,
+            schedule_speedup,
         )
         stop.wait()
     finally:

@@ -367,3 +367,11 @@ def periodic_task_input(schedule: str, task: str, payload: Any) -> str:
     body = schedule_input(TaskMessage(task, payload).to_body())
     # The keyword goes in after escaping (which would disarm it); a name is plain JSON string content.
     return f'{body[:-1]},"id":"{schedule}@{SCHEDULED_TIME_KEYWORD}"}}'
+
+
+def periodic_run(task_id: str | None) -> tuple[str, str] | None:
+    """(schedule name, the run's scheduled time) of a periodic task's message id; None for any other id."""
+    name, separator, scheduled_time = (task_id or "").partition("@")
+    if not separator or not scheduled_time or not _NAME.match(name):
+        return None
+    return name, scheduled_time
