@@ -25,7 +25,15 @@ from taskqueue_local.shutdown import exit_on_signals
 def _up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example", default="basic", help="which examples/<name> to apply (default: basic)")
     parser.add_argument(
-        "--speedup", type=float, default=12.0, help="run schedules this many times faster (default 12: 1 min -> 5 s)"
+        "--speedup", type=float, default=12.0, help="run rules this many times faster (default 12: 1 min -> 5 s)"
+    )
+    parser.add_argument(
+        "--schedule-speedup",
+        type=float,
+        default=stack.DEFAULT_SCHEDULE_SPEEDUP,
+        help="run EventBridge Scheduler schedules this many times faster, each from its creation "
+        f"(default {stack.DEFAULT_SCHEDULE_SPEEDUP:g}: a task 30 min out runs after "
+        f"{1800 / stack.DEFAULT_SCHEDULE_SPEEDUP:g} s)",
     )
     parser.add_argument(
         "--tasks",
@@ -59,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--artifacts", action="append", type=Path, required=True)
     serve.add_argument("--speedup", type=float, default=1.0)
+    serve.add_argument("--schedule-speedup", type=float, default=None)
     serve.add_argument("--work-dir", type=Path, default=stack.LOCAL_DIR)
     return parser
 
@@ -80,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with exit_on_signals():  # stopped midway, `up` takes down what it had started; done, it leaves the stack up
-        running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks)
+        running = stack.up(
+            args.example, speedup=args.speedup, schedule_speedup=args.schedule_speedup, tasks_dir=args.tasks
+        )
     print(f"local stack up in {time.monotonic() - started:.0f} s. Use it from a shell with:")
     print('  eval "$(python -m taskqueue_local env)"')
     print(f"queue: {running.outputs.get('queue_url')}")
@@ -137,7 +148,13 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with exit_on_signals():  # a SIGTERM or Ctrl-C takes the stack down too
         print(f"== bringing up the local stack (examples/{args.example} on the emulator)")
-        running = stack.up(args.example, speedup=args.speedup, tasks_dir=args.tasks, work_dir=args.work_dir)
+        running = stack.up(
+            args.example,
+            speedup=args.speedup,
+            schedule_speedup=args.schedule_speedup,
+            tasks_dir=args.tasks,
+            work_dir=args.work_dir,
+        )
         try:
             print(f"== running tasks (the consumer's schedule fires every {60 / args.speedup:g} s)")
             summary = demo.run(running, demo.Scenario(), timeout=args.timeout)
@@ -157,7 +174,15 @@ def _serve(args: argparse.Namespace) -> int:
     from taskqueue_local.serve import serve  # noqa: PLC0415
 
     with exit_on_signals():
-        serve(args.emulator, args.port, args.artifacts, args.speedup, args.work_dir, threading.Event())
+        serve(
+            args.emulator,
+            args.port,
+            args.artifacts,
+            args.speedup,
+            args.work_dir,
+            threading.Event(),
+            args.schedule_speedup,
+        )
     return 0
 
 

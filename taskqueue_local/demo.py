@@ -3,6 +3,10 @@
 Every task is followed by its SQS message id: the worker's logs say which attempts ran and how
 they ended, and the DLQ says which messages ended there and why. A task that is neither
 completed nor in the DLQ once the queue is empty is lost; one still in the queue is stuck.
+
+Tasks due 30 minutes out (one-time EventBridge Scheduler schedules, on the schedules' faster clock)
+and the module's periodic task are followed by their task ids: each scheduled one must run once,
+and the periodic one at least once.
 """
 
 from __future__ import annotations
@@ -10,15 +14,20 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from taskqueue.operations.redrive import queue_depths
 from taskqueue.producer import Task, TaskQueue
+from taskqueue.schedules import periodic_run
 from taskqueue.worker import RETRIED, SUCCEEDED
-from taskqueue_local.stack import Stack, local_client
+from taskqueue_local.stack import DEMO_PERIODIC_TASK, Stack, local_client
+
+# A task due this far ahead becomes a one-time schedule (beyond SQS's 900 s).
+SCHEDULED_DELAY = timedelta(minutes=30)
 
 # A DLQ message without the worker's reason attribute: SQS's redrive moved it there (the worker
 # could not run its last attempt, e.g. because the invocation crashed).
@@ -35,6 +44,7 @@ class Scenario:
     permanent: int = 4  # raise PermanentError
     malformed: int = 2  # not a task message at all
     unknown: int = 1  # name a task nobody registered
+    scheduled: int = 1  # due 30 minutes out: one-time schedules (needs the example's scheduling outputs)
 
     @property
     def total(self) -> int:
@@ -51,6 +61,12 @@ class Scenario:
         items += [("unknown", Task("no_such_task", id=f"unknown-{n}")) for n in range(self.unknown)]
         return items
 
+    def scheduled_tasks(self) -> list[Task]:
+        return [
+            Task("checksum", {"text": f"later {n}"}, id=f"later-{n}", delay=SCHEDULED_DELAY)
+            for n in range(self.scheduled)
+        ]
+
 
 @dataclass
 class Summary:
@@ -65,6 +81,11 @@ class Summary:
     expected_dead_letters: Counter[str] = field(default_factory=Counter)
     expected_retried: int = 0
     kinds_dead_lettered: Counter[str] = field(default_factory=Counter)
+    scheduled_expected: int = 0  # tasks scheduled 30 minutes out (0: the example outputs no scheduling)
+    scheduled_runs: Counter[str] = field(default_factory=Counter)  # task id -> successful runs
+    scheduled_seconds: float = 0.0  # from the enqueue until the last of them had run
+    schedule_speedup: float = 1.0
+    periodic_runs: int = 0  # of the module's periodic task
 
     @property
     def throughput(self) -> float:
@@ -77,8 +98,16 @@ class Summary:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
     @property
+    def scheduled_ok(self) -> bool:
+        """Each scheduled task ran exactly once, and the periodic one ran (when the example schedules)."""
+        if not self.scheduled_expected:
+            return True
+        runs = self.scheduled_runs
+        return len(runs) == self.scheduled_expected and set(runs.values()) == {1} and self.periodic_runs >= 1
+
+    @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.stuck == 0
+        return self.lost == 0 and self.stuck == 0 and self.scheduled_ok
 
     def table(self) -> str:
         rows = [
@@ -93,6 +122,17 @@ class Summary:
             ("enqueue -> start p50", f"{self.percentile(0.50):.0f} ms"),
             ("enqueue -> start p95", f"{self.percentile(0.95):.0f} ms"),
         ]
+        if self.scheduled_expected:
+            ran = sum(1 for runs in self.scheduled_runs.values() if runs)
+            once = "each once" if set(self.scheduled_runs.values()) == {1} else f"runs {dict(self.scheduled_runs)}"
+            rows += [
+                (
+                    "scheduled 30 min ahead",
+                    f"{ran}/{self.scheduled_expected} ran, {once}, after {self.scheduled_seconds:.0f} s "
+                    f"(schedules {self.schedule_speedup:g}x faster)",
+                ),
+                (f"periodic {DEMO_PERIODIC_TASK} runs", str(self.periodic_runs)),
+            ]
         width = max(len(name) for name, _ in rows)
         lines = [f"  {name.ljust(width)}  {value}" for name, value in rows]
         rule = "  " + "-" * (width + 2 + max(len(value) for _, value in rows))
@@ -117,14 +157,34 @@ def enqueue(stack: Stack, scenario: Scenario) -> dict[str, str]:
     return {str(message_id): kind for message_id, kind in kinds.items()}
 
 
-def worker_outcomes(log_path: Path) -> tuple[set[str], set[str], list[float]]:
-    """From the worker's JSON logs (its ``outcome`` field; successes are logged at DEBUG level, which the
-    local stack sets): succeeded ids, ids that failed an attempt, first-attempt queue times."""
-    succeeded: set[str] = set()
-    failed: set[str] = set()
-    latencies: list[float] = []
+def schedule_later(stack: Stack, scenario: Scenario, log: Callable[[str], None]) -> list[str]:
+    """Schedules the scenario's tasks due 30 minutes out; returns their task ids ([] without scheduling)."""
+    scheduling = stack.scheduling()
+    if not scenario.scheduled:
+        return []
+    if scheduling is None:
+        log(f"examples/{stack.example} outputs no scheduling settings: no scheduled tasks")
+        return []
+    producer = TaskQueue(
+        stack.outputs["queue_url"],
+        sqs=sqs_client(stack),
+        scheduler=local_client("scheduler", stack.emulator_url),
+        scheduling=scheduling,
+    )
+    tasks = scenario.scheduled_tasks()
+    producer.enqueue_batch(tasks)
+    wall = SCHEDULED_DELAY.total_seconds() / stack.schedule_speedup
+    log(
+        f"scheduled {len(tasks)} tasks {SCHEDULED_DELAY} ahead: at {stack.schedule_speedup:g}x they run after {wall:.0f} s"
+    )
+    return [str(task.id) for task in tasks]
+
+
+def _outcome_entries(log_path: Path) -> Iterator[dict[str, Any]]:
+    """The worker's JSON log entries that give a message's outcome (successes are logged at DEBUG level,
+    which the local stack sets)."""
     if not log_path.exists():
-        return succeeded, failed, latencies
+        return
     for line in log_path.read_text(errors="replace").splitlines():
         if not line.startswith("{"):
             continue
@@ -132,10 +192,38 @@ def worker_outcomes(log_path: Path) -> tuple[set[str], set[str], list[float]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        message_id = entry.get("message_id")
-        outcome = entry.get("outcome")
-        if not message_id or outcome is None:
-            continue
+        if entry.get("message_id") and entry.get("outcome") is not None:
+            yield entry
+
+
+def task_runs(log_path: Path) -> Counter[str]:
+    """Successful runs per task id: how scheduled and periodic tasks, whose messages the demo never saw
+    sent, are followed."""
+    return Counter(
+        str(entry["task_id"])
+        for entry in _outcome_entries(log_path)
+        if entry["outcome"] == SUCCEEDED and entry.get("task_id")
+    )
+
+
+def periodic_runs(runs: Counter[str]) -> int:
+    """Runs of the module's periodic task (its ids: ``<schedule name>@<the run's time>``)."""
+    total = 0
+    for task_id, count in runs.items():
+        run = periodic_run(task_id)
+        if run is not None and run[0] == DEMO_PERIODIC_TASK:
+            total += count
+    return total
+
+
+def worker_outcomes(log_path: Path) -> tuple[set[str], set[str], list[float]]:
+    """From the worker's JSON logs (its ``outcome`` field): succeeded ids, ids that failed an attempt,
+    first-attempt queue times."""
+    succeeded: set[str] = set()
+    failed: set[str] = set()
+    latencies: list[float] = []
+    for entry in _outcome_entries(log_path):
+        message_id, outcome = entry["message_id"], entry["outcome"]
         if outcome == SUCCEEDED:
             succeeded.add(message_id)
         elif outcome == RETRIED:
@@ -188,27 +276,43 @@ def run(stack: Stack, scenario: Scenario, timeout: float = 150.0, log: Callable[
     started = time.monotonic()
     kinds = enqueue(stack, scenario)
     log(f"enqueued {len(kinds)} tasks: " + ", ".join(f"{n} {k}" for k, n in sorted(Counter(kinds.values()).items())))
+    later = schedule_later(stack, scenario, log)
+    scheduled_seconds = 0.0
     deadline = started + timeout
     last_report = 0.0
     while True:
         succeeded, failed, _ = worker_outcomes(worker_log)
+        runs = task_runs(worker_log)
         in_queue = queue_depth(sqs, queue_url)
         in_dlq = queue_depth(sqs, dlq_url)
         now = time.monotonic()
+        scheduled_done = all(runs[task_id] for task_id in later)
+        if scheduled_done and not scheduled_seconds:
+            scheduled_seconds = now - started
         if now - last_report >= 2:
             log(
                 f"  {now - started:5.1f} s  succeeded {len(succeeded & kinds.keys()):3d}  "
-                f"retried {len(failed & kinds.keys()):3d}  dead-lettered {in_dlq:3d}  still queued {in_queue:3d}"
+                f"retried {len(failed & kinds.keys()):3d}  dead-lettered {in_dlq:3d}  still queued {in_queue:3d}  "
+                f"scheduled ran {sum(1 for task_id in later if runs[task_id])}/{len(later)}  "
+                f"periodic runs {periodic_runs(runs)}"
             )
             last_report = now
-        if in_queue == 0 and len(succeeded & kinds.keys()) + in_dlq >= len(kinds):
+        done = in_queue == 0 and len(succeeded & kinds.keys()) + in_dlq >= len(kinds)
+        if done and scheduled_done and (not later or periodic_runs(runs) >= 1):
             break
         if now > deadline:
             log(f"timed out after {timeout:.0f} s with {in_queue} messages still queued")
             break
         time.sleep(0.5)
     elapsed = time.monotonic() - started
-    return summarize(kinds, worker_log, dead_letters(sqs, dlq_url), queue_depth(sqs, queue_url), elapsed, scenario)
+    summary = summarize(kinds, worker_log, dead_letters(sqs, dlq_url), queue_depth(sqs, queue_url), elapsed, scenario)
+    runs = task_runs(worker_log)
+    summary.scheduled_expected = len(later)
+    summary.scheduled_runs = Counter({task_id: runs[task_id] for task_id in later})
+    summary.scheduled_seconds = scheduled_seconds
+    summary.schedule_speedup = stack.schedule_speedup
+    summary.periodic_runs = periodic_runs(runs)
+    return summary
 
 
 def summarize(

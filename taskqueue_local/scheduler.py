@@ -1,35 +1,28 @@
-"""EventBridge schedules, fired locally: the emulator stores rules but never fires them.
+"""EventBridge schedules, fired locally: the emulator stores rules and schedules but never fires them.
 
 Rules, targets and the functions' resource policies are read back from the emulator, so a rule
 fires only what the deployment wired: a target whose function does not allow
 ``events.amazonaws.com`` from that rule's ARN is reported and skipped, as EventBridge would fail.
+
+EventBridge Scheduler's schedules (tasks due later, periodic tasks) run in
+:mod:`taskqueue_local.schedule_runner`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
+
+from taskqueue_local.recurrence import rate_seconds
 
 log = logging.getLogger(__name__)
-
-_RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def rate_seconds(expression: str) -> float:
-    """Seconds between runs of a ``rate(...)`` expression."""
-    match = _RATE.match(expression.strip())
-    if match is None:
-        raise ValueError(f"schedule {expression!r} is not a rate(...) expression; only rates are fired locally")
-    return int(match["value"]) * _UNIT_SECONDS[match["unit"].rstrip("s")]
 
 
 @dataclass(frozen=True)
@@ -59,6 +52,10 @@ def scheduled_targets(events: Any, lambda_client: Any) -> list[ScheduledTarget]:
         if rule.get("State") != "ENABLED" or not rule.get("ScheduleExpression"):
             continue
         period = rate_seconds(rule["ScheduleExpression"])
+        if period is None:
+            raise ValueError(
+                f"rule {rule['Name']}: {rule['ScheduleExpression']!r} is not a rate(); only rates run here"
+            )
         for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
             if ":lambda:" not in target["Arn"]:
                 continue
@@ -95,7 +92,27 @@ def scheduled_event(target: ScheduledTarget, region: str, account: str) -> bytes
     ).encode()
 
 
-class Scheduler:
+class BackgroundLoop:
+    """Runs ``_run`` on a daemon thread from ``start()``; ``_run`` returns once ``_stop`` is set."""
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:  # started (a failed start-up may stop what never started)
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Scheduler(BackgroundLoop):
     """Fires each target every ``period / speedup`` seconds, asynchronously, like EventBridge."""
 
     def __init__(
@@ -105,16 +122,7 @@ class Scheduler:
         self.fire = fire
         self.speedup = speedup
         self.fired = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
-
-    def start(self) -> Scheduler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().__init__("scheduler")
 
     def _run(self) -> None:
         if not self.targets:

@@ -22,6 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskqueue.schedules import (
+    SCHEDULE_DEAD_LETTER_ARN_ENV,
+    SCHEDULE_GROUP_ENV,
+    SCHEDULER_ROLE_ARN_ENV,
+    SchedulingConfig,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = ROOT / ".local"
 STATE_NAME = "stack.json"
@@ -29,10 +36,24 @@ OVERRIDE_NAME = "taskqueue_local_override.tf"
 REGION = "us-east-1"
 # Services the module and the examples touch; each is pointed at the emulator (ec2 and sns for the
 # complete example's network and producers).
-ENDPOINT_SERVICES = ("sqs", "lambda", "iam", "sts", "events", "logs", "cloudwatch", "dynamodb", "kms", "ec2", "sns")
+ENDPOINT_SERVICES = (
+    "sqs",
+    "lambda",
+    "iam",
+    "sts",
+    "events",
+    "scheduler",
+    "logs",
+    "cloudwatch",
+    "dynamodb",
+    "kms",
+    "ec2",
+    "sns",
+)
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
 
 # Module settings for a local run: the example's own tasks, and retries quick enough to watch.
+DEMO_PERIODIC_TASK = "heartbeat"
 DEMO_MODULE_SETTINGS: dict[str, Any] = {
     "task_modules": ["example_tasks"],
     "backoff_base_seconds": 1,
@@ -41,6 +62,19 @@ DEMO_MODULE_SETTINGS: dict[str, Any] = {
     "consumer_wait_time_seconds": 1,
     # Each task's outcome in the worker's log, which the demo follows (the default logs failures only).
     "logging_application_log_level": "DEBUG",
+    # A periodic task the demo watches run: every 5 s at the schedules' default 120x (--schedule-speedup).
+    "periodic_tasks": {
+        DEMO_PERIODIC_TASK: {"schedule": "rate(10 minutes)", "task": "checksum", "payload": {"text": "beat"}}
+    },
+}
+
+# EventBridge Scheduler schedules run this many times faster by default: a task 30 minutes out in 15 s.
+DEFAULT_SCHEDULE_SPEEDUP = 120.0
+# The example outputs a producer schedules with, and the variables the CLI reads them from.
+SCHEDULING_OUTPUTS = {
+    "schedule_group_name": SCHEDULE_GROUP_ENV,
+    "scheduler_role_arn": SCHEDULER_ROLE_ARN_ENV,
+    "schedule_dead_letter_queue_arn": SCHEDULE_DEAD_LETTER_ARN_ENV,
 }
 
 Log = Callable[[str], None]
@@ -75,15 +109,26 @@ class Stack:
     outputs: dict[str, Any]
     work_dir: str
     started_at: float = field(default_factory=time.time)
+    schedule_speedup: float = 1.0  # how much faster EventBridge Scheduler schedules run (ScheduleRunner)
 
     def client_environment(self) -> dict[str, str]:
-        """What a shell needs to use the stack with boto3 or the AWS CLI."""
+        """What a shell needs to use the stack with boto3, the AWS CLI or ``python -m taskqueue``."""
+        scheduling = {
+            variable: str(self.outputs[output])
+            for output, variable in SCHEDULING_OUTPUTS.items()
+            if self.outputs.get(output) is not None
+        }
         return {
             **CREDENTIALS,
             "AWS_ENDPOINT_URL": self.emulator_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             "TASKQUEUE_QUEUE_URL": str(self.outputs.get("queue_url", "")),
+            **scheduling,
         }
+
+    def scheduling(self) -> SchedulingConfig | None:
+        """The producer's scheduling settings, from the example's outputs (None when it has none)."""
+        return SchedulingConfig.from_environment(self.client_environment())
 
     def save(self) -> None:
         state = Path(self.work_dir) / STATE_NAME
@@ -212,6 +257,7 @@ def up(
     example: str = "basic",
     *,
     speedup: float = 12.0,
+    schedule_speedup: float = DEFAULT_SCHEDULE_SPEEDUP,
     tasks_dir: Path = ROOT / "examples" / "example_tasks",
     module_settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS,
     work_dir: Path = LOCAL_DIR,
@@ -236,17 +282,20 @@ def up(
     dist_dir = work_dir / "dist"
     build_artifacts(tasks_dir, dist_dir, log)
 
-    stack = Stack(example, "", "", {}, {}, str(work_dir))
+    stack = Stack(example, "", "", {}, {}, str(work_dir), schedule_speedup=schedule_speedup)
     try:
         stack.pids["emulator"], stack.emulator_url = start_emulator(logs)
         stack.save()
         log(f"emulator: {stack.emulator_url} (pid {stack.pids['emulator']})")
         stack.outputs = apply(terraform_setup, example, work_dir, stack.emulator_url, module_settings, log)
         stack.pids["lambda"], stack.lambda_url = start_lambda_endpoint(
-            stack.emulator_url, [dist_dir], work_dir, logs, speedup
+            stack.emulator_url, [dist_dir], work_dir, logs, speedup, schedule_speedup
         )
         stack.save()
-        log(f"lambda endpoint: {stack.lambda_url} (pid {stack.pids['lambda']}); schedules run {speedup:g}x faster")
+        log(
+            f"lambda endpoint: {stack.lambda_url} (pid {stack.pids['lambda']}); rules run {speedup:g}x faster, "
+            f"EventBridge Scheduler schedules {schedule_speedup:g}x (30 min -> {1800 / schedule_speedup:g} s)"
+        )
     except BaseException:
         down(work_dir, log=lambda message: None)
         raise
@@ -272,7 +321,12 @@ def start_emulator(log_dir: Path) -> tuple[int, str]:
 
 
 def start_lambda_endpoint(
-    emulator_url: str, artifacts: list[Path], work_dir: Path, log_dir: Path, speedup: float = 1.0
+    emulator_url: str,
+    artifacts: list[Path],
+    work_dir: Path,
+    log_dir: Path,
+    speedup: float = 1.0,
+    schedule_speedup: float | None = None,
 ) -> tuple[int, str]:
     """``serve`` (the local Lambda endpoint and the schedules) in its own process, answering; (pid, URL)."""
     url = f"http://127.0.0.1:{free_port()}"
@@ -287,6 +341,8 @@ def start_lambda_endpoint(
         url.rsplit(":", 1)[1],
         "--speedup",
         str(speedup),
+        "--schedule-speedup",
+        str(speedup if schedule_speedup is None else schedule_speedup),
         "--work-dir",
         str(work_dir),
     ]

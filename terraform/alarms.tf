@@ -48,6 +48,18 @@ locals {
         threshold   = var.alarm_oldest_message_age_seconds
       }
     },
+    # A FIFO queue's schedules dead-letter into a standard queue of their own (scheduler.tf).
+    local.scheduling && var.fifo_queue ? {
+      schedule_dead_letter_queue_not_empty = {
+        description = "Tasks a schedule could not deliver are waiting in ${local.schedule_dead_letter_queue_name}, with the Scheduler's reason."
+        namespace   = "AWS/SQS"
+        metric_name = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = local.schedule_dead_letter_queue_name }
+        statistic   = "Maximum"
+        comparison  = "GreaterThanThreshold"
+        threshold   = var.alarm_dead_letter_queue_messages_threshold
+      }
+    } : {},
     { for key, alarm in local.lambda_alarms : key => {
       description = alarm.description
       namespace   = "AWS/Lambda"

@@ -90,6 +90,51 @@ locals {
     )
   })
 
+  # The Scheduler assumes the role only for schedules of this module's group (confused deputy:
+  # aws:SourceArn must be the group's ARN, never a schedule's). The ARN is spelled out rather than read
+  # from the group, so that a caller's role (create_role = false) built from this policy is no cycle.
+  scheduler_assume_role_policy = !local.scheduling ? null : jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = {
+        "aws:SourceAccount" = local.account_id
+        "aws:SourceArn"     = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule-group/${local.schedule_group_name}"
+      } }
+    }]
+  })
+
+  # The schedules send task messages to the queue, and what they cannot deliver to their dead-letter queue.
+  scheduler_role_policy_json = !local.scheduling ? null : jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid      = "SendTasks"
+          Effect   = "Allow"
+          Action   = "sqs:SendMessage"
+          Resource = local.queue_arn
+        },
+        {
+          Sid      = "SendScheduleDeadLetters"
+          Effect   = "Allow"
+          Action   = "sqs:SendMessage"
+          Resource = local.schedule_dead_letter_queue_arn
+        },
+      ],
+      local.queue_kms_encrypt_statements,
+      var.kms_master_key_id == null ? [] : [{
+        Sid       = "EncryptScheduleDeadLetters"
+        Effect    = "Allow"
+        Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource  = var.kms_master_key_id
+        Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = [local.schedule_dead_letter_queue_arn] } }
+      }],
+    )
+  })
+
   table_arn = one(aws_dynamodb_table.idempotency[*].arn)
   worker_role_policy_json = !local.create ? null : jsonencode({
     Version = "2012-10-17"
@@ -257,6 +302,40 @@ resource "aws_iam_role_policy_attachment" "worker_tasks" {
 
   role       = aws_iam_role.worker[0].name
   policy_arn = each.value
+
+  # Replaced with its role (a new name): the new one is attached before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+################################################################################
+# Scheduler (create_scheduling): the role the schedules send with
+################################################################################
+
+resource "aws_iam_role" "scheduler" {
+  count = local.scheduling && var.create_role ? 1 : 0
+
+  name = var.role_use_name_prefix ? null : "${var.name}-scheduler"
+  # "-scheduler-" is one character longer than "-consumer-": the name keeps 27, within the 38 a prefix may have.
+  name_prefix          = var.role_use_name_prefix ? "${substr(local.role_name_prefix, 0, 27)}-scheduler-" : null
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
+  assume_role_policy   = local.scheduler_assume_role_policy
+
+  tags = local.role_tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  count = local.scheduling && var.create_role ? 1 : 0
+
+  name   = "taskqueue-scheduler"
+  role   = aws_iam_role.scheduler[0].id
+  policy = local.scheduler_role_policy_json
 
   # Replaced with its role (a new name): the new one is attached before the old one goes.
   lifecycle {

@@ -33,7 +33,7 @@ output "dead_letter_queue_name" {
 }
 
 output "producer_policy_json" {
-  description = "IAM policy (JSON) that lets a principal of this account send tasks to the queue (and use its KMS key, through SQS only); attach it to your producers' roles."
+  description = "IAM policy (JSON) that lets a principal of this account send tasks to the queue (and use its KMS key, through SQS only), and with `create_scheduling` schedule them in the schedule group with the scheduler role; attach it to your producers' roles."
   value = !local.create ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
@@ -44,6 +44,29 @@ output "producer_policy_json" {
         Resource = local.queue_arn
       }],
       local.queue_kms_encrypt_statements,
+      # (A for with an if: statements of different shapes make a tuple, which a conditional cannot empty.)
+      [for statement in [
+        {
+          Sid      = "ManageTaskSchedules"
+          Effect   = "Allow"
+          Action   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"]
+          Resource = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${local.schedule_group_name}/*"
+        },
+        # IAM cannot scope ListSchedules to a group (it takes no resource): the producer names the group.
+        {
+          Sid      = "ListSchedules"
+          Effect   = "Allow"
+          Action   = "scheduler:ListSchedules"
+          Resource = "*"
+        },
+        {
+          Sid       = "PassSchedulerRole"
+          Effect    = "Allow"
+          Action    = "iam:PassRole"
+          Resource  = local.scheduler_role_arn
+          Condition = { StringEquals = { "iam:PassedToService" = "scheduler.amazonaws.com" } }
+        },
+      ] : statement if local.scheduling],
     )
   })
 }
@@ -177,6 +200,50 @@ output "idempotency_table_name" {
 output "idempotency_table_arn" {
   description = "ARN of the DynamoDB table of idempotency records and attempt counts (null when it is not created)."
   value       = local.table_arn
+}
+
+################################################################################
+# Scheduling
+################################################################################
+
+output "schedule_group_name" {
+  description = "Name of the EventBridge Scheduler schedule group (null without `create_scheduling`): the producer's `SchedulingConfig.group_name`, `$TASKQUEUE_SCHEDULE_GROUP` for the CLI."
+  value       = one(aws_scheduler_schedule_group.this[*].name)
+}
+
+output "schedule_group_arn" {
+  description = "ARN of the schedule group (null without `create_scheduling`)."
+  value       = local.schedule_group_arn
+}
+
+output "scheduler_role_arn" {
+  description = "ARN of the role the schedules send with (null without `create_scheduling`): the producer's `SchedulingConfig.role_arn`, `$TASKQUEUE_SCHEDULER_ROLE_ARN` for the CLI."
+  value       = local.scheduler_role_arn
+}
+
+output "scheduler_role_policy_json" {
+  description = "The scheduler role's policy (JSON), for a role of your own (`create_role = false`): send to the queue and to the schedules' dead-letter queue."
+  value       = local.scheduler_role_policy_json
+}
+
+output "scheduler_assume_role_policy_json" {
+  description = "The scheduler role's trust policy (JSON), for a role of your own (`create_role = false`): the Scheduler, for this account and schedule group only."
+  value       = local.scheduler_assume_role_policy
+}
+
+output "schedule_dead_letter_queue_arn" {
+  description = "ARN of the standard queue a schedule sends what it cannot deliver to: the dead-letter queue, or for a FIFO queue `<name>-schedule-dlq` (null without `create_scheduling`). The producer's `SchedulingConfig.dead_letter_arn`, `$TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN` for the CLI."
+  value       = local.schedule_dead_letter_queue_arn
+}
+
+output "schedule_dead_letter_queue_url" {
+  description = "URL of the schedules' dead-letter queue (null without `create_scheduling`): `--dlq-url` of `python -m taskqueue dlq` for a FIFO queue's schedule failures."
+  value       = local.schedule_dead_letter_queue_url
+}
+
+output "periodic_task_schedule_arns" {
+  description = "ARN of each periodic task's schedule, by name."
+  value       = { for name, schedule in aws_scheduler_schedule.periodic : name => schedule.arn }
 }
 
 ################################################################################

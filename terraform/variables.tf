@@ -917,6 +917,73 @@ variable "idempotency_table_kms_key_arn" {
 }
 
 ################################################################################
+# Scheduling: tasks due later than SQS can delay them, and periodic tasks
+################################################################################
+
+variable "create_scheduling" {
+  description = "Whether to create an EventBridge Scheduler schedule group and the role its schedules send with (and, for a FIFO queue, a standard dead-letter queue for them: the Scheduler takes no FIFO one). Producers then schedule tasks beyond SQS's 900 s delay (the `schedule_group_name`, `scheduler_role_arn` and `schedule_dead_letter_queue_arn` outputs), and `periodic_tasks` run."
+  type        = bool
+  default     = true
+}
+
+variable "schedule_group_name" {
+  description = "Name of the schedule group. Defaults to `name`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.schedule_group_name == null || can(regex("^[0-9A-Za-z_.-]{1,64}$", var.schedule_group_name))
+    error_message = "schedule_group_name must be 1 to 64 letters, digits, hyphens, underscores or dots."
+  }
+}
+
+variable "scheduler_role_arn" {
+  description = "With `create_role = false` and `create_scheduling`: ARN of the role the schedules send with. It must trust `scheduler.amazonaws.com` (the `scheduler_assume_role_policy_json` output) and hold the `scheduler_role_policy_json` output."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.scheduler_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.scheduler_role_arn))
+    error_message = "scheduler_role_arn must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "periodic_tasks" {
+  description = "Tasks enqueued on a calendar, by schedule name: one EventBridge Scheduler schedule each, sending the task message to the queue. Each takes `schedule` (`rate(5 minutes)`, or `cron(minutes hours day-of-month month day-of-week year)` with one day field `?`) and `task` (the registered task name), and optionally `payload` (any JSON value; null), `timezone` (an IANA name; `UTC`), `enabled` (`false` keeps the schedule, disabled; `true`), `group_id` (the message group: required on a FIFO queue, which then needs `content_based_deduplication = true`) and `description`. Each run's message has the id `<schedule name>@<the run's scheduled time>`."
+  # `any`: the payloads of a map of objects could not differ in shape otherwise. The validations check the rest.
+  type    = any
+  default = {}
+
+  validation {
+    condition = try(alltrue([for name, task in var.periodic_tasks :
+      can(regex("^[0-9A-Za-z_.-]{1,64}$", name))
+      && length(setsubtract(keys(task), ["schedule", "task", "payload", "timezone", "enabled", "group_id", "description"])) == 0
+      && can(regex("^[^\\s]+$", task.task))
+      && can(tostring(task.schedule))
+    ]), false)
+    error_message = "periodic_tasks must map schedule names (1 to 64 letters, digits, hyphens, underscores or dots) to objects with a schedule and a task name (no spaces), and optionally payload, timezone, enabled, group_id and description: nothing else."
+  }
+
+  validation {
+    condition = try(alltrue([for name, task in var.periodic_tasks : can(regex(
+      "^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\([^ ()]+ [^ ()]+ (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\))$",
+      task.schedule,
+    ))]), false)
+    error_message = "Each periodic task's schedule must be rate(<n> minutes|hours|days), or cron(minutes hours day-of-month month day-of-week year) with exactly one of the two day fields \"?\", such as cron(0 3 * * ? *)."
+  }
+
+  validation {
+    condition = try(alltrue([for name, task in var.periodic_tasks :
+      can(tobool(try(task.enabled, true)))
+      && can(regex("^[^\\s]+$", try(task.timezone, "UTC")))
+      && can(regex("^[!-~]{1,128}$", try(task.group_id, "none")))
+      && can(tostring(try(task.description, "")))
+    ]), false)
+    error_message = "A periodic task's enabled must be true or false, its timezone an IANA time zone name, its group_id 1 to 128 letters, digits or punctuation, and its description a string."
+  }
+}
+
+################################################################################
 # Alarms
 ################################################################################
 

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -23,7 +24,16 @@ from botocore.response import StreamingBody
 from taskqueue.sqs_event import message_to_record
 from taskqueue_local.harness import LambdaContext
 
-__all__ = ["CallRecorder", "FakeClock", "InProcessLambda", "LambdaContext", "LogCapture", "received_event"]
+__all__ = [
+    "CallRecorder",
+    "FailingCalls",
+    "FakeClock",
+    "FakeWallClock",
+    "InProcessLambda",
+    "LambdaContext",
+    "LogCapture",
+    "received_event",
+]
 
 
 class FakeClock:
@@ -37,6 +47,19 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeWallClock:
+    """An aware UTC wall clock that only moves when told to."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by
 
 
 def _http(status: int) -> AWSResponse:
@@ -132,6 +155,29 @@ class CallRecorder:
 
     def count(self, operation: str) -> int:
         return len(self.named(operation))
+
+
+class FailingCalls:
+    """Makes a client's calls of one operation fail with an AWS error, from the ``from_call``-th on (1-based),
+    until ``stop()``; botocore does not retry an answer given here."""
+
+    def __init__(self, client: Any, operation: str, from_call: int, code: str = "ThrottlingException") -> None:
+        self.from_call = from_call
+        self.code = code
+        self.calls = 0
+        self.active = True
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-call.{service}.{operation}", self._answer)
+
+    def stop(self) -> None:
+        self.active = False
+
+    def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        self.calls += 1
+        if not self.active or self.calls < self.from_call:
+            return None
+        error = {"Code": self.code, "Message": f"call {self.calls} failed (injected)"}
+        return _http(400), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
 
 def received_event(sqs: Any, queues: Any, bodies: list[str], group_ids: list[str] | None = None, **extra: Any) -> dict:

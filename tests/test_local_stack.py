@@ -5,10 +5,15 @@ This is `make demo` on a short scenario, in a temporary directory of its own.
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from taskqueue.schedules import periodic_run
 from taskqueue_local import demo, stack
 from tools import terraform as tf
 
@@ -40,6 +45,30 @@ def test_short_scenario_accounts_for_every_task(local_stack):
     assert summary.dead_lettered == summary.expected_dead_letters
     assert summary.kinds_dead_lettered == Counter(permanent=2, malformed=1, unknown=1, exhausted=1)
     assert len(summary.latency_ms) >= scenario.succeed
+    # A task 30 minutes out (a one-time schedule, 120x faster here) ran exactly once.
+    assert summary.scheduled_expected == scenario.scheduled == 1
+    assert summary.scheduled_runs == Counter({"later-0": 1})
+    assert summary.periodic_runs >= 1
+    assert summary.ok
+
+
+def test_the_periodic_task_runs_on_each_tick(local_stack):
+    """The module's periodic task (rate(10 minutes), every 5 s at 120x): each run once, none skipped."""
+    worker_log = Path(local_stack.work_dir) / "logs" / f"{local_stack.outputs['worker_function_name']}.log"
+    deadline = time.monotonic() + 60  # three ticks take 15 s; the worker's runs trail them by a poll
+    while True:
+        runs = {
+            run[1]: count
+            for task_id, count in demo.task_runs(worker_log).items()
+            if (run := periodic_run(task_id)) is not None and run[0] == stack.DEMO_PERIODIC_TASK
+        }
+        if len(runs) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print(f"periodic runs: {runs}")
+    times = sorted(datetime.fromisoformat(when) for when in runs)
+    assert len(times) >= 3 and set(runs.values()) == {1}
+    assert all(later - earlier == timedelta(minutes=10) for earlier, later in itertools.pairwise(times))
 
 
 def test_the_deployed_functions_are_what_the_module_declares(local_stack):

@@ -6,17 +6,21 @@ case of which trips exactly one precondition; a ``plan`` of each example as writ
 server standing in for AWS, with placeholder packages where ``make build`` has not run; and
 examples/basic and examples/complete applied on the local stack's emulator, after which a second plan
 changes nothing but what moto cannot hold. Skipped, with the reason, where terraform or the mirror
-is missing. The module's copies of the runtime's time limits are checked without Terraform.
+is missing. The module's copies of the runtime's time and size limits, and its list of time zones, are
+checked without Terraform; a periodic task's message, with it against the runtime's.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 import zipfile
+import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +29,11 @@ import pytest
 
 from taskqueue import limits
 from taskqueue.config import ConsumerConfig
+from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES
+from taskqueue.schedules import SCHEDULED_TIME_KEYWORD, periodic_task_input
 from taskqueue_local import stack
 from tools import terraform as tf
+from tools import time_zones
 
 pytestmark = pytest.mark.terraform
 
@@ -144,6 +151,63 @@ def test_time_budget_locals_mirror_the_runtime() -> None:
     assert module["lambda_init_seconds"] == limits.LAMBDA_INIT_SECONDS
     assert module["invoke_response_slack_seconds"] == limits.INVOKE_RESPONSE_SLACK_SECONDS
     assert module["default_time_margin_seconds"] == ConsumerConfig.time_margin_seconds
+
+
+def test_scheduling_locals_mirror_the_runtime() -> None:
+    """A periodic task's message must fit where the producer's would: the same limits on both sides."""
+    module = _locals(MODULE / "scheduler.tf")
+    assert module["scheduler_max_input_bytes"] == limits.SCHEDULER_MAX_INPUT_BYTES
+    assert module["dead_letter_room_bytes"] == DEAD_LETTER_ROOM_BYTES
+
+
+def test_time_zones_are_the_databases() -> None:
+    """Every name the module accepts is a zone; the common ones are there (`python -m tools.time_zones`)."""
+    listed = time_zones.listed()
+    assert listed == sorted(listed) and len(listed) > 400
+    assert set(listed) <= zoneinfo.available_timezones()
+    assert {"UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney"} <= set(listed)
+    assert not set(listed) & time_zones.NOT_ZONES
+
+
+def test_periodic_task_message_is_the_runtimes(
+    initialised: Initialised, terraform_setup: tf.TerraformSetup, placeholder_dist: Path, tmp_path: Path
+) -> None:
+    """The module's periodic task input, evaluated by `terraform console`, is the runtime's (taskqueue.schedules)."""
+    payload = {
+        "kind": "daily",
+        "note": "<aws.scheduler.schedule-arn> & <b>",
+        "items": [1, 2.5, None, True],
+        "text": "é ✓",
+    }
+    variables = tmp_path / "periodic.tfvars.json"
+    variables.write_text(
+        json.dumps(
+            {
+                "name": "orders",
+                "consumer_package": {"filename": str(placeholder_dist / "consumer.zip")},
+                "worker_package": {"filename": str(placeholder_dist / "worker.zip")},
+                "periodic_tasks": {"nightly_report": {"schedule": "rate(1 day)", "task": "report", "payload": payload}},
+            }
+        )
+    )
+    terraform = initialised(MODULE)
+    result = subprocess.run(
+        [terraform_setup.binary, "console", f"-var-file={variables}"],
+        input='jsonencode(local.periodic_tasks["nightly_report"].input)\n',
+        capture_output=True,
+        text=True,
+        cwd=MODULE,
+        env={**os.environ, **{name: value for name, value in terraform.env.items() if value is not None}},
+        timeout=120,
+        check=True,
+    )
+    module_input = json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+    runtime_input = periodic_task_input("nightly_report", "report", payload)
+    expected = {"task": "report", "payload": payload, "id": f"nightly_report@{SCHEDULED_TIME_KEYWORD}"}
+    assert json.loads(module_input) == json.loads(runtime_input) == expected
+    # Each keeps the run's time keyword live, once, and the payload's keywords disarmed.
+    for text in (module_input, runtime_input):
+        assert text.count("<") == 1 and text.endswith(f'"id":"nightly_report@{SCHEDULED_TIME_KEYWORD}"}}')
 
 
 def _runs(text: str) -> tuple[str, dict[str, str]]:

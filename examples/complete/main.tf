@@ -30,9 +30,21 @@ module "task_queue" {
   kms_master_key_id = aws_kms_key.queues.arn
 
   # The platform's own roles (roles.tf): the module creates none and attaches nothing to them.
-  create_role       = false
-  consumer_role_arn = aws_iam_role.consumer.arn
-  worker_role_arn   = aws_iam_role.worker.arn
+  create_role        = false
+  consumer_role_arn  = aws_iam_role.consumer.arn
+  worker_role_arn    = aws_iam_role.worker.arn
+  scheduler_role_arn = aws_iam_role.scheduler.arn
+
+  # A task on a calendar, in the office's time zone (producers schedule one-time tasks themselves, in
+  # the module's schedule group, with the producer policy).
+  periodic_tasks = {
+    weekly_cleanup = {
+      schedule = "cron(0 6 ? * MON *)"
+      timezone = "Europe/Berlin"
+      task     = "cleanup"
+      payload  = { older_than_days = 30 }
+    }
+  }
 
   # Private subnets with VPC endpoints for SQS, Lambda and DynamoDB (network.tf).
   vpc_subnet_ids         = aws_subnet.private[*].id

@@ -1,5 +1,7 @@
 # The platform's own roles, as a team with a central IAM process would bring them: the module's
-# policies are attached from its outputs, and the network permissions a function in a VPC needs.
+# policies are attached from its outputs, and the network permissions a function in a VPC needs. The
+# scheduler's role takes its trust policy from the module too: the Scheduler, for the queue's schedule
+# group only.
 
 locals {
   lambda_assume_role_policy = jsonencode({
@@ -22,6 +24,11 @@ resource "aws_iam_role" "worker" {
   assume_role_policy = local.lambda_assume_role_policy
 }
 
+resource "aws_iam_role" "scheduler" {
+  name_prefix        = "${local.name}-scheduler-"
+  assume_role_policy = module.task_queue.scheduler_assume_role_policy_json
+}
+
 resource "aws_iam_role_policy" "consumer" {
   name   = "taskqueue-consumer"
   role   = aws_iam_role.consumer.id
@@ -32,6 +39,12 @@ resource "aws_iam_role_policy" "worker" {
   name   = "taskqueue-worker"
   role   = aws_iam_role.worker.id
   policy = module.task_queue.worker_role_policy_json
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "taskqueue-scheduler"
+  role   = aws_iam_role.scheduler.id
+  policy = module.task_queue.scheduler_role_policy_json
 }
 
 resource "aws_iam_role_policy_attachment" "consumer_network" {

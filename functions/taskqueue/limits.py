@@ -1,7 +1,8 @@
-"""The SQS and Lambda limits the runtime works within, in one place.
+"""The SQS, Lambda and EventBridge Scheduler limits the runtime works within, in one place.
 
 Values are AWS's published quotas (SQS developer guide, "Amazon SQS quotas"; Lambda developer guide,
-"Lambda quotas" and "Lambda execution environment"). The Terraform module repeats the few it checks at
+"Lambda quotas" and "Lambda execution environment"; the EventBridge Scheduler API reference and
+"Quotas for Amazon EventBridge Scheduler"). The Terraform module repeats the few it checks at
 plan time in ``terraform/locals.tf``; ``tests/test_terraform.py`` holds the two copies equal.
 """
 
@@ -30,6 +31,22 @@ LAMBDA_MAX_SYNC_PAYLOAD_BYTES = 6_291_456  # a synchronous Invoke's request payl
 # Lambda runs a function's initialisation (imports, module-level code) with up to 10 s of its own, not
 # counted in the function's timeout: a cold invocation may last its timeout plus this.
 LAMBDA_INIT_SECONDS = 10
+
+# -- EventBridge Scheduler ----------------------------------------------------------------------
+
+# Schedule and schedule group names: 1-64 of these characters (CreateSchedule's Name, GroupName).
+SCHEDULER_MAX_NAME_LENGTH = 64
+SCHEDULER_NAME_CHARACTERS = "0-9a-zA-Z_.-"  # a regular-expression character class, without the brackets
+# The target's Input (the task message a schedule sends): 256 KiB, the Scheduler's payload quota.
+SCHEDULER_MAX_INPUT_BYTES = 262_144
+SCHEDULER_MAX_LIST_RESULTS = 100  # ListSchedules' MaxResults
+# A target's RetryPolicy: how long, and how many times, the Scheduler retries a failed delivery.
+SCHEDULER_MIN_EVENT_AGE_SECONDS = 60
+SCHEDULER_MAX_EVENT_AGE_SECONDS = 86_400
+SCHEDULER_MAX_RETRY_ATTEMPTS = 185
+# How far ahead this runtime schedules a task. at() itself has no documented horizon; a year bounds
+# what a typo (a year too far) can leave behind, and is the maximum the README documents.
+MAX_SCHEDULE_AHEAD_SECONDS = 366 * 86_400
 
 # -- derived, shared by the consumer and the Terraform module -----------------------------------
 

@@ -68,7 +68,12 @@ def task_identity(task: str, task_id: str | None, message_id: str) -> str:
     return json.dumps(["task", task, "message", message_id], ensure_ascii=True, separators=(",", ":"))
 
 
-def fifo_deduplication_id(task: str, task_id: str) -> str:
-    """A FIFO MessageDeduplicationId for (task, id): 64 hex digits, within SQS's 128 allowed characters."""
+def task_identity_digest(task: str, task_id: str) -> str:
+    """The identity (task, id) as 64 hex digits: fits where only short, plain names are allowed."""
     identity = json.dumps(["task", task, "id", task_id], ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(identity.encode("ascii")).hexdigest()
+
+
+def fifo_deduplication_id(task: str, task_id: str) -> str:
+    """A FIFO MessageDeduplicationId for (task, id): 64 hex digits, within SQS's 128 allowed characters."""
+    return task_identity_digest(task, task_id)

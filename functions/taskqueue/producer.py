@@ -1,30 +1,49 @@
-"""Enqueueing tasks: a small client over SQS SendMessage / SendMessageBatch.
+"""Enqueueing tasks: a small client over SQS SendMessage / SendMessageBatch, and EventBridge Scheduler.
 
 Every message is checked before anything is sent: the task name, that the payload is JSON, the
-delay, FIFO group and deduplication ids, attribute names, and the size against the queue's maximum
-(less the room a dead letter's reason needs). A batch is sent in chunks of at most 10 messages and
-1 MiB, and entries that SQS fails on its side are retried; any that still fail raise
+delay or due time, FIFO group and deduplication ids, attribute names, and the size against the
+queue's maximum (less the room a dead letter's reason needs). A batch is sent in chunks of at most
+10 messages and 1 MiB, and entries that SQS fails on its side are retried; any that still fail raise
 :class:`EnqueueError`, which lists them, so none is dropped unnoticed.
+
+A task due within SQS's 900 s is sent with DelaySeconds (standard queues). One due later, or any
+delayed task of a FIFO queue (which takes no per-message delay), becomes a one-time schedule
+(:mod:`taskqueue.schedules`) that sends the same message at its due time; its handle is the
+schedule's name, a :class:`~taskqueue.schedules.ScheduleName`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES, is_reserved_attribute
+from taskqueue.due_time import DueTime, due_time
 from taskqueue.errors import MalformedMessage
 from taskqueue.limits import (
+    SCHEDULER_MAX_INPUT_BYTES,
     SQS_MAX_DELAY_SECONDS,
     SQS_MAX_MESSAGE_ATTRIBUTES,
     SQS_MAX_MESSAGE_BYTES,
     SQS_MIN_MAX_MESSAGE_BYTES,
 )
 from taskqueue.message import TaskMessage, fifo_deduplication_id, validate_fields
+from taskqueue.schedules import (
+    SCHEDULE_GROUP_ENV,
+    SCHEDULER_ROLE_ARN_ENV,
+    AlreadyScheduled,
+    ScheduledTask,
+    ScheduleRequest,
+    SchedulingConfig,
+    TaskSchedules,
+    schedule_input,
+    schedule_name,
+)
 from taskqueue.sqs_batch import chunks, entry_bytes
 
 # Entries SQS failed on its side (not the sender's fault) get this many more tries.
@@ -36,7 +55,10 @@ _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "AWS.SimpleQueueServi
 
 @dataclass(frozen=True)
 class Task:
-    """A task to enqueue."""
+    """A task to enqueue: now, after ``delay`` (a timedelta or seconds) or ``at`` an aware datetime.
+
+    ``delay_seconds`` is SQS's own delay (0-900 s, standard queues), kept for existing callers.
+    """
 
     name: str
     payload: Any = None
@@ -45,6 +67,8 @@ class Task:
     group_id: str | None = None
     deduplication_id: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    at: datetime | None = None
+    delay: timedelta | float | None = None
 
 
 @dataclass(frozen=True)
@@ -55,8 +79,19 @@ class FailedEntry:
     sender_fault: bool
 
 
+def _error_code(error: Exception) -> str:
+    """AWS's error code for a ClientError (ThrottlingException...), the exception's type otherwise."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
+    return type(error).__name__
+
+
 class EnqueueError(Exception):
-    """Some tasks of a batch were not enqueued; ``failed`` lists them, ``message_ids`` the others."""
+    """Some tasks of a batch were not enqueued; ``failed`` lists them, ``message_ids`` the others.
+
+    ``message_ids`` holds, in the batch's order, each sent task's SQS message id or, for a scheduled
+    one, its :class:`~taskqueue.schedules.ScheduleName`; None for each task in ``failed``.
+    """
 
     def __init__(self, failed: list[FailedEntry], message_ids: list[str | None]) -> None:
         self.failed = failed
@@ -69,9 +104,23 @@ class EnqueueError(Exception):
 
 
 class TaskQueue:
-    """Producer for one queue: ``TaskQueue(url).enqueue("resize_image", {"key": "a.png"})``."""
+    """Producer for one queue: ``TaskQueue(url).enqueue("resize_image", {"key": "a.png"})``.
 
-    def __init__(self, queue_url: str, *, sqs: Any | None = None, max_message_bytes: int | None = None) -> None:
+    ``scheduling`` (the Terraform module's schedule group and scheduler role) lets it schedule tasks
+    beyond SQS's 900 s; ``queue_arn`` saves the GetQueueAttributes call that otherwise finds it.
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        sqs: Any | None = None,
+        max_message_bytes: int | None = None,
+        scheduling: SchedulingConfig | None = None,
+        scheduler: Any | None = None,
+        queue_arn: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         if not isinstance(queue_url, str) or not queue_url.startswith(("https://", "http://")):
             raise ValueError(f"queue_url must be an SQS queue URL, got {queue_url!r}")
         if max_message_bytes is not None and not 1 <= max_message_bytes <= SQS_MAX_MESSAGE_BYTES:
@@ -83,7 +132,11 @@ class TaskQueue:
         self.queue_url = queue_url
         self.sqs: Any = sqs
         self.fifo = queue_url.endswith(".fifo")
+        self.scheduling = scheduling
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._max_message_bytes = max_message_bytes
+        self._scheduler = scheduler
+        self._queue_arn = queue_arn
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -97,87 +150,161 @@ class TaskQueue:
         group_id: str | None = None,
         deduplication_id: str | None = None,
         attributes: Mapping[str, str] | None = None,
+        at: datetime | None = None,
+        delay: timedelta | float | None = None,
     ) -> str:
-        """Send one task; returns its SQS message id."""
-        task = Task(name, payload, id, delay_seconds, group_id, deduplication_id, dict(attributes or {}))
-        entry = self._entry(task, "0")
-        entry.pop("Id")
-        return str(self.sqs.send_message(QueueUrl=self.queue_url, **entry)["MessageId"])
+        """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str)."""
+        task = Task(name, payload, id, delay_seconds, group_id, deduplication_id, dict(attributes or {}), at, delay)
+        plan = self._plan(task, "0", self.clock())
+        if isinstance(plan, ScheduleRequest):
+            schedules, queue_arn = self._scheduling_target()
+            return schedules.create(plan, queue_arn)
+        plan.pop("Id")
+        return str(self.sqs.send_message(QueueUrl=self.queue_url, **plan)["MessageId"])
 
     def enqueue_batch(self, tasks: Iterable[Task]) -> list[str | None]:
         """Send many tasks in as few calls as the limits allow; returns message ids in order.
 
-        On a FIFO queue, once a task of a message group fails, the group's later tasks are not sent
-        (they are reported failed too), so what was sent keeps the group's order.
+        Every task is checked before the first call. Scheduled tasks are created one by one (the
+        Scheduler has no batch call) after the SQS sends; their place in the result holds their
+        ScheduleName. On a FIFO queue, once a task of a message group fails, the group's later tasks
+        are not sent (they are reported failed too), so what was sent keeps the group's order.
         """
         tasks = list(tasks)
-        entries = [self._entry(task, str(index)) for index, task in enumerate(tasks)]
+        now = self.clock()
+        plans = [self._plan(task, str(index), now) for index, task in enumerate(tasks)]
+        entries = [plan for plan in plans if not isinstance(plan, ScheduleRequest)]
+        requests = [(index, plan) for index, plan in enumerate(plans) if isinstance(plan, ScheduleRequest)]
+        # Anything scheduling needs (its settings, the queue's ARN) is resolved before the first send.
+        target = self._scheduling_target() if requests else None
         message_ids: list[str | None] = [None] * len(tasks)
-        failed: list[FailedEntry] = []
-        blocked_groups: set[str] = set()
-        for chunk in chunks(entries):
-            blocked = [entry for entry in chunk if entry.get("MessageGroupId") in blocked_groups]
-            failed += [
-                FailedEntry(tasks[int(e["Id"])], "GroupBlocked", "an earlier task of its group failed", True)
-                for e in blocked
-            ]
-            sendable = [entry for entry in chunk if entry not in blocked]
-            try:
-                failures = self._send_chunk(sendable, message_ids) if sendable else []
-            except Exception as error:
-                # Report what was sent and what was not, rather than lose track of both.
-                unsent = [
-                    entry for entry in entries[entries.index(chunk[0]) :] if message_ids[int(entry["Id"])] is None
-                ]
-                failed += [FailedEntry(tasks[int(e["Id"])], type(error).__name__, str(error), False) for e in unsent]
-                raise EnqueueError(failed, message_ids) from error
-            for index, code, message, sender_fault in failures:
-                failed.append(FailedEntry(tasks[index], code, message, sender_fault))
-                if self.fifo:
-                    blocked_groups.add(str(entries[index]["MessageGroupId"]))
+        failed: dict[int, FailedEntry] = {}
+        try:
+            self._send_entries(tasks, entries, message_ids, failed)
+            self._create_schedules(tasks, requests, target, message_ids, failed)
+        except Exception as error:
+            # Report what was sent and what was not, rather than lose track of both.
+            for index, task in enumerate(tasks):
+                if message_ids[index] is None and index not in failed:
+                    failed[index] = FailedEntry(task, _error_code(error), str(error), False)
+            raise EnqueueError(list(failed.values()), message_ids) from error
         if failed:
-            raise EnqueueError(failed, message_ids)
+            raise EnqueueError(list(failed.values()), message_ids)
         return message_ids
+
+    def cancel(self, handle: str | tuple[str, str]) -> ScheduledTask:
+        """Delete a pending scheduled task, by its handle or by (task name, id); returns what it was.
+
+        Raises :class:`~taskqueue.schedules.NotScheduled` when nothing is pending under that name: it
+        has fired, was cancelled, or never existed.
+        """
+        if isinstance(handle, tuple):
+            task, task_id = handle
+            handle = schedule_name(task, task_id)
+        return self.schedules.cancel(str(handle))
+
+    def scheduled(self, task: str | None = None) -> Iterator[ScheduledTask]:
+        """The schedule group's pending schedules (of ``task`` only, when given), one-time and periodic."""
+        return self.schedules.pending(task)
+
+    @property
+    def schedules(self) -> TaskSchedules:
+        if self.scheduling is None:
+            raise ValueError(
+                "scheduling is not configured: pass scheduling=SchedulingConfig(group_name, role_arn, "
+                f"dead_letter_arn) to TaskQueue (the CLI reads ${SCHEDULE_GROUP_ENV} and ${SCHEDULER_ROLE_ARN_ENV})"
+            )
+        if self._scheduler is None:
+            import boto3  # noqa: PLC0415 - only producers that schedule need this client
+
+            self._scheduler = boto3.client("scheduler")
+        return TaskSchedules(self.scheduling, self._scheduler, self.clock)
 
     # -- checks, all before any send ----------------------------------------------------------
 
-    def _entry(self, task: Task, entry_id: str) -> dict[str, Any]:
+    def _plan(self, task: Task, entry_id: str, now: datetime) -> dict[str, Any] | ScheduleRequest:
+        """The task's SendMessage entry, or the schedule that sends it later: every check, no call."""
         try:
             validate_fields(task.name, task.id)
         except MalformedMessage as error:
             raise ValueError(str(error)) from None
         # ASCII-only JSON: every character SQS refuses in a body (lone surrogates, U+FFFE...) is escaped.
         body = TaskMessage(task.name, task.payload, task.id).to_body()
-        entry: dict[str, Any] = {"Id": entry_id, "MessageBody": body}
         if not isinstance(task.delay_seconds, int) or not 0 <= task.delay_seconds <= SQS_MAX_DELAY_SECONDS:
             raise ValueError(
                 f"delay_seconds={task.delay_seconds!r} of task {task.name!r} must be 0-{SQS_MAX_DELAY_SECONDS}"
             )
+        due = due_time(task.at, task.delay, now=now, task=task.name)
+        if due is not None and task.delay_seconds:
+            raise ValueError(f"task {task.name!r}: give delay_seconds={task.delay_seconds!r} or at=/delay=, not both")
+        # FIFO queues take no per-message delay: any later task of theirs is scheduled.
+        if due is not None and not due.immediate and (self.fifo or due.seconds_ahead > SQS_MAX_DELAY_SECONDS):
+            return self._schedule_request(task, body, due)
+        entry: dict[str, Any] = {"Id": entry_id, "MessageBody": body}
+        delay_seconds = due.seconds_ahead if due else task.delay_seconds
         if self.fifo:
             self._fifo_fields(task, entry)
-        elif task.delay_seconds:
-            entry["DelaySeconds"] = task.delay_seconds
+        elif delay_seconds:
+            entry["DelaySeconds"] = delay_seconds
         if task.attributes:
             entry["MessageAttributes"] = self._attributes(task)
         self._check_size(task, entry_bytes(entry))
         return entry
 
+    def _schedule_request(self, task: Task, body: str, due: DueTime) -> ScheduleRequest:
+        when = f"due {due.at.isoformat()}, {due.seconds_ahead} s ahead"
+        if self.scheduling is None or self.scheduling.role_arn is None:
+            missing = "scheduling is not configured" if self.scheduling is None else "scheduling has no role_arn"
+            raise ValueError(
+                f"task {task.name!r} ({when}) needs a schedule (SQS delays standard queues' messages by at most "
+                f"{SQS_MAX_DELAY_SECONDS} s, FIFO queues' not at all), and {missing}: pass "
+                f"scheduling= to TaskQueue (the CLI reads ${SCHEDULE_GROUP_ENV} and ${SCHEDULER_ROLE_ARN_ENV})"
+            )
+        if task.attributes:
+            raise ValueError(
+                f"task {task.name!r} ({when}) is scheduled, and a schedule sends no message attributes: "
+                f"attributes={dict(task.attributes)!r} would be lost"
+            )
+        group_id = None
+        if self.fifo:
+            if task.deduplication_id is not None:
+                raise ValueError(
+                    f"task {task.name!r} ({when}): deduplication_id={task.deduplication_id!r} cannot be kept, as "
+                    "the Scheduler sets none; a scheduled FIFO task is deduplicated by its content (task, payload, id)"
+                )
+            group_id = self._checked_group_id(task)
+        input_text = schedule_input(body)
+        size = len(input_text.encode("ascii"))
+        if size > SCHEDULER_MAX_INPUT_BYTES:
+            raise ValueError(
+                f"task {task.name!r} is {size} bytes as a schedule's input, over EventBridge Scheduler's limit "
+                f"of {SCHEDULER_MAX_INPUT_BYTES} bytes"
+            )
+        self._check_size(task, size)
+        return ScheduleRequest(schedule_name(task.name, task.id), task.name, task.id, due.at, input_text, group_id)
+
+    def _checked_group_id(self, task: Task) -> str:
+        if task.group_id is None:
+            raise ValueError(f"task {task.name!r}: a FIFO queue needs a group_id")
+        return self._checked_fifo_id(task, "group_id", task.group_id)
+
+    @staticmethod
+    def _checked_fifo_id(task: Task, label: str, value: str) -> str:
+        if not isinstance(value, str) or not _FIFO_ID.match(value):
+            raise ValueError(f"task {task.name!r}: {label}={value!r} must be 1-128 letters, digits or punctuation")
+        return value
+
     def _fifo_fields(self, task: Task, entry: dict[str, Any]) -> None:
         if task.delay_seconds:
             raise ValueError(f"task {task.name!r}: FIFO queues take no per-message delay_seconds")
-        if task.group_id is None:
-            raise ValueError(f"task {task.name!r}: a FIFO queue needs a group_id")
+        entry["MessageGroupId"] = self._checked_group_id(task)
         # A task's identity is (name, id): another task with the same id must not be deduplicated away.
         dedup = task.deduplication_id
         if dedup is None and task.id is not None:
             dedup = fifo_deduplication_id(task.name, task.id)
-        for label, value in (("group_id", task.group_id), ("deduplication_id", dedup)):
-            if value is not None and not _FIFO_ID.match(value):
-                raise ValueError(f"task {task.name!r}: {label}={value!r} must be 1-128 letters, digits or punctuation")
-        entry["MessageGroupId"] = task.group_id
         # Without an explicit id the queue's content-based deduplication applies.
         if dedup is not None:
-            entry["MessageDeduplicationId"] = dedup
+            entry["MessageDeduplicationId"] = self._checked_fifo_id(task, "deduplication_id", dedup)
 
     @staticmethod
     def _attributes(task: Task) -> dict[str, Any]:
@@ -233,6 +360,66 @@ class TaskQueue:
         return self._max_message_bytes
 
     # -- sending ------------------------------------------------------------------------------
+
+    def _scheduling_target(self) -> tuple[TaskSchedules, str]:
+        return self.schedules, self.queue_arn
+
+    @property
+    def queue_arn(self) -> str:
+        """The queue's ARN, the schedules' target: looked up once unless given.
+
+        On a FIFO queue the same look-up checks content-based deduplication: the Scheduler sets no
+        deduplication id, so without it every scheduled send would fail.
+        """
+        if self._queue_arn is None:
+            names = ["QueueArn", "ContentBasedDeduplication"] if self.fifo else ["QueueArn"]
+            attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+            if self.fifo and attributes.get("ContentBasedDeduplication") != "true":
+                raise ValueError(
+                    f"queue {self.queue_url} has content-based deduplication off: EventBridge Scheduler sets no "
+                    "deduplication id, so its sends to this FIFO queue would fail; turn it on "
+                    "(the module's content_based_deduplication = true)"
+                )
+            self._queue_arn = str(attributes["QueueArn"])
+        return self._queue_arn
+
+    def _send_entries(
+        self,
+        tasks: list[Task],
+        entries: list[dict[str, Any]],
+        message_ids: list[str | None],
+        failed: dict[int, FailedEntry],
+    ) -> None:
+        blocked_groups: set[str] = set()
+        for chunk in chunks(entries):
+            for entry in chunk:
+                if entry.get("MessageGroupId") in blocked_groups:
+                    index = int(entry["Id"])
+                    failed[index] = FailedEntry(
+                        tasks[index], "GroupBlocked", "an earlier task of its group failed", True
+                    )
+            sendable = [entry for entry in chunk if int(entry["Id"]) not in failed]
+            for index, code, message, sender_fault in self._send_chunk(sendable, message_ids) if sendable else []:
+                failed[index] = FailedEntry(tasks[index], code, message, sender_fault)
+                if self.fifo:
+                    blocked_groups.add(str(tasks[index].group_id))
+
+    @staticmethod
+    def _create_schedules(
+        tasks: list[Task],
+        requests: list[tuple[int, ScheduleRequest]],
+        target: tuple[TaskSchedules, str] | None,
+        message_ids: list[str | None],
+        failed: dict[int, FailedEntry],
+    ) -> None:
+        if target is None:
+            return
+        schedules, queue_arn = target
+        for index, request in requests:
+            try:
+                message_ids[index] = schedules.create(request, queue_arn)
+            except AlreadyScheduled as error:
+                failed[index] = FailedEntry(tasks[index], "AlreadyScheduled", str(error), True)
 
     def _send_chunk(
         self, chunk: list[dict[str, Any]], message_ids: list[str | None]

@@ -155,9 +155,10 @@ run "long_name_prefixes" {
 
 run "callers_roles" {
   variables {
-    create_role       = false
-    consumer_role_arn = "arn:aws:iam::111122223333:role/platform/orders-consumer"
-    worker_role_arn   = "arn:aws:iam::111122223333:role/platform/orders-worker"
+    create_role        = false
+    consumer_role_arn  = "arn:aws:iam::111122223333:role/platform/orders-consumer"
+    worker_role_arn    = "arn:aws:iam::111122223333:role/platform/orders-worker"
+    scheduler_role_arn = "arn:aws:iam::111122223333:role/platform/orders-scheduler"
   }
 
   assert {

@@ -281,8 +281,9 @@ run "own_roles_without_worker_role" {
   command = plan
 
   variables {
-    create_role       = false
-    consumer_role_arn = "arn:aws:iam::111122223333:role/orders-consumer"
+    create_role        = false
+    scheduler_role_arn = "arn:aws:iam::111122223333:role/orders-scheduler"
+    consumer_role_arn  = "arn:aws:iam::111122223333:role/orders-consumer"
   }
 
   expect_failures = [aws_lambda_function.worker]
@@ -292,8 +293,9 @@ run "own_roles_without_consumer_role" {
   command = plan
 
   variables {
-    create_role     = false
-    worker_role_arn = "arn:aws:iam::111122223333:role/orders-worker"
+    create_role        = false
+    scheduler_role_arn = "arn:aws:iam::111122223333:role/orders-scheduler"
+    worker_role_arn    = "arn:aws:iam::111122223333:role/orders-worker"
   }
 
   expect_failures = [aws_lambda_function.consumer]
@@ -315,6 +317,7 @@ run "task_policies_with_own_roles" {
 
   variables {
     create_role              = false
+    scheduler_role_arn       = "arn:aws:iam::111122223333:role/orders-scheduler"
     consumer_role_arn        = "arn:aws:iam::111122223333:role/orders-consumer"
     worker_role_arn          = "arn:aws:iam::111122223333:role/orders-worker"
     worker_policy_statements = { WriteArchive = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::orders-archive/*"] } }
@@ -387,4 +390,81 @@ run "more_receivers_than_worker_slots" {
   }
 
   expect_failures = [aws_lambda_function.consumer]
+}
+
+run "periodic_task_in_an_unknown_time_zone" {
+  command = plan
+
+  variables {
+    periodic_tasks = { nightly = { schedule = "cron(0 3 * * ? *)", timezone = "Europe/Berln", task = "report" } }
+  }
+
+  expect_failures = [aws_scheduler_schedule.periodic]
+}
+
+run "periodic_task_payload_too_large_once_wrapped" {
+  command = plan
+
+  variables {
+    max_message_size = 1024
+    # 720 characters, each wrapped as \u003c: far over 1024 bytes less 256 for a dead letter's reason.
+    periodic_tasks = { nightly = { schedule = "rate(1 day)", task = "report", payload = { note = join("", [for n in range(720) : "<"]) } } }
+  }
+
+  expect_failures = [aws_scheduler_schedule.periodic]
+}
+
+run "fifo_periodic_task_without_group" {
+  command = plan
+
+  variables {
+    fifo_queue                  = true
+    content_based_deduplication = true
+    periodic_tasks              = { nightly = { schedule = "rate(1 day)", task = "report" } }
+  }
+
+  expect_failures = [aws_scheduler_schedule.periodic]
+}
+
+run "standard_periodic_task_with_group" {
+  command = plan
+
+  variables {
+    periodic_tasks = { nightly = { schedule = "rate(1 day)", task = "report", group_id = "g" } }
+  }
+
+  expect_failures = [aws_scheduler_schedule.periodic]
+}
+
+run "fifo_periodic_task_without_content_based_deduplication" {
+  command = plan
+
+  variables {
+    fifo_queue     = true
+    periodic_tasks = { nightly = { schedule = "rate(1 day)", task = "report", group_id = "g" } }
+  }
+
+  expect_failures = [aws_scheduler_schedule.periodic]
+}
+
+run "own_roles_without_scheduler_role" {
+  command = plan
+
+  variables {
+    create_role       = false
+    consumer_role_arn = "arn:aws:iam::111122223333:role/orders-consumer"
+    worker_role_arn   = "arn:aws:iam::111122223333:role/orders-worker"
+  }
+
+  expect_failures = [aws_scheduler_schedule_group.this]
+}
+
+run "scheduler_role_arn_with_module_roles" {
+  command = plan
+
+  variables {
+    scheduler_role_arn = "arn:aws:iam::111122223333:role/orders-scheduler"
+  }
+
+  expect_failures = [aws_scheduler_schedule_group.this]
 }

@@ -14,6 +14,11 @@ variables {
 }
 
 run "standard_queue" {
+  variables {
+    # The producer policy's scheduling statements are scheduler.tftest.hcl's.
+    create_scheduling = false
+  }
+
   assert {
     condition     = aws_sqs_queue.this[0].name == "orders" && aws_sqs_queue.dead_letter_queue[0].name == "orders-dlq"
     error_message = "The queues are named after var.name."

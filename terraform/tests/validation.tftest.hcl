@@ -479,3 +479,103 @@ run "metrics_namespace_with_quotes" {
 
   expect_failures = [var.metrics_namespace]
 }
+
+run "schedule_group_name_with_spaces" {
+  command = plan
+
+  variables {
+    schedule_group_name = "my schedules"
+  }
+
+  expect_failures = [var.schedule_group_name]
+}
+
+run "scheduler_role_arn_not_a_role" {
+  command = plan
+
+  variables {
+    scheduler_role_arn = "orders-scheduler"
+  }
+
+  expect_failures = [var.scheduler_role_arn]
+}
+
+run "periodic_task_name_with_spaces" {
+  command = plan
+
+  variables {
+    periodic_tasks = { "nightly report" = { schedule = "rate(1 day)", task = "report" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_with_an_unknown_attribute" {
+  command = plan
+
+  variables {
+    periodic_tasks = { nightly = { schedule = "rate(1 day)", task = "report", paylod = { kind = "daily" } } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_without_a_task" {
+  command = plan
+
+  variables {
+    periodic_tasks = { nightly = { schedule = "rate(1 day)" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_with_a_five_field_cron" {
+  command = plan
+
+  variables {
+    periodic_tasks = { nightly = { schedule = "cron(0 3 * * *)", task = "report" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_with_two_day_fields" {
+  command = plan
+
+  variables {
+    periodic_tasks = { nightly = { schedule = "cron(0 3 * * MON *)", task = "report" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_with_a_rate_of_seconds" {
+  command = plan
+
+  variables {
+    periodic_tasks = { fast = { schedule = "rate(30 seconds)", task = "tick" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_with_a_one_time_schedule" {
+  command = plan
+
+  variables {
+    periodic_tasks = { once = { schedule = "at(2030-01-01T00:00:00)", task = "tick" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_enabled_not_a_bool" {
+  command = plan
+
+  variables {
+    periodic_tasks = { nightly = { schedule = "rate(1 day)", task = "report", enabled = "sometimes" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}

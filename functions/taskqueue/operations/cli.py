@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from taskqueue.operations.dlq_commands import add_dlq_commands
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
-from taskqueue.producer import EnqueueError, TaskQueue
+from taskqueue.operations.schedule_commands import add_due_arguments, add_schedule_commands, enqueued, producer
+from taskqueue.producer import EnqueueError
 
 
 def _with_queue(command: argparse.ArgumentParser) -> None:
@@ -47,7 +48,7 @@ def _add_enqueue(commands: Any) -> None:
     enqueue.add_argument("task", help="registered task name")
     enqueue.add_argument("--payload", default="null", help="the payload, as JSON (default: null)")
     enqueue.add_argument("--id", help="task id (idempotency key; FIFO deduplication id)")
-    enqueue.add_argument("--delay", type=int, default=0, help="delivery delay in seconds (standard queues)")
+    add_due_arguments(enqueue)
     enqueue.add_argument("--group-id", help="message group (FIFO queues)")
     enqueue.add_argument("--deduplication-id", help="deduplication id (FIFO queues)")
     enqueue.set_defaults(run=_run_enqueue)
@@ -58,15 +59,16 @@ def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
         payload = json.loads(args.payload)
     except ValueError as error:
         raise ValueError(f"--payload is not JSON: {error}") from None
-    message_id = TaskQueue(_queue_url(args), sqs=sqs).enqueue(
+    handle = producer(_queue_url(args), sqs).enqueue(
         args.task,
         payload,
         id=args.id,
-        delay_seconds=args.delay,
         group_id=args.group_id,
         deduplication_id=args.deduplication_id,
+        at=args.at,
+        delay=args.delay,
     )
-    _print({"message_id": message_id})
+    _print(enqueued(handle))
     return 0
 
 
@@ -121,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_stats(commands)
     _add_redrive(commands)
     add_dlq_commands(commands)
+    add_schedule_commands(commands, _with_queue)
     return parser
 
 

@@ -4,8 +4,8 @@ Each source that dead-letters into the queue marks its messages its own way. A r
 turns those marks into a :class:`~taskqueue.dead_letter_queue.DeadLetter` (reason, error, task); the
 first reader that recognises a message wins. A message no reader recognises has no reason attached:
 SQS's redrive policy moved it (or the worker had no room beside a body at the DLQ's maximum size for
-even the shortest reason, which it then logged). Another source (EventBridge Scheduler, say) is one
-more reader in ``READERS``.
+even the shortest reason, which it then logged). EventBridge Scheduler, when a schedule could not
+deliver its task, marks it with its own attributes (:mod:`taskqueue.schedule_dead_letters`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from taskqueue.dead_letter_queue import (
     DeadLetter,
     is_reserved_attribute,
 )
+from taskqueue.schedule_dead_letters import SCHEDULE_FAILED, SCHEDULER_ATTRIBUTES, schedule_failure
 from taskqueue.sqs_batch import entry_bytes
 
 # No reason attached: moved by SQS after maxReceiveCount receives (the invocation crashed or timed out).
 REDRIVE = "redrive"
-KNOWN_REASONS = (*REASONS, REDRIVE)
+KNOWN_REASONS = (*REASONS, SCHEDULE_FAILED, REDRIVE)
 
 ReceivedMessage = Mapping[str, Any]  # one message of a ReceiveMessage answer
 
@@ -48,6 +49,12 @@ def worker_reason(message: ReceivedMessage) -> DeadLetter | None:
     )
 
 
+def scheduler_reason(message: ReceivedMessage) -> DeadLetter | None:
+    """EventBridge Scheduler's attributes on a task a schedule could not deliver."""
+    failure = schedule_failure(message.get("MessageAttributes", {}))
+    return None if failure is None else DeadLetter(SCHEDULE_FAILED, failure.describe(), None)
+
+
 def no_reason(message: ReceivedMessage) -> DeadLetter:
     source = message.get("Attributes", {}).get("DeadLetterQueueSourceArn")
     if source:
@@ -60,7 +67,7 @@ def no_reason(message: ReceivedMessage) -> DeadLetter:
     )
 
 
-READERS: tuple[Callable[[ReceivedMessage], DeadLetter | None], ...] = (worker_reason,)
+READERS: tuple[Callable[[ReceivedMessage], DeadLetter | None], ...] = (worker_reason, scheduler_reason)
 
 
 def read_reason(message: ReceivedMessage) -> DeadLetter:
@@ -134,10 +141,11 @@ class DlqMessage:
         return self.error.strip().splitlines()[0] if self.error.strip() else ""
 
     def original_attributes(self) -> dict[str, dict[str, Any]]:
-        """The message attributes it was enqueued with: the runtime's own are left out."""
+        """The message attributes it was enqueued with: the runtime's own, and the Scheduler's marks, are left out."""
+        marks = SCHEDULER_ATTRIBUTES if self.reason == SCHEDULE_FAILED else ()
         kept: dict[str, dict[str, Any]] = {}
         for name, value in self.message_attributes.items():
-            if is_reserved_attribute(name):
+            if is_reserved_attribute(name) or name in marks:
                 continue
             kept[name] = {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
         return kept

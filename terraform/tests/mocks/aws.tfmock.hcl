@@ -116,3 +116,33 @@ override_resource {
     dashboard_arn = "arn:aws:cloudwatch::111122223333:dashboard/mock"
   }
 }
+
+override_resource {
+  target = aws_scheduler_schedule_group.this
+  values = {
+    arn = "arn:aws:scheduler:eu-west-1:111122223333:schedule-group/mock-group"
+  }
+}
+
+mock_resource "aws_scheduler_schedule" {
+  defaults = {
+    arn = "arn:aws:scheduler:eu-west-1:111122223333:schedule/mock-group/mock-schedule"
+  }
+}
+
+override_resource {
+  target = aws_iam_role.scheduler
+  values = {
+    arn  = "arn:aws:iam::111122223333:role/mock-scheduler-role"
+    name = "mock-scheduler-role"
+  }
+}
+
+override_resource {
+  target = aws_sqs_queue.schedule_dead_letter_queue
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:111122223333:mock-schedule-dlq"
+    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/mock-schedule-dlq"
+    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/mock-schedule-dlq"
+  }
+}
