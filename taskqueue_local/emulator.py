@@ -10,7 +10,10 @@ only, before the server starts; moto itself is not modified:
 - ``RedrivePolicy`` read back as compact JSON, as SQS returns it (moto's spaces make the
   provider plan a change on every run);
 - GetFunction reports a reserved concurrency of 0 (moto drops it as falsy), which is how a
-  function is paused.
+  function is paused;
+- moto does not poll an SQS event source mapping itself on each SendMessage (through Docker, which
+  is not here: it would receive the message, raising its receive count, and make it visible again).
+  The local event source mapping (``taskqueue_local.event_source_mapping``) polls instead.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ def apply_lambda_fixes() -> None:
         return response
 
     LambdaFunction.get_code = get_code_with_zero_concurrency  # type: ignore[method-assign]
+
+    from moto.sqs.models import Queue  # noqa: PLC0415
+
+    # Mappings stay in Lambda's backend (List/GetEventSourceMapping); the queue never sees them.
+    Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)  # type: ignore[assignment]
 
 
 _applied = False

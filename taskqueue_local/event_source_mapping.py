@@ -1,0 +1,408 @@
+"""Lambda's SQS event source mappings, polled locally: the emulator stores mappings but never polls them.
+
+The mappings are read back from the emulator (``ListEventSourceMappings``), so what polls is what the
+deployment created, and a change (disabling one, say) is picked up within ``REFRESH_SECONDS``. Each
+mapping polls its queue as Lambda's pollers do:
+
+- a batch is up to ``BatchSize`` messages: one receive when there is no batching window; with
+  ``MaximumBatchingWindowInSeconds``, receives go on until the batch is full, the window has passed or
+  the payload reached Lambda's 6 MB (a larger batch goes out as several invocations, in order);
+- at most ``ScalingConfig.MaximumConcurrency`` batches are invoked at once (without it, AWS's starting
+  concurrency of 5);
+- the function is invoked synchronously with Lambda's SQS event. A throttled invocation is tried
+  again, backing off, until the messages' visibility timeout would pass; then they are left to it;
+- a function error or a timeout fails the whole batch: nothing is deleted, and every message comes
+  back after its visibility timeout;
+- otherwise the batch's messages are deleted, except, with ``FunctionResponseTypes:
+  ReportBatchItemFailures``, those the response names in ``batchItemFailures``. A response that is not
+  a valid partial-batch response (an item without an ``itemIdentifier``, or naming no message of the
+  batch) fails the whole batch, as on AWS;
+- disabled (``State`` other than ``Enabled``): no polling;
+- FIFO queues: SQS delivers no message of a group while another of that group is in flight, so one
+  batch per group is in flight; within a batch, once a chunk fails, later messages of its groups are
+  not invoked (they come back after their visibility timeout, in order).
+
+Where it differs from AWS (docs/performance.md models AWS's own figures):
+
+- **no scaling ramp**: AWS starts with 5 concurrent batches and adds up to 300 a minute while messages
+  are waiting, to 1,000 (or ``MaximumConcurrency``), and scales back to as few as 2 on an idle queue.
+  Here the concurrency is fixed from the start: ``MaximumConcurrency`` if set, else 5, and never more
+  than the poller's ``max_concurrency`` (this machine's bound). AWS also lowers the concurrency after
+  function errors and throttles; here it stays;
+- **pollers**: AWS's pollers are a fleet separate from the invocations; here each concurrent batch is
+  one thread that receives, invokes and settles in turn. Its long poll is ``POLL_SECONDS`` (AWS: 20 s),
+  so that a stop takes effect quickly; an idle local mapping makes more receives than AWS's would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from taskqueue.limits import LAMBDA_MAX_SYNC_PAYLOAD_BYTES, SQS_MAX_RECEIVE_BATCH
+from taskqueue.sqs_batch import call as batch_call
+from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record
+from taskqueue_local.lambda_service import Invocation
+
+log = logging.getLogger(__name__)
+
+# AWS starts an SQS event source mapping with five concurrent batches.
+AWS_INITIAL_CONCURRENCY = 5
+# The local long poll: short, so that stopping and disabling take effect within about a second.
+POLL_SECONDS = 1
+# How often the mappings are read again from the emulator (created, changed, disabled, deleted).
+REFRESH_SECONDS = 2.0
+# A throttled invocation is tried again after this, doubling up to THROTTLE_BACKOFF_MAX_SECONDS.
+THROTTLE_BACKOFF_SECONDS = 0.1
+THROTTLE_BACKOFF_MAX_SECONDS = 2.0
+# Throttle retries stop this long before the messages' visibility timeout passes.
+VISIBILITY_MARGIN_SECONDS = 1.0
+REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+
+Invoke = Callable[[str, bytes], Invocation]
+
+
+@dataclass(frozen=True)
+class SqsMapping:
+    """One event source mapping of an SQS queue, as the emulator holds it."""
+
+    uuid: str
+    queue_arn: str
+    queue_url: str
+    function_arn: str
+    batch_size: int
+    batching_window_seconds: int
+    maximum_concurrency: int | None
+    report_batch_item_failures: bool
+    enabled: bool
+    visibility_timeout: int
+
+    @property
+    def fifo(self) -> bool:
+        return self.queue_arn.endswith(".fifo")
+
+    def concurrency(self, local_limit: int) -> int:
+        """Batches in flight at once: MaximumConcurrency, else AWS's starting 5, within the local limit."""
+        return min(local_limit, self.maximum_concurrency or AWS_INITIAL_CONCURRENCY)
+
+
+def _queue_url(sqs: Any, queue_arn: str) -> str:
+    _, _, _, _, account, name = queue_arn.split(":", 5)
+    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+
+
+def read_mappings(lambda_client: Any, sqs: Any) -> list[SqsMapping]:
+    """The SQS event source mappings the emulator holds (other event sources are not polled here)."""
+    found = []
+    for page in lambda_client.get_paginator("list_event_source_mappings").paginate():
+        for mapping in page.get("EventSourceMappings", []):
+            queue_arn = str(mapping.get("EventSourceArn", ""))
+            if ":sqs:" not in queue_arn:
+                continue
+            url = _queue_url(sqs, queue_arn)
+            visibility = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+            found.append(
+                SqsMapping(
+                    uuid=mapping["UUID"],
+                    queue_arn=queue_arn,
+                    queue_url=url,
+                    function_arn=mapping["FunctionArn"],
+                    batch_size=int(mapping.get("BatchSize") or SQS_MAX_RECEIVE_BATCH),
+                    batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds") or 0),
+                    maximum_concurrency=(mapping.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                    report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES in mapping.get("FunctionResponseTypes", []),
+                    enabled=mapping.get("State") == "Enabled",
+                    visibility_timeout=int(visibility["Attributes"]["VisibilityTimeout"]),
+                )
+            )
+    return found
+
+
+def failed_messages(mapping: SqsMapping, invocation: Invocation, message_ids: list[str]) -> set[str]:
+    """The messages of an invoked batch that Lambda leaves in the queue; the others it deletes."""
+    everything = set(message_ids)
+    if invocation.function_error or invocation.throttled:
+        return everything
+    if not mapping.report_batch_item_failures:
+        return set()
+    reported = reported_failures(invocation.payload, everything)
+    return everything if reported is None else reported
+
+
+def reported_failures(payload: bytes, batch: set[str]) -> set[str] | None:
+    """The messages a partial-batch response names; None when it is not a valid one (the whole batch
+    fails then): not JSON, not an object, or an item whose ``itemIdentifier`` is missing, empty or
+    names no message of the batch. No response, or no ``batchItemFailures``, is a complete success."""
+    try:
+        response = json.loads(payload or b"null")
+    except ValueError:
+        return None
+    if response is None:
+        return set()
+    if not isinstance(response, dict):
+        return None
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        failures = []
+    if not isinstance(failures, list):
+        return None
+    identifiers = {item.get("itemIdentifier") if isinstance(item, dict) else None for item in failures}
+    return identifiers if all(isinstance(i, str) and i in batch for i in identifiers) else None  # type: ignore[return-value]
+
+
+@dataclass
+class PollerStats:
+    """What a mapping's pollers did (the benchmark and the tests read it)."""
+
+    receives: int = 0
+    empty_receives: int = 0
+    received: int = 0
+    invocations: int = 0
+    throttles: int = 0
+    failed_invocations: int = 0  # function errors and timeouts: the whole batch failed
+    deleted: int = 0
+    left_in_queue: int = 0
+    max_in_flight: int = 0
+    in_flight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+
+class MappingPoller:
+    """The pollers of one mapping: ``concurrency`` threads, each receiving, invoking and settling a batch."""
+
+    def __init__(
+        self,
+        mapping: SqsMapping,
+        sqs: Any,
+        invoke: Invoke,
+        max_concurrency: int,
+        poll_seconds: int = POLL_SECONDS,
+    ) -> None:
+        self._mapping = mapping
+        self.sqs = sqs
+        self.invoke = invoke
+        self.max_concurrency = max_concurrency
+        self.poll_seconds = poll_seconds
+        self.stats = PollerStats()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._poll, args=(slot,), name=f"esm-{mapping.uuid[:8]}-{slot}", daemon=True)
+            for slot in range(max_concurrency)
+        ]
+
+    @property
+    def mapping(self) -> SqsMapping:
+        return self._mapping
+
+    def update(self, mapping: SqsMapping) -> None:
+        """The mapping as the emulator now holds it: each thread reads it before its next batch."""
+        self._mapping = mapping
+
+    def start(self) -> MappingPoller:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _poll(self, slot: int) -> None:
+        while not self._stop.is_set():
+            mapping = self._mapping
+            if not mapping.enabled or slot >= mapping.concurrency(self.max_concurrency):
+                self._stop.wait(REFRESH_SECONDS / 4)
+                continue
+            try:
+                messages, received_at = self._collect(mapping)
+                if messages:
+                    self._run(mapping, messages, received_at)
+            except Exception:
+                # The messages it held come back after their visibility timeout, as on AWS.
+                log.exception("event source mapping %s: a poll failed", mapping.uuid)
+                self._stop.wait(1.0)
+
+    # -- one batch ----------------------------------------------------------------------------
+
+    def _receive(self, mapping: SqsMapping, count: int, wait: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.sqs.receive_message(
+            QueueUrl=mapping.queue_url,
+            MaxNumberOfMessages=min(SQS_MAX_RECEIVE_BATCH, count),
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        self.stats.add(receives=1, empty_receives=0 if messages else 1, received=len(messages))
+        return messages
+
+    def _collect(self, mapping: SqsMapping) -> tuple[list[dict[str, Any]], float]:
+        """Up to a batch: the first receive long-polls; within a batching window, receives go on until
+        the batch is full, the window has passed or the payload reached Lambda's limit."""
+        messages = self._receive(mapping, mapping.batch_size, self.poll_seconds)
+        received_at = time.monotonic()
+        if not messages or not mapping.batching_window_seconds:
+            return messages, received_at
+        deadline = received_at + mapping.batching_window_seconds
+        size = len(encode_event([message_to_record(m, mapping.queue_arn) for m in messages]))
+        while len(messages) < mapping.batch_size and size < LAMBDA_MAX_SYNC_PAYLOAD_BYTES and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            more = self._receive(mapping, mapping.batch_size - len(messages), min(self.poll_seconds, int(remaining)))
+            messages += more
+            size += len(encode_event([message_to_record(m, mapping.queue_arn) for m in more]))
+            if not more and remaining < 1:
+                time.sleep(remaining)  # a long poll takes whole seconds: sleep out the window's last fraction
+        return messages, received_at
+
+    def _run(self, mapping: SqsMapping, messages: list[dict[str, Any]], received_at: float) -> None:
+        records = [message_to_record(message, mapping.queue_arn) for message in messages]
+        failed_groups: set[str | None] = set()
+        for chunk in chunk_records(records, LAMBDA_MAX_SYNC_PAYLOAD_BYTES):
+            # FIFO: after a failure, the rest of its group waits for it (it comes back first).
+            runnable = [r for r in chunk if not (mapping.fifo and message_group_id(r) in failed_groups)]
+            left = len(chunk) - len(runnable)
+            if runnable:
+                ids = [record["messageId"] for record in runnable]
+                invocation = self._invoke(mapping, encode_event(runnable), received_at)
+                failed = ids if invocation is None else failed_messages(mapping, invocation, ids)
+                done = [r for r in runnable if r["messageId"] not in failed]
+                self._delete(mapping, done)
+                failed_groups |= {message_group_id(r) for r in runnable if r["messageId"] in failed}
+                left += len(runnable) - len(done)
+            self.stats.add(left_in_queue=left)
+
+    def _invoke(self, mapping: SqsMapping, payload: bytes, received_at: float) -> Invocation | None:
+        """The invocation's outcome; None when it stayed throttled until the messages' visibility timeout."""
+        backoff = THROTTLE_BACKOFF_SECONDS
+        give_up = received_at + mapping.visibility_timeout - VISIBILITY_MARGIN_SECONDS
+        self.stats.add(in_flight=1)
+        try:
+            while True:
+                invocation = self.invoke(mapping.function_arn, payload)
+                self.stats.add(invocations=1)
+                if not invocation.throttled:
+                    if invocation.function_error:
+                        self.stats.add(failed_invocations=1)
+                    return invocation
+                self.stats.add(throttles=1)
+                if time.monotonic() + backoff >= give_up or self._stop.is_set():
+                    return None
+                self._stop.wait(backoff)
+                backoff = min(THROTTLE_BACKOFF_MAX_SECONDS, backoff * 2)
+        finally:
+            self.stats.add(in_flight=-1)
+
+    def _delete(self, mapping: SqsMapping, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        entries = [{"Id": str(index), "ReceiptHandle": r["receiptHandle"]} for index, r in enumerate(records)]
+        outcome = batch_call(
+            self.sqs.delete_message_batch,
+            mapping.queue_url,
+            entries,
+            on_failure=lambda failure: log.warning(
+                "event source mapping %s: a delete failed (%s); the message runs again", mapping.uuid, failure.code
+            ),
+        )
+        self.stats.add(deleted=len(outcome.successful))
+
+
+class EventSourceMappings:
+    """Polls every SQS event source mapping the emulator holds, and follows their changes."""
+
+    def __init__(
+        self,
+        lambda_client: Any,
+        sqs: Any,
+        invoke: Invoke,
+        max_concurrency: int = 20,
+        poll_seconds: int = POLL_SECONDS,
+        refresh_seconds: float = REFRESH_SECONDS,
+    ) -> None:
+        self.lambda_client = lambda_client
+        self.sqs = sqs
+        self.invoke = invoke
+        self.max_concurrency = max_concurrency
+        self.poll_seconds = poll_seconds
+        self.refresh_seconds = refresh_seconds
+        self.pollers: dict[str, MappingPoller] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-source-mappings", daemon=True)
+
+    def start(self) -> EventSourceMappings:
+        self.refresh()  # the mappings there are now poll from the start
+        self._thread.start()
+        return self
+
+    def refresh(self) -> None:
+        current = {mapping.uuid: mapping for mapping in read_mappings(self.lambda_client, self.sqs)}
+        for uuid in [uuid for uuid in self.pollers if uuid not in current]:
+            self.pollers.pop(uuid).stop()
+        for uuid, mapping in current.items():
+            poller = self.pollers.get(uuid)
+            if poller is None:
+                log.info(
+                    "event source mapping %s: %s -> %s, batch %d, window %d s, concurrency %d%s",
+                    uuid,
+                    mapping.queue_arn,
+                    mapping.function_arn,
+                    mapping.batch_size,
+                    mapping.batching_window_seconds,
+                    mapping.concurrency(self.max_concurrency),
+                    "" if mapping.enabled else " (disabled)",
+                )
+                self.pollers[uuid] = MappingPoller(
+                    mapping, self.sqs, self.invoke, self.max_concurrency, self.poll_seconds
+                ).start()
+            elif poller.mapping != mapping:
+                poller.update(mapping)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("could not read the event source mappings; polling goes on as before")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for poller in self.pollers.values():
+            poller.stop()
+        for poller in self.pollers.values():
+            poller.join(timeout=POLL_SECONDS + 5)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {uuid: poller.stats.as_dict() for uuid, poller in self.pollers.items()}
+
+
+def client_invoker(lambda_client: Any) -> Invoke:
+    """Invoke through a boto3 Lambda client (the local endpoint), as an :class:`Invocation`."""
+
+    def invoke(function: str, payload: bytes) -> Invocation:
+        try:
+            response = lambda_client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=payload)
+        except lambda_client.exceptions.TooManyRequestsException:
+            return Invocation(b"", throttled=True)
+        return Invocation(response["Payload"].read(), function_error=response.get("FunctionError"))
+
+    return invoke
