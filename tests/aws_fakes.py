@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.response import StreamingBody
 
 from taskqueue.sqs_event import message_to_record
@@ -32,6 +32,7 @@ __all__ = [
     "InProcessLambda",
     "LambdaContext",
     "LogCapture",
+    "ReceiptHandles",
     "received_event",
 ]
 
@@ -178,6 +179,43 @@ class FailingCalls:
             return None
         error = {"Code": self.code, "Message": f"call {self.calls} failed (injected)"}
         return _http(400), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+
+class ReceiptHandles:
+    """The latest receipt handle of every message a boto3 SQS client received, so that a test can make
+    the messages in flight visible again through SQS's own API (ChangeMessageVisibility to 0), where
+    waiting out their visibility timeout would take real time."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.latest: dict[tuple[str, str], str] = {}  # (queue URL, message id) -> receipt handle
+        self._lock = threading.Lock()
+        client.meta.events.register("before-parameter-build.sqs.ReceiveMessage", _remember_queue_url)
+        client.meta.events.register("after-call.sqs.ReceiveMessage", self._record)
+
+    def _record(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        queue_url = context["taskqueue_queue_url"]
+        with self._lock:
+            for message in parsed.get("Messages", []):
+                self.latest[queue_url, message["MessageId"]] = message["ReceiptHandle"]
+
+    def expire(self, queue_url: str) -> int:
+        """Make every message of ``queue_url`` received so far and still in flight visible now; returns
+        how many were. Deleted messages, and those visible already, are refused by SQS and skipped."""
+        with self._lock:
+            handles = [handle for (url, _), handle in self.latest.items() if url == queue_url]
+        expired = 0
+        for handle in handles:
+            try:
+                self.client.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+                expired += 1
+            except ClientError:
+                pass
+        return expired
+
+
+def _remember_queue_url(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["taskqueue_queue_url"] = params["QueueUrl"]
 
 
 def received_event(sqs: Any, queues: Any, bodies: list[str], group_ids: list[str] | None = None, **extra: Any) -> dict:

@@ -9,9 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from aws_settings import REGION, STATE_TABLE
 from taskqueue_local.harness import Queues
-
-REGION = "us-east-1"
 
 
 @pytest.fixture(autouse=True)
@@ -65,9 +64,6 @@ def make_queues(sqs: Any) -> Callable[..., Queues]:
 @pytest.fixture
 def queues(make_queues: Callable[..., Queues]) -> Queues:
     return make_queues()
-
-
-STATE_TABLE = "taskqueue-state"
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext, LogCapture
-from conftest import REGION
+from aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext, LogCapture, ReceiptHandles
+from aws_settings import REGION
 from taskqueue import consumer as consumer_module
 from taskqueue.batch_response import InvalidWorkerResponse, parse
 from taskqueue.config import BackoffConfig, ConfigError, ConsumerConfig, WorkerConfig
@@ -35,6 +35,7 @@ class Stack:
         self.lambda_client = boto3.client("lambda", region_name=REGION)
         self.invoke = InProcessLambda(self.lambda_client, self.worker.handle, behaviour=behaviour)
         self.calls = CallRecorder(sqs)
+        self.receipts = ReceiptHandles(sqs)
         settings = {
             "queue_url": queues.url,
             "worker_function": "worker",
@@ -73,12 +74,7 @@ class Stack:
         """Stand in for the passing of backoff time: moto keeps real visibility timers."""
         received = self.sqs.receive_message(QueueUrl=self.queues.url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         assert "Messages" not in received, "messages were visible before the backoff was skipped"
-        # Messages in flight cannot be listed in SQS; moto's backend lets a test expire their timers.
-        from moto.sqs.models import sqs_backends
-
-        queue = sqs_backends["123456789012"][REGION].queues[self.queues.url.rsplit("/", 1)[1]]
-        for message in queue._messages:
-            message.change_visibility(0)
+        assert self.receipts.expire(self.queues.url) > 0, "no message was in flight"
 
 
 def _http_ok() -> AWSResponse:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aws_fakes import LambdaContext, received_event
-from conftest import STATE_TABLE
+from aws_settings import STATE_TABLE
 from taskqueue.config import WorkerConfig
 from taskqueue.idempotency import IdempotentRunner
 from taskqueue.registry import TaskRegistry

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import REGION
+from aws_settings import REGION
 from taskqueue_local.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.lambda_service import ArtifactIndex, LocalLambda
 from taskqueue_local.runtime_layer import ensure_boto3_layer

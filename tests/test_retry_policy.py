@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from aws_fakes import CallRecorder, InProcessLambda, LambdaContext, received_event
-from conftest import REGION, STATE_TABLE
+from aws_fakes import CallRecorder, InProcessLambda, LambdaContext, ReceiptHandles, received_event
+from aws_settings import REGION, STATE_TABLE
 from taskqueue import Backoff, Retry
 from taskqueue.attempts import AttemptLedger
 from taskqueue.config import ConsumerConfig, WorkerConfig
@@ -59,6 +59,7 @@ class Deployment:
         )
         self.consumer = Consumer(consumer_config, sqs, self.lambda_client, rng=lambda: 0.5)
         self.calls = CallRecorder(sqs)
+        self.receipts = ReceiptHandles(sqs)
 
     def run_consumer(self) -> None:
         self.consumer.run(LambdaContext(60))
@@ -94,12 +95,8 @@ class Deployment:
         ]
 
     def expire_visibility(self) -> None:
-        """Stand in for the passing of the retry delay: make every message of the queue visible now."""
-        from moto.sqs.models import sqs_backends
-
-        queue = sqs_backends["123456789012"][REGION].queues[self.queues.url.rsplit("/", 1)[1]]
-        for message in queue._messages:
-            message.change_visibility(0)
+        """Stand in for the passing of the retry delay: make every message in flight visible now."""
+        self.receipts.expire(self.queues.url)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         return self.sqs.receive_message(
