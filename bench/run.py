@@ -1,368 +1,76 @@
-"""``make bench``: our consumer against the original single-receive design and the raw SQS bound.
+"""``make bench``: the task queue's designs side by side on the local stack, and what a task costs.
 
-Everything runs on the local stack in one run, side by side: moto's server for SQS, the local Lambda
-endpoint (its own process) running a no-op worker from the built zip, and the consumers in this
-process. API calls are counted with boto3's event hooks: in this process on the consumers' clients,
-and inside the function processes by the benchmark's task module (``bench/noop_tasks``). Durations
-come from the REPORT lines the local Lambda endpoint writes, as Lambda does.
+In one run, each a median over repeats:
 
-Output: a table, ``bench/results.json``, ``bench/results.png``; ``docs/performance.md`` explains them.
+- drain rate, requests per task and US$ per million tasks of the scheduled consumer (ours, at several
+  concurrencies and receive loops), the worker behind the local event source mapping (what most teams
+  pick instead) and the 2017 baseline, each as a fraction of the emulator's own ceiling (receive and
+  delete with as many parallel clients as gives the most); latency p50/p95 under a trickle;
+- inside the worker, against a bare handler: log bytes and CPU per successful task, cold start;
+- the whole bill per million tasks and per month at idle (``bench.cost_model``).
+
+Output: tables, ``bench/results.json``, ``bench/results.png``; ``docs/performance.md`` explains them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
 import json
-import re
-import statistics
+import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import cost_model, metric_series, runtime_cost
 from bench.baseline import scheduler as baseline
-from taskqueue.config import BackoffConfig, ConsumerConfig
+from bench.drain import (
+    BASELINE_WORKER,
+    CONSUMER_MEMORY_GB,
+    WORKER,
+    WORKER_TIMEOUT,
+    CallCounter,
+    DrainBench,
+    Measurement,
+    Trickle,
+    Window,
+    trickle_latency,
+)
+from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer
-from taskqueue.limits import invoke_read_timeout
-from taskqueue_local.harness import Harness, Queues
+from taskqueue_local.harness import Harness
 from taskqueue_local.shutdown import exit_on_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "bench"
-
-# US$ list prices, us-east-1, first pricing tier, as published on aws.amazon.com/sqs/pricing and
-# aws.amazon.com/lambda/pricing (read 2026-11-24; unchanged since arm64 Lambda pricing of 2021).
-PRICES_AS_OF = {"as_of": "2026-11-24", "region": "us-east-1"}
-PRICES: dict[str, float] = {
-    "sqs_standard_per_million_requests": 0.40,
-    "lambda_per_million_requests": 0.20,
-    "lambda_arm64_per_gb_second": 0.0000133334,
-}
-# The module's default memory sizes (terraform/variables.tf).
-CONSUMER_MEMORY_GB = 256 / 1024
-WORKER_MEMORY_GB = 512 / 1024
-TICKS_PER_MONTH = 30 * 24 * 60  # rate(1 minute)
-WORKER_TIMEOUT = 10
-FEED = "pre-filled to {backlog} visible messages, then topped up by a feeder thread (SendMessageBatch of 10) whenever fewer than {backlog} were visible"
+CEILING_CLIENTS = (1, 2, 4, 8)
+CONSUMER_SETTINGS = ((1, 1), (4, 1), (4, 2), (8, 4))  # (max_concurrency, receivers)
+ESM_CONCURRENCIES = (4, 8)
+IDLE_CONSUMER_BUDGET = 60.0  # the module's default consumer timeout
+TASK_NAMES = 1  # the no-op task: metric series per task name are counted for this many
 
 
-class CallCounter:
-    """API calls made through the given clients, by service.operation (one per call, not per retry)."""
-
-    def __init__(self, *clients: Any) -> None:
-        self.counts: Counter[str] = Counter()
-        self.deleted = 0
-        self._lock = threading.Lock()
-        for client in clients:
-            client.meta.events.register("provide-client-params", self._count)
-
-    def _count(self, event_name: str, params: dict[str, Any], **_: Any) -> None:
-        operation = event_name.removeprefix("provide-client-params.")
-        with self._lock:
-            self.counts[operation] += 1
-            if operation == "sqs.DeleteMessageBatch":
-                self.deleted += len(params["Entries"])
+def _build(out: Path) -> Path:
+    command = [sys.executable, str(ROOT / "build.py"), "worker", "--out", str(out)]
+    for tasks in ("noop_tasks", "baseline", "bare_handler"):
+        command += ["--tasks", str(BENCH_DIR / tasks)]
+    subprocess.run(command, check=True, capture_output=True)
+    return out / "worker.zip"
 
 
-@dataclass
-class Measurement:
-    design: str
-    concurrency: int | None
-    tasks: int
-    seconds: float
-    calls: dict[str, int]
-    lambda_billed_ms: float = 0.0
-    consumer_seconds: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.tasks / self.seconds
-
-    @property
-    def requests_per_task(self) -> float:
-        return sum(self.calls.values()) / self.tasks
-
-    def cost_per_million(self) -> dict[str, float]:
-        sqs = sum(n for op, n in self.calls.items() if op.startswith("sqs.")) / self.tasks
-        invokes = sum(n for op, n in self.calls.items() if op.startswith("lambda.")) / self.tasks
-        compute = (
-            self.lambda_billed_ms / 1000 * WORKER_MEMORY_GB + self.consumer_seconds * CONSUMER_MEMORY_GB
-        ) / self.tasks
-        parts = {
-            "sqs_requests": sqs * PRICES["sqs_standard_per_million_requests"],
-            "lambda_requests": invokes * PRICES["lambda_per_million_requests"],
-            "lambda_compute": compute * 1e6 * PRICES["lambda_arm64_per_gb_second"],
-        }
-        parts["total"] = sum(parts.values())
-        return parts
-
-
-@dataclass
-class Bench:
-    harness: Harness
-    work_dir: Path
-    tasks: int
-    backlog: int
-    calls_files: dict[str, Path] = field(default_factory=dict)
-    baseline_ticks: int = 0
-    _queues: int = 0
-
-    def queues(self) -> Queues:
-        self._queues += 1
-        return self.harness.create_queues(f"bench-{self._queues}", max_receive_count=5, visibility_timeout=60)
-
-    # -- feeding ------------------------------------------------------------------------------
-
-    def feed(self, queues: Queues, total: int, stop: threading.Event) -> threading.Thread:
-        sqs = self.harness.client("sqs", direct=True)
-        body = json.dumps({"task": "noop", "payload": None})
-
-        def run() -> None:
-            sent = 0
-            while sent < total and not stop.is_set():
-                visible = int(
-                    sqs.get_queue_attributes(QueueUrl=queues.url, AttributeNames=["ApproximateNumberOfMessages"])[
-                        "Attributes"
-                    ]["ApproximateNumberOfMessages"]
-                )
-                if visible >= self.backlog:
-                    time.sleep(0.02)  # each look costs the emulator a scan of the queue
-                    continue
-                for _ in range(min((self.backlog - visible + 9) // 10, (total - sent + 9) // 10)):
-                    count = min(10, total - sent)
-                    entries = [{"Id": str(i), "MessageBody": body} for i in range(count)]
-                    sqs.send_message_batch(QueueUrl=queues.url, Entries=entries)
-                    sent += count
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        return thread
-
-    def prefill(self, queues: Queues, stop: threading.Event) -> threading.Thread:
-        feeder = self.feed(queues, self.tasks, stop)
-        sqs = self.harness.client("sqs", direct=True)
-        while _visible(sqs, queues.url) < min(self.backlog, self.tasks):
-            time.sleep(0.01)
-        return feeder
-
-    def worker_calls(self, function: str) -> Counter[str]:
-        path = self.calls_files[function]
-        return Counter(path.read_text().split()) if path.exists() else Counter()
-
-    def billed_ms(self, function: str) -> float:
-        log = self.work_dir / "logs" / f"{function}.log"
-        if not log.exists():
-            return 0.0
-        return sum(float(m) for m in re.findall(r"Billed Duration: (\d+) ms", log.read_text(errors="replace")))
-
-    def reset_function_counters(self, function: str) -> None:
-        self.calls_files[function].write_text("")
-        log = self.work_dir / "logs" / f"{function}.log"
-        if log.exists():
-            log.write_text("")
-
-    # -- the designs ----------------------------------------------------------------------------
-
-    def raw_bound(self) -> Measurement:
-        """A bare loop: receive 10, delete them in one batch. No invoke, no work."""
-        queues = self.queues()
-        stop = threading.Event()
-        feeder = self.prefill(queues, stop)
-        sqs = self.harness.client("sqs", direct=True)
-        counter = CallCounter(sqs)
-        done = 0
-        started = time.perf_counter()
-        while done < self.tasks:
-            messages = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-                "Messages", []
-            )
-            if messages:
-                sqs.delete_message_batch(
-                    QueueUrl=queues.url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-                )
-                done += len(messages)
-        seconds = time.perf_counter() - started
-        stop.set()
-        feeder.join()
-        return Measurement("raw bound", None, done, seconds, dict(counter.counts))
-
-    def ours(self, concurrency: int) -> Measurement:
-        queues = self.queues()
-        stop = threading.Event()
-        self.reset_function_counters("noop-worker")
-        feeder = self.prefill(queues, stop)
-        consumer, counter = self._consumer(queues, concurrency, mode="continuous", wait=1)
-        context = StoppableContext()
-
-        def watch() -> None:
-            while counter.deleted < self.tasks:
-                time.sleep(0.002)
-            context.stop()
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        started = time.perf_counter()
-        consumer.run(context)
-        seconds = context.stopped_at - started
-        run_seconds = time.perf_counter() - started
-        stop.set()
-        feeder.join()
-        calls = Counter(counter.counts) + self.worker_calls("noop-worker")
-        return Measurement(
-            "ours",
-            concurrency,
-            counter.deleted,
-            seconds,
-            dict(calls),
-            lambda_billed_ms=self.billed_ms("noop-worker"),
-            consumer_seconds=run_seconds,
-        )
-
-    def baseline(self, tasks: int) -> Measurement:
-        """Scheduled ticks run back to back (no minute between them); the output also states the rate as scheduled."""
-        queues = self.queues()
-        stop = threading.Event()
-        self.reset_function_counters("baseline-worker")
-        feeder = self.feed(queues, tasks, stop)
-        sqs = self.harness.client("sqs", direct=True)
-        lambda_client = self.harness.client("lambda", retries={"total_max_attempts": 1})
-        counter = CallCounter(sqs, lambda_client)
-        handed_out = ticks = 0
-        started = time.perf_counter()
-        while handed_out < tasks:
-            handed_out += baseline.tick(sqs, lambda_client, queues.url, "baseline-worker")
-            ticks += 1
-        while self.worker_calls("baseline-worker")["sqs.DeleteMessage"] < tasks:
-            time.sleep(0.005)
-        seconds = time.perf_counter() - started
-        stop.set()
-        feeder.join()
-        calls = Counter(counter.counts) + self.worker_calls("baseline-worker")
-        measurement = Measurement(
-            "baseline", None, tasks, seconds, dict(calls), lambda_billed_ms=self.billed_ms("baseline-worker")
-        )
-        measurement.consumer_seconds = 0.0  # one short tick per minute; counted in idle cost, not per task
-        self.baseline_ticks = ticks
-        return measurement
-
-    def _consumer(self, queues: Queues, concurrency: int, mode: str, wait: int) -> tuple[Consumer, CallCounter]:
-        pool = concurrency + 4
-        sqs = self.harness.client("sqs", direct=True, max_pool_connections=pool)
-        lambda_client = self.harness.client(
-            "lambda",
-            retries={"total_max_attempts": 1},
-            read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
-            max_pool_connections=pool,
-        )
-        config = ConsumerConfig(
-            queue_url=queues.url,
-            worker_function="noop-worker",
-            max_concurrency=concurrency,
-            wait_time_seconds=wait,
-            mode=mode,
-            worker_timeout_seconds=WORKER_TIMEOUT,
-            time_margin_seconds=2,
-            backoff=BackoffConfig(),
-        )
-        return Consumer(config, sqs, lambda_client), CallCounter(sqs, lambda_client)
-
-    # -- latency and idle cost ----------------------------------------------------------------
-
-    def latency(self, rate: float, seconds: float) -> dict[str, Any]:
-        """Continuous mode under a steady trickle: enqueue -> task start, from the worker's TaskQueueTime metric."""
-        queues = self.queues()
-        log = self.work_dir / "logs" / "noop-worker.log"
-        log.write_text("")
-        consumer, _ = self._consumer(queues, concurrency=4, mode="continuous", wait=20)
-        context = StoppableContext()
-        run = threading.Thread(target=consumer.run, args=(context,), daemon=True)
-        run.start()
-        time.sleep(1.0)  # the consumer's first long poll is waiting
-        sqs = self.harness.client("sqs", direct=True)
-        body = json.dumps({"task": "noop", "payload": None})
-        sent = 0
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            sqs.send_message(QueueUrl=queues.url, MessageBody=body)
-            sent += 1
-            time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
-        deadline = time.monotonic() + 30
-        while len(queue_times(log)) < sent and time.monotonic() < deadline:
-            time.sleep(0.1)
-        context.stop()
-        run.join()
-        latencies = queue_times(log)
-        ordered = sorted(latencies)
-        return {
-            "tasks": sent,
-            "rate_per_second": rate,
-            "measured": len(latencies),
-            "p50_ms": statistics.median(ordered) if ordered else None,
-            "p95_ms": ordered[int(0.95 * (len(ordered) - 1))] if ordered else None,
-            "max_ms": ordered[-1] if ordered else None,
-        }
-
-    def idle(self, mode: str, budget: float) -> dict[str, Any]:
-        """A scheduled run on an empty queue, in a warm environment: its duration and calls, priced
-        per month at rate(1 minute)."""
-        queues = self.queues()
-        consumer, counter = self._consumer(queues, concurrency=4, mode=mode, wait=1 if mode == "drain" else 20)
-        _ = consumer.queue_arn  # the cold start's one-off look-up of the queue's ARN
-        counter.counts.clear()
-        started = time.perf_counter()
-        consumer.run(_Budget(budget))
-        seconds = time.perf_counter() - started
-        sqs_calls = sum(n for op, n in counter.counts.items() if op.startswith("sqs."))
-        monthly = TICKS_PER_MONTH * (
-            seconds * CONSUMER_MEMORY_GB * PRICES["lambda_arm64_per_gb_second"]
-            + PRICES["lambda_per_million_requests"] / 1e6
-            + sqs_calls * PRICES["sqs_standard_per_million_requests"] / 1e6
-        )
-        return {
-            "mode": mode,
-            "budget_seconds": budget,
-            "seconds_per_tick": seconds,
-            "sqs_calls_per_tick": sqs_calls,
-            "usd_per_month": monthly,
-        }
-
-    def baseline_idle(self) -> dict[str, Any]:
-        queues = self.queues()
-        sqs = self.harness.client("sqs", direct=True)
-        lambda_client = self.harness.client("lambda")
-        started = time.perf_counter()
-        baseline.tick(sqs, lambda_client, queues.url, "baseline-worker")
-        seconds = time.perf_counter() - started
-        monthly = TICKS_PER_MONTH * (
-            seconds * CONSUMER_MEMORY_GB * PRICES["lambda_arm64_per_gb_second"]
-            + PRICES["lambda_per_million_requests"] / 1e6
-            + PRICES["sqs_standard_per_million_requests"] / 1e6
-        )
-        return {"mode": "baseline", "seconds_per_tick": seconds, "sqs_calls_per_tick": 1, "usd_per_month": monthly}
-
-
-class StoppableContext:
-    """A Lambda context whose remaining time drops to zero when the benchmark says so."""
-
-    def __init__(self) -> None:
-        self.stopped_at = 0.0
-        self._stopped = threading.Event()
-
-    def stop(self) -> None:
-        self.stopped_at = time.perf_counter()
-        self._stopped.set()
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 0 if self._stopped.is_set() else 900_000
+def _warm(harness: Harness, function: str, concurrency: int) -> None:
+    """Start ``concurrency`` execution environments before anything is timed."""
+    client = harness.client("lambda", retries={"total_max_attempts": 1}, max_pool_connections=concurrency)
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: client.invoke(FunctionName=function, Payload=b'{"Records": []}'), range(concurrency)))
 
 
 class _Budget:
@@ -373,224 +81,348 @@ class _Budget:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def queue_times(log: Path) -> list[float]:
-    """Every task's queue time (enqueue to start, ms), from the TaskQueueTime values of the worker's metric lines."""
-    times: list[float] = []
-    if log.exists():
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("{") and '"TaskQueueTime"' in line:
-                times += json.loads(line)["TaskQueueTime"]
-    return times
+def idle_consumer_run(bench: DrainBench) -> dict[str, float]:
+    """A drain-mode run (the default) on an empty queue: seconds, SQS calls and log bytes of one run."""
+    queues = bench.queues()
+    sqs = bench.harness.client("sqs", direct=True)
+    config = ConsumerConfig(
+        queue_url=queues.url, worker_function=WORKER, wait_time_seconds=1, worker_timeout_seconds=WORKER_TIMEOUT
+    )
+    consumer = Consumer(config, sqs, bench.harness.client("lambda"))
+    _ = consumer.queue_arn  # a cold start's one-off look-up, not what each run costs
+    counter = CallCounter(sqs)
+    output = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(output):
+        consumer.run(_Budget(IDLE_CONSUMER_BUDGET))
+    return {
+        "seconds": time.perf_counter() - started,
+        "sqs_calls": sum(counter.counts.values()),
+        "log_bytes": len(output.getvalue().encode()),
+    }
 
 
-def _visible(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+def idle_baseline_tick(bench: DrainBench) -> dict[str, float]:
+    queues = bench.queues()
+    sqs, lambda_client = bench.harness.client("sqs", direct=True), bench.harness.client("lambda")
+    counter = CallCounter(sqs)
+    started = time.perf_counter()
+    baseline.tick(sqs, lambda_client, queues.url, BASELINE_WORKER)
+    return {"seconds": time.perf_counter() - started, "sqs_calls": sum(counter.counts.values()), "log_bytes": 0}
 
 
-def _build(tasks: list[Path], out: Path) -> Path:
-    command = [sys.executable, str(ROOT / "build.py"), "worker", "--out", str(out)]
-    for directory in tasks:
-        command += ["--tasks", str(directory)]
-    subprocess.run(command, check=True, capture_output=True)
-    return out / "worker.zip"
-
-
-def _warm(harness: Harness, function: str, concurrency: int) -> None:
-    """Start ``concurrency`` execution environments before anything is timed."""
-    client = harness.client("lambda", retries={"total_max_attempts": 1}, max_pool_connections=concurrency)
-
-    def invoke(_: int) -> Any:
-        return client.invoke(FunctionName=function, Payload=b'{"Records": []}')
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(invoke, range(concurrency)))
-
-
-def run(
-    tasks: int,
-    backlog: int,
-    repeats: int,
-    concurrencies: tuple[int, ...],
-    work_dir: Path,
-    idle_budget: float = 60.0,
-    latency_seconds: float = 15.0,
-) -> dict[str, Any]:
-    dist = work_dir / "dist"
-    ours_zip = _build([BENCH_DIR / "noop_tasks"], dist / "ours")
-    baseline_zip = _build([BENCH_DIR / "noop_tasks", BENCH_DIR / "baseline"], dist / "baseline")
-    with Harness(work_dir, [ours_zip.parent, baseline_zip.parent], separate_endpoint=True) as harness:
-        bench = Bench(harness, work_dir, tasks, backlog)
-        for function, zip_path, handler in (
-            ("noop-worker", ours_zip, "taskqueue.worker.handler"),
-            ("baseline-worker", baseline_zip, "baseline.worker.handler"),
-        ):
+def drain(work_dir: Path, zip_path: Path, window: Window, trickle: Trickle, repeats: int) -> dict[str, Any]:
+    with Harness(work_dir, [zip_path.parent], separate_endpoint=True) as harness:
+        bench = DrainBench(harness, window)
+        for function, handler in ((WORKER, "taskqueue.worker.handler"), (BASELINE_WORKER, "baseline.worker.handler")):
             bench.calls_files[function] = work_dir / f"{function}.calls"
-            environment = {
-                "TASKQUEUE_DLQ_URL": bench.queues().dlq_url,
-                "TASKQUEUE_TASKS": "noop_tasks",
-                "BENCH_CALLS_FILE": str(bench.calls_files[function]),
-            }
+            settings = WorkerConfig(dlq_url=bench.queues().dlq_url, task_modules=("noop_tasks",))
+            environment = {**settings.to_env(), "BENCH_CALLS_FILE": str(bench.calls_files[function])}
             harness.deploy_function(function, zip_path, handler, environment, WORKER_TIMEOUT)
-        _warm(harness, "noop-worker", max(concurrencies))
-        _warm(harness, "baseline-worker", 10)
+        _warm(harness, WORKER, max(c for c, _ in CONSUMER_SETTINGS))
+        _warm(harness, BASELINE_WORKER, 10)
 
-        measurements: dict[str, list[Measurement]] = {}
+        runs: list[tuple[str, Callable[[], Measurement]]] = []
+        runs += [(f"ceiling {c}", functools.partial(bench.ceiling, c)) for c in CEILING_CLIENTS]
+        runs += [(f"consumer {c}/{r}", functools.partial(bench.consumer, c, r)) for c, r in CONSUMER_SETTINGS]
+        runs += [(f"esm {c}", functools.partial(bench.event_source_mapping, c)) for c in ESM_CONCURRENCIES]
+        runs += [("baseline", bench.baseline)]
+        measured: dict[str, list[Measurement]] = {}
         for repeat in range(repeats):
             # Interleaved, so a slow spell of this shared machine hits every design alike.
-            runs: list[tuple[str, Callable[[], Measurement]]] = [("raw bound", bench.raw_bound)]
-            runs += [(f"ours c={c}", functools.partial(bench.ours, c)) for c in concurrencies]
-            runs += [("baseline", functools.partial(bench.baseline, tasks))]
             for name, measure in runs:
                 result = measure()
-                measurements.setdefault(name, []).append(result)
+                measured.setdefault(name, []).append(result)
                 print(
-                    f"  [{repeat + 1}/{repeats}] {name:<12} {result.rate:8.1f} tasks/s  "
+                    f"  [{repeat + 1}/{repeats}] {result.design:<22} {result.setting:<28} {result.rate:7.1f} tasks/s "
                     f"{result.requests_per_task:.3f} requests/task",
                     flush=True,
                 )
-        latency = bench.latency(rate=10, seconds=latency_seconds)
-        idle = [bench.idle("drain", idle_budget), bench.idle("continuous", idle_budget), bench.baseline_idle()]
-        ticks_per_task = bench.baseline_ticks / tasks
-    return _results(measurements, latency, idle, ticks_per_task, tasks, backlog, repeats)
+        latency = {
+            design: trickle_latency(bench, design, trickle) for design in ("scheduled consumer", "event source mapping")
+        }
+        idle = {"consumer": idle_consumer_run(bench), "baseline": idle_baseline_tick(bench)}
+    return {"measured": measured, "latency": latency, "idle": idle}
 
 
 def _median(results: list[Measurement]) -> Measurement:
     return sorted(results, key=lambda m: m.rate)[len(results) // 2]
 
 
-def _results(
-    measurements: dict[str, list[Measurement]],
-    latency: dict[str, Any],
-    idle: list[dict[str, Any]],
-    baseline_ticks_per_task: float,
-    tasks: int,
-    backlog: int,
-    repeats: int,
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def results(
+    drained: dict[str, Any], runtime: runtime_cost.RuntimeFigures, window: Window, trickle: Trickle, repeats: int
 ) -> dict[str, Any]:
-    raw = _median(measurements["raw bound"])
-    designs = {}
-    for name, results in measurements.items():
-        chosen = _median(results)
-        designs[name] = {
-            **{k: v for k, v in asdict(chosen).items() if k != "calls"},
-            "calls": chosen.calls,
-            "rates": [round(m.rate, 1) for m in results],
-            "tasks_per_second": chosen.rate,
-            "ratio_to_raw_bound": chosen.rate / raw.rate,
-            "requests_per_task": chosen.requests_per_task,
-            "usd_per_million_tasks": chosen.cost_per_million(),
+    medians = {name: _median(results) for name, results in drained["measured"].items()}
+    ceiling = max((m for m in medians.values() if m.design == "emulator ceiling"), key=lambda m: m.rate)
+    rows = []
+    for name, chosen in medians.items():
+        rows.append(
+            {
+                **{k: v for k, v in asdict(chosen).items() if k != "calls"},
+                "name": name,
+                "calls_per_task": {op: n / max(1, chosen.tasks) for op, n in sorted(chosen.calls.items())},
+                "rates": [round(m.rate, 1) for m in drained["measured"][name]],
+                "tasks_per_second": chosen.rate,
+                "fraction_of_ceiling": chosen.rate / ceiling.rate,
+                "requests_per_task": chosen.requests_per_task,
+            }
+        )
+    best = {
+        design: max((m for m in medians.values() if m.design == design), key=lambda m: m.rate)
+        for design in ("scheduled consumer", "event source mapping", "baseline")
+    }
+    function_log_bytes = runtime.log_bytes_per_task["ours"]
+    usage = {
+        design: cost_model.TaskUsage(
+            sqs_requests=m.per_task("sqs."),
+            lambda_requests=m.per_task("lambda."),
+            gb_seconds=m.gb_seconds_per_task,
+            function_log_bytes=0.0 if design == "baseline" else function_log_bytes,
+            invocations=m.invocations / max(1, m.tasks),
+        )
+        for design, m in best.items()
+    }
+    idle_consumer, idle_baseline = drained["idle"]["consumer"], drained["idle"]["baseline"]
+    months = cost_model.MONTH_MINUTES
+    worker_series = len(metric_series.worker_series(TASK_NAMES))
+    consumer_series = len(metric_series.consumer_series())
+    idle_usage = {
+        "scheduled consumer": cost_model.IdleUsage(
+            runs=months,
+            gb_seconds=months * idle_consumer["seconds"] * CONSUMER_MEMORY_GB,
+            sqs_requests=months * idle_consumer["sqs_calls"],
+            function_log_bytes=months * idle_consumer["log_bytes"],
+            metric_series=consumer_series,
+        ),
+        "event source mapping": cost_model.IdleUsage(sqs_requests=months * cost_model.ESM_IDLE_RECEIVES_PER_MINUTE),
+        "baseline": cost_model.IdleUsage(
+            runs=months,
+            gb_seconds=months * idle_baseline["seconds"] * CONSUMER_MEMORY_GB,
+            sqs_requests=months * idle_baseline["sqs_calls"],
+        ),
+    }
+    busy_series = {
+        "scheduled consumer": worker_series + consumer_series,
+        "event source mapping": worker_series,
+        "baseline": 0,
+    }
+    # As designed, the baseline runs one tick a minute: at most 10 tasks a minute, whatever SQS allows.
+    latency: dict[str, dict[str, Any]] = {
+        design: {"p50_ms": percentile(values, 0.5), "p95_ms": percentile(values, 0.95), "tasks": len(values)}
+        for design, values in drained["latency"].items()
+    }
+    latency["baseline"] = {"p50_ms": 30_000.0, "p95_ms": 57_000.0, "tasks": 0, "modelled": "one tick a minute"}
+    designs = {
+        design: {
+            "best": _name(medians, best[design]),
+            "tasks_per_second": 10 / 60 if design == "baseline" else best[design].rate,
+            "tasks_per_second_measured": best[design].rate,
+            "fraction_of_ceiling": (10 / 60 if design == "baseline" else best[design].rate) / ceiling.rate,
+            "requests_per_task": best[design].requests_per_task,
+            "usage_per_task": asdict(usage[design]),
+            "usd_per_million_tasks": cost_model.per_million_tasks(usage[design]),
+            "usd_per_month_idle": cost_model.per_month_idle(idle_usage[design]),
+            "metric_series_while_busy": busy_series[design],
+            "usd_per_month_metrics_while_busy": cost_model.metrics_per_month(busy_series[design]),
+            "latency": latency[design],
         }
-    # As designed, the baseline runs one tick a minute: its rate is capped by ticks, not by SQS.
-    baseline = designs["baseline"]
-    baseline["tasks_per_second_back_to_back"] = baseline["tasks_per_second"]
-    baseline["tasks_per_second"] = 1 / baseline_ticks_per_task / 60
-    baseline["ratio_to_raw_bound"] = baseline["tasks_per_second"] / raw.rate
+        for design in best
+    }
     return {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"python": sys.version.split()[0], "cpus": _cpus()},
+        "machine": {"python": sys.version.split()[0], "cpus": os.cpu_count() or 0},
         "method": {
-            "tasks_per_measurement": tasks,
+            "window": asdict(window),
+            "trickle": asdict(trickle),
             "repeats": repeats,
             "median_of_repeats": True,
-            "feed": FEED.format(backlog=backlog),
-            "counting": "boto3 event hooks: provide-client-params on this process's clients, before-call inside the function processes",
+            "feed": f"a fresh queue per measurement, kept at {window.backlog} visible messages by a feeder thread "
+            "(SendMessageBatch of 10, not counted)",
+            "counting": "boto3 event hooks: provide-client-params on this process's clients, before-call inside "
+            "the function processes",
             "worker": "no-op task, taskqueue.worker from the built zip, run by the local Lambda endpoint in its own process",
         },
-        "prices": {**PRICES_AS_OF, **PRICES},
+        "ceiling": {"tasks_per_second": ceiling.rate, "setting": ceiling.setting},
+        "measurements": rows,
         "designs": designs,
-        "latency_continuous": latency,
-        "idle": idle,
+        "runtime": runtime.as_dict(),
+        "idle_runs": drained["idle"],
+        "metric_series": {
+            "worker_per_task_names": f"5 + 3 x task names ({worker_series} for {TASK_NAMES})",
+            "consumer": consumer_series,
+        },
+        "prices": cost_model.prices_as_dict(),
     }
 
 
-def _cpus() -> int:
-    import os  # noqa: PLC0415
-
-    return os.cpu_count() or 0
+def _name(medians: dict[str, Measurement], chosen: Measurement) -> str:
+    return next(name for name, m in medians.items() if m is chosen)
 
 
-def table(results: dict[str, Any]) -> str:
-    lines = [
-        f"{'design':<14}{'tasks/s':>10}{'x raw':>8}{'req/task':>10}{'US$/M tasks':>13}   calls per task",
-    ]
-    for name, design in results["designs"].items():
-        calls = ", ".join(f"{op.split('.')[1]} {n / design['tasks']:.2f}" for op, n in sorted(design["calls"].items()))
-        lines.append(
-            f"{name:<14}{design['tasks_per_second']:>10.{1 if design['tasks_per_second'] >= 10 else 3}f}"
-            f"{design['ratio_to_raw_bound']:>8.3f}"
-            f"{design['requests_per_task']:>10.3f}{design['usd_per_million_tasks']['total']:>13.2f}   {calls}"
-        )
-    baseline = results["designs"]["baseline"]
-    lines.append(
-        f"baseline tasks/s is as designed, one tick a minute; its ticks run back to back (not how it runs) "
-        f"reach {baseline['tasks_per_second_back_to_back']:.1f} tasks/s"
+def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    runtime = result["runtime"]
+    ours = result["designs"]["scheduled consumer"]
+    logs = runtime["log_bytes_per_task"]["ours"]
+    return [
+        ("drain rate, ours at its best / emulator ceiling", ">= 0.8", f"{ours['fraction_of_ceiling']:.2f}", ours["fraction_of_ceiling"] >= 0.8),
+        ("requests per task, ours", "<= 0.30", f"{ours['requests_per_task']:.3f}", ours["requests_per_task"] <= 0.30),
+        ("log bytes per successful task (the worker's own)", "<= 60", f"{logs:.1f}", logs <= 60),
+        ("worker CPU per no-op task / bare handler", "<= 10x", f"{runtime['cpu_ratio']:.1f}x", runtime["cpu_ratio"] <= 10),
+        ("cold start / import boto3 + client", "<= 1.10x", f"{runtime['cold_start_ratio']:.2f}x", runtime["cold_start_ratio"] <= 1.10),
+    ]  # fmt: skip
+
+
+def tables(result: dict[str, Any]) -> str:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    console = Console(record=True, width=140, file=io.StringIO())
+    ceiling = result["ceiling"]
+    drain = Table(title=f"Drain rate (window {result['method']['window']['seconds']:g} s, backlog "
+                        f"{result['method']['window']['backlog']}; ceiling {ceiling['tasks_per_second']:.1f} tasks/s "
+                        f"at {ceiling['setting']})")  # fmt: skip
+    for column in ("design", "setting", "tasks/s", "x ceiling", "req/task", "calls per task"):
+        drain.add_column(column, justify="left" if column in ("design", "setting", "calls per task") else "right")
+    for row in result["measurements"]:
+        calls = ", ".join(f"{op.split('.')[1]} {n:.2f}" for op, n in row["calls_per_task"].items())
+        drain.add_row(row["design"], row["setting"], f"{row['tasks_per_second']:.1f}", f"{row['fraction_of_ceiling']:.2f}",
+                      f"{row['requests_per_task']:.3f}", calls)  # fmt: skip
+    console.print(drain)
+
+    designs = Table(title="Each design at its best: rate, latency and the bill")
+    for column in ("", *result["designs"]):
+        designs.add_column(column, justify="left" if not column else "right")
+    d = result["designs"]
+
+    def add(label: str, value: Callable[[dict[str, Any]], str]) -> None:
+        designs.add_row(label, *(value(d[name]) for name in d))
+
+    add("best setting", lambda x: x["best"])
+    add("tasks/s (baseline: as scheduled)", lambda x: f"{x['tasks_per_second']:.3g}")
+    add("x emulator ceiling", lambda x: f"{x['fraction_of_ceiling']:.3f}")
+    add("requests per task", lambda x: f"{x['requests_per_task']:.3f}")
+    add("latency p50 / p95 (ms)", lambda x: f"{x['latency']['p50_ms']:.0f} / {x['latency']['p95_ms']:.0f}")
+    for line in ("sqs_requests", "lambda_requests", "lambda_duration", "logs"):
+        add(f"US$/M tasks: {line.replace('_', ' ')}", functools.partial(_usd_per_million, line))
+    add("US$/M tasks: total", lambda x: f"{x['usd_per_million_tasks']['total']:.3f}")
+    add(
+        "  with logs in infrequent access",
+        lambda x: f"{x['usd_per_million_tasks']['total_logs_infrequent_access']:.3f}",
     )
-    latency = results["latency_continuous"]
-    lines.append(
-        f"latency, continuous mode, {latency['rate_per_second']:g} tasks/s trickle: "
-        f"p50 {latency['p50_ms']:.0f} ms, p95 {latency['p95_ms']:.0f} ms ({latency['measured']} tasks)"
+    add(
+        "log bytes per task (with Lambda's lines)",
+        lambda x: (
+            f"{x['usage_per_task']['function_log_bytes'] + x['usage_per_task']['invocations'] * result['prices']['platform_log_bytes_per_invocation']:.0f}"
+        ),
     )
-    for entry in results["idle"]:
-        lines.append(
-            f"idle, {entry['mode']:<10}: {entry['seconds_per_tick']:.2f} s and {entry['sqs_calls_per_tick']} SQS calls"
-            f" per empty tick -> US$ {entry['usd_per_month']:.3f}/month"
-        )
-    prices = results["prices"]
-    lines.append(
-        f"prices ({prices['region']}, as of {prices['as_of']}): SQS US$ {prices['sqs_standard_per_million_requests']}/M requests, "
-        f"Lambda US$ {prices['lambda_per_million_requests']}/M requests + US$ {prices['lambda_arm64_per_gb_second']}/GB-s (arm64)"
+    add(
+        "metric series while busy / US$ a month",
+        lambda x: f"{x['metric_series_while_busy']} / {x['usd_per_month_metrics_while_busy']:.2f}",
     )
-    lines.append(f"feed: {results['method']['feed']}")
-    return "\n".join(lines)
+    add("US$ per month at idle", lambda x: f"{x['usd_per_month_idle']['total']:.2f}")
+    add("  of which custom metrics", lambda x: f"{x['usd_per_month_idle']['custom_metrics']:.2f}")
+    console.print(designs)
+
+    runtime = result["runtime"]
+    inside = Table(title=f"Inside the worker (medians of {runtime['repeats']} runs each)")
+    for column in ("", "ours", "bare handler", "ratio", "baseline"):
+        inside.add_column(column, justify="left" if not column else "right")
+    inside.add_row("log bytes per successful task", f"{runtime['log_bytes_per_task']['ours']:.1f}",
+                   f"{runtime['log_bytes_per_task']['bare handler']:.1f}", "", "0 (+ Lambda's lines per task)")  # fmt: skip
+    inside.add_row("CPU µs per no-op task", f"{runtime['cpu_us_per_task']['ours']:.1f}",
+                   f"{runtime['cpu_us_per_task']['bare handler']:.1f}", f"{runtime['cpu_ratio']:.1f}x", "")  # fmt: skip
+    cold = runtime["cold_start_seconds"]
+    inside.add_row("cold start, import + build (ms)", f"{cold['ours'] * 1000:.0f}", f"{cold['bare handler'] * 1000:.0f}",
+                   f"{runtime['cold_start_ratio']:.2f}x vs import boto3 + client "
+                   f"({cold[runtime_cost.REFERENCE.name] * 1000:.0f} ms)", f"{cold['baseline'] * 1000:.0f}")  # fmt: skip
+    console.print(inside)
+
+    goal_table = Table(title="Goals")
+    for column in ("goal", "target", "measured", "met"):
+        goal_table.add_column(column)
+    for goal, target, measured, met in goals(result):
+        goal_table.add_row(goal, target, measured, "yes" if met else "NO")
+    console.print(goal_table)
+    prices = result["prices"]
+    console.print(
+        f"prices ({prices['region']}, read {prices['as_of']}): SQS US$ {prices['sqs_per_million_requests']}/M requests; "
+        f"Lambda US$ {prices['lambda_per_million_requests']}/M requests + US$ {prices['lambda_arm64_per_gb_second']}/GB-s "
+        f"(arm64); CloudWatch Logs US$ {prices['logs_standard_per_gb']}/GB (standard), "
+        f"{prices['logs_infrequent_access_per_gb']}/GB (infrequent access); custom metrics US$ "
+        f"{prices['custom_metric_per_month']}/metric-month; EventBridge scheduled rules free; EventBridge Scheduler "
+        f"US$ {prices['scheduler_per_million_invocations']}/M invocations (tasks due beyond 900 s, any design). "
+        f"Lambda's own lines: {prices['platform_log_bytes_per_invocation']} bytes per invocation (JSON format, system "
+        "level INFO: the module's default)."
+    )
+    return console.export_text()
 
 
-def chart(results: dict[str, Any], path: Path) -> None:
+def _usd_per_million(line: str, design: dict[str, Any]) -> str:
+    return f"{design['usd_per_million_tasks'][line]:.3f}"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    names = list(results["designs"])
-    rates = [results["designs"][n]["tasks_per_second"] for n in names]
-    requests = [results["designs"][n]["requests_per_task"] for n in names]
-    colours = ["#888888" if n == "raw bound" else "#c44e52" if n == "baseline" else "#4c72b0" for n in names]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.bar(names, rates, color=colours)
-    left.set_title("Drain rate (tasks/s, higher is better)")
-    left.tick_params(axis="x", rotation=30)
-    for x, rate in enumerate(rates):
-        left.annotate(f"{rate:.3g}", (x, rate), ha="center", va="bottom", fontsize=8)
-    right.bar(names, requests, color=colours)
+    rows = result["measurements"]
+    names = [f"{r['design']}\n{r['setting']}" for r in rows]
+    colours = {
+        "emulator ceiling": "#888888",
+        "scheduled consumer": "#4c72b0",
+        "event source mapping": "#55a868",
+        "baseline": "#c44e52",
+    }
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
+    left.barh(names, [r["fraction_of_ceiling"] for r in rows], color=[colours[r["design"]] for r in rows])
+    left.axvline(0.8, color="black", linestyle=":", linewidth=1)
+    left.set_title("Drain rate, x the emulator's ceiling (higher is better)")
+    left.invert_yaxis()
+    right.barh(names, [r["requests_per_task"] for r in rows], color=[colours[r["design"]] for r in rows])
     right.set_title("API requests per task (lower is better)")
-    right.tick_params(axis="x", rotation=30)
-    for x, value in enumerate(requests):
-        right.annotate(f"{value:.2f}", (x, value), ha="center", va="bottom", fontsize=8)
-    figure.suptitle(f"Local stack (moto + local Lambda), {results['method']['tasks_per_measurement']} tasks per run")
+    right.invert_yaxis()
+    right.set_yticklabels([])
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--tasks", type=int, default=2000, help="tasks per drain measurement")
-    parser.add_argument("--backlog", type=int, default=100, help="visible messages the feeder keeps")
+    parser.add_argument("--window", type=float, default=Window.seconds, help="seconds each drain measurement counts")
+    parser.add_argument("--warmup", type=float, default=Window.warmup_seconds, help="seconds before each window")
+    parser.add_argument("--backlog", type=int, default=Window.backlog, help="visible messages the feeder keeps")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--idle-budget", type=float, default=60.0, help="consumer budget of the idle ticks (s)")
-    parser.add_argument("--latency-seconds", type=float, default=15.0, help="length of the latency trickle (s)")
+    parser.add_argument("--runtime-repeats", type=int, default=7, help="paired runs of the worker-inside figures")
+    parser.add_argument("--trickle-seconds", type=float, default=Trickle.seconds)
     parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args(argv)
+    window = Window(args.warmup, args.window, args.backlog)
+    trickle = Trickle(seconds=args.trickle_seconds)
+    started = time.monotonic()
     # A SIGTERM (`timeout`) or Ctrl-C stops the emulator and the Lambda endpoint this run started.
     with exit_on_signals(), tempfile.TemporaryDirectory(prefix="taskqueue-bench-") as work:
-        results = run(
-            args.tasks, args.backlog, args.repeats, (1, 4, 16), Path(work), args.idle_budget, args.latency_seconds
-        )
-    print(table(results))
+        zip_path = _build(Path(work) / "dist")
+        print("== inside the worker: log bytes, CPU, cold start", flush=True)
+        runtime = runtime_cost.measure(zip_path, args.runtime_repeats)
+        print("== drain rate, each design over fixed windows", flush=True)
+        drained = drain(Path(work), zip_path, window, trickle, args.repeats)
+    result = results(drained, runtime, window, trickle, args.repeats)
+    result["seconds"] = time.monotonic() - started
+    print(tables(result))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    chart(results, args.out / "results.png")
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.png'}")
+    (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    chart(result, args.out / "results.png")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.png'} in {result['seconds']:.0f} s")
     return 0
 
 

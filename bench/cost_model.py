@@ -1,0 +1,130 @@
+"""The bill, per million tasks and per month at idle: SQS, Lambda requests and duration, CloudWatch Logs
+ingestion, custom metrics, EventBridge and EventBridge Scheduler.
+
+Prices are AWS's list prices in us-east-1, first tier, free tiers left out, as read on ``PRICES.as_of``
+from aws.amazon.com/sqs/pricing, /lambda/pricing, /cloudwatch/pricing and /eventbridge/pricing. Every
+quantity they multiply is measured by the benchmark (requests, billed duration, log bytes, metric series),
+except Lambda's own log lines per invocation, which are sized from their documented format below, and
+the idle polling of an event source mapping, which only AWS's fleet does (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+GB = 1024**3
+MONTH_MINUTES = 30 * 24 * 60  # a scheduled consumer at rate(1 minute): 43,200 runs a month
+
+
+@dataclass(frozen=True)
+class Prices:
+    as_of: str
+    region: str
+    sqs_per_million_requests: float
+    lambda_per_million_requests: float
+    lambda_arm64_per_gb_second: float
+    logs_standard_per_gb: float  # Lambda's logs, first tier (tiered since May 2025)
+    logs_infrequent_access_per_gb: float
+    custom_metric_per_month: float  # first 10,000 metrics; EMF metrics are custom metrics
+    eventbridge_scheduled_rule_per_million: float  # scheduled rules' events are AWS events: free
+    scheduler_per_million_invocations: float  # EventBridge Scheduler: tasks due beyond SQS's 900 s
+
+
+PRICES = Prices(
+    as_of="2026-11-30",
+    region="us-east-1",
+    sqs_per_million_requests=0.40,
+    lambda_per_million_requests=0.20,
+    lambda_arm64_per_gb_second=0.0000133334,
+    logs_standard_per_gb=0.50,
+    logs_infrequent_access_per_gb=0.25,
+    custom_metric_per_month=0.30,
+    eventbridge_scheduled_rule_per_million=0.0,
+    scheduler_per_million_invocations=1.00,
+)
+
+# Lambda's own lines per invocation in the JSON log format (the module's default, with the system log
+# level left at INFO): platform.start and platform.report, as documented; a sample sizes them. The
+# module's logging_system_log_level = "WARN" drops both.
+PLATFORM_LOG_LINES = (
+    '{"time":"2026-11-30T12:00:00.000Z","type":"platform.start",'
+    '"record":{"requestId":"6d1b3c2e-5f0a-4c8e-9b7d-2a4f6e8c0b1d","version":"$LATEST"}}\n',
+    '{"time":"2026-11-30T12:00:00.012Z","type":"platform.report",'
+    '"record":{"requestId":"6d1b3c2e-5f0a-4c8e-9b7d-2a4f6e8c0b1d","metrics":{"durationMs":11.84,'
+    '"billedDurationMs":12,"memorySizeMB":512,"maxMemoryUsedMB":71},"status":"success"}}\n',
+)
+PLATFORM_LOG_BYTES_PER_INVOCATION = sum(len(line.encode()) for line in PLATFORM_LOG_LINES)
+
+# An idle SQS event source mapping: AWS's pollers keep long-polling (20 s) an empty queue. AWS starts a
+# mapping with 5 concurrent batches and may go down to 2; 5 is the stated assumption.
+ESM_IDLE_POLLERS = 5
+ESM_IDLE_RECEIVES_PER_MINUTE = ESM_IDLE_POLLERS * 60 / 20
+
+
+@dataclass(frozen=True)
+class TaskUsage:
+    """What one task uses, measured: requests, billed compute and log bytes."""
+
+    sqs_requests: float
+    lambda_requests: float
+    gb_seconds: float
+    function_log_bytes: float  # what the functions write
+    invocations: float  # each adds Lambda's own lines
+
+    @property
+    def log_bytes(self) -> float:
+        return self.function_log_bytes + self.invocations * PLATFORM_LOG_BYTES_PER_INVOCATION
+
+
+@dataclass(frozen=True)
+class IdleUsage:
+    """What a month with no task uses: scheduled runs, polls, metrics published while idle."""
+
+    runs: float = 0.0  # scheduled invocations (the consumer's, the baseline's)
+    gb_seconds: float = 0.0
+    sqs_requests: float = 0.0
+    function_log_bytes: float = 0.0
+    metric_series: int = 0
+
+
+def per_million_tasks(usage: TaskUsage, prices: Prices = PRICES) -> dict[str, float]:
+    """US$ per million tasks, by line; logs at the standard class, with the infrequent-access total too."""
+    million = 1e6
+    logs_gb = usage.log_bytes * million / GB
+    parts = {
+        "sqs_requests": usage.sqs_requests * prices.sqs_per_million_requests,
+        "lambda_requests": usage.lambda_requests * prices.lambda_per_million_requests,
+        "lambda_duration": usage.gb_seconds * million * prices.lambda_arm64_per_gb_second,
+        "logs": logs_gb * prices.logs_standard_per_gb,
+    }
+    parts["total"] = sum(parts.values())
+    parts["total_logs_infrequent_access"] = (
+        parts["total"] - parts["logs"] + logs_gb * prices.logs_infrequent_access_per_gb
+    )
+    return parts
+
+
+def per_month_idle(usage: IdleUsage, prices: Prices = PRICES) -> dict[str, float]:
+    """US$ per month with no task at all, by line."""
+    parts = {
+        "sqs_requests": usage.sqs_requests * prices.sqs_per_million_requests / 1e6,
+        "lambda_requests": usage.runs * prices.lambda_per_million_requests / 1e6,
+        "lambda_duration": usage.gb_seconds * prices.lambda_arm64_per_gb_second,
+        "logs": (usage.function_log_bytes + usage.runs * PLATFORM_LOG_BYTES_PER_INVOCATION)
+        / GB
+        * prices.logs_standard_per_gb,
+        "custom_metrics": usage.metric_series * prices.custom_metric_per_month,
+        "eventbridge": usage.runs * prices.eventbridge_scheduled_rule_per_million / 1e6,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def metrics_per_month(series: int, prices: Prices = PRICES) -> float:
+    """US$ a month for the metric series a busy month publishes (each a custom metric)."""
+    return series * prices.custom_metric_per_month
+
+
+def prices_as_dict(prices: Prices = PRICES) -> dict[str, Any]:
+    return {**asdict(prices), "platform_log_bytes_per_invocation": PLATFORM_LOG_BYTES_PER_INVOCATION}
