@@ -36,8 +36,10 @@ venv: $(BIN)/.installed
 build: $(BIN)/.installed ## Build dist/consumer.zip and dist/worker.zip (reused when nothing changed)
 	$(BIN)/python build.py all --out dist
 
-demo: build ## The queue deployed by the module onto a local AWS emulator, running a mix of tasks
-	$(BIN)/python -m taskqueue_local demo
+MODE ?= schedule
+
+demo: build ## The queue deployed by the module onto a local AWS emulator, running a mix of tasks (MODE=schedule|esm)
+	$(BIN)/python -m taskqueue_local demo --mode $(MODE)
 
 bench: build ## Benchmarks on the local stack: drain rate, requests per task, latency, cost; writes bench/results.*
 	$(BIN)/python -m bench.run

@@ -11,7 +11,6 @@ keeps a slow machine's run as long as a fast one's.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import re
 import threading
@@ -25,10 +24,18 @@ from typing import Any
 
 from bench.baseline import scheduler as baseline
 from taskqueue.config import BackoffConfig, ConsumerConfig
-from taskqueue.consumer import Consumer
 from taskqueue.limits import invoke_read_timeout
-from taskqueue_local.event_source_mapping import MappingPoller, client_invoker, read_mappings
-from taskqueue_local.harness import Harness, Queues
+from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, Deployment
+from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.infrastructure.event_source_mapping import (
+    MappingPoller,
+    PollerSettings,
+    client_invoker,
+    read_mappings,
+)
+from taskqueue_local.scenarios.toolkit.calls import CallCounter
+from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
+from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
 
 WORKER = "noop-worker"
 BASELINE_WORKER = "baseline-worker"
@@ -46,28 +53,6 @@ class Window:
     warmup_seconds: float = 1.0
     seconds: float = 5.0
     backlog: int = 200
-
-
-class CallCounter:
-    """API calls made through the given clients, by service.operation (one per call, not per retry)."""
-
-    def __init__(self, *clients: Any) -> None:
-        self.counts: Counter[str] = Counter()
-        self.deleted = 0
-        self._lock = threading.Lock()
-        for client in clients:
-            client.meta.events.register("provide-client-params", self._count)
-
-    def _count(self, event_name: str, params: dict[str, Any], **_: Any) -> None:
-        operation = event_name.removeprefix("provide-client-params.")
-        with self._lock:
-            self.counts[operation] += 1
-            if operation == "sqs.DeleteMessageBatch":
-                self.deleted += len(params["Entries"])
-
-    def snapshot(self) -> tuple[Counter[str], int]:
-        with self._lock:
-            return Counter(self.counts), self.deleted
 
 
 @dataclass
@@ -98,71 +83,56 @@ class Measurement:
         return seconds / max(1, self.tasks)
 
 
-def run_quietly(consumer: Consumer, context: Any) -> None:
-    """A consumer run whose report line (its EMF metrics) does not land among the benchmark's output."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        consumer.run(context)
-
-
-class StoppableContext:
-    """A Lambda context whose remaining time drops to zero when the benchmark says so."""
-
-    def __init__(self) -> None:
-        self._stopped = threading.Event()
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 0 if self._stopped.is_set() else 900_000
-
-
 @dataclass
 class DrainBench:
-    harness: Harness
+    stack: DirectStack
     window: Window
     calls_files: dict[str, Path] = field(default_factory=dict)
     _queues: int = 0
 
     # -- the stack --------------------------------------------------------------------------------
 
-    def queues(self) -> Queues:
+    def deployment(self, worker: str = WORKER, trigger_mode: str = "schedule") -> Deployment:
+        """A fresh queue (moto slows as a queue's history grows) with the given worker; the consumer, or
+        the event source mapping's poller, runs in this process."""
         self._queues += 1
-        return self.harness.create_queues(f"bench-{self._queues}", max_receive_count=5, visibility_timeout=60)
+        queues = self.stack.create_queues(f"bench-{self._queues}", max_receive_count=5, visibility_timeout=60)
+        return self.stack.deployment(f"bench-{self._queues}", queues, worker, trigger_mode)
 
     def worker_calls(self, function: str) -> Counter[str]:
         path = self.calls_files[function]
         return Counter(path.read_text().split()) if path.exists() else Counter()
 
     def billed_ms(self, function: str) -> float:
-        log = self.harness.work_dir / "logs" / f"{function}.log"
+        log = self.stack.work_dir / "logs" / f"{function}.log"
         if not log.exists():
             return 0.0
         return sum(float(m) for m in re.findall(r"Billed Duration: (\d+) ms", log.read_text(errors="replace")))
 
     def invocations(self, function: str) -> int:
-        log = self.harness.work_dir / "logs" / f"{function}.log"
+        log = self.stack.work_dir / "logs" / f"{function}.log"
         return log.read_text(errors="replace").count("REPORT RequestId") if log.exists() else 0
 
     @contextmanager
-    def fed(self, queues: Queues) -> Iterator[None]:
+    def fed(self, deployment: Deployment) -> Iterator[None]:
         """The queue kept at ``backlog`` visible messages while the block runs."""
-        sqs = self.harness.client("sqs", direct=True)
+        sqs = deployment.client("sqs", direct=True)
+        url = deployment.queues.url
         stop = threading.Event()
 
         def feed() -> None:
             while not stop.is_set():
-                visible = _visible(sqs, queues.url)
+                visible = _visible(sqs, url)
                 if visible >= self.window.backlog:
                     time.sleep(0.02)  # each look costs the emulator a scan of the queue
                     continue
                 for _ in range((self.window.backlog - visible + 9) // 10):
                     entries = [{"Id": str(i), "MessageBody": NOOP_BODY} for i in range(10)]
-                    sqs.send_message_batch(QueueUrl=queues.url, Entries=entries)
+                    sqs.send_message_batch(QueueUrl=url, Entries=entries)
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
-        while _visible(sqs, queues.url) < self.window.backlog:
+        while _visible(sqs, url) < self.window.backlog:
             time.sleep(0.01)
         try:
             yield
@@ -196,21 +166,22 @@ class DrainBench:
 
     def ceiling(self, clients: int) -> Measurement:
         """The emulator's own rate: ``clients`` loops of receive 10 and delete them in one batch, no invoke."""
-        queues = self.queues()
-        sqs = self.harness.client("sqs", direct=True, max_pool_connections=clients + 2)
+        deployment = self.deployment()
+        url = deployment.queues.url
+        sqs = deployment.client("sqs", direct=True, max_pool_connections=clients + 2)
         counter = CallCounter(sqs)
         stop = threading.Event()
 
         def loop() -> None:
             while not stop.is_set():
-                messages = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
                     "Messages", []
                 )
                 if messages:
                     entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-                    sqs.delete_message_batch(QueueUrl=queues.url, Entries=entries)
+                    sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 
-        with self.fed(queues):
+        with self.fed(deployment):
             threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
             for thread in threads:
                 thread.start()
@@ -223,17 +194,9 @@ class DrainBench:
 
     def consumer(self, concurrency: int, receivers: int) -> Measurement:
         """The scheduled consumer, in continuous mode, invoking the worker through the local endpoint."""
-        queues = self.queues()
-        pool = concurrency + receivers + 4
-        sqs = self.harness.client("sqs", direct=True, max_pool_connections=pool)
-        lambda_client = self.harness.client(
-            "lambda",
-            retries={"total_max_attempts": 1},
-            read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
-            max_pool_connections=pool,
-        )
+        deployment = self.deployment()
         config = ConsumerConfig(
-            queue_url=queues.url,
+            queue_url=deployment.queues.url,
             worker_function=WORKER,
             max_concurrency=concurrency,
             receivers=receivers,
@@ -243,18 +206,16 @@ class DrainBench:
             time_margin_seconds=2,
             backoff=BackoffConfig(),
         )
-        counter = CallCounter(sqs, lambda_client)
-        context = StoppableContext()
-        with self.fed(queues):
-            run = threading.Thread(
-                target=run_quietly, args=(Consumer(config, sqs, lambda_client), context), daemon=True
-            )
+        consumer = instrumented_consumer(deployment, config)
+        context = LambdaContext(remaining_seconds=900)
+        with self.fed(deployment):
+            run = threading.Thread(target=consumer.run_quietly, args=(context,), daemon=True)
             run.start()
             try:
                 measurement = self._window(
                     "scheduled consumer",
                     f"concurrency={concurrency} receivers={receivers}",
-                    counter.snapshot,
+                    consumer.calls.snapshot,
                     (WORKER,),
                 )
             finally:
@@ -266,42 +227,15 @@ class DrainBench:
 
     def event_source_mapping(self, concurrency: int) -> Measurement:
         """The worker behind the local event source mapping (a mapping created on the emulator, read back)."""
-        queues = self.queues()
-        control = self.harness.client("lambda", direct=True)
-        uuid = control.create_event_source_mapping(
-            EventSourceArn=queues.arn,
-            FunctionName=WORKER,
-            BatchSize=10,
-            FunctionResponseTypes=["ReportBatchItemFailures"],
-            ScalingConfig={"MaximumConcurrency": concurrency},
-        )["UUID"]
-        sqs = self.harness.client("sqs", direct=True, max_pool_connections=concurrency + 4)
-        lambda_client = self.harness.client(
-            "lambda",
-            retries={"total_max_attempts": 1},
-            read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
-            max_pool_connections=concurrency + 4,
-        )
-        (mapping,) = [m for m in read_mappings(control, sqs) if m.uuid == uuid]
-        counter = CallCounter(sqs, lambda_client)
-        try:
-            with self.fed(queues):
-                poller = MappingPoller(mapping, sqs, client_invoker(lambda_client), max_concurrency=concurrency).start()
-                try:
-                    return self._window(
-                        "event source mapping", f"concurrency={concurrency}", counter.snapshot, (WORKER,)
-                    )
-                finally:
-                    poller.stop()
-                    poller.join(timeout=30)
-        finally:
-            control.delete_event_source_mapping(UUID=uuid)
+        deployment = self.deployment(trigger_mode=EVENT_SOURCE_MAPPING)
+        with polled(deployment, concurrency) as counter, self.fed(deployment):
+            return self._window("event source mapping", f"concurrency={concurrency}", counter.snapshot, (WORKER,))
 
     def baseline(self) -> Measurement:
         """The 2017 design's ticks, run back to back (not once a minute, as it is scheduled)."""
-        queues = self.queues()
-        sqs = self.harness.client("sqs", direct=True)
-        lambda_client = self.harness.client("lambda", retries={"total_max_attempts": 1})
+        deployment = self.deployment(BASELINE_WORKER)
+        sqs = deployment.client("sqs", direct=True)
+        lambda_client = deployment.client("lambda", retries={"total_max_attempts": 1})
         counter = CallCounter(sqs, lambda_client)
         stop = threading.Event()
 
@@ -315,14 +249,14 @@ class DrainBench:
                 if handed_out - self.worker_calls(BASELINE_WORKER)["sqs.DeleteMessage"] > MAX_HANDED_OUT:
                     time.sleep(0.01)
                     continue
-                handed_out += baseline.tick(sqs, lambda_client, queues.url, BASELINE_WORKER)
+                handed_out += baseline.tick(sqs, lambda_client, deployment.queues.url, BASELINE_WORKER)
 
         def done() -> tuple[Counter[str], int]:
             calls, _ = counter.snapshot()
             worker = self.worker_calls(BASELINE_WORKER)
             return calls + worker, worker["sqs.DeleteMessage"]
 
-        with self.fed(queues):
+        with self.fed(deployment):
             thread = threading.Thread(target=ticks, daemon=True)
             thread.start()
             try:
@@ -338,71 +272,69 @@ class Trickle:
     seconds: float = 8.0
 
 
-def queue_times(log: Path, offset: int) -> list[float]:
-    """Every task's queue time (enqueue to start, ms) from the TaskQueueTime values of the worker's metric
-    lines written past ``offset`` bytes of its log."""
-    times: list[float] = []
-    if log.exists():
-        with log.open("rb") as lines:
-            lines.seek(offset)
-            for line in lines.read().decode(errors="replace").splitlines():
-                if line.startswith("{") and '"TaskQueueTime"' in line:
-                    times += json.loads(line)["TaskQueueTime"]
-    return times
+@contextmanager
+def polled(deployment: Deployment, concurrency: int) -> Iterator[CallCounter]:
+    """The deployment's queue polled by a local event source mapping to its worker, created on the
+    emulator and read back from it, its poller in this process (its calls counted) while the block runs."""
+    control = deployment.client("lambda", direct=True)
+    uuid = control.create_event_source_mapping(
+        EventSourceArn=deployment.queues.arn,
+        FunctionName=deployment.worker_function,
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        ScalingConfig={"MaximumConcurrency": concurrency},
+    )["UUID"]
+    sqs = deployment.client("sqs", direct=True, max_pool_connections=concurrency + 4)
+    lambda_client = deployment.client(
+        "lambda",
+        retries={"total_max_attempts": 1},
+        read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
+        max_pool_connections=concurrency + 4,
+    )
+    (mapping,) = [m for m in read_mappings(control, sqs) if m.uuid == uuid]
+    counter = CallCounter(sqs, lambda_client)
+    settings = PollerSettings(max_concurrency=concurrency)
+    poller = MappingPoller(mapping, sqs, client_invoker(lambda_client), settings).start()
+    try:
+        yield counter
+    finally:
+        poller.stop()
+        poller.join(timeout=30)
+        control.delete_event_source_mapping(UUID=uuid)
 
 
 def trickle_latency(bench: DrainBench, design: str, trickle: Trickle) -> list[float]:
     """Enqueue-to-start times of tasks sent one by one at ``trickle.rate`` into an idle queue, with the
     scheduled consumer in continuous mode (20 s long polls) or the event source mapping polling it."""
-    queues = bench.queues()
-    log = bench.harness.work_dir / "logs" / f"{WORKER}.log"
-    offset = log.stat().st_size if log.exists() else 0
-    sqs = bench.harness.client("sqs", direct=True, max_pool_connections=10)
-    lambda_client = bench.harness.client(
-        "lambda", retries={"total_max_attempts": 1}, read_timeout=invoke_read_timeout(WORKER_TIMEOUT)
-    )
-    stop: Callable[[], None]
-    if design == "scheduled consumer":
-        config = ConsumerConfig(
-            queue_url=queues.url, worker_function=WORKER, max_concurrency=4, wait_time_seconds=20,
-            mode="continuous", worker_timeout_seconds=WORKER_TIMEOUT, time_margin_seconds=2,
-        )  # fmt: skip
-        context = StoppableContext()
-        run = threading.Thread(target=run_quietly, args=(Consumer(config, sqs, lambda_client), context), daemon=True)
-        run.start()
-
-        def stop() -> None:
-            context.stop()
-            run.join()
-
-    else:
-        control = bench.harness.client("lambda", direct=True)
-        uuid = control.create_event_source_mapping(
-            EventSourceArn=queues.arn, FunctionName=WORKER, FunctionResponseTypes=["ReportBatchItemFailures"],
-            ScalingConfig={"MaximumConcurrency": 4},
-        )["UUID"]  # fmt: skip
-        (mapping,) = [m for m in read_mappings(control, sqs) if m.uuid == uuid]
-        poller = MappingPoller(mapping, sqs, client_invoker(lambda_client), max_concurrency=4).start()
-
-        def stop() -> None:
-            poller.stop()
-            poller.join(timeout=30)
-            control.delete_event_source_mapping(UUID=uuid)
-
-    time.sleep(1.0)  # the first long polls are waiting
-    sent = 0
-    started = time.perf_counter()
-    try:
+    is_consumer = design == "scheduled consumer"
+    deployment = bench.deployment(trigger_mode="schedule" if is_consumer else EVENT_SOURCE_MAPPING)
+    since = deployment.worker_log.size()
+    sqs = deployment.client("sqs", direct=True)
+    with contextlib.ExitStack() as running:
+        if is_consumer:
+            config = ConsumerConfig(
+                queue_url=deployment.queues.url, worker_function=WORKER, max_concurrency=4, wait_time_seconds=20,
+                mode="continuous", worker_timeout_seconds=WORKER_TIMEOUT, time_margin_seconds=2,
+            )  # fmt: skip
+            consumer = instrumented_consumer(deployment, config)
+            context = LambdaContext(remaining_seconds=900)
+            run = threading.Thread(target=consumer.run_quietly, args=(context,), daemon=True)
+            run.start()
+            running.callback(run.join)
+            running.callback(context.stop)
+        else:
+            running.enter_context(polled(deployment, concurrency=4))
+        time.sleep(1.0)  # the first long polls are waiting
+        sent = 0
+        started = time.perf_counter()
         while time.perf_counter() - started < trickle.seconds:
-            sqs.send_message(QueueUrl=queues.url, MessageBody=NOOP_BODY)
+            sqs.send_message(QueueUrl=deployment.queues.url, MessageBody=NOOP_BODY)
             sent += 1
             time.sleep(max(0.0, started + sent / trickle.rate - time.perf_counter()))
         deadline = time.monotonic() + 30
-        while len(queue_times(log, offset)) < sent and time.monotonic() < deadline:
+        while len(deployment.worker_log.queue_times(since)) < sent and time.monotonic() < deadline:
             time.sleep(0.1)
-    finally:
-        stop()
-    return queue_times(log, offset)
+    return deployment.worker_log.queue_times(since)
 
 
 def _visible(sqs: Any, url: str) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.config import WorkerConfig
-from taskqueue_local.runtime_layer import ensure_boto3_layer
+from taskqueue_local.infrastructure.runtime_layer import ensure_boto3_layer
 
 PROBE = Path(__file__).with_name("runtime_probe.py")
 RECORDS_PER_BATCH = 10
@@ -42,7 +42,7 @@ class Target:
     build: str | None = None
 
 
-OURS = Target("ours", "taskqueue.worker.handler", "_worker")
+WORKER = Target("taskqueue worker", "taskqueue.worker.handler", "_worker")
 BARE = Target("bare handler", "bare_handler.handler")
 BASELINE = Target("baseline", "baseline.worker.handler")
 REFERENCE = Target("import boto3; boto3.client('sqs')", "reference")
@@ -50,18 +50,18 @@ REFERENCE = Target("import boto3; boto3.client('sqs')", "reference")
 
 @dataclass(frozen=True)
 class RuntimeFigures:
-    """Medians over ``repeats``; ratios are ours against the bare handler (cold: against the reference)."""
+    """Medians over ``repeats``; ratios are the taskqueue worker's against the bare handler (cold: against the reference)."""
 
     repeats: int
     log_bytes_per_task: dict[str, float]
     cpu_us_per_task: dict[str, float]
     cold_start_seconds: dict[str, float]
-    cold_start_ratio: float  # median of the paired ratios ours / reference
+    cold_start_ratio: float  # median of the paired ratios worker / reference
     cold_start_pairs: list[float]
 
     @property
     def cpu_ratio(self) -> float:
-        return self.cpu_us_per_task[OURS.name] / self.cpu_us_per_task[BARE.name]
+        return self.cpu_us_per_task[WORKER.name] / self.cpu_us_per_task[BARE.name]
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "cpu_ratio": self.cpu_ratio}
@@ -107,13 +107,13 @@ def measure(zip_path: Path, repeats: int, batches: int = 200) -> RuntimeFigures:
         cold: dict[str, list[float]] = {}
         pairs = []
         for _ in range(repeats):
-            for target in (REFERENCE, OURS, BARE, BASELINE):
+            for target in (REFERENCE, WORKER, BARE, BASELINE):
                 cold.setdefault(target.name, []).append(_probe(code, layer, target, "--mode", "cold")["seconds"])
-            pairs.append(cold[OURS.name][-1] / cold[REFERENCE.name][-1])
+            pairs.append(cold[WORKER.name][-1] / cold[REFERENCE.name][-1])
         cpu: dict[str, list[float]] = {}
         logs: dict[str, list[float]] = {}
         for _ in range(repeats):
-            for target in (OURS, BARE):
+            for target in (WORKER, BARE):
                 warm = _probe(code, layer, target, "--mode", "warm", "--batches", str(batches))
                 cpu.setdefault(target.name, []).append(warm["cpu_seconds_per_task"] * 1e6)
                 logs.setdefault(target.name, []).append(warm["log_bytes_per_task"])

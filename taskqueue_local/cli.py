@@ -1,7 +1,8 @@
-"""``python -m taskqueue_local up|down|status|env|invoke|demo``: the task queue on this machine.
+"""``python -m taskqueue_local up|down|status|env|invoke|demo|soak``: the task queue on this machine.
 
-python -m taskqueue_local up              # emulator + `terraform apply` + Lambda endpoint + schedules
-eval "$(python -m taskqueue_local env)"   # then, in any shell:
+python -m taskqueue_local up                # emulator + `terraform apply` + Lambda endpoint + schedules
+python -m taskqueue_local up --mode esm     # the same with an SQS event source mapping instead of a consumer
+eval "$(python -m taskqueue_local env)"     # then, in any shell:
 python -m taskqueue enqueue checksum --payload '{"text": "hi"}'
 python -m taskqueue_local invoke <function> --payload '{}'
 python -m taskqueue_local down
@@ -18,29 +19,46 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from taskqueue_local import demo, stack
-from taskqueue_local.shutdown import exit_on_signals
+from taskqueue_local.deployment import terraform_stack
+from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE
+from taskqueue_local.infrastructure.clients import local_client
+from taskqueue_local.infrastructure.processes import StackError, is_ours
+from taskqueue_local.infrastructure.shutdown import exit_on_signals
+
+# The trigger modes by the names the command line takes (the module's own names too).
+MODES = {"schedule": SCHEDULE, "esm": EVENT_SOURCE_MAPPING, EVENT_SOURCE_MAPPING: EVENT_SOURCE_MAPPING}
 
 
 def _up_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--example", default="basic", help="which examples/<name> to apply (default: basic)")
+    parser.add_argument(
+        "--mode",
+        choices=sorted(MODES),
+        default="schedule",
+        help="trigger mode: schedule (a consumer on a schedule, examples/basic) or esm (an SQS event source "
+        "mapping, examples/event-source-mapping); default schedule",
+    )
+    parser.add_argument("--example", help="apply examples/<name> instead of the mode's example")
     parser.add_argument(
         "--speedup", type=float, default=12.0, help="run rules this many times faster (default 12: 1 min -> 5 s)"
     )
     parser.add_argument(
         "--schedule-speedup",
         type=float,
-        default=stack.DEFAULT_SCHEDULE_SPEEDUP,
+        default=terraform_stack.DEFAULT_SCHEDULE_SPEEDUP,
         help="run EventBridge Scheduler schedules this many times faster, each from its creation "
-        f"(default {stack.DEFAULT_SCHEDULE_SPEEDUP:g}: a task 30 min out runs after "
-        f"{1800 / stack.DEFAULT_SCHEDULE_SPEEDUP:g} s)",
+        f"(default {terraform_stack.DEFAULT_SCHEDULE_SPEEDUP:g}: a task 30 min out runs after "
+        f"{1800 / terraform_stack.DEFAULT_SCHEDULE_SPEEDUP:g} s)",
     )
     parser.add_argument(
         "--tasks",
         type=Path,
-        default=stack.ROOT / "examples" / "example_tasks",
+        default=terraform_stack.DEFAULT_TASKS,
         help="task package to build into the worker (default: examples/example_tasks)",
     )
+
+
+def _example(args: argparse.Namespace) -> str:
+    return args.example or terraform_stack.MODE_EXAMPLES[MODES[args.mode]]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     _up_arguments(demo_parser)
     demo_parser.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for the tasks")
     demo_parser.add_argument(
-        "--work-dir", type=Path, default=stack.LOCAL_DIR, help="state, logs and build of the run (default: .local)"
+        "--work-dir",
+        type=Path,
+        default=terraform_stack.LOCAL_DIR,
+        help="state, logs and build of the run (default: .local)",
     )
     commands.add_parser("soak", help="the reliability soak (python -m taskqueue_local soak --help)", add_help=False)
     serve = commands.add_parser("serve", help=argparse.SUPPRESS)
@@ -68,20 +89,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--artifacts", action="append", type=Path, required=True)
     serve.add_argument("--speedup", type=float, default=1.0)
     serve.add_argument("--schedule-speedup", type=float, default=None)
-    serve.add_argument("--work-dir", type=Path, default=stack.LOCAL_DIR)
+    serve.add_argument("--work-dir", type=Path, default=terraform_stack.LOCAL_DIR)
+    serve.add_argument("--no-event-source-mappings", dest="event_source_mappings", action="store_false")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["soak"]:
-        from taskqueue_local import soak  # noqa: PLC0415
+        from taskqueue_local.scenarios import soak  # noqa: PLC0415
 
         return soak.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except stack.StackError as error:
+    except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
@@ -89,44 +111,46 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with exit_on_signals():  # stopped midway, `up` takes down what it had started; done, it leaves the stack up
-        running = stack.up(
-            args.example, speedup=args.speedup, schedule_speedup=args.schedule_speedup, tasks_dir=args.tasks
+        running = terraform_stack.up(
+            [_example(args)], speedup=args.speedup, schedule_speedup=args.schedule_speedup, tasks_dir=args.tasks
         )
-    print(f"local stack up in {time.monotonic() - started:.0f} s. Use it from a shell with:")
+    deployment = running.deployment()
+    print(f"local stack up in {time.monotonic() - started:.0f} s ({deployment.trigger_mode} mode). Use it with:")
     print('  eval "$(python -m taskqueue_local env)"')
-    print(f"queue: {running.outputs.get('queue_url')}")
+    print(f"queue: {deployment.queues.url}")
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    stack.down()
+    terraform_stack.down()
     return 0
 
 
-def _running() -> stack.Stack:
-    current = stack.load()
+def _running() -> terraform_stack.TerraformStack:
+    current = terraform_stack.load()
     if current is None:
-        raise stack.StackError("no local stack is up: run `python -m taskqueue_local up`")
+        raise StackError("no local stack is up: run `python -m taskqueue_local up`")
     return current
 
 
 def _status(args: argparse.Namespace) -> int:
     current = _running()
-    sqs = demo.sqs_client(current)
-    print(
-        json.dumps(
-            {
-                "example": current.example,
-                "emulator": current.emulator_url,
-                "lambda_endpoint": current.lambda_url,
-                "processes": {name: {"pid": pid, "running": stack.is_ours(pid)} for name, pid in current.pids.items()},
-                "queue_depth": demo.queue_depth(sqs, current.outputs["queue_url"]),
-                "dead_letter_queue_depth": demo.queue_depth(sqs, current.outputs["dead_letter_queue_url"]),
-                "outputs": {k: v for k, v in current.outputs.items() if not k.endswith("_json")},
-            },
-            indent=2,
-        )
-    )
+    deployments = {}
+    for example, outputs in current.examples.items():
+        deployment = current.deployment(example)
+        deployments[example] = {
+            "trigger_mode": deployment.trigger_mode,
+            "queue_depth": deployment.depth(),
+            "dead_letter_queue_depth": deployment.depth(deployment.queues.dlq_url),
+            "outputs": {k: v for k, v in outputs.items() if not k.endswith("_json")},
+        }
+    status = {
+        "emulator": current.emulator_url,
+        "lambda_endpoint": current.lambda_url,
+        "processes": {name: {"pid": pid, "running": is_ours(pid)} for name, pid in current.pids.items()},
+        "examples": deployments,
+    }
+    print(json.dumps(status, indent=2))
     return 0
 
 
@@ -137,30 +161,36 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    current = _running()
-    client = stack.local_client("lambda", current.lambda_url)
+    client = local_client("lambda", _running().lambda_url)
     response = client.invoke(FunctionName=args.function, Payload=args.payload.encode())
     print(response["Payload"].read().decode())
     return 1 if response.get("FunctionError") else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from taskqueue_local.scenarios import demo  # noqa: PLC0415
+
     started = time.monotonic()
+    example = _example(args)
     with exit_on_signals():  # a SIGTERM or Ctrl-C takes the stack down too
-        print(f"== bringing up the local stack (examples/{args.example} on the emulator)")
-        running = stack.up(
-            args.example,
+        print(f"== bringing up the local stack (examples/{example} on the emulator)")
+        running = terraform_stack.up(
+            [example],
             speedup=args.speedup,
             schedule_speedup=args.schedule_speedup,
             tasks_dir=args.tasks,
             work_dir=args.work_dir,
         )
         try:
-            print(f"== running tasks (the consumer's schedule fires every {60 / args.speedup:g} s)")
-            summary = demo.run(running, demo.Scenario(), timeout=args.timeout)
+            deployment = running.deployment()
+            if deployment.trigger_mode == SCHEDULE:
+                print(f"== running tasks (the consumer's schedule fires every {60 / args.speedup:g} s)")
+            else:
+                print("== running tasks (the local event source mapping polls the queue)")
+            summary = demo.run(deployment, demo.Scenario(), timeout=args.timeout)
         finally:
             print("== stopping the local stack")
-            stack.down(args.work_dir)
+            terraform_stack.down(args.work_dir)
     print(summary.table())
     print(f"demo finished in {time.monotonic() - started:.0f} s")
     if not summary.ok:
@@ -170,8 +200,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """The background half of `up`: the Lambda endpoint and the schedules, until SIGTERM or SIGINT."""
-    from taskqueue_local.serve import serve  # noqa: PLC0415
+    """The background half of `up`: the data plane, until SIGTERM or SIGINT."""
+    from taskqueue_local.infrastructure.serve import serve  # noqa: PLC0415
 
     with exit_on_signals():
         serve(
@@ -182,6 +212,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.work_dir,
             threading.Event(),
             args.schedule_speedup,
+            poll_event_source_mappings=args.event_source_mappings,
         )
     return 0
 

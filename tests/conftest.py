@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from aws_settings import REGION, STATE_TABLE
-from taskqueue_local.harness import Queues
+from taskqueue_local.deployment.deployment import Queues
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ def moto_server() -> Iterator[str]:
     local stack's fixes to moto."""
     from moto.server import ThreadedMotoServer
 
-    from taskqueue_local.emulator import apply_fixes
+    from taskqueue_local.infrastructure.emulator import apply_fixes
 
     apply_fixes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

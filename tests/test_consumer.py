@@ -26,7 +26,11 @@ from taskqueue.worker import Worker
 class Stack:
     """A queue, a consumer and an in-process worker, with what each call did recorded."""
 
-    def __init__(self, sqs: Any, queues: Any, behaviour: Any = None, **config: Any) -> None:
+    def __init__(
+        self, sqs: Any, queues: Any, behaviour: Any = None, record_receipts: bool = False, **config: Any
+    ) -> None:
+        """``record_receipts``: for make_all_visible. Off by default: its hooks slow every receive a
+        little, which makes moto's in-process receives race (a message delivered to two parallel loops)."""
         self.sqs = sqs
         self.queues = queues
         self.registry = TaskRegistry()
@@ -35,7 +39,7 @@ class Stack:
         self.lambda_client = boto3.client("lambda", region_name=REGION)
         self.invoke = InProcessLambda(self.lambda_client, self.worker.handle, behaviour=behaviour)
         self.calls = CallRecorder(sqs)
-        self.receipts = ReceiptHandles(sqs)
+        self.receipts = ReceiptHandles(sqs) if record_receipts else None
         settings = {
             "queue_url": queues.url,
             "worker_function": "worker",
@@ -74,6 +78,7 @@ class Stack:
         """Stand in for the passing of backoff time: moto keeps real visibility timers."""
         received = self.sqs.receive_message(QueueUrl=self.queues.url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         assert "Messages" not in received, "messages were visible before the backoff was skipped"
+        assert self.receipts is not None, "make_all_visible needs Stack(record_receipts=True)"
         assert self.receipts.expire(self.queues.url) > 0, "no message was in flight"
 
 
@@ -151,7 +156,8 @@ def test_failed_task_is_delayed_by_backoff_and_not_deleted(stack):
     assert stack.depth() == {"visible": 0, "in_flight": 1}
 
 
-def test_backoff_grows_with_each_attempt_then_redrive_moves_it_to_the_dlq(stack):
+def test_backoff_grows_with_each_attempt_then_redrive_moves_it_to_the_dlq(sqs, queues):
+    stack = Stack(sqs, queues, record_receipts=True)
     stack.registry.register("boom", lambda payload: 1 / 0)
     stack.send("boom")
     for _ in range(stack.queues.max_receive_count):
@@ -165,7 +171,8 @@ def test_backoff_grows_with_each_attempt_then_redrive_moves_it_to_the_dlq(stack)
     assert stack.depth(stack.queues.dlq_url)["visible"] == 1
 
 
-def test_a_task_that_fails_twice_then_succeeds_is_completed(stack):
+def test_a_task_that_fails_twice_then_succeeds_is_completed(sqs, queues):
+    stack = Stack(sqs, queues, record_receipts=True)
     attempts = []
 
     def flaky(payload, context):
@@ -489,8 +496,10 @@ def test_a_senders_fault_in_a_delete_is_logged_even_when_the_rest_succeeds_on_re
 
 def test_parallel_receivers_feed_the_workers_from_overlapping_receives(sqs, queues):
     stack = Stack(sqs, queues, receivers=3, max_concurrency=6)
-    stack.registry.register("work", lambda payload: None)
-    stack.send("work", count=60)
+    ran: list[int] = []
+    stack.registry.register("work", ran.append)
+    for index in range(60):
+        stack.send("work", index)
     in_receive, most = [0], [0]
     lock = threading.Lock()
 
@@ -509,6 +518,9 @@ def test_parallel_receivers_feed_the_workers_from_overlapping_receives(sqs, queu
 
     report = stack.run()
 
-    assert report.succeeded == 60 and report.stopped_because == "queue empty"
+    # Every task ran. moto's in-process receives are not atomic: parallel receives now and then get the
+    # same message, a duplicate delivery as SQS itself may make (at least once), so a task may run twice.
+    assert sorted(set(ran)) == list(range(60))
+    assert report.succeeded == len(ran) >= 60 and report.stopped_because == "queue empty"
     assert stack.depth() == {"visible": 0, "in_flight": 0}
     assert most[0] >= 2

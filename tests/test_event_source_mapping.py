@@ -15,14 +15,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from taskqueue_local.emulator import apply_fixes
-from taskqueue_local.event_source_mapping import (
+from taskqueue_local.infrastructure.emulator import apply_fixes
+from taskqueue_local.infrastructure.event_source_mapping import (
     EventSourceMappings,
+    PollerSettings,
     SqsMapping,
     failed_messages,
     read_mappings,
 )
-from taskqueue_local.lambda_service import Invocation
+from taskqueue_local.infrastructure.lambda_service import Invocation
 
 REGION = "us-east-1"
 FUNCTION = "esm-worker"
@@ -138,10 +139,9 @@ def deployed(aws: None) -> Deployed:
 def run_pollers(deployed: Deployed) -> Iterator[Callable[..., EventSourceMappings]]:
     started: list[EventSourceMappings] = []
 
-    def run(function: FakeFunction, **options: Any) -> EventSourceMappings:
-        options.setdefault("poll_seconds", 0)
-        options.setdefault("refresh_seconds", 0.2)
-        pollers = EventSourceMappings(deployed.lambda_client, deployed.sqs, function, **options).start()
+    def run(function: FakeFunction, max_concurrency: int = 20) -> EventSourceMappings:
+        settings = PollerSettings(max_concurrency=max_concurrency, poll_seconds=0, refresh_seconds=0.2)
+        pollers = EventSourceMappings(deployed.lambda_client, deployed.sqs, function, settings).start()
         started.append(pollers)
         return pollers
 
@@ -245,7 +245,7 @@ def test_successes_are_deleted_and_reported_failures_left_to_their_visibility(de
     deployed.send(20)
     function = FakeFunction(answer)
     pollers = run_pollers(function)
-    _wait_until(lambda: sum(p.stats.deleted + p.stats.left_in_queue for p in pollers.pollers.values()) == 20)
+    _wait_until(lambda: sum(p.stats["deleted"] + p.stats["left_in_queue"] for p in pollers.pollers.values()) == 20)
     assert sorted(function.bodies) == sorted(f"m{n}" for n in range(20))
     assert deployed.depth() == {"visible": 0, "in_flight": 2}  # m7 and m17, hidden for 30 s
     (stats,) = pollers.stats().values()
@@ -321,7 +321,9 @@ def test_fifo_one_batch_per_group_in_flight_and_order_kept(aws):
     deployed.mapping(BatchSize=2, ScalingConfig={"MaximumConcurrency": 4})
     deployed.send(24, groups=3)
     function = FakeFunction(seconds=0.05)
-    pollers = EventSourceMappings(deployed.lambda_client, deployed.sqs, function, poll_seconds=0).start()
+    pollers = EventSourceMappings(
+        deployed.lambda_client, deployed.sqs, function, PollerSettings(poll_seconds=0)
+    ).start()
     try:
         _wait_until(lambda: len(function.bodies) == 24)
     finally:

@@ -52,7 +52,7 @@ from hypothesis.stateful import (
 )
 
 from aws_fakes import LambdaContext
-from conftest import REGION
+from aws_settings import REGION
 from fault_ledger import (
     ALWAYS,
     OK,

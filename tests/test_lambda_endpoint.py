@@ -14,9 +14,9 @@ import pytest
 from botocore.config import Config
 
 from aws_settings import REGION
-from taskqueue_local.lambda_endpoint import LambdaEndpoint
-from taskqueue_local.lambda_service import ArtifactIndex, LocalLambda
-from taskqueue_local.runtime_layer import ensure_boto3_layer
+from taskqueue_local.infrastructure.lambda_endpoint import LambdaEndpoint
+from taskqueue_local.infrastructure.lambda_service import ArtifactIndex, LocalLambda
+from taskqueue_local.infrastructure.runtime_layer import ensure_boto3_layer
 
 HANDLERS = """
 import json, os, time

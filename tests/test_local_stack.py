@@ -1,6 +1,7 @@
-"""The local stack end to end: the module applied onto the emulator, tasks flowing, every one accounted for.
+"""The local stack end to end, in both trigger modes: the module applied onto one emulator twice (a
+scheduled consumer, and an SQS event source mapping), tasks flowing, every one accounted for.
 
-This is `make demo` on a short scenario, in a temporary directory of its own.
+This is `make demo` and `make demo MODE=esm` on a short scenario, on one stack in a temporary directory.
 """
 
 from __future__ import annotations
@@ -9,15 +10,20 @@ import itertools
 import time
 from collections import Counter
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from taskqueue.schedules import periodic_run
-from taskqueue_local import demo, stack
+from taskqueue_local.deployment import terraform_stack
+from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE
+from taskqueue_local.infrastructure.processes import is_ours
+from taskqueue_local.scenarios import demo
 from tools import terraform as tf
 
 pytestmark = pytest.mark.terraform
+
+EXAMPLES = {mode: terraform_stack.MODE_EXAMPLES[mode] for mode in (SCHEDULE, EVENT_SOURCE_MAPPING)}
+SCENARIO = demo.Scenario(succeed=6, flaky=2, exhausted=1, permanent=2, malformed=1, unknown=1)
 
 
 @pytest.fixture(scope="module")
@@ -27,26 +33,28 @@ def local_stack(tmp_path_factory):
     except tf.TerraformUnavailable as error:
         pytest.skip(f"Terraform is not available: {error}")
     work_dir = tmp_path_factory.mktemp("local-stack")
-    running = stack.up("basic", speedup=20, work_dir=work_dir, log=print)
+    running = terraform_stack.up(list(EXAMPLES.values()), speedup=20, work_dir=work_dir, log=print)
     yield running
-    stack.down(work_dir)
-    assert not any(stack.is_ours(pid) for pid in running.pids.values()), "down left a process running"
+    terraform_stack.down(work_dir)
+    assert not any(is_ours(pid) for pid in running.pids.values()), "down left a process running"
 
 
-def test_short_scenario_accounts_for_every_task(local_stack):
-    scenario = demo.Scenario(succeed=6, flaky=2, exhausted=1, permanent=2, malformed=1, unknown=1)
-    summary = demo.run(local_stack, scenario, timeout=120)
+@pytest.mark.parametrize("mode", list(EXAMPLES))
+def test_short_scenario_accounts_for_every_task_in_both_modes(local_stack, mode):
+    deployment = local_stack.deployment(EXAMPLES[mode])
+    assert deployment.trigger_mode == mode
+    summary = demo.run(deployment, SCENARIO, timeout=120)
     print(summary.table())
 
-    assert summary.enqueued == scenario.total == 13
+    assert summary.enqueued == SCENARIO.total == 13
     assert (summary.lost, summary.stuck) == (0, 0)
-    assert summary.succeeded == scenario.succeed + scenario.flaky
-    assert summary.retried_then_succeeded == scenario.flaky
-    assert summary.dead_lettered == summary.expected_dead_letters
+    assert summary.succeeded == SCENARIO.succeed + SCENARIO.flaky
+    assert summary.retried_then_succeeded == SCENARIO.flaky
+    assert summary.dead_lettered == SCENARIO.expected_dead_letters()
     assert summary.kinds_dead_lettered == Counter(permanent=2, malformed=1, unknown=1, exhausted=1)
-    assert len(summary.latency_ms) >= scenario.succeed
+    assert len(summary.latency_ms) >= SCENARIO.succeed
     # A task 30 minutes out (a one-time schedule, 120x faster here) ran exactly once.
-    assert summary.scheduled_expected == scenario.scheduled == 1
+    assert summary.scheduled_expected == SCENARIO.scheduled == 1
     assert summary.scheduled_runs == Counter({"later-0": 1})
     assert summary.periodic_runs >= 1
     assert summary.ok
@@ -54,13 +62,13 @@ def test_short_scenario_accounts_for_every_task(local_stack):
 
 def test_the_periodic_task_runs_on_each_tick(local_stack):
     """The module's periodic task (rate(10 minutes), every 5 s at 120x): each run once, none skipped."""
-    worker_log = Path(local_stack.work_dir) / "logs" / f"{local_stack.outputs['worker_function_name']}.log"
+    worker_log = local_stack.deployment(EXAMPLES[SCHEDULE]).worker_log
     deadline = time.monotonic() + 60  # three ticks take 15 s; the worker's runs trail them by a poll
     while True:
         runs = {
             run[1]: count
-            for task_id, count in demo.task_runs(worker_log).items()
-            if (run := periodic_run(task_id)) is not None and run[0] == stack.DEMO_PERIODIC_TASK
+            for task_id, count in worker_log.task_runs().items()
+            if (run := periodic_run(task_id)) is not None and run[0] == terraform_stack.DEMO_PERIODIC_TASK
         }
         if len(runs) >= 3 or time.monotonic() > deadline:
             break
@@ -72,13 +80,26 @@ def test_the_periodic_task_runs_on_each_tick(local_stack):
 
 
 def test_the_deployed_functions_are_what_the_module_declares(local_stack):
-    lambda_client = stack.local_client("lambda", local_stack.emulator_url)
-    worker = lambda_client.get_function(FunctionName=local_stack.outputs["worker_function_name"])["Configuration"]
-    consumer = lambda_client.get_function(FunctionName=local_stack.outputs["consumer_function_name"])["Configuration"]
+    scheduled = local_stack.deployment(EXAMPLES[SCHEDULE])
+    control = scheduled.client("lambda", direct=True)
+    worker = control.get_function(FunctionName=scheduled.worker_function)["Configuration"]
+    consumer = control.get_function(FunctionName=scheduled.consumer_function)["Configuration"]
     assert worker["Handler"] == "taskqueue.worker.handler"
     assert consumer["Handler"] == "taskqueue.consumer.handler"
     assert consumer["Environment"]["Variables"]["TASKQUEUE_WORKER_FUNCTION"] == worker["FunctionArn"]
-    sqs = stack.local_client("sqs", local_stack.emulator_url)
-    attributes = sqs.get_queue_attributes(QueueUrl=local_stack.outputs["queue_url"], AttributeNames=["All"])
+    attributes = scheduled.client("sqs").get_queue_attributes(QueueUrl=scheduled.queues.url, AttributeNames=["All"])
     assert "deadLetterTargetArn" in attributes["Attributes"]["RedrivePolicy"]
     assert "aws:SecureTransport" in attributes["Attributes"]["Policy"]
+
+
+def test_the_event_source_mapping_is_the_one_terraform_created(local_stack):
+    mapped = local_stack.deployment(EXAMPLES[EVENT_SOURCE_MAPPING])
+    assert mapped.consumer_function is None
+    (mapping,) = mapped.client("lambda", direct=True).list_event_source_mappings(EventSourceArn=mapped.queues.arn)[
+        "EventSourceMappings"
+    ]
+    assert mapping["FunctionArn"].endswith(f":function:{mapped.worker_function}")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 20}
+    worker = mapped.client("lambda", direct=True).get_function(FunctionName=mapped.worker_function)
+    assert worker["Configuration"]["Environment"]["Variables"]["TASKQUEUE_APPLY_BACKOFF"] == "true"

@@ -25,7 +25,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from taskqueue_local import stack
+from taskqueue_local.infrastructure import clients
+from taskqueue_local.infrastructure import processes as stack_processes
 from tools import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +170,9 @@ def stop_and_check(entry: EntryPoint, send: Callable[[EntryPoint], int]) -> None
 @pytest.mark.parametrize("send", SIGNALS)
 def test_soak_stops_everything_it_started(tmp_path, send):
     entry = EntryPoint(["-m", "taskqueue_local", "soak", "--tasks", "40"], tmp_path / "soak.log")
-    entry.wait_until(all_of(running("taskqueue_local.emulator"), running("lambda_runtime.py")), "the soak")
+    entry.wait_until(
+        all_of(running("taskqueue_local.infrastructure.emulator"), running("lambda_runtime.py")), "the soak"
+    )
     stop_and_check(entry, send)
 
 
@@ -177,7 +180,11 @@ def test_soak_stops_everything_it_started(tmp_path, send):
 def test_bench_stops_everything_it_started(tmp_path, send):
     arguments = ["--tasks", "50", "--repeats", "1", "--latency-seconds", "1", "--idle-budget", "2"]
     entry = EntryPoint(["-m", "bench.run", *arguments, "--out", str(tmp_path)], tmp_path / "bench.log")
-    ready = all_of(running("taskqueue_local.emulator"), running("taskqueue_local serve"), running("lambda_runtime.py"))
+    ready = all_of(
+        running("taskqueue_local.infrastructure.emulator"),
+        running("taskqueue_local serve"),
+        running("lambda_runtime.py"),
+    )
     entry.wait_until(ready, "the benchmark")
     stop_and_check(entry, send)
 
@@ -187,7 +194,7 @@ SLEEPER = "import time\n\ndef handler(event, context):\n    time.sleep(event['se
 
 @pytest.mark.parametrize("send", SIGNALS)
 def test_serve_stops_its_execution_environments(tmp_path, send):
-    emulator_pid, emulator_url = stack.start_emulator(tmp_path / "logs")
+    emulator_pid, emulator_url = stack_processes.start_emulator(tmp_path / "logs")
     try:
         artifacts = tmp_path / "dist"
         artifacts.mkdir()
@@ -195,13 +202,13 @@ def test_serve_stops_its_execution_environments(tmp_path, send):
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("sleeper.py", SLEEPER)
         (artifacts / "sleeper.zip").write_bytes(buffer.getvalue())
-        iam = stack.local_client("iam", emulator_url)
+        iam = clients.local_client("iam", emulator_url)
         role = iam.create_role(RoleName="sleeper", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        stack.local_client("lambda", emulator_url).create_function(
+        clients.local_client("lambda", emulator_url).create_function(
             FunctionName="sleeper", Runtime="python3.13", Role=role, Handler="sleeper.handler",
             Code={"ZipFile": buffer.getvalue()}, Timeout=300,
         )  # fmt: skip
-        port = stack.free_port()
+        port = stack_processes.free_port()
         arguments = ["-m", "taskqueue_local", "serve", "--emulator", emulator_url, "--port", str(port)]
         arguments += ["--artifacts", str(artifacts), "--work-dir", str(tmp_path / "work")]
         entry = EntryPoint(arguments, tmp_path / "serve.log")
@@ -209,7 +216,7 @@ def test_serve_stops_its_execution_environments(tmp_path, send):
         lambda_client = boto3.client(
             "lambda",
             endpoint_url=f"http://127.0.0.1:{port}",
-            region_name=stack.REGION,
+            region_name=clients.REGION,
             aws_access_key_id="test",
             aws_secret_access_key="test",
         )
@@ -227,7 +234,7 @@ def test_serve_stops_its_execution_environments(tmp_path, send):
         entry.wait_until(running("lambda_runtime.py"), "an invocation")  # busy for the next 300 s
         stop_and_check(entry, send)
     finally:
-        stack.stop_process_group(emulator_pid)
+        stack_processes.stop_process_group(emulator_pid)
 
 
 @pytest.mark.terraform
@@ -238,7 +245,9 @@ def test_demo_stops_everything_it_started_during_its_terraform_apply(tmp_path):
         pytest.skip(f"Terraform is not available: {error}")
     arguments = ["-m", "taskqueue_local", "demo", "--work-dir", str(tmp_path / "local"), "--timeout", "30"]
     entry = EntryPoint(arguments, tmp_path / "demo.log")
-    entry.wait_until(all_of(running("taskqueue_local.emulator"), running("terraform apply")), "the demo's apply")
+    entry.wait_until(
+        all_of(running("taskqueue_local.infrastructure.emulator"), running("terraform apply")), "the demo's apply"
+    )
     stop_and_check(entry, sigterm_to_the_process)
 
 
@@ -246,7 +255,7 @@ def test_demo_stops_everything_it_started_during_its_terraform_apply(tmp_path):
 # normally or waits for a signal.
 LEAVES_A_CHILD = """
 import subprocess, sys, time
-from taskqueue_local.shutdown import exit_on_signals
+from taskqueue_local.infrastructure.shutdown import exit_on_signals
 
 with exit_on_signals():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from taskqueue_local.recurrence import Cron, next_occurrence, rate_seconds, zone
+from taskqueue_local.infrastructure.recurrence import Cron, next_occurrence, rate_seconds, zone
 
 ANCHOR = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue_local.harness import Harness
-from taskqueue_local.lambda_service import interpreter_for
+from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.infrastructure.lambda_service import interpreter_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,11 +38,11 @@ def test_built_worker_runs_on_its_runtime(runtime, tmp_path):
         check=True,
         capture_output=True,
     )
-    with Harness(tmp_path, [dist]) as harness:
-        queues = harness.create_queues("runtime", max_receive_count=3)
+    with DirectStack(tmp_path, [dist]) as stack:
+        queues = stack.create_queues("runtime", max_receive_count=3)
         environment = {"TASKQUEUE_DLQ_URL": queues.dlq_url, "TASKQUEUE_TASKS": "example_tasks"}
-        control = harness.client("lambda", direct=True)
-        harness.deploy_function("worker", dist / "worker.zip", "taskqueue.worker.handler", environment, 10)
+        control = stack.client("lambda", direct=True)
+        stack.deploy_function("worker", dist / "worker.zip", "taskqueue.worker.handler", environment, 10)
         control.update_function_configuration(FunctionName="worker", Runtime=runtime)
         event = {
             "Records": [
@@ -57,9 +57,8 @@ def test_built_worker_runs_on_its_runtime(runtime, tmp_path):
                 }
             ]
         }
-        response = harness.client("lambda").invoke(FunctionName="worker", Payload=json.dumps(event))
+        response = stack.client("lambda").invoke(FunctionName="worker", Payload=json.dumps(event))
         answer = json.loads(response["Payload"].read())
         assert "FunctionError" not in response, answer
         assert answer["batchItemFailures"] == []
-        assert harness.service is not None
-        assert harness.service.interpreters[runtime] == (interpreter, True)
+        assert stack.local_lambda.interpreters[runtime] == (interpreter, True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import boto3
 import pytest
 
-from conftest import REGION
+from aws_settings import REGION
 from taskqueue.operations.cli import main
 
 GROUP = "cli-schedules"

@@ -17,8 +17,8 @@ from taskqueue.operations.dlq_message import DlqMessage
 from taskqueue.producer import TaskQueue
 from taskqueue.schedule_dead_letters import schedule_failure
 from taskqueue.schedules import SchedulingConfig, periodic_task_input
-from taskqueue_local.schedule_runner import ScheduleRunner
-from taskqueue_local.stack import local_client
+from taskqueue_local.infrastructure.clients import local_client
+from taskqueue_local.infrastructure.schedule_runner import ScheduleRunner
 
 GROUP = "local-schedules"
 ROLE = "arn:aws:iam::123456789012:role/local-scheduler"

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from aws_fakes import CallRecorder, FailingCalls, FakeWallClock
-from conftest import REGION
+from aws_settings import REGION
 from taskqueue.producer import EnqueueError, Task, TaskQueue
 from taskqueue.schedules import (
     AlreadyScheduled,

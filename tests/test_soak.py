@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from taskqueue_local import soak
-from taskqueue_local.lambda_service import FunctionConfig, Invocation
-from taskqueue_local.soak_sizing import Measurement, SizingRules, size
+from taskqueue_local.infrastructure.lambda_service import FunctionConfig, Invocation
+from taskqueue_local.scenarios import soak
+from taskqueue_local.scenarios.soak_sizing import Measurement, SizingRules, size
 
 
 def test_short_soak_loses_nothing_under_faults(tmp_path):
@@ -31,14 +31,14 @@ def test_short_soak_loses_nothing_under_faults(tmp_path):
     assert counts["injected worker crashes (the environment exits mid-batch)"] >= 1
 
 
-def test_the_plan_has_every_kind_in_its_share():
-    plan = soak.plan(soak.SoakConfig(tasks=1000))
-    kinds = list(plan.kinds.values())
+def test_the_task_mix_has_every_kind_in_its_share():
+    mix = soak.task_mix(soak.SoakConfig(tasks=1000))
+    kinds = list(mix.kinds.values())
     assert kinds.count("transient") == 200
     assert kinds.count("permanent") == 20
     assert kinds.count("malformed") == 10
     assert all(kinds.count(kind) >= 1 for kind in ("exhausted", "crash", "timeout"))
-    assert len(plan.bodies) == 1000
+    assert len(mix.bodies) == 1000
 
 
 def test_sizing_follows_what_was_measured():
@@ -80,7 +80,7 @@ def test_timeouts_and_throttles_of_the_worker_are_recorded_with_their_tasks():
 
 def test_a_crash_or_timeout_is_injected_once_per_task_and_recorded_first(tmp_path, monkeypatch):
     from taskqueue import TaskContext
-    from taskqueue_local.soak_tasks import _first_run
+    from taskqueue_local.scenarios.soak_tasks import _first_run
 
     injected = tmp_path / "injected.jsonl"
     monkeypatch.setenv("SOAK_INJECTED", str(injected))

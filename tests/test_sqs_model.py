@@ -27,7 +27,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from conftest import REGION
+from aws_settings import REGION
 from model_profiles import Budget, is_long, model_settings
 from sqs_endpoint import ServerFault, SqsEndpoint
 from sqs_model import DEDUPLICATION_WINDOW_SECONDS, SimClock, SqsModel, message_size

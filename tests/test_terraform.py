@@ -31,7 +31,8 @@ from taskqueue import limits
 from taskqueue.config import ConsumerConfig
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES
 from taskqueue.schedules import SCHEDULED_TIME_KEYWORD, periodic_task_input
-from taskqueue_local import stack
+from taskqueue_local.deployment import terraform_stack
+from taskqueue_local.infrastructure import processes
 from tools import terraform as tf
 from tools import time_zones
 
@@ -278,8 +279,9 @@ def _apply_then_plan(example: str, work_dir: Path, emulator_url: str) -> list[tf
     terraform_setup = tf.setup()
     _placeholder_packages(work_dir / "dist")
     try:
-        stack.apply(terraform_setup, example, work_dir, emulator_url, stack.DEMO_MODULE_SETTINGS, log=lambda _: None)
-        run = stack.ExampleRun.at(example, work_dir)
+        settings = terraform_stack.module_settings_for(example)
+        terraform_stack.apply(terraform_setup, example, work_dir, emulator_url, settings, log=lambda _: None)
+        run = terraform_stack.ExampleRun.at(example, work_dir)
         return tf.planned_changes(run.terraform(terraform_setup), run.state, run.variables)
     except tf.TerraformError as error:
         # Its own exception type does not survive the way back from a pool's process.
@@ -300,7 +302,7 @@ def second_plans(
         # The module and the examples attach AWS's managed policies (VPC access, X-Ray): moto knows
         # them only when asked to load them.
         patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        pid, url = stack.start_emulator(root / "logs")
+        pid, url = processes.start_emulator(root / "logs")
     try:
         with multiprocessing.get_context("fork").Pool(len(APPLIED_EXAMPLES)) as pool:
             pending = {
@@ -309,7 +311,7 @@ def second_plans(
             }
             yield {example: result.get() for example, result in pending.items()}
     finally:
-        stack.stop_process_group(pid)
+        processes.stop_process_group(pid)
 
 
 @pytest.mark.timeout(900)

@@ -20,8 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from taskqueue.schedule_dead_letters import ScheduleFailure
 from taskqueue.schedules import parse_at
-from taskqueue_local.recurrence import next_occurrence
-from taskqueue_local.scheduler import BackgroundLoop
+from taskqueue_local.infrastructure.background_loop import BackgroundLoop
+from taskqueue_local.infrastructure.recurrence import next_occurrence
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ built worker zip, consumers started on a schedule) with these faults:
 - consumers stopped by their time budget with messages in hand (receives that return too late).
 
 Only these faults: timeouts and concurrency are sized from what the machine measures at the start
-(``taskqueue_local.soak_sizing``), so no invocation times out or is throttled unless injected, and
+(``taskqueue_local.scenarios.soak_sizing``), so no invocation times out or is throttled unless injected, and
 the soak fails when one does. At the end it checks the invariants and prints them with their counts.
 ``python -m taskqueue_local soak --tasks 2000`` (``make soak``) exits non-zero when one fails.
 """
@@ -23,30 +23,33 @@ import json
 import math
 import random
 import re
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from taskqueue.config import BackoffConfig, ConsumerConfig
+from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Budget, Consumer, ConsumerReport
 from taskqueue.dead_letter_queue import MALFORMED, PERMANENT_ERROR, RETRIES_EXHAUSTED, UNKNOWN_TASK
 from taskqueue.operations.dlq_message import REDRIVE
 from taskqueue.operations.redrive import queue_depths
 from taskqueue.producer import Task, TaskQueue
-from taskqueue_local.demo import queue_depth, read_dead_letters, reason
-from taskqueue_local.fault_proxy import EvenlySpaced, FaultProxy
-from taskqueue_local.harness import Harness, LambdaContext, Queues
-from taskqueue_local.lambda_service import FunctionConfig, Invocation
-from taskqueue_local.shutdown import exit_on_signals
-from taskqueue_local.soak_sizing import Sizing, SizingRules, measure, size
-from taskqueue_local.stack import ROOT
+from taskqueue_local.deployment.artifacts import build
+from taskqueue_local.deployment.deployment import Deployment
+from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.deployment.outcomes import read_dead_letters, reason
+from taskqueue_local.infrastructure.lambda_service import FunctionConfig, Invocation, LambdaHooks
+from taskqueue_local.infrastructure.processes import ROOT
+from taskqueue_local.infrastructure.shutdown import exit_on_signals
+from taskqueue_local.scenarios.fault_proxy import EvenlySpaced, FaultProxy
+from taskqueue_local.scenarios.soak_sizing import Calibration, Sizing, SizingRules, measure, size
+from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
+from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
+from taskqueue_local.scenarios.toolkit.tables import table
 
 SOAK_TASKS = Path(__file__).with_name("soak_tasks")
 # The soak's worker zip: build.py reuses it while its inputs are unchanged (build/ is git-ignored).
@@ -95,12 +98,14 @@ class SoakConfig:
 
 
 @dataclass
-class Plan:
+class TaskMix:
+    """The soak's tasks: each task id's kind, and what is sent for it."""
+
     kinds: dict[str, str] = field(default_factory=dict)  # task id -> kind
     bodies: list[tuple[str, str | Task]] = field(default_factory=list)  # (task id, raw body or task)
 
 
-def plan(config: SoakConfig) -> Plan:
+def task_mix(config: SoakConfig) -> TaskMix:
     """Each kind gets its share of the tasks (at least one when its rate is not 0), shuffled."""
     rng = random.Random(config.seed)
     shares = {
@@ -114,7 +119,7 @@ def plan(config: SoakConfig) -> Plan:
     kinds = [kind for kind, share in shares.items() for _ in range(max(1, round(share * config.tasks)) if share else 0)]
     kinds += ["ok"] * (config.tasks - len(kinds))
     rng.shuffle(kinds)
-    result = Plan()
+    result = TaskMix()
     for number, kind in enumerate(kinds):
         task_id = f"soak-{number:06d}"
         result.kinds[task_id] = kind
@@ -194,100 +199,111 @@ class SoakResult:
         return all(invariant.ok for invariant in self.invariants)
 
     def table(self) -> str:
-        width = max(len(i.name) for i in self.invariants)
-        lines = ["sizing:", self.sizing.describe(), ""]
-        lines += [f"  {'invariant'.ljust(width)}  {'expected':>10}  {'measured':>10}  result"]
-        lines += [
-            f"  {i.name.ljust(width)}  {i.expected:>10}  {i.measured:>10}  {'PASS' if i.ok else 'FAIL'}"
-            for i in self.invariants
-        ]
-        lines.append("")
-        lines += [f"  {name}: {value}" for name, value in self.counts.items()]
-        return "\n".join(lines)
-
-
-def build_worker(out_dir: Path) -> Path:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), "worker", "--tasks", str(SOAK_TASKS), "--out", str(out_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"building the soak worker failed:\n{result.stdout}{result.stderr}")
-    return out_dir / "worker.zip"
+        invariants = table(
+            "invariants",
+            ("invariant", "expected", "measured", "result"),
+            [(i.name, i.expected, i.measured, "PASS" if i.ok else "FAIL") for i in self.invariants],
+            right=("expected", "measured"),
+        )
+        counts = [f"  {name}: {value}" for name, value in self.counts.items()]
+        return "\n".join(["sizing:", self.sizing.describe(), "", invariants, "", *counts])
 
 
 def run(config: SoakConfig, work_dir: Path | None = None, log: Callable[[str], None] = print) -> SoakResult:
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="taskqueue-soak-"))
-    zip_path = build_worker(SOAK_BUILD)
-    ledger = work_dir / "ledger.txt"
-    ledger.write_text("")
+    zip_path = build("worker", SOAK_BUILD, [SOAK_TASKS]) / "worker.zip"
+    (work_dir / "ledger.txt").write_text("")
+    faults = Faults(config)
+    observed = Observations()
+    calibration = Calibration()
+    proxies: list[FaultProxy] = []
+
+    def fault_proxy(emulator_url: str) -> FaultProxy:
+        proxies.append(FaultProxy(emulator_url, config.sqs_error_rate).start())
+        return proxies[-1]
+
+    def on_invocation(function: FunctionConfig, event: bytes, invocation: Invocation) -> None:
+        observed.invocation(function, event, invocation)
+        calibration.observe(function, event, invocation)
+
     # The local Lambda's account concurrency is the soak's bound: a throttle it was not told to inject
     # means the bound was passed, and fails the soak.
-    with Harness(work_dir, [zip_path.parent], account_concurrency=config.sizing.max_in_flight) as harness:
-        proxy = FaultProxy(harness.emulator_url, config.sqs_error_rate).start()
-        try:
-            harness.route_through(proxy.url)
-            return _soak(config, harness, proxy, work_dir, zip_path, log)
-        finally:
-            proxy.stop()
+    with DirectStack(
+        work_dir,
+        [zip_path.parent],
+        account_concurrency=config.sizing.max_in_flight,
+        front=fault_proxy,
+        hooks=LambdaHooks(
+            inject_throttle=lambda function: function.name == WORKER and faults.inject("throttles"),
+            on_invocation=on_invocation,
+        ),
+    ) as stack:
+        return _soak(config, stack, proxies[0], work_dir, zip_path, faults, observed, calibration, log)
 
 
 def _soak(
-    config: SoakConfig, harness: Harness, proxy: FaultProxy, work_dir: Path, zip_path: Path, log: Callable[[str], None]
+    config: SoakConfig,
+    stack: DirectStack,
+    proxy: FaultProxy,
+    work_dir: Path,
+    zip_path: Path,
+    faults: Faults,
+    observed: Observations,
+    calibration: Calibration,
+    log: Callable[[str], None],
 ) -> SoakResult:
     started = time.monotonic()
     ledger, injected_file = work_dir / "ledger.txt", work_dir / "injected-faults.jsonl"
     injected_file.write_text("")
+    worker_settings = WorkerConfig(
+        dlq_url="",  # set per queue below
+        task_modules=("soak_tasks",),
+        max_receive_count=config.max_receive_count,
+        backoff=BackoffConfig(1, 4),
+    )
     environment = {
-        "TASKQUEUE_TASKS": "soak_tasks",
-        "TASKQUEUE_MAX_RECEIVE_COUNT": str(config.max_receive_count),
-        "TASKQUEUE_BACKOFF_BASE_SECONDS": "1",
-        "TASKQUEUE_BACKOFF_MAX_SECONDS": "4",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "SOAK_INJECTED": str(injected_file),  # the crashes and timeouts the soak tasks inject
     }
     if config.idempotency:
-        environment["TASKQUEUE_IDEMPOTENCY_TABLE"] = harness.create_idempotency_table("soak-idempotency")
-    measured = measure(harness, config.sizing, zip_path, environment, work_dir / "calibration-ledger.txt")
+        worker_settings = replace(worker_settings, idempotency_table=stack.create_idempotency_table("soak-idempotency"))
+    measured = measure(
+        stack, config.sizing, zip_path, worker_settings, environment, work_dir / "calibration-ledger.txt", calibration
+    )
     sizing = size(config.sizing, measured)
     sized_at = time.monotonic()
     log(f"sizing, from what this machine measured ({sized_at - started:.0f} s):\n{sizing.describe()}")
 
-    queues = harness.create_queues("soak", config.max_receive_count, visibility_timeout=sizing.visibility_timeout)
-    environment |= {"TASKQUEUE_DLQ_URL": queues.dlq_url, "SOAK_LEDGER": str(ledger)}
-    harness.deploy_function(WORKER, zip_path, "taskqueue.worker.handler", environment, sizing.worker_timeout)
+    queues = stack.create_queues("soak", config.max_receive_count, visibility_timeout=sizing.visibility_timeout)
+    worker_env = {
+        **replace(worker_settings, dlq_url=queues.dlq_url).to_env(),
+        **environment,
+        "SOAK_LEDGER": str(ledger),
+    }
+    stack.deploy_function(WORKER, zip_path, "taskqueue.worker.handler", worker_env, sizing.worker_timeout)
+    deployment = stack.deployment("soak", queues, WORKER)
 
-    faults = Faults(config)
-    observed = Observations()
-    assert harness.service is not None
-    harness.service.inject_throttle = lambda function: function.name == WORKER and faults.inject("throttles")
-    harness.service.on_invocation = observed.invocation
-    the_plan = plan(config)
-    consumer = _consumer(config, sizing, harness, queues, faults, observed)
+    tasks = task_mix(config)
+    consumer = _consumer(sizing, deployment, faults, observed)
 
     producer_done = threading.Event()
     stop = threading.Event()
-    producer = threading.Thread(
-        target=_produce, args=(config, harness, queues, the_plan, observed, producer_done, stop)
-    )
+    producer = threading.Thread(target=_produce, args=(config, deployment, tasks, observed, producer_done, stop))
     producer.start()
     runs: list[threading.Thread] = []
     scheduler = threading.Thread(target=_schedule_consumers, args=(config, sizing, consumer, observed, stop, runs))
     scheduler.start()
 
-    depth_client = harness.client("sqs", direct=True)
     quiet_checks = 0
     try:
         while time.monotonic() - sized_at < config.timeout:
             time.sleep(1.0)
-            depth = queue_depth(depth_client, queues.url)
+            depth = deployment.depth()
             done = len(set(ledger.read_text().split()))
             log(
                 f"  {time.monotonic() - started:6.1f} s  completed {done:5d}  queued {depth:5d}  "
-                f"dead-lettered {queue_depth(depth_client, queues.dlq_url):4d}"
+                f"dead-lettered {deployment.depth(queues.dlq_url):4d}"
             )
             quiet_checks = quiet_checks + 1 if producer_done.is_set() and depth == 0 else 0
             if quiet_checks >= 3:
@@ -301,21 +317,16 @@ def _soak(
         thread.join()
     injected = [json.loads(line) for line in injected_file.read_text().splitlines() if line.strip()]
     seconds = time.monotonic() - sized_at
-    return _verify(config, sizing, the_plan, ledger, depth_client, queues, faults, observed, injected, proxy, seconds)
+    return _verify(config, sizing, tasks, ledger, deployment, faults, observed, injected, proxy, seconds)
 
 
 # The Lambda context of the consumer run on this thread (the consumer receives on its run's thread).
 _current_run = threading.local()
 
 
-def _consumer(
-    config: SoakConfig, sizing: Sizing, harness: Harness, queues: Queues, faults: Faults, observed: Observations
-) -> Consumer:
-    pool = sizing.per_run_concurrency * sizing.rules.max_live_runs + 4
-    sqs = harness.client("sqs", retries={"mode": "standard"}, max_pool_connections=pool)
-    chaos = harness.client("sqs", direct=True)
+def _consumer(sizing: Sizing, deployment: Deployment, faults: Faults, observed: Observations) -> Consumer:
     settings = ConsumerConfig(
-        queue_url=queues.url,
+        queue_url=deployment.queues.url,
         worker_function=WORKER,
         max_concurrency=sizing.per_run_concurrency,
         wait_time_seconds=1,
@@ -324,6 +335,15 @@ def _consumer(
         backoff=BackoffConfig(1, 4),
         receivers=1,  # receives on the run's own thread, where the slow-receive fault finds the run's context
     )
+    # One consumer for every run (they overlap up to max_live_runs), its calls through the fault proxy.
+    instrumented = instrumented_consumer(
+        deployment,
+        settings,
+        direct=False,
+        connections=sizing.per_run_concurrency * sizing.rules.max_live_runs + 4,
+    )
+    chaos = deployment.client("sqs", direct=True)
+    queue_url = deployment.queues.url
 
     def record_visibility(params: dict[str, Any], **_: Any) -> None:
         with observed.lock:
@@ -337,7 +357,7 @@ def _consumer(
                 threading.Timer(
                     0.2,
                     lambda h=handle: _ignore(
-                        chaos.change_message_visibility, QueueUrl=queues.url, ReceiptHandle=h, VisibilityTimeout=0
+                        chaos.change_message_visibility, QueueUrl=queue_url, ReceiptHandle=h, VisibilityTimeout=0
                     ),
                 ).start()
         if parsed.get("Messages") and faults.inject("slow_receives"):
@@ -346,15 +366,9 @@ def _consumer(
             while budget.can_dispatch():
                 time.sleep(0.1)
 
-    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", record_visibility)
-    sqs.meta.events.register("after-call.sqs.ReceiveMessage", after_receive)
-    lambda_client = harness.client(
-        "lambda",
-        retries={"total_max_attempts": 1},
-        read_timeout=sizing.read_timeout,  # taskqueue.limits.invoke_read_timeout(worker timeout)
-        max_pool_connections=pool,
-    )
-    return Consumer(settings, sqs, lambda_client)
+    instrumented.sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", record_visibility)
+    instrumented.sqs.meta.events.register("after-call.sqs.ReceiveMessage", after_receive)
+    return instrumented.consumer
 
 
 def _ignore(call: Callable[..., Any], **arguments: Any) -> None:
@@ -399,33 +413,33 @@ def _schedule_consumers(
 
 def _produce(
     config: SoakConfig,
-    harness: Harness,
-    queues: Queues,
-    the_plan: Plan,
+    deployment: Deployment,
+    tasks: TaskMix,
     observed: Observations,
     done: threading.Event,
     stop: threading.Event,
 ) -> None:
-    """Enqueues the plan in chunks until done or ``stop``, keeping the backlog small (moto slows down
+    """Enqueues the task mix in chunks until done or ``stop``, keeping the backlog small (moto slows down
     as it grows)."""
-    sqs = harness.client("sqs", retries={"mode": "standard"})
-    depth_client = harness.client("sqs", direct=True)
-    producer = TaskQueue(queues.url, sqs=sqs, max_message_bytes=262_144)
-    for start in range(0, len(the_plan.bodies), 10):
-        while queue_depths(depth_client, queues.url)["ApproximateNumberOfMessages"] > config.backlog:
+    sqs = deployment.client("sqs", retries={"mode": "standard"})
+    depth_client = deployment.client("sqs", direct=True)
+    queue_url = deployment.queues.url
+    producer = TaskQueue(queue_url, sqs=sqs, max_message_bytes=262_144)
+    for start in range(0, len(tasks.bodies), 10):
+        while queue_depths(depth_client, queue_url)["ApproximateNumberOfMessages"] > config.backlog:
             if stop.wait(0.05):
                 return
-        chunk = the_plan.bodies[start : start + 10]
+        chunk = tasks.bodies[start : start + 10]
         for _attempt in range(10):
             try:
-                tasks = [body for _, body in chunk if isinstance(body, Task)]
-                if tasks:
-                    producer.enqueue_batch(tasks)
+                chunk_tasks = [body for _, body in chunk if isinstance(body, Task)]
+                if chunk_tasks:
+                    producer.enqueue_batch(chunk_tasks)
                 raw = [
                     {"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk) if isinstance(body, str)
                 ]
                 if raw:
-                    sqs.send_message_batch(QueueUrl=queues.url, Entries=raw)
+                    sqs.send_message_batch(QueueUrl=queue_url, Entries=raw)
                 break
             except Exception:
                 # At-least-once from the producer too: a retried chunk may enqueue some tasks twice.
@@ -451,10 +465,9 @@ def _dead_letters(sqs: Any, dlq_url: str, max_receive_count: int) -> dict[str, s
 def _verify(
     config: SoakConfig,
     sizing: Sizing,
-    the_plan: Plan,
+    tasks: TaskMix,
     ledger: Path,
-    sqs: Any,
-    queues: Queues,
+    deployment: Deployment,
     faults: Faults,
     observed: Observations,
     injected: list[dict[str, Any]],
@@ -462,11 +475,11 @@ def _verify(
     seconds: float,
 ) -> SoakResult:
     runs = Counter(ledger.read_text().split())
-    dead = _dead_letters(sqs, queues.dlq_url, config.max_receive_count)
-    kinds = the_plan.kinds
+    dead = _dead_letters(deployment.client("sqs", direct=True), deployment.queues.dlq_url, config.max_receive_count)
+    kinds = tasks.kinds
     ids = set(kinds)
     completed = set(runs)
-    stuck = queue_depth(sqs, queues.url)
+    stuck = deployment.depth()
     lost = ids - completed - dead.keys()
     expected_dead = {task_id for task_id, kind in kinds.items() if kind in EXPECTED_REASONS}
     without_reason = sorted(task_id for task_id, reasons in dead.items() if "" in reasons)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import http.client
 import math
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from taskqueue_local.infrastructure.loopback_server import LoopbackServer
 
 _ERROR = b'{"__type": "com.amazonaws.sqs#InternalError", "message": "injected by the soak\'s fault proxy"}'
 
@@ -66,21 +68,15 @@ class EvenlySpaced:
             return math.floor(self.calls * self.rate) > math.floor((self.calls - 1) * self.rate)
 
 
-class FaultProxy(ThreadingHTTPServer):
-    daemon_threads = True
-
+class FaultProxy(LoopbackServer):
     def __init__(self, upstream: str, sqs_error_rate: float) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler, "fault-proxy")
         self.upstream = urlsplit(upstream)
         self.faults = EvenlySpaced(sqs_error_rate)
         self.injected = {"before": 0, "after": 0}
         self.sqs_calls = 0
         self._lock = threading.Lock()
         self._connections = threading.local()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     def decide(self, target: str) -> str | None:
         if not target.startswith("AmazonSQS."):
@@ -111,11 +107,3 @@ class FaultProxy(ThreadingHTTPServer):
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
         return response.status, response.read(), dict(response.getheaders())
-
-    def start(self) -> FaultProxy:
-        threading.Thread(target=self.serve_forever, name="fault-proxy", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()

@@ -1,6 +1,6 @@
 """moto's server, with the few SQS behaviours it lacks that the Terraform module depends on.
 
-Run as ``python -m taskqueue_local.emulator --port N``. The fixes are applied in this process
+Run as ``python -m taskqueue_local.infrastructure.emulator --port N``. The fixes are applied in this process
 only, before the server starts; moto itself is not modified:
 
 - the ``RedriveAllowPolicy`` queue attribute (moto 5.2 rejects it, and the provider waits for it
@@ -13,7 +13,7 @@ only, before the server starts; moto itself is not modified:
   function is paused;
 - moto does not poll an SQS event source mapping itself on each SendMessage (through Docker, which
   is not here: it would receive the message, raising its receive count, and make it visible again).
-  The local event source mapping (``taskqueue_local.event_source_mapping``) polls instead.
+  The local event source mapping (``taskqueue_local.infrastructure.event_source_mapping``) polls instead.
 """
 
 from __future__ import annotations

@@ -5,22 +5,22 @@ fires only what the deployment wired: a target whose function does not allow
 ``events.amazonaws.com`` from that rule's ARN is reported and skipped, as EventBridge would fail.
 
 EventBridge Scheduler's schedules (tasks due later, periodic tasks) run in
-:mod:`taskqueue_local.schedule_runner`.
+:mod:`taskqueue_local.infrastructure.schedule_runner`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
-from taskqueue_local.recurrence import rate_seconds
+from taskqueue_local.infrastructure.background_loop import BackgroundLoop
+from taskqueue_local.infrastructure.recurrence import rate_seconds
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +90,6 @@ def scheduled_event(target: ScheduledTarget, region: str, account: str) -> bytes
             "detail": {},
         }
     ).encode()
-
-
-class BackgroundLoop:
-    """Runs ``_run`` on a daemon thread from ``start()``; ``_run`` returns once ``_stop`` is set."""
-
-    def __init__(self, name: str) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:  # started (a failed start-up may stop what never started)
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        raise NotImplementedError
 
 
 class Scheduler(BackgroundLoop):

@@ -12,17 +12,18 @@ import json
 import logging
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from taskqueue_local.lambda_service import (
+from taskqueue_local.infrastructure.lambda_service import (
     MAX_SYNC_PAYLOAD_BYTES,
     CodeNotFound,
     FunctionNotFound,
     Invocation,
     LocalLambda,
 )
+from taskqueue_local.infrastructure.loopback_server import LoopbackServer
 
 log = logging.getLogger(__name__)
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
@@ -144,17 +145,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class LambdaEndpoint(ThreadingHTTPServer):
-    daemon_threads = True
-
+class LambdaEndpoint(LoopbackServer):
     def __init__(self, service: LocalLambda, emulator_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__((host, port), _Handler)
+        super().__init__(_Handler, "lambda-endpoint", host, port)
         self.service = service
         self.emulator_url = emulator_url
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.server_address[0]!s}:{self.server_address[1]}"
 
     def invoke_async(self, name: str, body: bytes) -> None:
         """Event invocations: accepted at once, run in the background (retried while throttled)."""
@@ -172,11 +167,6 @@ class LambdaEndpoint(ThreadingHTTPServer):
         thread = threading.Thread(target=run, name=f"event-{name}", daemon=True)
         thread.start()
 
-    def start(self) -> LambdaEndpoint:
-        threading.Thread(target=self.serve_forever, name="lambda-endpoint", daemon=True).start()
-        return self
-
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().stop()
         self.service.close()

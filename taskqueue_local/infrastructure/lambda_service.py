@@ -42,11 +42,24 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.limits import LAMBDA_INIT_SECONDS
-from taskqueue_local.lambda_runtime import INIT_DONE
+from taskqueue_local.infrastructure.lambda_runtime import INIT_DONE
 
 BOOTSTRAP = Path(__file__).with_name("lambda_runtime.py")
 CONFIG_CACHE_SECONDS = 2.0
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+
+
+@dataclass(frozen=True)
+class LambdaHooks:
+    """For runs that inject faults and account for every invocation: ``inject_throttle`` returning True
+    throttles that invocation as Lambda would; ``on_invocation`` sees each invocation's event and outcome."""
+
+    inject_throttle: Callable[[FunctionConfig], bool] | None = None
+    on_invocation: Callable[[FunctionConfig, bytes, Invocation], None] | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.inject_throttle is not None or self.on_invocation is not None
 
 
 class FunctionNotFound(LookupError):
@@ -349,6 +362,7 @@ class LocalLambda:
         layers: list[Path],
         account_concurrency: int = 100,
         init_seconds: float = LAMBDA_INIT_SECONDS,
+        hooks: LambdaHooks | None = None,
     ) -> None:
         self.lambda_client = lambda_client
         self.artifacts = artifacts
@@ -361,10 +375,7 @@ class LocalLambda:
         self._pools: dict[tuple[str, str], FunctionPool] = {}
         self._lock = threading.Lock()
         self.interpreters: dict[str, tuple[str, bool]] = {}
-        # Fault injection for reliability runs: True throttles this invocation as Lambda would.
-        self.inject_throttle: Callable[[FunctionConfig], bool] | None = None
-        # Sees every invocation's outcome (event and result), for runs that account for each one.
-        self.on_invocation: Callable[[FunctionConfig, bytes, Invocation], None] | None = None
+        self.hooks = hooks or LambdaHooks()
 
     def function_config(self, name: str) -> FunctionConfig:
         now = time.monotonic()
@@ -380,7 +391,7 @@ class LocalLambda:
 
     def invoke(self, name: str, event: bytes) -> Invocation:
         config = self.function_config(name)
-        if self.inject_throttle is not None and self.inject_throttle(config):
+        if self.hooks.inject_throttle is not None and self.hooks.inject_throttle(config):
             return self._observed(config, event, Invocation(b"", throttled=True))
         payload = json.loads(event) if event.strip() else {}  # the endpoint checked it is JSON
         pool = self._pool(config)
@@ -455,8 +466,8 @@ class LocalLambda:
         return Invocation(json.dumps(answer["error"]).encode(), "Unhandled", duration_ms=duration_ms, init_ms=init_ms)
 
     def _observed(self, config: FunctionConfig, event: bytes, invocation: Invocation) -> Invocation:
-        if self.on_invocation is not None:
-            self.on_invocation(config, event, invocation)
+        if self.hooks.on_invocation is not None:
+            self.hooks.on_invocation(config, event, invocation)
         return invocation
 
     @staticmethod

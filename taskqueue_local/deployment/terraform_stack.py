@@ -1,23 +1,19 @@
-"""Bringing the local stack up and down: emulator, Terraform apply, Lambda endpoint and schedules.
+"""The Terraform-applied local stack: the emulator, ``terraform apply`` of examples, the data plane.
 
 ``up`` starts two background processes, each in its own process group, and records them in
-``.local/stack.json``: the emulator (moto) and ``serve`` (the local Lambda endpoint plus the
-scheduler). ``down`` stops both groups by PID (after checking the PID is still ours), removes
-the override file and the Terraform state, and leaves nothing running.
+``<work dir>/stack.json``: the emulator (moto) and ``serve`` (the data plane: the local Lambda
+endpoint, the EventBridge rules, the event source mappings). Every example is applied onto the same
+emulator before the data plane starts, so one stack can run both trigger modes side by side.
+``down`` stops both groups by PID (after checking each PID is still ours), removes the workspace and
+the Terraform state, and leaves nothing running.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +24,23 @@ from taskqueue.schedules import (
     SCHEDULER_ROLE_ARN_ENV,
     SchedulingConfig,
 )
+from taskqueue_local.deployment.artifacts import build
+from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE, Deployment, Queues
+from taskqueue_local.infrastructure.clients import CREDENTIALS, REGION, Endpoints, local_client
+from taskqueue_local.infrastructure.processes import (
+    ROOT,
+    StackError,
+    is_ours,
+    start_data_plane,
+    start_emulator,
+    stop_process_group,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = ROOT / ".local"
 STATE_NAME = "stack.json"
 OVERRIDE_NAME = "taskqueue_local_override.tf"
-REGION = "us-east-1"
+# The example each trigger mode applies by default.
+MODE_EXAMPLES = {SCHEDULE: "basic", EVENT_SOURCE_MAPPING: "event-source-mapping"}
 # Services the module and the examples touch; each is pointed at the emulator (ec2 and sns for the
 # complete example's network and producers).
 ENDPOINT_SERVICES = (
@@ -50,7 +57,7 @@ ENDPOINT_SERVICES = (
     "ec2",
     "sns",
 )
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
+DEFAULT_TASKS = ROOT / "examples" / "example_tasks"
 
 # Module settings for a local run: the example's own tasks, and retries quick enough to watch.
 DEMO_PERIODIC_TASK = "heartbeat"
@@ -59,7 +66,6 @@ DEMO_MODULE_SETTINGS: dict[str, Any] = {
     "backoff_base_seconds": 1,
     "backoff_max_seconds": 4,
     "max_receive_count": 4,
-    "consumer_wait_time_seconds": 1,
     # Each task's outcome in the worker's log, which the demo follows (the default logs failures only).
     "logging_application_log_level": "DEBUG",
     # A periodic task the demo watches run: every 5 s at the schedules' default 120x (--schedule-speedup).
@@ -67,7 +73,6 @@ DEMO_MODULE_SETTINGS: dict[str, Any] = {
         DEMO_PERIODIC_TASK: {"schedule": "rate(10 minutes)", "task": "checksum", "payload": {"text": "beat"}}
     },
 }
-
 # EventBridge Scheduler schedules run this many times faster by default: a task 30 minutes out in 15 s.
 DEFAULT_SCHEDULE_SPEEDUP = 120.0
 # The example outputs a producer schedules with, and the variables the CLI reads them from.
@@ -76,59 +81,67 @@ SCHEDULING_OUTPUTS = {
     "scheduler_role_arn": SCHEDULER_ROLE_ARN_ENV,
     "schedule_dead_letter_queue_arn": SCHEDULE_DEAD_LETTER_ARN_ENV,
 }
+# Only the schedule mode has a consumer: a short long poll, so that a drain-mode run ends soon.
+SCHEDULE_MODULE_SETTINGS: dict[str, Any] = {"consumer_wait_time_seconds": 1}
 
 Log = Callable[[str], None]
 
 
-class StackError(RuntimeError):
-    pass
+def module_settings_for(example: str, settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS) -> dict[str, Any]:
+    """The run's module settings for ``example``: the consumer's only where the example has one."""
+    extra = {} if example == MODE_EXAMPLES[EVENT_SOURCE_MAPPING] else SCHEDULE_MODULE_SETTINGS
+    return {**settings, **extra}
 
 
-def local_client(service: str, endpoint_url: str, **config: Any) -> Any:
-    """A boto3 client for the local stack: the emulator's dummy credentials, the given endpoint."""
-    import boto3  # noqa: PLC0415 - keeps `down` and `env` light
-    from botocore.config import Config  # noqa: PLC0415
+@dataclass(frozen=True)
+class TerraformStack:
+    """A running stack, as ``up`` recorded it: every applied example's outputs, by example."""
 
-    make: Any = boto3.client
-    return make(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(**config) if config else None,
-    )
-
-
-@dataclass
-class Stack:
-    example: str
+    examples: dict[str, dict[str, Any]]
     emulator_url: str
     lambda_url: str
     pids: dict[str, int]
-    outputs: dict[str, Any]
     work_dir: str
     started_at: float = field(default_factory=time.time)
     schedule_speedup: float = 1.0  # how much faster EventBridge Scheduler schedules run (ScheduleRunner)
 
+    @property
+    def first_example(self) -> str:
+        return next(iter(self.examples))
+
+    def deployment(self, example: str | None = None) -> Deployment:
+        """One applied example (the first by default) as a :class:`Deployment`."""
+        example = example or self.first_example
+        if example not in self.examples:
+            raise StackError(f"examples/{example} is not applied on this stack (it has {', '.join(self.examples)})")
+        outputs = self.examples[example]
+        consumer = outputs.get("consumer_function_name")
+        queues = Queues.read(
+            local_client("sqs", self.emulator_url), outputs["queue_url"], outputs["dead_letter_queue_url"]
+        )
+        return Deployment(
+            name=example,
+            trigger_mode=SCHEDULE if consumer else EVENT_SOURCE_MAPPING,
+            queues=queues,
+            worker_function=outputs["worker_function_name"],
+            consumer_function=consumer,
+            endpoints=Endpoints(self.emulator_url, self.lambda_url),
+            logs_dir=Path(self.work_dir) / "logs",
+            scheduling=SchedulingConfig.from_environment(scheduling_environment(outputs)),
+            schedule_speedup=self.schedule_speedup,
+        )
+
     def client_environment(self) -> dict[str, str]:
-        """What a shell needs to use the stack with boto3, the AWS CLI or ``python -m taskqueue``."""
-        scheduling = {
-            variable: str(self.outputs[output])
-            for output, variable in SCHEDULING_OUTPUTS.items()
-            if self.outputs.get(output) is not None
-        }
+        """What a shell needs to use the stack with boto3, the AWS CLI or ``python -m taskqueue`` (the first
+        example's queue and scheduling settings)."""
+        outputs = self.examples[self.first_example]
         return {
             **CREDENTIALS,
             "AWS_ENDPOINT_URL": self.emulator_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
-            "TASKQUEUE_QUEUE_URL": str(self.outputs.get("queue_url", "")),
-            **scheduling,
+            "TASKQUEUE_QUEUE_URL": str(outputs.get("queue_url", "")),
+            **scheduling_environment(outputs),
         }
-
-    def scheduling(self) -> SchedulingConfig | None:
-        """The producer's scheduling settings, from the example's outputs (None when it has none)."""
-        return SchedulingConfig.from_environment(self.client_environment())
 
     def save(self) -> None:
         state = Path(self.work_dir) / STATE_NAME
@@ -138,80 +151,16 @@ class Stack:
         temporary.replace(state)
 
 
-def load(work_dir: Path = LOCAL_DIR) -> Stack | None:
+def scheduling_environment(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """The ``TASKQUEUE_SCHEDULE*`` variables from an example's outputs (none where it outputs no scheduling)."""
+    return {variable: str(outputs[output]) for output, variable in SCHEDULING_OUTPUTS.items() if outputs.get(output)}
+
+
+def load(work_dir: Path = LOCAL_DIR) -> TerraformStack | None:
     state = work_dir / STATE_NAME
     if not state.exists():
         return None
-    return Stack(**json.loads(state.read_text()))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(url: str, seconds: float, process: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"{what} exited with {process.returncode}; see {log_path}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise StackError(f"{what} did not answer at {url} within {seconds:.0f} s; see {log_path}")
-
-
-def start_process(
-    name: str, command: list[str], log_dir: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    log_path = log_dir / f"{name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,  # its own process group, so `down` stops its children too
-        )
-
-
-def is_ours(pid: int) -> bool:
-    """A process this package started: its own group's leader, running taskqueue_local."""
-    try:
-        return os.getpgid(pid) == pid and b"taskqueue_local" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def stop_process_group(pid: int, grace: float = 5.0) -> bool:
-    """Stop a process started by ``start_process`` and its children; False when it was already gone."""
-    if not is_ours(pid):
-        return False
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not is_ours(pid) or _reaped(pid):
-                return True
-            time.sleep(0.05)
-    return True
-
-
-def _reaped(pid: int) -> bool:
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        return finished == pid
-    except ChildProcessError:
-        return False
+    return TerraformStack(**json.loads(state.read_text()))
 
 
 def override_text(emulator_url: str, module_settings: Mapping[str, Any]) -> str:
@@ -239,30 +188,17 @@ module "task_queue" {{
 """
 
 
-def build_artifacts(tasks_dir: Path, out_dir: Path, log: Log) -> None:
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), "all", "--tasks", str(tasks_dir), "--out", str(out_dir)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise StackError(f"build failed:\n{result.stdout}{result.stderr}")
-    log(f"artifacts: {out_dir} ({time.monotonic() - started:.1f} s)")
-
-
 def up(
-    example: str = "basic",
+    examples: Sequence[str] = (MODE_EXAMPLES[SCHEDULE],),
     *,
     speedup: float = 12.0,
     schedule_speedup: float = DEFAULT_SCHEDULE_SPEEDUP,
-    tasks_dir: Path = ROOT / "examples" / "example_tasks",
+    tasks_dir: Path = DEFAULT_TASKS,
     module_settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS,
     work_dir: Path = LOCAL_DIR,
     log: Log = print,
-) -> Stack:
+) -> TerraformStack:
+    """Start the emulator, apply each example onto it, then start the data plane; returns the stack."""
     from tools import terraform as tf  # noqa: PLC0415 - only `up` needs Terraform
 
     existing = load(work_dir)
@@ -271,8 +207,11 @@ def up(
             raise StackError("a local stack is already up: run `python -m taskqueue_local down` first")
         down(work_dir, log=lambda message: None)
 
-    if not (ROOT / "examples" / example / "main.tf").exists():
-        raise StackError(f"no example named {example!r} in examples/")
+    if not examples:
+        raise StackError("no example to apply: name at least one of examples/")
+    for example in examples:
+        if not (ROOT / "examples" / example / "main.tf").exists():
+            raise StackError(f"no example named {example!r} in examples/")
     try:
         terraform_setup = tf.setup()
     except tf.TerraformUnavailable as error:
@@ -280,75 +219,45 @@ def up(
 
     logs = work_dir / "logs"
     dist_dir = work_dir / "dist"
-    build_artifacts(tasks_dir, dist_dir, log)
+    started = time.monotonic()
+    build("all", dist_dir, [tasks_dir])
+    log(f"artifacts: {dist_dir} ({time.monotonic() - started:.1f} s)")
 
-    stack = Stack(example, "", "", {}, {}, str(work_dir), schedule_speedup=schedule_speedup)
-    try:
-        stack.pids["emulator"], stack.emulator_url = start_emulator(logs)
-        stack.save()
-        log(f"emulator: {stack.emulator_url} (pid {stack.pids['emulator']})")
-        stack.outputs = apply(terraform_setup, example, work_dir, stack.emulator_url, module_settings, log)
-        stack.pids["lambda"], stack.lambda_url = start_lambda_endpoint(
-            stack.emulator_url, [dist_dir], work_dir, logs, speedup, schedule_speedup
+    pids: dict[str, int] = {}
+    applied: dict[str, dict[str, Any]] = {}
+    emulator_url = lambda_url = ""
+
+    def record() -> TerraformStack:
+        stack = TerraformStack(
+            dict(applied), emulator_url, lambda_url, dict(pids), str(work_dir), schedule_speedup=schedule_speedup
         )
         stack.save()
+        return stack
+
+    try:
+        pids["emulator"], emulator_url = start_emulator(logs)
+        record()
+        log(f"emulator: {emulator_url} (pid {pids['emulator']})")
+        for example in examples:
+            settings = module_settings_for(example, module_settings)
+            applied[example] = {}  # recorded first, so that `down` removes what a failed apply left
+            record()
+            applied[example] = apply(terraform_setup, example, work_dir, emulator_url, settings, log)
+            record()
+        pids["lambda"], lambda_url = start_data_plane(
+            emulator_url, [dist_dir], work_dir, logs, speedup=speedup, schedule_speedup=schedule_speedup
+        )
+        stack = record()
         log(
-            f"lambda endpoint: {stack.lambda_url} (pid {stack.pids['lambda']}); rules run {speedup:g}x faster, "
+            f"lambda endpoint: {lambda_url} (pid {pids['lambda']}); rules run {speedup:g}x faster, "
             f"EventBridge Scheduler schedules {schedule_speedup:g}x (30 min -> {1800 / schedule_speedup:g} s)"
         )
     except BaseException:
+        if pids:
+            record()
         down(work_dir, log=lambda message: None)
         raise
     return stack
-
-
-def _start_answering(name: str, command: list[str], health: str, log_dir: Path, seconds: float) -> int:
-    """Start a process and wait until ``health`` answers; stopped again if it never does."""
-    process = start_process(name, command, log_dir)
-    try:
-        wait_for(health, seconds, process, f"the {name} process", log_dir / f"{name}.log")
-    except BaseException:
-        stop_process_group(process.pid)
-        raise
-    return process.pid
-
-
-def start_emulator(log_dir: Path) -> tuple[int, str]:
-    """The patched moto server on a free loopback port, answering; (pid, URL)."""
-    url = f"http://127.0.0.1:{free_port()}"
-    command = [sys.executable, "-m", "taskqueue_local.emulator", "--port", url.rsplit(":", 1)[1]]
-    return _start_answering("emulator", command, f"{url}/moto-api/", log_dir, 60), url
-
-
-def start_lambda_endpoint(
-    emulator_url: str,
-    artifacts: list[Path],
-    work_dir: Path,
-    log_dir: Path,
-    speedup: float = 1.0,
-    schedule_speedup: float | None = None,
-) -> tuple[int, str]:
-    """``serve`` (the local Lambda endpoint and the schedules) in its own process, answering; (pid, URL)."""
-    url = f"http://127.0.0.1:{free_port()}"
-    command = [
-        sys.executable,
-        "-m",
-        "taskqueue_local",
-        "serve",
-        "--emulator",
-        emulator_url,
-        "--port",
-        url.rsplit(":", 1)[1],
-        "--speedup",
-        str(speedup),
-        "--schedule-speedup",
-        str(speedup if schedule_speedup is None else schedule_speedup),
-        "--work-dir",
-        str(work_dir),
-    ]
-    for directory in artifacts:
-        command += ["--artifacts", str(directory)]
-    return _start_answering("lambda", command, f"{url}/health", log_dir, 120), url
 
 
 def workspace(example: str, work_dir: Path) -> Path:
@@ -408,16 +317,15 @@ def apply(
     example_dir = workspace(example, work_dir)
     (example_dir / OVERRIDE_NAME).write_text(override_text(emulator_url, module_settings))
     run = ExampleRun.at(example, work_dir)
-    state = run.state
     runner = run.terraform(terraform_setup)
     started = time.monotonic()
     tf.run(runner, "init", input=False)
     log(f"terraform init: {time.monotonic() - started:.1f} s")
     started = time.monotonic()
-    tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(state), var=run.variables)
+    tf.run(runner, "apply", auto_approve=tf.IsFlagged, input=False, state=str(run.state), var=run.variables)
     log(f"terraform apply of examples/{example}: {time.monotonic() - started:.1f} s")
     # The outputs, from the state the apply wrote.
-    outputs = json.loads(state.read_text()).get("outputs", {})
+    outputs = json.loads(run.state.read_text()).get("outputs", {})
     return {name: value["value"] for name, value in outputs.items()}
 
 
@@ -431,8 +339,9 @@ def down(work_dir: Path = LOCAL_DIR, log: Log = print) -> None:
             log(f"stopped {name} (pid {pid})")
     # The workspace and state describe resources of an emulator that no longer exists.
     shutil.rmtree(work_dir / "workspace" / "examples", ignore_errors=True)
-    state = ExampleRun.at(stack.example, work_dir).state
-    for path in state.parent.glob(f"{state.name}*"):
-        path.unlink()
+    for example in stack.examples:
+        state = ExampleRun.at(example, work_dir).state
+        for path in state.parent.glob(f"{state.name}*"):
+            path.unlink()
     (work_dir / STATE_NAME).unlink(missing_ok=True)
     log("local stack is down")

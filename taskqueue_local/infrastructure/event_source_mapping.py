@@ -40,14 +40,16 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 from taskqueue.limits import LAMBDA_MAX_SYNC_PAYLOAD_BYTES, SQS_MAX_RECEIVE_BATCH
 from taskqueue.sqs_batch import call as batch_call
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record
-from taskqueue_local.lambda_service import Invocation
+from taskqueue_local.infrastructure.background_loop import BackgroundLoop
+from taskqueue_local.infrastructure.lambda_service import Invocation
 
 log = logging.getLogger(__name__)
 
@@ -155,53 +157,59 @@ def reported_failures(payload: bytes, batch: set[str]) -> set[str] | None:
     return identifiers if all(isinstance(i, str) and i in batch for i in identifiers) else None  # type: ignore[return-value]
 
 
-@dataclass
-class PollerStats:
-    """What a mapping's pollers did (the benchmark and the tests read it)."""
+@dataclass(frozen=True)
+class PollerSettings:
+    """How the local pollers run: ``max_concurrency`` bounds every mapping's batches in flight (this
+    machine's limit), ``poll_seconds`` is the long poll, ``refresh_seconds`` how often mappings are re-read."""
 
-    receives: int = 0
-    empty_receives: int = 0
-    received: int = 0
-    invocations: int = 0
-    throttles: int = 0
-    failed_invocations: int = 0  # function errors and timeouts: the whole batch failed
-    deleted: int = 0
-    left_in_queue: int = 0
-    max_in_flight: int = 0
-    in_flight: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    max_concurrency: int = 20
+    poll_seconds: int = POLL_SECONDS
+    refresh_seconds: float = REFRESH_SECONDS
+
+
+class PollerStats:
+    """What a mapping's pollers did, by count (the benchmark and the tests read it), and the most batches
+    they had in flight at once."""
+
+    COUNTS = ("receives", "empty_receives", "received", "invocations", "throttles", "failed_invocations",
+              "deleted", "left_in_queue")  # fmt: skip
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._in_flight = 0
+        self._lock = threading.Lock()
 
     def add(self, **counts: int) -> None:
         with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._counts.update(counts)
+
+    def in_flight(self, change: int) -> None:
+        with self._lock:
+            self._in_flight += change
+            self._counts["max_in_flight"] = max(self._counts["max_in_flight"], self._in_flight)
+
+    def __getitem__(self, name: str) -> int:
+        with self._lock:
+            return self._counts[name]
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        with self._lock:
+            return {name: self._counts[name] for name in (*self.COUNTS, "max_in_flight")}
 
 
 class MappingPoller:
     """The pollers of one mapping: ``concurrency`` threads, each receiving, invoking and settling a batch."""
 
-    def __init__(
-        self,
-        mapping: SqsMapping,
-        sqs: Any,
-        invoke: Invoke,
-        max_concurrency: int,
-        poll_seconds: int = POLL_SECONDS,
-    ) -> None:
+    def __init__(self, mapping: SqsMapping, sqs: Any, invoke: Invoke, settings: PollerSettings) -> None:
         self._mapping = mapping
         self.sqs = sqs
         self.invoke = invoke
-        self.max_concurrency = max_concurrency
-        self.poll_seconds = poll_seconds
+        self.settings = settings
         self.stats = PollerStats()
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._poll, args=(slot,), name=f"esm-{mapping.uuid[:8]}-{slot}", daemon=True)
-            for slot in range(max_concurrency)
+            for slot in range(settings.max_concurrency)
         ]
 
     @property
@@ -228,7 +236,7 @@ class MappingPoller:
     def _poll(self, slot: int) -> None:
         while not self._stop.is_set():
             mapping = self._mapping
-            if not mapping.enabled or slot >= mapping.concurrency(self.max_concurrency):
+            if not mapping.enabled or slot >= mapping.concurrency(self.settings.max_concurrency):
                 self._stop.wait(REFRESH_SECONDS / 4)
                 continue
             try:
@@ -256,7 +264,7 @@ class MappingPoller:
     def _collect(self, mapping: SqsMapping) -> tuple[list[dict[str, Any]], float]:
         """Up to a batch: the first receive long-polls; within a batching window, receives go on until
         the batch is full, the window has passed or the payload reached Lambda's limit."""
-        messages = self._receive(mapping, mapping.batch_size, self.poll_seconds)
+        messages = self._receive(mapping, mapping.batch_size, self.settings.poll_seconds)
         received_at = time.monotonic()
         if not messages or not mapping.batching_window_seconds:
             return messages, received_at
@@ -266,7 +274,8 @@ class MappingPoller:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            more = self._receive(mapping, mapping.batch_size - len(messages), min(self.poll_seconds, int(remaining)))
+            wait = min(self.settings.poll_seconds, int(remaining))
+            more = self._receive(mapping, mapping.batch_size - len(messages), wait)
             messages += more
             size += len(encode_event([message_to_record(m, mapping.queue_arn) for m in more]))
             if not more and remaining < 1:
@@ -294,7 +303,7 @@ class MappingPoller:
         """The invocation's outcome; None when it stayed throttled until the messages' visibility timeout."""
         backoff = THROTTLE_BACKOFF_SECONDS
         give_up = received_at + mapping.visibility_timeout - VISIBILITY_MARGIN_SECONDS
-        self.stats.add(in_flight=1)
+        self.stats.in_flight(+1)
         try:
             while True:
                 invocation = self.invoke(mapping.function_arn, payload)
@@ -309,7 +318,7 @@ class MappingPoller:
                 self._stop.wait(backoff)
                 backoff = min(THROTTLE_BACKOFF_MAX_SECONDS, backoff * 2)
         finally:
-            self.stats.add(in_flight=-1)
+            self.stats.in_flight(-1)
 
     def _delete(self, mapping: SqsMapping, records: list[dict[str, Any]]) -> None:
         if not records:
@@ -326,32 +335,20 @@ class MappingPoller:
         self.stats.add(deleted=len(outcome.successful))
 
 
-class EventSourceMappings:
+class EventSourceMappings(BackgroundLoop):
     """Polls every SQS event source mapping the emulator holds, and follows their changes."""
 
-    def __init__(
-        self,
-        lambda_client: Any,
-        sqs: Any,
-        invoke: Invoke,
-        max_concurrency: int = 20,
-        poll_seconds: int = POLL_SECONDS,
-        refresh_seconds: float = REFRESH_SECONDS,
-    ) -> None:
+    def __init__(self, lambda_client: Any, sqs: Any, invoke: Invoke, settings: PollerSettings | None = None) -> None:
         self.lambda_client = lambda_client
         self.sqs = sqs
         self.invoke = invoke
-        self.max_concurrency = max_concurrency
-        self.poll_seconds = poll_seconds
-        self.refresh_seconds = refresh_seconds
+        self.settings = settings or PollerSettings()
         self.pollers: dict[str, MappingPoller] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="event-source-mappings", daemon=True)
+        super().__init__("event-source-mappings")
 
-    def start(self) -> EventSourceMappings:
+    def start(self) -> Self:
         self.refresh()  # the mappings there are now poll from the start
-        self._thread.start()
-        return self
+        return super().start()
 
     def refresh(self) -> None:
         current = {mapping.uuid: mapping for mapping in read_mappings(self.lambda_client, self.sqs)}
@@ -367,25 +364,22 @@ class EventSourceMappings:
                     mapping.function_arn,
                     mapping.batch_size,
                     mapping.batching_window_seconds,
-                    mapping.concurrency(self.max_concurrency),
+                    mapping.concurrency(self.settings.max_concurrency),
                     "" if mapping.enabled else " (disabled)",
                 )
-                self.pollers[uuid] = MappingPoller(
-                    mapping, self.sqs, self.invoke, self.max_concurrency, self.poll_seconds
-                ).start()
+                self.pollers[uuid] = MappingPoller(mapping, self.sqs, self.invoke, self.settings).start()
             elif poller.mapping != mapping:
                 poller.update(mapping)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.refresh_seconds):
+        while not self._stop.wait(self.settings.refresh_seconds):
             try:
                 self.refresh()
             except Exception:
                 log.exception("could not read the event source mappings; polling goes on as before")
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().stop()
         for poller in self.pollers.values():
             poller.stop()
         for poller in self.pollers.values():

@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from taskqueue.config import BackoffConfig, ConsumerConfig
-from taskqueue.consumer import Consumer
+from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
 from taskqueue.limits import INVOKE_RESPONSE_SLACK_SECONDS, LAMBDA_INIT_SECONDS, invoke_read_timeout
 from taskqueue.producer import Task, TaskQueue
-from taskqueue_local.harness import Harness, LambdaContext
-from taskqueue_local.lambda_service import FunctionConfig, Invocation
+from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.infrastructure.lambda_service import FunctionConfig, Invocation
+from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
+from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
 
 CALIBRATION_FUNCTION = "soak-calibration"
 # The calibration's own worker timeout: long enough that no measured invocation is cut short.
@@ -120,35 +120,43 @@ def size(rules: SizingRules, measured: Measurement) -> Sizing:
     return Sizing(rules, measured, worker_timeout, read_timeout, budget, per_run, visibility, lines)
 
 
+class Calibration:
+    """The calibration function's invocations, as the local Lambda reports them (its on_invocation hook)."""
+
+    def __init__(self) -> None:
+        self.invocations: list[Invocation] = []
+        self._lock = threading.Lock()
+
+    def observe(self, function: FunctionConfig, _event: bytes, invocation: Invocation) -> None:
+        if function.name == CALIBRATION_FUNCTION:
+            with self._lock:
+                self.invocations.append(invocation)
+
+
 def measure(
-    harness: Harness, rules: SizingRules, zip_path: Path, environment: dict[str, str], ledger: Path
+    stack: DirectStack,
+    rules: SizingRules,
+    zip_path: Path,
+    worker: WorkerConfig,
+    environment: dict[str, str],
+    ledger: Path,
+    calibration: Calibration,
 ) -> Measurement:
     """Run ``calibration_batches`` batches of 10 succeeding soak tasks through a consumer into a copy
-    of the worker (``environment`` as the worker's, its side effects in ``ledger``), ``max_in_flight``
-    at once; the local Lambda's own figures (its REPORT line's) are the measurement."""
-    assert harness.service is not None, "the sizing measures through the in-process Lambda endpoint"
-    queues = harness.create_queues("soak-calibration", max_receive_count=3)
-    environment = {**environment, "TASKQUEUE_DLQ_URL": queues.dlq_url, "SOAK_LEDGER": str(ledger)}
-    harness.deploy_function(
-        CALIBRATION_FUNCTION, zip_path, "taskqueue.worker.handler", environment, CALIBRATION_TIMEOUT
-    )
-    invocations: list[Invocation] = []
-
-    def observe(function: FunctionConfig, _event: bytes, invocation: Invocation) -> None:
-        if function.name == CALIBRATION_FUNCTION:
-            invocations.append(invocation)
-
-    previous: Callable[[FunctionConfig, bytes, Invocation], None] | None = harness.service.on_invocation
-    harness.service.on_invocation = observe
+    of the worker (``worker`` and ``environment`` as the soak worker's, its side effects in ``ledger``),
+    ``max_in_flight`` at once; the local Lambda's own figures (its REPORT line's), which ``calibration``
+    records, are the measurement."""
+    queues = stack.create_queues("soak-calibration", max_receive_count=3)
+    worker_env = {**replace(worker, dlq_url=queues.dlq_url).to_env(), **environment, "SOAK_LEDGER": str(ledger)}
+    stack.deploy_function(CALIBRATION_FUNCTION, zip_path, "taskqueue.worker.handler", worker_env, CALIBRATION_TIMEOUT)
+    deployment = stack.deployment("soak-calibration", queues, CALIBRATION_FUNCTION)
     started = time.monotonic()
     try:
-        sqs = harness.client("sqs", retries={"mode": "standard"})
         tasks = [
             Task("soak", {"kind": "ok", "fail_times": 1}, id=f"calibration-{n:06d}")
             for n in range(rules.calibration_batches * 10)
         ]
-        TaskQueue(queues.url, sqs=sqs).enqueue_batch(tasks)
-        read_timeout = invoke_read_timeout(CALIBRATION_TIMEOUT)
+        TaskQueue(queues.url, sqs=deployment.client("sqs", retries={"mode": "standard"})).enqueue_batch(tasks)
         settings = ConsumerConfig(
             queue_url=queues.url,
             worker_function=CALIBRATION_FUNCTION,
@@ -158,19 +166,14 @@ def measure(
             time_margin_seconds=rules.settle_margin,
             backoff=BackoffConfig(1, 4),
         )
-        lambda_client: Any = harness.client(
-            "lambda",
-            retries={"total_max_attempts": 1},
-            read_timeout=read_timeout,
-            max_pool_connections=rules.max_in_flight + 4,
-        )
-        consumer = Consumer(settings, sqs, lambda_client)
+        consumer = instrumented_consumer(deployment, settings, direct=False).consumer
         # Room to drain every batch even at the calibration timeout: the run ends at the first empty receive.
+        read_timeout = invoke_read_timeout(CALIBRATION_TIMEOUT)
         budget = read_timeout + rules.settle_margin + POLL_SECONDS + rules.calibration_batches * CALIBRATION_TIMEOUT
         report = consumer.run(LambdaContext(budget))
     finally:
-        harness.service.on_invocation = previous
-        harness.service.close_function(CALIBRATION_FUNCTION)  # its environments would sit idle
+        stack.local_lambda.close_function(CALIBRATION_FUNCTION)  # its environments would sit idle
+    invocations = list(calibration.invocations)
     failed = [i for i in invocations if i.function_error or i.throttled]
     if failed:
         raise RuntimeError(

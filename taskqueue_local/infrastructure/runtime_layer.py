@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "functions" / "boto3-bundle" / "requirements.txt"
 # Shared by every run from this checkout (build/ is git-ignored): installing it takes 10-20 s.
 LAYER_CACHE = ROOT / "build" / "runtime"

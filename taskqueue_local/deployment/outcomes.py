@@ -1,0 +1,111 @@
+"""How tasks ended, read from what the runtime writes: the worker's log and the dead-letter queue.
+
+The worker gives each attempt's outcome a structured ``outcome`` field (``taskqueue.worker.SUCCEEDED``,
+``RETRIED``; successes only at DEBUG level, which the local stack sets) and writes one metrics line per
+batch whose ``TaskQueueTime`` values are its tasks' enqueue-to-start times. A dead letter carries the
+worker's reason attribute; one without it was moved there by SQS's redrive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taskqueue.dead_letter_queue import REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
+from taskqueue.operations.dlq_message import REDRIVE
+from taskqueue.worker import RETRIED, SUCCEEDED
+
+
+@dataclass
+class Outcomes:
+    """Per SQS message id: whether a run of its task succeeded, whether one was retried; first-attempt
+    queue times (ms)."""
+
+    succeeded: set[str] = field(default_factory=set)
+    retried: set[str] = field(default_factory=set)
+    first_attempt_queue_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WorkerLog:
+    """The worker's log as the local Lambda writes it (the function's output and its REPORT lines)."""
+
+    path: Path
+
+    def size(self) -> int:
+        """Its length now: a mark to read only what comes after it."""
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def documents(self, since: int = 0) -> Iterator[dict[str, Any]]:
+        """The JSON lines written past ``since`` bytes."""
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        for line in text.splitlines():
+            if line.startswith("{"):
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+
+    def outcomes(self, since: int = 0) -> Outcomes:
+        found = Outcomes()
+        for entry in self.documents(since):
+            message_id, outcome = entry.get("message_id"), entry.get("outcome")
+            if not message_id or outcome is None:
+                continue
+            if outcome == SUCCEEDED:
+                found.succeeded.add(message_id)
+            elif outcome == RETRIED:
+                found.retried.add(message_id)
+            if entry.get("receive_count") == 1 and "queued_ms" in entry:
+                found.first_attempt_queue_ms.append(float(entry["queued_ms"]))
+        return found
+
+    def task_runs(self, since: int = 0) -> Counter[str]:
+        """Successful runs per task id: how tasks whose messages a scenario never saw sent (scheduled and
+        periodic ones) are followed."""
+        return Counter(
+            str(entry["task_id"])
+            for entry in self.documents(since)
+            if entry.get("outcome") == SUCCEEDED and entry.get("task_id")
+        )
+
+    def queue_times(self, since: int = 0) -> list[float]:
+        """Every task's enqueue-to-start time (ms), from the batches' metric lines (``TaskQueueTime``)."""
+        return [float(value) for entry in self.documents(since) for value in entry.get("TaskQueueTime", [])]
+
+
+def read_dead_letters(sqs: Any, dlq_url: str) -> list[dict[str, Any]]:
+    """Every message in the DLQ, with its attributes and receive count (read once, at the end of a run:
+    each stays hidden for 15 minutes)."""
+    found: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(
+        QueueUrl=dlq_url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=900,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["ApproximateReceiveCount"],
+    ).get("Messages", []):
+        found += messages
+    return found
+
+
+def reason(message: dict[str, Any]) -> str | None:
+    """The worker's reason attribute on a dead-lettered message, if it has one."""
+    return message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue")
+
+
+def dead_letters(sqs: Any, dlq_url: str) -> dict[str, str]:
+    """Source message id -> reason, for every message in the DLQ (REDRIVE: moved by SQS's redrive)."""
+    found: dict[str, str] = {}
+    for message in read_dead_letters(sqs, dlq_url):
+        source = message.get("MessageAttributes", {}).get(SOURCE_MESSAGE_ID_ATTRIBUTE, {})
+        found[source.get("StringValue", message["MessageId"])] = reason(message) or REDRIVE
+    return found

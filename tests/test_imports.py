@@ -1,0 +1,63 @@
+"""Who may import whom: the local stack's layers, and the tests.
+
+- ``taskqueue_local``: infrastructure < deployment < scenarios < the CLI; a layer imports only from the
+  layers before it (no layer imports a scenario), and nothing there imports the benchmark.
+- tests import helper modules (``aws_fakes``, ``aws_settings``), never another test module or conftest,
+  and never moto's backends (``sqs_backends`` and the like: its private state); they use AWS's API, as
+  the code under test does (moving moto's clock, as the triage tests do, leaves its state alone).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("infrastructure", "deployment", "scenarios")
+
+
+def imported_modules(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def _layer_files(layer: str) -> list[Path]:
+    return sorted((ROOT / "taskqueue_local" / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_each_layer_imports_only_the_layers_before_it(layer):
+    later = LAYERS[LAYERS.index(layer) + 1 :]
+    forbidden = [f"taskqueue_local.{name}" for name in later] + ["taskqueue_local.cli", "bench"]
+    files = _layer_files(layer)
+    assert files, f"no module in taskqueue_local/{layer}"
+    offending = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in files
+        for module in imported_modules(path)
+        if any(module == name or module.startswith(f"{name}.") for name in forbidden)
+    }
+    assert not offending, sorted(offending)
+
+
+def test_every_module_of_the_local_stack_is_in_a_layer():
+    loose = {path.name for path in (ROOT / "taskqueue_local").glob("*.py")}
+    assert loose == {"__init__.py", "__main__.py", "cli.py"}
+
+
+def test_tests_import_no_test_module_conftest_or_moto_backend():
+    test_modules = {path.stem for path in (ROOT / "tests").glob("test_*.py")} | {"conftest"}
+    offending = {
+        f"{path.name}: {module}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for module in imported_modules(path)
+        if module.split(".")[0] in test_modules or (module.startswith("moto.") and module.endswith("_backends"))
+    }
+    assert not offending, sorted(offending)
