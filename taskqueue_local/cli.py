@@ -22,7 +22,7 @@ from pathlib import Path
 from taskqueue_local.deployment import terraform_stack
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE
 from taskqueue_local.infrastructure.clients import local_client
-from taskqueue_local.infrastructure.processes import StackError, is_ours
+from taskqueue_local.infrastructure.processes import StackError, is_stack_process
 from taskqueue_local.infrastructure.shutdown import exit_on_signals
 
 # The trigger modes by the names the command line takes (the module's own names too).
@@ -147,7 +147,7 @@ def _status(args: argparse.Namespace) -> int:
     status = {
         "emulator": current.emulator_url,
         "lambda_endpoint": current.lambda_url,
-        "processes": {name: {"pid": pid, "running": is_ours(pid)} for name, pid in current.pids.items()},
+        "processes": {name: {"pid": pid, "running": is_stack_process(pid)} for name, pid in current.pids.items()},
         "examples": deployments,
     }
     print(json.dumps(status, indent=2))

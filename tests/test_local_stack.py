@@ -16,7 +16,7 @@ import pytest
 from taskqueue.schedules import periodic_run
 from taskqueue_local.deployment import terraform_stack
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE
-from taskqueue_local.infrastructure.processes import is_ours
+from taskqueue_local.infrastructure.processes import is_stack_process
 from taskqueue_local.scenarios import demo
 from tools import terraform as tf
 
@@ -36,7 +36,7 @@ def local_stack(tmp_path_factory):
     running = terraform_stack.up(list(EXAMPLES.values()), speedup=20, work_dir=work_dir, log=print)
     yield running
     terraform_stack.down(work_dir)
-    assert not any(is_ours(pid) for pid in running.pids.values()), "down left a process running"
+    assert not any(is_stack_process(pid) for pid in running.pids.values()), "down left a process running"
 
 
 @pytest.mark.parametrize("mode", list(EXAMPLES))

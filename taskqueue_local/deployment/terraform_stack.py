@@ -4,7 +4,7 @@
 ``<work dir>/stack.json``: the emulator (moto) and ``serve`` (the data plane: the local Lambda
 endpoint, the EventBridge rules, the event source mappings). Every example is applied onto the same
 emulator before the data plane starts, so one stack can run both trigger modes side by side.
-``down`` stops both groups by PID (after checking each PID is still ours), removes the workspace and
+``down`` stops both groups by PID (after checking each PID is still a process it started), removes the workspace and
 the Terraform state, and leaves nothing running.
 """
 
@@ -30,7 +30,7 @@ from taskqueue_local.infrastructure.clients import CREDENTIALS, REGION, Endpoint
 from taskqueue_local.infrastructure.processes import (
     ROOT,
     StackError,
-    is_ours,
+    is_stack_process,
     start_data_plane,
     start_emulator,
     stop_process_group,
@@ -203,7 +203,7 @@ def up(
 
     existing = load(work_dir)
     if existing is not None:
-        if any(is_ours(pid) for pid in existing.pids.values()):
+        if any(is_stack_process(pid) for pid in existing.pids.values()):
             raise StackError("a local stack is already up: run `python -m taskqueue_local down` first")
         down(work_dir, log=lambda message: None)
 

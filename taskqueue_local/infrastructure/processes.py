@@ -59,7 +59,7 @@ def start_process(
         )
 
 
-def is_ours(pid: int) -> bool:
+def is_stack_process(pid: int) -> bool:
     """A process this package started: its own group's leader, running taskqueue_local."""
     try:
         return os.getpgid(pid) == pid and b"taskqueue_local" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -69,7 +69,7 @@ def is_ours(pid: int) -> bool:
 
 def stop_process_group(pid: int, grace: float = 5.0) -> bool:
     """Stop a process started by ``start_process`` and its children; False when it was already gone."""
-    if not is_ours(pid):
+    if not is_stack_process(pid):
         return False
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:
@@ -78,7 +78,7 @@ def stop_process_group(pid: int, grace: float = 5.0) -> bool:
             return True
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not is_ours(pid) or _reaped(pid):
+            if not is_stack_process(pid) or _reaped(pid):
                 return True
             time.sleep(0.05)
     return True
