@@ -178,7 +178,7 @@ def test_soak_stops_everything_it_started(tmp_path, send):
 
 @pytest.mark.parametrize("send", SIGNALS)
 def test_bench_stops_everything_it_started(tmp_path, send):
-    arguments = ["--tasks", "50", "--repeats", "1", "--latency-seconds", "1", "--idle-budget", "2"]
+    arguments = ["--window", "1", "--repeats", "1", "--runtime-repeats", "1", "--trickle-seconds", "1"]
     entry = EntryPoint(["-m", "bench.run", *arguments, "--out", str(tmp_path)], tmp_path / "bench.log")
     ready = all_of(
         running("taskqueue_local.infrastructure.emulator"),
