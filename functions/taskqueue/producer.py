@@ -44,7 +44,8 @@ from taskqueue.schedules import (
     schedule_input,
     schedule_name,
 )
-from taskqueue.sqs_batch import chunks, entry_bytes
+from taskqueue.sqs_batch import BatchOutcome, chunks, entry_bytes
+from taskqueue.sqs_batch import call as batch_call
 
 # Entries SQS failed on its side (not the sender's fault) get this many more tries.
 BATCH_ENTRY_RETRIES = 2
@@ -427,22 +428,20 @@ class TaskQueue:
         """Send one chunk; returns (task index, code, message, sender fault) for entries that failed.
 
         Entries SQS failed on its side are sent again (not on FIFO queues, where a later message of
-        the group may already be in); the sender's faults are final at once.
+        the group may already be in); the sender's faults are final at once. A call that raises stops
+        the batch: the error goes to the caller, and the message ids sent before it are kept.
         """
-        pending = chunk
-        final: list[dict[str, Any]] = []
-        for attempt in range(1 + BATCH_ENTRY_RETRIES):
-            result = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
-            for success in result.get("Successful", []):
-                message_ids[int(success["Id"])] = success["MessageId"]
-            failures = result.get("Failed", [])
-            retryable = [] if self.fifo else [f for f in failures if not f.get("SenderFault")]
-            final += [f for f in failures if f not in retryable]
-            if not retryable:
-                break
-            if attempt == BATCH_ENTRY_RETRIES:
-                final += retryable
-                break
-            retry_ids = {f["Id"] for f in retryable}
-            pending = [entry for entry in pending if entry["Id"] in retry_ids]
-        return [(int(f["Id"]), f.get("Code", ""), f.get("Message", ""), bool(f.get("SenderFault"))) for f in final]
+        outcome = BatchOutcome()
+        try:
+            batch_call(
+                self.sqs.send_message_batch,
+                self.queue_url,
+                chunk,
+                retries=0 if self.fifo else BATCH_ENTRY_RETRIES,
+                raise_errors=True,
+                outcome=outcome,
+            )
+        finally:
+            for entry_id, success in outcome.successful.items():
+                message_ids[int(entry_id)] = success["MessageId"]
+        return [(int(f.id), f.code, f.message, f.sender_fault) for f in outcome.failed.values()]

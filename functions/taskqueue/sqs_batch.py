@@ -66,17 +66,21 @@ def call(
     queue_url: str,
     entries: Sequence[dict[str, Any]],
     *,
-    retry_server_faults: bool = True,
+    retries: int = SERVER_FAULT_RETRIES,
     on_failure: Callable[[FailedEntry], None] | None = None,
+    raise_errors: bool = False,
+    outcome: BatchOutcome | None = None,
 ) -> BatchOutcome:
     """Run ``operation`` (a boto3 batch method) over ``entries``, whose ``Id`` values must be unique.
 
-    A call that raises fails every entry it carried (code: the exception's class), and the remaining
-    chunks still go out. ``on_failure`` sees each entry's final failure once, as it happens, so a
+    Entries SQS failed on its side are sent up to ``retries`` more times; ``retries=0`` keeps the order
+    of a FIFO group (a retry could land behind a later message). A call that raises fails every entry it
+    carried (code: the exception's class), and the remaining chunks still go out; with ``raise_errors``
+    the exception propagates instead, and ``outcome`` (the caller's, filled as calls return) holds what
+    was done before it. ``on_failure`` sees each entry's final failure once, as it happens, so a
     sender's fault is reported even when other entries of the same call succeed on a retry.
-    ``retry_server_faults=False`` keeps the order of a FIFO group (a retry could land behind a later message).
     """
-    outcome = BatchOutcome()
+    outcome = BatchOutcome() if outcome is None else outcome
 
     def fail(failure: FailedEntry) -> None:
         outcome.failed[failure.id] = failure
@@ -85,17 +89,19 @@ def call(
 
     for chunk in chunks(entries):
         pending = chunk
-        for attempt in range(1 + (SERVER_FAULT_RETRIES if retry_server_faults else 0)):
+        for attempt in range(1 + retries):
             try:
                 result = operation(QueueUrl=queue_url, Entries=pending)
             except Exception as error:
+                if raise_errors:
+                    raise
                 for entry in pending:
                     fail(FailedEntry(str(entry["Id"]), type(error).__name__, str(error), False))
                 break
             for success in result.get("Successful", []):
                 outcome.successful[str(success["Id"])] = success
             retry: set[str] = set()
-            last_try = attempt == SERVER_FAULT_RETRIES or not retry_server_faults
+            last_try = attempt == retries
             for item in result.get("Failed", []):
                 failure = FailedEntry(
                     str(item["Id"]),

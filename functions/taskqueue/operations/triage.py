@@ -396,7 +396,8 @@ class _Redrive:
                     sendable.append(entry)
             self.journal.sending([by_id[e["Id"]].message_id for e in sendable], self.destination_url)
             # No retry of a FIFO entry: it could land behind a later message of its group.
-            outcome = sqs_batch.call(send, self.destination_url, sendable, retry_server_faults=not self.fifo)
+            retries = 0 if self.fifo else sqs_batch.SERVER_FAULT_RETRIES
+            outcome = sqs_batch.call(send, self.destination_url, sendable, retries=retries)
             self.journal.sent(by_id[i].message_id for i in outcome.successful)
             accepted += [by_id[i] for i in outcome.successful]
             # SQS said no to these, so they were not sent; the unanswered may have been, and stay "sending".
