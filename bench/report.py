@@ -18,6 +18,8 @@ from taskqueue_local.scenarios.toolkit.statistics import median_by, percentile
 from taskqueue_local.scenarios.toolkit.tables import table
 
 TASK_NAMES = 1  # the no-op task: metric series per task name are counted for this many
+# The scheduled consumer at the module's defaults (consumer_max_concurrency 4, consumer_receivers 1).
+DEFAULT_CONSUMER = "consumer 4/1"
 
 
 def results(
@@ -107,8 +109,8 @@ def results(
             "trickle": asdict(trickle),
             "repeats": repeats,
             "median_of_repeats": True,
-            "feed": f"a fresh queue per measurement, kept at {window.backlog} visible messages by a feeder thread "
-            "(SendMessageBatch of 10, not counted)",
+            "feed": f"a fresh queue per measurement, kept at {window.backlog} messages sent and not yet done by a "
+            "feeder thread (SendMessageBatch of 10, not counted)",
             "counting": "boto3 event hooks: provide-client-params on this process's clients, before-call inside "
             "the function processes",
             "worker": "no-op task, taskqueue.worker from the built zip, run by the local Lambda endpoint in its own process",
@@ -133,10 +135,11 @@ def _name(medians: dict[str, Measurement], chosen: Measurement) -> str:
 def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     runtime = result["runtime"]
     consumer = result["designs"]["scheduled consumer"]
+    defaults = next(row for row in result["measurements"] if row["name"] == DEFAULT_CONSUMER)
     logs = runtime["log_bytes_per_task"][runtime_cost.WORKER.name]
     return [
         ("drain rate, scheduled consumer at its best / emulator ceiling", ">= 0.8", f"{consumer['fraction_of_ceiling']:.2f}", consumer["fraction_of_ceiling"] >= 0.8),
-        ("requests per task, scheduled consumer", "<= 0.30", f"{consumer['requests_per_task']:.3f}", consumer["requests_per_task"] <= 0.30),
+        ("requests per task, scheduled consumer at the module's defaults", "<= 0.30", f"{defaults['requests_per_task']:.3f}", defaults["requests_per_task"] <= 0.30),
         ("log bytes per successful task (the worker's own)", "<= 60", f"{logs:.1f}", logs <= 60),
         ("worker CPU per no-op task / bare handler", "<= 10x", f"{runtime['cpu_ratio']:.1f}x", runtime["cpu_ratio"] <= 10),
         ("cold start / import boto3 + client", "<= 1.10x", f"{runtime['cold_start_ratio']:.2f}x", runtime["cold_start_ratio"] <= 1.10),

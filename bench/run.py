@@ -52,8 +52,9 @@ from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
 BENCH_DIR = Path(__file__).resolve().parent
 # The task packages of the benchmark's one zip: the no-op task, the baseline's worker, the bare handler.
 BENCH_TASKS = ("noop_tasks", "baseline", "bare_handler")
-CEILING_CLIENTS = (1, 2, 4, 8, 16)
-CONSUMER_SETTINGS = ((1, 1), (4, 1), (4, 4), (8, 8))  # (max_concurrency, receivers)
+CEILING_CLIENTS = (1, 4, 8, 16)
+# (max_concurrency, receivers); (4, 1) is the module's default
+CONSUMER_SETTINGS = ((1, 1), (4, 1), (4, 4), (8, 8), (16, 8))
 ESM_CONCURRENCIES = (4, 8)
 IDLE_CONSUMER_BUDGET = 60.0  # the module's default consumer timeout
 
