@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import re
+import socket
 import threading
 import zipfile
 from pathlib import Path
@@ -269,3 +271,21 @@ def test_closing_a_function_stops_its_environments(moto_server, server_sqs, tmp_
         assert second["pid"] != first["pid"]  # a new environment
     finally:
         server.stop()
+
+
+def test_the_endpoint_takes_a_burst_of_connections_before_it_accepts_them():
+    """A consumer or an event source mapping opens a connection per invocation at once: 20 connections
+    before the server accepts any must all connect (a listen backlog of 5 refused or dropped the rest)."""
+
+    from taskqueue_local.infrastructure.loopback_server import LoopbackServer
+
+    server = LoopbackServer(http.server.BaseHTTPRequestHandler, "burst")  # not serving: nothing is accepted
+    connections = []
+    try:
+        for _ in range(20):
+            connections.append(socket.create_connection(server.server_address[:2], timeout=1))
+    finally:
+        for connection in connections:
+            connection.close()
+        server.server_close()
+    assert len(connections) == 20

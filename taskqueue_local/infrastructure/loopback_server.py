@@ -11,6 +11,9 @@ class LoopbackServer(ThreadingHTTPServer):
     """``start()`` serves on a daemon thread named ``name``; ``stop()`` stops serving and closes the socket."""
 
     daemon_threads = True
+    # socketserver's listen backlog is 5: a burst of invocations (a consumer's slots, a mapping's batches)
+    # opens more connections at once, and the rest were reset or left waiting for a SYN retry.
+    request_queue_size = 128
 
     def __init__(
         self, handler: type[BaseHTTPRequestHandler], name: str, host: str = "127.0.0.1", port: int = 0
