@@ -8,16 +8,18 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from aws_fakes import FakeClock
 from taskqueue_local.infrastructure.emulator import apply_fixes
 from taskqueue_local.infrastructure.event_source_mapping import (
     EventSourceMappings,
+    MappingPoller,
     PollerSettings,
     SqsMapping,
     failed_messages,
@@ -190,14 +192,37 @@ def test_mappings_are_read_back_with_their_settings(deployed):
         enabled=False,
         visibility_timeout=30,
     )
-    assert mapping.concurrency(local_limit=20) == 3
-    assert mapping.concurrency(local_limit=2) == 2
+    assert mapping.concurrency(local_limit=20, seconds_polled=0) == 3
+    assert mapping.concurrency(local_limit=2, seconds_polled=0) == 2
+
+
+def test_concurrency_scales_up_as_aws_does_from_5_by_300_a_minute():
+    unbounded = _mapping()  # no MaximumConcurrency: AWS goes up to 1,000
+    assert [unbounded.concurrency(2000, seconds) for seconds in (0, 0.5, 1, 12, 60, 600)] == [5, 7, 10, 65, 305, 1000]
+    assert unbounded.concurrency(local_limit=20, seconds_polled=60) == 20
+    capped = replace(_mapping(), maximum_concurrency=8)
+    assert [capped.concurrency(20, seconds) for seconds in (0, 0.5, 1)] == [5, 7, 8]
+
+
+def test_a_poller_starts_with_five_batches_in_flight(deployed):
+    deployed.mapping(BatchSize=1, ScalingConfig={"MaximumConcurrency": 10})
+    deployed.send(20)
+    function = FakeFunction(seconds=0.1)
+    (mapping,) = read_mappings(deployed.lambda_client, deployed.sqs)
+    frozen = FakeClock()  # no time passes for the ramp: it stays at AWS's starting 5
+    poller = MappingPoller(mapping, deployed.sqs, function, PollerSettings(poll_seconds=0), clock=frozen).start()
+    try:
+        _wait_until(lambda: len(function.bodies) == 20)
+    finally:
+        poller.stop()
+        poller.join(timeout=10)
+    assert function.max_in_flight == 5
 
 
 # -- what Lambda does with the answer -------------------------------------------------------------
 
 
-def _mapping(report: bool = True) -> SqsMapping:
+def _mapping(report: bool = True) -> SqsMapping:  # no MaximumConcurrency
     return SqsMapping("u", "arn:aws:sqs:us-east-1:1:q", "url", "f", 10, 0, None, report, True, 30)
 
 

@@ -7,8 +7,8 @@ mapping polls its queue as Lambda's pollers do:
 - a batch is up to ``BatchSize`` messages: one receive when there is no batching window; with
   ``MaximumBatchingWindowInSeconds``, receives go on until the batch is full, the window has passed or
   the payload reached Lambda's 6 MB (a larger batch goes out as several invocations, in order);
-- at most ``ScalingConfig.MaximumConcurrency`` batches are invoked at once (without it, AWS's starting
-  concurrency of 5);
+- batches in flight scale as AWS's do: 5 at first, 300 more a minute (5 a second), up to
+  ``ScalingConfig.MaximumConcurrency`` (else 1,000), within this machine's limit (``max_concurrency``, 20);
 - the function is invoked synchronously with Lambda's SQS event. A throttled invocation is tried
   again, backing off, until the messages' visibility timeout would pass; then they are left to it;
 - a function error or a timeout fails the whole batch: nothing is deleted, and every message comes
@@ -24,11 +24,11 @@ mapping polls its queue as Lambda's pollers do:
 
 Where it differs from AWS (docs/performance.md models AWS's own figures):
 
-- **no scaling ramp**: AWS starts with 5 concurrent batches and adds up to 300 a minute while messages
-  are waiting, to 1,000 (or ``MaximumConcurrency``), and scales back to as few as 2 on an idle queue.
-  Here the concurrency is fixed from the start: ``MaximumConcurrency`` if set, else 5, and never more
-  than the poller's ``max_concurrency`` (this machine's bound). AWS also lowers the concurrency after
-  function errors and throttles; here it stays;
+- **the scaling ramp**: AWS starts with 5 concurrent batches and adds up to 300 a minute *while messages
+  are waiting*, to 1,000 (or ``MaximumConcurrency``), and scales back to as few as 2 on an idle queue.
+  Here the ramp runs from when the mapping is polled (enabled), whether messages wait or not, stops at
+  the local limit (20 by default: this machine's bound, not AWS's 1,000) and never scales back. AWS also
+  lowers the concurrency after function errors and throttles; here it stays;
 - **pollers**: AWS's pollers are a fleet separate from the invocations; here each concurrent batch is
   one thread that receives, invokes and settles in turn. Its long poll is ``POLL_SECONDS`` (AWS: 20 s),
   so that a stop takes effect quickly; an idle local mapping makes more receives than AWS's would.
@@ -53,8 +53,11 @@ from taskqueue_local.infrastructure.lambda_service import Invocation
 
 log = logging.getLogger(__name__)
 
-# AWS starts an SQS event source mapping with five concurrent batches.
+# AWS starts an SQS event source mapping with five concurrent batches, adds up to 300 a minute while
+# messages wait, up to 1,000 (or the mapping's MaximumConcurrency).
 AWS_INITIAL_CONCURRENCY = 5
+AWS_SCALE_UP_PER_MINUTE = 300
+AWS_MAX_CONCURRENCY = 1_000
 # The local long poll: short, so that stopping and disabling take effect within about a second.
 POLL_SECONDS = 1
 # How often the mappings are read again from the emulator (created, changed, disabled, deleted).
@@ -88,9 +91,11 @@ class SqsMapping:
     def fifo(self) -> bool:
         return self.queue_arn.endswith(".fifo")
 
-    def concurrency(self, local_limit: int) -> int:
-        """Batches in flight at once: MaximumConcurrency, else AWS's starting 5, within the local limit."""
-        return min(local_limit, self.maximum_concurrency or AWS_INITIAL_CONCURRENCY)
+    def concurrency(self, local_limit: int, seconds_polled: float) -> int:
+        """Batches in flight at once after ``seconds_polled``: AWS's 5 to start, 300 more a minute, up to
+        MaximumConcurrency (else 1,000), within the local limit."""
+        ramp = AWS_INITIAL_CONCURRENCY + int(seconds_polled * AWS_SCALE_UP_PER_MINUTE / 60)
+        return min(local_limit, self.maximum_concurrency or AWS_MAX_CONCURRENCY, ramp)
 
 
 def _queue_url(sqs: Any, queue_arn: str) -> str:
@@ -200,8 +205,18 @@ class PollerStats:
 class MappingPoller:
     """The pollers of one mapping: ``concurrency`` threads, each receiving, invoking and settling a batch."""
 
-    def __init__(self, mapping: SqsMapping, sqs: Any, invoke: Invoke, settings: PollerSettings) -> None:
+    def __init__(
+        self,
+        mapping: SqsMapping,
+        sqs: Any,
+        invoke: Invoke,
+        settings: PollerSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` times the scaling ramp, the batching window and the throttle retries."""
         self._mapping = mapping
+        self.clock = clock
+        self._polled_since = clock()
         self.sqs = sqs
         self.invoke = invoke
         self.settings = settings
@@ -217,8 +232,14 @@ class MappingPoller:
         return self._mapping
 
     def update(self, mapping: SqsMapping) -> None:
-        """The mapping as the emulator now holds it: each thread reads it before its next batch."""
+        """The mapping as the emulator now holds it: each thread reads it before its next batch. Enabled
+        again, it scales up from the start again."""
+        if mapping.enabled and not self._mapping.enabled:
+            self._polled_since = self.clock()
         self._mapping = mapping
+
+    def concurrency(self) -> int:
+        return self._mapping.concurrency(self.settings.max_concurrency, self.clock() - self._polled_since)
 
     def start(self) -> MappingPoller:
         for thread in self._threads:
@@ -236,7 +257,7 @@ class MappingPoller:
     def _poll(self, slot: int) -> None:
         while not self._stop.is_set():
             mapping = self._mapping
-            if not mapping.enabled or slot >= mapping.concurrency(self.settings.max_concurrency):
+            if not mapping.enabled or slot >= self.concurrency():
                 self._stop.wait(REFRESH_SECONDS / 4)
                 continue
             try:
@@ -265,13 +286,13 @@ class MappingPoller:
         """Up to a batch: the first receive long-polls; within a batching window, receives go on until
         the batch is full, the window has passed or the payload reached Lambda's limit."""
         messages = self._receive(mapping, mapping.batch_size, self.settings.poll_seconds)
-        received_at = time.monotonic()
+        received_at = self.clock()
         if not messages or not mapping.batching_window_seconds:
             return messages, received_at
         deadline = received_at + mapping.batching_window_seconds
         size = len(encode_event([message_to_record(m, mapping.queue_arn) for m in messages]))
         while len(messages) < mapping.batch_size and size < LAMBDA_MAX_SYNC_PAYLOAD_BYTES and not self._stop.is_set():
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock()
             if remaining <= 0:
                 break
             wait = min(self.settings.poll_seconds, int(remaining))
@@ -313,7 +334,7 @@ class MappingPoller:
                         self.stats.add(failed_invocations=1)
                     return invocation
                 self.stats.add(throttles=1)
-                if time.monotonic() + backoff >= give_up or self._stop.is_set():
+                if self.clock() + backoff >= give_up or self._stop.is_set():
                     return None
                 self._stop.wait(backoff)
                 backoff = min(THROTTLE_BACKOFF_MAX_SECONDS, backoff * 2)
@@ -358,13 +379,13 @@ class EventSourceMappings(BackgroundLoop):
             poller = self.pollers.get(uuid)
             if poller is None:
                 log.info(
-                    "event source mapping %s: %s -> %s, batch %d, window %d s, concurrency %d%s",
+                    "event source mapping %s: %s -> %s, batch %d, window %d s, concurrency up to %d%s",
                     uuid,
                     mapping.queue_arn,
                     mapping.function_arn,
                     mapping.batch_size,
                     mapping.batching_window_seconds,
-                    mapping.concurrency(self.settings.max_concurrency),
+                    min(self.settings.max_concurrency, mapping.maximum_concurrency or AWS_MAX_CONCURRENCY),
                     "" if mapping.enabled else " (disabled)",
                 )
                 self.pollers[uuid] = MappingPoller(mapping, self.sqs, self.invoke, self.settings).start()

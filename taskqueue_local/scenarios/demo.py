@@ -133,7 +133,7 @@ class Summary:
                 ),
                 (f"periodic {DEMO_PERIODIC_TASK} runs", str(self.periodic_runs)),
             ]
-        return table(f"demo, {self.mode} mode", ("", "tasks"), rows, right=("tasks",))
+        return table(f"demo, {self.mode} mode", ("", "value"), rows, right=("value",))
 
 
 def enqueue(deployment: Deployment, scenario: Scenario) -> dict[str, str]:
