@@ -27,3 +27,18 @@ output "idempotency_table_name" {
   description = "The table that remembers which tasks ran."
   value       = module.task_queue.idempotency_table_name
 }
+
+output "schedule_group_name" {
+  description = "Where producers schedule tasks due later than SQS can delay them ($TASKQUEUE_SCHEDULE_GROUP)."
+  value       = module.task_queue.schedule_group_name
+}
+
+output "scheduler_role_arn" {
+  description = "The role those schedules send with ($TASKQUEUE_SCHEDULER_ROLE_ARN)."
+  value       = module.task_queue.scheduler_role_arn
+}
+
+output "schedule_dead_letter_queue_arn" {
+  description = "Where a schedule's undeliverable task ends up ($TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN)."
+  value       = module.task_queue.schedule_dead_letter_queue_arn
+}
