@@ -53,6 +53,17 @@ def handler(event, context):
     return {{"remaining": context.get_remaining_time_in_millis(), "request": context.aws_request_id}}
 """
 
+# A module whose first import fails (its init raises), and whose next import succeeds.
+FAILING_FIRST_INIT = """
+import os
+if not os.path.exists(os.environ["INIT_MARKER"]):
+    open(os.environ["INIT_MARKER"], "w").close()
+    raise RuntimeError("the first init fails on purpose")
+
+def handler(event, context):
+    return "initialised"
+"""
+
 
 @pytest.fixture(scope="module")
 def layer() -> Path:
@@ -67,6 +78,7 @@ def _deploy(moto_server, tmp_path, layer, **service_options):
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handlers.py", HANDLERS)
         archive.writestr("slow_init.py", SLOW_INIT)
+        archive.writestr("failing_first_init.py", FAILING_FIRST_INIT)
     (artifacts / "handlers.zip").write_bytes(buffer.getvalue())
 
     control = boto3.client("lambda", region_name=REGION)  # the emulator, via AWS_ENDPOINT_URL
@@ -86,6 +98,11 @@ def _deploy(moto_server, tmp_path, layer, **service_options):
             FunctionName=name, Runtime="python3.13", Role=role, Handler=handler,
             Code={"ZipFile": buffer.getvalue()}, Timeout=timeout, Environment={"Variables": {"GREETING": "hi"}},
         )  # fmt: skip
+    control.create_function(
+        FunctionName="failing-first-init", Runtime="python3.13", Role=role, Handler="failing_first_init.handler",
+        Code={"ZipFile": buffer.getvalue()}, Timeout=3,
+        Environment={"Variables": {"INIT_MARKER": str(tmp_path / "init-ran-once")}},
+    )  # fmt: skip
     control.put_function_concurrency(FunctionName="sleep", ReservedConcurrentExecutions=1)
 
     service = LocalLambda(control, ArtifactIndex([artifacts]), tmp_path / "work", {}, [layer], **service_options)
@@ -259,6 +276,17 @@ def test_after_a_crash_the_new_environment_inits_within_the_timeout(endpoint):
     assert body["errorType"] == "Runtime.ExitError"
     _, body = invoke(client, "slow-init")  # the 2 s re-init now counts against the 1 s timeout
     assert body["errorType"] == "Sandbox.Timedout"
+
+
+def test_a_failed_init_runs_again_on_the_next_invoke(endpoint):
+    """Lambda's runtime exits after reporting an init error, so the next invoke runs init again; the
+    local one answered every later invoke with the first init's error."""
+    client, _ = endpoint
+    response, body = invoke(client, "failing-first-init")
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorMessage"] == "the first init fails on purpose"
+    response, body = invoke(client, "failing-first-init")
+    assert "FunctionError" not in response and body == "initialised"
 
 
 def test_closing_a_function_stops_its_environments(moto_server, server_sqs, tmp_path, layer):

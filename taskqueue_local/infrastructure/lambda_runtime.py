@@ -20,6 +20,8 @@ from typing import Any
 
 # The first line on the response pipe: init is over. Lambda's runtime asks for its first invocation here.
 INIT_DONE = {"init_done": True}
+# Marks the answer to an invocation whose init had failed: the environment is gone after it.
+INIT_FAILED = "init_failed"
 
 
 class LambdaContext:
@@ -78,15 +80,16 @@ def main() -> int:
     for line in sys.stdin:
         request = json.loads(line)
         if init_error is not None:
-            answer = {"ok": False, "error": init_error}
-        else:
-            context = LambdaContext(request["request_id"], request["deadline_ms"])
-            try:
-                result = function(request["event"], context)
-                answer = {"ok": True, "result": json.dumps(result)}
-            except Exception as error:
-                traceback.print_exc()
-                answer = {"ok": False, "error": _error(error)}
+            # Lambda's runtime reports the init error and exits: the next invoke runs init again.
+            responses.write(json.dumps({"ok": False, "error": init_error, INIT_FAILED: True}) + "\n")
+            return 1
+        context = LambdaContext(request["request_id"], request["deadline_ms"])
+        try:
+            result = function(request["event"], context)
+            answer = {"ok": True, "result": json.dumps(result)}
+        except Exception as error:
+            traceback.print_exc()
+            answer = {"ok": False, "error": _error(error)}
         sys.stdout.flush()
         sys.stderr.flush()
         responses.write(json.dumps(answer) + "\n")

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.limits import LAMBDA_INIT_SECONDS
-from taskqueue_local.infrastructure.lambda_runtime import INIT_DONE
+from taskqueue_local.infrastructure.lambda_runtime import INIT_DONE, INIT_FAILED
 
 BOOTSTRAP = Path(__file__).with_name("lambda_runtime.py")
 CONFIG_CACHE_SECONDS = 2.0
@@ -411,7 +411,7 @@ class LocalLambda:
                 started = time.monotonic()  # the invocation's clock starts once init is done
                 answer, timed_out = environment.invoke(payload, started + config.timeout, request_id)
         finally:
-            pool.release(environment, reusable=answer is not None)
+            pool.release(environment, reusable=answer is not None and not answer.get(INIT_FAILED))
         duration_ms = (time.monotonic() - started) * 1000
         if suppressed and not environment.initialised and timed_out:
             self._log(environment, f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: invoke\tStatus: timeout")
