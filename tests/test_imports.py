@@ -3,8 +3,8 @@
 - ``taskqueue_local``: infrastructure < deployment < scenarios < the CLI; a layer imports only from the
   layers before it (no layer imports a scenario), and nothing there imports the benchmark.
 - tests import helper modules (``aws_fakes``, ``aws_settings``), never another test module or conftest,
-  and never moto's backends (``sqs_backends`` and the like: its private state); they use AWS's API, as
-  the code under test does (moving moto's clock, as the triage tests do, leaves its state alone).
+  and from moto only its public entry points (``mock_aws``, the server), never its models or backends
+  (its private state and clock); they use AWS's API, as the code under test does.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# What tests may import from moto: the mock and the server, its public entry points.
+MOTO_PUBLIC = {"moto", "moto.mock_aws", "moto.server", "moto.server.ThreadedMotoServer"}
 LAYERS = ("infrastructure", "deployment", "scenarios")
 
 
@@ -52,12 +54,12 @@ def test_every_module_of_the_local_stack_is_in_a_layer():
     assert loose == {"__init__.py", "__main__.py", "cli.py"}
 
 
-def test_tests_import_no_test_module_conftest_or_moto_backend():
+def test_tests_import_no_test_module_conftest_or_moto_internals():
     test_modules = {path.stem for path in (ROOT / "tests").glob("test_*.py")} | {"conftest"}
     offending = {
         f"{path.name}: {module}"
         for path in sorted((ROOT / "tests").glob("*.py"))
         for module in imported_modules(path)
-        if module.split(".")[0] in test_modules or (module.startswith("moto.") and module.endswith("_backends"))
+        if module.split(".")[0] in test_modules or (module.split(".")[0] == "moto" and module not in MOTO_PUBLIC)
     }
     assert not offending, sorted(offending)

@@ -7,11 +7,10 @@ import json
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-import moto.sqs.models
 import pytest
 from botocore.exceptions import ClientError
 
-from aws_fakes import CallRecorder
+from aws_fakes import CallRecorder, ReceiptHandles
 from taskqueue.dead_letter_queue import (
     ERROR_ATTRIBUTE,
     MALFORMED,
@@ -110,17 +109,15 @@ def journal(tmp_path, queues, sqs):
 
 
 @pytest.fixture
-def sqs_clock(monkeypatch):
-    """Moves moto's SQS clock forward, so visibility timeouts end without waiting for them."""
-    offset = [0.0]
-    real_seconds = moto.sqs.models.unix_time
-    monkeypatch.setattr(moto.sqs.models, "unix_time", lambda dt=None: real_seconds(dt) + offset[0])
-    monkeypatch.setattr(moto.sqs.models, "unix_time_millis", lambda dt=None: (real_seconds(dt) + offset[0]) * 1000)
+def end_leases(sqs):
+    """Ends the leases a crashed run left on the messages it received, through SQS's own API
+    (ChangeMessageVisibility to 0), where waiting them out would take real time."""
+    receipts = ReceiptHandles(sqs)
 
-    def advance(seconds: float) -> None:
-        offset[0] += seconds
+    def end(queue_url: str) -> None:
+        assert receipts.expire(queue_url) > 0, "no message was held"
 
-    return advance
+    return end
 
 
 @pytest.fixture
@@ -324,13 +321,13 @@ def crash(sqs, queues, journal, event: str, handler, settings: ScanSettings = FA
         sqs.meta.events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", dead)
 
 
-def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queues, journal, sqs_clock):
+def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queues, journal, end_leases):
     for n in range(25):
         dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
     crash(sqs, queues, journal, "before-call.sqs.DeleteMessageBatch", raise_on_call(2, Crash()))
     # The second batch is in the queue and still in the DLQ, hidden until its lease ends; the journal knows.
     assert list(journal.entries().values()) == [SENT] * 10
-    sqs_clock(FAST.lease_seconds + 1)
+    end_leases(queues.dlq_url)
 
     report = redrive_all(sqs, queues, journal)
 
@@ -340,13 +337,13 @@ def test_a_crash_between_send_and_delete_neither_duplicates_nor_loses(sqs, queue
     assert journal.entries() == {}
 
 
-def test_a_crash_before_the_send_is_confirmed_resends_and_reports_it(sqs, queues, journal, sqs_clock):
+def test_a_crash_before_the_send_is_confirmed_resends_and_reports_it(sqs, queues, journal, end_leases):
     """The one window the journal cannot close on a standard queue: said so, and counted."""
     for n in range(10):
         dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
     crash(sqs, queues, journal, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send)
     assert list(journal.entries().values()) == [SENDING] * 10
-    sqs_clock(FAST.lease_seconds + 1)
+    end_leases(queues.dlq_url)
 
     report = redrive_all(sqs, queues, journal)
 
@@ -474,7 +471,7 @@ def test_fifo_keeps_the_group_and_a_stable_deduplication_id_across_reruns(sqs, m
     assert drain(sqs, queues.dlq_url) == []
 
 
-def test_fifo_a_crash_before_the_send_is_confirmed_duplicates_nothing(sqs, make_queues, tmp_path, sqs_clock):
+def test_fifo_a_crash_before_the_send_is_confirmed_duplicates_nothing(sqs, make_queues, tmp_path, end_leases):
     queues = make_queues("orders", fifo=True)
     for n in range(3):
         dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1")
@@ -482,7 +479,7 @@ def test_fifo_a_crash_before_the_send_is_confirmed_duplicates_nothing(sqs, make_
     settings = ScanSettings(lease_seconds=60, wait_seconds=0)
     with RedriveJournal(tmp_path / "j.sqlite3", queues.dlq_arn) as journal:
         crash(sqs, queues, journal, "after-call.sqs.SendMessageBatch", crash_after_sqs_accepts_the_send, settings)
-        sqs_clock(settings.lease_seconds + 1)
+        end_leases(queues.dlq_url)
         report = redrive_all(sqs, queues, journal, settings)
     assert (report.moved, report.possibly_duplicated) == (3, 3)
     assert [json.loads(m["Body"])["payload"] for m in drain(sqs, queues.url)] == [0, 1, 2]
