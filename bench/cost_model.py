@@ -102,7 +102,15 @@ def per_million_tasks(usage: TaskUsage, prices: Prices = PRICES) -> dict[str, fl
     parts["total_logs_infrequent_access"] = (
         parts["total"] - parts["logs"] + logs_gb * prices.logs_infrequent_access_per_gb
     )
+    # Not in the total: only tasks due beyond SQS's 900 s go through a one-time schedule, one Scheduler
+    # invocation each (its SendMessage replaces the producer's own, so SQS's count does not change).
+    parts["scheduler_if_due_beyond_900s"] = prices.scheduler_per_million_invocations
     return parts
+
+
+def periodic_task_per_month(usage: TaskUsage, runs_per_month: float, prices: Prices = PRICES) -> float:
+    """US$ a month for one periodic task: a Scheduler invocation per run, and the run as any task."""
+    return runs_per_month * (prices.scheduler_per_million_invocations + per_million_tasks(usage, prices)["total"]) / 1e6
 
 
 def per_month_idle(usage: IdleUsage, prices: Prices = PRICES) -> dict[str, float]:

@@ -95,6 +95,7 @@ def results(
             "usage_per_task": asdict(usage[design]),
             "usd_per_million_tasks": cost_model.per_million_tasks(usage[design]),
             "usd_per_month_idle": cost_model.per_month_idle(idle_usage[design]),
+            "usd_per_month_periodic_task": cost_model.periodic_task_per_month(usage[design], months),
             "metric_series_while_busy": busy_series[design],
             "usd_per_month_metrics_while_busy": cost_model.metrics_per_month(busy_series[design]),
             "latency": latency[design],
@@ -188,6 +189,11 @@ def tables(result: dict[str, Any]) -> str:
             "metric series while busy / US$ a month",
             lambda x: f"{x['metric_series_while_busy']} / {x['usd_per_month_metrics_while_busy']:.2f}",
         ),
+        (
+            "  + Scheduler, for tasks due beyond 900 s",
+            functools.partial(_usd_per_million, "scheduler_if_due_beyond_900s"),
+        ),
+        ("a periodic task every minute, US$ a month", lambda x: f"{x['usd_per_month_periodic_task']:.3f}"),
         ("US$ per month at idle", lambda x: f"{x['usd_per_month_idle']['total']:.2f}"),
         ("  of which custom metrics", lambda x: f"{x['usd_per_month_idle']['custom_metrics']:.2f}"),
     ]

@@ -27,6 +27,15 @@ def test_per_million_tasks_prices_each_line():
         sum(parts[k] for k in ("sqs_requests", "lambda_requests", "lambda_duration", "logs"))
     )
     assert parts["total_logs_infrequent_access"] == pytest.approx(parts["total"] - parts["logs"] / 2)
+    assert parts["scheduler_if_due_beyond_900s"] == 1.00  # one Scheduler invocation per task, not in the total
+
+
+def test_a_periodic_task_costs_its_schedule_and_its_runs():
+    usage = cost_model.TaskUsage(
+        sqs_requests=0.3, lambda_requests=0.1, gb_seconds=0.0, function_log_bytes=0, invocations=0
+    )
+    per_run = 1.00 / 1e6 + cost_model.per_million_tasks(usage)["total"] / 1e6
+    assert cost_model.periodic_task_per_month(usage, 43_200) == pytest.approx(43_200 * per_run)
 
 
 def test_idle_month_prices_runs_polls_and_metric_series():
