@@ -48,8 +48,10 @@ soak: build ## Reliability soak: 2,000 tasks under injected faults, then the lon
 	$(BIN)/python -m taskqueue_local soak --tasks 2000
 	TASKQUEUE_FAULT_MODEL_PROFILE=long $(BIN)/python -m pytest -q -s tests/test_fault_model.py tests/test_sqs_model.py
 
+# Two workers, a test file each at a time (its module fixtures, such as the local stack, stay in one):
+# the Terraform applies and the local stack wait on the emulator much of the time (8 min against 13 here).
 test: $(BIN)/.installed checkov ## Run the test suite (moto, Terraform where installed) and checkov
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=10
 
 lint: $(BIN)/.installed ## ruff, format check, mypy
 	$(BIN)/ruff check .
