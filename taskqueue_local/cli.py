@@ -168,6 +168,7 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from taskqueue.operations import cli as operations_cli  # noqa: PLC0415
     from taskqueue_local.scenarios import demo  # noqa: PLC0415
 
     started = time.monotonic()
@@ -188,10 +189,13 @@ def _demo(args: argparse.Namespace) -> int:
             else:
                 print("== running tasks (the local event source mapping polls the queue)")
             summary = demo.run(deployment, demo.Scenario(), timeout=args.timeout)
+            print(summary.table())
+            dlq_list = ["dlq", "list", "--queue-url", deployment.queues.url]
+            print(f"== the dead letters, as an operator triages them: python -m taskqueue {' '.join(dlq_list)}")
+            operations_cli.main(dlq_list, sqs=deployment.client("sqs"))
         finally:
             print("== stopping the local stack")
             terraform_stack.down(args.work_dir)
-    print(summary.table())
     print(f"demo finished in {time.monotonic() - started:.0f} s")
     if not summary.ok:
         print(f"FAILED: {summary.lost} lost, {summary.stuck} stuck", file=sys.stderr)

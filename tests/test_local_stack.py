@@ -7,12 +7,14 @@ This is `make demo` and `make demo MODE=esm` on a short scenario, on one stack i
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 
+from taskqueue.operations import cli as operations_cli
 from taskqueue.schedules import periodic_run
 from taskqueue_local.deployment import terraform_stack
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE
@@ -23,7 +25,7 @@ from tools import terraform as tf
 pytestmark = pytest.mark.terraform
 
 EXAMPLES = {mode: terraform_stack.MODE_EXAMPLES[mode] for mode in (SCHEDULE, EVENT_SOURCE_MAPPING)}
-SCENARIO = demo.Scenario(succeed=6, flaky=2, exhausted=1, permanent=2, malformed=1, unknown=1)
+SCENARIO = demo.Scenario(succeed=6, flaky=2, rate_limited=1, exhausted=1, permanent=2, malformed=1, unknown=1)
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +42,19 @@ def local_stack(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", list(EXAMPLES))
-def test_short_scenario_accounts_for_every_task_in_both_modes(local_stack, mode):
+def test_short_scenario_accounts_for_every_task_in_both_modes(local_stack, mode, capsys):
     deployment = local_stack.deployment(EXAMPLES[mode])
     assert deployment.trigger_mode == mode
     summary = demo.run(deployment, SCENARIO, timeout=120)
     print(summary.table())
 
-    assert summary.enqueued == SCENARIO.total == 13
+    assert summary.enqueued == SCENARIO.total == 14
     assert (summary.lost, summary.stuck) == (0, 0)
-    assert summary.succeeded == SCENARIO.succeed + SCENARIO.flaky
-    assert summary.retried_then_succeeded == SCENARIO.flaky
+    assert summary.succeeded == SCENARIO.succeed + SCENARIO.flaky + SCENARIO.rate_limited
+    assert summary.retried_then_succeeded == SCENARIO.flaky + SCENARIO.rate_limited
+    # Retry(after=5): run again once, not before the 5 s it asked for.
+    [retried_after] = summary.retried_after_seconds
+    assert retried_after >= demo.RETRY_AFTER_SECONDS
     assert summary.dead_lettered == SCENARIO.expected_dead_letters()
     assert summary.kinds_dead_lettered == Counter(permanent=2, malformed=1, unknown=1, exhausted=1)
     assert len(summary.latency_ms) >= SCENARIO.succeed
@@ -58,6 +63,16 @@ def test_short_scenario_accounts_for_every_task_in_both_modes(local_stack, mode)
     assert summary.scheduled_runs == Counter({"later-0": 1})
     assert summary.periodic_runs >= 1
     assert summary.ok
+
+    # The demo ends with `dlq list`: the scenario's reading of the DLQ put every dead letter back.
+    capsys.readouterr()
+    assert (
+        operations_cli.main(["dlq", "list", "--queue-url", deployment.queues.url, "--json"], deployment.client("sqs"))
+        == 0
+    )
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    reasons = Counter(entry["reason"] for entry in listed if entry["kind"] == "dead_letter")
+    assert reasons == SCENARIO.expected_dead_letters()
 
 
 def test_the_periodic_task_runs_on_each_tick(local_stack):

@@ -10,7 +10,7 @@ import hashlib
 import time
 from typing import Any
 
-from taskqueue import PermanentError, TaskContext, task
+from taskqueue import PermanentError, Retry, TaskContext, task
 
 
 @task("checksum")
@@ -27,6 +27,14 @@ def flaky(payload: dict[str, Any], context: TaskContext) -> None:
     """
     if context.receive_count <= int(payload.get("fail_times", 1)):
         raise RuntimeError(f"attempt {context.receive_count} failed on purpose; it will be retried")
+
+
+@task("rate_limited")
+def rate_limited(payload: dict[str, Any], context: TaskContext) -> None:
+    """Its first attempt is answered as an HTTP 429 with ``Retry-After`` would be: ``Retry(after=...)``
+    has it tried again after exactly that many seconds, whatever the queue's backoff."""
+    if context.receive_count == 1:
+        raise Retry("rate limited (HTTP 429)", after=int(payload.get("retry_after", 5)))
 
 
 @task("validate_order")

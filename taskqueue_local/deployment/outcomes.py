@@ -15,19 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskqueue.dead_letter_queue import REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
-from taskqueue.operations.dlq_message import REDRIVE
+from taskqueue.dead_letter_queue import SOURCE_MESSAGE_ID_ATTRIBUTE
+from taskqueue.operations.dlq_message import DlqMessage
+from taskqueue.operations.dlq_scan import DlqScan
 from taskqueue.worker import RETRIED, SUCCEEDED
 
 
 @dataclass
 class Outcomes:
-    """Per SQS message id: whether a run of its task succeeded, whether one was retried; first-attempt
-    queue times (ms)."""
+    """Per SQS message id: whether a run of its task succeeded, whether one was retried, and how long after
+    its enqueue the run that succeeded started; first-attempt queue times (ms)."""
 
     succeeded: set[str] = field(default_factory=set)
     retried: set[str] = field(default_factory=set)
     first_attempt_queue_ms: list[float] = field(default_factory=list)
+    succeeded_queue_ms: dict[str, float] = field(default_factory=dict)  # from the enqueue to the run that succeeded
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class WorkerLog:
                 continue
             if outcome == SUCCEEDED:
                 found.succeeded.add(message_id)
+                if "queued_ms" in entry:
+                    found.succeeded_queue_ms[message_id] = float(entry["queued_ms"])
             elif outcome == RETRIED:
                 found.retried.add(message_id)
             if entry.get("receive_count") == 1 and "queued_ms" in entry:
@@ -82,30 +86,17 @@ class WorkerLog:
         return [float(value) for entry in self.documents(since) for value in entry.get("TaskQueueTime", [])]
 
 
-def read_dead_letters(sqs: Any, dlq_url: str) -> list[dict[str, Any]]:
-    """Every message in the DLQ, with its attributes and receive count (read once, at the end of a run:
-    each stays hidden for 15 minutes)."""
-    found: list[dict[str, Any]] = []
-    while messages := sqs.receive_message(
-        QueueUrl=dlq_url,
-        MaxNumberOfMessages=10,
-        VisibilityTimeout=900,
-        MessageAttributeNames=["All"],
-        MessageSystemAttributeNames=["ApproximateReceiveCount"],
-    ).get("Messages", []):
-        found += messages
-    return found
-
-
-def reason(message: dict[str, Any]) -> str | None:
-    """The worker's reason attribute on a dead-lettered message, if it has one."""
-    return message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue")
+def read_dead_letters(sqs: Any, dlq_url: str) -> list[DlqMessage]:
+    """Every message in the DLQ, read once with the triage's scan, which makes each visible again when it
+    ends: ``dlq list`` after a scenario still shows them."""
+    with DlqScan(sqs, dlq_url) as scan:
+        return [message for batch in scan.batches() for message in batch]
 
 
 def dead_letters(sqs: Any, dlq_url: str) -> dict[str, str]:
     """Source message id -> reason, for every message in the DLQ (REDRIVE: moved by SQS's redrive)."""
     found: dict[str, str] = {}
     for message in read_dead_letters(sqs, dlq_url):
-        source = message.get("MessageAttributes", {}).get(SOURCE_MESSAGE_ID_ATTRIBUTE, {})
-        found[source.get("StringValue", message["MessageId"])] = reason(message) or REDRIVE
+        source = message.message_attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE, {})
+        found[str(source.get("StringValue", message.message_id))] = message.reason
     return found

@@ -28,6 +28,8 @@ from taskqueue_local.scenarios.toolkit.tables import table
 
 # A task due this far ahead becomes a one-time schedule (beyond SQS's 900 s).
 SCHEDULED_DELAY = timedelta(minutes=30)
+# The rate_limited task's first attempt raises Retry(after=this): it must not run again sooner.
+RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Scenario:
 
     succeed: int = 30
     flaky: int = 8  # fail twice, then succeed
+    rate_limited: int = 2  # Retry(after=RETRY_AFTER_SECONDS), then succeed
     exhausted: int = 2  # keep failing until they are dead-lettered
     permanent: int = 4  # raise PermanentError
     malformed: int = 2  # not a task message at all
@@ -44,13 +47,25 @@ class Scenario:
 
     @property
     def total(self) -> int:
-        return self.succeed + self.flaky + self.exhausted + self.permanent + self.malformed + self.unknown
+        return (
+            self.succeed
+            + self.flaky
+            + self.rate_limited
+            + self.exhausted
+            + self.permanent
+            + self.malformed
+            + self.unknown
+        )
 
     def tasks(self) -> list[tuple[str, Task | str]]:
         """(kind, task or raw body), in the order they are sent."""
         items: list[tuple[str, Task | str]] = []
         items += [("succeed", Task("checksum", {"text": f"document {n}"}, id=f"ok-{n}")) for n in range(self.succeed)]
         items += [("flaky", Task("flaky", {"fail_times": 2}, id=f"flaky-{n}")) for n in range(self.flaky)]
+        items += [
+            ("rate_limited", Task("rate_limited", {"retry_after": RETRY_AFTER_SECONDS}, id=f"rate-limited-{n}"))
+            for n in range(self.rate_limited)
+        ]
         items += [("exhausted", Task("flaky", {"fail_times": 99}, id=f"doomed-{n}")) for n in range(self.exhausted)]
         items += [("permanent", Task("validate_order", {"sku": n}, id=f"bad-order-{n}")) for n in range(self.permanent)]
         items += [("malformed", f"this is not JSON #{n}") for n in range(self.malformed)]
@@ -82,6 +97,8 @@ class Summary:
     retried_then_succeeded: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     kinds_dead_lettered: Counter[str] = field(default_factory=Counter)
+    retried_after_seconds: list[float] = field(default_factory=list)  # enqueue to the run after Retry(after=)
+    rate_limited_expected: int = 0
     lost: int = 0
     stuck: int = 0
     seconds: float = 0.0
@@ -105,8 +122,14 @@ class Summary:
         return len(runs) == self.scheduled_expected and set(runs.values()) == {1} and self.periodic_runs >= 1
 
     @property
+    def retry_after_ok(self) -> bool:
+        """Each Retry(after=) task ran again, and none sooner than it asked."""
+        ran = self.retried_after_seconds
+        return len(ran) == self.rate_limited_expected and all(s >= RETRY_AFTER_SECONDS for s in ran)
+
+    @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.stuck == 0 and self.scheduled_ok
+        return self.lost == 0 and self.stuck == 0 and self.scheduled_ok and self.retry_after_ok
 
     def table(self) -> str:
         p50, p95 = percentile(self.latency_ms, 0.50), percentile(self.latency_ms, 0.95)
@@ -114,6 +137,7 @@ class Summary:
             ("enqueued", str(self.enqueued)),
             ("succeeded", str(self.succeeded)),
             ("  of which retried first", str(self.retried_then_succeeded)),
+            (f"Retry(after={RETRY_AFTER_SECONDS} s), then succeeded", self._retried_after()),
             ("dead-lettered", str(sum(self.dead_lettered.values()))),
             *((f"  {reason}", str(count)) for reason, count in sorted(self.dead_lettered.items())),
             ("lost", str(self.lost)),
@@ -134,6 +158,12 @@ class Summary:
                 (f"periodic {DEMO_PERIODIC_TASK} runs", str(self.periodic_runs)),
             ]
         return table(f"demo, {self.mode} mode", ("", "value"), rows, right=("value",))
+
+    def _retried_after(self) -> str:
+        ran = self.retried_after_seconds
+        if not ran:
+            return f"0/{self.rate_limited_expected}"
+        return f"{len(ran)}/{self.rate_limited_expected}, ran again {min(ran):.1f}-{max(ran):.1f} s after the enqueue"
 
 
 def enqueue(deployment: Deployment, scenario: Scenario) -> dict[str, str]:
@@ -235,6 +265,7 @@ def summarize(
     mode: str, kinds: dict[str, str], outcomes: Outcomes, dead: dict[str, str], stuck: int, seconds: float
 ) -> Summary:
     sent = kinds.keys()
+    rate_limited = {message_id for message_id, kind in kinds.items() if kind == "rate_limited"}
     return Summary(
         mode=mode,
         enqueued=len(kinds),
@@ -242,6 +273,12 @@ def summarize(
         retried_then_succeeded=len(outcomes.succeeded & outcomes.retried & sent),
         dead_lettered=Counter(reason for message_id, reason in dead.items() if message_id in sent),
         kinds_dead_lettered=Counter(kinds[message_id] for message_id in dead if message_id in sent),
+        retried_after_seconds=sorted(
+            outcomes.succeeded_queue_ms[message_id] / 1000
+            for message_id in rate_limited & outcomes.retried
+            if message_id in outcomes.succeeded_queue_ms
+        ),
+        rate_limited_expected=len(rate_limited),
         # Unaccounted tasks still in the queue are stuck; the rest are lost.
         lost=max(0, len(sent - outcomes.succeeded - dead.keys()) - stuck),
         stuck=stuck,

@@ -41,7 +41,7 @@ from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
-from taskqueue_local.deployment.outcomes import read_dead_letters, reason
+from taskqueue_local.deployment.outcomes import read_dead_letters
 from taskqueue_local.infrastructure.lambda_service import FunctionConfig, Invocation, LambdaHooks
 from taskqueue_local.infrastructure.processes import ROOT
 from taskqueue_local.infrastructure.shutdown import exit_on_signals
@@ -453,11 +453,11 @@ def _dead_letters(sqs: Any, dlq_url: str, max_receive_count: int) -> dict[str, s
     """Task id -> reasons, over every DLQ message (its body carries the id)."""
     found: dict[str, set[str]] = {}
     for message in read_dead_letters(sqs, dlq_url):
-        match = TASK_ID.search(message["Body"])
-        task_id = match.group(0) if match else f"unidentified:{message['MessageId']}"
-        why = reason(message) or ""
-        if not why and int(message["Attributes"]["ApproximateReceiveCount"]) > max_receive_count:
-            why = REDRIVE
+        match = TASK_ID.search(message.body)
+        task_id = match.group(0) if match else f"unidentified:{message.message_id}"
+        # No reason attached and not past maxReceiveCount: nothing explains why it is there.
+        unexplained = message.reason == REDRIVE and message.receive_count <= max_receive_count
+        why = "" if unexplained else message.reason
         found.setdefault(task_id, set()).add(why)
     return found
 
