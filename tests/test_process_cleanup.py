@@ -238,7 +238,8 @@ def test_serve_stops_its_execution_environments(tmp_path, send):
 
 
 @pytest.mark.terraform
-def test_demo_stops_everything_it_started_during_its_terraform_apply(tmp_path):
+@pytest.mark.parametrize("send", SIGNALS)
+def test_demo_stops_everything_it_started_during_its_terraform_apply(tmp_path, send):
     try:
         tf.setup()
     except tf.TerraformUnavailable as error:
@@ -248,7 +249,7 @@ def test_demo_stops_everything_it_started_during_its_terraform_apply(tmp_path):
     entry.wait_until(
         all_of(running("taskqueue_local.infrastructure.emulator"), running("terraform apply")), "the demo's apply"
     )
-    stop_and_check(entry, sigterm_to_the_process)
+    stop_and_check(entry, send)
 
 
 # A run that starts a child in a session of its own (as `up` starts the emulator), then either ends
