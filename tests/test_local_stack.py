@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from taskqueue.operations import cli as operations_cli
+from taskqueue.producer import TaskQueue
 from taskqueue.schedules import periodic_run
 from taskqueue_local.deployment import terraform_stack
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE
@@ -92,6 +93,29 @@ def test_the_periodic_task_runs_on_each_tick(local_stack):
     times = sorted(datetime.fromisoformat(when) for when in runs)
     assert len(times) >= 3 and set(runs.values()) == {1}
     assert all(later - earlier == timedelta(minutes=10) for earlier, later in itertools.pairwise(times))
+
+
+def test_a_cancelled_schedule_never_runs_and_its_twin_runs_once(local_stack):
+    """Two tasks 30 minutes out on the module's schedule group, one cancelled: the worker runs the other
+    once (15 s later at 120x) and never the cancelled one, which fired at the same moment if at all."""
+    deployment = local_stack.deployment(EXAMPLES[SCHEDULE])
+    assert deployment.scheduling is not None
+    producer = TaskQueue(
+        deployment.queues.url,
+        sqs=deployment.client("sqs"),
+        scheduler=deployment.client("scheduler"),
+        scheduling=deployment.scheduling,
+        queue_arn=deployment.queues.arn,
+    )
+    producer.enqueue("checksum", {"text": "kept"}, id="kept-0", delay=demo.SCHEDULED_DELAY)
+    producer.cancel(producer.enqueue("checksum", {"text": "cancelled"}, id="cancelled-0", delay=demo.SCHEDULED_DELAY))
+    wall = demo.SCHEDULED_DELAY.total_seconds() / deployment.schedule_speedup
+    deadline = time.monotonic() + wall + 60  # a schedule poll, a consumer run and a worker's cold start
+    while not deployment.worker_log.task_runs()["kept-0"] and time.monotonic() < deadline:
+        time.sleep(1)
+    time.sleep(5)  # a consumer run (every 3 s here) after it: the cancelled one would have run by now
+    runs = deployment.worker_log.task_runs()
+    assert (runs["kept-0"], runs["cancelled-0"]) == (1, 0)
 
 
 def test_the_deployed_functions_are_what_the_module_declares(local_stack):
