@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from taskqueue.operations import cli as operations_cli
-from taskqueue.producer import TaskQueue
 from taskqueue.schedules import periodic_run
 from taskqueue_local.deployment import terraform_stack
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE
@@ -100,13 +99,7 @@ def test_a_cancelled_schedule_never_runs_and_its_twin_runs_once(local_stack):
     once (15 s later at 120x) and never the cancelled one, which fired at the same moment if at all."""
     deployment = local_stack.deployment(EXAMPLES[SCHEDULE])
     assert deployment.scheduling is not None
-    producer = TaskQueue(
-        deployment.queues.url,
-        sqs=deployment.client("sqs"),
-        scheduler=deployment.client("scheduler"),
-        scheduling=deployment.scheduling,
-        queue_arn=deployment.queues.arn,
-    )
+    producer = deployment.producer()
     producer.enqueue("checksum", {"text": "kept"}, id="kept-0", delay=demo.SCHEDULED_DELAY)
     producer.cancel(producer.enqueue("checksum", {"text": "cancelled"}, id="cancelled-0", delay=demo.SCHEDULED_DELAY))
     wall = demo.SCHEDULED_DELAY.total_seconds() / deployment.schedule_speedup

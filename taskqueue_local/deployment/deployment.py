@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.operations.redrive import queue_depths
+from taskqueue.producer import TaskQueue
 from taskqueue.schedules import SchedulingConfig
 from taskqueue_local.deployment.outcomes import WorkerLog
 from taskqueue_local.infrastructure.clients import Endpoints
@@ -72,6 +73,19 @@ class Deployment:
     @property
     def worker_log(self) -> WorkerLog:
         return WorkerLog(self.logs_dir / f"{self.worker_function}.log")
+
+    def producer(self) -> TaskQueue:
+        """The producer of this deployment's tasks, as an application would build it: with the Scheduler
+        for tasks due beyond SQS's 900 s where the example schedules."""
+        if self.scheduling is None:
+            return TaskQueue(self.queues.url, sqs=self.client("sqs"))
+        return TaskQueue(
+            self.queues.url,
+            sqs=self.client("sqs"),
+            scheduler=self.client("scheduler"),
+            scheduling=self.scheduling,
+            queue_arn=self.queues.arn,
+        )
 
     def depth(self, url: str | None = None) -> int:
         """Messages visible, in flight and delayed in the queue (or in ``url``)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from taskqueue.producer import Task, TaskQueue
+from taskqueue.producer import Task
 from taskqueue.schedules import periodic_run
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.outcomes import Outcomes, dead_letters
@@ -169,7 +169,7 @@ class Summary:
 def enqueue(deployment: Deployment, scenario: Scenario) -> dict[str, str]:
     """Sends the scenario; returns message id -> kind."""
     sqs = deployment.client("sqs")
-    producer = TaskQueue(deployment.queues.url, sqs=sqs)
+    producer = deployment.producer()
     items = scenario.tasks()
     tasks = [(kind, item) for kind, item in items if isinstance(item, Task)]
     kinds = dict(zip(producer.enqueue_batch(task for _, task in tasks), (kind for kind, _ in tasks), strict=True))
@@ -186,15 +186,8 @@ def schedule_later(deployment: Deployment, scenario: Scenario, log: Callable[[st
     if deployment.scheduling is None:
         log(f"examples/{deployment.name} outputs no scheduling settings: no scheduled tasks")
         return []
-    producer = TaskQueue(
-        deployment.queues.url,
-        sqs=deployment.client("sqs"),
-        scheduler=deployment.client("scheduler"),
-        scheduling=deployment.scheduling,
-        queue_arn=deployment.queues.arn,
-    )
     tasks = scenario.scheduled_tasks()
-    producer.enqueue_batch(tasks)
+    deployment.producer().enqueue_batch(tasks)
     wall = SCHEDULED_DELAY.total_seconds() / deployment.schedule_speedup
     log(
         f"scheduled {len(tasks)} tasks {SCHEDULED_DELAY} ahead: at {deployment.schedule_speedup:g}x they run "
