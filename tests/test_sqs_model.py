@@ -8,8 +8,9 @@ and the queues' message counts. Time is kept out of it (visibility timeouts of 0
 
 Where moto differs from SQS's documented behaviour, the model follows SQS and the case is left out of
 the comparison, by name (see ``MOTO_DIFFERS``); the tests below the differential one check the model's
-behaviour in those cases. FIFO group order after a visibility timeout ends (receives with visibility 0,
-visibility changed to 0) is compared: moto 5.2.5 agrees with SQS there.
+behaviour in those cases. FIFO group order once received messages are visible again is one of them: the
+long profile found moto handing out a group's second message first ("fifo-order-after-visibility"), and
+``test_fifo_group_is_locked_while_in_flight_and_delivered_in_order`` checks the model's order.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from hypothesis import given, note
+from hypothesis import example, given, note
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -44,6 +45,10 @@ MOTO_DIFFERS = {
     "attempt-id": "ReceiveRequestAttemptId (FIFO) returns the same messages again on SQS; moto ignores it",
     "dedup-after-delete": "SQS deduplicates for 5 minutes even once the first message is deleted; moto forgets it then",
     "dedup-message-id": "a deduplicated FIFO send answers with the original MessageId on the model, a new one on moto",
+    "fifo-order-after-visibility": (
+        "once a FIFO group's received messages are visible again, SQS delivers from the group's head; moto may "
+        "hand out a later one first"
+    ),
 }
 
 MAX_MESSAGE_BYTES = 1024
@@ -60,6 +65,7 @@ class QueueSpec:
 
 
 QUEUES = (QueueSpec("std"), QueueSpec("fifo.fifo", fifo=True), QueueSpec("cbd.fifo", fifo=True, content_dedup=True))
+FIFO = 1  # the index of a FIFO queue without content-based deduplication
 
 
 # -- the calls ----------------------------------------------------------------------------------
@@ -322,7 +328,20 @@ class Comparison:
         else:
             assert moto == model, f"moto: {moto!r}\nmodel: {model!r}"
 
+    def _receive_differs(self, receive: Receive) -> str | None:
+        if not QUEUES[receive.queue].fifo:
+            return None
+        state = self.sqs_model.queue(self.model.urls[receive.queue])
+        now = self.clock()
+        if any(m.receive_count and not m.in_flight(now) for m in state.messages.values()):
+            return "fifo-order-after-visibility"
+        return None
+
     def _receive(self, receive: Receive) -> None:
+        reason = self._receive_differs(receive)
+        if reason:
+            self.skip(reason)  # on neither backend, so that both keep the same messages in the same state
+            return
         arguments = {
             "MaxNumberOfMessages": receive.count,
             "VisibilityTimeout": receive.visibility,
@@ -454,6 +473,15 @@ def test_model_answers_as_moto_does() -> None:
 
         @model_settings(DIFFERENTIAL)
         @given(st.lists(calls, min_size=5, max_size=DIFFERENTIAL.steps))
+        # Found by the long profile: moto hands out a FIFO group's second message first once both were
+        # received with visibility 0 ("fifo-order-after-visibility").
+        @example(
+            [
+                SendBatch(queue=FIFO, entries=(Send(queue=FIFO, size=1), Send(queue=FIFO, size=10))),
+                Receive(queue=FIFO, count=2, visibility=0),
+                Receive(queue=FIFO, count=1, visibility=0),
+            ]
+        )
         def compare(sequence: list[Any]) -> None:
             endpoint.model = SqsModel()
             COMPARED["examples"] += 1
