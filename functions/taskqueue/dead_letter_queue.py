@@ -39,6 +39,7 @@ _TIGHT_ERROR_BYTES = 64
 # smaller entry may go through. Any other error (throttling, KMS, access, 5xx) is retried later.
 _ENTRY_REFUSED = {"InvalidParameterValue", "InvalidMessageContents", "InvalidAttributeValue", "InvalidAttributeName"}
 
+
 @functools.cache
 def _not_for_sqs() -> re.Pattern[str]:
     """Characters SQS does not accept in a message, and so in a string attribute. Compiled on the first
