@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskqueue.operations.redrive import queue_depths
+from taskqueue.operations.queue_attributes import queue_depths
 from taskqueue.producer import TaskQueue
 from taskqueue.schedules import SchedulingConfig
 from taskqueue_local.deployment.outcomes import WorkerLog

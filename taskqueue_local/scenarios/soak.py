@@ -36,7 +36,7 @@ from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Budget, Consumer, ConsumerReport
 from taskqueue.dead_letter_queue import MALFORMED, PERMANENT_ERROR, RETRIES_EXHAUSTED, UNKNOWN_TASK
 from taskqueue.operations.dlq_message import REDRIVE
-from taskqueue.operations.redrive import queue_depths
+from taskqueue.operations.queue_attributes import queue_depths
 from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import Deployment

@@ -63,8 +63,6 @@ class DlqScan:
     sqs: Any
     dlq_url: str
     settings: ScanSettings = field(default_factory=ScanSettings)
-    received: int = 0  # receives that brought a message, counting repeats
-    seen_again: int = 0
     release: ReleaseOutcome | None = None
 
     def __post_init__(self) -> None:
@@ -91,7 +89,6 @@ class DlqScan:
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
-            self.received += len(messages)
             with self._ledger:
                 new = [DlqMessage.from_message(message) for message in messages if self._hold(message)]
             if not new:
@@ -105,7 +102,6 @@ class DlqScan:
             (message["ReceiptHandle"], _HELD, message["MessageId"]),
         ).rowcount
         if known:
-            self.seen_again += 1
             return False
         self._ledger.execute(
             "INSERT INTO message VALUES (?, ?, ?)", (message["MessageId"], message["ReceiptHandle"], _HELD)

@@ -43,8 +43,9 @@ def dead_letter_queue_url(sqs: Any, queue_url: str) -> str:
     return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
-def check_dead_letter_queue(sqs: Any, queue_url: str, dlq_url: str) -> None:
-    """Refuse a DLQ that the queue's redrive policy does not name: its messages belong elsewhere."""
+def check_dead_letter_queue(sqs: Any, queue_url: str, dlq_url: str) -> str:
+    """Refuse a DLQ that the queue's redrive policy does not name: its messages belong elsewhere.
+    Returns the DLQ's ARN."""
     expected = dead_letter_target_arn(sqs, queue_url)
     actual = queue_arn(sqs, dlq_url)
     if expected != actual:
@@ -52,6 +53,7 @@ def check_dead_letter_queue(sqs: Any, queue_url: str, dlq_url: str) -> None:
             f"--dlq-url {dlq_url} ({actual}) is not the dead-letter queue of --queue-url {queue_url}, "
             f"whose redrive policy names {expected}: pass that queue's DLQ, or leave --dlq-url out"
         )
+    return actual
 
 
 def source_queue_url(sqs: Any, dlq_url: str) -> str:

@@ -9,26 +9,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from taskqueue.operations.dlq_message import DlqMessage
-from taskqueue.operations.queue_attributes import (
-    DEPTH_ATTRIBUTES,
-    check_dead_letter_queue,
-    dead_letter_queue_url,
-    queue_arn,
-    queue_depths,
-)
+from taskqueue.operations.queue_attributes import check_dead_letter_queue, queue_arn
 from taskqueue.operations.redrive_journal import RedriveJournal, default_journal_path
 from taskqueue.operations.triage import Outcome, Selection, TriageReport, redrive_dead_letters
-
-# Also importable from here, where the demo, the soak and older callers look for them.
-__all__ = [
-    "DEPTH_ATTRIBUTES",
-    "RedriveIncomplete",
-    "RedriveResult",
-    "dead_letter_queue_url",
-    "queue_arn",
-    "queue_depths",
-    "redrive",
-]
 
 # Error codes of an SQS endpoint that lacks StartMessageMoveTask.
 _UNSUPPORTED = {
@@ -76,8 +59,7 @@ def redrive(
 
     Refuses a DLQ that is not the queue's own. Raises :class:`RedriveIncomplete` if the copy stops early.
     """
-    check_dead_letter_queue(sqs, queue_url, dlq_url)
-    dlq_arn = queue_arn(sqs, dlq_url)
+    dlq_arn = check_dead_letter_queue(sqs, queue_url, dlq_url)
     if not force_copy:
         arguments: dict[str, Any] = {"SourceArn": dlq_arn, "DestinationArn": queue_arn(sqs, queue_url)}
         if max_per_second:
