@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -17,25 +16,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from taskqueue.operations.arguments import required_queue_url, with_queue
 from taskqueue.operations.dlq_commands import add_dlq_commands
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
 from taskqueue.operations.schedule_commands import add_due_arguments, add_schedule_commands, enqueued, producer
 from taskqueue.producer import EnqueueError
-
-
-def _with_queue(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--queue-url",
-        default=os.environ.get("TASKQUEUE_QUEUE_URL"),
-        help="the task queue (default: $TASKQUEUE_QUEUE_URL)",
-    )
-
-
-def _queue_url(args: argparse.Namespace) -> str:
-    if not args.queue_url:
-        raise ValueError("--queue-url is required (or set TASKQUEUE_QUEUE_URL)")
-    return str(args.queue_url)
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -44,7 +30,7 @@ def _print(result: dict[str, Any]) -> None:
 
 def _add_enqueue(commands: Any) -> None:
     enqueue = commands.add_parser("enqueue", help="send one task")
-    _with_queue(enqueue)
+    with_queue(enqueue)
     enqueue.add_argument("task", help="registered task name")
     enqueue.add_argument("--payload", default="null", help="the payload, as JSON (default: null)")
     enqueue.add_argument("--id", help="task id (idempotency key; FIFO deduplication id)")
@@ -59,7 +45,7 @@ def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
         payload = json.loads(args.payload)
     except ValueError as error:
         raise ValueError(f"--payload is not JSON: {error}") from None
-    handle = producer(_queue_url(args), sqs).enqueue(
+    handle = producer(required_queue_url(args), sqs).enqueue(
         args.task,
         payload,
         id=args.id,
@@ -74,13 +60,13 @@ def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
 
 def _add_stats(commands: Any) -> None:
     stats = commands.add_parser("stats", help="message counts of the queue and its DLQ")
-    _with_queue(stats)
+    with_queue(stats)
     stats.add_argument("--dlq-url", help="the DLQ (default: from the queue's redrive policy)")
     stats.set_defaults(run=_run_stats)
 
 
 def _run_stats(args: argparse.Namespace, sqs: Any) -> int:
-    queue_url = _queue_url(args)
+    queue_url = required_queue_url(args)
     dlq_url = args.dlq_url or dead_letter_queue_url(sqs, queue_url)
     _print(
         {
@@ -93,7 +79,7 @@ def _run_stats(args: argparse.Namespace, sqs: Any) -> int:
 
 def _add_redrive(commands: Any) -> None:
     move = commands.add_parser("redrive", help="move every message of the DLQ back to the queue")
-    _with_queue(move)
+    with_queue(move)
     move.add_argument("--dlq-url", help="the DLQ (default: from the queue's redrive policy; checked to be its DLQ)")
     move.add_argument("--max-per-second", type=int, help="rate limit for SQS's move task")
     move.add_argument("--copy", action="store_true", help="copy message by message instead of a move task")
@@ -104,7 +90,7 @@ def _add_redrive(commands: Any) -> None:
 
 
 def _run_redrive(args: argparse.Namespace, sqs: Any) -> int:
-    queue_url = _queue_url(args)
+    queue_url = required_queue_url(args)
     dlq_url = args.dlq_url or dead_letter_queue_url(sqs, queue_url)
     try:
         result = redrive(sqs, queue_url, dlq_url, args.max_per_second, force_copy=args.copy, journal_path=args.journal)
@@ -123,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_stats(commands)
     _add_redrive(commands)
     add_dlq_commands(commands)
-    add_schedule_commands(commands, _with_queue)
+    add_schedule_commands(commands)
     return parser
 
 

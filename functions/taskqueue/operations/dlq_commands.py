@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from taskqueue.operations.arguments import duration, positive_int
 from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
 from taskqueue.operations.output import make_output
@@ -34,26 +34,6 @@ PEEK_WARNING = (
     f"and hides it while the command runs (at most {ScanSettings().lease_seconds // 60} minutes if the command "
     "is killed). Whatever a command read and did not take goes back into the DLQ as soon as it ends."
 )
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
-
-
-def duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``7d``, or a sum such as ``1d12h``."""
-    match = _DURATION.match(text.strip())
-    if not text.strip() or not match:
-        raise argparse.ArgumentTypeError(f"must be a duration such as 30m, 2h, 7d or 1d12h, got {text!r}")
-    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 def add_dlq_commands(commands: Any) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from taskqueue.operations.dlq_commands import duration, positive_int
+from taskqueue.operations.arguments import duration, positive_int, required_queue_url, with_queue
 from taskqueue.producer import TaskQueue
 from taskqueue.schedules import SCHEDULE_GROUP_ENV, NotScheduled, ScheduleName, SchedulingConfig
 
@@ -67,8 +66,8 @@ def enqueued(handle: str) -> dict[str, Any]:
     return {"message_id": handle}
 
 
-def add_schedule_commands(commands: Any, with_queue: Callable[[argparse.ArgumentParser], None]) -> None:
-    """The ``scheduled`` command group, added to the CLI's subcommands; ``with_queue`` adds --queue-url."""
+def add_schedule_commands(commands: Any) -> None:
+    """The ``scheduled`` command group, added to the CLI's subcommands."""
     scheduled = commands.add_parser(
         "scheduled",
         help="tasks scheduled for later: list, cancel",
@@ -91,9 +90,7 @@ def add_schedule_commands(commands: Any, with_queue: Callable[[argparse.Argument
 
 
 def _scheduling_producer(args: argparse.Namespace, sqs: Any) -> TaskQueue:
-    if not args.queue_url:
-        raise ValueError("--queue-url is required (or set TASKQUEUE_QUEUE_URL)")
-    found = producer(str(args.queue_url), sqs)
+    found = producer(required_queue_url(args), sqs)
     if found.scheduling is None:
         raise ValueError(f"${SCHEDULE_GROUP_ENV} is not set: which schedule group to look in?")
     return found

@@ -1,0 +1,43 @@
+"""Argument types and the --queue-url option that the CLI's command groups share."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from datetime import timedelta
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``7d``, or a sum such as ``1d12h``."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match:
+        raise argparse.ArgumentTypeError(f"must be a duration such as 30m, 2h, 7d or 1d12h, got {text!r}")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def with_queue(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--queue-url",
+        default=os.environ.get("TASKQUEUE_QUEUE_URL"),
+        help="the task queue (default: $TASKQUEUE_QUEUE_URL)",
+    )
+
+
+def required_queue_url(args: argparse.Namespace) -> str:
+    if not args.queue_url:
+        raise ValueError("--queue-url is required (or set TASKQUEUE_QUEUE_URL)")
+    return str(args.queue_url)
