@@ -57,13 +57,13 @@ def listing(dlq_message: DlqMessage) -> dict[str, Any]:
 
 
 def table_row(dlq_message: DlqMessage) -> tuple[str, ...]:
-    fields = listing(dlq_message)
+    enqueued = dlq_message.first_enqueued  # UTC
     return (
         dlq_message.message_id,
         dlq_message.task or "",
         dlq_message.reason,
         dlq_message.error_first_line,
-        (fields["first_enqueued"] or "").replace("T", " ").removesuffix("+00:00"),
+        enqueued.strftime("%Y-%m-%d %H:%M:%S") if enqueued else "",
         str(dlq_message.receive_count),
         str(dlq_message.size),
     )

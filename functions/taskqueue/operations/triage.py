@@ -177,9 +177,10 @@ def _run(
     report: TriageReport,
     selection: Selection,
     listener: TriageListener,
-    settings: ScanSettings,
+    settings: ScanSettings | None,
     handle: BatchHandler,
 ) -> TriageReport:
+    settings = settings or ScanSettings()
     depths = queue_depths(sqs, report.dlq_url)
     report.visible_at_start = depths["ApproximateNumberOfMessages"]
     report.in_flight_at_start = depths["ApproximateNumberOfMessagesNotVisible"]
@@ -274,7 +275,7 @@ def list_dead_letters(
         for dlq_message in picked:
             listener.message(dlq_message, Outcome.LISTED)
 
-    return _run(sqs, report, selection, listener, settings or ScanSettings(), show)
+    return _run(sqs, report, selection, listener, settings, show)
 
 
 def purge_dead_letters(
@@ -296,7 +297,7 @@ def purge_dead_letters(
         if error is not None:
             raise _Stopped(_describe(error))
 
-    return _run(sqs, report, selection, listener, settings or ScanSettings(), delete)
+    return _run(sqs, report, selection, listener, settings, delete)
 
 
 def _delete(
@@ -430,6 +431,6 @@ def redrive_dead_letters(
         report,
         selection,
         listener,
-        settings or ScanSettings(),
+        settings,
         _Redrive(sqs, report, destination_url, journal, listener, dry_run),
     )
