@@ -91,9 +91,12 @@ def _expression(value: Any) -> str:
     return text
 
 
-def _blocks(path: Path, kind: str) -> list[tuple[str, dict[str, Any]]]:
+def _load(path: Path) -> dict[str, Any]:
     with path.open() as file:
-        document = hcl2.load(file, serialization_options=_OPTIONS)
+        return dict(hcl2.load(file, serialization_options=_OPTIONS))
+
+
+def _blocks(document: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
     blocks = []
     for block in document.get(kind, []):
         for label, body in block.items():
@@ -103,7 +106,7 @@ def _blocks(path: Path, kind: str) -> list[tuple[str, dict[str, Any]]]:
 
 def read_variables(module_dir: Path = MODULE_DIR) -> list[Variable]:
     variables = []
-    for name, body in _blocks(module_dir / "variables.tf", "variable"):
+    for name, body in _blocks(_load(module_dir / "variables.tf"), "variable"):
         variables.append(
             Variable(
                 name=name,
@@ -118,7 +121,7 @@ def read_variables(module_dir: Path = MODULE_DIR) -> list[Variable]:
 def read_outputs(module_dir: Path = MODULE_DIR) -> list[Output]:
     return [
         Output(name=name, description=_unquote(str(body.get("description", ""))))
-        for name, body in _blocks(module_dir / "outputs.tf", "output")
+        for name, body in _blocks(_load(module_dir / "outputs.tf"), "output")
     ]
 
 
@@ -143,8 +146,9 @@ def read_resources(module_dir: Path = MODULE_DIR) -> list[Resource]:
     """Every resource and data source of the module, as terraform-docs lists them."""
     resources: list[Resource] = []
     for path in sorted(module_dir.glob("*.tf")):
+        document = _load(path)  # parsed once for both kinds: the parse is the slow part
         for kind, data in (("resource", False), ("data", True)):
-            for type_name, body in _blocks(path, kind):
+            for type_name, body in _blocks(document, kind):
                 resources.extend(Resource(type_name, _unquote(name), data) for name in body)
     return resources
 

@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in unknown:
             print(f"{TIME_ZONES_TF.name}: {name} is not in this machine's time zone database", file=sys.stderr)
         return 1 if unknown else 0
-    TIME_ZONES_TF.write_text(render(time_zones()))
-    print(f"wrote {len(time_zones())} time zones to {TIME_ZONES_TF}")
+    names = time_zones()
+    TIME_ZONES_TF.write_text(render(names))
+    print(f"wrote {len(names)} time zones to {TIME_ZONES_TF}")
     return 0
 
 
