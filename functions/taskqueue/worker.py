@@ -74,17 +74,11 @@ class OutOfTime(Exception):
     """The invocation has too little time left to start another task."""
 
 
-# A task attempt's outcome: the ``outcome`` field of its log line (successes at DEBUG level only) and
-# Outcome.status. Tools that follow tasks (the demo, the benchmarks) read this field, not the message text.
+# A task attempt's outcome: the ``outcome`` field of its log line (successes at DEBUG level only).
+# Tools that follow tasks (the demo, the benchmarks) read this field, not the message text.
 SUCCEEDED = "succeeded"
 RETRIED = "retried"
 DEAD_LETTERED = "dead_lettered"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # SUCCEEDED or DEAD_LETTERED; a retried task raises instead
-    reason: str | None = None
 
 
 @dataclass
@@ -164,8 +158,8 @@ class Worker:
 
     # -- one record ---------------------------------------------------------------------------
 
-    def _process(self, raw: Mapping[str, Any], invocation: _Invocation) -> Outcome:
-        """Run one record. Returns its outcome; raises when it is to be retried (the reason is logged)."""
+    def _process(self, raw: Mapping[str, Any], invocation: _Invocation) -> None:
+        """Run one record: it succeeds or is dead-lettered; raises when it is to be retried (the reason is logged)."""
         message_id = str(raw["messageId"])
         count = receive_count(raw)
         keys: dict[str, Any] = {"message_id": message_id, "receive_count": count}
@@ -222,21 +216,21 @@ class Worker:
                     "task succeeded",
                     extra={**keys, "outcome": SUCCEEDED, "queued_ms": queued_ms, "duration_ms": duration_ms},
                 )
-            return Outcome(SUCCEEDED)
+            return
         keys.update(queued_ms=queued_ms, duration_ms=duration_ms)
         if isinstance(failure, PermanentError):
             why = DeadLetter(dead_letter_queue.PERMANENT_ERROR, _describe(failure), message.task)
             return self._dead_letter(raw, why, keys, invocation)
         return self._failed(raw, registered, failure, attempt, count, keys, invocation)
 
-    def _dead_lettered_before(self, raw: Mapping[str, Any], keys: dict[str, Any], invocation: _Invocation) -> Outcome:
+    def _dead_lettered_before(self, raw: Mapping[str, Any], keys: dict[str, Any], invocation: _Invocation) -> None:
         """Dead-lettered before, and back (its send failed, or its batch failed after it): never run it again;
         send its dead letter unless this environment saw that send go through."""
         why, sent = self._verdicts[str(raw["messageId"])]
         if sent:
             logger.warning("already dead-lettered; not run again", extra={**keys, "reason": why.reason})
-            return Outcome(DEAD_LETTERED, why.reason)
-        return self._dead_letter(raw, why, keys, invocation)
+            return
+        self._dead_letter(raw, why, keys, invocation)
 
     def _attempt(self, message_id: str, count: int) -> int:
         """This run's attempt number: failed attempts so far + 1 where they are counted, else the receive count."""
@@ -262,7 +256,7 @@ class Worker:
         count: int,
         keys: dict[str, Any],
         invocation: _Invocation,
-    ) -> Outcome:
+    ) -> None:
         message_id = str(raw["messageId"])
         if self.ledger is not None:
             try:
@@ -311,7 +305,7 @@ class Worker:
 
     def _dead_letter(
         self, raw: Mapping[str, Any], why: DeadLetter, keys: dict[str, Any], invocation: _Invocation
-    ) -> Outcome:
+    ) -> None:
         """Send the record to the DLQ with its reason, trying smaller entries when SQS refuses one.
 
         A verdict on a task that ran is remembered first (in this environment, and in the attempts table
@@ -358,7 +352,6 @@ class Worker:
                 "reason_in_attributes": sent.carries_reason,
             },
         )
-        return Outcome(DEAD_LETTERED, why.reason)
 
     def _dead_letter_failed(self, message_id: str, why: DeadLetter, error: Exception, keys: dict[str, Any]) -> None:
         if message_id not in self._verdicts:
@@ -470,4 +463,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.flush(BATCH_SUMMARY)
 
 
-__all__ = ["OutOfTime", "Outcome", "Worker", "handler"]
+__all__ = ["OutOfTime", "Worker", "handler"]
