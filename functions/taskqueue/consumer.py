@@ -33,10 +33,8 @@ from taskqueue.backoff import visibility_delay
 from taskqueue.batch_response import InvalidWorkerResponse, WorkerAnswer
 from taskqueue.config import ConfigError, ConsumerConfig
 from taskqueue.limits import (
-    INVOKE_RESPONSE_SLACK_SECONDS,
     SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
     invoke_read_timeout,
-    longest_invocation,
 )
 from taskqueue.metrics import MetricsLine
 from taskqueue.sqs_batch import FailedEntry
@@ -348,9 +346,7 @@ class Consumer:
         longest = int(SQS_MAX_VISIBILITY_TIMEOUT_SECONDS - (self.clock() - received_at)) - 1
         # With no answer the invocation may still be running: its messages stay hidden until it cannot be.
         floor = (
-            int(longest_invocation(self.config.worker_timeout_seconds)) + INVOKE_RESPONSE_SLACK_SECONDS
-            if outcome == InvocationOutcome.UNKNOWN
-            else 0
+            int(invoke_read_timeout(self.config.worker_timeout_seconds)) if outcome == InvocationOutcome.UNKNOWN else 0
         )
 
         def delay(record: dict[str, Any]) -> int:
