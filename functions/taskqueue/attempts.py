@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from taskqueue.dead_letter_queue import DeadLetter
+from taskqueue.dead_letter_queue import MAX_ERROR_CHARS, MAX_TASK_CHARS, DeadLetter
+from taskqueue.limits import SQS_MAX_RETENTION_SECONDS
 
 KEY_PREFIX = "taskqueue-attempts#"
 # A message lives at most 14 days in SQS (its maximum retention); its record outlives it by a day.
-TTL_SECONDS = 15 * 86_400
+TTL_SECONDS = SQS_MAX_RETENTION_SECONDS + 86_400
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ class AttemptLedger:
         return int(response["Attributes"]["failed_attempts"]["N"])
 
     def remember_verdict(self, message_id: str, verdict: DeadLetter) -> None:
-        value: dict[str, Any] = {"reason": {"S": verdict.reason}, "error": {"S": verdict.error[:1024]}}
+        value: dict[str, Any] = {"reason": {"S": verdict.reason}, "error": {"S": verdict.error[:MAX_ERROR_CHARS]}}
         if verdict.task:
-            value["task"] = {"S": verdict.task[:256]}
+            value["task"] = {"S": verdict.task[:MAX_TASK_CHARS]}
         self.client.update_item(
             TableName=self.table_name,
             Key=self._key(message_id),

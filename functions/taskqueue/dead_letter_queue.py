@@ -30,6 +30,7 @@ RETRIES_EXHAUSTED = "retries_exhausted"
 REASONS = (MALFORMED, UNKNOWN_TASK, PERMANENT_ERROR, RETRIES_EXHAUSTED)
 
 MAX_ERROR_CHARS = 1024
+MAX_TASK_CHARS = 256
 # The smallest entry that still carries a reason (reason, source message id and the error's start)
 # fits in this many bytes beside the message; the producer keeps them free below the queue's maximum.
 DEAD_LETTER_ROOM_BYTES = 256
@@ -113,7 +114,7 @@ def entries(record: Mapping[str, Any], why: DeadLetter, dlq_url: str) -> Iterato
         SOURCE_MESSAGE_ID_ATTRIBUTE: source,
     }
     if why.task:
-        full[TASK_ATTRIBUTE] = _string(why.task, 256)
+        full[TASK_ATTRIBUTE] = _string(why.task, MAX_TASK_CHARS)
     short = {**full, ERROR_ATTRIBUTE: _string(why.error or why.reason, 256)}
     tight = {
         REASON_ATTRIBUTE: _string(why.reason),

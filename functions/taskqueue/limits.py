@@ -39,7 +39,6 @@ SCHEDULER_MAX_NAME_LENGTH = 64
 SCHEDULER_NAME_CHARACTERS = "0-9a-zA-Z_.-"  # a regular-expression character class, without the brackets
 # The target's Input (the task message a schedule sends): 256 KiB, the Scheduler's payload quota.
 SCHEDULER_MAX_INPUT_BYTES = 262_144
-SCHEDULER_MAX_LIST_RESULTS = 100  # ListSchedules' MaxResults
 # A target's RetryPolicy: how long, and how many times, the Scheduler retries a failed delivery.
 SCHEDULER_MIN_EVENT_AGE_SECONDS = 60
 SCHEDULER_MAX_EVENT_AGE_SECONDS = 86_400
