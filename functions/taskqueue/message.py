@@ -58,20 +58,19 @@ def parse_body(body: Any) -> TaskMessage:
 # Every place that recognises "the same task" uses these, so they can never disagree.
 
 
-def task_identity(task: str, task_id: str | None, message_id: str) -> str:
-    """An unambiguous key: (task, id) when the task has an id, else (task, SQS message id).
+def _identity(task: str, kind: str, value: str) -> str:
+    # JSON-encoded, so no choice of names and ids can make two different tasks collide.
+    return json.dumps(["task", task, kind, value], ensure_ascii=True, separators=(",", ":"))
 
-    JSON-encoded, so no choice of names and ids can make two different tasks collide.
-    """
-    if task_id is not None:
-        return json.dumps(["task", task, "id", task_id], ensure_ascii=True, separators=(",", ":"))
-    return json.dumps(["task", task, "message", message_id], ensure_ascii=True, separators=(",", ":"))
+
+def task_identity(task: str, task_id: str | None, message_id: str) -> str:
+    """An unambiguous key: (task, id) when the task has an id, else (task, SQS message id)."""
+    return _identity(task, "id", task_id) if task_id is not None else _identity(task, "message", message_id)
 
 
 def task_identity_digest(task: str, task_id: str) -> str:
     """The identity (task, id) as 64 hex digits: fits where only short, plain names are allowed."""
-    identity = json.dumps(["task", task, "id", task_id], ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(identity.encode("ascii")).hexdigest()
+    return hashlib.sha256(_identity(task, "id", task_id).encode("ascii")).hexdigest()
 
 
 def fifo_deduplication_id(task: str, task_id: str) -> str:

@@ -355,7 +355,7 @@ class TaskQueue:
                 )["Attributes"]
                 self._max_message_bytes = int(attributes["MaximumMessageSize"])
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in _ACCESS_DENIED:
+                if _error_code(error) not in _ACCESS_DENIED:
                     raise
                 self._max_message_bytes = SQS_MAX_MESSAGE_BYTES
         return self._max_message_bytes
