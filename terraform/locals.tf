@@ -98,11 +98,9 @@ locals {
     TASKQUEUE_BACKOFF_MAX_SECONDS  = tostring(var.backoff_max_seconds)
   }
 
-  # The worker counts failed attempts in the table by default on FIFO queues, where messages held
-  # back behind a failing group head use up receives without running.
-  track_attempts = var.track_attempts
-  create_table   = local.create && (var.create_idempotency_table || local.track_attempts)
-  table_name     = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
+  # The table also counts failed attempts (track_attempts, on by default).
+  create_table = local.create && (var.create_idempotency_table || var.track_attempts)
+  table_name   = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
 
   vpc_enabled = var.vpc_subnet_ids != null && var.vpc_security_group_ids != null
 

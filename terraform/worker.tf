@@ -63,7 +63,7 @@ resource "aws_lambda_function" "worker" {
         TASKQUEUE_IDEMPOTENCY_TABLE       = aws_dynamodb_table.idempotency[0].name
         TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = tostring(var.idempotency_ttl_seconds)
       },
-      !local.track_attempts ? {} : { TASKQUEUE_ATTEMPTS_TABLE = aws_dynamodb_table.idempotency[0].name },
+      !var.track_attempts ? {} : { TASKQUEUE_ATTEMPTS_TABLE = aws_dynamodb_table.idempotency[0].name },
       # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
       !local.event_source_mapping ? {} : {
         TASKQUEUE_APPLY_BACKOFF = "true"
