@@ -7,7 +7,7 @@ locals {
   dead_letter_queue_arn = one(aws_sqs_queue.dead_letter_queue[*].arn)
   partition             = one(data.aws_partition.current[*].partition)
 
-  consumer_role_arn = var.create_role ? one(aws_iam_role.consumer[*].arn) : var.consumer_role_arn
+  consumer_role_arn = !local.schedule ? null : var.create_role ? one(aws_iam_role.consumer[*].arn) : var.consumer_role_arn
   worker_role_arn   = var.create_role ? one(aws_iam_role.worker[*].arn) : var.worker_role_arn
 
   # A name prefix gets a 26-character unique suffix within IAM's 64; the name part keeps 28 of them.

@@ -141,12 +141,12 @@ output "worker_cloudwatch_log_group_arn" {
 
 output "consumer_role_name" {
   description = "Name of the consumer's IAM role, the module's or yours (null with an event source mapping)."
-  value       = local.schedule ? try(regex("[^/]+$", local.consumer_role_arn), null) : null
+  value       = try(regex("[^/]+$", local.consumer_role_arn), null)
 }
 
 output "consumer_role_arn" {
   description = "ARN of the consumer's IAM role, the module's or yours (null with an event source mapping)."
-  value       = local.schedule ? local.consumer_role_arn : null
+  value       = local.consumer_role_arn
 }
 
 output "consumer_role_policy_json" {
