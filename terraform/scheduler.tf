@@ -35,7 +35,7 @@ locals {
   } if local.scheduling }
   # Bytes, not characters: a payload may hold any Unicode, which SQS counts in UTF-8.
   periodic_task_bytes = { for name, task in local.periodic_tasks : name => (
-    length(base64encode(task.input)) / 4 * 3 - (endswith(base64encode(task.input), "==") ? 2 : endswith(base64encode(task.input), "=") ? 1 : 0)
+    floor(length(replace(base64encode(task.input), "=", "")) * 3 / 4)
   ) }
 }
 
