@@ -88,7 +88,7 @@ module "task_queue" {
   worker_policy_statements = {
     WriteReports = {
       actions   = ["s3:PutObject"]
-      resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.reports_bucket}/reports/*"]
+      resources = ["arn:${local.partition}:s3:::${var.reports_bucket}/reports/*"]
     }
   }
 
