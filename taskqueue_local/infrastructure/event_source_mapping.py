@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from taskqueue.limits import LAMBDA_MAX_SYNC_PAYLOAD_BYTES, SQS_MAX_RECEIVE_BATCH
+from taskqueue.operations.queue_attributes import queue_url_of
 from taskqueue.sqs_batch import call as batch_call
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record
 from taskqueue_local.infrastructure.background_loop import BackgroundLoop
@@ -98,11 +99,6 @@ class SqsMapping:
         return min(local_limit, self.maximum_concurrency or AWS_MAX_CONCURRENCY, ramp)
 
 
-def _queue_url(sqs: Any, queue_arn: str) -> str:
-    _, _, _, _, account, name = queue_arn.split(":", 5)
-    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
-
-
 def read_mappings(lambda_client: Any, sqs: Any) -> list[SqsMapping]:
     """The SQS event source mappings the emulator holds (other event sources are not polled here)."""
     found = []
@@ -111,7 +107,7 @@ def read_mappings(lambda_client: Any, sqs: Any) -> list[SqsMapping]:
             queue_arn = str(mapping.get("EventSourceArn", ""))
             if ":sqs:" not in queue_arn:
                 continue
-            url = _queue_url(sqs, queue_arn)
+            url = queue_url_of(sqs, queue_arn)
             visibility = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
             found.append(
                 SqsMapping(
@@ -261,9 +257,9 @@ class MappingPoller:
                 self._stop.wait(REFRESH_SECONDS / 4)
                 continue
             try:
-                messages, received_at = self._collect(mapping)
-                if messages:
-                    self._run(mapping, messages, received_at)
+                records, received_at = self._collect(mapping)
+                if records:
+                    self._run(mapping, records, received_at)
             except Exception:
                 # The messages it held come back after their visibility timeout, as on AWS.
                 log.exception("event source mapping %s: a poll failed", mapping.uuid)
@@ -272,6 +268,7 @@ class MappingPoller:
     # -- one batch ----------------------------------------------------------------------------
 
     def _receive(self, mapping: SqsMapping, count: int, wait: int) -> list[dict[str, Any]]:
+        """The messages received, as the event's records."""
         messages: list[dict[str, Any]] = self.sqs.receive_message(
             QueueUrl=mapping.queue_url,
             MaxNumberOfMessages=min(SQS_MAX_RECEIVE_BATCH, count),
@@ -280,31 +277,30 @@ class MappingPoller:
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         self.stats.add(receives=1, empty_receives=0 if messages else 1, received=len(messages))
-        return messages
+        return [message_to_record(message, mapping.queue_arn) for message in messages]
 
     def _collect(self, mapping: SqsMapping) -> tuple[list[dict[str, Any]], float]:
-        """Up to a batch: the first receive long-polls; within a batching window, receives go on until
-        the batch is full, the window has passed or the payload reached Lambda's limit."""
-        messages = self._receive(mapping, mapping.batch_size, self.settings.poll_seconds)
+        """Up to a batch, as the event's records: the first receive long-polls; within a batching window,
+        receives go on until the batch is full, the window has passed or the payload reached Lambda's limit."""
+        records = self._receive(mapping, mapping.batch_size, self.settings.poll_seconds)
         received_at = self.clock()
-        if not messages or not mapping.batching_window_seconds:
-            return messages, received_at
+        if not records or not mapping.batching_window_seconds:
+            return records, received_at
         deadline = received_at + mapping.batching_window_seconds
-        size = len(encode_event([message_to_record(m, mapping.queue_arn) for m in messages]))
-        while len(messages) < mapping.batch_size and size < LAMBDA_MAX_SYNC_PAYLOAD_BYTES and not self._stop.is_set():
+        size = len(encode_event(records))
+        while len(records) < mapping.batch_size and size < LAMBDA_MAX_SYNC_PAYLOAD_BYTES and not self._stop.is_set():
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
             wait = min(self.settings.poll_seconds, int(remaining))
-            more = self._receive(mapping, mapping.batch_size - len(messages), wait)
-            messages += more
-            size += len(encode_event([message_to_record(m, mapping.queue_arn) for m in more]))
+            more = self._receive(mapping, mapping.batch_size - len(records), wait)
+            records += more
+            size += len(encode_event(more))
             if not more and remaining < 1:
                 time.sleep(remaining)  # a long poll takes whole seconds: sleep out the window's last fraction
-        return messages, received_at
+        return records, received_at
 
-    def _run(self, mapping: SqsMapping, messages: list[dict[str, Any]], received_at: float) -> None:
-        records = [message_to_record(message, mapping.queue_arn) for message in messages]
+    def _run(self, mapping: SqsMapping, records: list[dict[str, Any]], received_at: float) -> None:
         failed_groups: set[str | None] = set()
         for chunk in chunk_records(records, LAMBDA_MAX_SYNC_PAYLOAD_BYTES):
             # FIFO: after a failure, the rest of its group waits for it (it comes back first).

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from taskqueue.operations.queue_attributes import queue_url_of
 from taskqueue.schedule_dead_letters import ScheduleFailure
 from taskqueue.schedules import parse_at
 from taskqueue_local.infrastructure.background_loop import BackgroundLoop
@@ -97,14 +98,6 @@ def _iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _queue_arn_parts(arn: str) -> tuple[str, str]:
-    """(account, queue name) of an SQS queue ARN."""
-    parts = arn.split(":")
-    if len(parts) != 6 or parts[2] != "sqs":
-        raise ValueError(f"{arn!r} is not an SQS queue ARN")
-    return parts[4], parts[5]
-
-
 class ScheduleRunner(BackgroundLoop):
     """Runs the emulator's EventBridge Scheduler schedules whose target is an SQS queue (moto stores, never runs them).
 
@@ -121,8 +114,6 @@ class ScheduleRunner(BackgroundLoop):
         self.sqs = sqs
         self.time = ScaledTime(speedup)
         self.poll_seconds = poll_seconds
-        self.delivered = 0
-        self.dead_lettered = 0
         self.started = self.time.wall()
         self._tracked: dict[str, _Tracked] = {}
         self._retries: list[_Delivery] = []
@@ -212,8 +203,7 @@ class ScheduleRunner(BackgroundLoop):
         target = delivery.schedule.detail["Target"]
         body = self._input(delivery)
         try:
-            account, name = _queue_arn_parts(target["Arn"])
-            url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            url = queue_url_of(self.sqs, target["Arn"])
             arguments: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
             if group := target.get("SqsParameters", {}).get("MessageGroupId"):
                 arguments["MessageGroupId"] = group
@@ -227,7 +217,6 @@ class ScheduleRunner(BackgroundLoop):
             log.warning("schedule %s: %s", delivery.schedule.arn, error)
             self._failed(delivery, body, _INTERNAL_ERROR)
             return
-        self.delivered += 1
         log.info("schedule %s ran for %s", delivery.schedule.arn, delivery.scheduled_time.isoformat())
         self._complete(delivery)
 
@@ -282,10 +271,8 @@ class ScheduleRunner(BackgroundLoop):
             execution_id=uuid.uuid4().hex[:16],
         )
         try:
-            account, name = _queue_arn_parts(dead_letter_arn)
-            url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             self.sqs.send_message(
-                QueueUrl=url,
+                QueueUrl=queue_url_of(self.sqs, dead_letter_arn),
                 MessageBody=body,
                 MessageAttributes=failure.message_attributes(),
             )
@@ -297,7 +284,6 @@ class ScheduleRunner(BackgroundLoop):
                 error,
             )
             return
-        self.dead_lettered += 1
         log.info("schedule %s: %s: %s; sent to its dead-letter queue", delivery.schedule.arn, code, message)
 
     def _complete(self, delivery: _Delivery) -> None:

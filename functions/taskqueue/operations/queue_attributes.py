@@ -37,10 +37,17 @@ def dead_letter_target_arn(sqs: Any, queue_url: str) -> str:
     return str(json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"])
 
 
+def queue_url_of(sqs: Any, arn: str) -> str:
+    """The URL of the SQS queue with this ARN."""
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        raise ValueError(f"{arn!r} is not an SQS queue ARN")
+    return str(sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"])
+
+
 def dead_letter_queue_url(sqs: Any, queue_url: str) -> str:
     """The DLQ of a queue, from its redrive policy."""
-    _, _, _, _, account, name = dead_letter_target_arn(sqs, queue_url).split(":", 5)
-    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+    return queue_url_of(sqs, dead_letter_target_arn(sqs, queue_url))
 
 
 def check_dead_letter_queue(sqs: Any, queue_url: str, dlq_url: str) -> str:
