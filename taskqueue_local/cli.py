@@ -14,7 +14,6 @@ import argparse
 import json
 import shlex
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -214,7 +213,6 @@ def _serve(args: argparse.Namespace) -> int:
             args.artifacts,
             args.speedup,
             args.work_dir,
-            threading.Event(),
             args.schedule_speedup,
             poll_event_source_mappings=args.event_source_mappings,
         )

@@ -43,7 +43,8 @@ class DataPlane:
         poll_event_source_mappings: bool = True,
         hooks: LambdaHooks | None = None,
     ) -> None:
-        self.url = f"http://127.0.0.1:{port or free_port()}"
+        port = port or free_port()
+        self.url = f"http://127.0.0.1:{port}"
         self.speedup = speedup
         aws_url = aws_url or emulator_url
         self.control = local_client("lambda", emulator_url)
@@ -56,7 +57,7 @@ class DataPlane:
             account_concurrency=account_concurrency,
             hooks=hooks,
         )
-        self.endpoint = LambdaEndpoint(self.service, emulator_url, port=int(self.url.rsplit(":", 1)[1]))
+        self.endpoint = LambdaEndpoint(self.service, emulator_url, port=port)
         self.events = local_client("events", emulator_url)
         self.mappings = (
             EventSourceMappings(self.control, local_client("sqs", aws_url), self.service.invoke)

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from taskqueue.limits import LAMBDA_MAX_SYNC_PAYLOAD_BYTES
 from taskqueue_local.infrastructure.lambda_service import (
-    MAX_SYNC_PAYLOAD_BYTES,
     CodeNotFound,
     FunctionNotFound,
     Invocation,
@@ -45,7 +45,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         name = unquote(match["name"])
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if len(body) > MAX_SYNC_PAYLOAD_BYTES:
+        if len(body) > LAMBDA_MAX_SYNC_PAYLOAD_BYTES:
             self._send(
                 413,
                 _error_body("RequestEntityTooLargeException", "Request must be smaller than 6291456 bytes"),

@@ -46,7 +46,6 @@ from taskqueue_local.infrastructure.lambda_runtime import INIT_DONE, INIT_FAILED
 
 BOOTSTRAP = Path(__file__).with_name("lambda_runtime.py")
 CONFIG_CACHE_SECONDS = 2.0
-MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ def serve(
     artifacts: Sequence[Path],
     speedup: float,
     work_dir: Path,
-    stop: threading.Event,
     schedule_speedup: float | None = None,
     poll_event_source_mappings: bool = True,
 ) -> None:
@@ -33,7 +32,7 @@ def serve(
         poll_event_source_mappings=poll_event_source_mappings,
     ).start()
     try:
-        stop.wait()
+        threading.Event().wait()  # until a signal ends it (infrastructure.shutdown raises SystemExit)
     finally:
         # Also when a signal ends the wait (infrastructure.shutdown): the endpoint stops its environments.
         data_plane.stop()
