@@ -8,6 +8,7 @@ one; it is immutable, so a scenario cannot change what it runs against halfway.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,11 @@ class Deployment:
             queue_arn=self.queues.arn,
         )
 
+    @functools.cached_property
+    def _depth_sqs(self) -> Any:
+        # Scenarios poll the depth every half second: one client for it, not one per call.
+        return self.client("sqs", direct=True)
+
     def depth(self, url: str | None = None) -> int:
         """Messages visible, in flight and delayed in the queue (or in ``url``)."""
-        return sum(queue_depths(self.client("sqs", direct=True), url or self.queues.url).values())
+        return sum(queue_depths(self._depth_sqs, url or self.queues.url).values())

@@ -30,6 +30,9 @@ class Outcomes:
     retried: set[str] = field(default_factory=set)
     first_attempt_queue_ms: list[float] = field(default_factory=list)
     succeeded_queue_ms: dict[str, float] = field(default_factory=dict)  # from the enqueue to the run that succeeded
+    # Successful runs per task id: how tasks whose messages a scenario never saw sent (scheduled and
+    # periodic ones) are followed.
+    runs: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class WorkerLog:
                 continue
             if outcome == SUCCEEDED:
                 found.succeeded.add(message_id)
+                if entry.get("task_id"):
+                    found.runs[str(entry["task_id"])] += 1
                 if "queued_ms" in entry:
                     found.succeeded_queue_ms[message_id] = float(entry["queued_ms"])
             elif outcome == RETRIED:
@@ -73,13 +78,8 @@ class WorkerLog:
         return found
 
     def task_runs(self, since: int = 0) -> Counter[str]:
-        """Successful runs per task id: how tasks whose messages a scenario never saw sent (scheduled and
-        periodic ones) are followed."""
-        return Counter(
-            str(entry["task_id"])
-            for entry in self.documents(since)
-            if entry.get("outcome") == SUCCEEDED and entry.get("task_id")
-        )
+        """Successful runs per task id (see ``Outcomes.runs``)."""
+        return self.outcomes(since).runs
 
     def queue_times(self, since: int = 0) -> list[float]:
         """Every task's enqueue-to-start time (ms), from the batches' metric lines (``TaskQueueTime``)."""

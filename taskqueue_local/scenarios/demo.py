@@ -220,7 +220,7 @@ def run(
     last_report = 0.0
     while True:
         outcomes = worker_log.outcomes(since)
-        runs = worker_log.task_runs(since)
+        runs = outcomes.runs
         in_queue = deployment.depth()
         in_dlq = deployment.depth(deployment.queues.dlq_url)
         now = time.monotonic()
@@ -244,8 +244,9 @@ def run(
         time.sleep(0.5)
     elapsed = time.monotonic() - started
     dead = dead_letters(deployment.client("sqs"), deployment.queues.dlq_url)
-    summary = summarize(deployment.trigger_mode, kinds, worker_log.outcomes(since), dead, deployment.depth(), elapsed)
-    runs = worker_log.task_runs(since)
+    outcomes = worker_log.outcomes(since)
+    summary = summarize(deployment.trigger_mode, kinds, outcomes, dead, deployment.depth(), elapsed)
+    runs = outcomes.runs
     summary.scheduled_expected = len(later)
     summary.scheduled_runs = Counter({task_id: runs[task_id] for task_id in later})
     summary.scheduled_seconds = scheduled_seconds
