@@ -104,15 +104,16 @@ class DrainBench:
         path = self.calls_files[function]
         return Counter(path.read_text().split()) if path.exists() else Counter()
 
-    def billed_ms(self, function: str) -> float:
-        log = self.stack.work_dir / "logs" / f"{function}.log"
-        if not log.exists():
-            return 0.0
-        return sum(float(m) for m in re.findall(r"Billed Duration: (\d+) ms", log.read_text(errors="replace")))
-
-    def invocations(self, function: str) -> int:
-        log = self.stack.work_dir / "logs" / f"{function}.log"
-        return log.read_text(errors="replace").count("REPORT RequestId") if log.exists() else 0
+    def reports(self, functions: tuple[str, ...]) -> tuple[float, int]:
+        """(billed ms, invocations) so far of ``functions``, from their REPORT lines: one read of each log."""
+        billed, invocations = 0.0, 0
+        for function in functions:
+            log = self.stack.work_dir / "logs" / f"{function}.log"
+            if log.exists():
+                text = log.read_text(errors="replace")
+                billed += sum(float(m) for m in re.findall(r"Billed Duration: (\d+) ms", text))
+                invocations += text.count("REPORT RequestId")
+        return billed, invocations
 
     @contextmanager
     def fed(self, deployment: Deployment, tasks_done: Callable[[], int]) -> Iterator[None]:
@@ -155,20 +156,20 @@ class DrainBench:
         """Wait out the warm-up, then count over the window: ``done`` gives (calls so far, tasks done so far)."""
         time.sleep(self.window.warmup_seconds)
         calls0, tasks0 = done()
-        billed0 = sum(self.billed_ms(f) for f in functions)
-        invocations0 = sum(self.invocations(f) for f in functions)
+        billed0, invocations0 = self.reports(functions)
         started = time.perf_counter()
         time.sleep(self.window.seconds)
         calls1, tasks1 = done()
         seconds = time.perf_counter() - started
+        billed1, invocations1 = self.reports(functions)
         return Measurement(
             design,
             setting,
             tasks1 - tasks0,
             seconds,
             dict(calls1 - calls0),
-            worker_billed_ms=sum(self.billed_ms(f) for f in functions) - billed0,
-            invocations=sum(self.invocations(f) for f in functions) - invocations0,
+            worker_billed_ms=billed1 - billed0,
+            invocations=invocations1 - invocations0,
         )
 
     # -- the designs ------------------------------------------------------------------------------

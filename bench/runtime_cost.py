@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.config import WorkerConfig
+from taskqueue_local.infrastructure.clients import CREDENTIALS, REGION
 from taskqueue_local.infrastructure.runtime_layer import ensure_boto3_layer
 
 PROBE = Path(__file__).with_name("runtime_probe.py")
-RECORDS_PER_BATCH = 10
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,8 @@ def probe_environment() -> dict[str, str]:
         **worker.to_env(),
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_SERVICE_NAME": "bench",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        **CREDENTIALS,
+        "AWS_REGION": REGION,
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "PATH": "/usr/bin:/bin",
     }
