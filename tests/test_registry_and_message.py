@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from taskqueue.errors import MalformedMessage, UnknownTask
@@ -92,3 +94,43 @@ def test_a_task_module_that_fails_halfway_shows_its_real_error_every_time(tmp_pa
         assert "registered_before_the_failure" not in default_registry
     finally:
         default_registry.unregister("registered_before_the_failure")
+
+
+async def _async_task(payload):
+    return payload
+
+
+async def _async_generator_task(payload):
+    yield payload
+
+
+def _generator_task(payload):
+    yield payload
+
+
+class _AsyncCallable:
+    async def __call__(self, payload):
+        return payload
+
+
+@pytest.mark.parametrize(
+    ("function", "kind"),
+    [
+        (_async_task, "coroutine function"),
+        (_async_generator_task, "async generator function"),
+        (_generator_task, "generator function"),
+        (_AsyncCallable(), "coroutine function"),
+        (functools.partial(_async_task), "coroutine function"),
+        (42, "not callable"),
+        ("task_name", "not callable"),
+    ],
+)
+def test_registration_refuses_what_the_worker_cannot_run(function, kind):
+    """The worker calls a task and takes its return as done (issue 19, defect 15: an async task's coroutine was
+    never awaited and its message deleted). Until tasks can be awaited, registration refuses them, by name."""
+    registry = TaskRegistry()
+    with pytest.raises(TypeError, match=rf"task 'unrunnable'.*{kind}"):
+        registry.register("unrunnable", function)
+    with pytest.raises(TypeError, match=rf"task 'unrunnable'.*{kind}"):
+        task("unrunnable")(function)
+    assert "unrunnable" not in registry and "unrunnable" not in default_registry

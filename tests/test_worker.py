@@ -410,3 +410,24 @@ def test_event_source_mapping_mode_settles_a_large_batch_before_its_deadline(sqs
 
     assert context.get_remaining_time_in_millis() > 0, "the worker ran past its deadline"
     assert len(response["batchItemFailures"]) == 300  # none lost: every record is retried
+
+
+def test_a_task_that_returns_an_awaitable_is_not_taken_for_done(sqs, queues, worker, registry):
+    """Registration refuses async tasks; one that hides its coroutine behind a plain function (a decorator that
+    does not await, say) is caught when it returns: it never ran, so it is not a success (issue 19, defect 15)."""
+    started: list[Any] = []
+
+    async def send_mail(payload):
+        started.append(payload)
+
+    registry.register("mail", lambda payload: send_mail(payload))
+    event = received_event(sqs, queues, [body("mail", "hello")])
+    with LogCapture(worker_module.logger) as log:
+        response = worker.handle(event, LambdaContext())
+
+    assert started == []
+    [dead] = dead_letters(sqs, queues)
+    assert response["batchItemFailures"] == []  # dead-lettered: running it again cannot help
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "permanent_error"
+    assert "returned a coroutine" in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+    assert [line["outcome"] for line in log.lines() if "outcome" in line] == ["dead_lettered"]

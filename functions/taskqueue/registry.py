@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskqueue.backoff import Backoff
-from taskqueue.errors import UnknownTask
+from taskqueue.errors import PermanentError, UnknownTask
 from taskqueue.limits import SQS_MAX_RECEIVE_COUNT
 
 TaskFunction = Callable[..., Any]
@@ -47,10 +47,60 @@ class RegisteredTask:
 
     def run(self, payload: Any, context: TaskContext) -> Any:
         if self.context_argument == POSITIONAL_CONTEXT:
-            return self.function(payload, context)
-        if self.context_argument == KEYWORD_CONTEXT:
-            return self.function(payload, context=context)
-        return self.function(payload)
+            result = self.function(payload, context)
+        elif self.context_argument == KEYWORD_CONTEXT:
+            result = self.function(payload, context=context)
+        else:
+            result = self.function(payload)
+        _refuse_unrun_work(self.name, result)
+        return result
+
+
+class NotRunnable(PermanentError, TypeError):
+    """A task returned work the worker cannot run (a coroutine, a generator): it did not run, and never will
+    here, so its message is dead-lettered with this error instead of being taken for done."""
+
+
+def _refuse_unrun_work(name: str, result: Any) -> None:
+    """Registration refuses async and generator functions; a plain function can still hand one back (a
+    decorator that does not await, say). Its body never ran: that must not count as the task's success."""
+    kind = _unrun_kind(result)
+    if kind is None:
+        return
+    close = getattr(result, "close", None)
+    if callable(close):
+        close()  # no "never awaited" warning: it is reported here, with the task's name
+    raise NotRunnable(
+        f"task {name!r} returned {kind} instead of running: the worker runs only synchronous tasks (no async def, "
+        "no generators) and did not run it"
+    )
+
+
+def _unrun_kind(result: Any) -> str | None:
+    if inspect.iscoroutine(result):
+        return "a coroutine"
+    if inspect.isasyncgen(result):
+        return "an async generator"
+    if inspect.isgenerator(result):
+        return "a generator"
+    if inspect.isawaitable(result):
+        return f"an awaitable ({type(result).__name__})"
+    return None
+
+
+def _unrunnable(function: Any) -> str | None:
+    """Why the worker cannot run ``function`` (it calls it and takes its return for done), or None."""
+    if not callable(function):
+        return f"{function!r} is not callable"
+    # An object whose __call__ is async, or a partial of an async function, is a coroutine function too.
+    targets = [function, type(function).__call__] if not inspect.isroutine(function) else [function]
+    if any(inspect.iscoroutinefunction(target) for target in targets):
+        return "it is a coroutine function (async def)"
+    if any(inspect.isasyncgenfunction(target) for target in targets):
+        return "it is an async generator function"
+    if any(inspect.isgeneratorfunction(target) for target in targets):
+        return "it is a generator function: its body would not run"
+    return None
 
 
 def _context_argument(function: TaskFunction) -> str:
@@ -87,6 +137,12 @@ class TaskRegistry:
             )
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"task {name!r}: backoff={backoff!r} must be a taskqueue.Backoff")
+        unrunnable = _unrunnable(function)
+        if unrunnable is not None:
+            raise TypeError(
+                f"task {name!r} cannot be registered: {unrunnable}. The worker runs synchronous functions only "
+                "(no async def, no generators): wrap async code in a plain function, e.g. asyncio.run(...)"
+            )
         existing = self._tasks.get(name)
         if existing is not None and existing.function is not function:
             raise ValueError(
@@ -128,7 +184,7 @@ def task(
     ``max_attempts`` and ``backoff`` set the task's own retry policy; unset, the queue's apply.
     """
     if callable(name):
-        default_registry.register(name.__name__, name)
+        default_registry.register(getattr(name, "__name__", repr(name)), name)
         return name
 
     def decorator(function: TaskFunction) -> TaskFunction:
