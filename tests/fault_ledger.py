@@ -19,7 +19,8 @@ from typing import Any
 
 from lambda_model import InvocationKilled, LambdaModel
 from taskqueue import PermanentError
-from taskqueue.idempotency import IdempotencyAlreadyInProgressError
+from taskqueue.attempts import LedgerEntry, RunRefused
+from taskqueue.errors import TaskInProgress
 from taskqueue.registry import TaskContext, TaskRegistry
 
 __all__ = ["Execution", "Ledger", "ModelIdempotency", "TaskPlan"]
@@ -131,20 +132,36 @@ class _Claim:
 
 class ModelAttempts:
     """The module's attempts table (``taskqueue.attempts.AttemptLedger``) in memory, shared by every
-    execution environment as DynamoDB is: failed attempts and dead-letter verdicts per message."""
+    execution environment as DynamoDB is: runs written ahead, dead-letter verdicts, completed last runs and
+    the deadline of each message's latest run, on the clock ``now`` (the running invocation's timeline)."""
 
-    def __init__(self) -> None:
-        self.failed: dict[str, int] = defaultdict(int)
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+        self.runs: dict[str, int] = defaultdict(int)
         self.verdicts: dict[str, Any] = {}
+        self.completed: set[str] = set()
+        self.running_until: dict[str, float] = {}
 
-    def read(self, message_id: str) -> Any:
-        from taskqueue.attempts import LedgerEntry
+    def read(self, message_id: str) -> LedgerEntry:
+        return LedgerEntry(
+            self.runs.get(message_id, 0),
+            self.verdicts.get(message_id),
+            message_id in self.completed,
+            self.running_until.get(message_id),
+        )
 
-        return LedgerEntry(self.failed.get(message_id, 0), self.verdicts.get(message_id))
+    def start_run(self, message_id: str, max_attempts: int | None, seconds_left: float) -> int:
+        now = self.now()
+        entry = self.read(message_id)
+        if entry.verdict is not None or entry.completed or (max_attempts is not None and entry.runs >= max_attempts):
+            running = 0.0 if entry.running_until is None else max(0.0, entry.running_until - now)
+            raise RunRefused(entry, running)
+        self.runs[message_id] += 1
+        self.running_until[message_id] = now + seconds_left
+        return self.runs[message_id]
 
-    def record_failure(self, message_id: str) -> int:
-        self.failed[message_id] += 1
-        return self.failed[message_id]
+    def mark_completed(self, message_id: str) -> None:
+        self.completed.add(message_id)
 
     def remember_verdict(self, message_id: str, verdict: Any) -> None:
         self.verdicts[message_id] = verdict
@@ -172,7 +189,8 @@ class ModelIdempotency:
         now = self.ledger.now()
         claims = self.claims[key]
         if any(self._blocks(claim, now) for claim in claims):
-            raise IdempotencyAlreadyInProgressError(f"Execution already in progress with idempotency key: {key}")
+            # What taskqueue.idempotency.IdempotentRunner raises for Powertools' IdempotencyAlreadyInProgressError.
+            raise TaskInProgress(f"Execution already in progress with idempotency key: {key}")
         if any(c.status == "COMPLETED" and c.end is not None and now < c.end + self.ttl_seconds for c in claims):
             self.ledger.skips.append(Skip(key, now, self.ledger.current()[1].number))
             return

@@ -347,7 +347,7 @@ class FaultModel(RuleBasedStateMachine):
         worker_client = worker_sqs.attach(boto3.client("sqs", region_name=REGION))
         worker_config = WorkerConfig(dlq_url=dlq_url, max_receive_count=d.max_receive_count, backoff=backoff)
         # The module's default (track_attempts): one attempts table for every execution environment.
-        attempts = ModelAttempts()
+        attempts = ModelAttempts(self._worker_now)
 
         def new_worker() -> Any:
             """A cold start: a new execution environment, with a worker of its own."""

@@ -127,3 +127,79 @@ def test_keys_of_different_tasks_and_ids_never_collide(sqs, queues, table):
     )
     assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
     assert sorted(ran) == ["reports", "reports/id/2024"]
+
+
+# -- errors of the idempotency layer are not attempts of the task (issue 19, defect 2) ---------------
+
+
+def _dead_letters(sqs: Any, queues: Any) -> list[dict[str, Any]]:
+    return sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    )
+
+
+def test_a_copy_arriving_on_its_last_receive_while_the_first_runs_is_not_dead_lettered(sqs, make_queues, table):
+    """SQS delivers a second copy of the message (receive 2 of 2) while the first copy runs, in another
+    execution environment. The copy is released for later, not dead-lettered; the first copy completes."""
+    queues = make_queues(max_receive_count=2)
+    ran: list[Any] = []
+    copy: dict[str, Any] = {}
+    registry = TaskRegistry()
+    config = WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=2)
+    other_environment = Worker(config, sqs, registry, IdempotentRunner(TABLE, 3600))
+
+    def charge_once(payload):
+        if not copy:  # the copy arrives while this run is under way
+            copy.update(other_environment.handle(duplicate, LambdaContext()))
+        ran.append(payload)
+
+    registry.register("charge", charge_once)
+    event = received_event(sqs, queues, [charge(7, id="same")])
+    duplicate = json.loads(json.dumps(event))
+    duplicate["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
+    first = Worker(config, sqs, registry, IdempotentRunner(TABLE, 3600)).handle(event, LambdaContext())
+
+    assert first["batchItemFailures"] == []
+    assert ran == [7]
+    assert [item["itemIdentifier"] for item in copy["batchItemFailures"]] == [event["Records"][0]["messageId"]]
+    assert _dead_letters(sqs, queues) == []
+
+
+def test_an_idempotency_table_failure_before_the_task_runs_is_not_an_attempt(sqs, make_queues, table):
+    """The idempotency table throttles on the message's only allowed attempt: the task did not run, so it is
+    released for later, not dead-lettered as retries_exhausted."""
+    from aws_fakes import FailingCalls
+
+    queues = make_queues(max_receive_count=1)
+    ran: list[Any] = []
+    registry = TaskRegistry()
+    registry.register("charge", lambda payload: ran.append(payload))
+    worker = Worker(
+        WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=1), sqs, registry, IdempotentRunner(TABLE, 3600, table)
+    )
+    throttled = FailingCalls(table, "PutItem", 1)
+    event = received_event(sqs, queues, [charge(3, id="t")])
+    answer = worker.handle(event, LambdaContext())
+
+    assert ran == []
+    assert [item["itemIdentifier"] for item in answer["batchItemFailures"]] == [event["Records"][0]["messageId"]]
+    assert _dead_letters(sqs, queues) == []
+    throttled.stop()
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert ran == [3]
+
+
+def test_a_task_that_returned_is_not_run_again_when_its_completion_cannot_be_recorded(sqs, queues, table):
+    """The task ran and returned; Powertools then fails to record the completion. The run succeeded: the
+    message is done, not retried (a retry would run the task again once the in-progress record expires)."""
+    from aws_fakes import FailingCalls
+
+    ran: list[Any] = []
+    registry = TaskRegistry()
+    registry.register("charge", lambda payload: ran.append(payload))
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url), sqs, registry, IdempotentRunner(TABLE, 3600, table))
+    FailingCalls(table, "UpdateItem", 1)
+    event = received_event(sqs, queues, [charge(4, id="u")])
+
+    assert worker.handle(event, LambdaContext())["batchItemFailures"] == []
+    assert ran == [4]

@@ -10,9 +10,17 @@ from typing import Any
 import boto3
 import pytest
 
-from aws_fakes import CallRecorder, InProcessLambda, LambdaContext, ReceiptHandles, received_event
+from aws_fakes import (
+    CallRecorder,
+    FailingCalls,
+    FakeClock,
+    InProcessLambda,
+    LambdaContext,
+    ReceiptHandles,
+    received_event,
+)
 from aws_settings import REGION, STATE_TABLE
-from taskqueue import Backoff, Retry
+from taskqueue import Backoff, Retry, batch_response
 from taskqueue.attempts import AttemptLedger
 from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer
@@ -347,3 +355,181 @@ def test_a_permanent_error_is_not_run_again_when_a_later_task_kills_its_batch(
     registry.register("hang", lambda payload: None)
     assert again.handle(event, LambdaContext())["batchItemFailures"] == []
     assert runs == ["reject"]
+
+
+# -- runs that never return: write-ahead attempts (issue 19, defect 1) -------------------------------
+
+
+def _dead_letters(sqs: Any, queues: Any) -> list[dict[str, Any]]:
+    return sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    )
+
+
+def _receive_again(event: dict[str, Any], count: int) -> None:
+    """The batch of a killed invocation comes back whole: each record received once more."""
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = str(count)
+
+
+def test_a_run_that_never_returns_is_an_attempt(sqs, make_queues, registry, table):
+    """max_attempts=2 under maxReceiveCount 5: a task that hangs past the timeout every time runs twice, not at
+    every receive, reads attempts 1 and 2, and is dead-lettered with a reason saying its last run did not return."""
+    queues = make_queues(max_receive_count=5)
+    clock = FakeClock()
+    table.clock = clock  # the table's notion of now: the invocations' deadlines are compared with it
+    attempts: list[int] = []
+
+    def hang(payload, context):
+        attempts.append(context.attempt)
+        raise _Killed
+
+    registry.register("hang", hang, max_attempts=2)
+    event = received_event(sqs, queues, [body("hang")])
+    answers = []
+    for receive in range(1, queues.max_receive_count + 1):
+        _receive_again(event, receive)
+        # Each receive meets a new execution environment: the one before was stopped at its timeout.
+        worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=5), sqs, registry, ledger=table)
+        try:
+            answers.append(worker.handle(event, LambdaContext(30)))
+        except _Killed:
+            clock.advance(31)  # the invocation ran to its timeout
+            continue
+        break
+
+    assert attempts == [1, 2]
+    [answer] = answers  # dead-lettered on the receive after its last run, not retried
+    assert answer["batchItemFailures"] == []
+    [dead] = _dead_letters(sqs, queues)
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
+    assert "did not return" in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+
+
+def test_on_fifo_the_messages_behind_a_hanging_task_still_run(sqs, make_queues, registry, table):
+    """Group g holds A, which hangs every time (max_attempts 2), then B. Every killed batch costs B a receive;
+    once A has had its two runs it is dead-lettered unrun, and B runs, within its receives (maxReceiveCount 5)."""
+    queues = make_queues("orders", fifo=True, max_receive_count=5)
+    clock = FakeClock()
+    table.clock = clock
+    ran: list[tuple[str, int]] = []
+
+    def step(payload, context):
+        ran.append((payload, context.attempt))
+        if payload == "A":
+            raise _Killed
+
+    registry.register("step", step, max_attempts=2)
+    event = received_event(sqs, queues, [body("step", "A"), body("step", "B")], group_ids=["g", "g"])
+    config = WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=5)
+    for receive in range(1, queues.max_receive_count + 1):
+        _receive_again(event, receive)
+        try:
+            answer = Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext(30))
+        except _Killed:
+            clock.advance(31)
+            continue
+        assert answer["batchItemFailures"] == []
+        break
+
+    assert ran == [("A", 1), ("A", 2), ("B", 1)]
+    [dead] = _dead_letters(sqs, queues)
+    assert json.loads(dead["Body"])["payload"] == "A"
+
+
+# -- a failed read of the attempts table (issue 19, defect 3) -----------------------------------------
+
+
+def test_a_permanent_error_verdict_holds_while_the_attempts_table_fails(sqs, queues, registry, table, state_table):
+    """A PermanentError verdict, then a later task of the batch kills the invocation. The batch comes back to a
+    new execution environment while the attempts table fails: the verdict cannot be read, so nothing may run."""
+    from taskqueue import PermanentError
+
+    runs = []
+
+    def reject(payload):
+        runs.append("reject")
+        raise PermanentError("never")
+
+    def hang(payload):
+        runs.append("hang")
+        if runs.count("hang") == 1:
+            raise _Killed
+
+    registry.register("reject", reject)
+    registry.register("hang", hang)
+    config = WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=3)
+    event = received_event(sqs, queues, [body("reject")])
+    event["Records"] += received_event(sqs, queues, [body("hang")])["Records"]
+    with pytest.raises(_Killed):
+        Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext())
+
+    _receive_again(event, 2)
+    outage = [FailingCalls(state_table, operation, 1) for operation in ("GetItem", "UpdateItem", "PutItem")]
+    answer = Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext())
+    assert runs == ["reject", "hang"]
+    assert {item["itemIdentifier"] for item in answer["batchItemFailures"]} == {
+        record["messageId"] for record in event["Records"]
+    }
+
+    for failing in outage:
+        failing.stop()
+    _receive_again(event, 3)
+    assert Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext())["batchItemFailures"] == []
+    assert runs == ["reject", "hang", "hang"]
+
+
+def test_a_copy_delivered_while_the_last_run_is_under_way_is_held_then_taken_as_done(sqs, queues, registry, table):
+    """SQS delivers a second copy of a message (receive 2) while its only allowed run is under way, in another
+    execution environment. The copy is not taken for a run that never returned: it is released until that
+    run's invocation can be over. The run completes; when the copy comes back, it is done, not run again."""
+    clock = FakeClock()
+    table.clock = clock
+    config = WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=3)
+    ran: list[int] = []
+    copy: dict[str, Any] = {}
+
+    def once(payload, context):
+        if not copy:
+            copy.update(Worker(config, sqs, registry, ledger=table).handle(duplicate, LambdaContext(30)))
+        ran.append(context.attempt)
+
+    registry.register("once", once, max_attempts=1)
+    event = received_event(sqs, queues, [body("once")])
+    duplicate = json.loads(json.dumps(event))
+    _receive_again(duplicate, 2)
+    assert Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext(30))["batchItemFailures"] == []
+
+    message_id = event["Records"][0]["messageId"]
+    assert [item["itemIdentifier"] for item in copy["batchItemFailures"]] == [message_id]
+    assert 30 <= batch_response.parse(json.dumps(copy).encode(), [message_id]).retry_delays[message_id] <= 32
+    _receive_again(duplicate, 3)
+    clock.advance(40)
+    assert Worker(config, sqs, registry, ledger=table).handle(duplicate, LambdaContext(30))["batchItemFailures"] == []
+    assert ran == [1]
+    assert _dead_letters(sqs, queues) == []
+
+
+def test_without_the_attempts_table_a_receive_is_the_attempt_written_ahead(sqs, make_queues, registry):
+    """No attempts table: each receive counts as an attempt, so a task that hangs every time runs on its
+    max_attempts receives, and the next receive dead-letters it, saying so, instead of running it again."""
+    queues = make_queues(max_receive_count=5)
+    runs: list[int] = []
+
+    def hang(payload, context):
+        runs.append(context.attempt)
+        raise _Killed
+
+    registry.register("hang", hang, max_attempts=2)
+    event = received_event(sqs, queues, [body("hang")])
+    config = WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=5)
+    for receive in (1, 2):
+        _receive_again(event, receive)
+        with pytest.raises(_Killed):
+            Worker(config, sqs, registry).handle(event, LambdaContext(30))
+    _receive_again(event, 3)
+    assert Worker(config, sqs, registry).handle(event, LambdaContext(30))["batchItemFailures"] == []
+    assert runs == [1, 2]
+    [dead] = _dead_letters(sqs, queues)
+    assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
+    assert "received 3 times" in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]

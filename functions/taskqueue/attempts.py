@@ -1,9 +1,13 @@
-"""Failed attempts and dead-letter verdicts per message, kept in DynamoDB.
+"""Runs and dead-letter verdicts per message, kept in DynamoDB: every run is recorded before it starts.
 
-SQS counts receives, not attempts: a FIFO message held back behind a failing message of its group is
-received without running. Counting failed attempts here (one write per failure, none for a success)
-lets a task have every attempt it was promised. The same item remembers a dead-letter verdict whose
-DLQ send failed, so the task is not run again when the message comes back.
+SQS counts receives, not runs: a FIFO message held back behind a failing message of its group is
+received without running, and a run cut off by its invocation's timeout or a crash reports nothing.
+So a run is written ahead (one conditional write, before the task is called): a run that never
+returns still counts, and the write itself refuses a run the message is no longer owed (its runs
+used up, a dead-letter verdict on it, its last allowed run completed). The same item remembers a
+dead-letter verdict whose DLQ send failed, so the task is not run again when the message comes back,
+and when the last run it may start is under way (its invocation's deadline), so that a copy arriving
+meanwhile is not taken for a run that never returned.
 
 Items live in the module's idempotency table (key ``id``, TTL attribute ``expiration``), under a key
 prefix of their own.
@@ -12,8 +16,11 @@ prefix of their own.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from taskqueue.dead_letter_queue import MAX_ERROR_CHARS, MAX_TASK_CHARS, DeadLetter
 from taskqueue.limits import SQS_MAX_RETENTION_SECONDS
@@ -21,22 +28,42 @@ from taskqueue.limits import SQS_MAX_RETENTION_SECONDS
 KEY_PREFIX = "taskqueue-attempts#"
 # A message lives at most 14 days in SQS (its maximum retention); its record outlives it by a day.
 TTL_SECONDS = SQS_MAX_RETENTION_SECONDS + 86_400
+_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    failed_attempts: int = 0
-    verdict: DeadLetter | None = None  # a dead letter whose send failed
+    runs: int = 0  # runs started: each written before it started
+    verdict: DeadLetter | None = None  # a dead letter whose send may have failed
+    completed: bool = False  # its last allowed run returned (marked only for that run)
+    running_until: float | None = None  # the deadline (epoch seconds) of the invocation of its latest run
+
+
+class RunRefused(Exception):
+    """The table refused to record a run: the message is not owed one (see ``entry``). Not an error of the task."""
+
+    def __init__(self, entry: LedgerEntry, still_running_seconds: float) -> None:
+        self.entry = entry
+        # How long the latest run's invocation may still be going (0: its deadline has passed).
+        self.still_running_seconds = still_running_seconds
+        super().__init__(
+            f"run refused by the attempts table: {entry.runs} runs recorded, verdict "
+            f"{entry.verdict.reason if entry.verdict else None}, completed {entry.completed}"
+        )
 
 
 class AttemptLedger:
-    def __init__(self, table_name: str, dynamodb_client: Any | None = None) -> None:
+    def __init__(
+        self, table_name: str, dynamodb_client: Any | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.table_name = table_name
         self._client = dynamodb_client
+        # Epoch seconds: deadlines written by one execution environment are read by another.
+        self.clock = clock
 
     @property
     def client(self) -> Any:
-        # Created on first use: most invocations (no failure, first receives) never need it.
+        # Created on first use: an invocation whose records never run a task does not need it.
         if self._client is None:
             import boto3  # noqa: PLC0415
 
@@ -46,13 +73,51 @@ class AttemptLedger:
     def _key(self, message_id: str) -> dict[str, Any]:
         return {"id": {"S": KEY_PREFIX + message_id}}
 
+    def _expiration(self) -> dict[str, str]:
+        return {"N": str(int(self.clock()) + TTL_SECONDS)}
+
+    def start_run(self, message_id: str, max_attempts: int | None, seconds_left: float) -> int:
+        """Record a run before it starts, in an invocation with ``seconds_left``; returns its attempt number.
+
+        Raises :class:`RunRefused` when the message is not owed a run: ``max_attempts`` runs recorded
+        already, a dead-letter verdict, or its last allowed run completed. Any other error (a throttle, say)
+        propagates: the run is not recorded, so it must not start.
+        """
+        now = self.clock()
+        condition = "attribute_not_exists(verdict) AND attribute_not_exists(completed)"
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":until": {"N": repr(round(now + seconds_left, 3))},
+            ":expiration": self._expiration(),
+        }
+        if max_attempts is not None:
+            condition += " AND (attribute_not_exists(runs) OR runs < :max)"
+            values[":max"] = {"N": str(max_attempts)}
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=self._key(message_id),
+                UpdateExpression="ADD runs :one SET running_until = :until, expiration = :expiration",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+                raise
+            entry = self.read(message_id)
+            running = 0.0 if entry.running_until is None else max(0.0, entry.running_until - now)
+            raise RunRefused(entry, running) from None
+        return int(response["Attributes"]["runs"]["N"])
+
     def read(self, message_id: str) -> LedgerEntry:
         item = self.client.get_item(TableName=self.table_name, Key=self._key(message_id), ConsistentRead=True).get(
             "Item", {}
         )
         verdict = item.get("verdict", {}).get("M")
+        running_until = item.get("running_until", {}).get("N")
         return LedgerEntry(
-            failed_attempts=int(item.get("failed_attempts", {}).get("N", 0)),
+            runs=int(item.get("runs", {}).get("N", 0)),
             verdict=None
             if verdict is None
             else DeadLetter(
@@ -60,18 +125,19 @@ class AttemptLedger:
                 error=verdict.get("error", {}).get("S", ""),
                 task=verdict.get("task", {}).get("S"),
             ),
+            completed="completed" in item,
+            running_until=None if running_until is None else float(running_until),
         )
 
-    def record_failure(self, message_id: str) -> int:
-        """Count one more failed attempt; returns the count."""
-        response = self.client.update_item(
+    def mark_completed(self, message_id: str) -> None:
+        """The message's last allowed run returned: if the message comes back (its delete was lost, a later
+        task killed its batch), it is done, not a run that never returned."""
+        self.client.update_item(
             TableName=self.table_name,
             Key=self._key(message_id),
-            UpdateExpression="ADD failed_attempts :one SET expiration = :expiration",
-            ExpressionAttributeValues={":one": {"N": "1"}, ":expiration": {"N": str(int(time.time()) + TTL_SECONDS)}},
-            ReturnValues="UPDATED_NEW",
+            UpdateExpression="SET completed = :true, expiration = :expiration",
+            ExpressionAttributeValues={":true": {"BOOL": True}, ":expiration": self._expiration()},
         )
-        return int(response["Attributes"]["failed_attempts"]["N"])
 
     def remember_verdict(self, message_id: str, verdict: DeadLetter) -> None:
         value: dict[str, Any] = {"reason": {"S": verdict.reason}, "error": {"S": verdict.error[:MAX_ERROR_CHARS]}}
@@ -81,8 +147,5 @@ class AttemptLedger:
             TableName=self.table_name,
             Key=self._key(message_id),
             UpdateExpression="SET verdict = :verdict, expiration = :expiration",
-            ExpressionAttributeValues={
-                ":verdict": {"M": value},
-                ":expiration": {"N": str(int(time.time()) + TTL_SECONDS)},
-            },
+            ExpressionAttributeValues={":verdict": {"M": value}, ":expiration": self._expiration()},
         )

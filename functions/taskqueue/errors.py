@@ -50,6 +50,11 @@ class Retry(Exception):
         super().__init__(reason or f"retry in {self.delay_seconds} s")
 
 
+class TaskInProgress(Exception):
+    """Another copy of this task (same identity) is running: the idempotency table holds its record in
+    progress. This copy did not run; it is not an attempt, and it is tried again once that run can be over."""
+
+
 class MalformedMessage(ValueError):
     """A message body that is not a valid task message."""
 

@@ -2,8 +2,10 @@
 
 A task message is keyed by its identity (:func:`taskqueue.message.task_identity`): its task name
 and ``id`` when it has one, else its task name and SQS message id, so a redelivered message (or a
-second copy enqueued with the same task and id) does not run again once it completed. While an attempt is in flight, a second copy fails with
-``IdempotencyAlreadyInProgressError`` and is retried later.
+second copy enqueued with the same task and id) does not run again once it completed. While an attempt
+is in flight, a second copy raises :class:`taskqueue.errors.TaskInProgress` without running, and is
+retried later. The worker tells the layer's own errors (a throttle, say) from the task's by whether the
+task was called, not by their type.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-__all__ = ["IdempotencyAlreadyInProgressError", "IdempotentRunner"]
+from taskqueue.errors import TaskInProgress
+
+__all__ = ["IdempotencyAlreadyInProgressError", "IdempotentRunner", "TaskInProgress"]
 
 
 class IdempotentRunner:
@@ -44,4 +48,17 @@ class IdempotentRunner:
         self._config.register_lambda_context(context)
 
     def run(self, key: str, action: Callable[[], Any]) -> None:
-        self._run(job={"key": key}, action=action)
+        """Run ``action`` once per ``key``; raises :class:`TaskInProgress` while another run holds the key."""
+        called = False
+
+        def tracked() -> Any:
+            nonlocal called
+            called = True
+            return action()
+
+        try:
+            self._run(job={"key": key}, action=tracked)
+        except IdempotencyAlreadyInProgressError as error:
+            if called:  # raised by the action itself (a task using Powertools idempotency inside): its own error
+                raise
+            raise TaskInProgress(str(error)) from error

@@ -33,12 +33,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from taskqueue import batch_response, dead_letter_queue
-from taskqueue.attempts import AttemptLedger
+from taskqueue.attempts import AttemptLedger, RunRefused
 from taskqueue.backoff import visibility_delay
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import DeadLetter
-from taskqueue.errors import MalformedMessage, PermanentError, Retry, UnknownTask
-from taskqueue.limits import SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
+from taskqueue.errors import MalformedMessage, PermanentError, Retry, TaskInProgress, UnknownTask
+from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS, SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
 from taskqueue.message import TaskMessage, parse_body, task_identity
 from taskqueue.metrics import MetricsLine
 from taskqueue.registry import RegisteredTask, TaskContext, TaskRegistry, default_registry, import_task_modules
@@ -74,11 +74,26 @@ class OutOfTime(Exception):
     """The invocation has too little time left to start another task."""
 
 
-# A task attempt's outcome: the ``outcome`` field of its log line (successes at DEBUG level only).
-# Tools that follow tasks (the demo, the benchmarks) read this field, not the message text.
+class NotRun(Exception):
+    """The task was not called and its message goes back to the queue: no attempt of it was used."""
+
+
+# A record's outcome: the ``outcome`` field of its log line (successes at DEBUG level only). Tools that
+# follow tasks (the demo, the benchmarks) read this field, not the message text. ``RETRIED`` is a run that
+# failed; ``RELEASED`` a message handed back without running its task (no attempt used).
 SUCCEEDED = "succeeded"
 RETRIED = "retried"
 DEAD_LETTERED = "dead_lettered"
+RELEASED = "released"
+
+
+@dataclass
+class _Run:
+    """What became of one record's run: whether the task was called (its run recorded first), and what it raised."""
+
+    started: bool = False
+    attempt: int = 0
+    error: Exception | None = None
 
 
 @dataclass
@@ -92,6 +107,11 @@ class _Invocation:
     retry_delays: dict[str, int] = field(default_factory=dict)
     failed: int = 0
     visibility_call_seconds: float = VISIBILITY_CALL_ESTIMATE_SECONDS
+    # The time the invocation had when it started: the function's timeout, as near as the worker can know it.
+    timeout_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        self.timeout_seconds = self.remaining_seconds()
 
     def remaining_seconds(self) -> float | None:
         millis = _remaining_millis(self.context)
@@ -177,51 +197,245 @@ class Worker:
                 raw, DeadLetter(dead_letter_queue.UNKNOWN_TASK, str(error), message.task), keys, invocation
             )
 
-        attempt = self._attempt(message_id, count)
-        keys["attempt"] = attempt
         if message_id in self._verdicts:
             return self._dead_lettered_before(raw, keys, invocation)
+        max_attempts = registered.max_attempts or self.config.max_attempts or self.config.max_receive_count
+        if self.ledger is None and max_attempts is not None and count > max_attempts:
+            # Without the attempts table a receive is the record written ahead of a run: every receive before
+            # this one may have run the task, and one that never returned (a timeout, a crash) reported nothing.
+            why = DeadLetter(
+                dead_letter_queue.RETRIES_EXHAUSTED,
+                f"not run: received {count} times and max_attempts is {max_attempts} (attempts counted by receives); "
+                "the last receive did not end the task: its run timed out or crashed its invocation, or it did not run",
+                registered.name,
+            )
+            return self._dead_letter(raw, why, keys, invocation)
 
         if not self._time_to_start(invocation):
             invocation.retry_delays[message_id] = 0  # it did not run: try it again soon
-            logger.warning("not started: too little time left in the invocation; it will be retried", extra=keys)
+            logger.warning(
+                "not started: too little time left in the invocation; it will be retried",
+                extra={**keys, "outcome": RELEASED, "retry_in_seconds": 0},
+            )
             raise OutOfTime(f"too little time left in the invocation to start task {message.task!r}")
+        return self._attempt(raw, registered, message, max_attempts, keys, invocation)
 
-        task_context = TaskContext(
-            task=message.task,
-            message_id=message_id,
-            receive_count=count,
-            task_id=message.id,
-            message_group_id=message_group_id(raw),
-            attempt=attempt,
-            get_remaining_time_in_millis=(lambda: _remaining_millis(invocation.context) or 0),
-        )
+    def _attempt(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        message: TaskMessage,
+        max_attempts: int | None,
+        keys: dict[str, Any],
+        invocation: _Invocation,
+    ) -> None:
+        """One attempt of the task and what follows from it (or, when it did not start, from why not)."""
+        message_id = str(raw["messageId"])
         queued_ms = _queued_millis(raw)
         if self.config.log_payload:
             logger.info("starting task", extra={**keys, "payload": message.payload})
+        run = _Run()
         started = time.perf_counter()
-        failure: Exception | None = None
+        layer_error: Exception | None = None
         try:
-            self._run(registered, message, task_context)
+            self._run(raw, registered, message, max_attempts, invocation, run, keys)
         except Exception as error:
-            failure = error
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        metrics = invocation.metrics
-        metrics.value("TaskQueueTime", queued_ms)
-        metrics.value("TaskDuration", duration_ms)
-        if failure is None:
-            metrics.count("TasksSucceeded", task=registered.name)
-            if logger.enabled_for(logging.DEBUG):  # a line per success only when asked for
-                logger.debug(
-                    "task succeeded",
-                    extra={**keys, "outcome": SUCCEEDED, "queued_ms": queued_ms, "duration_ms": duration_ms},
+            layer_error = error
+        if not run.started:
+            if layer_error is None:  # the idempotency table says this task completed before: done
+                self._succeeded(registered, keys, invocation, queued_ms, started)
+                return
+            return self._not_run(raw, registered, layer_error, max_attempts, keys, invocation)
+        if run.error is None:
+            if layer_error is not None:
+                # The task returned; recording its completion failed. It ran: running it again is worse.
+                logger.warning(
+                    "task succeeded; its completion could not be recorded in the idempotency table",
+                    extra={**keys, "error": _describe(layer_error)},
                 )
+            if self.ledger is not None and max_attempts is not None and run.attempt >= max_attempts:
+                self._mark_completed(message_id, keys)
+            self._succeeded(registered, keys, invocation, queued_ms, started)
             return
+        failure = run.error
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        invocation.metrics.value("TaskQueueTime", queued_ms)
+        invocation.metrics.value("TaskDuration", duration_ms)
         keys.update(queued_ms=queued_ms, duration_ms=duration_ms)
         if isinstance(failure, PermanentError):
             why = DeadLetter(dead_letter_queue.PERMANENT_ERROR, _describe(failure), message.task)
             return self._dead_letter(raw, why, keys, invocation)
-        return self._failed(raw, registered, failure, attempt, count, keys, invocation)
+        return self._failed(raw, registered, failure, run.attempt, max_attempts, keys, invocation)
+
+    def _run(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        message: TaskMessage,
+        max_attempts: int | None,
+        invocation: _Invocation,
+        run: _Run,
+        keys: dict[str, Any],
+    ) -> None:
+        """Record the run (write-ahead), then call the task, inside the idempotency layer where there is one.
+
+        ``run`` says what happened: whether the task was called and what it raised. An exception raised
+        with the task not called is the layer's or the table's (a copy in progress, a throttle, a refused
+        run), never an attempt of the task.
+        """
+        message_id = str(raw["messageId"])
+        count = receive_count(raw)
+
+        def attempt() -> None:
+            run.attempt = keys["attempt"] = self._start_run(message_id, count, max_attempts, invocation)
+            task_context = TaskContext(
+                task=message.task,
+                message_id=message_id,
+                receive_count=count,
+                task_id=message.id,
+                message_group_id=message_group_id(raw),
+                attempt=run.attempt,
+                get_remaining_time_in_millis=(lambda: _remaining_millis(invocation.context) or 0),
+            )
+            run.started = True
+            try:
+                registered.run(message.payload, task_context)
+            except Exception as error:
+                run.error = error
+                raise
+
+        if self.idempotency is None:
+            attempt()
+            return
+        self.idempotency.run(task_identity(message.task, message.id, message_id), attempt)
+
+    def _start_run(self, message_id: str, count: int, max_attempts: int | None, invocation: _Invocation) -> int:
+        """This run's attempt number, recorded before it starts: runs so far + 1 where the attempts table keeps
+        them (it raises ``RunRefused`` when none is owed), else the receive count (SQS recorded the receive)."""
+        if self.ledger is None:
+            return count
+        seconds_left = invocation.remaining_seconds()
+        return self.ledger.start_run(
+            message_id, max_attempts, LAMBDA_MAX_TIMEOUT_SECONDS if seconds_left is None else seconds_left
+        )
+
+    def _succeeded(
+        self, registered: RegisteredTask, keys: dict[str, Any], invocation: _Invocation, queued_ms: int, started: float
+    ) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        metrics = invocation.metrics
+        metrics.value("TaskQueueTime", queued_ms)
+        metrics.value("TaskDuration", duration_ms)
+        metrics.count("TasksSucceeded", task=registered.name)
+        if logger.enabled_for(logging.DEBUG):  # a line per success only when asked for
+            logger.debug(
+                "task succeeded",
+                extra={**keys, "outcome": SUCCEEDED, "queued_ms": queued_ms, "duration_ms": duration_ms},
+            )
+
+    def _mark_completed(self, message_id: str, keys: dict[str, Any]) -> None:
+        """The last allowed run returned: should the message come back, it is done, not a run that never returned."""
+        assert self.ledger is not None
+        try:
+            self.ledger.mark_completed(message_id)
+        except Exception as error:
+            logger.warning(
+                "could not mark the last allowed run completed; should the message come back, it is dead-lettered "
+                "as a run that did not return",
+                extra={**keys, "error": _describe(error)},
+            )
+
+    def _not_run(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        error: Exception,
+        max_attempts: int | None,
+        keys: dict[str, Any],
+        invocation: _Invocation,
+    ) -> None:
+        """The task was not called: the attempts table refused the run, or the idempotency layer or the table
+        failed. Not an attempt: the message is dead-lettered only on the table's word, else released."""
+        if isinstance(error, RunRefused):
+            return self._refused(raw, registered, error, max_attempts, keys, invocation)
+        if isinstance(error, TaskInProgress):
+            return self._release(
+                raw,
+                _longest_run_seconds(invocation) or self._backoff(registered, raw),
+                "not run: another copy of this task is running; released until it can be over",
+                keys,
+                invocation,
+            )
+        return self._release(
+            raw,
+            self._backoff(registered, raw),
+            "not run: the attempts or idempotency table failed; released to be retried, no attempt used",
+            keys,
+            invocation,
+            error,
+        )
+
+    def _refused(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        refusal: RunRefused,
+        max_attempts: int | None,
+        keys: dict[str, Any],
+        invocation: _Invocation,
+    ) -> None:
+        """The attempts table refused to record a run: a verdict, a completed last run, or no run left."""
+        message_id = str(raw["messageId"])
+        entry = refusal.entry
+        if entry.verdict is not None:
+            if message_id not in self._verdicts:
+                self._remember(message_id, entry.verdict, sent=False)
+            return self._dead_lettered_before(raw, keys, invocation)
+        if entry.completed:
+            logger.info("its last allowed run completed; not run again", extra=keys)
+            return None
+        if max_attempts is None or entry.runs < max_attempts:
+            # Refused for a reason gone by the time it was read (the item changed meanwhile): look again later.
+            return self._release(
+                raw, self._backoff(registered, raw), "not run: the attempts table refused the run", keys, invocation
+            )
+        if refusal.still_running_seconds > 0:
+            # A copy of the message (SQS delivers twice at times) while its last run may still go on.
+            return self._release(
+                raw,
+                math.ceil(refusal.still_running_seconds) + 1,
+                "not run: its last allowed run may still be under way; released until its invocation ends",
+                keys,
+                invocation,
+            )
+        why = DeadLetter(
+            dead_letter_queue.RETRIES_EXHAUSTED,
+            f"not run again: attempt {entry.runs} of {max_attempts} did not return (its invocation timed out "
+            "or crashed, or its outcome could not be recorded)",
+            registered.name,
+        )
+        return self._dead_letter(raw, why, keys, invocation)
+
+    def _backoff(self, registered: RegisteredTask, raw: Mapping[str, Any]) -> int:
+        return visibility_delay(receive_count(raw), registered.backoff or self.config.backoff, self.rng)
+
+    def _release(
+        self,
+        raw: Mapping[str, Any],
+        delay: int,
+        why: str,
+        keys: dict[str, Any],
+        invocation: _Invocation,
+        error: Exception | None = None,
+    ) -> None:
+        """Hand the message back unrun, to come back after ``delay`` seconds (it costs a receive, no attempt)."""
+        invocation.retry_delays[str(raw["messageId"])] = delay
+        invocation.failed += 1
+        extra: dict[str, Any] = {**keys, "outcome": RELEASED, "retry_in_seconds": delay}
+        if error is not None:
+            extra["error"] = _describe(error)
+        logger.warning(why, extra=extra)
+        raise NotRun(why)
 
     def _dead_lettered_before(self, raw: Mapping[str, Any], keys: dict[str, Any], invocation: _Invocation) -> None:
         """Dead-lettered before, and back (its send failed, or its batch failed after it): never run it again;
@@ -232,38 +446,18 @@ class Worker:
             return
         self._dead_letter(raw, why, keys, invocation)
 
-    def _attempt(self, message_id: str, count: int) -> int:
-        """This run's attempt number: failed attempts so far + 1 where they are counted, else the receive count."""
-        if self.ledger is None:
-            return count
-        if count == 1:
-            return 1  # a first receive is a first attempt: no need to ask
-        try:
-            entry = self.ledger.read(message_id)
-        except Exception as error:
-            logger.warning("could not read the attempts table; counting receives", extra={"error": _describe(error)})
-            return count
-        if entry.verdict is not None and message_id not in self._verdicts:
-            self._remember(message_id, entry.verdict, sent=False)
-        return entry.failed_attempts + 1
-
     def _failed(
         self,
         raw: Mapping[str, Any],
         registered: RegisteredTask,
         failure: Exception,
         attempt: int,
-        count: int,
+        max_attempts: int | None,
         keys: dict[str, Any],
         invocation: _Invocation,
     ) -> None:
         message_id = str(raw["messageId"])
-        if self.ledger is not None:
-            try:
-                attempt = keys["attempt"] = self.ledger.record_failure(message_id)
-            except Exception as error:
-                logger.warning("could not count the failed attempt", extra={**keys, "error": _describe(error)})
-        max_attempts = registered.max_attempts or self.config.max_attempts or self.config.max_receive_count
+        count = receive_count(raw)
         if max_attempts is not None and attempt >= max_attempts:
             if self.ledger is not None:
                 counted = f"attempt {attempt} of {max_attempts} failed (receive {count})"
@@ -283,13 +477,6 @@ class Worker:
             extra={**keys, "outcome": RETRIED, "error": _describe(failure), "retry_in_seconds": delay},
         )
         raise failure
-
-    def _run(self, registered: RegisteredTask, message: TaskMessage, task_context: TaskContext) -> None:
-        if self.idempotency is None:
-            registered.run(message.payload, task_context)
-            return
-        key = task_identity(message.task, message.id, task_context.message_id)
-        self.idempotency.run(key, lambda: registered.run(message.payload, task_context))
 
     def _time_to_start(self, invocation: _Invocation) -> bool:
         remaining = invocation.remaining_seconds()
@@ -414,6 +601,14 @@ class Worker:
             )
 
 
+def _longest_run_seconds(invocation: _Invocation) -> int | None:
+    """How long a run started in another invocation of this function can still last: at most its timeout,
+    which this invocation had when it started (None without a context)."""
+    if invocation.timeout_seconds is None:
+        return None
+    return math.ceil(invocation.timeout_seconds) + 1
+
+
 def _remaining_millis(context: Any) -> int | None:
     getter = getattr(context, "get_remaining_time_in_millis", None)
     return getter() if callable(getter) else None
@@ -463,4 +658,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.flush(BATCH_SUMMARY)
 
 
-__all__ = ["OutOfTime", "Worker", "handler"]
+__all__ = ["NotRun", "OutOfTime", "Worker", "handler"]
