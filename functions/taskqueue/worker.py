@@ -13,7 +13,12 @@ Per message:
   reported as done so it burns no retries. If that send fails, it is reported as failed, and the
   verdict is remembered so the task does not run again;
 - a failure on the task's last attempt (its ``max_attempts``, by default the queue's maxReceiveCount):
-  sent to the DLQ with its error, as SQS's redrive would do next, but with the reason attached.
+  sent to the DLQ with its error, as SQS's redrive would do next, but with the reason attached;
+- every run is recorded before the task is called (the attempts table, or else the receive itself), so
+  a run cut off by a timeout or a crash is an attempt: a message that comes back with its attempts used
+  goes to the DLQ unrun, its reason saying the last run did not return;
+- the task not called (a copy of it in progress, the idempotency or attempts table failing, too little
+  time left): released unrun, with no attempt used, to come back later (log ``outcome`` ``released``).
 """
 
 from __future__ import annotations
