@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +16,9 @@ from botocore.exceptions import ClientError
 from taskqueue.operations.dlq_message import DlqMessage
 from taskqueue.producer import TaskQueue
 from taskqueue.schedule_dead_letters import schedule_failure
-from taskqueue.schedules import SchedulingConfig, periodic_task_input
+from taskqueue.schedules import SchedulingConfig, at_expression, periodic_task_input, schedule_time
 from taskqueue_local.infrastructure.clients import local_client
-from taskqueue_local.infrastructure.schedule_runner import ScheduleRunner
+from taskqueue_local.infrastructure.schedule_runner import ScheduleRunner, earliest_run
 
 GROUP = "local-schedules"
 ROLE = "arn:aws:iam::123456789012:role/local-scheduler"
@@ -237,3 +237,19 @@ def test_runs_missed_before_the_runner_started_are_not_sent_in_a_burst(clients, 
     assert runs and runs[0] > clock_at_start - timedelta(minutes=1), (
         f"first run {runs[0]}, runner started {clock_at_start}"
     )
+
+
+def test_a_one_time_schedule_runs_at_the_start_of_its_minute_yet_no_producer_task_runs_early():
+    # The Scheduler runs at(T) anywhere within T's minute; the runner takes the earliest moment.
+    created = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    before = created - timedelta(microseconds=1)  # what the runner asks of a new schedule
+    assert earliest_run("at(2030-01-01T13:00:45)", "UTC", before, created) == datetime(2030, 1, 1, 13, tzinfo=UTC)
+    assert earliest_run("at(2030-01-01T12:00:45)", "UTC", before, created) == datetime(2030, 1, 1, 12, tzinfo=UTC)
+    half_past = created + timedelta(seconds=30)  # created within the minute of its time: runs at once
+    assert earliest_run("at(2030-01-01T12:00:45)", "UTC", half_past, half_past) == half_past
+    assert earliest_run("at(2030-01-01T11:59:59)", "UTC", before, created) is None  # past when created
+    for seconds in range(0, 400, 7):
+        due = created + timedelta(seconds=seconds, microseconds=1)
+        at = schedule_time(due, created)
+        run = earliest_run(at_expression(at), "UTC", before, created)
+        assert run is not None and run >= due, (due, at, run)
