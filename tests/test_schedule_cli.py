@@ -19,10 +19,19 @@ ROLE = "arn:aws:iam::123456789012:role/cli-scheduler"
 def queue_url(server_sqs, monkeypatch):
     boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=GROUP)
     url = server_sqs.create_queue(QueueName="cli-scheduled")["QueueUrl"]
+    dlq_url = server_sqs.create_queue(QueueName="cli-scheduled-dlq")["QueueUrl"]
+    dlq_arn = server_sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     monkeypatch.setenv("TASKQUEUE_QUEUE_URL", url)
     monkeypatch.setenv("TASKQUEUE_SCHEDULE_GROUP", GROUP)
     monkeypatch.setenv("TASKQUEUE_SCHEDULER_ROLE_ARN", ROLE)
+    monkeypatch.setenv("TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN", dlq_arn)
     return url
+
+
+def next_minute(moment: datetime) -> datetime:
+    """The Scheduler's whole minute at or after ``moment``: when a task due then is scheduled."""
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
 
 
 def run(capsys, *argv: str) -> tuple[int, dict | None, str]:
@@ -38,16 +47,19 @@ def listed(capsys, *argv: str) -> tuple[list[dict], str]:
 
 
 def test_enqueue_later_list_and_cancel(queue_url, server_sqs, capsys):
+    before = datetime.now(UTC)
     code, out, err = run(capsys, "enqueue", "report", "--payload", '{"month": 1}', "--id", "jan", "--delay", "2h30m")
+    after = datetime.now(UTC)
     assert code == 0, err
     assert out["schedule_name"].startswith("report.")
     due = datetime.fromisoformat(out["due"])
-    assert timedelta(hours=2, minutes=29) < due - datetime.now(UTC) <= timedelta(hours=2, minutes=30, seconds=1)
+    in_2h30m = timedelta(hours=2, minutes=30)
+    assert next_minute(before + in_2h30m) <= due <= next_minute(after + in_2h30m)
 
     in_three_days = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
     paris = in_three_days.astimezone(timezone(timedelta(hours=1))).isoformat()
     code, out, err = run(capsys, "enqueue", "report", "--id", "feb", "--at", paris)
-    assert (code, out["due"]) == (0, in_three_days.isoformat()), err
+    assert (code, out["due"]) == (0, next_minute(in_three_days).isoformat()), err
 
     schedules, err = listed(capsys, "--task", "report")
     assert sorted(item["id"] for item in schedules) == ["feb", "jan"] and err == ""
@@ -84,6 +96,13 @@ def test_bad_times_are_refused_naming_the_option(queue_url, capsys, argv, messag
     except SystemExit as exit_:  # argparse's refusals
         code = int(exit_.code or 0)
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_scheduling_without_a_dead_letter_queue_says_what_to_set(queue_url, monkeypatch, capsys):
+    monkeypatch.delenv("TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN")
+    code, out, err = run(capsys, "enqueue", "report", "--delay", "1h")
+    assert code == 2 and out is None and "no dead_letter_arn ($TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN" in err
+    assert boto3.client("scheduler", region_name=REGION).list_schedules(GroupName=GROUP)["Schedules"] == []
 
 
 def test_scheduling_without_a_group_says_what_to_set(queue_url, monkeypatch, capsys):

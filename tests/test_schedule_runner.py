@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +16,9 @@ from botocore.exceptions import ClientError
 from taskqueue.operations.dlq_message import DlqMessage
 from taskqueue.producer import TaskQueue
 from taskqueue.schedule_dead_letters import schedule_failure
-from taskqueue.schedules import SchedulingConfig, periodic_task_input
+from taskqueue.schedules import SchedulingConfig, at_expression, periodic_task_input, schedule_time
 from taskqueue_local.infrastructure.clients import local_client
-from taskqueue_local.infrastructure.schedule_runner import ScheduleRunner
+from taskqueue_local.infrastructure.schedule_runner import ScheduleRunner, earliest_run
 
 GROUP = "local-schedules"
 ROLE = "arn:aws:iam::123456789012:role/local-scheduler"
@@ -79,6 +79,8 @@ def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
 
 
 def producer_for(clients: dict[str, Any], url: str, **scheduling: Any) -> TaskQueue:
+    # Tests that look at no failed delivery say so, as scheduling without a dead-letter queue must.
+    scheduling.setdefault("drop_failed_deliveries", "dead_letter_arn" not in scheduling)
     return TaskQueue(
         url, sqs=clients["sqs"], scheduler=clients["scheduler"], scheduling=SchedulingConfig(GROUP, ROLE, **scheduling)
     )
@@ -89,11 +91,11 @@ def test_a_task_scheduled_30_minutes_out_runs_once_at_600x(clients, make_runner)
     producer = producer_for(clients, url)
     make_runner(600)  # 30 minutes of schedule time take 3 s
     started = time.monotonic()
-    producer.enqueue("report", {"month": 1}, id="jan", delay=1800)
+    handle = producer.enqueue("report", {"month": 1}, id="jan", delay=1800)
     [message] = receive_until(clients["sqs"], url, 1)
     took = time.monotonic() - started
     print(f"30 min at 600x: ran after {took:.1f} s (3.0 s expected)")
-    assert json.loads(message["Body"]) == {"task": "report", "payload": {"month": 1}, "id": "jan"}
+    assert json.loads(message["Body"]) == {"task": "report", "payload": {"month": 1}, "id": "jan", "schedule": handle}
     assert 2.5 <= took <= 3.0 + 2.0  # not early; late by at most a poll, a receive and a margin
     # Another 20 minutes on its clock: no second run, and the one-time schedule deleted itself.
     assert receive_until(clients["sqs"], url, 1, seconds=2.0) == []
@@ -149,7 +151,7 @@ def test_an_undeliverable_schedule_ends_in_its_dead_letter_queue(clients, make_r
     make_runner(600)
 
     [dead] = receive_until(clients["sqs"], dlq_url, 1)
-    assert json.loads(dead["Body"]) == {"task": "report", "payload": {"n": 1}, "id": "r1"}
+    assert json.loads(dead["Body"]) == {"task": "report", "payload": {"n": 1}, "id": "r1", "schedule": handle}
     failure = schedule_failure(dead["MessageAttributes"])
     assert failure is not None and failure.schedule_arn.endswith(f":schedule/{GROUP}/{handle}")
     assert failure.error_code == "AWS.SimpleQueueService.NonExistentQueue"
@@ -197,6 +199,18 @@ def test_a_fifo_task_arrives_in_its_message_group(clients, make_runner):
     assert message["Attributes"]["MessageGroupId"] == "customer-9"
 
 
+def test_fifo_tasks_without_id_and_with_the_same_payload_both_arrive(clients, make_runner):
+    # The queue deduplicates the Scheduler's sends by content for 5 minutes: each schedule's must differ.
+    url, _ = queue(clients["sqs"], "twins.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    producer = producer_for(clients, url)
+    # Two groups, so that the first message, received and not deleted, does not hold back the second.
+    handles = [producer.enqueue("charge", {"order": 1}, group_id=group, delay=60) for group in ("g1", "g2")]
+    make_runner(600)
+    bodies = [json.loads(m["Body"]) for m in receive_until(clients["sqs"], url, 2)]
+    assert len(bodies) == 2, bodies
+    assert sorted(body["schedule"] for body in bodies) == sorted(handles)
+
+
 def test_a_runner_that_never_started_stops_quietly(moto_server):
     # serve stops every loop in its finally: one whose start-up never came must not raise there.
     ScheduleRunner(local_client("scheduler", moto_server), local_client("sqs", moto_server)).stop()
@@ -223,3 +237,19 @@ def test_runs_missed_before_the_runner_started_are_not_sent_in_a_burst(clients, 
     assert runs and runs[0] > clock_at_start - timedelta(minutes=1), (
         f"first run {runs[0]}, runner started {clock_at_start}"
     )
+
+
+def test_a_one_time_schedule_runs_at_the_start_of_its_minute_yet_no_producer_task_runs_early():
+    # The Scheduler runs at(T) anywhere within T's minute; the runner takes the earliest moment.
+    created = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    before = created - timedelta(microseconds=1)  # what the runner asks of a new schedule
+    assert earliest_run("at(2030-01-01T13:00:45)", "UTC", before, created) == datetime(2030, 1, 1, 13, tzinfo=UTC)
+    assert earliest_run("at(2030-01-01T12:00:45)", "UTC", before, created) == datetime(2030, 1, 1, 12, tzinfo=UTC)
+    half_past = created + timedelta(seconds=30)  # created within the minute of its time: runs at once
+    assert earliest_run("at(2030-01-01T12:00:45)", "UTC", half_past, half_past) == half_past
+    assert earliest_run("at(2030-01-01T11:59:59)", "UTC", before, created) is None  # past when created
+    for seconds in range(0, 400, 7):
+        due = created + timedelta(seconds=seconds, microseconds=1)
+        at = schedule_time(due, created)
+        run = earliest_run(at_expression(at), "UTC", before, created)
+        assert run is not None and run >= due, (due, at, run)

@@ -15,12 +15,17 @@ from aws_fakes import CallRecorder, FailingCalls, FakeWallClock
 from aws_settings import REGION
 from taskqueue.producer import EnqueueError, Task, TaskQueue
 from taskqueue.schedules import (
+    SCHEDULER_CLOCK_MARGIN_SECONDS,
     AlreadyScheduled,
     NotScheduled,
     ScheduleName,
+    ScheduleRequest,
     SchedulingConfig,
+    TaskSchedules,
     name_prefix,
+    parse_at,
     schedule_name,
+    schedule_time,
 )
 
 GROUP = "tasks-schedules"
@@ -56,6 +61,15 @@ def schedule_of(scheduler: Any, name: str) -> dict[str, Any]:
     return dict(scheduler.get_schedule(Name=name, GroupName=GROUP))
 
 
+def deliver(scheduler: Any, sqs: Any, url: str, name: str) -> None:
+    """What the Scheduler does when a schedule fires: SendMessage of its input, in its message group."""
+    target = schedule_of(scheduler, name)["Target"]
+    arguments = {"QueueUrl": url, "MessageBody": target["Input"]}
+    if group := target.get("SqsParameters", {}).get("MessageGroupId"):
+        arguments["MessageGroupId"] = group
+    sqs.send_message(**arguments)
+
+
 # -- delay or schedule -----------------------------------------------------------------------------
 
 
@@ -77,9 +91,10 @@ def test_beyond_900_s_the_task_becomes_a_one_time_schedule(producer, sqs, queues
     handle = producer.enqueue("report", {"month": 1}, id="jan", delay=timedelta(seconds=901))
 
     assert isinstance(handle, ScheduleName) and isinstance(handle, str)
-    assert handle == schedule_name("report", "jan") and handle.due == clock.now + timedelta(seconds=901)
+    # Due 12:15:01; the Scheduler runs at() within its minute, so it is the next whole minute.
+    assert handle == schedule_name("report", "jan") and handle.due == datetime(2030, 1, 1, 12, 16, tzinfo=UTC)
     schedule = schedule_of(scheduler, handle)
-    assert schedule["ScheduleExpression"] == "at(2030-01-01T12:15:01)"
+    assert schedule["ScheduleExpression"] == "at(2030-01-01T12:16:00)"
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert schedule["ActionAfterCompletion"] == "DELETE"
@@ -88,15 +103,15 @@ def test_beyond_900_s_the_task_becomes_a_one_time_schedule(producer, sqs, queues
     assert target["Arn"] == queues.arn and target["RoleArn"] == ROLE
     assert target["DeadLetterConfig"] == {"Arn": dlq_arn}
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
-    assert json.loads(target["Input"]) == {"task": "report", "payload": {"month": 1}, "id": "jan"}
+    assert json.loads(target["Input"]) == {"task": "report", "payload": {"month": 1}, "id": "jan", "schedule": handle}
     assert "SqsParameters" not in target
     assert "Messages" not in sqs.receive_message(QueueUrl=queues.url)  # nothing sent to SQS
 
 
-def test_at_in_any_time_zone_becomes_utc_rounded_up_to_the_second(producer, scheduler):
+def test_at_in_any_time_zone_becomes_utc_rounded_up_to_the_minute(producer, scheduler):
     berlin = datetime(2030, 1, 2, 9, 30, 0, 500_000, tzinfo=ZoneInfo("Europe/Berlin"))
     handle = producer.enqueue("wake", at=berlin)
-    assert schedule_of(scheduler, handle)["ScheduleExpression"] == "at(2030-01-02T08:30:01)"
+    assert schedule_of(scheduler, handle)["ScheduleExpression"] == "at(2030-01-02T08:31:00)"
 
 
 def test_a_task_without_id_gets_a_unique_name(producer):
@@ -177,8 +192,9 @@ def test_scheduled_lists_every_pending_task_across_pages(producer):
     listed = list(producer.scheduled())
     assert len(listed) == 56
     reports = {item.task_id: item for item in producer.scheduled("report")}
-    assert len(reports) == 55 and reports["r7"].due == datetime(2030, 1, 1, 13, 0, 7, tzinfo=UTC)
-    assert not reports["r7"].periodic and reports["r7"].to_json()["due"] == "2030-01-01T13:00:07+00:00"
+    assert len(reports) == 55 and reports["r0"].due == datetime(2030, 1, 1, 13, 0, tzinfo=UTC)
+    assert reports["r7"].due == datetime(2030, 1, 1, 13, 1, tzinfo=UTC)  # 13:00:07, up to the whole minute
+    assert not reports["r7"].periodic and reports["r7"].to_json()["due"] == "2030-01-01T13:01:00+00:00"
 
 
 def test_scheduled_of_a_task_leaves_out_tasks_whose_names_share_its_prefix(producer):
@@ -207,11 +223,11 @@ def test_a_fifo_queue_schedules_even_short_delays_with_the_message_group(fifo_pr
 
 
 def test_a_fifo_queue_without_content_based_deduplication_is_refused_before_scheduling(
-    sqs, make_queues, scheduler, clock
+    sqs, make_queues, scheduler, clock, dlq_arn
 ):
     queues = make_queues("plain", fifo=True)
     producer = TaskQueue(
-        queues.url, sqs=sqs, scheduler=scheduler, scheduling=SchedulingConfig(GROUP, ROLE), clock=clock
+        queues.url, sqs=sqs, scheduler=scheduler, scheduling=SchedulingConfig(GROUP, ROLE, dlq_arn), clock=clock
     )
     with pytest.raises(ValueError, match="content-based deduplication off: EventBridge Scheduler sets no"):
         producer.enqueue("charge", id="o1", group_id="g", delay=3600)
@@ -327,3 +343,168 @@ def test_a_batch_that_fails_midway_reports_exactly_what_was_scheduled_and_a_reru
     assert [(f.task.id, f.code) for f in rerun.value.failed] == [("r0", "AlreadyScheduled"), ("r1", "AlreadyScheduled")]
     assert [bool(h) for h in rerun.value.message_ids] == [False, False, True, True, True]
     assert sorted(item.task_id for item in producer.scheduled("report")) == ["r0", "r1", "r2", "r3", "r4"]
+
+
+def _fail_batch_entries(sqs: Any, failing: set[str]) -> None:
+    """SQS fails these entry ids of every SendMessageBatch on its side (InternalError)."""
+
+    def hook(parsed: dict[str, Any], **_: Any) -> None:
+        for success in list(parsed.get("Successful", [])):
+            if success["Id"] in failing:
+                parsed["Successful"].remove(success)
+                parsed.setdefault("Failed", []).append(
+                    {"Id": success["Id"], "Code": "InternalError", "Message": "injected", "SenderFault": False}
+                )
+
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", hook)
+
+
+def test_a_fifo_batch_schedules_nothing_of_a_group_after_its_failed_send(fifo_producer, sqs):
+    _fail_batch_entries(sqs, {"0"})
+    tasks = [
+        Task("charge", 1, id="c1", group_id="g"),
+        Task("charge", 2, id="c2", group_id="g", delay=60),  # after c1 in its group: must wait for it
+        Task("charge", 3, id="c3", group_id="h", delay=60),  # another group: unaffected
+    ]
+    with pytest.raises(EnqueueError) as raised:
+        fifo_producer.enqueue_batch(tasks)
+    assert [(f.task.id, f.code) for f in raised.value.failed] == [("c1", "InternalError"), ("c2", "GroupBlocked")]
+    assert [bool(h) for h in raised.value.message_ids] == [False, False, True]
+    assert [item.task_id for item in fifo_producer.scheduled()] == ["c3"]
+
+
+def test_a_fifo_batch_sends_nothing_of_a_group_after_its_failed_schedule(fifo_producer, sqs):
+    fifo_producer.enqueue("charge", 1, id="c1", group_id="g", delay=60)
+    recorder = CallRecorder(sqs)
+    tasks = [
+        Task("charge", 1, id="c1", group_id="g", delay=60),  # already scheduled: fails
+        Task("charge", 2, id="c2", group_id="g"),  # after c1 in its group: must not overtake it
+        Task("other", id="o1", group_id="h"),
+    ]
+    with pytest.raises(EnqueueError) as raised:
+        fifo_producer.enqueue_batch(tasks)
+    assert [(f.task.id, f.code) for f in raised.value.failed] == [("c1", "AlreadyScheduled"), ("c2", "GroupBlocked")]
+    sent = [json.loads(e["MessageBody"])["id"] for call in recorder.named("SendMessageBatch") for e in call["Entries"]]
+    assert sent == ["o1"]
+
+
+# -- FIFO deduplication of scheduled tasks ---------------------------------------------------------
+
+
+def test_fifo_tasks_without_id_and_with_the_same_payload_scheduled_close_together_both_arrive(
+    fifo_producer, scheduler, sqs
+):
+    url = fifo_producer.queue_url
+    first = fifo_producer.enqueue("charge", {"order": 1}, group_id="g", delay=60)
+    second = fifo_producer.enqueue("charge", {"order": 1}, group_id="g", delay=120)
+    deliver(scheduler, sqs, url, first)
+    deliver(scheduler, sqs, url, first)  # the Scheduler retrying a send it saw fail: still one copy
+    deliver(scheduler, sqs, url, second)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]).get("schedule") for m in received] == [first, second]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_fifo_queue_without_content_based_deduplication_is_refused_when_its_arn_is_given(
+    sqs, make_queues, scheduler, clock, dlq_arn, batch
+):
+    queues = make_queues("plain", fifo=True)
+    producer = TaskQueue(
+        queues.url,
+        sqs=sqs,
+        scheduler=scheduler,
+        scheduling=SchedulingConfig(GROUP, ROLE, dlq_arn),
+        queue_arn=queues.arn,
+        clock=clock,
+    )
+    task = Task("charge", id="o1", group_id="g", delay=3600)
+    with pytest.raises(ValueError, match="content-based deduplication off: EventBridge Scheduler sets no"):
+        producer.enqueue_batch([task]) if batch else producer.enqueue(task.name, id="o1", group_id="g", delay=3600)
+    assert scheduler.list_schedules(GroupName=GROUP)["Schedules"] == []
+
+
+# -- somewhere for failed deliveries ---------------------------------------------------------------
+
+
+def test_scheduling_without_a_dead_letter_queue_is_refused_unless_opted_out(sqs, queues, scheduler, clock):
+    producer = TaskQueue(
+        queues.url, sqs=sqs, scheduler=scheduler, scheduling=SchedulingConfig(GROUP, ROLE), clock=clock
+    )
+    with pytest.raises(
+        ValueError, match=r"no dead_letter_arn \(\$TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN, .* drop_failed_deliveries=True"
+    ):
+        producer.enqueue("t", delay=3600)
+    direct = TaskSchedules(SchedulingConfig(GROUP, ROLE), scheduler, clock)
+    request = producer_request(clock)
+    with pytest.raises(ValueError, match=r"no dead_letter_arn"):
+        direct.create(request, queues.arn)
+    assert scheduler.list_schedules(GroupName=GROUP)["Schedules"] == []
+
+    opted_out = TaskQueue(
+        queues.url,
+        sqs=sqs,
+        scheduler=scheduler,
+        scheduling=SchedulingConfig(GROUP, ROLE, drop_failed_deliveries=True),
+        clock=clock,
+    )
+    handle = opted_out.enqueue("t", delay=3600)
+    assert "DeadLetterConfig" not in schedule_of(scheduler, handle)["Target"]
+    with pytest.raises(ValueError, match="give dead_letter_arn or drop_failed_deliveries=True, not both"):
+        SchedulingConfig(GROUP, ROLE, "arn:aws:sqs:us-east-1:123456789012:dlq", drop_failed_deliveries=True)
+
+
+def producer_request(clock: FakeWallClock) -> ScheduleRequest:
+    due = clock.now + timedelta(hours=1)
+    return ScheduleRequest(schedule_name("t", None), "t", None, due, '{"task":"t","payload":null}', None)
+
+
+# -- the Scheduler's one-minute precision ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "task", "expression"),
+    [
+        # 901 s from 12:00:00 is 12:15:01: the Scheduler would run at(12:15:01) from 12:15:00, early.
+        (NOW, Task("t", delay=901), "at(2030-01-01T12:16:00)"),
+        (NOW, Task("t", delay=3600), "at(2030-01-01T13:00:00)"),  # a whole minute stays
+        (NOW, Task("t", at=NOW + timedelta(hours=1, microseconds=1)), "at(2030-01-01T13:01:00)"),
+        # A due time within the clock margin goes to the first whole minute beyond it.
+        (NOW + timedelta(seconds=45), Task("t", delay=3600), "at(2030-01-01T13:01:00)"),
+    ],
+)
+def test_a_schedule_comes_due_on_a_whole_minute_never_before_its_task(
+    producer, scheduler, clock, now, task, expression
+):
+    clock.now = now
+    [handle] = producer.enqueue_batch([task])
+    assert schedule_of(scheduler, handle)["ScheduleExpression"] == expression
+    assert handle.due == parse_at(expression)
+
+
+def test_a_fifo_delay_of_seconds_is_a_schedule_at_least_the_clock_margin_ahead(fifo_producer, scheduler, clock):
+    clock.now = NOW + timedelta(seconds=45)
+    handle = fifo_producer.enqueue("charge", id="o1", group_id="g", delay=3)
+    # Due 12:00:48; a CreateSchedule that arrives after its time is never relied on: 12:01:15 or later.
+    assert schedule_of(scheduler, handle)["ScheduleExpression"] == "at(2030-01-01T12:02:00)"
+
+
+def test_schedule_time_is_a_whole_minute_not_before_the_due_time_nor_within_the_margin():
+    margin = timedelta(seconds=SCHEDULER_CLOCK_MARGIN_SECONDS)
+    for offset in range(0, 240, 7):
+        now = NOW + timedelta(seconds=offset, microseconds=offset * 1000)
+        for ahead in (0, 1, 29, 30, 59, 60, 61, 899, 901, 3600):
+            due = now + timedelta(seconds=ahead)
+            at = schedule_time(due, now)
+            assert (at.second, at.microsecond) == (0, 0)
+            assert at >= due and at >= now + margin
+            assert at - max(due, now + margin) < timedelta(seconds=60)
+
+
+def test_a_schedule_within_the_clock_margin_of_its_time_is_not_cancelled(producer, scheduler, clock):
+    handle = producer.enqueue("report", id="jan", delay=3600)
+    clock.advance(timedelta(seconds=3600 - SCHEDULER_CLOCK_MARGIN_SECONDS + 1))
+    with pytest.raises(NotScheduled, match=r"is due at 2030-01-01T13:00:00\+00:00, too close .* it will run"):
+        producer.cancel(handle)
+    assert schedule_of(scheduler, handle)  # left to the Scheduler: it runs
+    clock.advance(timedelta(seconds=-2))
+    assert producer.cancel(handle).task_id == "jan"

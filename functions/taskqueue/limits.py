@@ -43,6 +43,9 @@ SCHEDULER_MAX_INPUT_BYTES = 262_144
 SCHEDULER_MIN_EVENT_AGE_SECONDS = 60
 SCHEDULER_MAX_EVENT_AGE_SECONDS = 86_400
 SCHEDULER_MAX_RETRY_ATTEMPTS = 185
+# "All schedule types invoke their targets with 60 second precision": at(1:00:xx) runs between 1:00:00
+# and 1:00:59 ("Schedule types in EventBridge Scheduler"), so a time within a minute may run early.
+SCHEDULER_PRECISION_SECONDS = 60
 # How far ahead this runtime schedules a task. at() itself has no documented horizon; a year bounds
 # what a typo (a year too far) can leave behind, and is the maximum the README documents.
 MAX_SCHEDULE_AHEAD_SECONDS = 366 * 86_400

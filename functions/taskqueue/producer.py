@@ -8,8 +8,9 @@ queue's maximum (less the room a dead letter's reason needs). A batch is sent in
 
 A task due within SQS's 900 s is sent with DelaySeconds (standard queues). One due later, or any
 delayed task of a FIFO queue (which takes no per-message delay), becomes a one-time schedule
-(:mod:`taskqueue.schedules`) that sends the same message at its due time; its handle is the
-schedule's name, a :class:`~taskqueue.schedules.ScheduleName`.
+(:mod:`taskqueue.schedules`) that sends the same message at its due time rounded up to the
+Scheduler's whole minute; its handle is the schedule's name, a
+:class:`~taskqueue.schedules.ScheduleName`, whose ``due`` is that time.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from taskqueue.schedules import (
     ScheduleRequest,
     SchedulingConfig,
     TaskSchedules,
-    schedule_input,
+    one_time_schedule_input,
     schedule_name,
+    schedule_time,
 )
 from taskqueue.sqs_batch import BatchOutcome, chunks, entry_bytes
 from taskqueue.sqs_batch import call as batch_call
@@ -52,6 +54,7 @@ BATCH_ENTRY_RETRIES = 2
 
 _FIFO_ID = re.compile(r"^[!-~]{1,128}$")  # alphanumerics and punctuation, up to 128 characters
 _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "AWS.SimpleQueueService.AccessDenied"}
+_GROUP_BLOCKED = "an earlier task of its message group was not enqueued"
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ class TaskQueue:
     """Producer for one queue: ``TaskQueue(url).enqueue("resize_image", {"key": "a.png"})``.
 
     ``scheduling`` (the Terraform module's schedule group and scheduler role) lets it schedule tasks
-    beyond SQS's 900 s; ``queue_arn`` saves the GetQueueAttributes call that otherwise finds it.
+    beyond SQS's 900 s; ``queue_arn`` saves the GetQueueAttributes call that otherwise finds it (on a
+    FIFO queue, one look-up still checks its content-based deduplication before the first schedule).
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class TaskQueue:
         self._max_message_bytes = max_message_bytes
         self._scheduler = scheduler
         self._queue_arn = queue_arn
+        self._fifo_target_checked = False
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -167,22 +172,25 @@ class TaskQueue:
         """Send many tasks in as few calls as the limits allow; returns message ids in order.
 
         Every task is checked before the first call. Scheduled tasks are created one by one (the
-        Scheduler has no batch call) after the SQS sends; their place in the result holds their
-        ScheduleName. On a FIFO queue, once a task of a message group fails, the group's later tasks
-        are not sent (they are reported failed too), so what was sent keeps the group's order.
+        Scheduler has no batch call); their place in the result holds their ScheduleName. On a
+        standard queue the SQS sends come first. On a FIFO queue the tasks go in their order, and
+        once a task of a message group fails, the group's later tasks, sent or scheduled, are not
+        (they are reported failed, ``GroupBlocked``), so what was enqueued keeps the group's order.
         """
         tasks = list(tasks)
         now = self.clock()
         plans = [self._plan(task, str(index), now) for index, task in enumerate(tasks)]
-        entries = [plan for plan in plans if not isinstance(plan, ScheduleRequest)]
-        requests = [(index, plan) for index, plan in enumerate(plans) if isinstance(plan, ScheduleRequest)]
-        # Anything scheduling needs (its settings, the queue's ARN) is resolved before the first send.
-        target = self._scheduling_target() if requests else None
+        # Anything scheduling needs (its settings, the queue's ARN and checks) is resolved before the first send.
+        target = self._scheduling_target() if any(isinstance(plan, ScheduleRequest) for plan in plans) else None
         message_ids: list[str | None] = [None] * len(tasks)
         failed: dict[int, FailedEntry] = {}
+        blocked_groups: set[str] = set()
         try:
-            self._send_entries(tasks, entries, message_ids, failed)
-            self._create_schedules(tasks, requests, target, message_ids, failed)
+            for step in self._steps(plans):
+                if isinstance(step, list):
+                    self._send_entries(tasks, step, message_ids, failed, blocked_groups)
+                else:
+                    self._create_schedule(tasks, step, target, message_ids, failed, blocked_groups)
         except Exception as error:
             # Report what was sent and what was not, rather than lose track of both.
             for index, task in enumerate(tasks):
@@ -240,7 +248,7 @@ class TaskQueue:
             raise ValueError(f"task {task.name!r}: give delay_seconds={task.delay_seconds!r} or at=/delay=, not both")
         # FIFO queues take no per-message delay: any later task of theirs is scheduled.
         if due is not None and not due.immediate and (self.fifo or due.seconds_ahead > SQS_MAX_DELAY_SECONDS):
-            return self._schedule_request(task, body, due)
+            return self._schedule_request(task, body, due, now)
         entry: dict[str, Any] = {"Id": entry_id, "MessageBody": body}
         delay_seconds = due.seconds_ahead if due else task.delay_seconds
         if self.fifo:
@@ -252,7 +260,7 @@ class TaskQueue:
         self._check_size(task, entry_bytes(entry))
         return entry
 
-    def _schedule_request(self, task: Task, body: str, due: DueTime) -> ScheduleRequest:
+    def _schedule_request(self, task: Task, body: str, due: DueTime, now: datetime) -> ScheduleRequest:
         when = f"due {due.at.isoformat()}, {due.seconds_ahead} s ahead"
         if self.scheduling is None or self.scheduling.role_arn is None:
             missing = "scheduling is not configured" if self.scheduling is None else "scheduling has no role_arn"
@@ -261,6 +269,10 @@ class TaskQueue:
                 f"{SQS_MAX_DELAY_SECONDS} s, FIFO queues' not at all), and {missing}: pass "
                 f"scheduling= to TaskQueue (the CLI reads ${SCHEDULE_GROUP_ENV} and ${SCHEDULER_ROLE_ARN_ENV})"
             )
+        try:
+            self.scheduling.check_failures_have_a_place()
+        except ValueError as error:
+            raise ValueError(f"task {task.name!r} ({when}) needs a schedule, and {error}") from None
         if task.attributes:
             raise ValueError(
                 f"task {task.name!r} ({when}) is scheduled, and a schedule sends no message attributes: "
@@ -271,10 +283,12 @@ class TaskQueue:
             if task.deduplication_id is not None:
                 raise ValueError(
                     f"task {task.name!r} ({when}): deduplication_id={task.deduplication_id!r} cannot be kept, as "
-                    "the Scheduler sets none; a scheduled FIFO task is deduplicated by its content (task, payload, id)"
+                    "the Scheduler sets none; a scheduled FIFO task is deduplicated by its content (task, payload, "
+                    "id, and its schedule's name)"
                 )
             group_id = self._checked_group_id(task)
-        input_text = schedule_input(body)
+        name = schedule_name(task.name, task.id)
+        input_text = one_time_schedule_input(body, name)
         size = len(input_text.encode("ascii"))
         if size > SCHEDULER_MAX_INPUT_BYTES:
             raise ValueError(
@@ -282,7 +296,7 @@ class TaskQueue:
                 f"of {SCHEDULER_MAX_INPUT_BYTES} bytes"
             )
         self._check_size(task, size)
-        return ScheduleRequest(schedule_name(task.name, task.id), task.name, task.id, due.at, input_text, group_id)
+        return ScheduleRequest(name, task.name, task.id, schedule_time(due.at, now), input_text, group_id)
 
     def _checked_group_id(self, task: Task) -> str:
         if task.group_id is None:
@@ -363,26 +377,77 @@ class TaskQueue:
     # -- sending ------------------------------------------------------------------------------
 
     def _scheduling_target(self) -> tuple[TaskSchedules, str]:
-        return self.schedules, self.queue_arn
+        schedules, queue_arn = self.schedules, self.queue_arn
+        self._check_fifo_target()
+        return schedules, queue_arn
 
     @property
     def queue_arn(self) -> str:
         """The queue's ARN, the schedules' target: looked up once unless given.
 
-        On a FIFO queue the same look-up checks content-based deduplication: the Scheduler sets no
-        deduplication id, so without it every scheduled send would fail.
+        On a FIFO queue the same look-up reads content-based deduplication, for :meth:`_check_fifo_target`.
         """
         if self._queue_arn is None:
-            names = ["QueueArn", "ContentBasedDeduplication"] if self.fifo else ["QueueArn"]
-            attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
-            if self.fifo and attributes.get("ContentBasedDeduplication") != "true":
-                raise ValueError(
-                    f"queue {self.queue_url} has content-based deduplication off: EventBridge Scheduler sets no "
-                    "deduplication id, so its sends to this FIFO queue would fail; turn it on "
-                    "(the module's content_based_deduplication = true)"
-                )
+            attributes = self._queue_attributes(
+                ["QueueArn", "ContentBasedDeduplication"] if self.fifo else ["QueueArn"]
+            )
             self._queue_arn = str(attributes["QueueArn"])
+            if self.fifo:
+                self._check_content_based_deduplication(attributes)
         return self._queue_arn
+
+    def _queue_attributes(self, names: list[str]) -> dict[str, str]:
+        return dict(self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"])
+
+    def _check_fifo_target(self) -> None:
+        """A FIFO queue must deduplicate by content before anything is scheduled to it, whether its ARN
+        was given or looked up: the Scheduler sets no deduplication id, so every send would fail."""
+        if not self.fifo or self._fifo_target_checked:
+            return
+        try:
+            attributes = self._queue_attributes(["ContentBasedDeduplication"])
+        except ClientError as error:
+            if _error_code(error) not in _ACCESS_DENIED:
+                raise
+            raise ValueError(
+                f"queue {self.queue_url}: scheduling to a FIFO queue needs content-based deduplication, and this "
+                f"producer may not read it (GetQueueAttributes: {_error_code(error)}); allow "
+                "sqs:GetQueueAttributes, or send the task when it is due"
+            ) from None
+        self._check_content_based_deduplication(attributes)
+
+    def _check_content_based_deduplication(self, attributes: Mapping[str, str]) -> None:
+        if attributes.get("ContentBasedDeduplication") != "true":
+            raise ValueError(
+                f"queue {self.queue_url} has content-based deduplication off: EventBridge Scheduler sets no "
+                "deduplication id, so its sends to this FIFO queue would fail; turn it on "
+                "(the module's content_based_deduplication = true)"
+            )
+        self._fifo_target_checked = True
+
+    def _steps(
+        self, plans: list[dict[str, Any] | ScheduleRequest]
+    ) -> Iterator[list[dict[str, Any]] | tuple[int, ScheduleRequest]]:
+        """The batch as calls to make: lists of SQS entries to send, and (index, schedule) to create.
+
+        A standard queue's entries are all sent first. On a FIFO queue a schedule comes after the
+        entries before it of its own group, so that a failure among them can hold it back (and its
+        own failure the entries after it); entries of other groups are still sent together.
+        """
+        if not self.fifo:
+            yield [plan for plan in plans if not isinstance(plan, ScheduleRequest)]
+            yield from ((index, plan) for index, plan in enumerate(plans) if isinstance(plan, ScheduleRequest))
+            return
+        pending: list[dict[str, Any]] = []
+        for index, plan in enumerate(plans):
+            if not isinstance(plan, ScheduleRequest):
+                pending.append(plan)
+                continue
+            if any(entry["MessageGroupId"] == plan.group_id for entry in pending):
+                yield pending
+                pending = []
+            yield index, plan
+        yield pending
 
     def _send_entries(
         self,
@@ -390,37 +455,41 @@ class TaskQueue:
         entries: list[dict[str, Any]],
         message_ids: list[str | None],
         failed: dict[int, FailedEntry],
+        blocked_groups: set[str],
     ) -> None:
-        blocked_groups: set[str] = set()
         for chunk in chunks(entries):
             for entry in chunk:
                 if entry.get("MessageGroupId") in blocked_groups:
                     index = int(entry["Id"])
-                    failed[index] = FailedEntry(
-                        tasks[index], "GroupBlocked", "an earlier task of its group failed", True
-                    )
+                    failed[index] = FailedEntry(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
             sendable = [entry for entry in chunk if int(entry["Id"]) not in failed]
             for index, code, message, sender_fault in self._send_chunk(sendable, message_ids) if sendable else []:
                 failed[index] = FailedEntry(tasks[index], code, message, sender_fault)
                 if self.fifo:
                     blocked_groups.add(str(tasks[index].group_id))
 
-    @staticmethod
-    def _create_schedules(
+    def _create_schedule(
+        self,
         tasks: list[Task],
-        requests: list[tuple[int, ScheduleRequest]],
+        step: tuple[int, ScheduleRequest],
         target: tuple[TaskSchedules, str] | None,
         message_ids: list[str | None],
         failed: dict[int, FailedEntry],
+        blocked_groups: set[str],
     ) -> None:
-        if target is None:
+        index, request = step
+        if target is None:  # resolved whenever the batch has a schedule
+            raise RuntimeError("a schedule without its target")
+        if request.group_id is not None and request.group_id in blocked_groups:
+            failed[index] = FailedEntry(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
             return
         schedules, queue_arn = target
-        for index, request in requests:
-            try:
-                message_ids[index] = schedules.create(request, queue_arn)
-            except AlreadyScheduled as error:
-                failed[index] = FailedEntry(tasks[index], "AlreadyScheduled", str(error), True)
+        try:
+            message_ids[index] = schedules.create(request, queue_arn)
+        except AlreadyScheduled as error:
+            failed[index] = FailedEntry(tasks[index], "AlreadyScheduled", str(error), True)
+            if self.fifo and request.group_id is not None:
+                blocked_groups.add(request.group_id)
 
     def _send_chunk(
         self, chunk: list[dict[str, Any]], message_ids: list[str | None]

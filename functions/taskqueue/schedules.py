@@ -3,7 +3,17 @@
 Each such task is one ``at()`` schedule in the module's schedule group whose SQS target sends the task
 message straight to the queue at its due time (UTC, no flexible window), then deletes itself
 (``ActionAfterCompletion=DELETE``). A delivery that keeps failing ends in the schedule's dead-letter
-queue, with the Scheduler's own attributes (:mod:`taskqueue.schedule_dead_letters`).
+queue, with the Scheduler's own attributes (:mod:`taskqueue.schedule_dead_letters`); scheduling without
+one is refused unless ``drop_failed_deliveries`` says so.
+
+The Scheduler runs an ``at()`` schedule within the minute of its time (60 s precision), so the time
+of a schedule is its task's due time rounded up to a whole minute, and at least
+:data:`SCHEDULER_CLOCK_MARGIN_SECONDS` ahead, so that it is never run early and never reaches the
+Scheduler already past (what the Scheduler does with a past ``at()`` is not documented).
+
+On a FIFO queue the Scheduler sets no deduplication id (its SQS target takes a message group only),
+so the queue deduplicates by content: the input carries the schedule's name, so that two schedules
+never send the same content, while the Scheduler's retries of one schedule still do.
 
 A schedule's name is its handle. For a task with an ``id`` it is derived from the task's identity,
 (task name, id), so the same task cannot be pending twice: a second CreateSchedule fails with
@@ -17,7 +27,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +40,7 @@ from taskqueue.limits import (
     SCHEDULER_MAX_RETRY_ATTEMPTS,
     SCHEDULER_MIN_EVENT_AGE_SECONDS,
     SCHEDULER_NAME_CHARACTERS,
+    SCHEDULER_PRECISION_SECONDS,
 )
 from taskqueue.message import TaskMessage, parse_body, task_identity_digest
 
@@ -44,6 +55,10 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # Scheduler takes only standard queues as a dead-letter queue: no '.' (so no .fifo) in the name.
 _STANDARD_QUEUE_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]+$")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+
+# How far the producer's clock may be from the Scheduler's, plus a CreateSchedule's way there: a
+# schedule is created at least this far ahead of its time, and not cancelled once this close to it.
+SCHEDULER_CLOCK_MARGIN_SECONDS = 30
 
 # Name = <task name, made name-safe, at most this long> "." <32 hex digits>: within the 64 allowed.
 _TASK_PART_LENGTH = 30
@@ -75,6 +90,8 @@ class SchedulingConfig:
     dead_letter_arn: str | None = None  # schedule_dead_letter_queue_arn: a standard queue
     max_event_age_seconds: int = SCHEDULER_MAX_EVENT_AGE_SECONDS  # how long the Scheduler retries a failed send
     max_retry_attempts: int = SCHEDULER_MAX_RETRY_ATTEMPTS
+    # Without a dead-letter queue a delivery that fails leaves no trace: scheduling so must be asked for.
+    drop_failed_deliveries: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.group_name, str) or not _NAME.match(self.group_name):
@@ -103,6 +120,22 @@ class SchedulingConfig:
             or not 0 <= attempts <= SCHEDULER_MAX_RETRY_ATTEMPTS
         ):
             raise ValueError(f"max_retry_attempts={attempts!r} must be an int, 0-{SCHEDULER_MAX_RETRY_ATTEMPTS}")
+        if not isinstance(self.drop_failed_deliveries, bool):
+            raise ValueError(f"drop_failed_deliveries={self.drop_failed_deliveries!r} must be a bool")
+        if self.drop_failed_deliveries and self.dead_letter_arn is not None:
+            raise ValueError(
+                f"dead_letter_arn={self.dead_letter_arn!r} and drop_failed_deliveries=True: "
+                "give dead_letter_arn or drop_failed_deliveries=True, not both"
+            )
+
+    def check_failures_have_a_place(self) -> None:
+        """Refuses to create a schedule whose failed deliveries would leave no trace."""
+        if self.dead_letter_arn is None and not self.drop_failed_deliveries:
+            raise ValueError(
+                f"scheduling has no dead_letter_arn (${SCHEDULE_DEAD_LETTER_ARN_ENV}, the module's "
+                "schedule_dead_letter_queue_arn output): a delivery the Scheduler cannot make would be lost "
+                "without a trace; set it, or pass drop_failed_deliveries=True to SchedulingConfig to accept that"
+            )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SchedulingConfig | None:
@@ -146,6 +179,21 @@ def schedule_name(task: str, task_id: str | None) -> str:
 # -- expressions ----------------------------------------------------------------------------------
 
 
+def schedule_time(due: datetime, now: datetime) -> datetime:
+    """When to schedule a task due at ``due``: never before it, as the Scheduler runs it.
+
+    The Scheduler runs at(T) anywhere within T's minute, so T is a whole minute (never before ``due``),
+    and at least :data:`SCHEDULER_CLOCK_MARGIN_SECONDS` after ``now``, so that it is still ahead when
+    the Scheduler receives it. The task runs at most a minute (plus the margin, for a due time that
+    close) after ``due``, and the Scheduler's delivery time after that.
+    """
+    earliest = max(due, now + timedelta(seconds=SCHEDULER_CLOCK_MARGIN_SECONDS)).astimezone(UTC)
+    minute = earliest.replace(second=0, microsecond=0)
+    if minute < earliest:
+        minute += timedelta(seconds=SCHEDULER_PRECISION_SECONDS)
+    return minute
+
+
 def at_expression(due: datetime) -> str:
     """``at(yyyy-mm-ddThh:mm:ss)`` of an aware datetime, in UTC (the schedule's time zone)."""
     return f"at({due.astimezone(UTC):%Y-%m-%dT%H:%M:%S})"
@@ -174,6 +222,24 @@ def schedule_input(body: str) -> str:
     payload exactly as sent.
     """
     return body.replace("<", "\\u003c")
+
+
+# The field of a one-time schedule's task message that names its schedule (the worker ignores it).
+SCHEDULE_FIELD = "schedule"
+
+
+def one_time_schedule_input(body: str, name: str) -> str:
+    """The input of the one-time schedule ``name``: the task message, with the schedule's name in it.
+
+    On a FIFO queue the Scheduler's sends are deduplicated by their content: with the name in it,
+    two schedules of the same task and payload (no id) are two messages, and a retry of one is one.
+    """
+    if not _NAME.match(name):
+        raise ValueError(
+            f"schedule name {name!r} must be 1-{SCHEDULER_MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
+        )
+    # A name is plain JSON string content; the body is a JSON object.
+    return f'{schedule_input(body)[:-1]},"{SCHEDULE_FIELD}":"{name}"}}'
 
 
 # -- the schedules --------------------------------------------------------------------------------
@@ -255,6 +321,7 @@ class TaskSchedules:
 
     def create(self, request: ScheduleRequest, queue_arn: str) -> ScheduleName:
         """Create the schedule; :class:`AlreadyScheduled` when one of that name is pending."""
+        self.config.check_failures_have_a_place()
         target: dict[str, Any] = {
             "Arn": queue_arn,
             "RoleArn": self.config.role_arn,
@@ -291,7 +358,9 @@ class TaskSchedules:
         """Delete a pending one-time schedule; returns what it was.
 
         :class:`NotScheduled` when there is none: it fired (one-time schedules delete themselves after
-        firing), was cancelled, or never existed; or it is due already and is being delivered.
+        firing), was cancelled, or never existed; or it is due already and is being delivered; or it is
+        due within :data:`SCHEDULER_CLOCK_MARGIN_SECONDS`, where the delete could race its run: then it
+        is left to run, so that a successful cancel always means the task does not run.
         """
         try:
             schedule = ScheduledTask.from_schedule(
@@ -306,10 +375,17 @@ class TaskSchedules:
                 f"schedule {name!r} is periodic ({schedule.expression}): it belongs to the Terraform module's "
                 "periodic_tasks; disable it there (enabled = false)"
             )
-        if schedule.due <= self.clock():
+        now = self.clock()
+        if schedule.due <= now:
             raise NotScheduled(
-                f"schedule {name!r} was due at {schedule.due.isoformat()}: it has fired or is being delivered, "
-                "so it was not cancelled"
+                f"schedule {name!r} was due at {schedule.due.isoformat()}: it has fired or is being delivered "
+                "(the Scheduler runs it within the minute), so it was not cancelled"
+            )
+        if schedule.due - now < timedelta(seconds=SCHEDULER_CLOCK_MARGIN_SECONDS):
+            raise NotScheduled(
+                f"schedule {name!r} is due at {schedule.due.isoformat()}, too close to its time "
+                f"(within {SCHEDULER_CLOCK_MARGIN_SECONDS} s) to be sure a delete comes before its run: it was "
+                "not cancelled, and it will run"
             )
         try:
             self.scheduler.delete_schedule(Name=name, GroupName=self.config.group_name)

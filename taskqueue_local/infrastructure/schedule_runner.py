@@ -3,6 +3,9 @@
 :class:`ScheduleRunner` runs the schedules whose target is an SQS queue (the producer's one-time
 tasks, the module's periodic tasks) on :class:`ScaledTime`, a clock ``speedup`` times faster than the
 wall, so that a task scheduled 30 minutes out is seen running in a short demo.
+
+A one-time schedule runs at the earliest its minute allows (:func:`earliest_run`): the Scheduler
+documents 60 s precision, so locally a task that the producer scheduled too early would run early.
 """
 
 from __future__ import annotations
@@ -67,6 +70,23 @@ _PERMANENT_ERRORS = frozenset(
 )
 _INTERNAL_ERROR = ("AWS.Scheduler.InternalServerError", "Unexpected error occurred while processing the request")
 _RETRY_BACKOFF_SECONDS = (1, 2, 4, 8, 16, 32, 60)  # schedule time between retries
+
+
+def earliest_run(expression: str, timezone: str | None, after: datetime, anchor: datetime) -> datetime | None:
+    """The next run after ``after`` as this runner makes it (``after`` itself for an at() whose minute
+    has begun); None when there is none.
+
+    An ``at(T)`` runs at the start of T's minute (or at ``after``, when that is later), the earliest
+    that the Scheduler's 60 s precision allows; an ``at(T)`` already past at ``after`` never runs (the
+    Scheduler does not document what it does with one). Recurring schedules run on their expression.
+    """
+    due = parse_at(expression, timezone)
+    if due is None:
+        return next_occurrence(expression, timezone, after, anchor)
+    if due <= after:
+        return None
+    start_of_minute = due.replace(second=0, microsecond=0)  # due is UTC: every zone's minutes start there too
+    return max(start_of_minute, after)
 
 
 @dataclass
@@ -138,7 +158,8 @@ class ScheduleRunner(BackgroundLoop):
                 tracked.detail["ScheduleExpression"],
                 tracked.detail.get("ScheduleExpressionTimezone"),
             )
-            tracked.next_run = next_occurrence(expression, timezone, run, tracked.anchor)
+            # A one-time schedule runs once, even though its at() may lie after the start of its minute.
+            tracked.next_run = None if tracked.one_time else next_occurrence(expression, timezone, run, tracked.anchor)
             self._attempt(_Delivery(tracked, run))
         wall = time.time()
         due = [delivery for delivery in self._retries if delivery.retry_at <= wall]
@@ -175,9 +196,17 @@ class ScheduleRunner(BackgroundLoop):
         # ran them, and sending them all at once would be no schedule at all. A one-time one is due.
         after = anchor - timedelta(microseconds=1) if known is None else self.time.now(anchor)
         try:
-            if known is None and parse_at(expression, timezone) is None:
+            one_time = parse_at(expression, timezone)
+            if known is None and one_time is None:
                 after = max(after, self.time.now(anchor, self.started))
-            next_run = next_occurrence(expression, timezone, after, anchor)
+            next_run = earliest_run(expression, timezone, after, anchor)
+            if next_run is None and one_time is not None and known is None:
+                log.warning(
+                    "schedule %s: %s was already past when the schedule was created; EventBridge Scheduler does "
+                    "not document what it does with such a schedule, and this runner does not run it",
+                    detail["Arn"],
+                    expression,
+                )
         except ValueError as error:
             log.warning("schedule %s: %s; it will not run", detail["Arn"], error)
             next_run = None
