@@ -233,6 +233,39 @@ def test_rich_stays_out_of_the_lambda_zips_and_is_the_cli_extra():
 # -- issue 19: the operator's tools never make a bad day worse ----------------------------------
 
 
+def test_every_dlq_command_refuses_a_dlq_url_that_is_no_dead_letter_queue(sqs, queues, capsys, monkeypatch):
+    """Defect 10: pointed at the task queue, dlq purge deleted live tasks."""
+    monkeypatch.delenv("TASKQUEUE_QUEUE_URL", raising=False)
+    live = [
+        sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"task": "t", "payload": n})) for n in range(3)
+    ]
+    commands = [
+        ["list"],
+        ["show", live[0]["MessageId"]],
+        ["purge", "--since", "1h", "--yes"],
+        ["redrive", "--queue-url", queues.url],  # checked against the queue's redrive policy already
+    ]
+    for command in commands:
+        assert main(["dlq", command[0], "--dlq-url", queues.url, *command[1:]], sqs=sqs) == 2, command
+        error = capsys.readouterr().err
+        assert "is not a dead-letter queue" in error or "is not the dead-letter queue of" in error, error
+    depths = sqs.get_queue_attributes(QueueUrl=queues.url, AttributeNames=["All"])["Attributes"]
+    assert (depths["ApproximateNumberOfMessages"], depths["ApproximateNumberOfMessagesNotVisible"]) == ("3", "0")
+
+
+def test_a_schedule_dlq_is_read_when_it_is_the_configured_one(sqs, capsys, monkeypatch):
+    schedule_dlq = sqs.create_queue(QueueName="orders-schedule-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=schedule_dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=schedule_dlq, MessageBody=json.dumps({"task": "t", "payload": 1}))
+    monkeypatch.delenv("TASKQUEUE_QUEUE_URL", raising=False)
+    monkeypatch.delenv("TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN", raising=False)
+    assert main(["dlq", "list", "--dlq-url", schedule_dlq], sqs=sqs) == 2
+    assert "is not a dead-letter queue" in capsys.readouterr().err
+    monkeypatch.setenv("TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN", arn)
+    assert main(["dlq", "list", "--dlq-url", schedule_dlq], sqs=sqs) == 0
+    assert json_lines(capsys.readouterr().out)[-1]["scanned"] == 1
+
+
 class StrictStdout(io.TextIOWrapper):
     """A real stdout: UTF-8 bytes, strict, so text a terminal or a pipe cannot take raises."""
 
@@ -296,3 +329,14 @@ def test_task_names_and_errors_reach_a_terminal_with_control_characters_escaped(
     assert main(["dlq", "list", "--dlq-url", queues.dlq_url, "--json"], sqs=sqs) == 0
     assert not any(attack in terminal.getvalue() for attack in ATTACKS)
     assert json_lines(terminal.getvalue())[0]["task"] == task
+
+
+@pytest.mark.parametrize("since", ["99999999999d", "999999999d", "9999999999999999999999s"])
+def test_a_huge_since_is_bad_input_naming_the_option(since, sqs, queues, capsys):
+    """Defect 16: an OverflowError traceback instead of error: and exit 2."""
+    try:
+        code = main(["dlq", "list", "--dlq-url", queues.dlq_url, "--since", since], sqs=sqs)
+    except SystemExit as exit_:  # argparse's refusals
+        code = int(exit_.code or 0)
+    assert code == 2
+    assert "--since" in capsys.readouterr().err

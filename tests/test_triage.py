@@ -14,7 +14,7 @@ from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from aws_fakes import CallRecorder, DeadLetterSourceArns, ReceiptHandles
+from aws_fakes import CallRecorder, DeadLetterSourceArns, FakeClock, ReceiptHandles
 from taskqueue.dead_letter_queue import (
     ERROR_ATTRIBUTE,
     MALFORMED,
@@ -29,7 +29,7 @@ from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX
 from taskqueue.operations.dlq_message import KNOWN_REASONS, REDRIVE, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
 from taskqueue.operations.output import JsonLinesOutput, PlainOutput
-from taskqueue.operations.queue_attributes import queue_depths
+from taskqueue.operations.queue_attributes import QueuePairingError, queue_depths
 from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
 from taskqueue.operations.rich_output import RichOutput
 from taskqueue.operations.triage import (
@@ -675,6 +675,34 @@ def test_a_reason_value_the_worker_never_writes_is_not_shown_as_its_reason():
         assert DlqMessage.from_message(message).reason == REDRIVE
 
 
+def test_every_triage_operation_refuses_a_queue_that_is_no_dead_letter_queue(sqs, queues, journal):
+    """Defect 10: pointed at the task queue, purge deleted live tasks."""
+    for n in range(3):
+        sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"task": "charge", "payload": n}))
+    selection = Selection(since=datetime.now(UTC) - timedelta(hours=1))
+    operations = [
+        lambda: list_dead_letters(sqs, queues.url, selection, Recorder(), FAST),
+        lambda: purge_dead_letters(sqs, queues.url, selection, Recorder(), FAST),
+        lambda: redrive_dead_letters(sqs, queues.url, queues.dlq_url, selection, journal, Recorder(), FAST),
+    ]
+    for operation in operations:
+        with pytest.raises(QueuePairingError, match=f"{queues.url} .*is not a dead-letter queue|has no redrive policy"):
+            operation()
+    assert_all_visible(sqs, queues.url, 3)
+    assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in drain(sqs, queues.url))  # never received
+
+
+def test_a_schedule_dead_letter_queue_named_by_no_redrive_policy_is_read_when_given_as_such(sqs):
+    schedule_dlq = sqs.create_queue(QueueName="tasks-schedule-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=schedule_dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=schedule_dlq, MessageBody="{}", MessageAttributes=forged_scheduler_attributes())
+    with pytest.raises(QueuePairingError, match="is not a dead-letter queue"):
+        list_dead_letters(sqs, schedule_dlq, Selection(), Recorder(), FAST)
+    recorder = Recorder()
+    report = list_dead_letters(sqs, schedule_dlq, Selection(), recorder, FAST, schedule_dead_letter_arn=arn)
+    assert (report.scanned, report.error) == (1, None)
+
+
 def scheduler_dead_letter(sqs, dlq_url: str, **overrides: str) -> str:
     """A dead letter as EventBridge Scheduler sends it, with some of its attributes replaced."""
     attributes = forged_scheduler_attributes() | {name: text(value) for name, value in overrides.items()}
@@ -688,6 +716,23 @@ def test_an_attribute_that_parses_badly_breaks_no_command(sqs, queues, mixed):
     ids, report = listed(sqs, queues, Selection())
     assert odd in ids and (report.scanned, report.error) == (8, None)
     assert_all_visible(sqs, queues.dlq_url, 8)
+
+
+def test_a_scan_that_fails_for_any_reason_releases_every_message_it_holds(sqs, queues, mixed, monkeypatch):
+    """Defect 11: the ledger's rollback forgot the receipt handles, so the batch stayed hidden for the lease."""
+    reading = DlqMessage.from_message.__func__
+    calls = []
+
+    def breaks_on_the_third(cls, message):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a bug in reading")
+        return reading(cls, message)
+
+    monkeypatch.setattr(DlqMessage, "from_message", classmethod(breaks_on_the_third))
+    report = list_dead_letters(sqs, queues.dlq_url, Selection(), Recorder(), FAST)
+    assert report.error == "RuntimeError: a bug in reading" and not report.succeeded
+    assert_all_visible(sqs, queues.dlq_url, 7)
 
 
 attribute_text = st.text(st.characters(codec="utf-8"), max_size=12)  # what SQS can carry
@@ -725,3 +770,74 @@ def test_reading_and_showing_a_dead_letter_never_raises(system, attributes, body
         shown.message(read, Outcome.SEND_FAILED, read.error)
         shown.show(read)
         assert stream.buffer.getvalue()
+
+
+def test_a_scan_that_outlasts_its_lease_reads_on_and_reports_no_other_reader(sqs, queues, end_leases):
+    """Defect 14: held messages whose lease lapsed came back, filled the next receive, and the scan stopped there."""
+    for n in range(30):
+        dlq_message(sqs, queues.dlq_url, "charge" if n % 2 else "report", n, PERMANENT_ERROR)
+
+    class LeaseLapsesAfterTwoBatches(Recorder):
+        def progress(self, report):
+            super().progress(report)
+            if self.progress_calls == 2:
+                end_leases(queues.dlq_url)  # 10 held, enough to fill the next receive
+
+    recorder = LeaseLapsesAfterTwoBatches()
+    report = purge_dead_letters(sqs, queues.dlq_url, Selection(tasks=frozenset({"charge"})), recorder, FAST)
+    assert (report.scanned, report.deleted, report.error) == (30, 15, None), report.notes
+    assert not any("another reader" in note for note in report.notes)
+    assert_all_visible(sqs, queues.dlq_url, 15)
+
+
+def test_a_long_scan_extends_the_lease_of_what_it_holds(sqs, queues):
+    for n in range(30):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+    clock = FakeClock()
+    recorder = CallRecorder(sqs)
+
+    class SlowReader(Recorder):
+        def progress(self, report):
+            super().progress(report)
+            clock.advance(40)  # each batch takes 40 s of a 60 s lease
+
+    settings = ScanSettings(lease_seconds=60, wait_seconds=0, clock=clock)
+    report = list_dead_letters(sqs, queues.dlq_url, Selection(), SlowReader(), settings)
+    assert (report.scanned, report.error) == (30, None)
+    extended = [
+        entry
+        for call in recorder.named("ChangeMessageVisibilityBatch")
+        for entry in call["Entries"]
+        if entry["VisibilityTimeout"] == 60
+    ]
+    assert len(extended) >= 20  # the first two batches were held past half their lease
+    assert_all_visible(sqs, queues.dlq_url, 30)
+
+
+def test_a_dry_run_reports_no_possible_duplicates(sqs, queues, journal):
+    """Defect 16: a dry run sends nothing, so it duplicates nothing."""
+    message_id = dlq_message(sqs, queues.dlq_url, "charge", 1, PERMANENT_ERROR)
+    journal.sending([message_id], queues.url)
+    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST, dry_run=True)
+    assert (report.would_move, report.possibly_duplicated) == (1, 0)
+    assert not any("may hold them twice" in note for note in report.notes)
+
+
+def test_a_run_that_could_not_read_every_message_is_no_success(sqs, queues):
+    """Defect 14: a partial purge ended with exit 0 and a note. Messages another reader holds are out of reach."""
+    for n in range(25):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+
+    class AnotherReaderMeanwhile(Recorder):
+        def progress(self, report):
+            super().progress(report)
+            if self.progress_calls == 1:
+                sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+
+    report = purge_dead_letters(
+        sqs, queues.dlq_url, Selection(tasks=frozenset({"charge"})), AnotherReaderMeanwhile(), FAST
+    )
+    assert (report.scanned, report.deleted) == (15, 15)
+    assert not report.succeeded
+    assert report.unread == 10
+    assert "read 15 of about 25 messages: another reader held the others" in " ".join(report.notes)
