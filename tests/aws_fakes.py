@@ -26,6 +26,7 @@ from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
 
 __all__ = [
     "CallRecorder",
+    "DeadLetterSourceArns",
     "FailingCalls",
     "FakeClock",
     "FakeWallClock",
@@ -212,6 +213,27 @@ class ReceiptHandles:
             except ClientError:
                 pass
         return expired
+
+
+class DeadLetterSourceArns:
+    """What SQS gives and moto 5.2 leaves out: the ``DeadLetterQueueSourceArn`` system attribute on every
+    message its redrive policy moved into the DLQ. A message received from the source queue that later
+    shows up in the DLQ under the same message id was moved by SQS (a dead letter the worker sends is a
+    new message, with a new id), so it gets the attribute on its way back from ReceiveMessage."""
+
+    def __init__(self, client: Any, source_url: str, source_arn: str, dlq_url: str) -> None:
+        self.source_url, self.source_arn, self.dlq_url = source_url, source_arn, dlq_url
+        self.in_source: set[str] = set()
+        client.meta.events.register("before-parameter-build.sqs.ReceiveMessage", _remember_queue_url)
+        client.meta.events.register("after-call.sqs.ReceiveMessage", self._received)
+
+    def _received(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        queue_url = context["taskqueue_queue_url"]
+        for message in parsed.get("Messages", []):
+            if queue_url == self.source_url:
+                self.in_source.add(message["MessageId"])
+            elif queue_url == self.dlq_url and message["MessageId"] in self.in_source:
+                message.setdefault("Attributes", {})["DeadLetterQueueSourceArn"] = self.source_arn
 
 
 def _remember_queue_url(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

@@ -228,3 +228,115 @@ def test_rich_stays_out_of_the_lambda_zips_and_is_the_cli_extra():
         assert "rich==" not in (ROOT / lock).read_text()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert any(spec.startswith("rich") for spec in pyproject["project"]["optional-dependencies"]["cli"])
+
+
+# -- issue 19: the operator's tools never make a bad day worse ----------------------------------
+
+
+def test_every_dlq_command_refuses_a_dlq_url_that_is_no_dead_letter_queue(sqs, queues, capsys, monkeypatch):
+    """Defect 10: pointed at the task queue, dlq purge deleted live tasks."""
+    monkeypatch.delenv("TASKQUEUE_QUEUE_URL", raising=False)
+    live = [
+        sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"task": "t", "payload": n})) for n in range(3)
+    ]
+    commands = [
+        ["list"],
+        ["show", live[0]["MessageId"]],
+        ["purge", "--since", "1h", "--yes"],
+        ["redrive", "--queue-url", queues.url],  # checked against the queue's redrive policy already
+    ]
+    for command in commands:
+        assert main(["dlq", command[0], "--dlq-url", queues.url, *command[1:]], sqs=sqs) == 2, command
+        error = capsys.readouterr().err
+        assert "is not a dead-letter queue" in error or "is not the dead-letter queue of" in error, error
+    depths = sqs.get_queue_attributes(QueueUrl=queues.url, AttributeNames=["All"])["Attributes"]
+    assert (depths["ApproximateNumberOfMessages"], depths["ApproximateNumberOfMessagesNotVisible"]) == ("3", "0")
+
+
+def test_a_schedule_dlq_is_read_when_it_is_the_configured_one(sqs, capsys, monkeypatch):
+    schedule_dlq = sqs.create_queue(QueueName="orders-schedule-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=schedule_dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=schedule_dlq, MessageBody=json.dumps({"task": "t", "payload": 1}))
+    monkeypatch.delenv("TASKQUEUE_QUEUE_URL", raising=False)
+    monkeypatch.delenv("TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN", raising=False)
+    assert main(["dlq", "list", "--dlq-url", schedule_dlq], sqs=sqs) == 2
+    assert "is not a dead-letter queue" in capsys.readouterr().err
+    monkeypatch.setenv("TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN", arn)
+    assert main(["dlq", "list", "--dlq-url", schedule_dlq], sqs=sqs) == 0
+    assert json_lines(capsys.readouterr().out)[-1]["scanned"] == 1
+
+
+class StrictStdout(io.TextIOWrapper):
+    """A real stdout: UTF-8 bytes, strict, so text a terminal or a pipe cannot take raises."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", errors="strict", write_through=True)
+
+    def text(self) -> str:
+        return self.buffer.getvalue().decode("utf-8")
+
+
+def raw_dead_letter(sqs, dlq_url: str, task: str, payload, **attributes: str) -> str:
+    """A dead letter whose body names ``task`` (JSON-escaped, so any character gets through SQS)."""
+    body = json.dumps({"task": task, "payload": payload})
+    values = {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
+    arguments = {"QueueUrl": dlq_url, "MessageBody": body} | ({"MessageAttributes": values} if values else {})
+    return sqs.send_message(**arguments)["MessageId"]
+
+
+def test_a_task_name_with_a_lone_surrogate_neither_stops_list_nor_purge_midway(sqs, queues, monkeypatch):
+    """Defect 12: json.dumps(ensure_ascii=False) wrote the surrogate, and stdout refused it midway."""
+    odd = "charge\ud800"
+    ids = [raw_dead_letter(sqs, queues.dlq_url, task, n) for n, task in enumerate(["charge", odd, "charge", odd])]
+    for command in (["list"], ["purge", "--since", "1h", "--yes"]):
+        stdout = StrictStdout()
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert main(["dlq", *command, "--dlq-url", queues.dlq_url, "--json"], sqs=sqs) == 0, command
+        *rows, summary = json_lines(stdout.text())
+        assert sorted(row["message_id"] for row in rows) == sorted(ids)
+        assert sorted(row["task"] for row in rows) == sorted(["charge", odd] * 2)  # exact, escaped in JSON
+        assert summary["kind"] == "summary" and summary["tasks_seen"][odd] == 2
+    assert summary["deleted"] == 4
+
+
+ATTACKS = ("\x1b[2J", "\x1b]0;owned\x07", "\u009b31m", "\r", "\u202e")
+
+
+def test_task_names_and_errors_reach_a_terminal_with_control_characters_escaped(sqs, queues, monkeypatch):
+    """Defect 13: a producer could write escape sequences into the operator's terminal."""
+    monkeypatch.setenv("COLUMNS", "400")
+    task = "charge" + "".join(ATTACKS)
+    error = "failed " + "".join(a for a in ATTACKS if "\x1b" not in a)  # SQS attributes take no ESC
+    message_id = raw_dead_letter(
+        sqs, queues.dlq_url, task, 1, **{"taskqueue.reason": "permanent_error", "taskqueue.error": error}
+    )
+    for rich_installed in (True, False):
+        if not rich_installed:
+            for name in [name for name in sys.modules if name.split(".")[0] == "rich"]:
+                monkeypatch.setitem(sys.modules, name, None)
+            monkeypatch.delitem(sys.modules, "taskqueue.operations.rich_output", raising=False)
+        for command in (["list"], ["show", message_id]):
+            terminal = Terminal()
+            monkeypatch.setattr(sys, "stdout", terminal)
+            assert main(["dlq", *command, "--dlq-url", queues.dlq_url], sqs=sqs) == 0
+            shown = terminal.getvalue()
+            for attack in ATTACKS:
+                assert attack not in shown, (rich_installed, command, attack, shown)
+            assert "\\x9b31m" in shown, shown  # the error, escaped; the body's ESC as JSON writes it
+            assert ("\\x1b[2J" if command == ["list"] else "\\u001b[2J") in shown, shown
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["dlq", "list", "--dlq-url", queues.dlq_url, "--json"], sqs=sqs) == 0
+    assert not any(attack in terminal.getvalue() for attack in ATTACKS)
+    assert json_lines(terminal.getvalue())[0]["task"] == task
+
+
+@pytest.mark.parametrize("since", ["99999999999d", "999999999d", "9999999999999999999999s"])
+def test_a_huge_since_is_bad_input_naming_the_option(since, sqs, queues, capsys):
+    """Defect 16: an OverflowError traceback instead of error: and exit 2."""
+    try:
+        code = main(["dlq", "list", "--dlq-url", queues.dlq_url, "--since", since], sqs=sqs)
+    except SystemExit as exit_:  # argparse's refusals
+        code = int(exit_.code or 0)
+    assert code == 2
+    assert "--since" in capsys.readouterr().err

@@ -88,6 +88,11 @@ def test_a_short_delay_is_an_sqs_delay(queue_url, capsys):
         (["--delay", "1h", "--at", "2030-01-01T10:00:00Z"], "not allowed with argument"),
         (["--at", "2000-01-01T00:00:00Z"], "is in the past"),
         (["--delay", "400d"], "400.0 days ahead; tasks can be scheduled at most 366 days ahead"),
+        # Defect 16 of issue 19: huge values ended in OverflowError tracebacks.
+        (["--delay", "99999999999999999999"], "argument --delay: 99999999999999999999 seconds is too far ahead"),
+        (["--delay", "999999999d"], "days ahead; tasks can be scheduled at most 366 days ahead"),
+        (["--delay", "99999999999d"], "argument --delay: 99999999999d is too far ahead"),
+        (["--at", "9999-12-31T23:59:59-01:00"], "days ahead; tasks can be scheduled at most 366 days ahead"),
     ],
 )
 def test_bad_times_are_refused_naming_the_option(queue_url, capsys, argv, message):

@@ -3,14 +3,18 @@ FIFO; large messages; and a DLQ of tens of thousands in bounded memory."""
 
 from __future__ import annotations
 
+import io
 import json
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from aws_fakes import CallRecorder, ReceiptHandles
+from aws_fakes import CallRecorder, DeadLetterSourceArns, FakeClock, ReceiptHandles
 from taskqueue.dead_letter_queue import (
     ERROR_ATTRIBUTE,
     MALFORMED,
@@ -22,10 +26,12 @@ from taskqueue.dead_letter_queue import (
     TASK_ATTRIBUTE,
 )
 from taskqueue.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_RETENTION_SECONDS
-from taskqueue.operations.dlq_message import REDRIVE, DlqMessage
+from taskqueue.operations.dlq_message import KNOWN_REASONS, REDRIVE, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
-from taskqueue.operations.queue_attributes import queue_depths
+from taskqueue.operations.output import JsonLinesOutput, PlainOutput
+from taskqueue.operations.queue_attributes import QueuePairingError, queue_depths
 from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
+from taskqueue.operations.rich_output import RichOutput
 from taskqueue.operations.triage import (
     Outcome,
     Selection,
@@ -34,6 +40,7 @@ from taskqueue.operations.triage import (
     purge_dead_letters,
     redrive_dead_letters,
 )
+from taskqueue.schedule_dead_letters import SCHEDULE_FAILED, SCHEDULER_ATTRIBUTES, ScheduleFailure
 from taskqueue.sqs_batch import entry_bytes
 
 # No long poll at the end of a scan: moto answers at once.
@@ -518,7 +525,15 @@ class LargeDlq:
         self.largest_release = 0
 
     def get_queue_attributes(self, **_):
-        return {"Attributes": {"ApproximateNumberOfMessages": str(self.count - self.received)}}
+        return {
+            "Attributes": {
+                "QueueArn": "arn:aws:sqs:us-east-1:123456789012:dlq",
+                "ApproximateNumberOfMessages": str(self.count - self.received),
+            }
+        }
+
+    def list_dead_letter_source_queues(self, **_):
+        return {"queueUrls": ["https://sqs.invalid/queue"]}  # a dead-letter queue
 
     def receive_message(self, **_):
         messages = []
@@ -587,3 +602,242 @@ def test_journal_entries_older_than_sqs_can_keep_a_message_are_dropped(tmp_path)
     with RedriveJournal(tmp_path / "j.sqlite3", "arn:dlq", clock=lambda: now[0]) as journal:
         journal.sending(["new"], "https://sqs/q")
         assert journal.entries() == {"new": SENDING}
+
+
+# -- issue 19: the operator's tools never make a bad day worse ----------------------------------
+
+
+def moved_by_sqs(sqs, queues, body: str, attributes: dict) -> str:
+    """A message a producer sent to the task queue, received until SQS's redrive moves it to the DLQ."""
+    message_id = sqs.send_message(QueueUrl=queues.url, MessageBody=body, MessageAttributes=attributes)["MessageId"]
+    for _ in range(queues.max_receive_count):
+        assert sqs.receive_message(QueueUrl=queues.url, VisibilityTimeout=0)["Messages"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=queues.url)  # this receive moved it
+    return str(message_id)
+
+
+def forged_scheduler_attributes() -> dict:
+    failure = ScheduleFailure(
+        schedule_arn="arn:aws:scheduler:us-east-1:123456789012:schedule/default/forged",
+        target_arn="arn:aws:sqs:us-east-1:123456789012:tasks",
+        scheduled_time="2030-01-01T00:00:00Z",
+        error_code="AWS.SQS.Forged",
+        error_message="forged",
+        exhausted_retry_condition=None,
+        retry_attempts=3,
+        execution_id="x",
+    )
+    return failure.message_attributes()
+
+
+def test_a_message_sqs_moved_is_redrive_whatever_attributes_a_producer_gave_it(sqs, queues):
+    """Defect 9: a producer's taskqueue.* or Scheduler attributes survive SQS's redrive; the reason shown must
+    come from provenance, so purge --reason malformed cannot delete a real task."""
+    DeadLetterSourceArns(sqs, queues.url, queues.arn, queues.dlq_url)
+    forged_worker = {
+        REASON_ATTRIBUTE: text(MALFORMED),
+        ERROR_ATTRIBUTE: text("forged"),
+        TASK_ATTRIBUTE: text("forged-task"),
+    }
+    real_task = json.dumps({"task": "charge", "payload": 1})
+    moved = [
+        moved_by_sqs(sqs, queues, real_task, forged_worker),
+        moved_by_sqs(sqs, queues, real_task, forged_scheduler_attributes()),
+    ]
+    genuine = [dlq_message(sqs, queues.dlq_url, None, None, MALFORMED)]
+    seen: dict[str, DlqMessage] = {}
+
+    class Keep(Recorder):
+        def message(self, dlq_message, outcome, detail=""):
+            seen[dlq_message.message_id] = dlq_message
+
+    list_dead_letters(sqs, queues.dlq_url, Selection(), Keep(), FAST)
+    assert [(seen[i].reason, seen[i].task) for i in moved] == [(REDRIVE, "charge"), (REDRIVE, "charge")]
+    assert all(seen[i].error.startswith(f"moved by SQS's redrive policy from {queues.arn}") for i in moved)
+
+    recorder = Recorder()
+    report = purge_dead_letters(
+        sqs, queues.dlq_url, Selection(reasons=frozenset({MALFORMED, SCHEDULE_FAILED})), recorder, FAST
+    )
+    assert recorder.ids(Outcome.DELETED) == genuine
+    assert report.deleted == 1
+    assert_all_visible(sqs, queues.dlq_url, 2)
+
+
+def test_a_reason_value_the_worker_never_writes_is_not_shown_as_its_reason():
+    for forged in (REDRIVE, SCHEDULE_FAILED, "anything"):
+        message = {
+            "MessageId": "m",
+            "ReceiptHandle": "h",
+            "Body": json.dumps({"task": "charge"}),
+            "MessageAttributes": {REASON_ATTRIBUTE: text(forged)},
+        }
+        assert DlqMessage.from_message(message).reason == REDRIVE
+
+
+def test_every_triage_operation_refuses_a_queue_that_is_no_dead_letter_queue(sqs, queues, journal):
+    """Defect 10: pointed at the task queue, purge deleted live tasks."""
+    for n in range(3):
+        sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"task": "charge", "payload": n}))
+    selection = Selection(since=datetime.now(UTC) - timedelta(hours=1))
+    operations = [
+        lambda: list_dead_letters(sqs, queues.url, selection, Recorder(), FAST),
+        lambda: purge_dead_letters(sqs, queues.url, selection, Recorder(), FAST),
+        lambda: redrive_dead_letters(sqs, queues.url, queues.dlq_url, selection, journal, Recorder(), FAST),
+    ]
+    for operation in operations:
+        with pytest.raises(QueuePairingError, match=f"{queues.url} .*is not a dead-letter queue|has no redrive policy"):
+            operation()
+    assert_all_visible(sqs, queues.url, 3)
+    assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in drain(sqs, queues.url))  # never received
+
+
+def test_a_schedule_dead_letter_queue_named_by_no_redrive_policy_is_read_when_given_as_such(sqs):
+    schedule_dlq = sqs.create_queue(QueueName="tasks-schedule-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=schedule_dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=schedule_dlq, MessageBody="{}", MessageAttributes=forged_scheduler_attributes())
+    with pytest.raises(QueuePairingError, match="is not a dead-letter queue"):
+        list_dead_letters(sqs, schedule_dlq, Selection(), Recorder(), FAST)
+    recorder = Recorder()
+    report = list_dead_letters(sqs, schedule_dlq, Selection(), recorder, FAST, schedule_dead_letter_arn=arn)
+    assert (report.scanned, report.error) == (1, None)
+
+
+def scheduler_dead_letter(sqs, dlq_url: str, **overrides: str) -> str:
+    """A dead letter as EventBridge Scheduler sends it, with some of its attributes replaced."""
+    attributes = forged_scheduler_attributes() | {name: text(value) for name, value in overrides.items()}
+    body = json.dumps({"task": "report", "payload": 1})
+    return str(sqs.send_message(QueueUrl=dlq_url, MessageBody=body, MessageAttributes=attributes)["MessageId"])
+
+
+def test_an_attribute_that_parses_badly_breaks_no_command(sqs, queues, mixed):
+    """Defect 11: RETRY_ATTEMPTS of "²" ("².isdigit()" is true, int() refuses it) raised inside the scan."""
+    odd = scheduler_dead_letter(sqs, queues.dlq_url, RETRY_ATTEMPTS="²")
+    ids, report = listed(sqs, queues, Selection())
+    assert odd in ids and (report.scanned, report.error) == (8, None)
+    assert_all_visible(sqs, queues.dlq_url, 8)
+
+
+def test_a_scan_that_fails_for_any_reason_releases_every_message_it_holds(sqs, queues, mixed, monkeypatch):
+    """Defect 11: the ledger's rollback forgot the receipt handles, so the batch stayed hidden for the lease."""
+    reading = DlqMessage.from_message.__func__
+    calls = []
+
+    def breaks_on_the_third(cls, message):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a bug in reading")
+        return reading(cls, message)
+
+    monkeypatch.setattr(DlqMessage, "from_message", classmethod(breaks_on_the_third))
+    report = list_dead_letters(sqs, queues.dlq_url, Selection(), Recorder(), FAST)
+    assert report.error == "RuntimeError: a bug in reading" and not report.succeeded
+    assert_all_visible(sqs, queues.dlq_url, 7)
+
+
+attribute_text = st.text(st.characters(codec="utf-8"), max_size=12)  # what SQS can carry
+any_text = st.text(st.characters(exclude_categories=()), max_size=12)  # lone surrogates too, as a body's JSON can
+
+
+@given(
+    system=st.dictionaries(
+        st.sampled_from(["SentTimestamp", "ApproximateReceiveCount", "MessageGroupId", "DeadLetterQueueSourceArn"]),
+        attribute_text,
+    ),
+    attributes=st.dictionaries(
+        st.sampled_from([*REASON_ATTRIBUTES, *SCHEDULER_ATTRIBUTES, "other"]),
+        st.fixed_dictionaries({"DataType": st.sampled_from(["String", "Number", "Binary"])})
+        | st.fixed_dictionaries({"DataType": st.just("String"), "StringValue": attribute_text}),
+    ),
+    body=attribute_text | st.builds(lambda task: json.dumps({"task": task}), any_text),
+)
+@example(system={}, attributes={}, body=json.dumps({"task": "\ud800\x1b[2J\u009b\u202e"}))
+@example(system={"SentTimestamp": "9" * 30, "ApproximateReceiveCount": "²"}, attributes={}, body="")
+@hypothesis_settings(derandomize=True, max_examples=100, deadline=None)
+def test_reading_and_showing_a_dead_letter_never_raises(system, attributes, body):
+    read = DlqMessage.from_message(
+        {"MessageId": "m", "ReceiptHandle": "h", "Body": body, "Attributes": system, "MessageAttributes": attributes}
+    )
+    assert read.reason in KNOWN_REASONS
+    assert isinstance(read.receive_count, int) and isinstance(read.size, int)
+    assert read.first_enqueued is None or read.first_enqueued.tzinfo is UTC
+    assert isinstance(read.original_attributes(), dict) and isinstance(read.error_first_line, str)
+    # Every output takes it, through a stream as strict as a real terminal's.
+    for output in (JsonLinesOutput, PlainOutput, RichOutput):
+        stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", write_through=True)
+        shown = output(stream)
+        shown.message(read, Outcome.LISTED)
+        shown.message(read, Outcome.SEND_FAILED, read.error)
+        shown.show(read)
+        assert stream.buffer.getvalue()
+
+
+def test_a_scan_that_outlasts_its_lease_reads_on_and_reports_no_other_reader(sqs, queues, end_leases):
+    """Defect 14: held messages whose lease lapsed came back, filled the next receive, and the scan stopped there."""
+    for n in range(30):
+        dlq_message(sqs, queues.dlq_url, "charge" if n % 2 else "report", n, PERMANENT_ERROR)
+
+    class LeaseLapsesAfterTwoBatches(Recorder):
+        def progress(self, report):
+            super().progress(report)
+            if self.progress_calls == 2:
+                end_leases(queues.dlq_url)  # 10 held, enough to fill the next receive
+
+    recorder = LeaseLapsesAfterTwoBatches()
+    report = purge_dead_letters(sqs, queues.dlq_url, Selection(tasks=frozenset({"charge"})), recorder, FAST)
+    assert (report.scanned, report.deleted, report.error) == (30, 15, None), report.notes
+    assert not any("another reader" in note for note in report.notes)
+    assert_all_visible(sqs, queues.dlq_url, 15)
+
+
+def test_a_long_scan_extends_the_lease_of_what_it_holds(sqs, queues):
+    for n in range(30):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+    clock = FakeClock()
+    recorder = CallRecorder(sqs)
+
+    class SlowReader(Recorder):
+        def progress(self, report):
+            super().progress(report)
+            clock.advance(40)  # each batch takes 40 s of a 60 s lease
+
+    settings = ScanSettings(lease_seconds=60, wait_seconds=0, clock=clock)
+    report = list_dead_letters(sqs, queues.dlq_url, Selection(), SlowReader(), settings)
+    assert (report.scanned, report.error) == (30, None)
+    extended = [
+        entry
+        for call in recorder.named("ChangeMessageVisibilityBatch")
+        for entry in call["Entries"]
+        if entry["VisibilityTimeout"] == 60
+    ]
+    assert len(extended) >= 20  # the first two batches were held past half their lease
+    assert_all_visible(sqs, queues.dlq_url, 30)
+
+
+def test_a_dry_run_reports_no_possible_duplicates(sqs, queues, journal):
+    """Defect 16: a dry run sends nothing, so it duplicates nothing."""
+    message_id = dlq_message(sqs, queues.dlq_url, "charge", 1, PERMANENT_ERROR)
+    journal.sending([message_id], queues.url)
+    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST, dry_run=True)
+    assert (report.would_move, report.possibly_duplicated) == (1, 0)
+    assert not any("may hold them twice" in note for note in report.notes)
+
+
+def test_a_run_that_could_not_read_every_message_is_no_success(sqs, queues):
+    """Defect 14: a partial purge ended with exit 0 and a note. Messages another reader holds are out of reach."""
+    for n in range(25):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR)
+
+    class AnotherReaderMeanwhile(Recorder):
+        def progress(self, report):
+            super().progress(report)
+            if self.progress_calls == 1:
+                sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+
+    report = purge_dead_letters(
+        sqs, queues.dlq_url, Selection(tasks=frozenset({"charge"})), AnotherReaderMeanwhile(), FAST
+    )
+    assert (report.scanned, report.deleted) == (15, 15)
+    assert not report.succeeded
+    assert report.unread == 10
+    assert "read 15 of about 25 messages: another reader held the others" in " ".join(report.notes)

@@ -40,6 +40,8 @@ def _checked_delay(delay: Any, task: str) -> float:
 
 
 def _checked_at(at: Any, task: str) -> datetime:
+    """Aware, in its own time zone: converting to UTC can overflow at the ends of the calendar, so that
+    waits until the time is known to be within reach."""
     if not isinstance(at, datetime):
         raise ValueError(f"at={at!r}{_describe(task)} must be a datetime with a time zone")
     if at.tzinfo is None or at.utcoffset() is None:
@@ -47,7 +49,7 @@ def _checked_at(at: Any, task: str) -> datetime:
             f"at={at.isoformat()}{_describe(task)} is a naive datetime: give it a time zone "
             "(datetime(..., tzinfo=timezone.utc) or a zoneinfo.ZoneInfo), so that it means one instant"
         )
-    return at.astimezone(UTC)
+    return at
 
 
 def due_time(at: Any = None, delay: Any = None, *, now: datetime, task: str = "") -> DueTime | None:
@@ -60,10 +62,9 @@ def due_time(at: Any = None, delay: Any = None, *, now: datetime, task: str = ""
         seconds = _checked_delay(delay, task)
         if seconds < 0:
             raise ValueError(f"delay={delay!r}{_describe(task)} is negative: a task cannot be due in the past")
-        field, value, target = "delay", repr(delay), now + timedelta(seconds=seconds)
+        field, value = "delay", repr(delay)
     else:
-        target = _checked_at(at, task)
-        seconds = (target - now).total_seconds()
+        seconds = (_checked_at(at, task) - now).total_seconds()
         if seconds < 0:
             raise ValueError(
                 f"at={at.isoformat()}{_describe(task)} is in the past (now is {now.isoformat(timespec='seconds')})"
@@ -74,6 +75,8 @@ def due_time(at: Any = None, delay: Any = None, *, now: datetime, task: str = ""
             f"{field}={value}{_describe(task)} is {seconds / 86_400:.1f} days ahead; tasks can be scheduled at "
             f"most {MAX_SCHEDULE_AHEAD_SECONDS // 86_400} days ahead"
         )
+    # Within reach now: the checks above come first, since a huge delay or a time near year 9999 overflows.
+    target = now + timedelta(seconds=seconds) if delay is not None else at.astimezone(UTC)
     # Rounded up to the second, as Scheduler's at() and SQS's DelaySeconds count: never early.
     return DueTime(at=_next_whole_second(target), seconds_ahead=math.ceil(seconds))
 

@@ -92,7 +92,8 @@ def schedule_failure(message_attributes: Mapping[str, Mapping[str, Any]]) -> Sch
     """The Scheduler's failure on a received message's attributes; None when the Scheduler did not send it."""
 
     def value(name: str) -> str | None:
-        found = message_attributes.get(name, {}).get("StringValue")
+        attribute = message_attributes.get(name)
+        found = attribute.get("StringValue") if isinstance(attribute, Mapping) else None
         return None if found is None else str(found)
 
     schedule_arn = value(SCHEDULE_ARN_ATTRIBUTE)
@@ -106,7 +107,8 @@ def schedule_failure(message_attributes: Mapping[str, Mapping[str, Any]]) -> Sch
         error_code=value(ERROR_CODE_ATTRIBUTE) or "?",
         error_message=value(ERROR_MESSAGE_ATTRIBUTE) or "",
         exhausted_retry_condition=value(EXHAUSTED_RETRY_CONDITION_ATTRIBUTE),
-        retry_attempts=int(attempts) if attempts.isdigit() else 0,
+        # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+        retry_attempts=int(attempts) if attempts.isascii() and attempts.isdigit() else 0,
         execution_id=value(EXECUTION_ID_ATTRIBUTE) or "?",
         payload_truncated=value(PAYLOAD_TRUNCATED_ATTRIBUTE) == "true",
     )

@@ -20,13 +20,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+class TooLong(argparse.ArgumentTypeError):
+    """A duration beyond what a timedelta holds (999,999,999 days)."""
+
+
 def duration(text: str) -> timedelta:
     """``90s``, ``30m``, ``2h``, ``7d``, or a sum such as ``1d12h``."""
     match = _DURATION.match(text.strip())
     if not text.strip() or not match:
         raise argparse.ArgumentTypeError(f"must be a duration such as 30m, 2h, 7d or 1d12h, got {text!r}")
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:  # timedelta holds at most 999,999,999 days
+        raise TooLong(f"{text} is too long a duration") from None
 
 
 def with_queue(command: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
 from taskqueue.operations.output import make_output
 from taskqueue.operations.queue_attributes import (
-    check_dead_letter_queue,
+    check_is_dead_letter_queue,
     dead_letter_queue_url,
     queue_arn,
     source_queue_url,
@@ -28,6 +28,7 @@ from taskqueue.operations.triage import (
     purge_dead_letters,
     redrive_dead_letters,
 )
+from taskqueue.schedules import SCHEDULE_DEAD_LETTER_ARN_ENV
 
 PEEK_WARNING = (
     "SQS cannot peek: reading a dead letter receives it, which raises its receive count in the DLQ by one "
@@ -44,7 +45,13 @@ def add_dlq_commands(commands: Any) -> None:
         default=os.environ.get("TASKQUEUE_QUEUE_URL"),
         help="the task queue; its redrive policy names the DLQ (default: $TASKQUEUE_QUEUE_URL)",
     )
-    queues.add_argument("--dlq-url", help="the DLQ (default: the queue's); with --queue-url, checked to be its DLQ")
+    queues.add_argument(
+        "--dlq-url",
+        help=(
+            "the DLQ (default: the queue's); checked to be a dead-letter queue: with --queue-url its DLQ, else one "
+            f"a redrive policy names, or the schedule DLQ ${SCHEDULE_DEAD_LETTER_ARN_ENV}"
+        ),
+    )
     queues.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument(
@@ -103,10 +110,17 @@ def add_dlq_commands(commands: Any) -> None:
     purge.set_defaults(run=run_purge)
 
 
+def schedule_dead_letter_arn() -> str | None:
+    """The schedules' own dead-letter queue (a FIFO queue's), which no redrive policy names."""
+    return os.environ.get(SCHEDULE_DEAD_LETTER_ARN_ENV) or None
+
+
 def resolve_dlq_url(args: argparse.Namespace, sqs: Any) -> str:
+    """The DLQ to work on, checked to be one before anything is received from it."""
     if args.dlq_url:
-        if args.queue_url:
-            check_dead_letter_queue(sqs, args.queue_url, args.dlq_url)
+        check_is_dead_letter_queue(
+            sqs, args.dlq_url, queue_url=args.queue_url, schedule_dead_letter_arn=schedule_dead_letter_arn()
+        )
         return str(args.dlq_url)
     if args.queue_url:
         return dead_letter_queue_url(sqs, args.queue_url)
@@ -114,18 +128,27 @@ def resolve_dlq_url(args: argparse.Namespace, sqs: Any) -> str:
 
 
 def selection(args: argparse.Namespace) -> Selection:
+    since = None
+    if args.since:
+        try:
+            since = datetime.now(UTC) - args.since
+        except OverflowError:
+            raise ValueError(f"--since {args.since.days}d reaches back before the year 1") from None
     return Selection(
         reasons=frozenset(args.reason),
         tasks=frozenset(args.task),
         message_ids=frozenset(args.message_id),
-        since=datetime.now(UTC) - args.since if args.since else None,
+        since=since,
         limit=args.limit,
     )
 
 
 def run_list(args: argparse.Namespace, sqs: Any) -> int:
     output = make_output(sys.stdout, args.json)
-    report = list_dead_letters(sqs, resolve_dlq_url(args, sqs), selection(args), output)
+    chosen = selection(args)
+    report = list_dead_letters(
+        sqs, resolve_dlq_url(args, sqs), chosen, output, schedule_dead_letter_arn=schedule_dead_letter_arn()
+    )
     output.summary(report)
     return 0 if report.succeeded else 1
 
@@ -144,7 +167,13 @@ class _Found:
 def run_show(args: argparse.Namespace, sqs: Any) -> int:
     dlq_url = resolve_dlq_url(args, sqs)
     found = _Found()
-    report = list_dead_letters(sqs, dlq_url, Selection(message_ids=frozenset({args.message_id}), limit=1), found)
+    report = list_dead_letters(
+        sqs,
+        dlq_url,
+        Selection(message_ids=frozenset({args.message_id}), limit=1),
+        found,
+        schedule_dead_letter_arn=schedule_dead_letter_arn(),
+    )
     if found.dlq_message is not None:
         make_output(sys.stdout, args.json).show(found.dlq_message)
         return 0
@@ -156,11 +185,21 @@ def run_show(args: argparse.Namespace, sqs: Any) -> int:
 
 
 def run_redrive(args: argparse.Namespace, sqs: Any) -> int:
+    chosen = selection(args)
     dlq_url = resolve_dlq_url(args, sqs)
     destination = args.queue_url or source_queue_url(sqs, dlq_url)
     output = make_output(sys.stdout, args.json)
     with RedriveJournal(args.journal or default_journal_path(), queue_arn(sqs, dlq_url)) as journal:
-        report = redrive_dead_letters(sqs, dlq_url, destination, selection(args), journal, output, dry_run=args.dry_run)
+        report = redrive_dead_letters(
+            sqs,
+            dlq_url,
+            destination,
+            chosen,
+            journal,
+            output,
+            dry_run=args.dry_run,
+            schedule_dead_letter_arn=schedule_dead_letter_arn(),
+        )
     output.summary(report)
     return 0 if report.succeeded else 1
 
@@ -172,6 +211,8 @@ def run_purge(args: argparse.Namespace, sqs: Any) -> int:
     if not args.yes:
         raise ValueError("dlq purge deletes for good: add --yes (see what it would take with dlq list first)")
     output = make_output(sys.stdout, args.json)
-    report = purge_dead_letters(sqs, resolve_dlq_url(args, sqs), chosen, output)
+    report = purge_dead_letters(
+        sqs, resolve_dlq_url(args, sqs), chosen, output, schedule_dead_letter_arn=schedule_dead_letter_arn()
+    )
     output.summary(report)
     return 0 if report.succeeded else 1

@@ -1,11 +1,21 @@
 """A message read from the DLQ: why it failed, which task it was, since when.
 
-Each source that dead-letters into the queue marks its messages its own way. A reader per source
-turns those marks into a :class:`~taskqueue.dead_letter_queue.DeadLetter` (reason, error, task); the
-first reader that recognises a message wins. A message no reader recognises has no reason attached:
-SQS's redrive policy moved it (or the worker had no room beside a body at the DLQ's maximum size for
-even the shortest reason, which it then logged). EventBridge Scheduler, when a schedule could not
-deliver its task, marks it with its own attributes (:mod:`taskqueue.schedule_dead_letters`).
+The reason shown comes from who put the message there (its provenance), never from a list of names a
+producer is refused, because SQS keeps any sender's message attributes, ``taskqueue.*`` included,
+through its own redrive:
+
+1. a message that carries SQS's ``DeadLetterQueueSourceArn`` system attribute was moved by SQS's
+   redrive policy (a sender can set no system attribute but ``AWSTraceHeader``): it is ``redrive``,
+   whatever message attributes it carries;
+2. any other message was sent to the DLQ directly, which only the worker (and, for the schedule's
+   dead-letter queue, EventBridge Scheduler) may do: the worker's reason attributes, read only when
+   they hold a reason the worker writes, or the Scheduler's (:mod:`taskqueue.schedule_dead_letters`);
+3. a message with neither has no reason attached: SQS's redrive on an emulator that leaves the
+   attribute out (moto), or the worker's last-resort dead letter without room for its reason (then in
+   the worker's log).
+
+Reading is total: a value that does not parse (a receive count of "²", a timestamp out of range) reads
+as unknown, so one message can never stop a command.
 """
 
 from __future__ import annotations
@@ -34,15 +44,36 @@ KNOWN_REASONS = (*REASONS, SCHEDULE_FAILED, REDRIVE)
 ReceivedMessage = Mapping[str, Any]  # one message of a ReceiveMessage answer
 
 
+DEAD_LETTER_QUEUE_SOURCE_ARN = "DeadLetterQueueSourceArn"  # set by SQS on a message its redrive policy moved
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _string_attribute(message: ReceivedMessage, name: str) -> str | None:
-    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+    value = _mapping(_mapping(message.get("MessageAttributes")).get(name)).get("StringValue")
     return str(value) if value is not None else None
 
 
+def whole_number(text: Any) -> int | None:
+    """A non-negative whole number written in ASCII digits, else None ("²".isdigit() is true, int() refuses it)."""
+    text = str(text)
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def moved_by_sqs(message: ReceivedMessage) -> DeadLetter | None:
+    """SQS's redrive moved it: its own system attribute says so, and no message attribute can outweigh that."""
+    source = _mapping(message.get("Attributes")).get(DEAD_LETTER_QUEUE_SOURCE_ARN)
+    if not source:
+        return None
+    return DeadLetter(REDRIVE, f"moved by SQS's redrive policy from {source} after maxReceiveCount receives", None)
+
+
 def worker_reason(message: ReceivedMessage) -> DeadLetter | None:
-    """The worker's reason attributes (taskqueue.dead_letter_queue)."""
+    """The worker's reason attributes (taskqueue.dead_letter_queue); a reason it never writes is not its."""
     reason = _string_attribute(message, REASON_ATTRIBUTE)
-    if reason is None:
+    if reason not in REASONS:
         return None
     return DeadLetter(
         reason, _string_attribute(message, ERROR_ATTRIBUTE) or "", _string_attribute(message, TASK_ATTRIBUTE)
@@ -51,14 +82,11 @@ def worker_reason(message: ReceivedMessage) -> DeadLetter | None:
 
 def scheduler_reason(message: ReceivedMessage) -> DeadLetter | None:
     """EventBridge Scheduler's attributes on a task a schedule could not deliver."""
-    failure = schedule_failure(message.get("MessageAttributes", {}))
+    failure = schedule_failure(_mapping(message.get("MessageAttributes")))
     return None if failure is None else DeadLetter(SCHEDULE_FAILED, failure.describe(), None)
 
 
 def no_reason(message: ReceivedMessage) -> DeadLetter:
-    source = message.get("Attributes", {}).get("DeadLetterQueueSourceArn")
-    if source:
-        return DeadLetter(REDRIVE, f"moved by SQS's redrive policy from {source} after maxReceiveCount receives", None)
     return DeadLetter(
         REDRIVE,
         "no reason attached: moved by SQS's redrive policy, or dead-lettered by the worker without room for its "
@@ -67,7 +95,8 @@ def no_reason(message: ReceivedMessage) -> DeadLetter:
     )
 
 
-READERS: tuple[Callable[[ReceivedMessage], DeadLetter | None], ...] = (worker_reason, scheduler_reason)
+# In order of precedence: provenance first.
+READERS: tuple[Callable[[ReceivedMessage], DeadLetter | None], ...] = (moved_by_sqs, worker_reason, scheduler_reason)
 
 
 def read_reason(message: ReceivedMessage) -> DeadLetter:
@@ -109,8 +138,10 @@ class DlqMessage:
             message_id=str(message["MessageId"]),
             receipt_handle=str(message["ReceiptHandle"]),
             body=body,
-            attributes=dict(message.get("Attributes", {})),
-            message_attributes=dict(message.get("MessageAttributes", {})),
+            attributes={str(name): str(value) for name, value in _mapping(message.get("Attributes")).items()},
+            message_attributes={
+                str(name): _mapping(value) for name, value in _mapping(message.get("MessageAttributes")).items()
+            },
             reason=why.reason,
             error=why.error,
             task=why.task or body_task(body),
@@ -120,12 +151,15 @@ class DlqMessage:
     def first_enqueued(self) -> datetime | None:
         """SQS's SentTimestamp. The worker sends a new message, so for its dead letters this is when it
         dead-lettered them; for those SQS moved, the original enqueue (standard) or the move (FIFO)."""
-        sent = self.attributes.get("SentTimestamp")
-        return datetime.fromtimestamp(int(sent) / 1000, tz=UTC) if sent else None
+        sent = whole_number(self.attributes.get("SentTimestamp", ""))
+        try:
+            return None if sent is None else datetime.fromtimestamp(sent / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # beyond what a datetime holds
+            return None
 
     @property
     def receive_count(self) -> int:
-        return int(self.attributes.get("ApproximateReceiveCount", 0))
+        return whole_number(self.attributes.get("ApproximateReceiveCount", "")) or 0
 
     @property
     def group_id(self) -> str | None:

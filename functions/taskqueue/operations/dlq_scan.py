@@ -6,16 +6,25 @@ received hidden until it ends, then releases it (visibility 0) in batches of 10.
 handles it must keep for that go to a private SQLite file, not to memory, so a DLQ of tens of
 thousands of messages costs a few kilobytes of Python memory.
 
-A scan ends when a long-polled receive brings nothing it has not seen. If it outlasts its lease,
-the first messages come back and are recognised by their ids (their newest receipt handle is kept).
+A scan ends when a long-polled receive brings nothing: nothing visible is left. Before each receive
+it extends the lease of every message it holds whose lease is half gone, so a scan may last longer
+than its lease. Should a lease lapse all the same (a paused process, an extension SQS refused), the
+message comes back in a later receive, is recognised by its id, held again under its new receipt
+handle and not read twice; the scan reads on rather than taking a receive of known messages for the
+end. Only when receives keep bringing back nothing but its own messages does it stop, with an error.
+
+Each receive's messages are recorded as held (committed) before they are read, so a scan that fails
+for any reason, a message that cannot be read included, still releases every message it holds.
 On a FIFO DLQ, SQS returns no more messages of a group while one of them is held, so a scan sees
 of each group only the messages up to the first one it keeps.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +47,8 @@ class ScanSettings:
     lease_seconds: int = 900
     # A long poll asks every SQS server, so an empty answer means nothing visible is left.
     wait_seconds: int = 1
+    # Seconds, for the leases: a lease is extended once half of it is gone.
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.lease_seconds <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS:
@@ -46,6 +57,10 @@ class ScanSettings:
             )
         if not 0 <= self.wait_seconds <= SQS_MAX_WAIT_TIME_SECONDS:
             raise ValueError(f"wait_seconds must be 0 to {SQS_MAX_WAIT_TIME_SECONDS}, got {self.wait_seconds}")
+
+
+class LeaseLost(Exception):
+    """Receives kept bringing back messages this scan held: their leases lapse faster than it can read."""
 
 
 @dataclass
@@ -64,10 +79,16 @@ class DlqScan:
     dlq_url: str
     settings: ScanSettings = field(default_factory=ScanSettings)
     release: ReleaseOutcome | None = None
+    lapsed: int = 0  # messages received again after their lease lapsed
+    extended: int = 0  # lease extensions SQS accepted
 
     def __post_init__(self) -> None:
         self._ledger = sqlite3.connect("")  # "": a private temporary file, removed on close
-        self._ledger.execute("CREATE TABLE message (id TEXT PRIMARY KEY, receipt_handle TEXT NOT NULL, state TEXT)")
+        self._ledger.execute(
+            "CREATE TABLE message (id TEXT PRIMARY KEY, receipt_handle TEXT NOT NULL, state TEXT, leased_until REAL)"
+        )
+        self._ledger.execute("CREATE INDEX lease ON message (state, leased_until)")
+        self._renew_at = math.inf  # when the earliest lease held is half gone
 
     def __enter__(self) -> DlqScan:
         return self
@@ -80,7 +101,10 @@ class DlqScan:
 
     def batches(self) -> Iterator[list[DlqMessage]]:
         """Each receive's messages not seen before in this scan, until a receive brings none."""
+        only_known_in_a_row = 0
         while True:
+            self.keep_leases()
+            leased_from = self.settings.clock()
             messages = self.sqs.receive_message(
                 QueueUrl=self.dlq_url,
                 MaxNumberOfMessages=SQS_MAX_RECEIVE_BATCH,
@@ -89,24 +113,74 @@ class DlqScan:
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
-            with self._ledger:
-                new = [DlqMessage.from_message(message) for message in messages if self._hold(message)]
-            if not new:
+            if not messages:
                 return
-            yield new
+            # Held and committed before anything is read: whatever happens next, they are released.
+            with self._ledger:
+                new = [message for message in messages if self._hold(message, leased_from)]
+            self.lapsed += len(messages) - len(new)
+            if new:
+                only_known_in_a_row = 0
+                yield [DlqMessage.from_message(message) for message in new]
+                continue
+            # Only messages held already: their lease lapsed. Held again now, so read on, unless a whole
+            # round of receives brings nothing else (the leases lapse faster than the scan reads).
+            only_known_in_a_row += 1
+            if only_known_in_a_row > max(10, self.held()):
+                raise LeaseLost(
+                    f"{only_known_in_a_row} receives in a row brought back only messages this run held: their "
+                    f"{self.settings.lease_seconds} s lease lapses faster than the run reads"
+                )
 
-    def _hold(self, message: dict[str, Any]) -> bool:
+    def _hold(self, message: dict[str, Any], leased_from: float) -> bool:
         """Record the message as held; False if this scan had it already (its newest handle is kept)."""
+        leased_until = leased_from + self.settings.lease_seconds
+        self._renew_at = min(self._renew_at, leased_from + self.settings.lease_seconds / 2)
         known = self._ledger.execute(
-            "UPDATE message SET receipt_handle = ?, state = ? WHERE id = ?",
-            (message["ReceiptHandle"], _HELD, message["MessageId"]),
+            "UPDATE message SET receipt_handle = ?, state = ?, leased_until = ? WHERE id = ?",
+            (message["ReceiptHandle"], _HELD, leased_until, message["MessageId"]),
         ).rowcount
         if known:
             return False
         self._ledger.execute(
-            "INSERT INTO message VALUES (?, ?, ?)", (message["MessageId"], message["ReceiptHandle"], _HELD)
+            "INSERT INTO message VALUES (?, ?, ?, ?)",
+            (message["MessageId"], message["ReceiptHandle"], _HELD, leased_until),
         )
         return True
+
+    def held(self) -> int:
+        return int(self._ledger.execute("SELECT count(*) FROM message WHERE state = ?", (_HELD,)).fetchone()[0])
+
+    def keep_leases(self) -> None:
+        """Extend the lease of every held message whose lease is half gone. An extension SQS refuses (the
+        lease lapsed already) is left: the message comes back in a receive and is held again then."""
+        lease = self.settings.lease_seconds
+        leased_from = self.settings.clock()
+        if leased_from < self._renew_at:
+            return
+        last_row = 0
+        # Ten at a time by rowid, so a scan of tens of thousands keeps no more than ten handles in memory.
+        while chunk := self._ledger.execute(
+            "SELECT rowid, id, receipt_handle FROM message WHERE state = ? AND leased_until < ? AND rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (_HELD, leased_from + lease / 2, last_row, SQS_MAX_BATCH_ENTRIES),
+        ).fetchall():
+            last_row = chunk[-1][0]
+            entries = [
+                {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": lease}
+                for index, (_, _, handle) in enumerate(chunk)
+            ]
+            result = sqs_batch.call(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
+            # A refused extension: the lease is gone, nothing left to extend until a receive brings it back.
+            leases = [
+                (leased_from + lease if str(index) in result.successful else math.inf, message_id)
+                for index, (_, message_id, _) in enumerate(chunk)
+            ]
+            with self._ledger:
+                self._ledger.executemany("UPDATE message SET leased_until = ? WHERE id = ?", leases)
+            self.extended += len(result.successful)
+        earliest = self._ledger.execute("SELECT min(leased_until) FROM message WHERE state = ?", (_HELD,)).fetchone()[0]
+        self._renew_at = math.inf if earliest is None else earliest - lease / 2
 
     def mark_deleted(self, message_ids: list[str]) -> None:
         with self._ledger:

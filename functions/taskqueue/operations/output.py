@@ -4,6 +4,10 @@ JSON lines whenever stdout is not a terminal, or with ``--json``: one object per
 (``"kind": "dead_letter"``), then one ``"kind": "summary"``. On a terminal, rich's table and
 progress bar when rich is installed (the package's ``cli`` extra), else plain text: the Lambda
 zips do not carry rich, and nothing here needs it.
+
+Task names, error texts and bodies are a producer's text. JSON lines are ASCII, so any string (a lone
+surrogate included) can be written and reads back exact; text for people goes through
+:func:`for_terminal`, so no producer can write an escape sequence to an operator's screen.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import enum
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
@@ -21,6 +26,24 @@ COLUMNS = ("message id", "task", "reason", "error", "first enqueued", "receives"
 _PLAIN_WIDTHS = (36, 20, 17, 40, 20, 8, 8)
 # Outcomes a person must hear about one by one: the message did not get where it was asked to go.
 PROBLEM_OUTCOMES = frozenset({Outcome.SEND_FAILED, Outcome.DELETE_FAILED, Outcome.HELD_BACK})
+
+
+# What a terminal may act on rather than show: C0 and C1 controls (ESC, CSI, carriage return...), DEL,
+# lone surrogates (no encoding takes them), line and paragraph separators, and bidirectional overrides.
+_BEYOND_C0 = "\\x7f-\\x9f\\ud800-\\udfff\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069"
+_UNSAFE = re.compile(f"[\\x00-\\x1f{_BEYOND_C0}]")
+_UNSAFE_BUT_LINES = re.compile(f"[\\x00-\\x08\\x0b-\\x1f{_BEYOND_C0}]")  # keeps tab and newline
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def for_terminal(text: str, lines: bool = False) -> str:
+    """``text`` with every character a terminal would act on written as an escape (``\\x1b``, ``\\u202e``);
+    with ``lines``, newlines and tabs are kept (a body, a traceback)."""
+    return (_UNSAFE_BUT_LINES if lines else _UNSAFE).sub(_escaped, text)
 
 
 class Output(Protocol):
@@ -57,8 +80,9 @@ def listing(dlq_message: DlqMessage) -> dict[str, Any]:
 
 
 def table_row(dlq_message: DlqMessage) -> tuple[str, ...]:
+    """The listing's cells for people, each made safe for a terminal."""
     enqueued = dlq_message.first_enqueued  # UTC
-    return (
+    cells = (
         dlq_message.message_id,
         dlq_message.task or "",
         dlq_message.reason,
@@ -67,6 +91,7 @@ def table_row(dlq_message: DlqMessage) -> tuple[str, ...]:
         str(dlq_message.receive_count),
         str(dlq_message.size),
     )
+    return tuple(for_terminal(cell) for cell in cells)
 
 
 def attributes_for_json(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -96,7 +121,12 @@ class Line(enum.Enum):
 
 
 def summary_lines(report: TriageReport) -> list[tuple[Line, str]]:
-    """The summary for people: what was done, what went wrong, then what to know."""
+    """The summary for people: what was done, what went wrong, then what to know (tasks seen included),
+    made safe for a terminal."""
+    return [(line, for_terminal(text)) for line, text in _summary_lines(report)]
+
+
+def _summary_lines(report: TriageReport) -> list[tuple[Line, str]]:
     read = f"read {report.scanned} dead letters of about {report.visible_at_start}, {report.matched} matched"
     if report.command == "redrive" and report.dry_run:
         done = f"would move {report.would_move} to {report.destination_url} (dry run: nothing sent)"
@@ -124,7 +154,8 @@ class JsonLinesOutput:
         self.stream = stream
 
     def _write(self, document: Mapping[str, Any]) -> None:
-        self.stream.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+        # ASCII: a lone surrogate from a body's task name is written as its escape, not refused by the stream.
+        self.stream.write(json.dumps(document, default=str) + "\n")
         self.stream.flush()
 
     def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
@@ -162,22 +193,24 @@ class PlainOutput:
                 self._header_written = True
             self._line(table_row(dlq_message))
         elif outcome in PROBLEM_OUTCOMES:
-            self.stream.write(f"{outcome}: {dlq_message.message_id}: {detail}\n")
+            self.stream.write(for_terminal(f"{outcome}: {dlq_message.message_id}: {detail}") + "\n")
 
     def progress(self, report: TriageReport) -> None:
         """No progress bar without rich: the summary says what was done."""
 
     def show(self, dlq_message: DlqMessage) -> None:
         record = full_record(dlq_message)
-        self.stream.write(f"message id: {dlq_message.message_id}\nbody:\n{pretty_body(dlq_message.body)}\n")
+        self.stream.write(f"message id: {for_terminal(dlq_message.message_id)}\n")
+        self.stream.write(f"body:\n{for_terminal(pretty_body(dlq_message.body), lines=True)}\n")
         self.stream.write("attributes:\n")
         for name, value in sorted(record["attributes"].items()):
-            self.stream.write(f"  {name}: {value}\n")
+            self.stream.write(for_terminal(f"  {name}: {value}") + "\n")
         self.stream.write("message attributes:\n")
         for name, value in sorted(record["message_attributes"].items()):
             shown = value.get("StringValue", value.get("BinaryValue"))
-            self.stream.write(f"  {name} ({value['DataType']}): {shown}\n")
-        self.stream.write(f"reason: {dlq_message.reason}\nerror:\n{dlq_message.error}\n")
+            self.stream.write(for_terminal(f"  {name} ({value['DataType']}): {shown}") + "\n")
+        self.stream.write(f"reason: {for_terminal(dlq_message.reason)}\n")
+        self.stream.write(f"error:\n{for_terminal(dlq_message.error, lines=True)}\n")
 
     def summary(self, report: TriageReport) -> None:
         self.stream.write("".join(f"{text}\n" for _, text in summary_lines(report)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from taskqueue.schedules import SCHEDULE_DEAD_LETTER_ARN_ENV
+
 DEPTH_ATTRIBUTES = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -31,7 +33,7 @@ def is_fifo(queue_url: str) -> bool:
 
 def dead_letter_target_arn(sqs: Any, queue_url: str) -> str:
     """The ARN of the DLQ named by the queue's redrive policy."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
     if "RedrivePolicy" not in attributes:
         raise QueuePairingError(f"queue {queue_url} has no redrive policy, so no dead-letter queue")
     return str(json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"])
@@ -59,6 +61,25 @@ def check_dead_letter_queue(sqs: Any, queue_url: str, dlq_url: str) -> str:
         raise QueuePairingError(
             f"--dlq-url {dlq_url} ({actual}) is not the dead-letter queue of --queue-url {queue_url}, "
             f"whose redrive policy names {expected}: pass that queue's DLQ, or leave --dlq-url out"
+        )
+    return actual
+
+
+def check_is_dead_letter_queue(
+    sqs: Any, dlq_url: str, *, queue_url: str | None = None, schedule_dead_letter_arn: str | None = None
+) -> str:
+    """Refuse a queue that is not a dead-letter queue, before a single message of it is received: the
+    schedule's dead-letter queue named by ``schedule_dead_letter_arn``, the DLQ of ``queue_url`` when given
+    (:func:`check_dead_letter_queue`), or else a queue some queue's redrive policy names. Returns its ARN."""
+    actual = queue_arn(sqs, dlq_url)
+    if schedule_dead_letter_arn is not None and actual == schedule_dead_letter_arn:
+        return actual
+    if queue_url is not None:
+        return check_dead_letter_queue(sqs, queue_url, dlq_url)
+    if not sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls"):
+        raise QueuePairingError(
+            f"{dlq_url} ({actual}) is not a dead-letter queue: no queue's redrive policy names it, and it is not "
+            f"the schedule dead-letter queue (${SCHEDULE_DEAD_LETTER_ARN_ENV}); its messages are not dead letters"
         )
     return actual
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import TextIO
 
 from rich.console import Console
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from taskqueue.operations.dlq_message import DlqMessage
-from taskqueue.operations.output import COLUMNS, PROBLEM_OUTCOMES, Line, full_record, summary_lines, table_row
+from taskqueue.operations.output import (
+    COLUMNS,
+    PROBLEM_OUTCOMES,
+    Line,
+    for_terminal,
+    full_record,
+    pretty_body,
+    summary_lines,
+    table_row,
+)
 from taskqueue.operations.triage import Outcome, TriageReport
 
 # Rows are printed a page at a time, so a listing of any length keeps only one page in memory;
@@ -34,9 +43,8 @@ class RichOutput:
             if len(self._rows) == PAGE_ROWS:
                 self._flush_rows()
         elif outcome in PROBLEM_OUTCOMES:
-            self.console.print(
-                f"[red]{outcome}[/red] {escape(dlq_message.message_id)}: {escape(detail)}", highlight=False
-            )
+            shown = for_terminal(f"{dlq_message.message_id}: {detail}")
+            self.console.print(f"[red]{outcome}[/red] {escape(shown)}", highlight=False)
 
     def _flush_rows(self) -> None:
         if not self._rows:
@@ -77,20 +85,18 @@ class RichOutput:
 
     def show(self, dlq_message: DlqMessage) -> None:
         record = full_record(dlq_message)
-        self.console.print(f"[bold]message[/bold] {escape(dlq_message.message_id)}")
-        try:
-            self.console.print(JSON(dlq_message.body))
-        except ValueError:
-            self.console.print(escape(dlq_message.body))
+        self.console.print(f"[bold]message[/bold] {escape(for_terminal(dlq_message.message_id))}")
+        # Highlighted as JSON, but from the escaped text: rich's own JSON would print the body's controls.
+        self.console.print(JSONHighlighter()(for_terminal(pretty_body(dlq_message.body), lines=True)))
         table = Table("attribute", "type", "value", title="attributes", title_justify="left")
         for name, value in sorted(record["attributes"].items()):
-            table.add_row(escape(name), "system", escape(str(value)))
+            table.add_row(escape(for_terminal(name)), "system", escape(for_terminal(str(value))))
         for name, value in sorted(record["message_attributes"].items()):
             shown = str(value.get("StringValue", value.get("BinaryValue")))
-            table.add_row(escape(name), escape(str(value["DataType"])), escape(shown))
+            table.add_row(*(escape(for_terminal(cell)) for cell in (name, str(value["DataType"]), shown)))
         self.console.print(table)
-        self.console.print(f"[bold]reason[/bold] {escape(dlq_message.reason)}\n[bold]error[/bold]")
-        self.console.print(escape(dlq_message.error), highlight=False)
+        self.console.print(f"[bold]reason[/bold] {escape(for_terminal(dlq_message.reason))}\n[bold]error[/bold]")
+        self.console.print(escape(for_terminal(dlq_message.error, lines=True)), highlight=False)
 
     def summary(self, report: TriageReport) -> None:
         if self._progress is not None:

@@ -13,17 +13,20 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from taskqueue.operations.arguments import duration, positive_int, required_queue_url, with_queue
+from taskqueue.operations.arguments import TooLong, duration, positive_int, required_queue_url, with_queue
 from taskqueue.producer import TaskQueue
 from taskqueue.schedules import SCHEDULE_GROUP_ENV, NotScheduled, ScheduleName, SchedulingConfig
 
 
 def delay_argument(text: str) -> timedelta:
     """``--delay``: whole seconds ("90"), or a duration ("45s", "30m", "2h30m", "1d")."""
-    if text.strip().isdigit():
-        return timedelta(seconds=int(text))
     try:
+        if text.strip().isascii() and text.strip().isdigit():
+            return timedelta(seconds=int(text))
         return duration(text)
+    except (OverflowError, TooLong):  # beyond what a timedelta holds
+        unit = " seconds" if text.strip().isdigit() else ""
+        raise argparse.ArgumentTypeError(f"{text}{unit} is too far ahead") from None
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"must be seconds (90) or a duration such as 2h30m or 1d, got {text!r}"

@@ -7,7 +7,12 @@ batches of 10, sent in chunks within SQS's 10 entries and 1 MiB (taskqueue.sqs_b
 A redrive deletes a message from the DLQ only after SQS accepted its copy; the journal
 (taskqueue.operations.redrive_journal) makes a rerun after a stop between the two delete without sending
 again. An SQS error stops the run: what was done so far is in the report, everything not taken is
-released, and a rerun continues where it stopped.
+released, and a rerun continues where it stopped. Any other failure (a bug, an output that cannot be
+written) does the same: the run stops with the error in its report, never midway without a summary.
+
+Each operation first checks that the queue it is given is a dead-letter queue
+(:func:`~taskqueue.operations.queue_attributes.check_is_dead_letter_queue`) and receives nothing from
+any other: an operator command never deletes or moves a message it did not select from a dead-letter queue.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from taskqueue import sqs_batch
 from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.operations.dlq_scan import DlqScan, ScanSettings
-from taskqueue.operations.queue_attributes import is_fifo, queue_depths
+from taskqueue.operations.queue_attributes import check_is_dead_letter_queue, is_fifo, queue_depths
 from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
 
 # Distinct reasons and tasks a report counts by name; the rest are counted together.
@@ -114,6 +119,8 @@ class TriageReport:
     held_back: int = 0
     released: int = 0
     not_released: int = 0
+    leases_lapsed: int = 0  # messages that came back after their lease lapsed: held again, read once
+    unread: int = 0  # visible at the start, never read: the run is no success
     error: str | None = None
     reasons_seen: Tally = field(default_factory=Tally)
     tasks_seen: Tally = field(default_factory=Tally)
@@ -121,7 +128,7 @@ class TriageReport:
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None and self.failed == 0
+        return self.error is None and self.failed == 0 and self.unread == 0
 
     def as_dict(self) -> dict[str, Any]:
         fields = {name: value for name, value in vars(self).items() if not isinstance(value, Tally)}
@@ -179,8 +186,12 @@ def _run(
     listener: TriageListener,
     settings: ScanSettings | None,
     handle: BatchHandler,
+    schedule_dead_letter_arn: str | None = None,
 ) -> TriageReport:
     settings = settings or ScanSettings()
+    check_is_dead_letter_queue(
+        sqs, report.dlq_url, queue_url=report.destination_url, schedule_dead_letter_arn=schedule_dead_letter_arn
+    )
     depths = queue_depths(sqs, report.dlq_url)
     report.visible_at_start = depths["ApproximateNumberOfMessages"]
     report.in_flight_at_start = depths["ApproximateNumberOfMessagesNotVisible"]
@@ -194,8 +205,9 @@ def _run(
                 listener.progress(report)
                 if selection.limit is not None and report.matched >= selection.limit:
                     break
-        except (ClientError, BotoCoreError, _Stopped) as error:
+        except Exception as error:  # SQS's or any other: the report says what was done, the scan releases the rest
             report.error = _describe(error)
+    report.leases_lapsed = scan.lapsed
     release = scan.release
     if release is not None:
         report.released, report.not_released = release.released, release.failed
@@ -244,12 +256,20 @@ def _add_notes(report: TriageReport, selection: Selection) -> None:
         )
     reached_limit = selection.limit is not None and report.matched >= selection.limit
     if report.error is None and not reached_limit and report.scanned < report.visible_at_start:
+        # A scan reads on past its own lapsed leases, so what it missed is out of its reach: not a success.
+        report.unread = report.visible_at_start - report.scanned
         why = (
             "a FIFO DLQ shows no more of a message group while one of its messages is held"
             if is_fifo(report.dlq_url)
-            else "the others were taken by another reader meanwhile"
+            else "another reader held the others, or they were deleted meanwhile"
         )
-        report.notes.append(f"read {report.scanned} of about {report.visible_at_start} messages: {why}")
+        report.notes.append(
+            f"read {report.scanned} of about {report.visible_at_start} messages: {why}; rerun to read the rest"
+        )
+    if report.leases_lapsed:
+        report.notes.append(
+            f"{report.leases_lapsed} messages came back after their lease lapsed; held again and read once"
+        )
     if report.in_flight_at_start:
         report.notes.append(
             f"{report.in_flight_at_start} messages were in flight at the start (another reader, or a run that "
@@ -266,20 +286,34 @@ def _add_notes(report: TriageReport, selection: Selection) -> None:
 
 
 def list_dead_letters(
-    sqs: Any, dlq_url: str, selection: Selection, listener: TriageListener, settings: ScanSettings | None = None
+    sqs: Any,
+    dlq_url: str,
+    selection: Selection,
+    listener: TriageListener,
+    settings: ScanSettings | None = None,
+    *,
+    schedule_dead_letter_arn: str | None = None,
 ) -> TriageReport:
-    """Read the matching dead letters; every message read is put back when the run ends."""
+    """Read the matching dead letters; every message read is put back when the run ends.
+
+    ``schedule_dead_letter_arn``: the schedules' own dead-letter queue, which no redrive policy names."""
     report = TriageReport("list", dlq_url)
 
     def show(scan: DlqScan, picked: list[DlqMessage]) -> None:
         for dlq_message in picked:
             listener.message(dlq_message, Outcome.LISTED)
 
-    return _run(sqs, report, selection, listener, settings, show)
+    return _run(sqs, report, selection, listener, settings, show, schedule_dead_letter_arn)
 
 
 def purge_dead_letters(
-    sqs: Any, dlq_url: str, selection: Selection, listener: TriageListener, settings: ScanSettings | None = None
+    sqs: Any,
+    dlq_url: str,
+    selection: Selection,
+    listener: TriageListener,
+    settings: ScanSettings | None = None,
+    *,
+    schedule_dead_letter_arn: str | None = None,
 ) -> TriageReport:
     """Delete the matching dead letters, and only those."""
     if not selection.filters:
@@ -297,7 +331,7 @@ def purge_dead_letters(
         if error is not None:
             raise _Stopped(_describe(error))
 
-    return _run(sqs, report, selection, listener, settings, delete)
+    return _run(sqs, report, selection, listener, settings, delete, schedule_dead_letter_arn)
 
 
 def _delete(
@@ -354,7 +388,7 @@ class _Redrive:
             elif state == SENT:
                 to_delete.append(dlq_message)
             else:
-                if state == SENDING:
+                if state == SENDING and not self.dry_run:  # a dry run sends nothing, so duplicates nothing
                     self.report.possibly_duplicated += 1
                 to_send.append(dlq_message)
         if self.dry_run:
@@ -423,6 +457,8 @@ def redrive_dead_letters(
     listener: TriageListener,
     settings: ScanSettings | None = None,
     dry_run: bool = False,
+    *,
+    schedule_dead_letter_arn: str | None = None,
 ) -> TriageReport:
     """Send the matching dead letters back to ``destination_url``, deleting each after its send."""
     report = TriageReport("redrive", dlq_url, destination_url=destination_url, dry_run=dry_run)
@@ -433,4 +469,5 @@ def redrive_dead_letters(
         listener,
         settings,
         _Redrive(sqs, report, destination_url, journal, listener, dry_run),
+        schedule_dead_letter_arn,
     )
