@@ -59,16 +59,20 @@ ENDPOINT_SERVICES = (
 )
 DEFAULT_TASKS = ROOT / "examples" / "example_tasks"
 
-# Module settings for a local run: the example's own tasks, and retries quick enough to watch.
-DEMO_PERIODIC_TASK = "heartbeat"
-DEMO_MODULE_SETTINGS: dict[str, Any] = {
-    "task_modules": ["example_tasks"],
+# Module settings for any local run: retries quick enough to watch.
+LOCAL_MODULE_SETTINGS: dict[str, Any] = {
     "backoff_base_seconds": 1,
     "backoff_max_seconds": 4,
     "max_receive_count": 4,
     # Each task's outcome in the worker's log, which the demo follows (the default logs failures only).
     "logging_application_log_level": "DEBUG",
-    # A periodic task the demo watches run: every 5 s at the schedules' default 120x (--schedule-speedup).
+}
+# The demo's: its own tasks, and a periodic task it watches run (every 5 s at the schedules' default
+# 120x, --schedule-speedup). Deployed only with the demo's tasks: its task is one of theirs.
+DEMO_PERIODIC_TASK = "heartbeat"
+DEMO_MODULE_SETTINGS: dict[str, Any] = {
+    "task_modules": ["example_tasks"],
+    **LOCAL_MODULE_SETTINGS,
     "periodic_tasks": {
         DEMO_PERIODIC_TASK: {"schedule": "rate(10 minutes)", "task": "checksum", "payload": {"text": "beat"}}
     },
@@ -85,6 +89,37 @@ SCHEDULING_OUTPUTS = {
 SCHEDULE_MODULE_SETTINGS: dict[str, Any] = {"consumer_wait_time_seconds": 1}
 
 Log = Callable[[str], None]
+
+
+def local_module_settings(tasks_dir: Path) -> dict[str, Any]:
+    """The module settings for a local run of the task package ``tasks_dir``: the worker imports the package
+    by its directory's name (build.py puts it at the zip's root); the demo's periodic task only with the
+    demo's own tasks."""
+    if tasks_dir.resolve() == DEFAULT_TASKS.resolve():
+        return dict(DEMO_MODULE_SETTINGS)
+    return {"task_modules": [tasks_dir.resolve().name], **LOCAL_MODULE_SETTINGS}
+
+
+def check_worker_starts(lambda_client: Any, function_name: str) -> None:
+    """One warm-up invoke of the worker with an empty batch: it imports the task modules and answers. A worker
+    that cannot start raises :class:`StackError` with the function's error in full (type, message, trace)."""
+    response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps({"Records": []}).encode())
+    answer = response["Payload"].read().decode(errors="replace")
+    if not response.get("FunctionError"):
+        return
+    try:
+        error = json.loads(answer)
+    except ValueError:
+        error = None
+    if isinstance(error, dict) and "errorType" in error:
+        trace = "".join(error.get("stackTrace") or [])
+        described = f"{error['errorType']}: {error.get('errorMessage', '')}\n{trace}".rstrip()
+    else:
+        described = answer
+    raise StackError(
+        f"the worker {function_name} cannot start ({response['FunctionError']}); its tasks would never run:\n"
+        f"{described}"
+    )
 
 
 def module_settings_for(example: str, settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS) -> dict[str, Any]:
@@ -194,11 +229,15 @@ def up(
     speedup: float = 12.0,
     schedule_speedup: float = DEFAULT_SCHEDULE_SPEEDUP,
     tasks_dir: Path = DEFAULT_TASKS,
-    module_settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS,
+    module_settings: Mapping[str, Any] | None = None,
     work_dir: Path = LOCAL_DIR,
     log: Log = print,
 ) -> TerraformStack:
-    """Start the emulator, apply each example onto it, then start the data plane; returns the stack."""
+    """Start the emulator, apply each example onto it, start the data plane, then check that each worker
+    starts (one warm-up invoke); returns the stack. ``module_settings`` default to
+    :func:`local_module_settings` of ``tasks_dir``."""
+    if module_settings is None:
+        module_settings = local_module_settings(tasks_dir)
     from tools import terraform as tf  # noqa: PLC0415 - only `up` needs Terraform
 
     existing = load(work_dir)
@@ -252,6 +291,11 @@ def up(
             f"lambda endpoint: {lambda_url} (pid {pids['lambda']}); rules run {speedup:g}x faster, "
             f"EventBridge Scheduler schedules {schedule_speedup:g}x (30 min -> {1800 / schedule_speedup:g} s)"
         )
+        lambda_client = local_client("lambda", lambda_url)
+        for outputs in applied.values():
+            started = time.monotonic()
+            check_worker_starts(lambda_client, outputs["worker_function_name"])
+            log(f"worker {outputs['worker_function_name']} started ({time.monotonic() - started:.1f} s)")
     except BaseException:
         if pids:
             record()
