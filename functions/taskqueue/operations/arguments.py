@@ -37,7 +37,15 @@ def with_queue(command: argparse.ArgumentParser) -> None:
     )
 
 
+# What every missing-configuration error tells a person on the local stack (python -m taskqueue_local).
+LOCAL_STACK_HINT = 'on the local stack, run eval "$(python -m taskqueue_local env)" first'
+MISSING_REGION = (
+    f"no AWS region is configured: {LOCAL_STACK_HINT}; on AWS, set AWS_REGION (or AWS_DEFAULT_REGION) and pass "
+    "--queue-url (or set TASKQUEUE_QUEUE_URL)"
+)
+
+
 def required_queue_url(args: argparse.Namespace) -> str:
     if not args.queue_url:
-        raise ValueError("--queue-url is required (or set TASKQUEUE_QUEUE_URL)")
+        raise ValueError(f"--queue-url is required (or set TASKQUEUE_QUEUE_URL): {LOCAL_STACK_HINT}")
     return str(args.queue_url)
