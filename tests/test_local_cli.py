@@ -115,3 +115,23 @@ def test_up_applies_the_users_package_and_checks_the_worker_before_it_is_up(monk
     assert settings["task_modules"] == ["billing_jobs"]
     assert "periodic_tasks" not in settings
     assert warmed == ["basic-worker"]
+
+
+def test_a_terraform_run_cut_short_leaves_no_temporary_variables_file(monkeypatch, tmp_path: Path):
+    """A SIGINT during `up` raises SystemExit inside python-terraform's call, after it wrote the variables."""
+    import tempfile
+
+    import python_terraform
+
+    from tools import terraform as tf
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where python-terraform writes its -var-file
+
+    def interrupted(*args, **kwargs):
+        raise SystemExit(130)  # what exit_on_signals makes of a SIGINT
+
+    monkeypatch.setattr(python_terraform.subprocess, "Popen", interrupted)
+    runner = python_terraform.Terraform(working_dir=str(tmp_path), terraform_bin_path="terraform")
+    with pytest.raises(SystemExit):
+        tf.run(runner, "apply", var={"dist_dir": "dist"})
+    assert list(tmp_path.glob("*.tfvars.json")) == []
