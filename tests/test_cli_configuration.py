@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from taskqueue.operations import cli
+from taskqueue.operations.arguments import LOCAL_TASKS_ENV
 
 # The arguments each command needs to get as far as talking to AWS.
 POSITIONALS = {
@@ -68,3 +69,26 @@ def test_no_queue_url_is_one_line_saying_what_to_set(monkeypatch, capsys, comman
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: ") and "--queue-url" in line and "TASKQUEUE_QUEUE_URL" in line
     assert 'eval "$(python -m taskqueue_local env)"' in line
+
+
+# -- enqueue against the local stack, whose worker's tasks are known -----------------------------
+
+
+@pytest.mark.parametrize(("task", "warned"), [("checksum", False), ("chekcsum", True)])
+def test_enqueue_warns_of_a_task_the_local_worker_does_not_have(sqs, queues, monkeypatch, capsys, task, warned):
+    monkeypatch.setenv(LOCAL_TASKS_ENV, "checksum,flaky")
+    assert cli.main(["enqueue", task, "--queue-url", queues.url], sqs=sqs) == 0
+    captured = capsys.readouterr()
+    assert "message_id" in captured.out  # sent all the same: a producer may know tasks the stack does not
+    if warned:
+        [line] = captured.err.splitlines()
+        assert line.startswith("warning: ") and repr(task) in line and "checksum, flaky" in line
+        assert "unknown_task" in line
+    else:
+        assert captured.err == ""
+
+
+def test_enqueue_off_the_local_stack_does_not_warn(sqs, queues, monkeypatch, capsys):
+    monkeypatch.delenv(LOCAL_TASKS_ENV, raising=False)
+    assert cli.main(["enqueue", "anything", "--queue-url", queues.url], sqs=sqs) == 0
+    assert capsys.readouterr().err == ""

@@ -108,6 +108,7 @@ def test_up_applies_the_users_package_and_checks_the_worker_before_it_is_up(monk
 
     monkeypatch.setattr(terraform_stack, "apply", apply)
     monkeypatch.setattr(terraform_stack, "check_worker_starts", lambda client, name: warmed.append(name))
+    monkeypatch.setattr(terraform_stack, "deployed_tasks", lambda log, wait_seconds: ["bill"])
 
     terraform_stack.up(["basic"], tasks_dir=package, work_dir=tmp_path / "local", log=lambda _: None)
 
@@ -135,3 +136,22 @@ def test_a_terraform_run_cut_short_leaves_no_temporary_variables_file(monkeypatc
     with pytest.raises(SystemExit):
         tf.run(runner, "apply", var={"dist_dir": "dist"})
     assert list(tmp_path.glob("*.tfvars.json")) == []
+
+
+def test_the_worker_tasks_come_from_its_started_line_and_reach_the_shell_environment(tmp_path: Path):
+    from taskqueue.operations.arguments import LOCAL_TASKS_ENV
+    from taskqueue.worker import WORKER_STARTED_MESSAGE
+
+    log = tmp_path / "worker.log"
+    log.write_text(
+        "START RequestId: 1\n"
+        + json.dumps({"level": "DEBUG", "message": WORKER_STARTED_MESSAGE, "tasks": ["bill", "refund"]})
+        + "\nREPORT RequestId: 1\n"
+    )
+    assert terraform_stack.deployed_tasks(log) == ["bill", "refund"]
+    assert terraform_stack.deployed_tasks(tmp_path / "missing.log") == []
+
+    stack = terraform_stack.TerraformStack(
+        {"basic": {"queue_url": "q"}}, "http://e", "http://l", {}, str(tmp_path), worker_tasks={"basic": ["bill"]}
+    )
+    assert stack.client_environment()[LOCAL_TASKS_ENV] == "bill"

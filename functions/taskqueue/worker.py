@@ -68,6 +68,8 @@ SETTLE_FINAL_MARGIN_SECONDS = 0.5
 # An event source mapping waits up to 5 minutes to fill a batch: a message may have been received that
 # long before the invocation started, and SQS counts the 12-hour visibility limit from its receipt.
 LONGEST_BATCHING_WINDOW_SECONDS = 300
+# The worker's first line in an execution environment (DEBUG level), with the names of its tasks.
+WORKER_STARTED_MESSAGE = "worker started"
 # The log line of a worker that cannot start (its ``error`` field carries the error and its traceback).
 WORKER_CANNOT_START_MESSAGE = "worker cannot start"
 # Verdicts on a task that ran: it must never run again, even when its message comes back.
@@ -513,7 +515,7 @@ def _worker() -> Worker:
         ledger = AttemptLedger(config.attempts_table) if config.attempts_table else None
     except Exception as error:
         raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error
-    logger.debug("worker started", extra={"tasks": default_registry.names()})
+    logger.debug(WORKER_STARTED_MESSAGE, extra={"tasks": default_registry.names()})
     return Worker(config, sqs, default_registry, idempotency, ledger)
 
 

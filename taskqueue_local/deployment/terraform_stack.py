@@ -18,14 +18,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskqueue.operations.arguments import LOCAL_TASKS_ENV
 from taskqueue.schedules import (
     SCHEDULE_DEAD_LETTER_ARN_ENV,
     SCHEDULE_GROUP_ENV,
     SCHEDULER_ROLE_ARN_ENV,
     SchedulingConfig,
 )
+from taskqueue.worker import WORKER_STARTED_MESSAGE
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE, Deployment, Queues
+from taskqueue_local.deployment.outcomes import WorkerLog
 from taskqueue_local.infrastructure.clients import CREDENTIALS, REGION, Endpoints, local_client
 from taskqueue_local.infrastructure.processes import (
     ROOT,
@@ -122,6 +125,19 @@ def check_worker_starts(lambda_client: Any, function_name: str) -> None:
     )
 
 
+def deployed_tasks(worker_log: Path, wait_seconds: float = 0.0) -> list[str]:
+    """The task names in the worker's started line (logged at DEBUG, as the local stack runs it); [] when there
+    is none yet. ``wait_seconds``: the log is written by another process, a moment after the invoke returns."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for document in WorkerLog(worker_log).documents():
+            if document.get("message") == WORKER_STARTED_MESSAGE and isinstance(document.get("tasks"), list):
+                return [str(name) for name in document["tasks"]]
+        if time.monotonic() >= deadline:
+            return []
+        time.sleep(0.1)
+
+
 def module_settings_for(example: str, settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS) -> dict[str, Any]:
     """The run's module settings for ``example``: the consumer's only where the example has one."""
     extra = {} if example == MODE_EXAMPLES[EVENT_SOURCE_MAPPING] else SCHEDULE_MODULE_SETTINGS
@@ -139,6 +155,8 @@ class TerraformStack:
     work_dir: str
     started_at: float = field(default_factory=time.time)
     schedule_speedup: float = 1.0  # how much faster EventBridge Scheduler schedules run (ScheduleRunner)
+    # The task names each example's worker has, as it said when it started (for `enqueue`'s warning).
+    worker_tasks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def first_example(self) -> str:
@@ -170,13 +188,17 @@ class TerraformStack:
         """What a shell needs to use the stack with boto3, the AWS CLI or ``python -m taskqueue`` (the first
         example's queue and scheduling settings)."""
         outputs = self.examples[self.first_example]
-        return {
+        environment = {
             **CREDENTIALS,
             "AWS_ENDPOINT_URL": self.emulator_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             "TASKQUEUE_QUEUE_URL": str(outputs.get("queue_url", "")),
             **scheduling_environment(outputs),
         }
+        tasks = self.worker_tasks.get(self.first_example)
+        if tasks:
+            environment[LOCAL_TASKS_ENV] = ",".join(tasks)
+        return environment
 
     def save(self) -> None:
         state = Path(self.work_dir) / STATE_NAME
@@ -264,11 +286,18 @@ def up(
 
     pids: dict[str, int] = {}
     applied: dict[str, dict[str, Any]] = {}
+    worker_tasks: dict[str, list[str]] = {}
     emulator_url = lambda_url = ""
 
     def record() -> TerraformStack:
         stack = TerraformStack(
-            dict(applied), emulator_url, lambda_url, dict(pids), str(work_dir), schedule_speedup=schedule_speedup
+            dict(applied),
+            emulator_url,
+            lambda_url,
+            dict(pids),
+            str(work_dir),
+            schedule_speedup=schedule_speedup,
+            worker_tasks=dict(worker_tasks),
         )
         stack.save()
         return stack
@@ -292,10 +321,15 @@ def up(
             f"EventBridge Scheduler schedules {schedule_speedup:g}x (30 min -> {1800 / schedule_speedup:g} s)"
         )
         lambda_client = local_client("lambda", lambda_url)
-        for outputs in applied.values():
+        for example, outputs in applied.items():
             started = time.monotonic()
-            check_worker_starts(lambda_client, outputs["worker_function_name"])
-            log(f"worker {outputs['worker_function_name']} started ({time.monotonic() - started:.1f} s)")
+            worker = outputs["worker_function_name"]
+            check_worker_starts(lambda_client, worker)
+            worker_tasks[example] = deployed_tasks(logs / f"{worker}.log", wait_seconds=2.0)
+            log(
+                f"worker {worker} started ({time.monotonic() - started:.1f} s): tasks {', '.join(worker_tasks[example])}"
+            )
+        stack = record()
     except BaseException:
         if pids:
             record()

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from taskqueue.operations.arguments import MISSING_REGION, required_queue_url, with_queue
+from taskqueue.operations.arguments import MISSING_REGION, required_queue_url, warn_of_unknown_local_task, with_queue
 from taskqueue.operations.dlq_commands import add_dlq_commands
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
@@ -45,6 +45,7 @@ def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
         payload = json.loads(args.payload)
     except ValueError as error:
         raise ValueError(f"--payload is not JSON: {error}") from None
+    warn_of_unknown_local_task(args.task)
     handle = producer(required_queue_url(args), sqs).enqueue(
         args.task,
         payload,
