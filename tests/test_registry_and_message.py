@@ -92,3 +92,15 @@ def test_a_task_module_that_fails_halfway_shows_its_real_error_every_time(tmp_pa
         assert "registered_before_the_failure" not in default_registry
     finally:
         default_registry.unregister("registered_before_the_failure")
+
+
+def test_an_async_task_is_refused_at_registration():
+    """Its call would return a coroutine nobody awaits: the task would 'succeed' without running."""
+    registry = TaskRegistry()
+
+    async def fetch(payload):
+        return payload
+
+    with pytest.raises(TypeError, match=r"task 'fetch'.*async def.*not supported"):
+        registry.register("fetch", fetch)
+    assert "fetch" not in registry

@@ -87,6 +87,12 @@ class TaskRegistry:
             )
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"task {name!r}: backoff={backoff!r} must be a taskqueue.Backoff")
+        if inspect.iscoroutinefunction(function):
+            # Calling it would only create a coroutine: the task would count as done without running.
+            raise TypeError(
+                f"task {name!r}: {function.__qualname__} is an async def, which is not supported; write a plain "
+                "function (run a coroutine inside it with asyncio.run)"
+            )
         existing = self._tasks.get(name)
         if existing is not None and existing.function is not function:
             raise ValueError(
