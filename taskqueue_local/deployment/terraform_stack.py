@@ -11,6 +11,7 @@ the Terraform state, and leaves nothing running.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,7 +40,9 @@ from taskqueue_local.infrastructure.processes import (
     stop_process_group,
 )
 
-LOCAL_DIR = ROOT / ".local"
+# Where `up` keeps the stack's state, logs and build: .local in the checkout, or $TASKQUEUE_LOCAL_DIR.
+LOCAL_DIR_ENV = "TASKQUEUE_LOCAL_DIR"
+LOCAL_DIR = Path(os.environ.get(LOCAL_DIR_ENV) or ROOT / ".local")
 STATE_NAME = "stack.json"
 OVERRIDE_NAME = "taskqueue_local_override.tf"
 # The example each trigger mode applies by default.

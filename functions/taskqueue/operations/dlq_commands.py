@@ -85,7 +85,7 @@ def add_dlq_commands(commands: Any) -> None:
         description=(
             "Send the matching dead letters back to the queue whose redrive policy names this DLQ, with their body "
             "and original attributes (not the runtime's taskqueue.* ones); each is deleted from the DLQ only after "
-            f"its send succeeded, and a rerun after a stop sends nothing twice (see README). {PEEK_WARNING}"
+            f"its send succeeded, and a rerun after a stop sends nothing twice (see docs/operating.md). {PEEK_WARNING}"
         ),
     )
     redrive.add_argument("--dry-run", action="store_true", help="say what would move; send and delete nothing")
