@@ -155,3 +155,24 @@ def test_the_worker_tasks_come_from_its_started_line_and_reach_the_shell_environ
         {"basic": {"queue_url": "q"}}, "http://e", "http://l", {}, str(tmp_path), worker_tasks={"basic": ["bill"]}
     )
     assert stack.client_environment()[LOCAL_TASKS_ENV] == "bill"
+
+
+def test_a_relative_tasks_dir_is_found_from_where_up_runs(monkeypatch, tmp_path: Path):
+    """build.py runs in the checkout: `up --tasks ./my_tasks` from another directory gave it a path it could
+    not find ("--tasks my_tasks: no such directory")."""
+    import subprocess
+
+    from taskqueue_local.deployment import artifacts
+
+    (tmp_path / "my_tasks").mkdir()
+    monkeypatch.chdir(tmp_path)
+    commands: list[list[str]] = []
+
+    def run(command, **kwargs):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(artifacts.subprocess, "run", run)
+    artifacts.build("worker", tmp_path / "dist", [Path("./my_tasks")])
+    [command] = commands
+    assert command[command.index("--tasks") + 1] == str(tmp_path / "my_tasks")
