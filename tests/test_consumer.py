@@ -601,3 +601,19 @@ def test_the_next_run_probes_the_worker_before_receiving_anything(sqs, queues):
     stack.registry.register("work", lambda payload: ran.append(payload))
     report = stack.run()
     assert len(ran) == 3 and report.stopped_because == "queue empty"
+
+
+def test_the_rest_of_a_split_batch_is_held_back_not_released_when_the_worker_cannot_start(sqs, queues):
+    stack = Stack(sqs, queues, max_concurrency=1, max_invoke_payload_bytes=12_000)
+    _cannot_start(stack)
+    stack.send("big", "x" * 5_000, count=10)
+
+    report = stack.run()
+
+    assert report.invocations == 1  # the first part found the worker cannot start; the rest was not invoked
+    assert report.released == 0 and report.failed == 10
+    visibility = [
+        e["VisibilityTimeout"] for c in stack.calls.named("ChangeMessageVisibilityBatch") for e in c["Entries"]
+    ]
+    assert len(visibility) == 10 and min(visibility) > 0
+    assert stack.depth() == {"visible": 0, "in_flight": 10}
