@@ -2,6 +2,7 @@
 
 python -m taskqueue_local up                # emulator + `terraform apply` + Lambda endpoint + schedules
 python -m taskqueue_local up --mode esm     # the same with an SQS event source mapping instead of a consumer
+python -m taskqueue_local up --tasks ./my_tasks  # your task package in the worker (checked to start)
 eval "$(python -m taskqueue_local env)"     # then, in any shell:
 python -m taskqueue enqueue checksum --payload '{"text": "hi"}'
 python -m taskqueue_local invoke <function> --payload '{}'
