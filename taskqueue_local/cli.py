@@ -2,6 +2,7 @@
 
 python -m taskqueue_local up                # emulator + `terraform apply` + Lambda endpoint + schedules
 python -m taskqueue_local up --mode esm     # the same with an SQS event source mapping instead of a consumer
+python -m taskqueue_local up --tasks ./my_tasks  # your task package in the worker (checked to start)
 eval "$(python -m taskqueue_local env)"     # then, in any shell:
 python -m taskqueue enqueue checksum --payload '{"text": "hi"}'
 python -m taskqueue_local invoke <function> --payload '{}'
@@ -52,7 +53,8 @@ def _up_arguments(parser: argparse.ArgumentParser) -> None:
         "--tasks",
         type=Path,
         default=terraform_stack.DEFAULT_TASKS,
-        help="task package to build into the worker (default: examples/example_tasks)",
+        help="task package to build into the worker, imported by its directory's name (default: "
+        "examples/example_tasks, with the demo's periodic task)",
     )
 
 
@@ -82,7 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         help="state, logs and build of the run (default: .local)",
     )
     commands.add_parser("soak", help="the reliability soak (python -m taskqueue_local soak --help)", add_help=False)
-    serve = commands.add_parser("serve", help=argparse.SUPPRESS)
+    return parser
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    """``serve``: the background half of ``up``, started by it; a parser of its own, so that the help of the
+    commands a person runs does not list it (a subcommand hidden with SUPPRESS still shows as ==SUPPRESS==)."""
+    serve = argparse.ArgumentParser(prog="python -m taskqueue_local serve")
     serve.add_argument("--emulator", required=True)
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--artifacts", action="append", type=Path, required=True)
@@ -90,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--schedule-speedup", type=float, default=None)
     serve.add_argument("--work-dir", type=Path, default=terraform_stack.LOCAL_DIR)
     serve.add_argument("--no-event-source-mappings", dest="event_source_mappings", action="store_false")
-    return parser
+    serve.set_defaults(command="serve")
+    return serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from taskqueue_local.scenarios import soak  # noqa: PLC0415
 
         return soak.main(argv[1:])
-    args = _parser().parse_args(argv)
+    args = _serve_parser().parse_args(argv[1:]) if argv[:1] == ["serve"] else _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
     except StackError as error:
@@ -117,6 +126,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"local stack up in {time.monotonic() - started:.0f} s ({deployment.trigger_mode} mode). Use it with:")
     print('  eval "$(python -m taskqueue_local env)"')
     print(f"queue: {deployment.queues.url}")
+    print(f"worker log: {deployment.worker_log.path}")
     return 0
 
 

@@ -60,6 +60,18 @@ locals {
         threshold   = var.alarm_dead_letter_queue_messages_threshold
       }
     } : {},
+    {
+      # Counted by the worker's handler in both trigger modes (a batch or the consumer's start probe).
+      worker_cannot_start = {
+        description = "The worker ${local.worker_function_name} cannot start (its task modules fail to import, or its configuration is bad): no task runs. Its log's \"worker cannot start\" line has the error in full."
+        namespace   = var.metrics_namespace
+        metric_name = "WorkerStartFailed"
+        dimensions  = { service = var.name }
+        statistic   = "Sum"
+        comparison  = "GreaterThanThreshold"
+        threshold   = 0
+      }
+    },
     { for key, alarm in local.lambda_alarms : key => {
       description = alarm.description
       namespace   = "AWS/Lambda"

@@ -251,7 +251,7 @@ output "periodic_task_schedule_arns" {
 ################################################################################
 
 output "alarm_arns" {
-  description = "ARNs of the CloudWatch alarms, by alarm: `dead_letter_queue_not_empty`, `oldest_message_age`, `worker_errors`, `worker_throttles`, and `consumer_errors` in schedule mode (empty without `create_alarms`)."
+  description = "ARNs of the CloudWatch alarms, by alarm: `dead_letter_queue_not_empty`, `oldest_message_age`, `worker_errors`, `worker_throttles`, `worker_cannot_start`, and `consumer_errors` in schedule mode (empty without `create_alarms`)."
   value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn }
 }
 

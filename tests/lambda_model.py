@@ -84,13 +84,18 @@ class InvocationContext:
         return self.timeline.remaining_millis()
 
 
+KINDS = ("run", "throttle", "error", "crash", "answer", "cannot_start")
+
+
 @dataclass(frozen=True)
 class InvokePlan:
     """How one invocation goes.
 
     ``kind``: "run" (the function runs), "throttle" (429 before it runs), "error" (the function raises
     before any task), "crash" (the runtime dies once ``crash_after_tasks`` tasks started, or before
-    answering if the batch has fewer), "answer" (some other function answers ``answer`` without running).
+    answering if the batch has fewer), "answer" (some other function answers ``answer`` without running),
+    "cannot_start" (the worker cannot start, its task modules failing to import: the model's
+    ``start_failure_handler`` answers, running no task).
     """
 
     kind: str = "run"
@@ -99,8 +104,8 @@ class InvokePlan:
     answer: bytes = b""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("run", "throttle", "error", "crash", "answer"):
-            raise ValueError(f"InvokePlan.kind={self.kind!r} is not one of run, throttle, error, crash, answer")
+        if self.kind not in KINDS:
+            raise ValueError(f"InvokePlan.kind={self.kind!r} is not one of {', '.join(KINDS)}")
         if not 0 <= self.init_seconds <= LAMBDA_INIT_SECONDS:
             raise ValueError(f"InvokePlan.init_seconds={self.init_seconds!r} is outside 0..{LAMBDA_INIT_SECONDS}")
 
@@ -160,6 +165,8 @@ class LambdaModel:
     invocations: list[Invocation] = field(default_factory=list)
     environments: list[Environment] = field(default_factory=list)
     current: Invocation | None = None
+    # The handler of a worker that cannot start (InvokePlan kind "cannot_start").
+    start_failure_handler: Callable[[dict[str, Any], Any], Any] | None = None
 
     def attach(self, client: Any) -> Any:
         read_timeout = float(client.meta.config.read_timeout)
@@ -225,7 +232,12 @@ class LambdaModel:
         try:
             if invocation.plan.kind == "error":
                 raise RuntimeError("worker failed before running any task (injected)")
-            result = environment.handler(event, context)
+            if invocation.plan.kind == "cannot_start":
+                if self.start_failure_handler is None:
+                    raise ValueError("an InvokePlan of kind cannot_start needs the model's start_failure_handler")
+                result = self.start_failure_handler(event, context)
+            else:
+                result = environment.handler(event, context)
             if invocation.plan.kind == "crash":
                 raise InvocationCrashed("runtime exited before answering")
         except InvocationKilled:

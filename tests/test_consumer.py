@@ -18,6 +18,7 @@ from taskqueue import consumer as consumer_module
 from taskqueue.batch_response import InvalidWorkerResponse, parse
 from taskqueue.config import BackoffConfig, ConfigError, ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Budget, Consumer, clients_for
+from taskqueue.errors import WORKER_START_ERROR_TYPES, WorkerCannotStart
 from taskqueue.limits import invoke_read_timeout, longest_invocation
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
@@ -524,3 +525,95 @@ def test_parallel_receivers_feed_the_workers_from_overlapping_receives(sqs, queu
     assert report.succeeded == len(ran) >= 60 and report.stopped_because == "queue empty"
     assert stack.depth() == {"visible": 0, "in_flight": 0}
     assert most[0] >= 2
+
+
+# -- a worker that cannot start --------------------------------------------------------------
+
+
+def _cannot_start(stack: Stack) -> None:
+    """The stack's worker as deployed with a task module that fails to import."""
+    stack.worker.start_failure = WorkerCannotStart("ImportError: TASKQUEUE_TASKS names module 'gone' " + "x" * 800)
+
+
+def test_a_worker_that_cannot_start_stops_the_run_after_one_batch_held_back(sqs, queues, capsys):
+    stack = Stack(sqs, queues, max_concurrency=1)
+    _cannot_start(stack)
+    stack.send("work", count=25)
+
+    with LogCapture(consumer_module.logger) as logs:
+        report = stack.run()
+
+    # One batch received and held back for its backoff; the other 15 never received: no receive burned.
+    assert report.receives == report.invocations == 1
+    assert report.failed == 10 and report.succeeded == 0
+    assert report.worker_start_failures == 1
+    assert report.stopped_because == consumer_module.WORKER_CANNOT_START
+    assert stack.depth() == {"visible": 15, "in_flight": 10}
+    [call] = stack.calls.named("ChangeMessageVisibilityBatch")
+    assert all(entry["VisibilityTimeout"] > 0 for entry in call["Entries"])
+    # Its log line carries the worker's error in full, not cut short.
+    [line] = [line for line in logs.lines() if line.get("message") == consumer_module.WORKER_CANNOT_START_MESSAGE]
+    assert line["error"].endswith("x" * 800)
+    assert line["level"] == "ERROR"
+
+
+@pytest.mark.parametrize(
+    "error_type",
+    # The worker's own (a bad configuration: no DLQ to say why with), and Lambda's init failure of the
+    # handler's module; an exception of that name makes the in-process Lambda answer with that errorType.
+    [WorkerCannotStart, type("Runtime.ImportModuleError", (Exception,), {})],
+    ids=["WorkerCannotStart", "Runtime.ImportModuleError"],
+)
+def test_a_function_error_saying_the_worker_cannot_start_holds_the_batch_back(sqs, queues, error_type):
+    assert error_type.__name__ in WORKER_START_ERROR_TYPES
+    stack = Stack(sqs, queues, max_concurrency=1)
+
+    def cannot_start(event: dict, context: Any) -> dict:
+        raise error_type("Unable to import module 'taskqueue.worker'")
+
+    stack.invoke.handler = cannot_start
+    stack.send("work", count=13)
+    report = stack.run()
+
+    assert report.worker_start_failures == 1 and report.stopped_because == consumer_module.WORKER_CANNOT_START
+    assert stack.depth() == {"visible": 3, "in_flight": 10}
+    [call] = stack.calls.named("ChangeMessageVisibilityBatch")
+    assert all(entry["VisibilityTimeout"] > 0 for entry in call["Entries"])
+
+
+def test_the_next_run_probes_the_worker_before_receiving_anything(sqs, queues):
+    stack = Stack(sqs, queues, max_concurrency=1, record_receipts=True)
+    _cannot_start(stack)
+    stack.send("work", count=3)
+    stack.run()
+    stack.make_all_visible()
+    receives = stack.calls.count("ReceiveMessage")
+
+    report = stack.run()  # still broken: an empty probe, and no receive
+
+    assert stack.calls.count("ReceiveMessage") == receives
+    assert stack.invoke.events[-1] == {"Records": []}
+    assert report.stopped_because == consumer_module.WORKER_CANNOT_START
+    assert stack.depth() == {"visible": 3, "in_flight": 0}
+
+    ran: list[Any] = []
+    stack.worker.start_failure = None  # fixed by a deploy
+    stack.registry.register("work", lambda payload: ran.append(payload))
+    report = stack.run()
+    assert len(ran) == 3 and report.stopped_because == "queue empty"
+
+
+def test_the_rest_of_a_split_batch_is_held_back_not_released_when_the_worker_cannot_start(sqs, queues):
+    stack = Stack(sqs, queues, max_concurrency=1, max_invoke_payload_bytes=12_000)
+    _cannot_start(stack)
+    stack.send("big", "x" * 5_000, count=10)
+
+    report = stack.run()
+
+    assert report.invocations == 1  # the first part found the worker cannot start; the rest was not invoked
+    assert report.released == 0 and report.failed == 10
+    visibility = [
+        e["VisibilityTimeout"] for c in stack.calls.named("ChangeMessageVisibilityBatch") for e in c["Entries"]
+    ]
+    assert len(visibility) == 10 and min(visibility) > 0
+    assert stack.depth() == {"visible": 0, "in_flight": 10}

@@ -16,6 +16,11 @@ import pytest
 from moto import mock_aws
 
 from aws_fakes import FakeClock
+from taskqueue.config import Backoff, WorkerConfig
+from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, WORKER_CANNOT_START
+from taskqueue.errors import WorkerCannotStart
+from taskqueue.registry import TaskRegistry
+from taskqueue.worker import Worker
 from taskqueue_local.infrastructure.emulator import apply_fixes
 from taskqueue_local.infrastructure.event_source_mapping import (
     EventSourceMappings,
@@ -358,3 +363,58 @@ def test_fifo_one_batch_per_group_in_flight_and_order_kept(aws):
     for group in range(3):
         bodies = [b for b in function.bodies if int(b[1:]) % 3 == group]
         assert bodies == sorted(bodies, key=lambda b: int(b[1:]))
+
+
+# -- a worker that cannot start, behind the mapping ----------------------------------------------
+
+
+def test_a_worker_that_cannot_start_burns_receives_but_dead_letters_each_task_with_the_reason(deployed, run_pollers):
+    """What protects the queue in this mode, and what does not: Lambda's pollers keep receiving (each receive
+    is burned), the worker spaces them with its backoff, and on the last receive SQS allows it dead-letters the
+    task with ``worker_cannot_start`` and its error, before SQS's redrive would move it with no reason."""
+    sqs = deployed.sqs
+    dlq_url = sqs.create_queue(QueueName="esm-tasks-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+    sqs.set_queue_attributes(QueueUrl=deployed.queue_url, Attributes={"RedrivePolicy": redrive})
+    config = WorkerConfig(
+        dlq_url=dlq_url,
+        queue_url=deployed.queue_url,
+        apply_backoff=True,
+        max_receive_count=2,
+        backoff=Backoff(base_seconds=1, max_seconds=1),
+    )
+    failure = WorkerCannotStart("the task modules TASKQUEUE_TASKS='gone': ImportError: No module named 'gone'")
+    worker = Worker(config, sqs, TaskRegistry(), rng=lambda: 0.5, start_failure=failure)
+
+    batches: list[int] = []
+
+    def invoke(name: str, payload: bytes) -> Invocation:
+        event = json.loads(payload)
+        batches.append(len(event["Records"]))
+        return Invocation(json.dumps(worker.handle(event, None)).encode())
+
+    deployed.mapping(BatchSize=10)
+    for n in range(3):
+        sqs.send_message(QueueUrl=deployed.queue_url, MessageBody=json.dumps({"task": "greet", "payload": {"n": n}}))
+    pollers = run_pollers(invoke)
+    _wait_until(lambda: _count(sqs, dlq_url) == 3, seconds=30)
+    pollers.stop()
+
+    letters = sqs.receive_message(
+        QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert len(letters) == 3
+    for letter in letters:
+        attributes = letter["MessageAttributes"]
+        assert attributes[REASON_ATTRIBUTE]["StringValue"] == WORKER_CANNOT_START
+        assert "No module named 'gone'" in attributes[ERROR_ATTRIBUTE]["StringValue"]
+    assert deployed.depth() == {"visible": 0, "in_flight": 0}  # nothing lost: all 3 in the DLQ, each saying why
+    assert sum(batches) == 6  # the receives were burned: each task was received twice, as many as SQS allows
+
+
+def _count(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

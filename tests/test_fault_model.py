@@ -4,7 +4,7 @@ Hypothesis drives the real ``taskqueue.consumer.Consumer`` and ``taskqueue.worke
 in-memory SQS model (``sqs_model``, checked against moto in ``test_sqs_model``) and a model of Lambda's
 Invoke (``lambda_model``), all on one simulated clock. Random rules enqueue tasks, run the consumer with
 random budgets and faults (worker invocations that fail per task, raise, crash, time out, outlive the
-read timeout, are throttled or answered by some other function; SQS 5xx on any call, before or after
+read timeout, are throttled, answered by some other function, or find the worker cannot start; SQS 5xx on any call, before or after
 it took effect; a consumer killed at any call), deliver duplicates and move the clock. After every
 step the invariants are checked against the ledger of what ran when (``fault_ledger``):
 
@@ -74,6 +74,7 @@ from taskqueue.backoff import Backoff
 from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer, clients_for, minimum_timeout_seconds
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
+from taskqueue.errors import WorkerCannotStart
 from taskqueue.limits import LAMBDA_INIT_SECONDS
 from taskqueue.message import task_identity
 from taskqueue.producer import EnqueueError, Task, TaskQueue
@@ -219,6 +220,7 @@ invoke_plans = st.one_of(
     st.builds(
         InvokePlan, kind=st.just("answer"), answer=st.sampled_from(REFUSED_ANSWERS + FOREIGN_ANSWERS_THAT_DELETE)
     ),
+    st.builds(InvokePlan, kind=st.just("cannot_start")),
 )
 server_faults = st.builds(ServerFault, when=st.sampled_from(["before", "after", "entries"]), attempts=st.integers(1, 3))
 # Most runs meet no SQS fault, so that work gets done between the faults.
@@ -362,8 +364,17 @@ class FaultModel(RuleBasedStateMachine):
             )
             return worker.handle
 
+        # A deploy whose task modules fail to import: a worker that runs no task.
+        worker_that_cannot_start = worker_module.Worker(
+            worker_config,
+            worker_client,
+            TaskRegistry(),
+            rng=rng.random,
+            start_failure=WorkerCannotStart("ImportError: No module named 'tasks' (injected)"),
+        )
         model = LambdaModel(
             new_handler=new_worker,
+            start_failure_handler=worker_that_cannot_start.handle,
             timeout_seconds=d.worker_timeout,
             now=self.clock,
             wait=self._consumer_wait,

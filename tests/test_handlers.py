@@ -14,6 +14,7 @@ import pytest
 from aws_fakes import LambdaContext, LogCapture, received_event
 from taskqueue import consumer, telemetry, worker
 from taskqueue.config import ConfigError
+from taskqueue.errors import WorkerCannotStart
 
 
 @pytest.fixture(autouse=True)
@@ -95,15 +96,18 @@ def test_scheduled_run_end_to_end_through_standard_endpoint_settings(server_sqs,
 def test_worker_handler_fails_clearly_on_bad_configuration(monkeypatch):
     monkeypatch.setenv("TASKQUEUE_DLQ_URL", "https://sqs.us-east-1.amazonaws.com/1/dlq")
     monkeypatch.setenv("TASKQUEUE_BACKOFF_MAX_SECONDS", "soon")
-    with pytest.raises(ConfigError, match="TASKQUEUE_BACKOFF_MAX_SECONDS='soon' is not a number"):
+    # A start failure by its named type (the consumer's contract), caused by the configuration's error.
+    with pytest.raises(WorkerCannotStart, match="TASKQUEUE_BACKOFF_MAX_SECONDS='soon' is not a number") as raised:
         worker.handler({"Records": []}, LambdaContext())
+    assert isinstance(raised.value.__cause__, ConfigError)
 
 
 def test_worker_handler_fails_clearly_on_a_missing_task_module(monkeypatch):
     monkeypatch.setenv("TASKQUEUE_DLQ_URL", "https://sqs.us-east-1.amazonaws.com/1/dlq")
     monkeypatch.setenv("TASKQUEUE_TASKS", "example_tasks,not_installed_tasks")
-    with pytest.raises(ImportError, match="'not_installed_tasks'"):
+    with pytest.raises(WorkerCannotStart, match="'not_installed_tasks'") as raised:
         worker.handler({"Records": []}, LambdaContext())
+    assert isinstance(raised.value.__cause__, ImportError)
 
 
 def test_consumer_handler_fails_clearly_on_bad_configuration(monkeypatch):

@@ -294,7 +294,12 @@ def run(terraform: Terraform, command: str, *args: Any, **options: Any) -> str:
     ``var={"name": "value"}`` for ``-var-file``, ``auto_approve=IsFlagged`` and so on.
     """
     options.setdefault("no_color", IsFlagged)
-    returncode, stdout, stderr = terraform.cmd(command, *args, **options)
+    try:
+        returncode, stdout, stderr = terraform.cmd(command, *args, **options)
+    finally:
+        # python-terraform removes its temporary *.tfvars.json only when the command returns: a run cut
+        # short (SIGINT, SIGTERM as SystemExit) would leave it behind.
+        terraform.temp_var_files.clean_up()
     if returncode != 0:
         raise TerraformError(command, returncode, stdout or "", stderr or "")
     return stdout or ""

@@ -5,6 +5,7 @@ Behind the consumer it adds ``"taskqueue": {"version": 1, "retryDelays": {messag
 delay each failed message asked for (its task's backoff, or ``Retry(after=...)``; 0 for a message that
 did not run). The marker is also how the consumer knows the answer came from the worker at all: any
 other answer (another function's, an empty one) fails the whole batch, so nothing is deleted unrun.
+A worker that could not start adds ``"workerCannotStart": its error``, so that the consumer backs off.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from taskqueue.limits import SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
 
 ANSWER_KEY = "taskqueue"
 ANSWER_VERSION = 1
+START_FAILURE_KEY = "workerCannotStart"
 
 
 class InvalidWorkerResponse(ValueError):
@@ -30,13 +32,19 @@ class WorkerAnswer:
     # Seconds to keep each failed message hidden, as the worker decided; a failed message missing
     # here gets the consumer's default backoff.
     retry_delays: Mapping[str, int] = field(default_factory=dict)
+    # The worker's error when it could not start (it ran no task of the batch).
+    start_failure: str | None = None
 
 
-def encode(failed_ids: Iterable[str], retry_delays: Mapping[str, int], for_consumer: bool) -> dict[str, Any]:
+def encode(
+    failed_ids: Iterable[str], retry_delays: Mapping[str, int], for_consumer: bool, start_failure: str | None = None
+) -> dict[str, Any]:
     """The worker's response; ``for_consumer`` adds the extension (an event source mapping does not read it)."""
     response: dict[str, Any] = {"batchItemFailures": [{"itemIdentifier": identifier} for identifier in failed_ids]}
     if for_consumer:
         response[ANSWER_KEY] = {"version": ANSWER_VERSION, "retryDelays": dict(retry_delays)}
+        if start_failure is not None:
+            response[ANSWER_KEY][START_FAILURE_KEY] = start_failure
     return response
 
 
@@ -77,4 +85,7 @@ def parse(payload: bytes, message_ids: Iterable[str]) -> WorkerAnswer:
             or not 0 <= seconds <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
         ):
             raise InvalidWorkerResponse(f"retryDelays[{identifier!r}] is not 0-43200 seconds: {seconds!r:.50}")
-    return WorkerAnswer(frozenset(failed), dict(delays))
+    start_failure = marker.get(START_FAILURE_KEY)
+    if start_failure is not None and not isinstance(start_failure, str):
+        raise InvalidWorkerResponse(f"{START_FAILURE_KEY} is not a string: {start_failure!r:.200}")
+    return WorkerAnswer(frozenset(failed), dict(delays), start_failure)

@@ -6,6 +6,11 @@ what failed hidden for the delay the worker asked for (:mod:`taskqueue.batch_res
 holds but cannot dispatch in time go back at once (visibility 0). SQS's redrive policy moves a
 message that keeps failing to the DLQ.
 
+A worker that cannot start (its answer says so, or its function error's type is one of
+:data:`~taskqueue.errors.WORKER_START_ERROR_TYPES`) ends the run: its batch is held back for its backoff, no
+other message is received, the error is logged in full, and the next run in this environment first asks the
+worker to start with an empty batch, receiving nothing while it still cannot.
+
 While a worker invocation may still be running, none of its messages becomes visible: the consumer
 waits for an answer as long as an invocation can last (its timeout plus Lambda's init allowance), only
 dispatches while that much of its own time is left, and keeps a batch whose answer never came hidden
@@ -15,6 +20,7 @@ for that long again.
 from __future__ import annotations
 
 import functools
+import json
 import random
 import threading
 import time
@@ -32,6 +38,7 @@ from taskqueue import batch_response
 from taskqueue.backoff import visibility_delay
 from taskqueue.batch_response import InvalidWorkerResponse, WorkerAnswer
 from taskqueue.config import ConfigError, ConsumerConfig
+from taskqueue.errors import WORKER_START_ERROR_TYPES
 from taskqueue.limits import (
     SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
     invoke_read_timeout,
@@ -48,6 +55,9 @@ logger = logger_for("consumer")
 RECEIVE_ERROR_PAUSE_SECONDS = 1.0
 # The shortest long poll worth making: with less time than this left for it, a run stops receiving.
 MIN_POLL_SECONDS = 1
+# Why a run stopped when the worker could not start (its report's stopped_because), and its log line.
+WORKER_CANNOT_START = "worker cannot start"
+WORKER_CANNOT_START_MESSAGE = "the worker cannot start; receiving stops until it can"
 
 
 def minimum_timeout_seconds(config: ConsumerConfig) -> float:
@@ -61,6 +71,7 @@ class InvocationOutcome:
     ANSWERED = "answered"  # the worker's answer came back
     NOT_RUN = "not_run"  # refused before running: throttled, too large, not found
     ENDED = "ended"  # the function failed or timed out: it is not running any more
+    CANNOT_START = "cannot_start"  # the worker could not start: it ran no task
     UNKNOWN = "unknown"  # no answer (read timeout, connection lost): it may still be running
 
 
@@ -77,6 +88,7 @@ class ConsumerReport:
     released: int = 0
     invocations: int = 0
     failed_invocations: int = 0
+    worker_start_failures: int = 0
     stopped_because: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -146,6 +158,8 @@ class Consumer:
         self.executor = executor
         self.fifo = config.queue_url.endswith(".fifo")
         self._queue_arn: str | None = None
+        # The worker's last start failure seen in this environment: the next run asks it to start first.
+        self.worker_start_failure: str | None = None
 
     @property
     def queue_arn(self) -> str:
@@ -161,6 +175,10 @@ class Consumer:
         report = ConsumerReport()
         if not budget.can_ever_dispatch():
             self._refuse_budget(budget)
+        if self.worker_start_failure is not None and not self._worker_starts(report):
+            report.stopped_because = WORKER_CANNOT_START
+            self._publish_metrics(report)
+            return report
         slots = threading.BoundedSemaphore(self.config.max_concurrency)
         queue_arn = self.queue_arn
         # Dispatches under way, and a signal when one ends (drain mode waits for it, see below).
@@ -182,13 +200,18 @@ class Consumer:
 
         def receive_loop() -> None:
             while not stop.is_set() and budget.receive_wait() is not None:
+                if report.worker_start_failures:
+                    # Every message received now would only be held back, and burn a receive.
+                    report.stopped_because = WORKER_CANNOT_START
+                    stop.set()
+                    break
                 # Receive only when a worker slot is free, so no message waits in our hands.
                 if not slots.acquire(timeout=0.25):
                     continue
                 wait = budget.receive_wait()  # the wait for a slot took some of the budget
-                if wait is None or stop.is_set():
+                if wait is None or stop.is_set() or report.worker_start_failures:
                     slots.release()
-                    break
+                    continue  # the loop's condition says why it ends
                 received_at = self.clock()
                 messages = self._receive(wait, report, budget)
                 if not messages:
@@ -245,6 +268,20 @@ class Consumer:
         metrics.flush()
         raise ConfigError(message)
 
+    def _worker_starts(self, report: ConsumerReport) -> bool:
+        """After a start failure: an empty batch asks the worker to start (it answers at once, running nothing)."""
+        outcome, _ = self._invoke([], report)
+        if outcome == InvocationOutcome.ANSWERED:
+            logger.info("the worker starts again", extra={"last_start_failure": self.worker_start_failure})
+            self.worker_start_failure = None
+            return True
+        return outcome != InvocationOutcome.CANNOT_START
+
+    def _worker_cannot_start(self, error: str, report: ConsumerReport) -> None:
+        self.worker_start_failure = error
+        report.add(worker_start_failures=1)
+        logger.error(WORKER_CANNOT_START_MESSAGE, extra={"error": error})
+
     def _receive(self, wait: int, report: ConsumerReport, budget: Budget) -> list[dict[str, Any]] | None:
         """Up to a batch of messages; [] when the queue is empty, None when the receive failed."""
         started = self.clock()
@@ -282,6 +319,12 @@ class Consumer:
         chunks = chunk_records(records, self.config.max_invoke_payload_bytes)
         failed_groups: set[str] = set()
         for index, chunk in enumerate(chunks):
+            if index > 0 and report.worker_start_failures:
+                # Not invoked: held back for their backoff like the part that found the worker cannot start
+                # (a release would hand them at once to another run, to burn a receive each).
+                rest = [record for part in chunks[index:] for record in part]
+                self._settle(rest, set(), InvocationOutcome.CANNOT_START, None, received_at, report)
+                return
             if index > 0 and not budget.can_dispatch():
                 self._release([record["receiptHandle"] for rest in chunks[index:] for record in rest], report)
                 return
@@ -312,8 +355,16 @@ class Consumer:
             outcome = InvocationOutcome.ENDED
             answer = response["Payload"].read()
             if response.get("FunctionError"):
+                start_failure = _start_failure(answer)
+                if start_failure is not None:
+                    report.add(failed_invocations=1)
+                    self._worker_cannot_start(start_failure, report)
+                    return InvocationOutcome.CANNOT_START, None
                 raise InvalidWorkerResponse(f"worker failed ({response['FunctionError']}): {answer[:500]!r}")
-            return InvocationOutcome.ANSWERED, batch_response.parse(answer, ids)
+            parsed = batch_response.parse(answer, ids)
+            if parsed.start_failure is not None:
+                self._worker_cannot_start(parsed.start_failure, report)
+            return InvocationOutcome.ANSWERED, parsed
         except Exception as error:
             # Errors, timeouts and throttling fail the whole batch; nothing of it is deleted.
             if (
@@ -408,6 +459,18 @@ class Consumer:
         ):
             metrics.count(name, value)
         metrics.flush({"level": "INFO", "message": "consumer run done", **report.as_dict()})
+
+
+def _start_failure(function_error: bytes) -> str | None:
+    """The worker's error, in full, when its function error says it could not start; None for any other."""
+    try:
+        error = json.loads(function_error)
+    except ValueError:
+        return None
+    if not isinstance(error, dict) or error.get("errorType") not in WORKER_START_ERROR_TYPES:
+        return None
+    trace = "".join(str(line) for line in error.get("stackTrace") or [])
+    return f"{error['errorType']}: {error.get('errorMessage', '')}\n{trace}".rstrip()
 
 
 # -- Lambda entry point -----------------------------------------------------------------------

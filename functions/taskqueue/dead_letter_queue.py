@@ -27,7 +27,9 @@ MALFORMED = "malformed"
 UNKNOWN_TASK = "unknown_task"
 PERMANENT_ERROR = "permanent_error"
 RETRIES_EXHAUSTED = "retries_exhausted"
-REASONS = (MALFORMED, UNKNOWN_TASK, PERMANENT_ERROR, RETRIES_EXHAUSTED)
+# On its last receive while the worker could not start (the task never ran): SQS's redrive would move it next.
+WORKER_CANNOT_START = "worker_cannot_start"
+REASONS = (MALFORMED, UNKNOWN_TASK, PERMANENT_ERROR, RETRIES_EXHAUSTED, WORKER_CANNOT_START)
 
 MAX_ERROR_CHARS = 1024
 MAX_TASK_CHARS = 256

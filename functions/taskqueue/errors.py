@@ -61,3 +61,18 @@ class MalformedMessage(ValueError):
 
 class UnknownTask(LookupError):
     """A message names a task that no loaded module registered."""
+
+
+class WorkerCannotStart(Exception):
+    """The worker cannot start: its configuration is bad or its task modules fail to import.
+
+    Raised from the worker's handler, Lambda reports it as the invocation's ``errorType`` (the class's
+    name), which is how the consumer tells it from a task's failure: see :data:`WORKER_START_ERROR_TYPES`.
+    """
+
+
+# The errorTypes of a worker invocation that failed because the worker could not start: ours, and those
+# of Lambda's Python runtime when the handler's module fails to load (an init error).
+WORKER_START_ERROR_TYPES = frozenset(
+    {WorkerCannotStart.__name__, "Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Runtime.UserCodeSyntaxError"}
+)

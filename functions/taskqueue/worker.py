@@ -19,15 +19,22 @@ Per message:
   goes to the DLQ unrun, its reason saying the last run did not return;
 - the task not called (a copy of it in progress, the idempotency or attempts table failing, too little
   time left): released unrun, with no attempt used, to come back later (log ``outcome`` ``released``).
+
+A worker that cannot start (its task modules fail to import) runs no task: it counts WorkerStartFailed,
+logs its error in full, holds each record back for its backoff, and dead-letters one on its last receive
+with the reason ``worker_cannot_start``; an empty batch (a start probe) raises :class:`WorkerCannotStart`.
+A bad configuration raises it for every batch: with no configuration there is no DLQ to say why with.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import random
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,9 +47,9 @@ from botocore.exceptions import ClientError
 from taskqueue import batch_response, dead_letter_queue
 from taskqueue.attempts import AttemptLedger, RunRefused
 from taskqueue.backoff import visibility_delay
-from taskqueue.config import WorkerConfig
+from taskqueue.config import ConfigError, WorkerConfig
 from taskqueue.dead_letter_queue import DeadLetter
-from taskqueue.errors import MalformedMessage, PermanentError, Retry, TaskInProgress, UnknownTask
+from taskqueue.errors import MalformedMessage, PermanentError, Retry, TaskInProgress, UnknownTask, WorkerCannotStart
 from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS, SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
 from taskqueue.message import TaskMessage, parse_body, task_identity
 from taskqueue.metrics import MetricsLine
@@ -66,6 +73,10 @@ SETTLE_FINAL_MARGIN_SECONDS = 0.5
 # An event source mapping waits up to 5 minutes to fill a batch: a message may have been received that
 # long before the invocation started, and SQS counts the 12-hour visibility limit from its receipt.
 LONGEST_BATCHING_WINDOW_SECONDS = 300
+# The worker's first line in an execution environment (DEBUG level), with the names of its tasks.
+WORKER_STARTED_MESSAGE = "worker started"
+# The log line of a worker that cannot start (its ``error`` field carries the error and its traceback).
+WORKER_CANNOT_START_MESSAGE = "worker cannot start"
 # Verdicts on a task that ran: it must never run again, even when its message comes back.
 RAN_VERDICTS = (dead_letter_queue.PERMANENT_ERROR, dead_letter_queue.RETRIES_EXHAUSTED)
 # What makes the batch's metrics line a log line too (Lambda's JSON log format filters by "level").
@@ -132,8 +143,11 @@ class Worker:
         idempotency: IdempotentRunner | None = None,
         ledger: AttemptLedger | None = None,
         rng: Callable[[], float] = random.random,
+        start_failure: WorkerCannotStart | None = None,
     ) -> None:
+        """``start_failure``: the worker could not start; it runs no task (see the module's docstring)."""
         self.config = config
+        self.start_failure = start_failure
         self.sqs = sqs
         self.registry = registry
         self.idempotency = idempotency
@@ -150,6 +164,14 @@ class Worker:
         if not isinstance(records, list):
             raise ValueError("the worker expects an SQS event: an object with a 'Records' list")
         for_consumer = not self.config.apply_backoff
+        if self.start_failure is not None:
+            invocation_metrics = metrics if metrics is not None else MetricsLine(service_name("worker"))
+            invocation_metrics.count("WorkerStartFailed")
+            logger.error(
+                WORKER_CANNOT_START_MESSAGE, extra={"error": str(self.start_failure), "messages": len(records)}
+            )
+            if not records:
+                raise self.start_failure  # a start probe: the failure is its answer
         if not records:
             return batch_response.encode([], {}, for_consumer)
         if self.idempotency is not None and context is not None:
@@ -171,7 +193,10 @@ class Worker:
                 )
                 continue
             try:
-                self._process(record, invocation)
+                if self.start_failure is None:
+                    self._process(record, invocation)
+                else:
+                    self._cannot_run(record, invocation)
             except Exception:
                 # A batch in which every task failed is still an answer, not a crash: worker errors
                 # (and their alarm) mean the worker itself broke.
@@ -179,7 +204,8 @@ class Worker:
                 failed_groups.add(group)
         if self.config.apply_backoff:
             self._apply_retry_delays(records, invocation)
-        return batch_response.encode(failed_ids, invocation.retry_delays, for_consumer)
+        start_failure = None if self.start_failure is None else str(self.start_failure)
+        return batch_response.encode(failed_ids, invocation.retry_delays, for_consumer, start_failure)
 
     # -- one record ---------------------------------------------------------------------------
 
@@ -442,6 +468,27 @@ class Worker:
         logger.warning(why, extra=extra)
         raise NotRun(why)
 
+    def _cannot_run(self, raw: Mapping[str, Any], invocation: _Invocation) -> None:
+        """The worker cannot start: the task is held back for its backoff (a receive is not an attempt), or, on
+        the last receive SQS allows, dead-lettered with the reason before SQS's redrive would move it without."""
+        assert self.start_failure is not None
+        count = receive_count(raw)
+        keys: dict[str, Any] = {"message_id": str(raw["messageId"]), "receive_count": count}
+        task: str | None = None
+        # A malformed body is dead-lettered as worker_cannot_start too on its last receive: it was never run.
+        with contextlib.suppress(MalformedMessage):
+            task = keys["task"] = parse_body(raw.get("body")).task
+        if self.config.max_receive_count is not None and count >= self.config.max_receive_count:
+            why = DeadLetter(dead_letter_queue.WORKER_CANNOT_START, str(self.start_failure), task)
+            return self._dead_letter(raw, why, keys, invocation)
+        delay = visibility_delay(count, self.config.backoff, self.rng)
+        invocation.retry_delays[str(raw["messageId"])] = delay
+        invocation.failed += 1
+        logger.warning(
+            "not run: the worker cannot start; it will be retried", extra={**keys, "retry_in_seconds": delay}
+        )
+        raise self.start_failure
+
     def _dead_lettered_before(self, raw: Mapping[str, Any], keys: dict[str, Any], invocation: _Invocation) -> None:
         """Dead-lettered before, and back (its send failed, or its batch failed after it): never run it again;
         send its dead letter unless this environment saw that send go through."""
@@ -635,32 +682,67 @@ def _describe(error: BaseException) -> str:
 # -- Lambda entry point -----------------------------------------------------------------------
 
 
+def _cannot_start(what: str, error: BaseException) -> WorkerCannotStart:
+    """The start failure, with the cause's traceback in its message: Lambda's error and the consumer's log
+    line then show where the task module failed, not only that it did."""
+    trace = "".join(traceback.format_exception(error)).rstrip()
+    failure = WorkerCannotStart(f"{what}: {_describe(error)}\n{trace}")
+    failure.__cause__ = error
+    return failure
+
+
+def _config_and_sqs() -> tuple[WorkerConfig, Any]:
+    """Not cached on its own: the worker that was built from it is (a worker that cannot start builds it again)."""
+    try:
+        config = WorkerConfig.from_env()
+    except ConfigError as error:
+        raise _cannot_start("bad configuration", error) from error
+    return config, boto3.client("sqs", config=Config(retries={"mode": "standard"}))
+
+
 @functools.cache
 def _worker() -> Worker:
-    """Built once per execution environment; a bad configuration fails every invocation clearly."""
-    config = WorkerConfig.from_env()
-    import_task_modules(config.task_modules, config.max_receive_count)
-    idempotency = None
-    if config.idempotency_table:
-        # Imported only where configured: Powertools' idempotency utility costs a cold start time.
-        from taskqueue.idempotency import IdempotentRunner  # noqa: PLC0415
+    """Built once per execution environment. One that cannot start is not cached: each invocation tries again."""
+    config, sqs = _config_and_sqs()
+    try:
+        import_task_modules(config.task_modules, config.max_receive_count)
+        idempotency = None
+        if config.idempotency_table:
+            # Imported only where configured: Powertools' idempotency utility costs a cold start time.
+            from taskqueue.idempotency import IdempotentRunner  # noqa: PLC0415
 
-        idempotency = IdempotentRunner(config.idempotency_table, config.idempotency_ttl_seconds)
-    ledger = AttemptLedger(config.attempts_table) if config.attempts_table else None
-    logger.debug("worker started", extra={"tasks": default_registry.names()})
-    sqs = boto3.client("sqs", config=Config(retries={"mode": "standard"}))
+            idempotency = IdempotentRunner(config.idempotency_table, config.idempotency_ttl_seconds)
+        ledger = AttemptLedger(config.attempts_table) if config.attempts_table else None
+    except Exception as error:
+        raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error
+    logger.debug(WORKER_STARTED_MESSAGE, extra={"tasks": default_registry.names()})
     return Worker(config, sqs, default_registry, idempotency, ledger)
+
+
+def _worker_that_cannot_start(failure: WorkerCannotStart, metrics: MetricsLine) -> Worker:
+    """A worker that runs no task, for a batch that arrived while the worker cannot start."""
+    try:
+        config, sqs = _config_and_sqs()
+    except WorkerCannotStart as bad_configuration:
+        metrics.count("WorkerStartFailed")
+        logger.error(WORKER_CANNOT_START_MESSAGE, extra={"error": str(bad_configuration)})
+        raise
+    return Worker(config, sqs, TaskRegistry(), start_failure=failure)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.bind(context)
     metrics = MetricsLine(service_name("worker"))
     try:
-        return _worker().handle(event, context, metrics)
+        try:
+            worker = _worker()
+        except WorkerCannotStart as failure:
+            worker = _worker_that_cannot_start(failure, metrics)
+        return worker.handle(event, context, metrics)
     finally:
         # The batch's one line: its metrics (EMF), whose counts per task are its summary. Successes are
         # counted there, not logged one by one.
         metrics.flush(BATCH_SUMMARY)
 
 
-__all__ = ["NotRun", "OutOfTime", "Worker", "handler"]
+__all__ = ["NotRun", "OutOfTime", "Worker", "WorkerCannotStart", "handler"]

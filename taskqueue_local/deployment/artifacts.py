@@ -19,7 +19,8 @@ def build(target: str, out_dir: Path, tasks: Sequence[Path] = ()) -> Path:
         raise ValueError(f"target={target!r} is not one of {', '.join(TARGETS)}")
     command = [sys.executable, str(ROOT / "build.py"), target, "--out", str(out_dir)]
     for directory in tasks:
-        command += ["--tasks", str(directory)]
+        # build.py runs in the checkout: a path relative to where the caller runs must not be read from there.
+        command += ["--tasks", str(directory.resolve())]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     if result.returncode != 0:
         raise StackError(f"build.py {target} failed:\n{result.stdout}{result.stderr}")

@@ -11,6 +11,7 @@ the Terraform state, and leaves nothing running.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,14 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskqueue.operations.arguments import LOCAL_TASKS_ENV
 from taskqueue.schedules import (
     SCHEDULE_DEAD_LETTER_ARN_ENV,
     SCHEDULE_GROUP_ENV,
     SCHEDULER_ROLE_ARN_ENV,
     SchedulingConfig,
 )
+from taskqueue.worker import WORKER_STARTED_MESSAGE
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE, Deployment, Queues
+from taskqueue_local.deployment.outcomes import WorkerLog
 from taskqueue_local.infrastructure.clients import CREDENTIALS, REGION, Endpoints, local_client
 from taskqueue_local.infrastructure.processes import (
     ROOT,
@@ -36,7 +40,9 @@ from taskqueue_local.infrastructure.processes import (
     stop_process_group,
 )
 
-LOCAL_DIR = ROOT / ".local"
+# Where `up` keeps the stack's state, logs and build: .local in the checkout, or $TASKQUEUE_LOCAL_DIR.
+LOCAL_DIR_ENV = "TASKQUEUE_LOCAL_DIR"
+LOCAL_DIR = Path(os.environ.get(LOCAL_DIR_ENV) or ROOT / ".local")
 STATE_NAME = "stack.json"
 OVERRIDE_NAME = "taskqueue_local_override.tf"
 # The example each trigger mode applies by default.
@@ -59,16 +65,20 @@ ENDPOINT_SERVICES = (
 )
 DEFAULT_TASKS = ROOT / "examples" / "example_tasks"
 
-# Module settings for a local run: the example's own tasks, and retries quick enough to watch.
-DEMO_PERIODIC_TASK = "heartbeat"
-DEMO_MODULE_SETTINGS: dict[str, Any] = {
-    "task_modules": ["example_tasks"],
+# Module settings for any local run: retries quick enough to watch.
+LOCAL_MODULE_SETTINGS: dict[str, Any] = {
     "backoff_base_seconds": 1,
     "backoff_max_seconds": 4,
     "max_receive_count": 4,
     # Each task's outcome in the worker's log, which the demo follows (the default logs failures only).
     "logging_application_log_level": "DEBUG",
-    # A periodic task the demo watches run: every 5 s at the schedules' default 120x (--schedule-speedup).
+}
+# The demo's: its own tasks, and a periodic task it watches run (every 5 s at the schedules' default
+# 120x, --schedule-speedup). Deployed only with the demo's tasks: its task is one of theirs.
+DEMO_PERIODIC_TASK = "heartbeat"
+DEMO_MODULE_SETTINGS: dict[str, Any] = {
+    "task_modules": ["example_tasks"],
+    **LOCAL_MODULE_SETTINGS,
     "periodic_tasks": {
         DEMO_PERIODIC_TASK: {"schedule": "rate(10 minutes)", "task": "checksum", "payload": {"text": "beat"}}
     },
@@ -85,6 +95,50 @@ SCHEDULING_OUTPUTS = {
 SCHEDULE_MODULE_SETTINGS: dict[str, Any] = {"consumer_wait_time_seconds": 1}
 
 Log = Callable[[str], None]
+
+
+def local_module_settings(tasks_dir: Path) -> dict[str, Any]:
+    """The module settings for a local run of the task package ``tasks_dir``: the worker imports the package
+    by its directory's name (build.py puts it at the zip's root); the demo's periodic task only with the
+    demo's own tasks."""
+    if tasks_dir.resolve() == DEFAULT_TASKS.resolve():
+        return dict(DEMO_MODULE_SETTINGS)
+    return {"task_modules": [tasks_dir.resolve().name], **LOCAL_MODULE_SETTINGS}
+
+
+def check_worker_starts(lambda_client: Any, function_name: str) -> None:
+    """One warm-up invoke of the worker with an empty batch: it imports the task modules and answers. A worker
+    that cannot start raises :class:`StackError` with the function's error in full (type, message, trace)."""
+    response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps({"Records": []}).encode())
+    answer = response["Payload"].read().decode(errors="replace")
+    if not response.get("FunctionError"):
+        return
+    try:
+        error = json.loads(answer)
+    except ValueError:
+        error = None
+    if isinstance(error, dict) and "errorType" in error:
+        trace = "".join(error.get("stackTrace") or [])
+        described = f"{error['errorType']}: {error.get('errorMessage', '')}\n{trace}".rstrip()
+    else:
+        described = answer
+    raise StackError(
+        f"the worker {function_name} cannot start ({response['FunctionError']}); its tasks would never run:\n"
+        f"{described}"
+    )
+
+
+def deployed_tasks(worker_log: Path, wait_seconds: float = 0.0) -> list[str]:
+    """The task names in the worker's started line (logged at DEBUG, as the local stack runs it); [] when there
+    is none yet. ``wait_seconds``: the log is written by another process, a moment after the invoke returns."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for document in WorkerLog(worker_log).documents():
+            if document.get("message") == WORKER_STARTED_MESSAGE and isinstance(document.get("tasks"), list):
+                return [str(name) for name in document["tasks"]]
+        if time.monotonic() >= deadline:
+            return []
+        time.sleep(0.1)
 
 
 def module_settings_for(example: str, settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS) -> dict[str, Any]:
@@ -104,6 +158,8 @@ class TerraformStack:
     work_dir: str
     started_at: float = field(default_factory=time.time)
     schedule_speedup: float = 1.0  # how much faster EventBridge Scheduler schedules run (ScheduleRunner)
+    # The task names each example's worker has, as it said when it started (for `enqueue`'s warning).
+    worker_tasks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def first_example(self) -> str:
@@ -135,13 +191,17 @@ class TerraformStack:
         """What a shell needs to use the stack with boto3, the AWS CLI or ``python -m taskqueue`` (the first
         example's queue and scheduling settings)."""
         outputs = self.examples[self.first_example]
-        return {
+        environment = {
             **CREDENTIALS,
             "AWS_ENDPOINT_URL": self.emulator_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             "TASKQUEUE_QUEUE_URL": str(outputs.get("queue_url", "")),
             **scheduling_environment(outputs),
         }
+        tasks = self.worker_tasks.get(self.first_example)
+        if tasks:
+            environment[LOCAL_TASKS_ENV] = ",".join(tasks)
+        return environment
 
     def save(self) -> None:
         state = Path(self.work_dir) / STATE_NAME
@@ -194,11 +254,15 @@ def up(
     speedup: float = 12.0,
     schedule_speedup: float = DEFAULT_SCHEDULE_SPEEDUP,
     tasks_dir: Path = DEFAULT_TASKS,
-    module_settings: Mapping[str, Any] = DEMO_MODULE_SETTINGS,
+    module_settings: Mapping[str, Any] | None = None,
     work_dir: Path = LOCAL_DIR,
     log: Log = print,
 ) -> TerraformStack:
-    """Start the emulator, apply each example onto it, then start the data plane; returns the stack."""
+    """Start the emulator, apply each example onto it, start the data plane, then check that each worker
+    starts (one warm-up invoke); returns the stack. ``module_settings`` default to
+    :func:`local_module_settings` of ``tasks_dir``."""
+    if module_settings is None:
+        module_settings = local_module_settings(tasks_dir)
     from tools import terraform as tf  # noqa: PLC0415 - only `up` needs Terraform
 
     existing = load(work_dir)
@@ -225,11 +289,18 @@ def up(
 
     pids: dict[str, int] = {}
     applied: dict[str, dict[str, Any]] = {}
+    worker_tasks: dict[str, list[str]] = {}
     emulator_url = lambda_url = ""
 
     def record() -> TerraformStack:
         stack = TerraformStack(
-            dict(applied), emulator_url, lambda_url, dict(pids), str(work_dir), schedule_speedup=schedule_speedup
+            dict(applied),
+            emulator_url,
+            lambda_url,
+            dict(pids),
+            str(work_dir),
+            schedule_speedup=schedule_speedup,
+            worker_tasks=dict(worker_tasks),
         )
         stack.save()
         return stack
@@ -252,6 +323,16 @@ def up(
             f"lambda endpoint: {lambda_url} (pid {pids['lambda']}); rules run {speedup:g}x faster, "
             f"EventBridge Scheduler schedules {schedule_speedup:g}x (30 min -> {1800 / schedule_speedup:g} s)"
         )
+        lambda_client = local_client("lambda", lambda_url)
+        for example, outputs in applied.items():
+            started = time.monotonic()
+            worker = outputs["worker_function_name"]
+            check_worker_starts(lambda_client, worker)
+            worker_tasks[example] = deployed_tasks(logs / f"{worker}.log", wait_seconds=2.0)
+            log(
+                f"worker {worker} started ({time.monotonic() - started:.1f} s): tasks {', '.join(worker_tasks[example])}"
+            )
+        stack = record()
     except BaseException:
         if pids:
             record()

@@ -15,8 +15,20 @@ variables {
 
 run "alarms" {
   assert {
-    condition     = keys(aws_cloudwatch_metric_alarm.this) == ["consumer_errors", "dead_letter_queue_not_empty", "oldest_message_age", "worker_errors", "worker_throttles"]
-    error_message = "Five alarms in schedule mode."
+    condition     = keys(aws_cloudwatch_metric_alarm.this) == ["consumer_errors", "dead_letter_queue_not_empty", "oldest_message_age", "worker_cannot_start", "worker_errors", "worker_throttles"]
+    error_message = "Six alarms in schedule mode."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_metric_alarm.this["worker_cannot_start"].namespace == var.metrics_namespace,
+      aws_cloudwatch_metric_alarm.this["worker_cannot_start"].metric_name == "WorkerStartFailed",
+      aws_cloudwatch_metric_alarm.this["worker_cannot_start"].dimensions == tomap({ service = var.name }),
+      aws_cloudwatch_metric_alarm.this["worker_cannot_start"].statistic == "Sum",
+      aws_cloudwatch_metric_alarm.this["worker_cannot_start"].comparison_operator == "GreaterThanThreshold",
+      aws_cloudwatch_metric_alarm.this["worker_cannot_start"].threshold == 0,
+    ])
+    error_message = "A worker that cannot start (its tasks fail to import, a bad configuration) raises an alarm: the worker's WorkerStartFailed metric."
   }
 
   assert {
@@ -127,8 +139,8 @@ run "event_source_mapping_alarms" {
   }
 
   assert {
-    condition     = keys(aws_cloudwatch_metric_alarm.this) == ["dead_letter_queue_not_empty", "oldest_message_age", "worker_errors", "worker_throttles"]
-    error_message = "No consumer, no consumer alarm."
+    condition     = keys(aws_cloudwatch_metric_alarm.this) == ["dead_letter_queue_not_empty", "oldest_message_age", "worker_cannot_start", "worker_errors", "worker_throttles"]
+    error_message = "No consumer, no consumer alarm; the worker's start is watched in both modes."
   }
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from datetime import timedelta
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -44,7 +45,30 @@ def with_queue(command: argparse.ArgumentParser) -> None:
     )
 
 
+# The task names the local stack's worker has, comma-separated: `python -m taskqueue_local env` exports it,
+# so that `enqueue` can warn of a name the worker would dead-letter as unknown_task.
+LOCAL_TASKS_ENV = "TASKQUEUE_LOCAL_TASKS"
+# What every missing-configuration error tells a person on the local stack (python -m taskqueue_local).
+LOCAL_STACK_HINT = 'on the local stack, run eval "$(python -m taskqueue_local env)" first'
+MISSING_REGION = (
+    f"no AWS region is configured: {LOCAL_STACK_HINT}; on AWS, set AWS_REGION (or AWS_DEFAULT_REGION) and pass "
+    "--queue-url (or set TASKQUEUE_QUEUE_URL)"
+)
+
+
 def required_queue_url(args: argparse.Namespace) -> str:
     if not args.queue_url:
-        raise ValueError("--queue-url is required (or set TASKQUEUE_QUEUE_URL)")
+        raise ValueError(f"--queue-url is required (or set TASKQUEUE_QUEUE_URL): {LOCAL_STACK_HINT}")
     return str(args.queue_url)
+
+
+def warn_of_unknown_local_task(task: str) -> None:
+    """On the local stack, whose worker's tasks are known: say so when ``task`` is not one of them. The
+    task is sent all the same (a producer may know tasks the stack's worker does not)."""
+    known = [name for name in os.environ.get(LOCAL_TASKS_ENV, "").split(",") if name]
+    if known and task not in known:
+        print(
+            f"warning: the local stack's worker has no task {task!r} (it has {', '.join(known)}): "
+            "it will be dead-lettered as unknown_task",
+            file=sys.stderr,
+        )

@@ -14,9 +14,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from taskqueue.operations.arguments import required_queue_url, with_queue
+from taskqueue.operations.arguments import MISSING_REGION, required_queue_url, warn_of_unknown_local_task, with_queue
 from taskqueue.operations.dlq_commands import add_dlq_commands
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
@@ -45,6 +45,7 @@ def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
         payload = json.loads(args.payload)
     except ValueError as error:
         raise ValueError(f"--payload is not JSON: {error}") from None
+    warn_of_unknown_local_task(args.task)
     handle = producer(required_queue_url(args), sqs).enqueue(
         args.task,
         payload,
@@ -115,12 +116,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
     args = _parser().parse_args(argv)
-    if sqs is None:
-        import boto3  # noqa: PLC0415 - the CLI's only AWS dependency
-
-        sqs = boto3.client("sqs")
     try:
+        if sqs is None:
+            import boto3  # noqa: PLC0415 - the CLI's only AWS dependency
+
+            sqs = boto3.client("sqs")
         return int(args.run(args, sqs))
+    except NoRegionError:  # boto3's own error is a page of traceback that names no way out
+        print(f"error: {MISSING_REGION}", file=sys.stderr)
+        return 2
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

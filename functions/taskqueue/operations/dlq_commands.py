@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taskqueue.operations.arguments import duration, positive_int
+from taskqueue.operations.arguments import LOCAL_STACK_HINT, duration, positive_int
 from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
 from taskqueue.operations.output import make_output
@@ -92,7 +92,7 @@ def add_dlq_commands(commands: Any) -> None:
         description=(
             "Send the matching dead letters back to the queue whose redrive policy names this DLQ, with their body "
             "and original attributes (not the runtime's taskqueue.* ones); each is deleted from the DLQ only after "
-            f"its send succeeded, and a rerun after a stop sends nothing twice (see README). {PEEK_WARNING}"
+            f"its send succeeded, and a rerun after a stop sends nothing twice (see docs/operating.md). {PEEK_WARNING}"
         ),
     )
     redrive.add_argument("--dry-run", action="store_true", help="say what would move; send and delete nothing")
@@ -124,7 +124,7 @@ def resolve_dlq_url(args: argparse.Namespace, sqs: Any) -> str:
         return str(args.dlq_url)
     if args.queue_url:
         return dead_letter_queue_url(sqs, args.queue_url)
-    raise ValueError("--queue-url or --dlq-url is required (or set TASKQUEUE_QUEUE_URL)")
+    raise ValueError(f"--queue-url or --dlq-url is required (or set TASKQUEUE_QUEUE_URL): {LOCAL_STACK_HINT}")
 
 
 def selection(args: argparse.Namespace) -> Selection:
