@@ -121,6 +121,23 @@ def test_module_tests(initialised: Initialised, test_file: str) -> None:
     assert int(summary[1]) > 0, output
 
 
+LIFECYCLE_TESTS = "tests/lifecycle.tftest.hcl"
+# A replaced resource in a rendered plan: its address, then the action's symbol on the resource line.
+REPLACEMENT = re.compile(r"^  # (?P<address>\S+) will be replaced.*\n(?P<symbol>[-+]/[-+]) resource", re.MULTILINE)
+
+
+def test_log_groups_are_replaced_destroy_first(initialised: Initialised) -> None:
+    """A log group's name is fixed: a new class must delete the old group before creating the new one
+    ("-/+"), not the other way around ("+/-", which CreateLogGroup refuses with ResourceAlreadyExists)."""
+    output = tf.run(initialised(MODULE), "test", filter=LIFECYCLE_TESTS, verbose=tf.IsFlagged)
+    replaced = {match["address"]: match["symbol"] for match in REPLACEMENT.finditer(output)}
+    log_groups = {address: symbol for address, symbol in replaced.items() if "aws_cloudwatch_log_group." in address}
+    assert log_groups == {
+        "aws_cloudwatch_log_group.consumer[0]": "-/+",
+        "aws_cloudwatch_log_group.worker[0]": "-/+",
+    }, f"replaced: {replaced}"
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=_id)
 def test_example_plans(initialised: Initialised, moto_server: str, placeholder_dist: Path, example: Path) -> None:
     env: dict[str, str | None] = {

@@ -46,7 +46,7 @@ run "roles" {
         Sid      = "WriteLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.consumer[0].arn}:*"
+        Resource = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/orders-consumer:*"
       },
       {
         Sid    = "ConsumeQueue"
@@ -63,7 +63,7 @@ run "roles" {
         Sid      = "InvokeWorker"
         Effect   = "Allow"
         Action   = "lambda:InvokeFunction"
-        Resource = aws_lambda_function.worker[0].arn
+        Resource = "arn:aws:lambda:eu-west-1:111122223333:function:orders-worker"
       },
     ]
     error_message = "The consumer may write its logs, consume its queue and invoke its worker: nothing else."
@@ -75,7 +75,7 @@ run "roles" {
         Sid      = "WriteLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.worker[0].arn}:*"
+        Resource = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/orders-worker:*"
       },
       {
         Sid      = "SendDeadLetters"
