@@ -682,8 +682,9 @@ variable "schedule_expression" {
   default     = "rate(1 minute)"
 
   validation {
-    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.schedule_expression))
-    error_message = "schedule_expression must be a rate(...) or cron(...) expression."
+    # EventBridge's rule: a positive value, the unit singular for 1 and plural above.
+    condition     = can(regex("^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\(.+\\))$", var.schedule_expression))
+    error_message = "schedule_expression = \"${var.schedule_expression}\" is no EventBridge schedule: use rate(1 minute|hour|day), rate(<n> minutes|hours|days) with n of 2 or more, or cron(...)."
   }
 }
 
@@ -926,6 +927,12 @@ variable "create_scheduling" {
   default     = true
 }
 
+variable "schedule_loss_accepted" {
+  description = "Set to a new value (say, the date and the reason) for the one apply that deletes or renames the schedule group, replaces the scheduler role or renames the queue, and so loses the producers' pending one-time schedules (see the README's \"Day 2\"); without a new value such a plan fails. Turning scheduling on in an existing deployment needs one too (nothing to lose then). Any change of the value, removing it included, accepts such a change in that apply; the value may stay, and the next such change needs another."
+  type        = string
+  default     = null
+}
+
 variable "schedule_group_name" {
   description = "Name of the schedule group. Defaults to `name`."
   type        = string
@@ -966,10 +973,10 @@ variable "periodic_tasks" {
 
   validation {
     condition = try(alltrue([for name, task in var.periodic_tasks : can(regex(
-      "^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\([^ ()]+ [^ ()]+ (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\))$",
+      "^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\([^ ()]+ [^ ()]+ (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\))$",
       task.schedule,
     ))]), false)
-    error_message = "Each periodic task's schedule must be rate(<n> minutes|hours|days), or cron(minutes hours day-of-month month day-of-week year) with exactly one of the two day fields \"?\", such as cron(0 3 * * ? *)."
+    error_message = "Each periodic task's schedule must be rate(1 minute|hour|day), rate(<n> minutes|hours|days) with n of 2 or more, or cron(minutes hours day-of-month month day-of-week year) with exactly one of the two day fields \"?\", such as cron(0 3 * * ? *)."
   }
 
   validation {

@@ -579,3 +579,78 @@ run "periodic_task_enabled_not_a_bool" {
 
   expect_failures = [var.periodic_tasks]
 }
+
+# EventBridge: "If the value is equal to 1, then the unit must be singular. If the value is greater
+# than 1, the unit must be plural" (the rate expressions reference); the value is positive.
+run "schedule_expression_with_a_singular_unit_over_one" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(5 minute)"
+  }
+
+  expect_failures = [var.schedule_expression]
+}
+
+run "schedule_expression_with_a_rate_of_zero" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(0 minutes)"
+  }
+
+  expect_failures = [var.schedule_expression]
+}
+
+run "schedule_expression_with_a_plural_unit_for_one" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(1 minutes)"
+  }
+
+  expect_failures = [var.schedule_expression]
+}
+
+run "periodic_task_with_a_singular_unit_over_one" {
+  command = plan
+
+  variables {
+    periodic_tasks = { tick = { schedule = "rate(5 minute)", task = "tick" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_with_a_plural_unit_for_one" {
+  command = plan
+
+  variables {
+    periodic_tasks = { tick = { schedule = "rate(1 minutes)", task = "tick" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "rate_expressions_as_eventbridge_takes_them" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(1 minute)"
+    periodic_tasks = {
+      every_hour   = { schedule = "rate(1 hour)", task = "tick" }
+      every_day    = { schedule = "rate(1 day)", task = "tick" }
+      every_10_min = { schedule = "rate(10 minutes)", task = "tick" }
+      every_2_days = { schedule = "rate(2 days)", task = "tick" }
+    }
+  }
+}
+
+run "a_consumer_rate_of_hours" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(12 hours)"
+    consumer_timeout    = 60
+  }
+}
