@@ -10,7 +10,7 @@ locals {
   # The log groups' and the worker's ARNs, spelled out: a reference would make the policies'
   # create_before_destroy theirs too (and the log groups', which the worker depends on), and a log group
   # of a fixed name cannot be created while the one it replaces still exists.
-  log_group_arn_prefix = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda"
+  log_group_arn_prefix = !local.create ? null : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda"
 
   consumer_role_arn = !local.schedule ? null : var.create_role ? one(aws_iam_role.consumer[*].arn) : var.consumer_role_arn
   worker_role_arn   = var.create_role ? one(aws_iam_role.worker[*].arn) : var.worker_role_arn

@@ -125,8 +125,10 @@ run "roles" {
 
 run "exact_role_names" {
   variables {
-    name                 = "a-task-queue-name-longer-than-twenty-eight"
-    role_use_name_prefix = false
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "exact_role_names"
+    name                   = "a-task-queue-name-longer-than-twenty-eight"
+    role_use_name_prefix   = false
   }
 
   assert {
@@ -155,10 +157,12 @@ run "long_name_prefixes" {
 
 run "callers_roles" {
   variables {
-    create_role        = false
-    consumer_role_arn  = "arn:aws:iam::111122223333:role/platform/orders-consumer"
-    worker_role_arn    = "arn:aws:iam::111122223333:role/platform/orders-worker"
-    scheduler_role_arn = "arn:aws:iam::111122223333:role/platform/orders-scheduler"
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "callers_roles"
+    create_role            = false
+    consumer_role_arn      = "arn:aws:iam::111122223333:role/platform/orders-consumer"
+    worker_role_arn        = "arn:aws:iam::111122223333:role/platform/orders-worker"
+    scheduler_role_arn     = "arn:aws:iam::111122223333:role/platform/orders-scheduler"
   }
 
   assert {
