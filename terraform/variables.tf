@@ -290,10 +290,7 @@ variable "consumer_package" {
     error_message = "consumer_package needs either filename, or s3_bucket and s3_key (with s3_object_version optional), not both."
   }
 
-  validation {
-    condition     = try(var.consumer_package.filename == null || var.consumer_package.source_code_hash != null || fileexists(var.consumer_package.filename), true)
-    error_message = "consumer_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
-  }
+  # Whether a local file exists is checked where the function is created (consumer.tf): with create = false it need not.
 }
 
 variable "worker_package" {
@@ -305,20 +302,20 @@ variable "worker_package" {
     s3_object_version = optional(string)
     source_code_hash  = optional(string)
   })
+  # Required to create the worker (a precondition in worker.tf); with create = false it may be left out.
+  default = null
 
   validation {
-    condition = (
+    # try(): the package may be null, with create = false.
+    condition = try(
       (var.worker_package.filename != null) != (var.worker_package.s3_bucket != null || var.worker_package.s3_key != null)
       && (var.worker_package.s3_bucket != null) == (var.worker_package.s3_key != null)
-      && (var.worker_package.s3_object_version == null || var.worker_package.s3_key != null)
+      && (var.worker_package.s3_object_version == null || var.worker_package.s3_key != null),
+      true,
     )
     error_message = "worker_package needs either filename, or s3_bucket and s3_key (with s3_object_version optional), not both."
   }
-
-  validation {
-    condition     = var.worker_package.filename == null || var.worker_package.source_code_hash != null || try(fileexists(var.worker_package.filename), false)
-    error_message = "worker_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
-  }
+  # Whether a local file exists is checked where the function is created (worker.tf): with create = false it need not.
 }
 
 variable "runtime" {
@@ -594,8 +591,9 @@ variable "consumer_reserved_concurrent_executions" {
   default     = null
 
   validation {
-    condition     = var.consumer_reserved_concurrent_executions == null || try(var.consumer_reserved_concurrent_executions >= 0, false)
-    error_message = "consumer_reserved_concurrent_executions must be 0 or more."
+    # 0 would reserve nothing and throttle every run: the consumer would stop until messages expire.
+    condition     = var.consumer_reserved_concurrent_executions == null || try(var.consumer_reserved_concurrent_executions >= 1, false)
+    error_message = "consumer_reserved_concurrent_executions = ${coalesce(var.consumer_reserved_concurrent_executions, "null")} must be 1 or more (or null for none reserved): 0 throttles every consumer run, and no task would be received until the messages expire. Use schedule_enabled = false to pause the consumer."
   }
 }
 
@@ -841,7 +839,7 @@ variable "event_source_mapping_metrics_config" {
 }
 
 variable "event_source_mapping_provisioned_poller_config" {
-  description = "Provisioned mode: dedicated event pollers, `minimum_pollers` (2 to 200) and `maximum_pollers` (2 to 2000), each invoking the worker up to 10 times at once. Billed per poller; it replaces `event_source_mapping_maximum_concurrency`. Unset, Lambda scales its pollers itself."
+  description = "Provisioned mode: dedicated event pollers, `minimum_pollers` (2 to 200) and `maximum_pollers` (2 to 10,000 for SQS), each invoking the worker up to 10 times at once. Billed per poller; it replaces `event_source_mapping_maximum_concurrency`. Unset, Lambda scales its pollers itself."
   type = object({
     minimum_pollers = optional(number)
     maximum_pollers = optional(number)
@@ -854,10 +852,10 @@ variable "event_source_mapping_provisioned_poller_config" {
       coalesce(var.event_source_mapping_provisioned_poller_config.minimum_pollers, 2) >= 2
       && coalesce(var.event_source_mapping_provisioned_poller_config.minimum_pollers, 2) <= 200
       && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) >= 2
-      && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) <= 2000,
+      && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) <= 10000,
       false,
     )
-    error_message = "event_source_mapping_provisioned_poller_config: minimum_pollers must be between 2 and 200 and maximum_pollers between 2 and 2000 (SQS's limits)."
+    error_message = "event_source_mapping_provisioned_poller_config: minimum_pollers must be between 2 and 200 and maximum_pollers between 2 and 10000 (Lambda's limits for SQS)."
   }
 }
 

@@ -101,6 +101,14 @@ resource "aws_lambda_function" "worker" {
 
   lifecycle {
     precondition {
+      condition     = var.worker_package != null
+      error_message = "worker_package is required: pass dist/worker.zip from build.py (filename, or s3_bucket and s3_key)."
+    }
+    precondition {
+      condition     = try(var.worker_package.filename == null || var.worker_package.source_code_hash != null || fileexists(var.worker_package.filename), true)
+      error_message = "worker_package.filename = \"${try(var.worker_package.filename, "")}\" does not exist: build it first (`make build`) or pass its source_code_hash."
+    }
+    precondition {
       condition     = (var.vpc_subnet_ids == null) == (var.vpc_security_group_ids == null)
       error_message = "vpc_subnet_ids and vpc_security_group_ids go together: set both or neither."
     }

@@ -247,7 +247,7 @@ run "missing_worker_package" {
     worker_package = { filename = "tests/fixtures/missing.zip" }
   }
 
-  expect_failures = [var.worker_package]
+  expect_failures = [aws_lambda_function.worker]
 }
 
 run "missing_consumer_package" {
@@ -257,7 +257,7 @@ run "missing_consumer_package" {
     consumer_package = { filename = "tests/fixtures/missing.zip" }
   }
 
-  expect_failures = [var.consumer_package]
+  expect_failures = [aws_lambda_function.consumer]
 }
 
 run "log_retention_not_accepted" {
@@ -653,4 +653,28 @@ run "a_consumer_rate_of_hours" {
     schedule_expression = "rate(12 hours)"
     consumer_timeout    = 60
   }
+}
+
+# 0 reserves no concurrency at all: the consumer would never run, and messages expire unseen.
+run "consumer_reserved_concurrency_of_zero" {
+  command = plan
+
+  variables {
+    consumer_reserved_concurrent_executions = 0
+  }
+
+  expect_failures = [var.consumer_reserved_concurrent_executions]
+}
+
+# SQS event source mappings take 2 to 10,000 maximum pollers (Lambda's ProvisionedPollerConfig); the
+# module stops there. (Provider 5.100 itself still caps the argument at 2,000: see the README.)
+run "maximum_pollers_over_ten_thousand" {
+  command = plan
+
+  variables {
+    trigger_mode                                   = "event_source_mapping"
+    event_source_mapping_provisioned_poller_config = { maximum_pollers = 10001 }
+  }
+
+  expect_failures = [var.event_source_mapping_provisioned_poller_config]
 }
