@@ -167,6 +167,9 @@ resource "aws_scheduler_schedule" "periodic" {
     }
   }
 
+  # A schedule may fire as soon as it exists: its role holds its permissions by then.
+  depends_on = [aws_iam_role_policy.scheduler]
+
   lifecycle {
     precondition {
       condition     = contains(local.scheduler_time_zones, each.value.timezone)
