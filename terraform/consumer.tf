@@ -91,7 +91,7 @@ resource "aws_lambda_function" "consumer" {
     }
     precondition {
       condition     = try(var.consumer_package.filename == null || var.consumer_package.source_code_hash != null || fileexists(var.consumer_package.filename), true)
-      error_message = "consumer_package.filename = \"${try(var.consumer_package.filename, "")}\" does not exist: build it first (`make build`) or pass its source_code_hash."
+      error_message = "consumer_package.filename = \"${try(var.consumer_package.filename != null, false) ? var.consumer_package.filename : ""}\" does not exist: build it first (`make build`) or pass its source_code_hash."
     }
     precondition {
       condition = var.create_role == (var.consumer_role_arn == null)
