@@ -340,17 +340,6 @@ variable "architectures" {
   }
 }
 
-variable "architecture" {
-  description = "Deprecated: use `architectures`. Instruction set of both functions; when set, it takes the place of `architectures`. It will be removed in the next release."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.architecture == null || try(contains(["arm64", "x86_64"], var.architecture), false)
-    error_message = "architecture must be \"arm64\" or \"x86_64\" (and is deprecated: use architectures)."
-  }
-}
-
 variable "publish" {
   description = "Whether every change of a function publishes a new version (see the `*_function_version` and `*_function_qualified_arn` outputs). The consumer and the event source mapping invoke `$LATEST` either way."
   type        = bool
@@ -387,17 +376,6 @@ variable "logging_system_log_level" {
   validation {
     condition     = var.logging_system_log_level == null || try(contains(["DEBUG", "INFO", "WARN"], var.logging_system_log_level), false)
     error_message = "logging_system_log_level must be DEBUG, INFO or WARN."
-  }
-}
-
-variable "log_level" {
-  description = "Deprecated: use `logging_application_log_level`. Log level in Powertools' names (DEBUG, INFO, WARNING, ERROR, CRITICAL); when set, it takes the place of `logging_application_log_level`. It will be removed in the next release."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.log_level == null || try(contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level), false)
-    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL (and is deprecated: use logging_application_log_level)."
   }
 }
 

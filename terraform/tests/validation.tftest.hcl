@@ -194,10 +194,10 @@ run "unknown_architecture" {
   command = plan
 
   variables {
-    architecture = "arm"
+    architectures = ["arm"]
   }
 
-  expect_failures = [var.architecture]
+  expect_failures = [var.architectures]
 }
 
 run "worker_timeout_above_fifteen_minutes" {
