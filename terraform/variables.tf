@@ -515,7 +515,7 @@ variable "role_use_name_prefix" {
 }
 
 variable "role_path" {
-  description = "Path of the two IAM roles."
+  description = "Path of the module's IAM roles (consumer, worker, scheduler). Changing it replaces them; the scheduler role's replacement loses pending schedules (see `schedule_loss_accepted`)."
   type        = string
   default     = null
 
@@ -526,13 +526,13 @@ variable "role_path" {
 }
 
 variable "role_permissions_boundary" {
-  description = "ARN of a policy to set as the permissions boundary of the two IAM roles."
+  description = "ARN of a policy to set as the permissions boundary of the module's IAM roles."
   type        = string
   default     = null
 }
 
 variable "role_tags" {
-  description = "Tags of the two IAM roles, added to `tags`."
+  description = "Tags of the module's IAM roles, added to `tags`."
   type        = map(string)
   default     = {}
 }
