@@ -1,4 +1,4 @@
-# create = false plans nothing at all, as the `create` input of terraform-aws-modules does.
+# create = false creates no AWS resource, as the `create` input of terraform-aws-modules does (the schedules' guard, state only, stays: lifecycle.tftest.hcl).
 
 mock_provider "aws" {
   source = "./tests/mocks"
