@@ -14,7 +14,7 @@ LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
 	functions/boto3-bundle/requirements.txt requirements-dev.txt requirements-checkov.txt \
 	tests/fixtures/compiled-requirements.txt
 
-.PHONY: help build test lint fmt lock clean demo bench soak docs checkov venv
+.PHONY: help build test lint fmt lock clean demo bench soak docs checkov venv upgrade-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ soak: build ## Reliability soak: 2,000 tasks under injected faults, then the lon
 # the Terraform applies and the local stack wait on the emulator much of the time (8 min against 13 here).
 test: $(BIN)/.installed checkov ## Run the test suite (moto, Terraform where installed) and checkov
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=10
+
+# Not in `make test`: two applies of examples/basic on the emulator take a few minutes.
+upgrade-test: $(BIN)/.installed ## examples/basic from the previous release (CHANGELOG.md) upgraded on the local stack: nothing destroyed or lost
+	$(BIN)/python -m tools.upgrade_test
 
 lint: $(BIN)/.installed ## ruff, format check, mypy
 	$(BIN)/ruff check .

@@ -43,6 +43,8 @@ from pathlib import Path
 BUILD_PY_VERSION = 1
 
 ROOT = Path(__file__).resolve().parent
+# The release, in one place: the module's `version` output and pyproject.toml read the same file.
+VERSION_FILE = ROOT / "terraform" / "VERSION"
 FUNCTIONS = ROOT / "functions"
 PACKAGE = FUNCTIONS / "taskqueue"
 BOTO3_LOCK = FUNCTIONS / "boto3-bundle" / "requirements.txt"
@@ -166,11 +168,17 @@ class Plan:
 # --- command line ----------------------------------------------------------------------
 
 
+def release_version() -> str:
+    """The release these artifacts belong to (terraform/VERSION)."""
+    return VERSION_FILE.read_text().strip()
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="build.py",
         description="Build deterministic, vendored Lambda zips and dist/manifest.json.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release_version()}")
     parser.add_argument("target", choices=[*ARTIFACTS, "all"], help="which artifact(s) to build")
     parser.add_argument("--out", default="dist", help="output directory (default: dist)")
     parser.add_argument("--runtime", choices=sorted(RUNTIMES), default=DEFAULT_RUNTIME)
@@ -590,7 +598,11 @@ def read_manifest(out: Path) -> dict[str, dict[str, object]]:
 
 def write_manifest(out: Path, artifacts: dict[str, dict[str, object]]) -> None:
     present = {name: entry for name, entry in sorted(artifacts.items()) if (out / f"{name}.zip").is_file()}
-    text = json.dumps({"build_py_version": BUILD_PY_VERSION, "artifacts": present}, indent=2, sort_keys=True)
+    text = json.dumps(
+        {"build_py_version": BUILD_PY_VERSION, "version": release_version(), "artifacts": present},
+        indent=2,
+        sort_keys=True,
+    )
     atomic_write(out / MANIFEST, (text + "\n").encode())
 
 

@@ -1,19 +1,5 @@
-# Warnings, not errors: a deprecated input still works for one release, and a log class that drops
-# the dashboard's metrics is a choice the caller may make knowingly.
-
-check "deprecated_architecture" {
-  assert {
-    condition     = var.architecture == null
-    error_message = "architecture is deprecated and will be removed in the next release: use architectures = [\"${coalesce(var.architecture, "arm64")}\"] instead."
-  }
-}
-
-check "deprecated_log_level" {
-  assert {
-    condition     = var.log_level == null
-    error_message = "log_level is deprecated and will be removed in the next release: use logging_application_log_level = \"${local.application_log_level}\" instead (Lambda's level names)."
-  }
-}
+# Warnings, not errors: a log class or level that drops the dashboard's metrics is a choice the caller
+# may make knowingly.
 
 check "metrics_with_infrequent_access_logs" {
   assert {

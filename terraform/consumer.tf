@@ -90,6 +90,10 @@ resource "aws_lambda_function" "consumer" {
       error_message = "consumer_package is required when trigger_mode = \"schedule\": pass dist/consumer.zip from build.py (filename, or s3_bucket and s3_key)."
     }
     precondition {
+      condition     = try(var.consumer_package.filename == null || var.consumer_package.source_code_hash != null || fileexists(var.consumer_package.filename), true)
+      error_message = "consumer_package.filename = \"${try(var.consumer_package.filename != null, false) ? var.consumer_package.filename : ""}\" does not exist: build it first (`make build`) or pass its source_code_hash."
+    }
+    precondition {
       condition = var.create_role == (var.consumer_role_arn == null)
       error_message = (var.create_role
         ? "consumer_role_arn is used only with create_role = false: remove it, or set create_role = false to run the consumer with that role."

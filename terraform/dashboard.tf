@@ -22,9 +22,13 @@ locals {
         metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", local.queue_name, { label = "Oldest message" }]]
       },
       {
-        title   = "Dead-letter queue depth"
-        stat    = "Maximum"
-        metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.dead_letter_queue_name, { label = "Dead letters" }]]
+        title = "Dead-letter queue depth"
+        stat  = "Maximum"
+        metrics = concat(
+          [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.dead_letter_queue_name, { label = "Dead letters" }]],
+          # A FIFO queue's schedules dead-letter into a standard queue of their own (scheduler.tf).
+          local.scheduling && var.fifo_queue ? [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.schedule_dead_letter_queue_name, { label = "Schedules' dead letters" }]] : [],
+        )
       },
       {
         title = "Tasks succeeded, retried and dead-lettered"

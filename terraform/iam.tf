@@ -7,6 +7,11 @@ locals {
   dead_letter_queue_arn = one(aws_sqs_queue.dead_letter_queue[*].arn)
   partition             = one(data.aws_partition.current[*].partition)
 
+  # The log groups' and the worker's ARNs, spelled out: a reference would make the policies'
+  # create_before_destroy theirs too (and the log groups', which the worker depends on), and a log group
+  # of a fixed name cannot be created while the one it replaces still exists.
+  log_group_arn_prefix = !local.create ? null : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda"
+
   consumer_role_arn = !local.schedule ? null : var.create_role ? one(aws_iam_role.consumer[*].arn) : var.consumer_role_arn
   worker_role_arn   = var.create_role ? one(aws_iam_role.worker[*].arn) : var.worker_role_arn
 
@@ -76,14 +81,14 @@ locals {
           Sid      = "WriteLogs"
           Effect   = "Allow"
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-          Resource = "${aws_cloudwatch_log_group.consumer[0].arn}:*"
+          Resource = "${local.log_group_arn_prefix}/${local.consumer_function_name}:*"
         },
         local.consume_queue_statement,
         {
           Sid      = "InvokeWorker"
           Effect   = "Allow"
           Action   = "lambda:InvokeFunction"
-          Resource = aws_lambda_function.worker[0].arn
+          Resource = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.worker_function_name}"
         },
       ],
       local.queue_kms_decrypt_statements,
@@ -144,7 +149,7 @@ locals {
           Sid      = "WriteLogs"
           Effect   = "Allow"
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-          Resource = "${aws_cloudwatch_log_group.worker[0].arn}:*"
+          Resource = "${local.log_group_arn_prefix}/${local.worker_function_name}:*"
         },
         {
           Sid      = "SendDeadLetters"

@@ -76,15 +76,13 @@ locals {
   # Functions
   ##############################################################################
 
-  # `architecture` (a string) is deprecated for `architectures`; while it lasts, it wins when set.
-  architectures = var.architecture != null ? [var.architecture] : var.architectures
+  architectures = var.architectures
 
   # Lambda's level names (ALC) and Powertools' (Python logging). With the JSON log format Lambda sets
   # AWS_LAMBDA_LOG_LEVEL from application_log_level and Powertools' Logger takes that over
   # POWERTOOLS_LOG_LEVEL; with Text only POWERTOOLS_LOG_LEVEL applies. Both get the same level.
-  deprecated_log_levels = { DEBUG = "DEBUG", INFO = "INFO", WARNING = "WARN", ERROR = "ERROR", CRITICAL = "FATAL" }
   powertools_log_levels = { TRACE = "DEBUG", DEBUG = "DEBUG", INFO = "INFO", WARN = "WARNING", ERROR = "ERROR", FATAL = "CRITICAL" }
-  application_log_level = var.log_level != null ? local.deprecated_log_levels[var.log_level] : var.logging_application_log_level
+  application_log_level = var.logging_application_log_level
   json_logs             = var.logging_log_format == "JSON"
 
   powertools_environment = {

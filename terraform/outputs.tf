@@ -1,3 +1,8 @@
+output "version" {
+  description = "The module's release (the VERSION file; build.py --version and its dist/manifest.json report the same)."
+  value       = trimspace(file("${path.module}/VERSION"))
+}
+
 ################################################################################
 # Queues
 ################################################################################

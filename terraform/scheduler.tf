@@ -39,6 +39,45 @@ locals {
   ) }
 }
 
+# Producers' one-time schedules are not in the state, yet they depend on three things the module
+# owns: the schedule group they live in (DeleteScheduleGroup deletes every schedule in it), the
+# scheduler role whose ARN each one stored when it was created, and the queue they send to. The guard
+# records those when they are created and fails any later plan that changes them (a rename, scheduling
+# or the module turned off, a role replaced) unless a new schedule_loss_accepted accepts the loss. It is state
+# only, and there whether or not the module creates anything, since `create = false` is one of those
+# changes; `terraform destroy` of the whole stack evaluates no condition and takes it with the rest.
+# The acceptance is a value, not a flag: a new one re-records once, and nothing has to be set back.
+locals {
+  schedules_identity = !local.scheduling ? null : jsonencode({
+    schedule_group = local.schedule_group_name
+    queue          = local.queue_name
+    scheduler_role = var.create_role ? {
+      name        = var.role_use_name_prefix ? null : "${var.name}-scheduler"
+      name_prefix = var.role_use_name_prefix ? "${substr(local.role_name_prefix, 0, 27)}-scheduler-" : null
+      path        = var.role_path
+    } : { arn = var.scheduler_role_arn }
+  })
+}
+
+resource "terraform_data" "schedules_guard" {
+  # What was recorded stays (ignore_changes) until a new schedule_loss_accepted replaces the record
+  # with what is there now.
+  input            = local.schedules_identity
+  triggers_replace = var.schedule_loss_accepted
+
+  lifecycle {
+    ignore_changes = [input]
+
+    postcondition {
+      condition = self.output == local.schedules_identity
+      error_message = (self.output == null
+        ? "Scheduling is new to this deployment: apply once with a new value of schedule_loss_accepted (there are no schedules to lose yet; say, schedule_loss_accepted = \"scheduling turned on\") so that its schedule group, scheduler role and queue are recorded and guarded from then on."
+        : "This change would lose the producers' pending schedules: it deletes or renames the schedule group (which deletes every schedule in it), replaces the scheduler role (each schedule keeps the ARN it was created with, and fails to send for a day, then goes to the dead-letter queue) or renames the queue they send to. Recorded: ${self.output}; now: ${coalesce(local.schedules_identity, "no scheduling")}. Drain or move the schedules first (python -m taskqueue scheduled list), then apply with a new value of schedule_loss_accepted (say, the date and the reason): it accepts this one change."
+      )
+    }
+  }
+}
+
 resource "aws_scheduler_schedule_group" "this" {
   count = local.scheduling ? 1 : 0
 
@@ -127,6 +166,9 @@ resource "aws_scheduler_schedule" "periodic" {
       }
     }
   }
+
+  # A schedule may fire as soon as it exists: its role holds its permissions by then.
+  depends_on = [aws_iam_role_policy.scheduler]
 
   lifecycle {
     precondition {

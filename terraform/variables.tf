@@ -290,10 +290,7 @@ variable "consumer_package" {
     error_message = "consumer_package needs either filename, or s3_bucket and s3_key (with s3_object_version optional), not both."
   }
 
-  validation {
-    condition     = try(var.consumer_package.filename == null || var.consumer_package.source_code_hash != null || fileexists(var.consumer_package.filename), true)
-    error_message = "consumer_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
-  }
+  # Whether a local file exists is checked where the function is created (consumer.tf): with create = false it need not.
 }
 
 variable "worker_package" {
@@ -305,20 +302,20 @@ variable "worker_package" {
     s3_object_version = optional(string)
     source_code_hash  = optional(string)
   })
+  # Required to create the worker (a precondition in worker.tf); with create = false it may be left out.
+  default = null
 
   validation {
-    condition = (
+    # try(): the package may be null, with create = false.
+    condition = try(
       (var.worker_package.filename != null) != (var.worker_package.s3_bucket != null || var.worker_package.s3_key != null)
       && (var.worker_package.s3_bucket != null) == (var.worker_package.s3_key != null)
-      && (var.worker_package.s3_object_version == null || var.worker_package.s3_key != null)
+      && (var.worker_package.s3_object_version == null || var.worker_package.s3_key != null),
+      true,
     )
     error_message = "worker_package needs either filename, or s3_bucket and s3_key (with s3_object_version optional), not both."
   }
-
-  validation {
-    condition     = var.worker_package.filename == null || var.worker_package.source_code_hash != null || try(fileexists(var.worker_package.filename), false)
-    error_message = "worker_package.filename does not exist: build it first (`make build`) or pass its source_code_hash."
-  }
+  # Whether a local file exists is checked where the function is created (worker.tf): with create = false it need not.
 }
 
 variable "runtime" {
@@ -340,17 +337,6 @@ variable "architectures" {
   validation {
     condition     = length(var.architectures) == 1 && alltrue([for architecture in var.architectures : contains(["arm64", "x86_64"], architecture)])
     error_message = "architectures must be [\"arm64\"] or [\"x86_64\"]."
-  }
-}
-
-variable "architecture" {
-  description = "Deprecated: use `architectures`. Instruction set of both functions; when set, it takes the place of `architectures`. It will be removed in the next release."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.architecture == null || try(contains(["arm64", "x86_64"], var.architecture), false)
-    error_message = "architecture must be \"arm64\" or \"x86_64\" (and is deprecated: use architectures)."
   }
 }
 
@@ -390,17 +376,6 @@ variable "logging_system_log_level" {
   validation {
     condition     = var.logging_system_log_level == null || try(contains(["DEBUG", "INFO", "WARN"], var.logging_system_log_level), false)
     error_message = "logging_system_log_level must be DEBUG, INFO or WARN."
-  }
-}
-
-variable "log_level" {
-  description = "Deprecated: use `logging_application_log_level`. Log level in Powertools' names (DEBUG, INFO, WARNING, ERROR, CRITICAL); when set, it takes the place of `logging_application_log_level`. It will be removed in the next release."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.log_level == null || try(contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level), false)
-    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL (and is deprecated: use logging_application_log_level)."
   }
 }
 
@@ -540,7 +515,7 @@ variable "role_use_name_prefix" {
 }
 
 variable "role_path" {
-  description = "Path of the two IAM roles."
+  description = "Path of the module's IAM roles (consumer, worker, scheduler). Changing it replaces them; the scheduler role's replacement loses pending schedules (see `schedule_loss_accepted`)."
   type        = string
   default     = null
 
@@ -551,13 +526,13 @@ variable "role_path" {
 }
 
 variable "role_permissions_boundary" {
-  description = "ARN of a policy to set as the permissions boundary of the two IAM roles."
+  description = "ARN of a policy to set as the permissions boundary of the module's IAM roles."
   type        = string
   default     = null
 }
 
 variable "role_tags" {
-  description = "Tags of the two IAM roles, added to `tags`."
+  description = "Tags of the module's IAM roles, added to `tags`."
   type        = map(string)
   default     = {}
 }
@@ -594,8 +569,9 @@ variable "consumer_reserved_concurrent_executions" {
   default     = null
 
   validation {
-    condition     = var.consumer_reserved_concurrent_executions == null || try(var.consumer_reserved_concurrent_executions >= 0, false)
-    error_message = "consumer_reserved_concurrent_executions must be 0 or more."
+    # 0 would reserve nothing and throttle every run: the consumer would stop until messages expire.
+    condition     = var.consumer_reserved_concurrent_executions == null || try(var.consumer_reserved_concurrent_executions >= 1, false)
+    error_message = "consumer_reserved_concurrent_executions = ${coalesce(var.consumer_reserved_concurrent_executions, "null")} must be 1 or more (or null for none reserved): 0 throttles every consumer run, and no task would be received until the messages expire. Use schedule_enabled = false to pause the consumer."
   }
 }
 
@@ -682,8 +658,9 @@ variable "schedule_expression" {
   default     = "rate(1 minute)"
 
   validation {
-    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.schedule_expression))
-    error_message = "schedule_expression must be a rate(...) or cron(...) expression."
+    # EventBridge's rule: a positive value, the unit singular for 1 and plural above.
+    condition     = can(regex("^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\(.+\\))$", var.schedule_expression))
+    error_message = "schedule_expression = \"${var.schedule_expression}\" is no EventBridge schedule: use rate(1 minute|hour|day), rate(<n> minutes|hours|days) with n of 2 or more, or cron(...)."
   }
 }
 
@@ -840,7 +817,7 @@ variable "event_source_mapping_metrics_config" {
 }
 
 variable "event_source_mapping_provisioned_poller_config" {
-  description = "Provisioned mode: dedicated event pollers, `minimum_pollers` (2 to 200) and `maximum_pollers` (2 to 2000), each invoking the worker up to 10 times at once. Billed per poller; it replaces `event_source_mapping_maximum_concurrency`. Unset, Lambda scales its pollers itself."
+  description = "Provisioned mode: dedicated event pollers, `minimum_pollers` (2 to 200) and `maximum_pollers` (2 to 10,000 for SQS), each invoking the worker up to 10 times at once. Billed per poller; it replaces `event_source_mapping_maximum_concurrency`. Unset, Lambda scales its pollers itself."
   type = object({
     minimum_pollers = optional(number)
     maximum_pollers = optional(number)
@@ -853,10 +830,10 @@ variable "event_source_mapping_provisioned_poller_config" {
       coalesce(var.event_source_mapping_provisioned_poller_config.minimum_pollers, 2) >= 2
       && coalesce(var.event_source_mapping_provisioned_poller_config.minimum_pollers, 2) <= 200
       && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) >= 2
-      && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) <= 2000,
+      && coalesce(var.event_source_mapping_provisioned_poller_config.maximum_pollers, 200) <= 10000,
       false,
     )
-    error_message = "event_source_mapping_provisioned_poller_config: minimum_pollers must be between 2 and 200 and maximum_pollers between 2 and 2000 (SQS's limits)."
+    error_message = "event_source_mapping_provisioned_poller_config: minimum_pollers must be between 2 and 200 and maximum_pollers between 2 and 10000 (Lambda's limits for SQS)."
   }
 }
 
@@ -926,6 +903,12 @@ variable "create_scheduling" {
   default     = true
 }
 
+variable "schedule_loss_accepted" {
+  description = "Set to a new value (say, the date and the reason) for the one apply that deletes or renames the schedule group, replaces the scheduler role or renames the queue, and so loses the producers' pending one-time schedules (see the README's \"Day 2\"); without a new value such a plan fails. Turning scheduling on in an existing deployment needs one too (nothing to lose then). Any change of the value, removing it included, accepts such a change in that apply; the value may stay, and the next such change needs another."
+  type        = string
+  default     = null
+}
+
 variable "schedule_group_name" {
   description = "Name of the schedule group. Defaults to `name`."
   type        = string
@@ -966,10 +949,10 @@ variable "periodic_tasks" {
 
   validation {
     condition = try(alltrue([for name, task in var.periodic_tasks : can(regex(
-      "^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\([^ ()]+ [^ ()]+ (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\))$",
+      "^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\([^ ()]+ [^ ()]+ (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\))$",
       task.schedule,
     ))]), false)
-    error_message = "Each periodic task's schedule must be rate(<n> minutes|hours|days), or cron(minutes hours day-of-month month day-of-week year) with exactly one of the two day fields \"?\", such as cron(0 3 * * ? *)."
+    error_message = "Each periodic task's schedule must be rate(1 minute|hour|day), rate(<n> minutes|hours|days) with n of 2 or more, or cron(minutes hours day-of-month month day-of-week year) with exactly one of the two day fields \"?\", such as cron(0 3 * * ? *)."
   }
 
   validation {

@@ -101,6 +101,14 @@ resource "aws_lambda_function" "worker" {
 
   lifecycle {
     precondition {
+      condition     = var.worker_package != null
+      error_message = "worker_package is required: pass dist/worker.zip from build.py (filename, or s3_bucket and s3_key)."
+    }
+    precondition {
+      condition     = try(var.worker_package.filename == null || var.worker_package.source_code_hash != null || fileexists(var.worker_package.filename), true)
+      error_message = "worker_package.filename = \"${try(var.worker_package.filename != null, false) ? var.worker_package.filename : ""}\" does not exist: build it first (`make build`) or pass its source_code_hash."
+    }
+    precondition {
       condition     = (var.vpc_subnet_ids == null) == (var.vpc_security_group_ids == null)
       error_message = "vpc_subnet_ids and vpc_security_group_ids go together: set both or neither."
     }
@@ -134,14 +142,6 @@ resource "aws_lambda_function" "worker" {
     precondition {
       condition     = var.create_role || (length(var.worker_policy_statements) == 0 && length(var.worker_policy_arns) == 0)
       error_message = "worker_policy_statements and worker_policy_arns need create_role = true: the module attaches nothing to your own roles. Attach what your tasks need to ${coalesce(var.worker_role_arn, "your worker role")} yourself."
-    }
-    precondition {
-      condition     = var.architecture == null || contains(["arm64", var.architecture], one(var.architectures))
-      error_message = "architecture (deprecated) and architectures disagree: set only architectures = [\"${coalesce(var.architecture, "arm64")}\"]."
-    }
-    precondition {
-      condition     = var.log_level == null || var.logging_application_log_level == "INFO" || var.logging_application_log_level == local.application_log_level
-      error_message = "log_level (deprecated) and logging_application_log_level disagree: set only logging_application_log_level (log_level ${coalesce(var.log_level, "INFO")} is ${local.application_log_level} there)."
     }
     precondition {
       condition     = local.json_logs || var.logging_system_log_level == null

@@ -40,9 +40,11 @@ def load_build_module():
 
 
 def copy_checkout(destination: Path) -> Path:
-    """build.py and functions/ somewhere else, as a fresh clone would have them."""
+    """build.py, functions/ and the release's VERSION somewhere else, as a fresh clone would have them."""
     destination.mkdir(parents=True)
     shutil.copy2(ROOT / "build.py", destination / "build.py")
+    (destination / "terraform").mkdir()
+    shutil.copy2(ROOT / "terraform" / "VERSION", destination / "terraform" / "VERSION")
     shutil.copytree(ROOT / "functions", destination / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     return destination
 

@@ -121,6 +121,23 @@ def test_module_tests(initialised: Initialised, test_file: str) -> None:
     assert int(summary[1]) > 0, output
 
 
+LIFECYCLE_TESTS = "tests/lifecycle.tftest.hcl"
+# A replaced resource in a rendered plan: its address, then the action's symbol on the resource line.
+REPLACEMENT = re.compile(r"^  # (?P<address>\S+) will be replaced.*\n(?P<symbol>[-+]/[-+]) resource", re.MULTILINE)
+
+
+def test_log_groups_are_replaced_destroy_first(initialised: Initialised) -> None:
+    """A log group's name is fixed: a new class must delete the old group before creating the new one
+    ("-/+"), not the other way around ("+/-", which CreateLogGroup refuses with ResourceAlreadyExists)."""
+    output = tf.run(initialised(MODULE), "test", filter=LIFECYCLE_TESTS, verbose=tf.IsFlagged)
+    replaced = {match["address"]: match["symbol"] for match in REPLACEMENT.finditer(output)}
+    log_groups = {address: symbol for address, symbol in replaced.items() if "aws_cloudwatch_log_group." in address}
+    assert log_groups == {
+        "aws_cloudwatch_log_group.consumer[0]": "-/+",
+        "aws_cloudwatch_log_group.worker[0]": "-/+",
+    }, f"replaced: {replaced}"
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=_id)
 def test_example_plans(initialised: Initialised, moto_server: str, placeholder_dist: Path, example: Path) -> None:
     env: dict[str, str | None] = {
@@ -144,6 +161,35 @@ def _locals(path: Path) -> dict[str, object]:
     with path.open() as file:
         document = hcl2.load(file)
     return {name: value for block in document.get("locals", []) for name, value in block.items()}
+
+
+def _blocks(path: Path, kind: str) -> dict[str, dict[str, object]]:
+    """The file's blocks of one kind ("resource", "module"), by their unquoted address."""
+    with path.open() as file:
+        document = hcl2.load(file)
+    found: dict[str, dict[str, object]] = {}
+    for block in document.get(kind, []):
+        for label, body in block.items():
+            if kind == "resource":
+                for name, resource in body.items():
+                    found[f"{label.strip(chr(34))}.{name.strip(chr(34))}"] = resource
+            else:
+                found[label.strip('"')] = body
+    return found
+
+
+def test_periodic_schedules_wait_for_the_scheduler_roles_policy() -> None:
+    """A periodic schedule may fire as soon as it exists: its role must hold its permissions by then."""
+    periodic = _blocks(MODULE / "scheduler.tf", "resource")["aws_scheduler_schedule.periodic"]
+    assert "${aws_iam_role_policy.scheduler}" in periodic.get("depends_on", [])
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=_id)
+def test_examples_put_no_depends_on_on_the_module(example: Path) -> None:
+    """depends_on on a module call defers every data source in it to the apply, so each plan shows changes."""
+    for path in example.glob("*.tf"):
+        for name, module in _blocks(path, "module").items():
+            assert "depends_on" not in module, f"{_id(path)}: module {name} has depends_on"
 
 
 def test_time_budget_locals_mirror_the_runtime() -> None:

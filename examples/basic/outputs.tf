@@ -37,3 +37,8 @@ output "schedule_dead_letter_queue_arn" {
   description = "Where a schedule's undeliverable task ends up ($TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN)."
   value       = module.task_queue.schedule_dead_letter_queue_arn
 }
+
+output "module_version" {
+  description = "The module's release."
+  value       = module.task_queue.version
+}

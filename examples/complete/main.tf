@@ -31,8 +31,8 @@ module "task_queue" {
 
   # The platform's own roles (roles.tf): the module creates none and attaches nothing to them.
   create_role        = false
-  consumer_role_arn  = aws_iam_role.consumer.arn
-  worker_role_arn    = aws_iam_role.worker.arn
+  consumer_role_arn  = local.consumer_role_arn
+  worker_role_arn    = local.worker_role_arn
   scheduler_role_arn = aws_iam_role.scheduler.arn
 
   # A task on a calendar, in the office's time zone (producers schedule one-time tasks themselves, in
@@ -77,7 +77,4 @@ module "task_queue" {
   tags = {
     Example = "complete"
   }
-
-  # Lambda checks at creation that a function in a VPC may manage its network interfaces.
-  depends_on = [aws_iam_role_policy_attachment.consumer_network, aws_iam_role_policy_attachment.worker_network]
 }

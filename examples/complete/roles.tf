@@ -56,3 +56,11 @@ resource "aws_iam_role_policy_attachment" "worker_network" {
   role       = aws_iam_role.worker.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess"
 }
+
+# Lambda checks at creation that a function in a VPC may manage its network interfaces: the functions
+# take their roles' ARNs by way of those attachments, so that they are created after them. (depends_on
+# on the module call would do the same, but defer every data source in the module to the apply.)
+locals {
+  consumer_role_arn = one([for attachment in [aws_iam_role_policy_attachment.consumer_network] : aws_iam_role.consumer.arn])
+  worker_role_arn   = one([for attachment in [aws_iam_role_policy_attachment.worker_network] : aws_iam_role.worker.arn])
+}

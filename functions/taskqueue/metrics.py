@@ -66,11 +66,14 @@ class MetricsLine:
         self._take_values(first, first_directives, values)
         documents: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [(first, first_directives)]
         for index, task in enumerate(sorted({task for (_, task) in self.counts if task is not None})):
-            document, directives = (first, first_directives) if index == 0 else ({"service": self.service}, [])
             counts = {name: value for (name, of), value in self.counts.items() if of == task}
+            # The first task shares the first document unless one of its counts has a name already there
+            # (a service-wide count of the same metric): one member would then carry both values.
+            shared = index == 0 and first.keys().isdisjoint(counts)
+            document, directives = (first, first_directives) if shared else ({"service": self.service}, [])
             directives.append(_directive([["service"], ["service", "task"]], dict.fromkeys(counts, COUNT)))
             document.update(counts, task=task)
-            if index:
+            if not shared:
                 documents.append((document, directives))
         while any(values.values()):
             document, directives = {"service": self.service}, []

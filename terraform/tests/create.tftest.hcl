@@ -1,4 +1,4 @@
-# create = false plans nothing at all, as the `create` input of terraform-aws-modules does.
+# create = false creates no AWS resource, as the `create` input of terraform-aws-modules does (the schedules' guard, state only, stays: lifecycle.tftest.hcl).
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -41,4 +41,38 @@ run "nothing" {
     ])
     error_message = "Its outputs are null."
   }
+}
+
+# Nothing is built with create = false, so no package is needed, nor a file that exists.
+run "nothing_without_packages" {
+  command = plan
+
+  variables {
+    create = false
+    name   = "orders"
+  }
+}
+
+run "nothing_with_packages_not_built" {
+  command = plan
+
+  variables {
+    create           = false
+    name             = "orders"
+    consumer_package = { filename = "tests/fixtures/missing.zip" }
+    worker_package   = { filename = "tests/fixtures/missing.zip" }
+  }
+}
+
+run "worker_package_needed_to_create" {
+  command = plan
+
+  variables {
+    name             = "orders"
+    consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+    # The runs before created nothing: scheduling is new here.
+    schedule_loss_accepted = "created"
+  }
+
+  expect_failures = [aws_lambda_function.worker]
 }

@@ -111,3 +111,25 @@ run "infrequent_access_logs_warn" {
   # A warning: the log class extracts no metrics, and the runtime's are embedded in its logs.
   expect_failures = [check.metrics_with_infrequent_access_logs]
 }
+
+# A FIFO queue's schedules dead-letter into a standard queue of their own: it has an alarm, and its
+# depth is on the dashboard beside the dead-letter queue's.
+run "fifo_schedule_dead_letters" {
+  command = plan
+
+  variables {
+    create_dashboard            = true
+    fifo_queue                  = true
+    content_based_deduplication = true
+    # A new queue than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "fifo_schedule_dead_letters"
+  }
+
+  assert {
+    condition = [for widget in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : widget.properties.metrics if widget.properties.title == "Dead-letter queue depth"] == [[
+      ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "orders-dlq.fifo", { label = "Dead letters" }],
+      ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "orders-schedule-dlq", { label = "Schedules' dead letters" }],
+    ]]
+    error_message = "The schedules' dead-letter queue of a FIFO module is on the dashboard, beside the dead-letter queue."
+  }
+}

@@ -314,24 +314,3 @@ run "s3_packages" {
     error_message = "Both functions can come from S3, with or without a hash or an object version."
   }
 }
-
-run "deprecated_names_still_work" {
-  variables {
-    architecture = "x86_64"
-    log_level    = "WARNING"
-  }
-
-  # Each deprecated input warns (a check block), and still takes effect for this release.
-  expect_failures = [
-    check.deprecated_architecture, check.deprecated_log_level, check.metrics_with_an_application_level_above_info,
-  ]
-
-  assert {
-    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
-      function.architectures == tolist(["x86_64"]),
-      function.logging_config[0].application_log_level == "WARN",
-      function.environment[0].variables["POWERTOOLS_LOG_LEVEL"] == "WARNING",
-    ])])
-    error_message = "architecture and log_level still set both functions."
-  }
-}

@@ -46,7 +46,7 @@ run "roles" {
         Sid      = "WriteLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.consumer[0].arn}:*"
+        Resource = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/orders-consumer:*"
       },
       {
         Sid    = "ConsumeQueue"
@@ -63,7 +63,7 @@ run "roles" {
         Sid      = "InvokeWorker"
         Effect   = "Allow"
         Action   = "lambda:InvokeFunction"
-        Resource = aws_lambda_function.worker[0].arn
+        Resource = "arn:aws:lambda:eu-west-1:111122223333:function:orders-worker"
       },
     ]
     error_message = "The consumer may write its logs, consume its queue and invoke its worker: nothing else."
@@ -75,7 +75,7 @@ run "roles" {
         Sid      = "WriteLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.worker[0].arn}:*"
+        Resource = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/orders-worker:*"
       },
       {
         Sid      = "SendDeadLetters"
@@ -125,8 +125,10 @@ run "roles" {
 
 run "exact_role_names" {
   variables {
-    name                 = "a-task-queue-name-longer-than-twenty-eight"
-    role_use_name_prefix = false
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "exact_role_names"
+    name                   = "a-task-queue-name-longer-than-twenty-eight"
+    role_use_name_prefix   = false
   }
 
   assert {
@@ -155,10 +157,12 @@ run "long_name_prefixes" {
 
 run "callers_roles" {
   variables {
-    create_role        = false
-    consumer_role_arn  = "arn:aws:iam::111122223333:role/platform/orders-consumer"
-    worker_role_arn    = "arn:aws:iam::111122223333:role/platform/orders-worker"
-    scheduler_role_arn = "arn:aws:iam::111122223333:role/platform/orders-scheduler"
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "callers_roles"
+    create_role            = false
+    consumer_role_arn      = "arn:aws:iam::111122223333:role/platform/orders-consumer"
+    worker_role_arn        = "arn:aws:iam::111122223333:role/platform/orders-worker"
+    scheduler_role_arn     = "arn:aws:iam::111122223333:role/platform/orders-scheduler"
   }
 
   assert {

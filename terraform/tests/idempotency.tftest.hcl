@@ -131,8 +131,10 @@ run "attempts_only" {
 
 run "fifo_without_attempts" {
   variables {
-    fifo_queue     = true
-    track_attempts = false
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "fifo_without_attempts"
+    fifo_queue             = true
+    track_attempts         = false
   }
 
   assert {

@@ -1,7 +1,7 @@
 # Inputs that must agree with each other fail at plan time on a resource's precondition, whose message
 # says what to do. Each run trips exactly one precondition (tests/test_terraform.py checks it: a
 # resource's other preconditions would hide behind expect_failures), plus a check's warning where
-# a deprecated input is involved.
+# one is involved.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -324,28 +324,6 @@ run "task_policies_with_own_roles" {
   }
 
   expect_failures = [aws_lambda_function.worker]
-}
-
-run "deprecated_architecture_disagrees" {
-  command = plan
-
-  variables {
-    architecture  = "arm64"
-    architectures = ["x86_64"]
-  }
-
-  expect_failures = [aws_lambda_function.worker, check.deprecated_architecture]
-}
-
-run "deprecated_log_level_disagrees" {
-  command = plan
-
-  variables {
-    log_level                     = "DEBUG"
-    logging_application_log_level = "TRACE"
-  }
-
-  expect_failures = [aws_lambda_function.worker, check.deprecated_log_level]
 }
 
 run "system_log_level_with_text_logs" {

@@ -143,6 +143,8 @@ run "standard_queue" {
 
 run "queue_settings" {
   variables {
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted                      = "queue_settings"
     visibility_timeout_seconds                  = 300
     message_retention_seconds                   = 86400
     delay_seconds                               = 900
@@ -221,6 +223,8 @@ run "fifo_queue" {
 
 run "without_redrive_allow_policy" {
   variables {
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted                        = "without_redrive_allow_policy"
     create_dead_letter_queue_redrive_allow_policy = false
   }
 

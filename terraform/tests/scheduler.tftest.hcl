@@ -170,6 +170,8 @@ run "periodic_tasks" {
 
 run "fifo" {
   variables {
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted      = "fifo"
     fifo_queue                  = true
     content_based_deduplication = true
     periodic_tasks = {
@@ -251,11 +253,13 @@ run "queue_key" {
 
 run "callers_role" {
   variables {
-    create_role        = false
-    consumer_role_arn  = "arn:aws:iam::111122223333:role/platform/orders-consumer"
-    worker_role_arn    = "arn:aws:iam::111122223333:role/platform/orders-worker"
-    scheduler_role_arn = "arn:aws:iam::111122223333:role/platform/orders-scheduler"
-    periodic_tasks     = { hourly = { schedule = "rate(1 hour)", task = "tick" } }
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "callers_role"
+    create_role            = false
+    consumer_role_arn      = "arn:aws:iam::111122223333:role/platform/orders-consumer"
+    worker_role_arn        = "arn:aws:iam::111122223333:role/platform/orders-worker"
+    scheduler_role_arn     = "arn:aws:iam::111122223333:role/platform/orders-scheduler"
+    periodic_tasks         = { hourly = { schedule = "rate(1 hour)", task = "tick" } }
   }
 
   assert {
@@ -292,7 +296,9 @@ run "group_name_and_long_names" {
 
 run "without_scheduling" {
   variables {
-    create_scheduling = false
+    # A new queue, group or scheduler role than the run before: the loss of schedules is accepted.
+    schedule_loss_accepted = "without_scheduling"
+    create_scheduling      = false
   }
 
   assert {

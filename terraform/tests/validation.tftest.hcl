@@ -194,10 +194,10 @@ run "unknown_architecture" {
   command = plan
 
   variables {
-    architecture = "arm"
+    architectures = ["arm"]
   }
 
-  expect_failures = [var.architecture]
+  expect_failures = [var.architectures]
 }
 
 run "worker_timeout_above_fifteen_minutes" {
@@ -247,7 +247,7 @@ run "missing_worker_package" {
     worker_package = { filename = "tests/fixtures/missing.zip" }
   }
 
-  expect_failures = [var.worker_package]
+  expect_failures = [aws_lambda_function.worker]
 }
 
 run "missing_consumer_package" {
@@ -257,7 +257,7 @@ run "missing_consumer_package" {
     consumer_package = { filename = "tests/fixtures/missing.zip" }
   }
 
-  expect_failures = [var.consumer_package]
+  expect_failures = [aws_lambda_function.consumer]
 }
 
 run "log_retention_not_accepted" {
@@ -578,4 +578,103 @@ run "periodic_task_enabled_not_a_bool" {
   }
 
   expect_failures = [var.periodic_tasks]
+}
+
+# EventBridge: "If the value is equal to 1, then the unit must be singular. If the value is greater
+# than 1, the unit must be plural" (the rate expressions reference); the value is positive.
+run "schedule_expression_with_a_singular_unit_over_one" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(5 minute)"
+  }
+
+  expect_failures = [var.schedule_expression]
+}
+
+run "schedule_expression_with_a_rate_of_zero" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(0 minutes)"
+  }
+
+  expect_failures = [var.schedule_expression]
+}
+
+run "schedule_expression_with_a_plural_unit_for_one" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(1 minutes)"
+  }
+
+  expect_failures = [var.schedule_expression]
+}
+
+run "periodic_task_with_a_singular_unit_over_one" {
+  command = plan
+
+  variables {
+    periodic_tasks = { tick = { schedule = "rate(5 minute)", task = "tick" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "periodic_task_with_a_plural_unit_for_one" {
+  command = plan
+
+  variables {
+    periodic_tasks = { tick = { schedule = "rate(1 minutes)", task = "tick" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "rate_expressions_as_eventbridge_takes_them" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(1 minute)"
+    periodic_tasks = {
+      every_hour   = { schedule = "rate(1 hour)", task = "tick" }
+      every_day    = { schedule = "rate(1 day)", task = "tick" }
+      every_10_min = { schedule = "rate(10 minutes)", task = "tick" }
+      every_2_days = { schedule = "rate(2 days)", task = "tick" }
+    }
+  }
+}
+
+run "a_consumer_rate_of_hours" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(12 hours)"
+    consumer_timeout    = 60
+  }
+}
+
+# 0 reserves no concurrency at all: the consumer would never run, and messages expire unseen.
+run "consumer_reserved_concurrency_of_zero" {
+  command = plan
+
+  variables {
+    consumer_reserved_concurrent_executions = 0
+  }
+
+  expect_failures = [var.consumer_reserved_concurrent_executions]
+}
+
+# SQS event source mappings take 2 to 10,000 maximum pollers (Lambda's ProvisionedPollerConfig); the
+# module stops there. (Provider 5.100 itself still caps the argument at 2,000: see the README.)
+run "maximum_pollers_over_ten_thousand" {
+  command = plan
+
+  variables {
+    trigger_mode                                   = "event_source_mapping"
+    event_source_mapping_provisioned_poller_config = { maximum_pollers = 10001 }
+  }
+
+  expect_failures = [var.event_source_mapping_provisioned_poller_config]
 }
