@@ -533,3 +533,49 @@ def test_without_the_attempts_table_a_receive_is_the_attempt_written_ahead(sqs, 
     [dead] = _dead_letters(sqs, queues)
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
     assert "received 3 times" in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+
+
+# -- a write-ahead whose answer is lost (botocore sends it again) --------------------------------------
+
+
+class _AnswerLostOnce:
+    """A DynamoDB client whose first write-ahead (``ADD runs``) takes effect but whose answer is lost: botocore
+    retries a read timeout by sending the same request again, so the table sees the one write twice."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **request: Any) -> Any:
+        if "ADD runs" in request.get("UpdateExpression", "") and not self.lost:
+            self.lost += 1
+            self._client.update_item(**request)  # took effect; its answer never came back
+        return self._client.update_item(**request)
+
+
+def test_a_write_ahead_sent_twice_by_a_retry_records_one_run(sqs, make_queues, registry, state_table):
+    """max_attempts=2, a task that fails once then succeeds. The first run's write-ahead is sent twice (its answer
+    was lost, botocore retried it): that is still one run, so the task gets its second attempt."""
+    queues = make_queues(max_receive_count=5)
+    client = _AnswerLostOnce(state_table)
+    ledger = AttemptLedger(STATE_TABLE, client)
+    attempts: list[int] = []
+
+    def flaky(payload, context):
+        attempts.append(context.attempt)
+        if len(attempts) == 1:
+            raise RuntimeError("first run fails")
+
+    registry.register("flaky", flaky, max_attempts=2)
+    event = received_event(sqs, queues, [body("flaky")])
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=5), sqs, registry, ledger=ledger)
+    for receive in (1, 2):
+        _receive_again(event, receive)
+        worker.handle(event, LambdaContext(30))
+
+    assert client.lost == 1
+    assert attempts == [1, 2]
+    assert _dead_letters(sqs, queues) == []
