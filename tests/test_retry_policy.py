@@ -579,3 +579,34 @@ def test_a_write_ahead_sent_twice_by_a_retry_records_one_run(sqs, make_queues, r
     assert client.lost == 1
     assert attempts == [1, 2]
     assert _dead_letters(sqs, queues) == []
+
+
+def test_a_dead_letter_sent_before_its_batch_was_killed_is_not_sent_again(sqs, queues, registry, table):
+    """A PermanentError is dead-lettered (the send goes through), then a later task of the batch kills the
+    invocation, so the message comes back, to a new execution environment. The attempts table says the task is
+    dead-lettered: it is not run, and its dead letter is not sent a second time (two copies in the DLQ would
+    each be redriven: the task would run twice)."""
+    from taskqueue import PermanentError
+
+    def reject(payload):
+        raise PermanentError("never")
+
+    def hang(payload):
+        raise _Killed
+
+    registry.register("reject", reject)
+    registry.register("hang", hang)
+    config = WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=3)
+    event = received_event(sqs, queues, [body("reject"), body("hang")])
+    with pytest.raises(_Killed):
+        Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext())
+
+    _receive_again(event, 2)
+    registry.unregister("hang")
+    registry.register("hang", lambda payload: None)
+    assert Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext())["batchItemFailures"] == []
+
+    dead = sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+        "Messages", []
+    )
+    assert [json.loads(message["Body"])["task"] for message in dead] == ["reject"]

@@ -39,6 +39,7 @@ class LedgerEntry:
     completed: bool = False  # its last allowed run returned (marked only for that run)
     running_until: float | None = None  # the deadline (epoch seconds) of the invocation of its latest run
     run_token: str | None = None  # the token of the write that recorded its latest run
+    verdict_sent: bool = False  # its verdict's dead letter went out: the message is not dead-lettered twice
 
 
 class RunRefused(Exception):
@@ -140,6 +141,7 @@ class AttemptLedger:
             completed="completed" in item,
             running_until=None if running_until is None else float(running_until),
             run_token=run_token,
+            verdict_sent="verdict_sent" in item,
         )
 
     def mark_completed(self, message_id: str) -> None:
@@ -161,4 +163,14 @@ class AttemptLedger:
             Key=self._key(message_id),
             UpdateExpression="SET verdict = :verdict, expiration = :expiration",
             ExpressionAttributeValues={":verdict": {"M": value}, ":expiration": self._expiration()},
+        )
+
+    def mark_verdict_sent(self, message_id: str) -> None:
+        """The verdict's dead letter went out: if the message comes back (its batch was killed after the send,
+        its delete was lost), it is deleted, not dead-lettered a second time."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._key(message_id),
+            UpdateExpression="SET verdict_sent = :true, expiration = :expiration",
+            ExpressionAttributeValues={":true": {"BOOL": True}, ":expiration": self._expiration()},
         )
