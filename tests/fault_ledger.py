@@ -141,6 +141,7 @@ class ModelAttempts:
         self.verdicts: dict[str, Any] = {}
         self.completed: set[str] = set()
         self.running_until: dict[str, float] = {}
+        self.verdicts_sent: set[str] = set()
 
     def read(self, message_id: str) -> LedgerEntry:
         return LedgerEntry(
@@ -148,6 +149,7 @@ class ModelAttempts:
             self.verdicts.get(message_id),
             message_id in self.completed,
             self.running_until.get(message_id),
+            verdict_sent=message_id in self.verdicts_sent,
         )
 
     def start_run(self, message_id: str, max_attempts: int | None, seconds_left: float) -> int:
@@ -165,6 +167,9 @@ class ModelAttempts:
 
     def remember_verdict(self, message_id: str, verdict: Any) -> None:
         self.verdicts[message_id] = verdict
+
+    def mark_verdict_sent(self, message_id: str) -> None:
+        self.verdicts_sent.add(message_id)
 
 
 class ModelIdempotency:

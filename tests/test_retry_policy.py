@@ -533,3 +533,80 @@ def test_without_the_attempts_table_a_receive_is_the_attempt_written_ahead(sqs, 
     [dead] = _dead_letters(sqs, queues)
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
     assert "received 3 times" in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+
+
+# -- a write-ahead whose answer is lost (botocore sends it again) --------------------------------------
+
+
+class _AnswerLostOnce:
+    """A DynamoDB client whose first write-ahead (``ADD runs``) takes effect but whose answer is lost: botocore
+    retries a read timeout by sending the same request again, so the table sees the one write twice."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **request: Any) -> Any:
+        if "ADD runs" in request.get("UpdateExpression", "") and not self.lost:
+            self.lost += 1
+            self._client.update_item(**request)  # took effect; its answer never came back
+        return self._client.update_item(**request)
+
+
+def test_a_write_ahead_sent_twice_by_a_retry_records_one_run(sqs, make_queues, registry, state_table):
+    """max_attempts=2, a task that fails once then succeeds. The first run's write-ahead is sent twice (its answer
+    was lost, botocore retried it): that is still one run, so the task gets its second attempt."""
+    queues = make_queues(max_receive_count=5)
+    client = _AnswerLostOnce(state_table)
+    ledger = AttemptLedger(STATE_TABLE, client)
+    attempts: list[int] = []
+
+    def flaky(payload, context):
+        attempts.append(context.attempt)
+        if len(attempts) == 1:
+            raise RuntimeError("first run fails")
+
+    registry.register("flaky", flaky, max_attempts=2)
+    event = received_event(sqs, queues, [body("flaky")])
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=5), sqs, registry, ledger=ledger)
+    for receive in (1, 2):
+        _receive_again(event, receive)
+        worker.handle(event, LambdaContext(30))
+
+    assert client.lost == 1
+    assert attempts == [1, 2]
+    assert _dead_letters(sqs, queues) == []
+
+
+def test_a_dead_letter_sent_before_its_batch_was_killed_is_not_sent_again(sqs, queues, registry, table):
+    """A PermanentError is dead-lettered (the send goes through), then a later task of the batch kills the
+    invocation, so the message comes back, to a new execution environment. The attempts table says the task is
+    dead-lettered: it is not run, and its dead letter is not sent a second time (two copies in the DLQ would
+    each be redriven: the task would run twice)."""
+    from taskqueue import PermanentError
+
+    def reject(payload):
+        raise PermanentError("never")
+
+    def hang(payload):
+        raise _Killed
+
+    registry.register("reject", reject)
+    registry.register("hang", hang)
+    config = WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=3)
+    event = received_event(sqs, queues, [body("reject"), body("hang")])
+    with pytest.raises(_Killed):
+        Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext())
+
+    _receive_again(event, 2)
+    registry.unregister("hang")
+    registry.register("hang", lambda payload: None)
+    assert Worker(config, sqs, registry, ledger=table).handle(event, LambdaContext())["batchItemFailures"] == []
+
+    dead = sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+        "Messages", []
+    )
+    assert [json.loads(message["Body"])["task"] for message in dead] == ["reject"]

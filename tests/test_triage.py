@@ -841,3 +841,43 @@ def test_a_run_that_could_not_read_every_message_is_no_success(sqs, queues):
     assert not report.succeeded
     assert report.unread == 10
     assert "read 15 of about 25 messages: another reader held the others" in " ".join(report.notes)
+
+
+# -- a command killed midway ---------------------------------------------------------------------------
+
+
+def test_a_dlq_command_terminated_midway_releases_what_it_holds(sqs, queues, mixed, capsys):
+    """`dlq list` gets SIGTERM (a `timeout`, a cancelled job, a closed terminal's SIGHUP) holding its first receive.
+    Python's default SIGTERM ends the process with no `with` block run, so the messages it held stayed hidden for
+    the whole 900 s lease. The CLI must turn the signal into an orderly exit (128 + signal) that releases them.
+    The test's own handler stands in for the default one (which would end pytest): before the fix the command
+    ignored the signal and ran to exit 0."""
+    import os
+    import signal
+
+    from taskqueue.operations.cli import main
+
+    class TerminatedAfterFirstReceive:
+        def __init__(self, client) -> None:
+            self._client = client
+            self.receives = 0
+
+        def __getattr__(self, name):
+            return getattr(self._client, name)
+
+        def receive_message(self, **arguments):
+            self.receives += 1
+            if self.receives == 2:  # the first receive's messages are held by now
+                os.kill(os.getpid(), signal.SIGTERM)
+            return self._client.receive_message(**{**arguments, "MaxNumberOfMessages": 2})
+
+    signals_seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: signals_seen.append(signum))
+    try:
+        code = main(["dlq", "list", "--dlq-url", queues.dlq_url], sqs=TerminatedAfterFirstReceive(sqs))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert code == 128 + signal.SIGTERM
+    assert signals_seen == []  # the CLI's handler took the signal, and gave the previous one back after
+    assert_all_visible(sqs, queues.dlq_url, sum(len(ids) for ids in mixed.values()))

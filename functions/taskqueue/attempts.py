@@ -16,6 +16,7 @@ prefix of their own.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ class LedgerEntry:
     verdict: DeadLetter | None = None  # a dead letter whose send may have failed
     completed: bool = False  # its last allowed run returned (marked only for that run)
     running_until: float | None = None  # the deadline (epoch seconds) of the invocation of its latest run
+    run_token: str | None = None  # the token of the write that recorded its latest run
+    verdict_sent: bool = False  # its verdict's dead letter went out: the message is not dead-lettered twice
 
 
 class RunRefused(Exception):
@@ -84,9 +87,16 @@ class AttemptLedger:
         propagates: the run is not recorded, so it must not start.
         """
         now = self.clock()
-        condition = "attribute_not_exists(verdict) AND attribute_not_exists(completed)"
+        # botocore sends the same request again when its answer is lost (a read timeout): the token makes
+        # that second copy fail the condition, and the read below tells it was this write that took.
+        token = uuid.uuid4().hex
+        condition = (
+            "attribute_not_exists(verdict) AND attribute_not_exists(completed)"
+            " AND (attribute_not_exists(run_token) OR run_token <> :token)"
+        )
         values: dict[str, Any] = {
             ":one": {"N": "1"},
+            ":token": {"S": token},
             ":until": {"N": repr(round(now + seconds_left, 3))},
             ":expiration": self._expiration(),
         }
@@ -97,7 +107,7 @@ class AttemptLedger:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=self._key(message_id),
-                UpdateExpression="ADD runs :one SET running_until = :until, expiration = :expiration",
+                UpdateExpression="ADD runs :one SET running_until = :until, run_token = :token, expiration = :expiration",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
                 ReturnValues="UPDATED_NEW",
@@ -106,6 +116,8 @@ class AttemptLedger:
             if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
                 raise
             entry = self.read(message_id)
+            if entry.run_token == token:
+                return entry.runs  # an earlier copy of this very write took effect
             running = 0.0 if entry.running_until is None else max(0.0, entry.running_until - now)
             raise RunRefused(entry, running) from None
         return int(response["Attributes"]["runs"]["N"])
@@ -116,6 +128,7 @@ class AttemptLedger:
         )
         verdict = item.get("verdict", {}).get("M")
         running_until = item.get("running_until", {}).get("N")
+        run_token = item.get("run_token", {}).get("S")
         return LedgerEntry(
             runs=int(item.get("runs", {}).get("N", 0)),
             verdict=None
@@ -127,6 +140,8 @@ class AttemptLedger:
             ),
             completed="completed" in item,
             running_until=None if running_until is None else float(running_until),
+            run_token=run_token,
+            verdict_sent="verdict_sent" in item,
         )
 
     def mark_completed(self, message_id: str) -> None:
@@ -148,4 +163,14 @@ class AttemptLedger:
             Key=self._key(message_id),
             UpdateExpression="SET verdict = :verdict, expiration = :expiration",
             ExpressionAttributeValues={":verdict": {"M": value}, ":expiration": self._expiration()},
+        )
+
+    def mark_verdict_sent(self, message_id: str) -> None:
+        """The verdict's dead letter went out: if the message comes back (its batch was killed after the send,
+        its delete was lost), it is deleted, not dead-lettered a second time."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._key(message_id),
+            UpdateExpression="SET verdict_sent = :true, expiration = :expiration",
+            ExpressionAttributeValues={":true": {"BOOL": True}, ":expiration": self._expiration()},
         )

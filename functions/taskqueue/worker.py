@@ -420,7 +420,7 @@ class Worker:
         entry = refusal.entry
         if entry.verdict is not None:
             if message_id not in self._verdicts:
-                self._remember(message_id, entry.verdict, sent=False)
+                self._remember(message_id, entry.verdict, sent=entry.verdict_sent)
             return self._dead_lettered_before(raw, keys, invocation)
         if entry.completed:
             logger.info("its last allowed run completed; not run again", extra=keys)
@@ -579,6 +579,15 @@ class Worker:
         assert sent is not None  # the last entry either went out or raised
         if message_id in self._verdicts:
             self._remember(message_id, why, sent=True)
+            if self.ledger is not None and why.reason in RAN_VERDICTS:
+                try:
+                    self.ledger.mark_verdict_sent(message_id)
+                except Exception as error:
+                    logger.warning(
+                        "could not record that the dead letter was sent; should the message come back to another "
+                        "execution environment, its dead letter is sent again",
+                        extra={**keys, "error": _describe(error)},
+                    )
         invocation.metrics.count("TasksDeadLettered", task=why.task if why.task in self.registry else None)
         logger.error(
             "task sent to the dead-letter queue",

@@ -7,9 +7,12 @@ which returns the exit code: 0 done, 1 failed or stopped midway, 2 bad input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -114,14 +117,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Signals that end a command as Ctrl-C does: a `timeout`, a cancelled job, a closed terminal.
+_TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """The command got a terminating signal: it unwinds like Ctrl-C, so a DLQ scan releases what it holds."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _orderly_exit_on_signals() -> Iterator[None]:
+    """Python's default SIGTERM ends the process with no ``with`` block run: a DLQ scan's messages would stay
+    hidden for its whole lease. Here the signal raises instead (main thread only, where handlers can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {each: signal.signal(each, _terminate) for each in _TERMINATING_SIGNALS}
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
 def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if sqs is None:
-            import boto3  # noqa: PLC0415 - the CLI's only AWS dependency
+        with _orderly_exit_on_signals():
+            if sqs is None:
+                import boto3  # noqa: PLC0415 - the CLI's only AWS dependency
 
-            sqs = boto3.client("sqs")
-        return int(args.run(args, sqs))
+                sqs = boto3.client("sqs")
+            return int(args.run(args, sqs))
     except NoRegionError:  # boto3's own error is a page of traceback that names no way out
         print(f"error: {MISSING_REGION}", file=sys.stderr)
         return 2
@@ -131,6 +166,9 @@ def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
     except (EnqueueError, ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Terminated as terminated:
+        print(f"terminated ({terminated})", file=sys.stderr)
+        return 128 + terminated.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
