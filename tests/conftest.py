@@ -16,6 +16,26 @@ from taskqueue_local.deployment.deployment import Queues
 # Every @given runs in the selected profile: derandomized in make test, exploring in make soak.
 load_profile()
 
+# The longest test files, longest first. make test runs a file on one of two workers at a time
+# (--dist loadfile --no-loadscope-reorder, which keeps this order): started first, they run beside the many
+# short ones, instead of last (xdist's own order, by number of tests, put the terraform apply, the local
+# stack and the soak at the end), each a long tail on one worker while the other has nothing left.
+LONGEST_FILES_FIRST = (
+    "test_terraform.py",
+    "test_local_stack.py",
+    "test_terraform_apply.py",
+    "test_soak.py",
+    "test_process_cleanup.py",
+    "test_fault_model.py",
+    "test_lambda_endpoint.py",
+    "test_build.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's own order kept
+
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
