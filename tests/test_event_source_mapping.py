@@ -155,7 +155,7 @@ def run_pollers(deployed: Deployed) -> Iterator[Callable[..., EventSourceMapping
 
 
 # The longest a test waits for the pollers. A passing test waits only until what it waits for happens
-# (under 1.5 s here, with the other core busy); the bound only says when to give up on a broken one.
+# (at most 1.6 s here, with three busy loops beside the other work); the bound only says when to give up.
 WAIT_SECONDS = 60.0
 
 
