@@ -50,8 +50,9 @@ soak: build ## Reliability soak: 2,000 tasks under injected faults, then the lon
 
 # Two workers, a test file each at a time (its module fixtures, such as the local stack, stay in one):
 # the Terraform applies and the local stack wait on the emulator much of the time (8 min against 13 here).
+# Files start longest first (tests/conftest.py: LONGEST_FILES_FIRST), not in xdist's order by test count.
 test: $(BIN)/.installed checkov ## Run the test suite (moto, Terraform where installed) and checkov
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=10
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 # Not in `make test`: two applies of examples/basic on the emulator take a few minutes.
 upgrade-test: $(BIN)/.installed ## examples/basic from the previous release (CHANGELOG.md) upgraded on the local stack: nothing destroyed or lost

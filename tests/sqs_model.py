@@ -502,6 +502,11 @@ class SqsModel:
                     break
                 yield message
 
+    def delivery_order(self, queue: ModelQueue, now: float) -> list[StoredMessage]:
+        """The messages a receive at ``now`` would take, in the order it would take them (FIFO: as many of
+        one group as possible, group after group, as SQS documents)."""
+        return list(self._deliverable(queue, now))
+
     def _redrive_target(self, queue: ModelQueue) -> tuple[ModelQueue, int] | None:
         policy = queue.redrive_policy
         if policy is None:

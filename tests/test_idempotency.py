@@ -16,6 +16,8 @@ from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
 
 TABLE = STATE_TABLE
+# How long a thread waits for the other; only a broken test waits that long.
+WAIT_SECONDS = 60.0
 
 
 @pytest.fixture
@@ -76,7 +78,9 @@ def test_a_copy_arriving_while_the_first_runs_is_retried_not_run(sqs, queues, ta
 
     def slow(payload):
         started.set()
-        release.wait(5)
+        # Held until the copy was handled (a bound only for a broken test): were it to finish first, on a
+        # slow machine, the copy would find the first one completed, not in progress.
+        release.wait(WAIT_SECONDS)
         ledger.append(payload)
 
     registry = TaskRegistry()
@@ -86,7 +90,7 @@ def test_a_copy_arriving_while_the_first_runs_is_retried_not_run(sqs, queues, ta
     first: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: first.update(worker.handle(event, LambdaContext())))
     thread.start()
-    assert started.wait(5)
+    assert started.wait(WAIT_SECONDS)
     second = worker.handle(event, LambdaContext())
     release.set()
     thread.join()

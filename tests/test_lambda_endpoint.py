@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def sleep(event, context):
 
 def exit(event, context):
     os._exit(3)
+
+def hold(event, context):
+    open(event["started"], "w").close()
+    while not os.path.exists(event["release"]):
+        time.sleep(0.01)
+    return "released"
 """
 # A module whose import (the function's init) takes longer than the function's 1 s timeout.
 SLOW_INIT_SECONDS = 2.0
@@ -86,10 +93,12 @@ def _deploy(moto_server, tmp_path, layer, **service_options):
     role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     functions = (
         ("echo", "handlers.echo", 3),
-        ("environment", "handlers.environment", 3),
+        # Its invocation imports boto3, which took more than 3 s with the other core busy (timed out).
+        ("environment", "handlers.environment", 30),
         ("fail", "handlers.fail", 3),
         ("sleep", "handlers.sleep", 1),
         ("exit", "handlers.exit", 3),
+        ("hold", "handlers.hold", 60),  # runs until the test releases it
         ("slow-init", "slow_init.handler", 1),
         ("slow-init-5s", "slow_init.handler", 5),
     )
@@ -104,6 +113,7 @@ def _deploy(moto_server, tmp_path, layer, **service_options):
         Environment={"Variables": {"INIT_MARKER": str(tmp_path / "init-ran-once")}},
     )  # fmt: skip
     control.put_function_concurrency(FunctionName="sleep", ReservedConcurrentExecutions=1)
+    control.put_function_concurrency(FunctionName="hold", ReservedConcurrentExecutions=1)
 
     service = LocalLambda(control, ArtifactIndex([artifacts]), tmp_path / "work", {}, [layer], **service_options)
     server = LambdaEndpoint(service, moto_server).start()
@@ -179,16 +189,25 @@ def test_a_crashed_runtime_is_a_function_error(endpoint):
     assert body["errorType"] == "Runtime.ExitError"
 
 
-def test_reserved_concurrency_throttles(endpoint):
+def test_reserved_concurrency_throttles(endpoint, tmp_path):
     client, _ = endpoint
+    # The first invocation holds the function's one slot until released (it says when it runs), so the
+    # second one meets it busy however slow the machine (a fixed wait for it once failed by chance).
+    hold = {"started": str(tmp_path / "started"), "release": str(tmp_path / "release")}
     results = []
-    first = threading.Thread(target=lambda: results.append(invoke(client, "sleep", {"seconds": 0.8})))
+    first = threading.Thread(target=lambda: results.append(invoke(client, "hold", hold)))
     first.start()
-    threading.Event().wait(0.3)
-    with pytest.raises(client.exceptions.TooManyRequestsException):
-        client.invoke(FunctionName="sleep", Payload=b'{"seconds": 0}')
-    first.join()
-    assert results[0][1] == "woke"
+    try:
+        deadline = time.monotonic() + 60  # a cold start; only a broken test waits that long
+        while not (tmp_path / "started").exists():
+            assert time.monotonic() < deadline, "the first invocation never started"
+            time.sleep(0.02)
+        with pytest.raises(client.exceptions.TooManyRequestsException):
+            client.invoke(FunctionName="hold", Payload=json.dumps(hold).encode())
+    finally:
+        (tmp_path / "release").touch()
+        first.join()
+    assert results[0][1] == "released"
 
 
 def test_unknown_function_and_control_plane_calls(endpoint):

@@ -69,13 +69,36 @@ def receive_until(sqs: Any, url: str, count: int, seconds: float = WAIT_SECONDS)
     return received
 
 
-def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+def eventually(condition: Callable[[], bool], seconds: float = WAIT_SECONDS) -> bool:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
     return True
+
+
+class Ticks:
+    """When each of the runner's ticks began and ended (wall clock, as the runner's clock reads it): what a
+    test waits for instead of a fixed time, so that a slow machine only makes it wait longer."""
+
+    def __init__(self, runner: ScheduleRunner) -> None:
+        self.completed: list[tuple[float, float]] = []
+        tick = runner.tick
+
+        def timed() -> None:
+            began = time.time()
+            tick()
+            self.completed.append((began, time.time()))
+
+        runner.tick = timed  # type: ignore[method-assign]
+
+    def first_beginning_at(self, moment: float, seconds: float = WAIT_SECONDS) -> tuple[float, float]:
+        """The first tick that began at ``moment`` or later, once it ended."""
+        assert eventually(lambda: any(began >= moment for began, _ in self.completed), seconds), (
+            f"no tick of the runner began after {moment} within {seconds} s"
+        )
+        return next(tick for tick in self.completed if tick[0] >= moment)
 
 
 def producer_for(clients: dict[str, Any], url: str, **scheduling: Any) -> TaskQueue:
@@ -89,14 +112,19 @@ def producer_for(clients: dict[str, Any], url: str, **scheduling: Any) -> TaskQu
 def test_a_task_scheduled_30_minutes_out_runs_once_at_600x(clients, make_runner):
     url, _ = queue(clients["sqs"], "later")
     producer = producer_for(clients, url)
-    make_runner(600)  # 30 minutes of schedule time take 3 s
+    ticks = Ticks(make_runner(600))  # 30 minutes of schedule time take 3 s
     started = time.monotonic()
     handle = producer.enqueue("report", {"month": 1}, id="jan", delay=1800)
+    # The schedule was created before this; its time is rounded up to a whole minute (at most 31 minutes out).
+    due_by = time.time() + 3.1
     [message] = receive_until(clients["sqs"], url, 1)
     took = time.monotonic() - started
     print(f"30 min at 600x: ran after {took:.1f} s (3.0 s expected)")
     assert json.loads(message["Body"]) == {"task": "report", "payload": {"month": 1}, "id": "jan", "schedule": handle}
-    assert 2.5 <= took <= 3.0 + 2.0  # not early; late by at most a poll, a receive and a margin
+    assert took >= 2.5  # not early
+    # Late by at most a poll: sent by the first tick that began once it was due, however slow the machine.
+    _, ended = ticks.first_beginning_at(due_by)
+    assert int(message["Attributes"]["SentTimestamp"]) / 1000 <= ended
     # Another 20 minutes on its clock: no second run, and the one-time schedule deleted itself.
     assert receive_until(clients["sqs"], url, 1, seconds=2.0) == []
     assert list(producer.scheduled()) == []
@@ -105,11 +133,14 @@ def test_a_task_scheduled_30_minutes_out_runs_once_at_600x(clients, make_runner)
 def test_a_cancelled_task_never_runs(clients, make_runner):
     url, _ = queue(clients["sqs"], "cancelled")
     producer = producer_for(clients, url)
-    make_runner(600)
+    ticks = Ticks(make_runner(600))
     kept = producer.enqueue("report", {"n": "kept"}, id="kept", delay=1800)
     cancelled = producer.enqueue("report", {"n": "cancelled"}, id="cancelled", delay=1800)
+    due_by = time.time() + 3.0  # both were due by then (30 minutes at 600x)
     producer.cancel(cancelled)
-    received = receive_until(clients["sqs"], url, 2, seconds=6.0)  # both would have run by 3 s
+    received = receive_until(clients["sqs"], url, 1)
+    ticks.first_beginning_at(due_by)  # the cancelled one, had it run, would have been sent by its end
+    received += receive_until(clients["sqs"], url, 1, seconds=1.0)
     assert [json.loads(m["Body"])["id"] for m in received] == ["kept"]
     assert kept != cancelled
 

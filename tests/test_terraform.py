@@ -2,18 +2,17 @@
 
 For the module and every example: ``terraform fmt -check``, ``init`` from the local provider mirror
 and ``validate``; the module's ``terraform test`` files (a mocked AWS provider), each precondition
-case of which trips exactly one precondition; a ``plan`` of each example as written, against a moto
-server standing in for AWS, with placeholder packages where ``make build`` has not run; and
-examples/basic and examples/complete applied on the local stack's emulator, after which a second plan
-changes nothing but what moto cannot hold. Skipped, with the reason, where terraform or the mirror
-is missing. The module's copies of the runtime's time and size limits, and its list of time zones, are
-checked without Terraform; a periodic task's message, with it against the runtime's.
+case of which trips exactly one precondition; and a ``plan`` of each example as written, against a
+moto server standing in for AWS, with placeholder packages where ``make build`` has not run (the
+examples applied on the local stack's emulator are in ``test_terraform_apply``). Skipped, with the
+reason, where terraform or the mirror is missing. The module's copies of the runtime's time and size
+limits, and its list of time zones, are checked without Terraform; a periodic task's message, with it
+against the runtime's.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import re
 import shutil
@@ -21,7 +20,6 @@ import subprocess
 import tempfile
 import zipfile
 import zoneinfo
-from collections.abc import Iterator
 from pathlib import Path
 
 import hcl2
@@ -31,8 +29,6 @@ from taskqueue import limits
 from taskqueue.config import ConsumerConfig
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES
 from taskqueue.schedules import SCHEDULED_TIME_KEYWORD, periodic_task_input
-from taskqueue_local.deployment import terraform_stack
-from taskqueue_local.infrastructure import processes
 from tools import terraform as tf
 from tools import time_zones
 
@@ -43,12 +39,6 @@ MODULE = REPO_ROOT / "terraform"
 EXAMPLES = sorted(path.parent for path in (REPO_ROOT / "examples").glob("*/main.tf"))
 MODULE_TESTS = sorted(path.relative_to(MODULE).as_posix() for path in (MODULE / "tests").glob("*.tftest.hcl"))
 PRECONDITION_TESTS = MODULE / "tests" / "preconditions.tftest.hcl"
-
-# What moto 5.2 cannot hold, so that a second plan after an apply on the local stack changes it again,
-# by (resource type, attribute). Anything else a second plan would change is a defect of the module.
-MOTO_PLAN_GAPS = {
-    ("aws_lambda_function", "logging_config"): "moto neither stores nor returns a function's LoggingConfig",
-}
 
 
 def _id(path: Path) -> str:
@@ -310,72 +300,6 @@ def test_each_precondition_case_trips_exactly_one_precondition(initialised: Init
     for name, resource in expected.items():
         assert {address for _, address in tripped[name]} == {resource}, f"run {name} trips {sorted(tripped[name])}"
         assert len(tripped[name]) == 1, f"run {name} trips {len(tripped[name])} preconditions of {resource}"
-
-
-def _placeholder_packages(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in ("consumer", "worker"):
-        with zipfile.ZipFile(directory / f"{name}.zip", "w") as archive:
-            archive.writestr("README.txt", f"placeholder {name} package\n")
-    return directory
-
-
-def _apply_then_plan(example: str, work_dir: Path, emulator_url: str) -> list[tf.PlannedChange]:
-    """Apply an example as the local stack does, then plan again: what would still change."""
-    terraform_setup = tf.setup()
-    _placeholder_packages(work_dir / "dist")
-    try:
-        settings = terraform_stack.module_settings_for(example)
-        terraform_stack.apply(terraform_setup, example, work_dir, emulator_url, settings, log=lambda _: None)
-        run = terraform_stack.ExampleRun.at(example, work_dir)
-        return tf.planned_changes(run.terraform(terraform_setup), run.state, run.variables)
-    except tf.TerraformError as error:
-        # Its own exception type does not survive the way back from a pool's process.
-        raise RuntimeError(str(error)) from None
-
-
-APPLIED_EXAMPLES = ("basic", "complete")
-
-
-@pytest.fixture(scope="module")
-def second_plans(
-    terraform_setup: tf.TerraformSetup, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, list[tf.PlannedChange]]]:
-    """examples/basic and examples/complete applied on one emulator, side by side (the provider spends
-    most of an apply waiting), and planned again."""
-    root = tmp_path_factory.mktemp("applied-examples")
-    with pytest.MonkeyPatch.context() as patch:
-        # The module and the examples attach AWS's managed policies (VPC access, X-Ray): moto knows
-        # them only when asked to load them.
-        patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        pid, url = processes.start_emulator(root / "logs")
-    try:
-        with multiprocessing.get_context("fork").Pool(len(APPLIED_EXAMPLES)) as pool:
-            pending = {
-                example: pool.apply_async(_apply_then_plan, (example, root / example, url))
-                for example in APPLIED_EXAMPLES
-            }
-            yield {example: result.get() for example, result in pending.items()}
-    finally:
-        processes.stop_process_group(pid)
-
-
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("example", APPLIED_EXAMPLES)
-def test_example_applies_and_plans_again_without_changes(
-    second_plans: dict[str, list[tf.PlannedChange]], example: str
-) -> None:
-    changes = second_plans[example]
-    for change in changes:
-        print(f"{change.address}: {change.actions} {change.attributes}")
-    gaps = {(change.resource_type, attribute) for change in changes for attribute in change.attributes}
-    unexplained = [
-        change
-        for change in changes
-        if change.actions != ("update",)
-        or not {(change.resource_type, attribute) for attribute in change.attributes} <= MOTO_PLAN_GAPS.keys()
-    ]
-    assert unexplained == [], f"a second plan of examples/{example} would change more than moto's gaps ({sorted(gaps)})"
 
 
 def test_every_example_is_tested() -> None:

@@ -13,14 +13,21 @@ only, before the server starts; moto itself is not modified:
   function is paused;
 - moto does not poll an SQS event source mapping itself on each SendMessage (through Docker, which
   is not here: it would receive the message, raising its receive count, and make it visible again).
-  The local event source mapping (``taskqueue_local.infrastructure.event_source_mapping``) polls instead.
+  The local event source mapping (``taskqueue_local.infrastructure.event_source_mapping``) polls instead;
+- SQS calls on messages are serialized (moto's are not thread-safe, and the server answers each request
+  on its own thread): two concurrent receives could hand out one message twice, two concurrent deletes
+  could bring back each other's message, and a receive could fail with "Set changed size during
+  iteration". A long poll waits outside the lock, so it does not hold up the other calls.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -52,6 +59,60 @@ def apply_sqs_fixes() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
 
 
+# Held by every SQS call that reads or changes a queue's messages (see apply_sqs_serialization).
+SQS_MESSAGES_LOCK = threading.RLock()
+# The SQS backend's calls that read or change messages; the batch calls and receive go through them too.
+SERIALIZED_SQS_CALLS = (
+    "send_message",
+    "send_message_batch",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+    "delete_queue",
+    "get_queue_attributes",
+)
+
+
+def apply_sqs_serialization() -> None:
+    from moto.core.utils import unix_time  # noqa: PLC0415
+    from moto.sqs.models import SQSBackend  # noqa: PLC0415
+
+    def serialized(call: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(call)
+        def under_lock(*args: Any, **kwargs: Any) -> Any:
+            with SQS_MESSAGES_LOCK:
+                return call(*args, **kwargs)
+
+        return under_lock
+
+    for name in SERIALIZED_SQS_CALLS:
+        setattr(SQSBackend, name, serialized(getattr(SQSBackend, name)))
+
+    receive = SQSBackend.receive_message
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        # One pass over the queue at a time, under the lock; a long poll waits between passes without it.
+        polling_end = unix_time() + wait_seconds_timeout
+        while True:
+            with SQS_MESSAGES_LOCK:
+                messages: list[Any] = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = polling_end - unix_time()
+            if messages or remaining <= 0:
+                return messages
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
 def apply_lambda_fixes() -> None:
     from moto.awslambda.models import LambdaFunction  # noqa: PLC0415
 
@@ -79,6 +140,7 @@ def apply_fixes() -> None:
     global _applied  # noqa: PLW0603 - moto's classes are global; so is whether they are patched
     if not _applied:
         apply_sqs_fixes()
+        apply_sqs_serialization()
         apply_lambda_fixes()
         _applied = True
 
