@@ -265,6 +265,9 @@ table_faults = st.one_of(
     st.just({}),
     st.dictionaries(st.integers(0, 8), st.sampled_from(TABLE_FAULT_KINDS), min_size=1, max_size=3),
 )
+# Behind an event source mapping only the worker answers (no consumer names a function): an empty or
+# null answer there means "all succeeded", as Lambda reads it.
+mapped_invoke_plans = invoke_plans.filter(lambda plan: plan.kind != "answer")
 server_faults = st.builds(ServerFault, when=st.sampled_from(["before", "after", "entries"]), attempts=st.integers(1, 3))
 # Most runs meet no SQS fault, so that work gets done between the faults.
 fault_schedules = st.one_of(
@@ -661,7 +664,7 @@ class FaultModel(RuleBasedStateMachine):
     @rule(
         after=st.sampled_from([0.0, 0.0, 1.0, 10.0, 60.0]),
         batches=st.integers(1, 3),
-        invocations=st.lists(invoke_plans, max_size=3),
+        invocations=st.lists(mapped_invoke_plans, max_size=3),
         worker_faults=fault_schedules,
         attempts_faults=table_faults,
         idempotency_faults=table_faults,
