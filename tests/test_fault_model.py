@@ -1246,3 +1246,62 @@ def test_regression_a_retry_after_is_not_run_early_when_a_later_task_kills_its_b
     state.advance_clock(seconds=10.0)
     run_consumer(state, "standard")
     check_invariants(state)  # message 1 asked Retry(after=90) at 0.0 and ran again at 4.0 and 8.0
+
+
+# Issue 19's defects 1-3, fixed on main before the model covered their paths: each replay below fails when
+# the defect is put back into the worker (checked by hand on a copy of it), as the extended model's
+# exploration did (runs stay within max_attempts; unrun only with a reason that says so; PermanentError).
+
+
+def test_regression_a_run_that_times_out_is_an_attempt(quiet_runtime: None) -> None:
+    """Issue 19 defect 1: a task with max_attempts=1 that outlives the worker's timeout ran at every receive,
+    up to maxReceiveCount, since only a raise counted as an attempt."""
+    state = replay("", replace(SMALL, wait_time=1, max_receive_count=3))
+    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0, max_attempts=1))])
+    for _ in range(3):
+        run_consumer(state, "standard")
+        state.advance_clock(seconds=61.0)
+    check_invariants(state)  # with the defect: task 1 (max_attempts 1) ran 2 times (killed, killed)
+
+
+def test_regression_an_idempotency_table_throttle_is_not_an_attempt(quiet_runtime: None) -> None:
+    """Issue 19 defect 2: the idempotency table throttles before the task is called, on its last receive; the
+    task never ran, yet went to the DLQ as retries_exhausted ("attempt 1 of 1 failed")."""
+    state = replay("", replace(SMALL, idempotency=True))
+    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK))])
+    state.consumer_run(
+        lane="standard",
+        after=0.0,
+        budget_share=1.0,
+        invocations=[],
+        consumer_faults={},
+        worker_faults={},
+        kill_at=None,
+        idempotency_faults={0: "throttle"},
+    )
+    state.advance_clock(seconds=61.0)
+    run_consumer(state, "standard")
+    check_invariants(state)  # with the defect: message 1 never ran, yet its dead letter reads retries_exhausted
+
+
+def test_regression_a_permanent_error_verdict_holds_when_the_attempts_tables_read_fails(quiet_runtime: None) -> None:
+    """Issue 19 defect 3: a PermanentError task, then a task that times out its batch. The batch comes back to a
+    new environment; the table refuses the first task's run, and its read of the verdict fails: the worker
+    fell back to counting receives and ran the task again."""
+    state = replay("", replace(SMALL, wait_time=1, batch_size=2, max_receive_count=3))
+    state.enqueue(
+        lane="standard",
+        specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT)), TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0))],
+    )
+    state.consumer_run(
+        lane="standard",
+        after=0.0,
+        budget_share=1.0,
+        invocations=[InvokePlan(kind="run")],
+        consumer_faults={},
+        worker_faults={},
+        kill_at=None,
+        # Calls: run 1 written, its verdict, run 2 written (then killed); the refused run 1, then its read.
+        attempts_faults={4: "fail"},
+    )
+    check_invariants(state)  # with the defect: task 1 raised PermanentError and ran again
