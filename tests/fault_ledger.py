@@ -203,6 +203,8 @@ class ModelAttempts:
         self.running_until: dict[str, float] = {}
         self.not_before: dict[str, float] = {}
         self.faults = TableFaults()
+        # Verdicts whose write failed (only the environment that gave them remembers them).
+        self.verdicts_not_written: set[str] = set()
         # Runs recorded whose write's answer was lost (the worker did not start them), per message.
         self.unanswered_runs: dict[str, int] = defaultdict(int)
 
@@ -251,7 +253,12 @@ class ModelAttempts:
         self.faults.call("UpdateItem", lambda: self.not_before.__setitem__(message_id, not_before))
 
     def remember_verdict(self, message_id: str, verdict: Any) -> None:
-        self.faults.call("UpdateItem", lambda: self.verdicts.__setitem__(message_id, verdict))
+        try:
+            self.faults.call("UpdateItem", lambda: self.verdicts.__setitem__(message_id, verdict))
+        except ClientError:
+            if message_id not in self.verdicts:
+                self.verdicts_not_written.add(message_id)
+            raise
 
 
 class ModelIdempotency:

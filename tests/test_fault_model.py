@@ -91,7 +91,12 @@ from taskqueue.sqs_event import message_to_record
 # Each name is a kind of fault the runtime on main does not survive yet (issue 10). While it is here,
 # the state machine does not draw it, and a regression test below replays the shrunk example it found
 # (xfail, strict). When the fix lands: remove the name here and the xfail mark there.
-HELD_BACK: dict[str, str] = {}
+HELD_BACK: dict[str, str] = {
+    # Found by the long profile (issue 19): a PermanentError verdict whose attempts-table write failed lives
+    # only in its execution environment; when that environment dies before answering, the task runs again.
+    "permanent-verdict-lost-with-its-environment": "test_regression_a_permanent_error_whose_verdict_write_failed_"
+    "is_not_run_again_after_a_crash",
+}
 
 
 # -- the deployment ---------------------------------------------------------------------------------
@@ -875,6 +880,12 @@ class FaultModel(RuleBasedStateMachine):
                     continue
                 if permanent.invocation in self.unanswered and "permanent-error-unanswered" in self.holding:
                     continue
+                if (
+                    permanent.invocation in self.unanswered
+                    and "permanent-verdict-lost-with-its-environment" in self.holding
+                    and any(message_id in lane.attempts.verdicts_not_written for lane in self.lane_by_name.values())
+                ):
+                    continue
                 again = [e for e in executions if e.start >= permanent.end and e is not permanent]
                 assert not again, f"message {message_id} raised PermanentError ({permanent}) and ran again: {again}"
 
@@ -1312,3 +1323,28 @@ def test_regression_a_permanent_error_verdict_holds_when_the_attempts_tables_rea
         attempts_faults={4: "fail"},
     )
     check_invariants(state)  # with the defect: task 1 raised PermanentError and ran again
+
+
+@pytest.mark.xfail(strict=True, reason="open: a verdict whose table write failed dies with its environment")
+def test_regression_a_permanent_error_whose_verdict_write_failed_is_not_run_again_after_a_crash(
+    quiet_runtime: None,
+) -> None:
+    """Found by the long profile (issue 19; shrunk by hand from its example): on FIFO, a task raises
+    PermanentError; the attempts table throttles the write of its verdict (the dead letter itself goes out);
+    the runtime then dies before answering. Lambda resets the environment, so the verdict it kept in memory
+    is gone; the message comes back and the task runs (and is dead-lettered) again."""
+    state = replay("permanent-verdict-lost-with-its-environment", replace(SMALL, max_receive_count=2))
+    state.enqueue(lane="fifo", specs=[TaskSpec(name="job", plan=TaskPlan(PERMANENT))])
+    state.consumer_run(
+        lane="fifo",
+        after=0.0,
+        budget_share=1.0,
+        invocations=[InvokePlan(kind="crash", crash_after_tasks=1)],
+        consumer_faults={},
+        worker_faults={},
+        kill_at=None,
+        attempts_faults={1: "throttle"},  # call 0 writes the run ahead, call 1 the verdict
+    )
+    state.advance_clock(seconds=1.0)
+    run_consumer(state, "fifo")
+    check_invariants(state)  # message 1 raised PermanentError in invocation 1 and ran again in invocation 2
