@@ -854,7 +854,7 @@ variable "create_idempotency_table" {
 }
 
 variable "track_attempts" {
-  description = "Whether the worker keeps, in the module's DynamoDB table (`TASKQUEUE_ATTEMPTS_TABLE`), each task's runs, each recorded before it starts (so a run that times out or crashes counts as an attempt, and a FIFO message held back behind its group, or received by a throttled invocation, keeps its attempts) and each dead-letter verdict (so a task that raised PermanentError never runs again, even when its batch fails after it or its DLQ send fails). One conditional write per run, one more per dead letter or success on a last attempt, one read when a run is refused. With false, attempts are counted by receives and those two cases can re-run a task; no table is created for it."
+  description = "Whether the worker keeps, in the module's DynamoDB table (`TASKQUEUE_ATTEMPTS_TABLE`), each task's runs, each recorded before it starts (so a run that times out or crashes counts as an attempt, and a FIFO message held back behind its group, or received by a throttled invocation, keeps its attempts) and each dead-letter verdict (so a task that raised PermanentError never runs again, even when its batch fails after it or its DLQ send fails) and the time a `Retry(after=...)` asked for (so it is not run sooner when its batch fails after it). One conditional write per run, one more per dead letter, `Retry` or success on a last attempt, one read when a run is refused. With false, attempts are counted by receives and those two cases can re-run a task; no table is created for it."
   type        = bool
   default     = true
   nullable    = false

@@ -17,34 +17,48 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_model import InvocationKilled, LambdaModel
+from botocore.exceptions import ClientError
+
+from lambda_model import InvocationCrashed, InvocationKilled, LambdaModel
 from taskqueue import PermanentError
-from taskqueue.attempts import LedgerEntry, RunRefused
-from taskqueue.errors import TaskInProgress
+from taskqueue.attempts import LedgerEntry, refusal
+from taskqueue.errors import Retry, TaskInProgress
 from taskqueue.registry import TaskContext, TaskRegistry
 
-__all__ = ["Execution", "Ledger", "ModelIdempotency", "TaskPlan"]
+__all__ = ["Execution", "Ledger", "ModelIdempotency", "TableFaults", "TaskPlan", "registered_name"]
 
 # How a task behaves on each run.
-OK, TRANSIENT, ALWAYS, PERMANENT = "ok", "transient", "always", "permanent"
+OK, TRANSIENT, ALWAYS, PERMANENT, RETRY = "ok", "transient", "always", "permanent", "retry"
+# Each task name is also registered with its own max_attempts, under the name plus this suffix.
+MAX_ATTEMPTS_CHOICES = (1, 2, 3)
+
+
+def registered_name(name: str, max_attempts: int | None) -> str:
+    """The name a task with its own ``max_attempts`` is registered under (the registry holds the policy)."""
+    return name if max_attempts is None else f"{name}.max{max_attempts}"
 
 
 @dataclass(frozen=True)
 class TaskPlan:
     """``behaviour``: ok; transient (fails its first ``failures`` runs); always (fails every run);
-    permanent (raises PermanentError). ``seconds``: how long each run works."""
+    permanent (raises PermanentError); retry (raises ``Retry(after=delay)`` on its first ``failures``
+    runs). ``seconds``: how long each run works. ``max_attempts``: the task's own policy (None: the
+    queue's), which picks the name it is registered under."""
 
     behaviour: str = OK
     failures: int = 0
     seconds: float = 0.0
+    delay: float = 0.0
+    max_attempts: int | None = None
 
     def as_payload(self, tag: int, padding: int) -> dict[str, Any]:
-        return {"n": tag, "plan": [self.behaviour, self.failures, self.seconds], "pad": "p" * padding}
+        plan = [self.behaviour, self.failures, self.seconds, self.delay]
+        return {"n": tag, "plan": plan, "pad": "p" * padding}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> tuple[int, TaskPlan]:
-        behaviour, failures, seconds = payload["plan"]
-        return int(payload["n"]), cls(behaviour, int(failures), float(seconds))
+        behaviour, failures, seconds, delay = payload["plan"]
+        return int(payload["n"]), cls(behaviour, int(failures), float(seconds), float(delay))
 
 
 class TransientFailure(RuntimeError):
@@ -59,8 +73,9 @@ class Execution:
     message_id: str
     start: float
     end: float
-    outcome: str  # "succeeded", "failed", "permanent", "killed"
+    outcome: str  # "succeeded", "failed", "retry" (raised Retry), "permanent", "killed", "crashed"
     invocation: int
+    retry_after: float = 0.0  # what a run that raised Retry asked for
 
 
 @dataclass(frozen=True)
@@ -92,18 +107,26 @@ class Ledger:
     def register(self, registry: TaskRegistry, names: list[str]) -> None:
         for name in names:
             registry.register(name, self.run)
+            for limit in MAX_ATTEMPTS_CHOICES:
+                registry.register(registered_name(name, limit), self.run, max_attempts=limit)
 
     def run(self, payload: dict[str, Any], context: TaskContext) -> None:
         model, invocation = self.current()
-        model.task_started()
         tag, plan = TaskPlan.from_payload(payload)
         timeline = invocation.timeline
         start = timeline.now
-        previous = sum(1 for e in self.executions if e.tag == tag)
 
-        def record(outcome: str) -> None:
-            self.executions.append(Execution(tag, context.message_id, start, timeline.now, outcome, invocation.number))
+        def record(outcome: str, retry_after: float = 0.0) -> None:
+            self.executions.append(
+                Execution(tag, context.message_id, start, timeline.now, outcome, invocation.number, retry_after)
+            )
 
+        try:
+            model.task_started()
+        except InvocationCrashed:
+            record("crashed")  # its run was recorded (write-ahead) and started: it counts
+            raise
+        previous = sum(1 for e in self.executions if e.tag == tag and e.outcome != "crashed")
         try:
             timeline.spend(plan.seconds)
         except InvocationKilled:
@@ -112,6 +135,9 @@ class Ledger:
         if plan.behaviour == PERMANENT:
             record("permanent")
             raise PermanentError(f"task {tag} can never succeed")
+        if plan.behaviour == RETRY and previous < plan.failures:
+            record("retry", plan.delay)
+            raise Retry(after=plan.delay)
         if plan.behaviour == ALWAYS or (plan.behaviour == TRANSIENT and previous < plan.failures):
             record("failed")
             raise TransientFailure(f"task {tag} failed on its run {previous + 1}")
@@ -130,10 +156,44 @@ class _Claim:
     status: str = "INPROGRESS"  # then "COMPLETED", or "DELETED" after an exception
 
 
+# Faults of a DynamoDB call: refused before it took effect (a throttle, a 5xx), or a 5xx once it had.
+THROTTLE, FAIL, FAIL_AFTER = "throttle", "fail", "fail-after"
+TABLE_FAULT_KINDS = (THROTTLE, FAIL, FAIL_AFTER)
+
+
+def _dynamodb_error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"{code} (injected)"}}, operation)
+
+
+@dataclass
+class TableFaults:
+    """Faults drawn per call of a model table: ``faults`` maps a call's number (counted over the table's
+    life, from 0) to a kind; each call the table makes is numbered, whether or not a fault hits it."""
+
+    faults: dict[int, str] = field(default_factory=dict)
+    calls: int = 0
+    hit: list[tuple[str, str]] = field(default_factory=list)  # (operation, kind) of each fault injected
+
+    def call(self, operation: str, effect: Callable[[], Any]) -> Any:
+        kind = self.faults.get(self.calls)
+        self.calls += 1
+        if kind is None:
+            return effect()
+        self.hit.append((operation, kind))
+        if kind == THROTTLE:
+            raise _dynamodb_error("ProvisionedThroughputExceededException", operation)
+        if kind == FAIL:
+            raise _dynamodb_error("InternalServerError", operation)
+        effect()  # FAIL_AFTER: the write took effect, its answer is lost
+        raise _dynamodb_error("InternalServerError", operation)
+
+
 class ModelAttempts:
     """The module's attempts table (``taskqueue.attempts.AttemptLedger``) in memory, shared by every
     execution environment as DynamoDB is: runs written ahead, dead-letter verdicts, completed last runs and
-    the deadline of each message's latest run, on the clock ``now`` (the running invocation's timeline)."""
+    the deadline of each message's latest run, on the clock ``now`` (the running invocation's timeline).
+    Each DynamoDB call may fail as ``faults`` draws (the refusal's read is a call of its own, as in
+    ``AttemptLedger``)."""
 
     def __init__(self, now: Callable[[], float]) -> None:
         self.now = now
@@ -142,34 +202,68 @@ class ModelAttempts:
         self.completed: set[str] = set()
         self.running_until: dict[str, float] = {}
         self.verdicts_sent: set[str] = set()
+        self.not_before: dict[str, float] = {}
+        self.faults = TableFaults()
+        # Verdicts whose write failed (only the environment that gave them remembers them).
+        self.verdicts_not_written: set[str] = set()
+        # Runs recorded whose write's answer was lost (the worker did not start them), per message.
+        self.unanswered_runs: dict[str, int] = defaultdict(int)
 
-    def read(self, message_id: str) -> LedgerEntry:
+    def _entry(self, message_id: str) -> LedgerEntry:
         return LedgerEntry(
             self.runs.get(message_id, 0),
             self.verdicts.get(message_id),
             message_id in self.completed,
             self.running_until.get(message_id),
             verdict_sent=message_id in self.verdicts_sent,
+            not_before=self.not_before.get(message_id),
         )
+
+    def read(self, message_id: str) -> LedgerEntry:
+        entry: LedgerEntry = self.faults.call("GetItem", lambda: self._entry(message_id))
+        return entry
 
     def start_run(self, message_id: str, max_attempts: int | None, seconds_left: float) -> int:
         now = self.now()
-        entry = self.read(message_id)
-        if entry.verdict is not None or entry.completed or (max_attempts is not None and entry.runs >= max_attempts):
-            running = 0.0 if entry.running_until is None else max(0.0, entry.running_until - now)
-            raise RunRefused(entry, running)
-        self.runs[message_id] += 1
-        self.running_until[message_id] = now + seconds_left
+        entry = self._entry(message_id)
+        if (
+            entry.verdict is not None
+            or entry.completed
+            or (max_attempts is not None and entry.runs >= max_attempts)
+            or (entry.not_before is not None and now < entry.not_before)
+        ):
+            self.faults.call("UpdateItem", lambda: None)  # the conditional write, refused
+            raise refusal(self.read(message_id), now)
+
+        def record() -> None:
+            self.runs[message_id] += 1
+            self.running_until[message_id] = now + seconds_left
+
+        try:
+            self.faults.call("UpdateItem", record)
+        except ClientError:
+            if self.faults.hit[-1][1] == FAIL_AFTER:
+                self.unanswered_runs[message_id] += 1
+            raise
         return self.runs[message_id]
 
     def mark_completed(self, message_id: str) -> None:
-        self.completed.add(message_id)
+        self.faults.call("UpdateItem", lambda: self.completed.add(message_id))
+
+    def remember_retry(self, message_id: str, delay_seconds: float) -> None:
+        not_before = self.now() + delay_seconds
+        self.faults.call("UpdateItem", lambda: self.not_before.__setitem__(message_id, not_before))
 
     def remember_verdict(self, message_id: str, verdict: Any) -> None:
-        self.verdicts[message_id] = verdict
+        try:
+            self.faults.call("UpdateItem", lambda: self.verdicts.__setitem__(message_id, verdict))
+        except ClientError:
+            if message_id not in self.verdicts:
+                self.verdicts_not_written.add(message_id)
+            raise
 
     def mark_verdict_sent(self, message_id: str) -> None:
-        self.verdicts_sent.add(message_id)
+        self.faults.call("UpdateItem", lambda: self.verdicts_sent.add(message_id))
 
 
 class ModelIdempotency:
@@ -186,6 +280,10 @@ class ModelIdempotency:
         self.ttl_seconds = ttl_seconds
         self.claims: dict[str, list[_Claim]] = defaultdict(list)
         self._expiry = 0.0
+        # Faults per call: the read-and-claim (a conditional put) before the action, the completion after it.
+        self.faults = TableFaults()
+        # Keys whose completion a fault lost: the store cannot keep them from running again (a known limit).
+        self.unrecorded: set[str] = set()
 
     def register_lambda_context(self, context: Any) -> None:
         self._expiry = self.ledger.now() + context.get_remaining_time_in_millis() / 1000
@@ -200,7 +298,8 @@ class ModelIdempotency:
             self.ledger.skips.append(Skip(key, now, self.ledger.current()[1].number))
             return
         claim = _Claim(start=now, expiry=self._expiry)
-        claims.append(claim)
+        # A claim whose answer is lost stays INPROGRESS until its invocation's deadline, unrun.
+        self.faults.call("PutItem", lambda: claims.append(claim))
         try:
             action()
         except Exception:
@@ -210,7 +309,17 @@ class ModelIdempotency:
             # Cut off (timeout, crash): the record stays INPROGRESS until the invocation's deadline.
             claim.end = claim.expiry
             raise
-        claim.status, claim.end = "COMPLETED", self.ledger.now()
+
+        def complete() -> None:
+            claim.status, claim.end = "COMPLETED", self.ledger.now()
+
+        try:
+            self.faults.call("UpdateItem", complete)
+        except ClientError:
+            if claim.status != "COMPLETED":
+                claim.end = claim.expiry  # Powertools leaves the record INPROGRESS until its expiry
+                self.unrecorded.add(key)
+            raise
 
     @staticmethod
     def _blocks(claim: _Claim, now: float) -> bool:

@@ -14,7 +14,8 @@ plus the init, which the Lambda context reads and the work advances. The global 
 
 Each invocation runs in an execution environment, as on Lambda: a warm one that is idle at the time of
 the Invoke when there is one and the plan has no init, else a new one (a cold start), with its own
-handler from ``new_handler``, so what a handler keeps in memory lives as long as its environment.
+handler from ``new_handler``, so what a handler keeps in memory lives as long as its environment. An
+environment whose invocation timed out or crashed is reset (dropped), as Lambda does.
 """
 
 from __future__ import annotations
@@ -209,6 +210,10 @@ class LambdaModel:
         environment = self._environment(started, cold=timeline.now > started)
         answer = self._run(invocation, environment, event)
         environment.busy_until = timeline.now
+        if invocation.outcome in ("timed out", "crashed"):
+            # Lambda resets an environment whose invocation timed out or crashed: what its handler kept in
+            # memory is gone, and the next invocation meets a new one.
+            self.environments.remove(environment)
         length = timeline.now - started
         if length > read_timeout:
             invocation.outcome = "read timeout"

@@ -610,3 +610,45 @@ def test_a_dead_letter_sent_before_its_batch_was_killed_is_not_sent_again(sqs, q
         "Messages", []
     )
     assert [json.loads(message["Body"])["task"] for message in dead] == ["reject"]
+
+
+# -- Retry(after) when its answer is lost (issue 19, found by the fault model) ---------------------------
+
+
+def test_a_retry_after_is_not_run_early_when_a_later_task_kills_its_batch(sqs, make_queues, registry, table):
+    """A task asks Retry(after=120); the next task of its batch hangs, so the invocation dies and the answer
+    carrying the 120 s is lost. The batch comes back 5 s later (the caller's own backoff): the task is not run,
+    its message is released for what is left of the 120 s; at 121 s it runs."""
+    queues = make_queues(max_receive_count=5)
+    clock = FakeClock()
+    table.clock = clock
+    runs: list[float] = []
+
+    def later(payload):
+        runs.append(clock.now)
+        if len(runs) == 1:
+            raise Retry(after=120)
+
+    def hang(payload):
+        raise _Killed
+
+    registry.register("later", later)
+    registry.register("hang", hang)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=5), sqs, registry, ledger=table)
+    event = received_event(sqs, queues, [body("later")])
+    event["Records"] += received_event(sqs, queues, [body("hang")])["Records"]
+    with pytest.raises(_Killed):
+        worker.handle(event, LambdaContext(30))
+
+    clock.advance(5)
+    _receive_again(event, 2)
+    first = event["Records"][0]["messageId"]
+    answer = worker.handle({"Records": event["Records"][:1]}, LambdaContext(30))
+    assert runs == [1000.0]  # not run 5 s after it asked for 120
+    assert answer["batchItemFailures"] == [{"itemIdentifier": first}]
+    assert answer[batch_response.ANSWER_KEY]["retryDelays"][first] == 115
+
+    clock.advance(116)
+    _receive_again(event, 3)
+    assert worker.handle({"Records": event["Records"][:1]}, LambdaContext(30))["batchItemFailures"] == []
+    assert runs == [1000.0, 1121.0]

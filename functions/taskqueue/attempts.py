@@ -7,7 +7,9 @@ returns still counts, and the write itself refuses a run the message is no longe
 used up, a dead-letter verdict on it, its last allowed run completed). The same item remembers a
 dead-letter verdict whose DLQ send failed, so the task is not run again when the message comes back,
 and when the last run it may start is under way (its invocation's deadline), so that a copy arriving
-meanwhile is not taken for a run that never returned.
+meanwhile is not taken for a run that never returned. A run that asked ``Retry(after=...)`` writes the time
+before which no run may start: the delay travels in the invocation's answer, and when a later task of the
+batch kills the invocation, that answer is lost and the message comes back sooner than asked.
 
 Items live in the module's idempotency table (key ``id``, TTL attribute ``expiration``), under a key
 prefix of their own.
@@ -40,19 +42,30 @@ class LedgerEntry:
     running_until: float | None = None  # the deadline (epoch seconds) of the invocation of its latest run
     run_token: str | None = None  # the token of the write that recorded its latest run
     verdict_sent: bool = False  # its verdict's dead letter went out: the message is not dead-lettered twice
+    not_before: float | None = None  # a run asked Retry(after=...): no run starts before this (epoch seconds)
 
 
 class RunRefused(Exception):
     """The table refused to record a run: the message is not owed one (see ``entry``). Not an error of the task."""
 
-    def __init__(self, entry: LedgerEntry, still_running_seconds: float) -> None:
+    def __init__(self, entry: LedgerEntry, still_running_seconds: float, retry_in_seconds: float = 0.0) -> None:
         self.entry = entry
         # How long the latest run's invocation may still be going (0: its deadline has passed).
         self.still_running_seconds = still_running_seconds
+        # How long until the time its latest run asked to be retried at (0: that time has come).
+        self.retry_in_seconds = retry_in_seconds
         super().__init__(
             f"run refused by the attempts table: {entry.runs} runs recorded, verdict "
-            f"{entry.verdict.reason if entry.verdict else None}, completed {entry.completed}"
+            f"{entry.verdict.reason if entry.verdict else None}, completed {entry.completed}, "
+            f"retry in {retry_in_seconds:.0f} s"
         )
+
+
+def refusal(entry: LedgerEntry, now: float) -> RunRefused:
+    """The refusal of a run at ``now`` (epoch seconds), with how long the entry's times still hold."""
+    running = 0.0 if entry.running_until is None else max(0.0, entry.running_until - now)
+    retry_in = 0.0 if entry.not_before is None else max(0.0, entry.not_before - now)
+    return RunRefused(entry, running, retry_in)
 
 
 class AttemptLedger:
@@ -83,8 +96,9 @@ class AttemptLedger:
         """Record a run before it starts, in an invocation with ``seconds_left``; returns its attempt number.
 
         Raises :class:`RunRefused` when the message is not owed a run: ``max_attempts`` runs recorded
-        already, a dead-letter verdict, or its last allowed run completed. Any other error (a throttle, say)
-        propagates: the run is not recorded, so it must not start.
+        already, a dead-letter verdict, its last allowed run completed, or the time its latest run asked to
+        be retried at not come yet. Any other error (a throttle, say) propagates: the run is not recorded,
+        so it must not start.
         """
         now = self.clock()
         # botocore sends the same request again when its answer is lost (a read timeout): the token makes
@@ -93,8 +107,10 @@ class AttemptLedger:
         condition = (
             "attribute_not_exists(verdict) AND attribute_not_exists(completed)"
             " AND (attribute_not_exists(run_token) OR run_token <> :token)"
+            " AND (attribute_not_exists(not_before) OR not_before <= :now)"
         )
         values: dict[str, Any] = {
+            ":now": {"N": repr(round(now, 3))},
             ":one": {"N": "1"},
             ":token": {"S": token},
             ":until": {"N": repr(round(now + seconds_left, 3))},
@@ -118,8 +134,7 @@ class AttemptLedger:
             entry = self.read(message_id)
             if entry.run_token == token:
                 return entry.runs  # an earlier copy of this very write took effect
-            running = 0.0 if entry.running_until is None else max(0.0, entry.running_until - now)
-            raise RunRefused(entry, running) from None
+            raise refusal(entry, now) from None
         return int(response["Attributes"]["runs"]["N"])
 
     def read(self, message_id: str) -> LedgerEntry:
@@ -129,6 +144,7 @@ class AttemptLedger:
         verdict = item.get("verdict", {}).get("M")
         running_until = item.get("running_until", {}).get("N")
         run_token = item.get("run_token", {}).get("S")
+        not_before = item.get("not_before", {}).get("N")
         return LedgerEntry(
             runs=int(item.get("runs", {}).get("N", 0)),
             verdict=None
@@ -142,6 +158,7 @@ class AttemptLedger:
             running_until=None if running_until is None else float(running_until),
             run_token=run_token,
             verdict_sent="verdict_sent" in item,
+            not_before=None if not_before is None else float(not_before),
         )
 
     def mark_completed(self, message_id: str) -> None:
@@ -152,6 +169,19 @@ class AttemptLedger:
             Key=self._key(message_id),
             UpdateExpression="SET completed = :true, expiration = :expiration",
             ExpressionAttributeValues={":true": {"BOOL": True}, ":expiration": self._expiration()},
+        )
+
+    def remember_retry(self, message_id: str, delay_seconds: float) -> None:
+        """A run asked ``Retry(after=delay_seconds)``: no run of the message starts sooner, even when the answer
+        carrying the delay is lost (a later task of the batch killed the invocation)."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._key(message_id),
+            UpdateExpression="SET not_before = :not_before, expiration = :expiration",
+            ExpressionAttributeValues={
+                ":not_before": {"N": repr(round(self.clock() + delay_seconds, 3))},
+                ":expiration": self._expiration(),
+            },
         )
 
     def remember_verdict(self, message_id: str, verdict: DeadLetter) -> None:

@@ -425,6 +425,15 @@ class Worker:
         if entry.completed:
             logger.info("its last allowed run completed; not run again", extra=keys)
             return None
+        if refusal.retry_in_seconds > 0:
+            # Back before the time its last run asked for (that answer was lost with a killed invocation).
+            return self._release(
+                raw,
+                math.ceil(refusal.retry_in_seconds),
+                "not run: back before the time its last run asked to be retried at; released until then",
+                keys,
+                invocation,
+            )
         if max_attempts is None or entry.runs < max_attempts:
             # Refused for a reason gone by the time it was read (the item changed meanwhile): look again later.
             return self._release(
@@ -519,6 +528,7 @@ class Worker:
             return self._dead_letter(raw, why, keys, invocation)
         if isinstance(failure, Retry):
             delay = failure.delay_seconds
+            self._remember_retry(message_id, delay, keys)
         else:
             delay = visibility_delay(attempt, registered.backoff or self.config.backoff, self.rng)
         invocation.retry_delays[message_id] = delay
@@ -529,6 +539,19 @@ class Worker:
             extra={**keys, "outcome": RETRIED, "error": _describe(failure), "retry_in_seconds": delay},
         )
         raise failure
+
+    def _remember_retry(self, message_id: str, delay: int, keys: dict[str, Any]) -> None:
+        """Keep the time a Retry asked for in the attempts table: the answer carrying the delay is lost if a
+        later task of the batch kills the invocation, and the message then comes back sooner."""
+        if self.ledger is None or delay <= 0:
+            return
+        try:
+            self.ledger.remember_retry(message_id, delay)
+        except Exception as error:
+            logger.warning(
+                "could not keep the retry's time in the attempts table; it holds only if this answer gets out",
+                extra={**keys, "error": _describe(error)},
+            )
 
     def _time_to_start(self, invocation: _Invocation) -> bool:
         remaining = invocation.remaining_seconds()
