@@ -313,6 +313,14 @@ class OperatorModel(RuleBasedStateMachine):
     def worker(self, outcomes: tuple[str, ...]) -> None:
         self._worker_step(outcomes)
 
+    @rule(rounds=st.integers(1, MAX_RECEIVE_COUNT + 1))
+    def invocations_crash(self, rounds: int) -> None:
+        """Workers receive what is visible and crash (a poison message, a timeout), round after round, each
+        lease lapsing: past maxReceiveCount SQS moves the messages to the DLQ, forged attributes and all."""
+        for _ in range(rounds):
+            self._worker_step((CRASH,) * 10)
+            self.clock.advance(VISIBILITY_SECONDS + 1)
+
     @rule(task=st.sampled_from(TASKS))
     def schedule_fails(self, task: str) -> None:
         """EventBridge Scheduler could not deliver a task: it sends it to the DLQ with its attributes."""
@@ -370,10 +378,13 @@ class OperatorModel(RuleBasedStateMachine):
         pauses = dict(interruption.pauses)
 
         def guard(operation: str) -> None:
+            # A call the guard stops is not counted by the endpoint: the next one has the same number.
             number = len(self.endpoint.calls) - base
             if killed and number >= interruption.fault_at:
+                self.fault_met = True
                 raise Killed(f"killed at call {number} ({operation})")
-            if number == interruption.fault_at and interruption.fault == "exception":
+            if number == interruption.fault_at and interruption.fault == "exception" and not self.fault_met:
+                self.fault_met = True
                 raise ConnectionLost(f"connection reset at call {number} ({operation})")
             self.clock.advance(pauses.get(number, 0))
             if number == interruption.interleave_at:
@@ -393,10 +404,12 @@ class OperatorModel(RuleBasedStateMachine):
         dlq_before = dict(dlq.messages)
         queue_before = set(self.sqs.queue(self.queue_url).messages)
         deleted_before = set(dlq.deleted)
+        known_before = set(self.truth)
         base = len(self.endpoint.calls)
         if interruption.fault.startswith("5xx"):
             when = interruption.fault.removeprefix("5xx-")
             self.endpoint.faults = {base + interruption.fault_at: ServerFault(when, interruption.fault_attempts)}
+        self.fault_met = False
         self.endpoint.guard = self._guard(base, interruption)
         spy, recorder = Spy(self.client), Recorder()
         report: TriageReport | None = None
@@ -419,12 +432,12 @@ class OperatorModel(RuleBasedStateMachine):
         finally:
             self.endpoint.guard = None
             self.endpoint.faults = {}
-        faulted = report is None or any(number >= base for number, _, _ in self.endpoint.hits)
+        faulted = self.fault_met or any(number >= base for number, _, _ in self.endpoint.hits)
         if report is not None:
             note(f"report: {report.as_dict()}")
             STATS[f"{command} {'succeeded' if report.succeeded else 'failed'}"] += 1
         self._learn_redrives()
-        arrived = {i: m for i, m in dlq.messages.items() if i not in dlq_before}
+        arrived = set(self.truth) - known_before  # dead letters that came in during the run
         deleted = [i for i in dlq.deleted if i not in deleted_before]
 
         # The reason and task shown are the truth; only what the selection takes is reported.
