@@ -282,14 +282,14 @@ class OperatorModel(RuleBasedStateMachine):
         sent = self._sqs("SendMessage", **first.arguments)
         self.truth[sent["MessageId"]] = Truth(reason, task, tag)
 
-    def _schedule_fails(self, task: str) -> None:
+    def _schedule_fails(self, task: str, group: str = GROUPS[0]) -> None:
         tag = self._new_tag(task)
         sent = self._sqs(
             "SendMessage",
             QueueUrl=self.dlq_url,
             MessageBody=body(task, tag),
             MessageAttributes=schedule_failure(tag).message_attributes(),
-            **self._fifo_params(f"schedule-{tag}"),
+            **self._fifo_params(group),  # the task's group, as the schedule's target names it
         )
         self.truth[sent["MessageId"]] = Truth(SCHEDULE_FAILED, task, tag)
         STATS["schedule failed"] += 1
@@ -327,10 +327,10 @@ class OperatorModel(RuleBasedStateMachine):
             self._worker_step((CRASH,) * 10)
             self.clock.advance(VISIBILITY_SECONDS + 1)
 
-    @rule(task=st.sampled_from(TASKS))
-    def schedule_fails(self, task: str) -> None:
+    @rule(task=st.sampled_from(TASKS), group=st.sampled_from(GROUPS))
+    def schedule_fails(self, task: str, group: str) -> None:
         """EventBridge Scheduler could not deliver a task: it sends it to the DLQ with its attributes."""
-        self._schedule_fails(task)
+        self._schedule_fails(task, group)
 
     @rule(seconds=st.sampled_from([1, 29, 31, 120, 400, 1000]))
     def advance(self, seconds: int) -> None:
@@ -532,7 +532,7 @@ class OperatorModel(RuleBasedStateMachine):
         assert not unknown, f"DLQ messages of unknown provenance: {unknown}"
 
 
-OPERATOR_MODEL = Budget(bounded_examples=60, long_examples=2000, steps=30)
+OPERATOR_MODEL = Budget(bounded_examples=100, long_examples=2000, steps=30)
 
 
 @pytest.mark.timeout(0 if is_long() else 300)
@@ -569,7 +569,7 @@ def test_regression_a_fifo_lease_lapsing_between_send_and_delete_is_reported_and
     state = OperatorModel()
     try:
         state.set_up(fifo=True)
-        state.schedule_fails(task="send_email")
+        state.schedule_fails(task="send_email", group="g1")
         first = Interruption("none", 0, 1, pauses=((5, 45),), interleave_at=None, interleave_outcomes=())
         settings = ScanSettings(30, 0, state.clock)
         state._run("redrive", Selection(), False, settings, first)
