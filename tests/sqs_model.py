@@ -4,8 +4,9 @@ It covers what the task queue's runtime uses, as the SQS developer guide and API
 standard and FIFO queues, delays, visibility timeouts, receive counts and timestamps, FIFO message
 groups (one batch of a group in flight at a time, in order), the FIFO deduplication window (by
 MessageDeduplicationId or by content), ReceiveRequestAttemptId on FIFO, redrive to a dead-letter queue
-past maxReceiveCount (checked when a receive would deliver the message, as SQS does), retention, and
-the batch calls with their per-entry results.
+past maxReceiveCount (checked when a receive would deliver the message, as SQS does; the moved message
+carries the DeadLetterQueueSourceArn system attribute, which moto leaves out), ListDeadLetterSourceQueues,
+retention, and the batch calls with their per-entry results.
 
 Operations take the API's parameters (as boto3 sends them) and the time of the call, and return the
 API's response or raise :class:`SqsError` with SQS's error code and HTTP status. ``sqs_endpoint``
@@ -200,6 +201,8 @@ class StoredMessage:
     handles: list[str] = field(default_factory=list)
     handle_expires_at: float = 0.0  # the latest receive's visibility end (FIFO handles expire with it)
     received_at: float = 0.0  # the latest receive (the 12-hour visibility limit counts from it)
+    # The source queue's ARN on a message SQS's redrive moved: the DeadLetterQueueSourceArn system attribute.
+    dead_letter_source_arn: str | None = None
 
     def in_flight(self, now: float) -> bool:
         return bool(self.handles) and now < self.visible_at
@@ -289,6 +292,7 @@ class SqsModel:
         "DeleteMessageBatch",
         "ChangeMessageVisibility",
         "ChangeMessageVisibilityBatch",
+        "ListDeadLetterSourceQueues",
     )
 
     def call(self, operation: str, params: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -354,6 +358,14 @@ class SqsModel:
             raise SqsError("InvalidAttributeName", f"Unknown Attribute {unknown[0]}.")
         selected = {name: everything[name] for name in names if name in everything}
         return {"Attributes": selected} if selected else {}
+
+    def _list_dead_letter_source_queues(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """The queues whose redrive policy names this one (one page: the model holds few queues)."""
+        target = self.queue(params["QueueUrl"])
+        sources = [
+            q.url for q in self.queues.values() if (q.redrive_policy or {}).get("deadLetterTargetArn") == target.arn
+        ]
+        return {"queueUrls": sources}
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -556,6 +568,7 @@ class SqsModel:
             sequence_number=message.sequence_number,
             receive_count=message.receive_count,
             first_receive_at=message.first_receive_at,
+            dead_letter_source_arn=queue.arn,
         )
         target.messages[moved.message_id] = moved
 
@@ -638,6 +651,8 @@ class SqsModel:
                 "ApproximateReceiveCount": str(message.receive_count),
                 "ApproximateFirstReceiveTimestamp": _millis(message.first_receive_at or message.sent_at),
             }
+            if message.dead_letter_source_arn is not None:
+                system["DeadLetterQueueSourceArn"] = message.dead_letter_source_arn
             if queue.fifo:
                 system.update(
                     MessageGroupId=str(message.group_id),
