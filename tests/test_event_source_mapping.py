@@ -457,7 +457,7 @@ def test_a_worker_that_cannot_start_burns_receives_but_dead_letters_each_task_wi
     for n in range(3):
         sqs.send_message(QueueUrl=deployed.queue_url, MessageBody=json.dumps({"task": "greet", "payload": {"n": n}}))
     pollers = run_pollers(invoke)
-    _wait_until(lambda: _count(sqs, dlq_url) == 3, seconds=30)
+    _wait_until(lambda: _count(sqs, dlq_url) == 3, "3 dead letters", seconds=30)
     pollers.stop()
 
     letters = sqs.receive_message(
