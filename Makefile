@@ -14,7 +14,7 @@ LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
 	functions/boto3-bundle/requirements.txt requirements-dev.txt requirements-checkov.txt \
 	tests/fixtures/compiled-requirements.txt
 
-.PHONY: help build test lint fmt lock clean demo bench soak docs checkov venv upgrade-test
+.PHONY: help build test acceptance lint fmt lock clean demo bench soak docs checkov venv upgrade-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -52,7 +52,12 @@ soak: build ## Reliability soak: 2,000 tasks under injected faults, then the lon
 # the Terraform applies and the local stack wait on the emulator much of the time (8 min against 13 here).
 # Files start longest first (tests/conftest.py: LONGEST_FILES_FIRST), not in xdist's order by test count.
 test: $(BIN)/.installed checkov ## Run the test suite (moto, Terraform where installed) and checkov
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10 -m "not acceptance"
+
+# End to end, minutes a test (examples applied and planned again, the README's quickstart, a 300-task soak):
+# kept out of `make test`'s 9 minutes; CI runs them after it (.ci/run).
+acceptance: $(BIN)/.installed ## The end-to-end tests: examples applied and re-planned, the README's quickstart, a short soak
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10 -m acceptance
 
 # Not in `make test`: two applies of examples/basic on the emulator take a few minutes.
 upgrade-test: $(BIN)/.installed ## examples/basic from the previous release (CHANGELOG.md) upgraded on the local stack: nothing destroyed or lost

@@ -28,6 +28,7 @@ LONGEST_FILES_FIRST = (
     "test_local_stack.py",
     "test_process_cleanup.py",
     "test_terraform_apply.py",
+    "test_quickstart.py",
     "test_build.py",
     "test_soak.py",
 )

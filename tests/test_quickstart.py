@@ -73,6 +73,7 @@ def _run(command: str, cwd: Path, environment: dict[str, str], timeout: float) -
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.acceptance
 def test_the_readme_quickstart_runs_as_written(tmp_path: Path):
     try:
         tf.setup()

@@ -11,6 +11,7 @@ from taskqueue_local.scenarios import soak
 from taskqueue_local.scenarios.soak_sizing import Measurement, SizingRules, size
 
 
+@pytest.mark.acceptance
 def test_short_soak_loses_nothing_under_faults(tmp_path):
     # More slow receives than the long run, so that a short run meets a few.
     result = soak.run(soak.SoakConfig(tasks=300, slow_receive_rate=0.05, timeout=240), work_dir=tmp_path)

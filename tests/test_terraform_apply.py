@@ -19,7 +19,7 @@ from taskqueue_local.deployment import terraform_stack
 from taskqueue_local.infrastructure import processes
 from tools import terraform as tf
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.acceptance]
 
 # What moto 5.2 cannot hold, so that a second plan after an apply on the local stack changes it again,
 # by (resource type, attribute). Anything else a second plan would change is a defect of the module.
