@@ -610,10 +610,38 @@ def test_the_rest_of_a_split_batch_is_held_back_not_released_when_the_worker_can
 
     report = stack.run()
 
-    assert report.invocations == 1  # the first part found the worker cannot start; the rest was not invoked
+    # Every part goes to the worker, which holds it back for its backoff (and dead-letters a message on its last
+    # receive, with the reason: see the next test); nothing of the batch is released to burn another receive.
+    assert report.invocations == 5
     assert report.released == 0 and report.failed == 10
     visibility = [
         e["VisibilityTimeout"] for c in stack.calls.named("ChangeMessageVisibilityBatch") for e in c["Entries"]
     ]
     assert len(visibility) == 10 and min(visibility) > 0
     assert stack.depth() == {"visible": 0, "in_flight": 10}
+
+
+def test_every_part_of_a_split_batch_on_its_last_receive_is_dead_lettered_with_the_reason(sqs, make_queues):
+    """A cold consumer's split batch whose messages are on the last receive SQS allows: the first part finds the
+    worker cannot start, and the rest must reach it too, so the worker dead-letters every one with
+    ``worker_cannot_start``. Held back unseen, the rest would be moved by SQS's redrive with no reason."""
+    queues = make_queues(max_receive_count=3)
+    stack = Stack(sqs, queues, max_concurrency=1, max_invoke_payload_bytes=12_000)
+    _cannot_start(stack)
+    stack.worker.config = replace(stack.worker.config, max_receive_count=3)
+    stack.send("big", "x" * 5_000, count=10)
+    for _ in range(2):  # two receives burned before the worker broke: each message received once a round
+        handles: list[str] = []
+        while len(handles) < 10:
+            messages = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+            handles += [message["ReceiptHandle"] for message in messages.get("Messages", [])]
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=queues.url, ReceiptHandle=handle, VisibilityTimeout=0)
+
+    stack.run()
+
+    dead = sqs.receive_message(
+        QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+    ).get("Messages", [])
+    reasons = [message["MessageAttributes"]["taskqueue.reason"]["StringValue"] for message in dead]
+    assert reasons == ["worker_cannot_start"] * 10

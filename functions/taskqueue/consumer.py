@@ -319,12 +319,6 @@ class Consumer:
         chunks = chunk_records(records, self.config.max_invoke_payload_bytes)
         failed_groups: set[str] = set()
         for index, chunk in enumerate(chunks):
-            if index > 0 and report.worker_start_failures:
-                # Not invoked: held back for their backoff like the part that found the worker cannot start
-                # (a release would hand them at once to another run, to burn a receive each).
-                rest = [record for part in chunks[index:] for record in part]
-                self._settle(rest, set(), InvocationOutcome.CANNOT_START, None, received_at, report)
-                return
             if index > 0 and not budget.can_dispatch():
                 self._release([record["receiptHandle"] for rest in chunks[index:] for record in rest], report)
                 return
