@@ -491,12 +491,7 @@ class Worker:
             why = DeadLetter(dead_letter_queue.WORKER_CANNOT_START, str(self.start_failure), task)
             return self._dead_letter(raw, why, keys, invocation)
         delay = visibility_delay(count, self.config.backoff, self.rng)
-        invocation.retry_delays[str(raw["messageId"])] = delay
-        invocation.failed += 1
-        logger.warning(
-            "not run: the worker cannot start; it will be retried", extra={**keys, "retry_in_seconds": delay}
-        )
-        raise self.start_failure
+        return self._release(raw, delay, "not run: the worker cannot start; it will be retried", keys, invocation)
 
     def _dead_lettered_before(self, raw: Mapping[str, Any], keys: dict[str, Any], invocation: _Invocation) -> None:
         """Dead-lettered before, and back (its send failed, or its batch failed after it): never run it again;
