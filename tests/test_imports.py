@@ -2,7 +2,8 @@
 
 - ``taskqueue_local``: infrastructure < deployment < scenarios < the CLI; a layer imports only from the
   layers before it (no layer imports a scenario), and nothing there imports the benchmark.
-- tests import helper modules (``aws_fakes``, ``aws_settings``), never another test module or conftest,
+- tests import helpers from ``tests.support`` (``aws_fakes``, ``aws_settings``, the models), never another
+  test module or conftest; the helpers import no test module either,
   and from moto only its public entry points (``mock_aws``, the server), never its models or backends
   (its private state and clock); they use AWS's API, as the code under test does.
 """
@@ -56,10 +57,23 @@ def test_every_module_of_the_local_stack_is_in_a_layer():
 
 def test_tests_import_no_test_module_conftest_or_moto_internals():
     test_modules = {path.stem for path in (ROOT / "tests").glob("test_*.py")} | {"conftest"}
+    test_files = sorted((ROOT / "tests").rglob("*.py"))
+    assert ROOT / "tests" / "support" / "sqs_model.py" in test_files
+
+    def imports_a_test_module(module: str) -> bool:
+        parts = module.split(".")
+        return parts[0] in test_modules or (parts[0] == "tests" and len(parts) > 1 and parts[1] in test_modules)
+
     offending = {
-        f"{path.name}: {module}"
-        for path in sorted((ROOT / "tests").glob("*.py"))
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in test_files
         for module in imported_modules(path)
-        if module.split(".")[0] in test_modules or (module.split(".")[0] == "moto" and module not in MOTO_PUBLIC)
+        if imports_a_test_module(module) or (module.split(".")[0] == "moto" and module not in MOTO_PUBLIC)
     }
     assert not offending, sorted(offending)
+
+
+def test_test_helpers_live_in_the_support_package():
+    """A module at the top of tests/ is a test module (or conftest): helpers go in tests/support/."""
+    loose = {path.name for path in (ROOT / "tests").glob("*.py")} - {"__init__.py", "conftest.py"}
+    assert {name for name in loose if not name.startswith("test_")} == set()
