@@ -14,8 +14,8 @@ from typing import Any
 
 from bench import cost_model, metric_series, runtime_cost
 from bench.drain import CONSUMER_MEMORY_GB, Measurement, Trickle, Window
-from taskqueue_local.scenarios.toolkit.statistics import median_by, percentile
-from taskqueue_local.scenarios.toolkit.tables import table
+from taskqueue_local.infrastructure.statistics import median_by, percentile
+from taskqueue_local.infrastructure.tables import table
 
 TASK_NAMES = 1  # the no-op task: metric series per task name are counted for this many
 # The scheduled consumer at the module's defaults (consumer_max_concurrency 4, consumer_receivers 1).

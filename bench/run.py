@@ -44,10 +44,10 @@ from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.deployment.instrumented_consumer import instrumented_consumer
+from taskqueue_local.infrastructure.call_counter import CallCounter
+from taskqueue_local.infrastructure.lambda_context import LambdaContext
 from taskqueue_local.infrastructure.shutdown import exit_on_signals
-from taskqueue_local.scenarios.toolkit.calls import CallCounter
-from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
-from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
 
 BENCH_DIR = Path(__file__).resolve().parent
 # The task packages of the benchmark's one zip: the no-op task, the baseline's worker, the bare handler.
