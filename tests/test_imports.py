@@ -4,7 +4,7 @@
   layers before it (no layer imports a scenario), and nothing there imports the benchmark; the benchmark
   imports no scenario.
 - tests import helpers from ``tests.support`` (``aws_fakes``, ``aws_settings``, the models), never another
-  test module or conftest; the helpers import no test module either,
+  test module or conftest (absolute imports only); the helpers import no test module either,
   and from moto only its public entry points (``mock_aws``, the server), never its models or backends
   (its private state and clock); they use AWS's API, as the code under test does.
 """
@@ -30,6 +30,12 @@ def imported_modules(path: Path) -> Iterator[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             yield node.module
             yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def relative_imports(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            yield "." * node.level + (node.module or "")
 
 
 def _layer_files(layer: str) -> list[Path]:
@@ -89,6 +95,8 @@ def test_tests_import_no_test_module_conftest_or_moto_internals():
         if imports_a_test_module(module) or (module.split(".")[0] == "moto" and module not in MOTO_PUBLIC)
     }
     assert not offending, sorted(offending)
+    # Relative imports would get round the check above (`from . import test_worker`): tests name tests.support.
+    assert [f"{path.relative_to(ROOT)}: {module}" for path in test_files for module in relative_imports(path)] == []
 
 
 def test_test_helpers_live_in_the_support_package():
