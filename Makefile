@@ -19,11 +19,12 @@ LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt
+$(BIN)/.installed: requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
-	# The sources import from the checkout (functions/ holds the Lambda package), as `pip install -e` would.
-	$(BIN)/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "lambda-task-queue.pth").write_text("$(CURDIR)/functions\n$(CURDIR)\n")'
+	# The runtime (functions/taskqueue) editable from the checkout; the rest of the checkout runs from its root.
+	# Built with the setuptools just installed from the lock (no unhashed download); its dependencies are there.
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 $(CHECKOV_VENV)/bin/.installed: requirements-checkov.txt
@@ -91,7 +92,7 @@ lock: $(BIN)/.installed ## Recompile every requirements*.in into a hashed .txt
 	$(PIP_COMPILE) -o tests/fixtures/compiled-requirements.txt tests/fixtures/compiled-requirements.in
 
 clean: ## Remove build output, virtualenvs and caches
-	rm -rf dist build .pytest_cache .ruff_cache .mypy_cache .local
+	rm -rf dist build .pytest_cache .ruff_cache .mypy_cache .local functions/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .terraform -type d -prune -exec rm -rf {} +
 	rm -rf $(VENV) $(CHECKOV_VENV)

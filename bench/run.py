@@ -24,8 +24,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from bench import runtime_cost
 from bench.baseline import scheduler as baseline
@@ -39,15 +39,16 @@ from bench.drain import (
     Window,
     trickle_latency,
 )
-from bench.report import chart, results, tables
+from bench.figures import Drained, IdleRun, figures
+from bench.report import chart, tables
 from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.deployment.instrumented_consumer import instrumented_consumer
+from taskqueue_local.infrastructure.call_counter import CallCounter
+from taskqueue_local.infrastructure.lambda_context import LambdaContext
 from taskqueue_local.infrastructure.shutdown import exit_on_signals
-from taskqueue_local.scenarios.toolkit.calls import CallCounter
-from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
-from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
 
 BENCH_DIR = Path(__file__).resolve().parent
 # The task packages of the benchmark's one zip: the no-op task, the baseline's worker, the bare handler.
@@ -67,7 +68,7 @@ def _warm(deployment: Deployment, concurrency: int) -> None:
         list(pool.map(lambda _: invoke(), range(concurrency)))
 
 
-def idle_consumer_run(bench: DrainBench) -> dict[str, float]:
+def idle_consumer_run(bench: DrainBench) -> IdleRun:
     """A drain-mode run (the default) on an empty queue: seconds, SQS calls and log bytes of one run."""
     deployment = bench.deployment()
     config = ConsumerConfig(
@@ -83,23 +84,23 @@ def idle_consumer_run(bench: DrainBench) -> dict[str, float]:
     started = time.perf_counter()
     with contextlib.redirect_stdout(output):
         consumer.consumer.run(LambdaContext(IDLE_CONSUMER_BUDGET))
-    return {
-        "seconds": time.perf_counter() - started,
-        "sqs_calls": consumer.calls.total("sqs.") - calls_before,
-        "log_bytes": len(output.getvalue().encode()),
-    }
+    return IdleRun(
+        seconds=time.perf_counter() - started,
+        sqs_calls=consumer.calls.total("sqs.") - calls_before,
+        log_bytes=len(output.getvalue().encode()),
+    )
 
 
-def idle_baseline_tick(bench: DrainBench) -> dict[str, float]:
+def idle_baseline_tick(bench: DrainBench) -> IdleRun:
     deployment = bench.deployment(BASELINE_WORKER)
     sqs, lambda_client = deployment.client("sqs", direct=True), deployment.client("lambda")
     counter = CallCounter(sqs)
     started = time.perf_counter()
     baseline.tick(sqs, lambda_client, deployment.queues.url, BASELINE_WORKER)
-    return {"seconds": time.perf_counter() - started, "sqs_calls": counter.total(), "log_bytes": 0}
+    return IdleRun(seconds=time.perf_counter() - started, sqs_calls=counter.total(), log_bytes=0)
 
 
-def drain(work_dir: Path, zip_path: Path, window: Window, trickle: Trickle, repeats: int) -> dict[str, Any]:
+def drain(work_dir: Path, zip_path: Path, window: Window, trickle: Trickle, repeats: int) -> Drained:
     with DirectStack(work_dir, [zip_path.parent], separate_data_plane=True) as stack:
         bench = DrainBench(stack, window)
         dlq_url = stack.create_queues("bench-functions", max_receive_count=5).dlq_url
@@ -130,8 +131,7 @@ def drain(work_dir: Path, zip_path: Path, window: Window, trickle: Trickle, repe
         latency = {
             design: trickle_latency(bench, design, trickle) for design in ("scheduled consumer", "event source mapping")
         }
-        idle = {"consumer": idle_consumer_run(bench), "baseline": idle_baseline_tick(bench)}
-    return {"measured": measured, "latency": latency, "idle": idle}
+        return Drained(measured, latency, idle_consumer_run(bench), idle_baseline_tick(bench))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,13 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         runtime = runtime_cost.measure(zip_path, args.runtime_repeats)
         print("== drain rate, each design over fixed windows", flush=True)
         drained = drain(Path(work), zip_path, window, trickle, args.repeats)
-    result = results(drained, runtime, window, trickle, args.repeats)
-    result["seconds"] = time.monotonic() - started
+    result = replace(figures(drained, runtime, window, trickle, args.repeats), seconds=time.monotonic() - started)
     print(tables(result))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "results.json").write_text(json.dumps(result.as_json(), indent=2) + "\n")
     chart(result, args.out / "results.png")
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.png'} in {result['seconds']:.0f} s")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.png'} in {result.seconds:.0f} s")
     return 0
 
 

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from aws_settings import REGION, STATE_TABLE
-from model_profiles import load_profile
 from taskqueue_local.deployment.deployment import Queues
+from tests.support.aws_settings import REGION, STATE_TABLE
+from tests.support.model_profiles import load_profile
 
 # Every @given runs in the selected profile: derandomized in make test, exploring in make soak.
 load_profile()

@@ -1,14 +1,17 @@
-"""The benchmark's own arithmetic and counting: the cost model, the metric series, the runtime probe."""
+"""The benchmark's own arithmetic and counting: the cost model, the metric series, the runtime probe, the figures
+and the results file."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bench import cost_model, metric_series, runtime_cost
+from bench import cost_model, drain, figures, metric_series, report, runtime_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,3 +74,68 @@ def test_the_runtime_probe_measures_a_built_worker(tmp_path):
         "baseline",
         runtime_cost.REFERENCE.name,
     }
+
+
+def _run(design: str, setting: str, tasks: int, seconds: float, calls: int) -> drain.Measurement:
+    return drain.Measurement(design, setting, tasks, seconds, {"sqs.ReceiveMessage": calls}, invocations=tasks // 10)
+
+
+def _figures() -> figures.Results:
+    measured = {
+        "ceiling 1": [_run("emulator ceiling", "clients=1", 100, 1.0, 10)],
+        "ceiling 8": [_run("emulator ceiling", "clients=8", n, 1.0, 20) for n in (180, 200, 190)],
+        report.DEFAULT_CONSUMER: [_run("scheduled consumer", "4/1", n, 1.0, 20) for n in (150, 120, 130)],
+        "consumer 8/8": [_run("scheduled consumer", "8/8", n, 1.0, 40) for n in (170, 160, 175)],
+        "esm 4": [_run("event source mapping", "4", 140, 1.0, 30)],
+        "baseline": [_run("baseline", "tick", 30, 1.0, 60)],
+    }
+    idle = figures.IdleRun(seconds=1.0, sqs_calls=1, log_bytes=800)
+    latency = {"scheduled consumer": [100.0, 200.0, 300.0], "event source mapping": [50.0, 60.0]}
+    runtime = runtime_cost.RuntimeFigures(
+        repeats=3,
+        log_bytes_per_task={runtime_cost.WORKER.name: 40.0, runtime_cost.BARE.name: 0.0},
+        cpu_us_per_task={runtime_cost.WORKER.name: 300.0, runtime_cost.BARE.name: 100.0},
+        cold_start_seconds={
+            runtime_cost.WORKER.name: 0.2,
+            runtime_cost.BARE.name: 0.1,
+            runtime_cost.REFERENCE.name: 0.19,
+            "baseline": 0.15,
+        },
+        cold_start_ratio=1.05,
+        cold_start_pairs=[1.05],
+    )
+    drained = figures.Drained(measured, latency, idle, idle)
+    return figures.figures(drained, runtime, drain.Window(), drain.Trickle(), repeats=3)
+
+
+def test_the_figures_take_each_runs_median_and_each_design_at_its_fastest():
+    results = _figures()
+    assert results.ceiling.tasks == 190  # the median of ceiling 8's repeats, faster than ceiling 1
+    defaults = results.measurement(report.DEFAULT_CONSUMER)
+    assert (defaults.median.tasks, defaults.rates) == (130, [150.0, 120.0, 130.0])
+    assert defaults.fraction_of_ceiling == pytest.approx(130 / 190)
+    consumer = results.designs["scheduled consumer"]
+    assert (consumer.best, consumer.tasks_per_second) == ("consumer 8/8", 170)
+    assert consumer.usage_per_task.function_log_bytes == 40.0 and consumer.usage_per_task.invocations == 0.1
+    assert (consumer.latency.p50_ms, consumer.latency.tasks) == (200.0, 3)
+    baseline = results.designs["baseline"]
+    assert baseline.tasks_per_second == pytest.approx(10 / 60) and baseline.tasks_per_second_measured == 30
+    assert baseline.usage_per_task.function_log_bytes == 0.0  # its worker logs nothing of its own
+    assert baseline.latency.modelled
+
+
+def test_the_results_file_keeps_the_shape_of_the_stored_one():
+    """bench/results.json as the last `make bench` wrote it, key for key (docs/performance.md reads it)."""
+
+    def shape(value: object) -> object:
+        if isinstance(value, dict):  # calls_per_task is keyed by the operations a run made: its values are data
+            return {key: "dict" if key == "calls_per_task" else shape(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [shape(value[0])] if value and isinstance(value[0], dict) else "list"
+        return type(value).__name__ if isinstance(value, str | bool) or value is None else "number"
+
+    stored = json.loads((ROOT / "bench" / "results.json").read_text())
+    written = json.loads(json.dumps(replace(_figures(), seconds=1.0).as_json()))
+    assert shape(written) == shape(stored)
+    shown = report.tables(_figures())
+    assert "Goals" in shown and "consumer 8/8" in shown and "prices (us-east-1" in shown

@@ -12,8 +12,6 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext, LogCapture, ReceiptHandles
-from aws_settings import REGION
 from taskqueue import consumer as consumer_module
 from taskqueue.batch_response import InvalidWorkerResponse, parse
 from taskqueue.config import BackoffConfig, ConfigError, ConsumerConfig, WorkerConfig
@@ -22,6 +20,8 @@ from taskqueue.errors import WORKER_START_ERROR_TYPES, WorkerCannotStart
 from taskqueue.limits import invoke_read_timeout, longest_invocation
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
+from tests.support.aws_fakes import CallRecorder, FakeClock, InProcessLambda, LambdaContext, LogCapture, ReceiptHandles
+from tests.support.aws_settings import REGION
 
 
 class Stack:

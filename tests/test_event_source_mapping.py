@@ -17,7 +17,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from aws_fakes import FakeClock
 from taskqueue.config import Backoff, WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, WORKER_CANNOT_START
 from taskqueue.errors import WorkerCannotStart
@@ -33,6 +32,7 @@ from taskqueue_local.infrastructure.event_source_mapping import (
     read_mappings,
 )
 from taskqueue_local.infrastructure.lambda_service import Invocation
+from tests.support.aws_fakes import FakeClock
 
 REGION = "us-east-1"
 FUNCTION = "esm-worker"

@@ -52,27 +52,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from aws_fakes import LambdaContext
-from aws_settings import REGION
-from fault_ledger import (
-    ALWAYS,
-    MAX_ATTEMPTS_CHOICES,
-    OK,
-    PERMANENT,
-    RETRY,
-    TABLE_FAULT_KINDS,
-    TRANSIENT,
-    Execution,
-    Ledger,
-    ModelAttempts,
-    ModelIdempotency,
-    TaskPlan,
-    registered_name,
-)
-from lambda_model import InvokePlan, LambdaModel
-from model_profiles import Budget, is_long, model_settings
-from sqs_endpoint import ServerFault, SqsEndpoint
-from sqs_model import SimClock, SqsModel, StoredMessage
 from taskqueue import consumer as consumer_module
 from taskqueue import dead_letter_queue
 from taskqueue import worker as worker_module
@@ -87,6 +66,27 @@ from taskqueue.operations.dlq_message import REDRIVE, read_reason
 from taskqueue.producer import EnqueueError, Task, TaskQueue
 from taskqueue.registry import TaskRegistry
 from taskqueue.sqs_event import message_to_record
+from tests.support.aws_fakes import LambdaContext
+from tests.support.aws_settings import REGION
+from tests.support.fault_ledger import (
+    ALWAYS,
+    MAX_ATTEMPTS_CHOICES,
+    OK,
+    PERMANENT,
+    RETRY,
+    TABLE_FAULT_KINDS,
+    TRANSIENT,
+    Execution,
+    Ledger,
+    ModelAttempts,
+    ModelIdempotency,
+    TaskPlan,
+    registered_name,
+)
+from tests.support.lambda_model import InvokePlan, LambdaModel
+from tests.support.model_profiles import Budget, is_long, model_settings
+from tests.support.sqs_endpoint import ServerFault, SqsEndpoint
+from tests.support.sqs_model import SimClock, SqsModel, StoredMessage
 
 # -- draws held back while the defect they trigger is open ----------------------------------------
 # Each name is a kind of fault the runtime on main does not survive yet (issue 10). While it is here,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from aws_fakes import LambdaContext, LogCapture, received_event
 from taskqueue import consumer, telemetry, worker
 from taskqueue.config import ConfigError
 from taskqueue.errors import WorkerCannotStart
+from tests.support.aws_fakes import LambdaContext, LogCapture, received_event
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from aws_fakes import LambdaContext, received_event
-from aws_settings import STATE_TABLE
 from taskqueue.config import WorkerConfig
 from taskqueue.idempotency import IdempotentRunner
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
+from tests.support.aws_fakes import LambdaContext, received_event
+from tests.support.aws_settings import STATE_TABLE
 
 TABLE = STATE_TABLE
 # How long a thread waits for the other; only a broken test waits that long.
@@ -172,7 +172,7 @@ def test_a_copy_arriving_on_its_last_receive_while_the_first_runs_is_not_dead_le
 def test_an_idempotency_table_failure_before_the_task_runs_is_not_an_attempt(sqs, make_queues, table):
     """The idempotency table throttles on the message's only allowed attempt: the task did not run, so it is
     released for later, not dead-lettered as retries_exhausted."""
-    from aws_fakes import FailingCalls
+    from tests.support.aws_fakes import FailingCalls
 
     queues = make_queues(max_receive_count=1)
     ran: list[Any] = []
@@ -196,7 +196,7 @@ def test_an_idempotency_table_failure_before_the_task_runs_is_not_an_attempt(sqs
 def test_a_task_that_returned_is_not_run_again_when_its_completion_cannot_be_recorded(sqs, queues, table):
     """The task ran and returned; Powertools then fails to record the completion. The run succeeded: the
     message is done, not retried (a retry would run the task again once the in-progress record expires)."""
-    from aws_fakes import FailingCalls
+    from tests.support.aws_fakes import FailingCalls
 
     ran: list[Any] = []
     registry = TaskRegistry()

@@ -16,10 +16,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from aws_settings import REGION
 from taskqueue_local.infrastructure.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.infrastructure.lambda_service import ArtifactIndex, LocalLambda
 from taskqueue_local.infrastructure.runtime_layer import ensure_boto3_layer
+from tests.support.aws_settings import REGION
 
 HANDLERS = """
 import json, os, time

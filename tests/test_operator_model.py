@@ -45,10 +45,6 @@ from hypothesis import currently_in_test_context, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from aws_settings import REGION
-from model_profiles import Budget, is_long, model_settings
-from sqs_endpoint import ServerFault, SqsEndpoint
-from sqs_model import SimClock, SqsModel
 from taskqueue.dead_letter_queue import REASONS, DeadLetter, entries
 from taskqueue.operations.dlq_message import REDRIVE, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
@@ -62,6 +58,10 @@ from taskqueue.operations.triage import (
     redrive_dead_letters,
 )
 from taskqueue.schedule_dead_letters import SCHEDULE_FAILED, ScheduleFailure
+from tests.support.aws_settings import REGION
+from tests.support.model_profiles import Budget, is_long, model_settings
+from tests.support.sqs_endpoint import ServerFault, SqsEndpoint
+from tests.support.sqs_model import SimClock, SqsModel
 
 TASKS = ("send_email", "resize")
 GROUPS = ("g1", "g2")

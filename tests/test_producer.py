@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from aws_fakes import CallRecorder
 from taskqueue.producer import EnqueueError, Task, TaskQueue
+from tests.support.aws_fakes import CallRecorder
 
 
 def test_enqueue_sends_the_task_message(sqs, queues):

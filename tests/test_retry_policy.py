@@ -10,7 +10,14 @@ from typing import Any
 import boto3
 import pytest
 
-from aws_fakes import (
+from taskqueue import Backoff, Retry, batch_response
+from taskqueue.attempts import AttemptLedger
+from taskqueue.config import ConsumerConfig, WorkerConfig
+from taskqueue.consumer import Consumer
+from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE
+from taskqueue.registry import TaskRegistry, import_task_modules
+from taskqueue.worker import Worker
+from tests.support.aws_fakes import (
     CallRecorder,
     FailingCalls,
     FakeClock,
@@ -19,14 +26,7 @@ from aws_fakes import (
     ReceiptHandles,
     received_event,
 )
-from aws_settings import REGION, STATE_TABLE
-from taskqueue import Backoff, Retry, batch_response
-from taskqueue.attempts import AttemptLedger
-from taskqueue.config import ConsumerConfig, WorkerConfig
-from taskqueue.consumer import Consumer
-from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE
-from taskqueue.registry import TaskRegistry, import_task_modules
-from taskqueue.worker import Worker
+from tests.support.aws_settings import REGION, STATE_TABLE
 
 
 def body(task: str, payload: Any = None) -> str:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import boto3
 import pytest
 
-from aws_settings import REGION
 from taskqueue.operations.cli import main
+from tests.support.aws_settings import REGION
 
 GROUP = "cli-schedules"
 ROLE = "arn:aws:iam::123456789012:role/cli-scheduler"

@@ -11,8 +11,6 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
-from aws_fakes import CallRecorder, FailingCalls, FakeWallClock
-from aws_settings import REGION
 from taskqueue.producer import EnqueueError, Task, TaskQueue
 from taskqueue.schedules import (
     SCHEDULER_CLOCK_MARGIN_SECONDS,
@@ -27,6 +25,8 @@ from taskqueue.schedules import (
     schedule_name,
     schedule_time,
 )
+from tests.support.aws_fakes import CallRecorder, FailingCalls, FakeWallClock
+from tests.support.aws_settings import REGION
 
 GROUP = "tasks-schedules"
 ROLE = "arn:aws:iam::123456789012:role/tasks-scheduler"

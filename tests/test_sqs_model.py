@@ -34,10 +34,10 @@ from hypothesis import example, given, note
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from aws_settings import REGION
-from model_profiles import Budget, is_long, model_settings
-from sqs_endpoint import ServerFault, SqsEndpoint
-from sqs_model import DEDUPLICATION_WINDOW_SECONDS, SimClock, SqsModel, message_size
+from tests.support.aws_settings import REGION
+from tests.support.model_profiles import Budget, is_long, model_settings
+from tests.support.sqs_endpoint import ServerFault, SqsEndpoint
+from tests.support.sqs_model import DEDUPLICATION_WINDOW_SECONDS, SimClock, SqsModel, message_size
 
 # Cases where moto does not do what SQS documents, left out of the comparison.
 MOTO_DIFFERS = {

@@ -14,7 +14,6 @@ from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from aws_fakes import CallRecorder, DeadLetterSourceArns, FakeClock, ReceiptHandles
 from taskqueue.dead_letter_queue import (
     ERROR_ATTRIBUTE,
     MALFORMED,
@@ -42,6 +41,7 @@ from taskqueue.operations.triage import (
 )
 from taskqueue.schedule_dead_letters import SCHEDULE_FAILED, SCHEDULER_ATTRIBUTES, ScheduleFailure
 from taskqueue.sqs_batch import entry_bytes
+from tests.support.aws_fakes import CallRecorder, DeadLetterSourceArns, FakeClock, ReceiptHandles
 
 # No long poll at the end of a scan: moto answers at once.
 FAST = ScanSettings(wait_seconds=0)

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from aws_fakes import CallRecorder, FakeClock, LambdaContext, LogCapture, received_event
 from taskqueue import PermanentError
 from taskqueue import worker as worker_module
 from taskqueue.config import BackoffConfig, WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, TASK_ATTRIBUTE
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
+from tests.support.aws_fakes import CallRecorder, FakeClock, LambdaContext, LogCapture, received_event
 
 
 def body(task: str, payload: Any = None, **fields: Any) -> str:

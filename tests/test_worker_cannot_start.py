@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from aws_fakes import LambdaContext, LogCapture, received_event
 from taskqueue import batch_response, dead_letter_queue, worker
 from taskqueue.errors import WORKER_START_ERROR_TYPES, WorkerCannotStart
+from tests.support.aws_fakes import LambdaContext, LogCapture, received_event
 
 MISSING = "not_installed_tasks"
 

@@ -23,8 +23,8 @@ from taskqueue.schedules import periodic_run
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.outcomes import Outcomes, dead_letters
 from taskqueue_local.deployment.terraform_stack import DEMO_PERIODIC_TASK
-from taskqueue_local.scenarios.toolkit.statistics import percentile
-from taskqueue_local.scenarios.toolkit.tables import table
+from taskqueue_local.infrastructure.statistics import percentile
+from taskqueue_local.infrastructure.tables import table
 
 # A task due this far ahead becomes a one-time schedule (beyond SQS's 900 s).
 SCHEDULED_DELAY = timedelta(minutes=30)

@@ -33,9 +33,9 @@ from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
 from taskqueue.limits import INVOKE_RESPONSE_SLACK_SECONDS, LAMBDA_INIT_SECONDS, invoke_read_timeout
 from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.deployment.instrumented_consumer import instrumented_consumer
+from taskqueue_local.infrastructure.lambda_context import LambdaContext
 from taskqueue_local.infrastructure.lambda_service import FunctionConfig, Invocation
-from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
-from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
 
 CALIBRATION_FUNCTION = "soak-calibration"
 # The calibration's own worker timeout: long enough that no measured invocation is cut short.

@@ -1,2 +1,4 @@
-"""What the scenarios (demo, soak, bench) share: a Lambda context, an instrumented consumer, call counts,
-tables and statistics. Building artifacts is the deployment layer's (``deployment.artifacts``)."""
+"""Old import paths, kept only until ``scenarios/soak.py`` and ``bench/drain.py`` (being changed on another
+branch) import from the new ones; delete this package then. The pieces live in the lowest layer that uses
+them: ``infrastructure.call_counter``, ``infrastructure.lambda_context``, ``infrastructure.statistics``,
+``infrastructure.tables`` and ``deployment.instrumented_consumer``."""

@@ -19,11 +19,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_model import InvocationCrashed, InvocationKilled, LambdaModel
 from taskqueue import PermanentError
 from taskqueue.attempts import LedgerEntry, refusal
 from taskqueue.errors import Retry, TaskInProgress
 from taskqueue.registry import TaskContext, TaskRegistry
+from tests.support.lambda_model import InvocationCrashed, InvocationKilled, LambdaModel
 
 __all__ = ["Execution", "Ledger", "ModelIdempotency", "TableFaults", "TaskPlan", "registered_name"]
 

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.response import StreamingBody
 
 from taskqueue.sqs_event import message_to_record
-from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
+from taskqueue_local.infrastructure.lambda_context import LambdaContext
 
 __all__ = [
     "CallRecorder",

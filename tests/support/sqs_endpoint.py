@@ -16,7 +16,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from sqs_model import SqsError, SqsModel, decode_binary_attributes, server_error
+from tests.support.sqs_model import SqsError, SqsModel, decode_binary_attributes, server_error
 
 __all__ = ["ServerFault", "SqsEndpoint", "client_attempts"]
 
