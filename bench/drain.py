@@ -4,7 +4,8 @@ Every measurement gets a fresh queue, kept at a stated backlog by a feeder threa
 10 whenever fewer than ``backlog`` messages are sent and not yet done; its calls are not counted), runs its design
 for a warm-up and then a fixed window, and counts only what happened inside the window: tasks done
 (messages deleted after their task ran), API calls by operation, the worker's billed duration (from the
-REPORT lines the local Lambda writes) and the consumer's run time. A fixed window, not a fixed count,
+records the local Lambda keeps of its invocations, ``taskqueue_local.infrastructure.invocations``) and the
+consumer's run time. A fixed window, not a fixed count,
 keeps a slow machine's run as long as a fast one's.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import threading
 import time
 from collections import Counter
@@ -26,15 +26,16 @@ from taskqueue.config import BackoffConfig, ConsumerConfig
 from taskqueue.limits import invoke_read_timeout
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
+from taskqueue_local.deployment.instrumented_consumer import instrumented_consumer
+from taskqueue_local.infrastructure.call_counter import CallCounter
 from taskqueue_local.infrastructure.event_source_mapping import (
     MappingPoller,
     PollerSettings,
     client_invoker,
     read_mappings,
 )
-from taskqueue_local.scenarios.toolkit.calls import CallCounter
-from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
-from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
+from taskqueue_local.infrastructure.invocations import InvocationJournal, journal_path
+from taskqueue_local.infrastructure.lambda_context import LambdaContext
 
 WORKER = "noop-worker"
 BASELINE_WORKER = "baseline-worker"
@@ -105,14 +106,14 @@ class DrainBench:
         return Counter(path.read_text().split()) if path.exists() else Counter()
 
     def reports(self, functions: tuple[str, ...]) -> tuple[float, int]:
-        """(billed ms, invocations) so far of ``functions``, from their REPORT lines: one read of each log."""
+        """(billed ms, invocations that ran) so far of ``functions``, from the local Lambda's invocation
+        records (a throttled invocation did not run and bills nothing)."""
         billed, invocations = 0.0, 0
         for function in functions:
-            log = self.stack.work_dir / "logs" / f"{function}.log"
-            if log.exists():
-                text = log.read_text(errors="replace")
-                billed += sum(float(m) for m in re.findall(r"Billed Duration: (\d+) ms", text))
-                invocations += text.count("REPORT RequestId")
+            for record in InvocationJournal(journal_path(self.stack.work_dir / "logs", function)).records():
+                if not record.invocation.throttled:
+                    billed += record.invocation.billed_ms
+                    invocations += 1
         return billed, invocations
 
     @contextmanager
@@ -318,7 +319,7 @@ def trickle_latency(bench: DrainBench, design: str, trickle: Trickle) -> list[fl
     scheduled consumer in continuous mode (20 s long polls) or the event source mapping polling it."""
     is_consumer = design == "scheduled consumer"
     deployment = bench.deployment(trigger_mode="schedule" if is_consumer else EVENT_SOURCE_MAPPING)
-    since = deployment.worker_log.size()
+    since = deployment.worker_log.mark()
     sqs = deployment.client("sqs", direct=True)
     with contextlib.ExitStack() as running:
         if is_consumer:

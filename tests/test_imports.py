@@ -57,17 +57,11 @@ def test_each_layer_imports_only_the_layers_before_it(layer):
     assert not offending, sorted(offending)
 
 
-# bench/drain.py is being changed on another branch: it moves to the new import paths when that branch is
-# merged, and scenarios/toolkit (the old paths, re-exported) goes with this entry.
-STILL_ON_THE_TOOLKIT_PATHS = {"bench/drain.py"}
-
-
 def test_the_benchmark_uses_the_layers_below_the_scenarios_not_the_scenarios():
     """The benchmark runs beside the scenarios: what both need lives in the deployment or infrastructure layer."""
     offending = {
         f"{path.relative_to(ROOT)}: {module}"
         for path in sorted((ROOT / "bench").rglob("*.py"))
-        if path.relative_to(ROOT).as_posix() not in STILL_ON_THE_TOOLKIT_PATHS
         for module in imported_modules(path)
         if module.startswith("taskqueue_local.scenarios")
     }

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from taskqueue_local.infrastructure.invocations import InvocationJournal, journal_path
 from taskqueue_local.infrastructure.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.infrastructure.lambda_service import ArtifactIndex, LocalLambda
 from taskqueue_local.infrastructure.runtime_layer import ensure_boto3_layer
@@ -246,6 +247,24 @@ def test_each_invocation_writes_a_report_line(endpoint):
     invoke(client, "echo")
     log = (work / "logs" / "echo.log").read_text()
     assert "REPORT RequestId: " in log and "Billed Duration: " in log and "Memory Size: 128 MB" in log
+
+
+def test_each_invocation_is_reported_to_its_callers_as_a_record(endpoint):
+    """Callers read an invocation's billed time and outcome from its record, not from the REPORT line."""
+    client, work = endpoint
+    _, answer = invoke(client, "echo", {"x": 1})
+    invoke(client, "fail")
+    (echoed,) = InvocationJournal(journal_path(work / "logs", "echo")).records()
+    assert echoed.function == "echo" and json.loads(echoed.event) == {"x": 1}
+    assert echoed.invocation.request_id == answer["request"]
+    assert json.loads(echoed.invocation.payload) == answer and echoed.invocation.function_error is None
+    (report,) = _log_lines(work, "echo", answer["request"])
+    billed_ms = int(re.search(r"\tBilled Duration: (\d+) ms", report)[1])  # the line people read says the same
+    assert echoed.invocation.billed_ms == billed_ms > 0
+    assert abs(echoed.invocation.started_ms - time.time() * 1000) < 60_000
+    (failed,) = InvocationJournal(journal_path(work / "logs", "fail")).records()
+    assert failed.invocation.function_error == "Unhandled"
+    assert json.loads(failed.invocation.payload)["errorMessage"] == "broken on purpose"
 
 
 def _log_lines(work, function, request_id=None):

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from taskqueue_local.infrastructure.lambda_service import FunctionConfig, Invocation
+from taskqueue.message import TaskMessage
+from taskqueue_local.infrastructure.invocations import Invocation, InvocationRecord
 from taskqueue_local.scenarios import soak
-from taskqueue_local.scenarios.soak_sizing import Measurement, SizingRules, size
+from taskqueue_local.scenarios.soak.sizing import Measurement, SizingRules, size
 
 
 @pytest.mark.acceptance
@@ -61,22 +62,35 @@ def test_sizing_never_goes_below_its_floor_and_needs_measurements():
 
 
 def _worker_invocation(records, **outcome):
-    config = FunctionConfig(soak.WORKER, "arn", "h", "python3.13", 3.0, 128, {}, "sha", None)
     event = json.dumps({"Records": records}).encode()
-    return config, event, Invocation(b"", **outcome)
+    return InvocationRecord(soak.WORKER, event, Invocation(b"", **outcome))
 
 
 def test_timeouts_and_throttles_of_the_worker_are_recorded_with_their_tasks():
-    observed = soak.Observations()
+    mix = soak.task_mix(soak.SoakConfig(tasks=1000))
+    malformed_id, malformed_body = next((i, body) for i, body in mix.bodies if isinstance(body, str))
+    observed = soak.Observations(mix.task_id_of)
     records = [
         {"body": json.dumps({"task": "soak", "id": "soak-000007"}), "attributes": {"ApproximateReceiveCount": "1"}},
-        {"body": "not json: soak-000008", "attributes": {"ApproximateReceiveCount": "3"}},
+        {"body": malformed_body, "attributes": {"ApproximateReceiveCount": "3"}},
+        # A body the soak never sent names no task of its, whatever it says.
+        {"body": "not json: soak-000008", "attributes": {"ApproximateReceiveCount": "2"}},
     ]
-    observed.invocation(*_worker_invocation(records, function_error="Unhandled", timed_out=True))
-    observed.invocation(*_worker_invocation(records, throttled=True))
-    observed.invocation(*_worker_invocation(records, function_error="Unhandled"))  # a crash: neither
-    assert observed.timed_out == [{("soak-000007", 1), ("soak-000008", 3)}]
+    observed.invocation(_worker_invocation(records, function_error="Unhandled", timed_out=True))
+    observed.invocation(_worker_invocation(records, throttled=True))
+    observed.invocation(_worker_invocation(records, function_error="Unhandled"))  # a crash: neither
+    assert observed.timed_out == [{("soak-000007", 1), (malformed_id, 3)}]
     assert observed.throttled == 1
+
+
+def test_a_task_id_is_read_from_the_body_the_soak_sent_not_matched_in_its_text():
+    mix = soak.task_mix(soak.SoakConfig(tasks=1000))
+    for task_id, body in mix.bodies:
+        # What the producer sends for a task (its message body), or the raw body as it is.
+        sent = body if isinstance(body, str) else TaskMessage(body.name, body.payload, body.id).to_body()
+        assert mix.task_id_of(sent) == task_id
+    assert mix.task_id_of('{"task": "soak", "id": "soak-000001"}') == "soak-000001"
+    assert mix.task_id_of("not json at all: soak-000001") is None  # not a body this mix sent
 
 
 def test_a_crash_or_timeout_is_injected_once_per_task_and_recorded_first(tmp_path, monkeypatch):

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.limits import LAMBDA_INIT_SECONDS
+from taskqueue_local.infrastructure.invocations import Invocation, InvocationJournal, InvocationRecord, journal_path
 from taskqueue_local.infrastructure.lambda_runtime import INIT_DONE, INIT_FAILED
 
 BOOTSTRAP = Path(__file__).with_name("lambda_runtime.py")
@@ -51,10 +52,11 @@ CONFIG_CACHE_SECONDS = 2.0
 @dataclass(frozen=True)
 class LambdaHooks:
     """For runs that inject faults and account for every invocation: ``inject_throttle`` returning True
-    throttles that invocation as Lambda would; ``on_invocation`` sees each invocation's event and outcome."""
+    throttles that invocation as Lambda would; ``on_invocation`` gets each invocation's record (its
+    function, request id, event, answer or error, and billed time), throttled ones included."""
 
     inject_throttle: Callable[[FunctionConfig], bool] | None = None
-    on_invocation: Callable[[FunctionConfig, bytes, Invocation], None] | None = None
+    on_invocation: Callable[[InvocationRecord], None] | None = None
 
     @property
     def any(self) -> bool:
@@ -95,19 +97,6 @@ class FunctionConfig:
             code_sha256=config["CodeSha256"],
             reserved_concurrency=response.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
         )
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """What an invocation returned: a result, a function error, or a throttle."""
-
-    payload: bytes
-    function_error: str | None = None
-    throttled: bool = False
-    duration_ms: float = 0.0
-    timed_out: bool = False  # killed at the function's timeout (Sandbox.Timedout)
-    init_ms: float | None = None  # a cold start's init, run before the invocation's clock started
-    suppressed_init: bool = False  # its environment's init ran inside it (its duration includes the init)
 
 
 def base64_sha256(path: Path) -> str:
@@ -375,6 +364,7 @@ class LocalLambda:
         self._lock = threading.Lock()
         self.interpreters: dict[str, tuple[str, bool]] = {}
         self.hooks = hooks or LambdaHooks()
+        self._journals: dict[str, InvocationJournal] = {}
 
     def function_config(self, name: str) -> FunctionConfig:
         now = time.monotonic()
@@ -402,12 +392,13 @@ class LocalLambda:
         init_ms: float | None = None
         suppressed = timed_out = False
         started = time.monotonic()
+        started_wall = time.time()
         try:
             ready, init_ms = self._init_phase(pool, environment)
             if ready is not None:  # else the pool closed while a replacement started
                 environment = ready
                 suppressed = not environment.initialised
-                started = time.monotonic()  # the invocation's clock starts once init is done
+                started, started_wall = time.monotonic(), time.time()  # its clock starts once init is done
                 answer, timed_out = environment.invoke(payload, started + config.timeout, request_id)
         finally:
             pool.release(environment, reusable=answer is not None and not answer.get(INIT_FAILED))
@@ -421,8 +412,14 @@ class LocalLambda:
             f"Billed Duration: {billed_ms} ms\tMemory Size: {config.memory} MB"
         )
         self._log(environment, report if init_ms is None else f"{report}\tInit Duration: {init_ms:.2f} ms")
-        invocation = self._invocation(config, answer, timed_out, duration_ms, init_ms)
-        return self._observed(config, event, dataclasses.replace(invocation, suppressed_init=suppressed))
+        invocation = dataclasses.replace(
+            self._invocation(config, answer, timed_out, duration_ms, init_ms),
+            suppressed_init=suppressed,
+            request_id=request_id,
+            billed_ms=billed_ms,
+            started_ms=int(started_wall * 1000),
+        )
+        return self._observed(config, event, invocation)
 
     def _init_phase(
         self, pool: FunctionPool, environment: ExecutionEnvironment
@@ -465,9 +462,21 @@ class LocalLambda:
         return Invocation(json.dumps(answer["error"]).encode(), "Unhandled", duration_ms=duration_ms, init_ms=init_ms)
 
     def _observed(self, config: FunctionConfig, event: bytes, invocation: Invocation) -> Invocation:
+        """Report the invocation: to the hook, and in the function's journal (see ``invocations``)."""
+        record = InvocationRecord(config.name, event, invocation)
         if self.hooks.on_invocation is not None:
-            self.hooks.on_invocation(config, event, invocation)
+            self.hooks.on_invocation(record)
+        self._journal(config.name).append(record)
         return invocation
+
+    def _journal(self, function: str) -> InvocationJournal:
+        with self._lock:
+            journal = self._journals.get(function)
+            if journal is None:
+                log_dir = self.work_dir / "logs"
+                log_dir.mkdir(parents=True, exist_ok=True)
+                journal = self._journals[function] = InvocationJournal(journal_path(log_dir, function))
+            return journal
 
     @staticmethod
     def _log(environment: ExecutionEnvironment, line: str) -> None:

@@ -1,7 +1,7 @@
 """The demo scenario: enqueue a mix of tasks on a deployment, watch them, account for each one.
 
-Every task is followed by its SQS message id: the worker's log says which attempts ran and how they
-ended (``deployment.outcomes``), and the DLQ says which messages ended there and why. A task that is
+Every task is followed by its SQS message id: the worker's answers and log records say which attempts
+ran and how they ended (``deployment.outcomes``), and the DLQ says which messages ended there and why. A task that is
 neither completed nor in the DLQ once the queue is empty is lost; one still in the queue is stuck. The
 same scenario runs in both trigger modes with the same expected counts.
 
@@ -210,7 +210,7 @@ def run(
     deployment: Deployment, scenario: Scenario, timeout: float = 150.0, log: Callable[[str], None] = print
 ) -> Summary:
     worker_log = deployment.worker_log
-    since = worker_log.size()  # another scenario may have run on this deployment before
+    since = worker_log.mark()  # another scenario may have run on this deployment before
     started = time.monotonic()
     kinds = enqueue(deployment, scenario)
     log(f"enqueued {len(kinds)} tasks: " + ", ".join(f"{n} {k}" for k, n in sorted(Counter(kinds.values()).items())))

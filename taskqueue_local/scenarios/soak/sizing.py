@@ -34,8 +34,8 @@ from taskqueue.limits import INVOKE_RESPONSE_SLACK_SECONDS, LAMBDA_INIT_SECONDS,
 from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.deployment.direct_stack import DirectStack
 from taskqueue_local.deployment.instrumented_consumer import instrumented_consumer
+from taskqueue_local.infrastructure.invocations import Invocation, InvocationRecord
 from taskqueue_local.infrastructure.lambda_context import LambdaContext
-from taskqueue_local.infrastructure.lambda_service import FunctionConfig, Invocation
 
 CALIBRATION_FUNCTION = "soak-calibration"
 # The calibration's own worker timeout: long enough that no measured invocation is cut short.
@@ -127,10 +127,10 @@ class Calibration:
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()
 
-    def observe(self, function: FunctionConfig, _event: bytes, invocation: Invocation) -> None:
-        if function.name == CALIBRATION_FUNCTION:
+    def observe(self, record: InvocationRecord) -> None:
+        if record.function == CALIBRATION_FUNCTION:
             with self._lock:
-                self.invocations.append(invocation)
+                self.invocations.append(record.invocation)
 
 
 def measure(
