@@ -73,7 +73,7 @@ def test_worker_settings():
     )
     assert config.task_modules == ("app.tasks", "billing")
     assert config.idempotency_table == "idem"
-    assert config.apply_backoff is False
+    assert config.behind_event_source_mapping is False
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_to_env_is_the_inverse_of_from_env():
         task_modules=("a.tasks", "b"),
         idempotency_table="t",
         attempts_table="t",
-        apply_backoff=True,
+        behind_event_source_mapping=True,
         queue_url="https://sqs/q",
         max_receive_count=7,
         max_attempts=4,

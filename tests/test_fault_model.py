@@ -77,6 +77,7 @@ from taskqueue import consumer as consumer_module
 from taskqueue import dead_letter_queue
 from taskqueue import worker as worker_module
 from taskqueue.backoff import Backoff
+from taskqueue.batch import dead_letters
 from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer, clients_for, minimum_timeout_seconds
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
@@ -357,9 +358,9 @@ LANES = [*CONSUMER_LANES, ESM_LANE]
 
 
 # A dead letter of a task that never ran: these reasons say so by themselves: every verdict of the worker but
-# those on a task that ran (worker.RAN_VERDICTS), and a redrive (its receives may not have run it)...
+# those on a task that ran (batch.dead_letters.RAN_VERDICTS), and a redrive (its receives may not have run it)...
 NEVER_RUN_REASONS = (
-    *(reason for reason in dead_letter_queue.REASONS if reason not in worker_module.RAN_VERDICTS),
+    *(reason for reason in dead_letter_queue.REASONS if reason not in dead_letters.RAN_VERDICTS),
     REDRIVE,
 )
 # ...and retries_exhausted says so in its error's first words (the worker's unrun dead letters).
@@ -452,12 +453,12 @@ class FaultModel(RuleBasedStateMachine):
         worker_sqs = SqsEndpoint(self.sqs, self._worker_now, self.clock.advance)
         worker_client = worker_sqs.attach(boto3.client("sqs", region_name=REGION))
         esm = name == ESM_LANE
-        # Behind an event source mapping the worker sets its retry delays itself (apply_backoff).
+        # Behind an event source mapping the worker sets its retry delays itself (behind_event_source_mapping).
         worker_config = WorkerConfig(
             dlq_url=dlq_url,
             max_receive_count=d.max_receive_count,
             backoff=backoff,
-            apply_backoff=esm,
+            behind_event_source_mapping=esm,
             queue_url=url if esm else None,
         )
         # The module's default (track_attempts): one attempts table for every execution environment.

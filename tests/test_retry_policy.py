@@ -54,7 +54,7 @@ class Deployment:
         }
         self.scheduled_worker = Worker(WorkerConfig(**settings), sqs, registry, ledger=ledger, rng=lambda: 0.5)
         self.mapped_worker = Worker(
-            WorkerConfig(**settings, apply_backoff=True, queue_url=queues.url),
+            WorkerConfig(**settings, behind_event_source_mapping=True, queue_url=queues.url),
             sqs,
             registry,
             ledger=ledger,

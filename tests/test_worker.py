@@ -169,7 +169,7 @@ def test_fifo_failure_skips_the_rest_of_its_group_only(sqs, make_queues, registr
 
 def test_event_source_mapping_mode_sets_backoff_on_failures(sqs, queues, registry):
     config = WorkerConfig(
-        dlq_url=queues.dlq_url, apply_backoff=True, queue_url=queues.url, backoff=BackoffConfig(10, 100)
+        dlq_url=queues.dlq_url, behind_event_source_mapping=True, queue_url=queues.url, backoff=BackoffConfig(10, 100)
     )
     worker = Worker(config, sqs, registry)
     recorder = CallRecorder(sqs)
@@ -391,7 +391,7 @@ def test_every_record_that_fails_is_logged_with_why(sqs, queues, worker, registr
 
 def test_event_source_mapping_mode_settles_a_large_batch_before_its_deadline(sqs, queues, registry):
     clock = FakeClock()
-    config = WorkerConfig(dlq_url=queues.dlq_url, apply_backoff=True, queue_url=queues.url)
+    config = WorkerConfig(dlq_url=queues.dlq_url, behind_event_source_mapping=True, queue_url=queues.url)
     worker = Worker(config, sqs, registry)
 
     def slow_failure(payload):

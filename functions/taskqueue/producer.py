@@ -46,8 +46,7 @@ from taskqueue.schedules import (
     schedule_name,
     schedule_time,
 )
-from taskqueue.sqs_batch import BatchOutcome, chunks, entry_bytes
-from taskqueue.sqs_batch import call as batch_call
+from taskqueue.sqs_batch import BatchResult, call_in_batches, chunks, entry_bytes
 
 # Entries SQS failed on its side (not the sender's fault) get this many more tries.
 BATCH_ENTRY_RETRIES = 2
@@ -76,7 +75,9 @@ class Task:
 
 
 @dataclass(frozen=True)
-class FailedEntry:
+class NotEnqueued:
+    """A task of a batch that was not sent nor scheduled: SQS's or the Scheduler's code and message."""
+
     task: Task
     code: str
     message: str
@@ -97,7 +98,7 @@ class EnqueueError(Exception):
     one, its :class:`~taskqueue.schedules.ScheduleName`; None for each task in ``failed``.
     """
 
-    def __init__(self, failed: list[FailedEntry], message_ids: list[str | None]) -> None:
+    def __init__(self, failed: list[NotEnqueued], message_ids: list[str | None]) -> None:
         self.failed = failed
         self.message_ids = message_ids
         first = failed[0]
@@ -183,7 +184,7 @@ class TaskQueue:
         # Anything scheduling needs (its settings, the queue's ARN and checks) is resolved before the first send.
         target = self._scheduling_target() if any(isinstance(plan, ScheduleRequest) for plan in plans) else None
         message_ids: list[str | None] = [None] * len(tasks)
-        failed: dict[int, FailedEntry] = {}
+        failed: dict[int, NotEnqueued] = {}
         blocked_groups: set[str] = set()
         try:
             for step in self._steps(plans):
@@ -195,7 +196,7 @@ class TaskQueue:
             # Report what was sent and what was not, rather than lose track of both.
             for index, task in enumerate(tasks):
                 if message_ids[index] is None and index not in failed:
-                    failed[index] = FailedEntry(task, _error_code(error), str(error), False)
+                    failed[index] = NotEnqueued(task, _error_code(error), str(error), False)
             raise EnqueueError(list(failed.values()), message_ids) from error
         if failed:
             raise EnqueueError(list(failed.values()), message_ids)
@@ -454,17 +455,17 @@ class TaskQueue:
         tasks: list[Task],
         entries: list[dict[str, Any]],
         message_ids: list[str | None],
-        failed: dict[int, FailedEntry],
+        failed: dict[int, NotEnqueued],
         blocked_groups: set[str],
     ) -> None:
         for chunk in chunks(entries):
             for entry in chunk:
                 if entry.get("MessageGroupId") in blocked_groups:
                     index = int(entry["Id"])
-                    failed[index] = FailedEntry(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
+                    failed[index] = NotEnqueued(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
             sendable = [entry for entry in chunk if int(entry["Id"]) not in failed]
             for index, code, message, sender_fault in self._send_chunk(sendable, message_ids) if sendable else []:
-                failed[index] = FailedEntry(tasks[index], code, message, sender_fault)
+                failed[index] = NotEnqueued(tasks[index], code, message, sender_fault)
                 if self.fifo:
                     blocked_groups.add(str(tasks[index].group_id))
 
@@ -474,20 +475,20 @@ class TaskQueue:
         step: tuple[int, ScheduleRequest],
         target: tuple[TaskSchedules, str] | None,
         message_ids: list[str | None],
-        failed: dict[int, FailedEntry],
+        failed: dict[int, NotEnqueued],
         blocked_groups: set[str],
     ) -> None:
         index, request = step
         if target is None:  # resolved whenever the batch has a schedule
             raise RuntimeError("a schedule without its target")
         if request.group_id is not None and request.group_id in blocked_groups:
-            failed[index] = FailedEntry(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
+            failed[index] = NotEnqueued(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
             return
         schedules, queue_arn = target
         try:
             message_ids[index] = schedules.create(request, queue_arn)
         except AlreadyScheduled as error:
-            failed[index] = FailedEntry(tasks[index], "AlreadyScheduled", str(error), True)
+            failed[index] = NotEnqueued(tasks[index], "AlreadyScheduled", str(error), True)
             if self.fifo and request.group_id is not None:
                 blocked_groups.add(request.group_id)
 
@@ -500,9 +501,9 @@ class TaskQueue:
         the group may already be in); the sender's faults are final at once. A call that raises stops
         the batch: the error goes to the caller, and the message ids sent before it are kept.
         """
-        outcome = BatchOutcome()
+        outcome = BatchResult()
         try:
-            batch_call(
+            call_in_batches(
                 self.sqs.send_message_batch,
                 self.queue_url,
                 chunk,

@@ -1,6 +1,6 @@
 """How tasks ended, read from what the runtime writes: the worker's log and the dead-letter queue.
 
-The worker gives each attempt's outcome a structured ``outcome`` field (``taskqueue.worker.SUCCEEDED``,
+The worker gives each attempt's outcome a structured ``outcome`` field (``taskqueue.observability.SUCCEEDED``,
 ``RETRIED``; successes only at DEBUG level, which the local stack sets) and writes one metrics line per
 batch whose ``TaskQueueTime`` values are its tasks' enqueue-to-start times. A dead letter carries the
 worker's reason attribute; one without it was moved there by SQS's redrive.
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.dead_letter_queue import SOURCE_MESSAGE_ID_ATTRIBUTE
+from taskqueue.observability import RETRIED, SUCCEEDED
 from taskqueue.operations.dlq_message import DlqMessage
 from taskqueue.operations.dlq_scan import DlqScan
-from taskqueue.worker import RETRIED, SUCCEEDED
 
 
 @dataclass

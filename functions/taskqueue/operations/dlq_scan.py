@@ -170,7 +170,7 @@ class DlqScan:
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": lease}
                 for index, (_, _, handle) in enumerate(chunk)
             ]
-            result = sqs_batch.call(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
+            result = sqs_batch.call_in_batches(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
             # A refused extension: the lease is gone, nothing left to extend until a receive brings it back.
             leases = [
                 (leased_from + lease if str(index) in result.successful else math.inf, message_id)
@@ -195,7 +195,7 @@ class DlqScan:
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
                 for index, (handle,) in enumerate(chunk)
             ]
-            result = sqs_batch.call(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
+            result = sqs_batch.call_in_batches(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
             outcome.released += len(result.successful)
             outcome.failed += len(result.failed)
             for failure in result.failed.values():

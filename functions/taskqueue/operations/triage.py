@@ -340,7 +340,7 @@ def _delete(
     """Delete from the DLQ: the deleted, the others with why, and the error of a call that got no answer."""
     delete = _Recorded(sqs.delete_message_batch)
     entries = [{"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(dlq_messages)]
-    outcome = sqs_batch.call(delete, scan.dlq_url, entries)
+    outcome = sqs_batch.call_in_batches(delete, scan.dlq_url, entries)
     deleted = [dlq_messages[int(i)] for i in sorted(outcome.successful, key=int)]
     scan.mark_deleted([d.message_id for d in deleted])
     failures = [(dlq_messages[int(i)], f"{f.code}: {f.message}") for i, f in sorted(outcome.failed.items())]
@@ -432,7 +432,7 @@ class _Redrive:
             self.journal.sending([by_id[e["Id"]].message_id for e in sendable], self.destination_url)
             # No retry of a FIFO entry: it could land behind a later message of its group.
             retries = 0 if self.fifo else sqs_batch.SERVER_FAULT_RETRIES
-            outcome = sqs_batch.call(send, self.destination_url, sendable, retries=retries)
+            outcome = sqs_batch.call_in_batches(send, self.destination_url, sendable, retries=retries)
             self.journal.sent(by_id[i].message_id for i in outcome.successful)
             accepted += [by_id[i] for i in outcome.successful]
             # SQS said no to these, so they were not sent; the unanswered may have been, and stay "sending".
