@@ -10,7 +10,8 @@ import pytest
 from aws_fakes import CallRecorder, FakeClock, LambdaContext, LogCapture, received_event
 from taskqueue import PermanentError
 from taskqueue import worker as worker_module
-from taskqueue.config import BackoffConfig, WorkerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, TASK_ATTRIBUTE
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
@@ -169,7 +170,7 @@ def test_fifo_failure_skips_the_rest_of_its_group_only(sqs, make_queues, registr
 
 def test_event_source_mapping_mode_sets_backoff_on_failures(sqs, queues, registry):
     config = WorkerConfig(
-        dlq_url=queues.dlq_url, behind_event_source_mapping=True, queue_url=queues.url, backoff=BackoffConfig(10, 100)
+        dlq_url=queues.dlq_url, behind_event_source_mapping=True, queue_url=queues.url, backoff=Backoff(10, 100)
     )
     worker = Worker(config, sqs, registry)
     recorder = CallRecorder(sqs)

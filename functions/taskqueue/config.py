@@ -103,10 +103,6 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
-# The name of Backoff in earlier releases; kept for code that imports it from here.
-BackoffConfig = Backoff
-
-
 def backoff_from_env(env: Mapping[str, str]) -> Backoff:
     """The queue's default backoff, from TASKQUEUE_BACKOFF_BASE_SECONDS and TASKQUEUE_BACKOFF_MAX_SECONDS."""
     base = _float(env, "TASKQUEUE_BACKOFF_BASE_SECONDS", Backoff.base_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)

@@ -58,15 +58,11 @@ _GROUP_BLOCKED = "an earlier task of its message group was not enqueued"
 
 @dataclass(frozen=True)
 class Task:
-    """A task to enqueue: now, after ``delay`` (a timedelta or seconds) or ``at`` an aware datetime.
-
-    ``delay_seconds`` is SQS's own delay (0-900 s, standard queues), kept for existing callers.
-    """
+    """A task to enqueue: now, after ``delay`` (a timedelta or seconds) or ``at`` an aware datetime."""
 
     name: str
     payload: Any = None
     id: str | None = None
-    delay_seconds: int = 0
     group_id: str | None = None
     deduplication_id: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
@@ -153,7 +149,6 @@ class TaskQueue:
         payload: Any = None,
         *,
         id: str | None = None,
-        delay_seconds: int = 0,
         group_id: str | None = None,
         deduplication_id: str | None = None,
         attributes: Mapping[str, str] | None = None,
@@ -161,7 +156,7 @@ class TaskQueue:
         delay: timedelta | float | None = None,
     ) -> str:
         """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str)."""
-        task = Task(name, payload, id, delay_seconds, group_id, deduplication_id, dict(attributes or {}), at, delay)
+        task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay)
         plan = self._plan(task, "0", self.clock())
         if isinstance(plan, ScheduleRequest):
             schedules, queue_arn = self._scheduling_target()
@@ -240,18 +235,12 @@ class TaskQueue:
             raise ValueError(str(error)) from None
         # ASCII-only JSON: every character SQS refuses in a body (lone surrogates, U+FFFE...) is escaped.
         body = TaskMessage(task.name, task.payload, task.id).to_body()
-        if not isinstance(task.delay_seconds, int) or not 0 <= task.delay_seconds <= SQS_MAX_DELAY_SECONDS:
-            raise ValueError(
-                f"delay_seconds={task.delay_seconds!r} of task {task.name!r} must be 0-{SQS_MAX_DELAY_SECONDS}"
-            )
         due = due_time(task.at, task.delay, now=now, task=task.name)
-        if due is not None and task.delay_seconds:
-            raise ValueError(f"task {task.name!r}: give delay_seconds={task.delay_seconds!r} or at=/delay=, not both")
         # FIFO queues take no per-message delay: any later task of theirs is scheduled.
         if due is not None and not due.immediate and (self.fifo or due.seconds_ahead > SQS_MAX_DELAY_SECONDS):
             return self._schedule_request(task, body, due, now)
         entry: dict[str, Any] = {"Id": entry_id, "MessageBody": body}
-        delay_seconds = due.seconds_ahead if due else task.delay_seconds
+        delay_seconds = due.seconds_ahead if due else 0
         if self.fifo:
             self._fifo_fields(task, entry)
         elif delay_seconds:
@@ -311,8 +300,6 @@ class TaskQueue:
         return value
 
     def _fifo_fields(self, task: Task, entry: dict[str, Any]) -> None:
-        if task.delay_seconds:
-            raise ValueError(f"task {task.name!r}: FIFO queues take no per-message delay_seconds")
         entry["MessageGroupId"] = self._checked_group_id(task)
         # A task's identity is (name, id): another task with the same id must not be deduplicated away.
         dedup = task.deduplication_id

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Budget, Consumer, ConsumerReport
 from taskqueue.dead_letter_queue import MALFORMED, PERMANENT_ERROR, RETRIES_EXHAUSTED, UNKNOWN_TASK
 from taskqueue.operations.dlq_message import REDRIVE
@@ -259,7 +260,7 @@ def _soak(
         dlq_url="",  # set per queue below
         task_modules=("soak_tasks",),
         max_receive_count=config.max_receive_count,
-        backoff=BackoffConfig(1, 4),
+        backoff=Backoff(1, 4),
     )
     environment = {
         "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -332,7 +333,7 @@ def _consumer(sizing: Sizing, deployment: Deployment, faults: Faults, observed: 
         wait_time_seconds=1,
         worker_timeout_seconds=sizing.worker_timeout,
         time_margin_seconds=sizing.rules.settle_margin,
-        backoff=BackoffConfig(1, 4),
+        backoff=Backoff(1, 4),
         receivers=1,  # receives on the run's own thread, where the slow-receive fault finds the run's context
     )
     # One consumer for every run (they overlap up to max_live_runs), its calls through the fault proxy.
