@@ -77,7 +77,6 @@ from taskqueue import consumer as consumer_module
 from taskqueue import dead_letter_queue
 from taskqueue import worker as worker_module
 from taskqueue.backoff import Backoff
-from taskqueue.batch import dead_letters
 from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer, clients_for, minimum_timeout_seconds
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
@@ -358,13 +357,12 @@ LANES = [*CONSUMER_LANES, ESM_LANE]
 
 
 # A dead letter of a task that never ran: these reasons say so by themselves: every verdict of the worker but
-# those on a task that ran (batch.dead_letters.RAN_VERDICTS), and a redrive (its receives may not have run it)...
+# those on a task that ran (dead_letter_queue.RAN_VERDICTS), and a redrive (its receives may not have run it)...
 NEVER_RUN_REASONS = (
-    *(reason for reason in dead_letter_queue.REASONS if reason not in dead_letters.RAN_VERDICTS),
+    *(reason for reason in dead_letter_queue.REASONS if reason not in dead_letter_queue.RAN_VERDICTS),
     REDRIVE,
 )
-# ...and retries_exhausted says so in its error's first words (the worker's unrun dead letters).
-NOT_RUN_PREFIXES = ("not run:", "not run again:")
+# ...and retries_exhausted says so in its structured field (DeadLetter.ran false: the worker's unrun dead letters).
 
 # Calls whose loss leaves a message unsettled: its delete, its retry delay or its dead letter.
 SETTLEMENT = ("DeleteMessageBatch", "DeleteMessage", "ChangeMessageVisibilityBatch", "SendMessage")
@@ -983,7 +981,7 @@ class FaultModel(RuleBasedStateMachine):
                 if runs.get(source):
                     continue
                 says_unrun = why.reason in NEVER_RUN_REASONS or (
-                    why.reason == dead_letter_queue.RETRIES_EXHAUSTED and why.error.startswith(NOT_RUN_PREFIXES)
+                    why.reason == dead_letter_queue.RETRIES_EXHAUSTED and why.ran is False
                 )
                 assert says_unrun, (
                     f"message {source} never ran, yet its dead letter {message.message_id} reads {why.reason}: "
@@ -1015,9 +1013,7 @@ class FaultModel(RuleBasedStateMachine):
                     failed_last = ran and ran[-1].outcome in ("failed", "retry")
                     if not failed_last:
                         # What it says instead: the last run did not return, or it was never run.
-                        assert why.error.startswith(NOT_RUN_PREFIXES), (
-                            f"{shown}, yet its last run {ran[-1] if ran else None} did not fail"
-                        )
+                        assert why.ran is False, f"{shown}, yet its last run {ran[-1] if ran else None} did not fail"
                 elif why.reason in (dead_letter_queue.MALFORMED, dead_letter_queue.UNKNOWN_TASK):
                     raise AssertionError(f"{shown}: a reason the model never causes (every task is well-formed)")
                 else:

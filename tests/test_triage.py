@@ -881,3 +881,21 @@ def test_a_dlq_command_terminated_midway_releases_what_it_holds(sqs, queues, mix
     assert code == 128 + signal.SIGTERM
     assert signals_seen == []  # the CLI's handler took the signal, and gave the previous one back after
     assert_all_visible(sqs, queues.dlq_url, sum(len(ids) for ids in mixed.values()))
+
+
+def test_the_operators_guide_gives_every_reason_of_the_worker_its_meaning_from_the_code():
+    """docs/operating.md's table of reasons mirrors taskqueue.dead_letter_queue.WORKER_REASONS, the one place a
+    reason is defined with its meaning: a reason added there and not here (or a meaning changed) fails."""
+    from pathlib import Path
+
+    from taskqueue.dead_letter_queue import WORKER_REASONS
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "operating.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in guide.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 2:
+            rows[cells[0].strip("`")] = cells[1]
+    for reason in WORKER_REASONS:
+        assert reason.name in rows, f"docs/operating.md lists no reason {reason.name!r}"
+        assert rows[reason.name].startswith(reason.meaning), (reason.name, rows[reason.name], reason.meaning)

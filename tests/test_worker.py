@@ -13,6 +13,7 @@ from taskqueue import worker as worker_module
 from taskqueue.backoff import Backoff
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, TASK_ATTRIBUTE
+from taskqueue.operations.dlq_message import read_reason
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
 
@@ -218,6 +219,30 @@ def test_a_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_error(s
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
     error = dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
     assert error == "failed on receive 2 of 2 (attempts counted by receives): ZeroDivisionError: division by zero"
+
+
+def test_a_dead_letter_says_in_a_field_whether_the_task_ran(sqs, make_queues, registry):
+    """The fault model and triage read whether a verdict was given without running the task from this field
+    (``taskqueue.ran``), not from the error's wording."""
+    queues = make_queues("ran", max_receive_count=2)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=2), sqs, registry)
+    registry.register("boom", lambda payload: 1 / 0)
+    event = received_event(sqs, queues, [body("boom"), body("missing"), "not json"])
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    worker.handle(event, LambdaContext())  # the last allowed receive: the run fails and is dead-lettered
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = "3"
+    boom = [record for record in event["Records"] if '"boom"' in record["body"]]
+    fresh = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=2), sqs, registry)  # knows no verdict
+    fresh.handle({"Records": boom}, LambdaContext())  # past max_attempts: dead-lettered unrun
+    read = sorted((why.reason, why.ran) for why in map(read_reason, dead_letters(sqs, queues)))
+    assert read == [
+        ("malformed", False),
+        ("retries_exhausted", False),
+        ("retries_exhausted", True),
+        ("unknown_task", False),
+    ]
 
 
 def test_error_text_sqs_would_refuse_is_made_safe(sqs, queues, worker, registry):

@@ -115,7 +115,7 @@ class Attempts:
         invocation.metrics.value(TASK_DURATION, duration_ms)
         keys.update({QUEUED_MS: queued_ms, DURATION_MS: duration_ms})
         if isinstance(failure, PermanentError):
-            why = DeadLetter(dead_letter_queue.PERMANENT_ERROR, describe(failure), message.task)
+            why = DeadLetter(dead_letter_queue.PERMANENT_ERROR, describe(failure), message.task, ran=True)
             return self.dead_letters.send(raw, why, keys, invocation)
         return self._failed(raw, registered, failure, run.attempt, max_attempts, keys, invocation)
 
@@ -217,7 +217,9 @@ class Attempts:
                 counted = f"attempt {attempt} of {max_attempts} failed (receive {count})"
             else:
                 counted = f"failed on receive {count} of {max_attempts} (attempts counted by receives)"
-            why = DeadLetter(dead_letter_queue.RETRIES_EXHAUSTED, f"{counted}: {describe(failure)}", registered.name)
+            why = DeadLetter(
+                dead_letter_queue.RETRIES_EXHAUSTED, f"{counted}: {describe(failure)}", registered.name, ran=True
+            )
             return self.dead_letters.send(raw, why, keys, invocation)
         if isinstance(failure, Retry):
             delay = failure.delay_seconds

@@ -20,7 +20,7 @@ from taskqueue.attempts import AttemptLedger
 from taskqueue.batch import log
 from taskqueue.batch.budget import Invocation
 from taskqueue.batch.log import describe
-from taskqueue.dead_letter_queue import DeadLetter
+from taskqueue.dead_letter_queue import RAN_VERDICTS, DeadLetter
 from taskqueue.observability import (
     DEAD_LETTERED,
     DROPPED_ATTRIBUTES,
@@ -33,8 +33,6 @@ from taskqueue.observability import (
 )
 from taskqueue.registry import TaskRegistry
 
-# Verdicts on a task that ran: it must never run again, even when its message comes back.
-RAN_VERDICTS = (dead_letter_queue.PERMANENT_ERROR, dead_letter_queue.RETRIES_EXHAUSTED)
 # Dead-letter verdicts whose DLQ send failed, remembered in this environment (and in the attempts
 # table where there is one), so the task does not run again when its message comes back.
 REMEMBERED_VERDICTS = 10_000

@@ -120,7 +120,7 @@ class Worker:
         try:
             message = parse_body(raw.get("body"))
         except MalformedMessage as error:
-            why = DeadLetter(dead_letter_queue.MALFORMED, str(error), None)
+            why = DeadLetter(dead_letter_queue.MALFORMED, str(error), None, ran=False)
             return self.dead_letters.send(raw, why, keys, invocation)
         keys[TASK] = message.task
         if message.id is not None:
@@ -128,7 +128,7 @@ class Worker:
         try:
             registered = self.registry.get(message.task)
         except UnknownTask as error:
-            why = DeadLetter(dead_letter_queue.UNKNOWN_TASK, str(error), message.task)
+            why = DeadLetter(dead_letter_queue.UNKNOWN_TASK, str(error), message.task, ran=False)
             return self.dead_letters.send(raw, why, keys, invocation)
 
         if message_id in self.dead_letters:
@@ -142,6 +142,7 @@ class Worker:
                 f"not run: received {count} times and max_attempts is {max_attempts} (attempts counted by receives); "
                 "the last receive did not end the task: its run timed out or crashed its invocation, or it did not run",
                 registered.name,
+                ran=False,
             )
             return self.dead_letters.send(raw, why, keys, invocation)
 
@@ -160,7 +161,7 @@ class Worker:
         with contextlib.suppress(MalformedMessage):
             task = keys[TASK] = parse_body(raw.get("body")).task
         if self.config.max_receive_count is not None and count >= self.config.max_receive_count:
-            why = DeadLetter(dead_letter_queue.WORKER_CANNOT_START, str(self.start_failure), task)
+            why = DeadLetter(dead_letter_queue.WORKER_CANNOT_START, str(self.start_failure), task, ran=False)
             return self.dead_letters.send(raw, why, keys, invocation)
         delay = visibility_delay(count, self.config.backoff, self.rng)
         release.release(raw, delay, "not run: the worker cannot start; it will be retried", keys, invocation)

@@ -139,5 +139,6 @@ def refused(
         f"not run again: attempt {entry.runs} of {max_attempts} did not return (its invocation timed out "
         "or crashed, or its outcome could not be recorded)",
         task,
+        ran=False,
     )
     return dead_letters.send(raw, why, keys, invocation)
