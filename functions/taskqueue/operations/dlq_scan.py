@@ -64,7 +64,9 @@ class LeaseLost(Exception):
 
 
 @dataclass
-class ReleaseOutcome:
+class ReleaseResult:
+    """What releasing the messages a scan held came to."""
+
     released: int = 0
     failed: int = 0
     first_error: str | None = None
@@ -78,7 +80,7 @@ class DlqScan:
     sqs: Any
     dlq_url: str
     settings: ScanSettings = field(default_factory=ScanSettings)
-    release: ReleaseOutcome | None = None
+    release: ReleaseResult | None = None
     lapsed: int = 0  # messages received again after their lease lapsed
     extended: int = 0  # lease extensions SQS accepted
 
@@ -186,9 +188,9 @@ class DlqScan:
         with self._ledger:
             self._ledger.executemany("UPDATE message SET state = ? WHERE id = ?", [(_GONE, i) for i in message_ids])
 
-    def release_held(self) -> ReleaseOutcome:
+    def release_held(self) -> ReleaseResult:
         """Make every held message visible again at once."""
-        outcome = ReleaseOutcome()
+        outcome = ReleaseResult()
         rows = self._ledger.execute("SELECT receipt_handle FROM message WHERE state = ?", (_HELD,))
         while chunk := rows.fetchmany(SQS_MAX_BATCH_ENTRIES):
             entries = [
