@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.baseline import scheduler as baseline
-from taskqueue.config import BackoffConfig, ConsumerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import ConsumerConfig
 from taskqueue.limits import invoke_read_timeout
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
@@ -215,7 +216,7 @@ class DrainBench:
             mode="continuous",
             worker_timeout_seconds=WORKER_TIMEOUT,
             time_margin_seconds=2,
-            backoff=BackoffConfig(),
+            backoff=Backoff(),
         )
         consumer = instrumented_consumer(deployment, config)
         context = LambdaContext(remaining_seconds=900)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskqueue.config import BackoffConfig, ConfigError, ConsumerConfig, WorkerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import ConfigError, ConsumerConfig, WorkerConfig
 
 CONSUMER = {"TASKQUEUE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q", "TASKQUEUE_WORKER_FUNCTION": "w"}
 WORKER = {"TASKQUEUE_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/dlq"}
@@ -14,7 +15,7 @@ def test_consumer_defaults():
     config = ConsumerConfig.from_env(CONSUMER)
     assert (config.batch_size, config.wait_time_seconds, config.mode) == (10, 1, "drain")
     assert ConsumerConfig.from_env({**CONSUMER, "TASKQUEUE_MODE": "continuous"}).wait_time_seconds == 20
-    assert config.backoff == BackoffConfig()
+    assert config.backoff == Backoff()
 
 
 def test_consumer_reads_every_setting():
@@ -32,7 +33,7 @@ def test_consumer_reads_every_setting():
     )
     assert (config.max_concurrency, config.batch_size, config.wait_time_seconds) == (16, 5, 1)
     assert config.mode == "continuous" and config.worker_timeout_seconds == 30
-    assert config.backoff == BackoffConfig(3, 300)
+    assert config.backoff == Backoff(3, 300)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +74,7 @@ def test_worker_settings():
     )
     assert config.task_modules == ("app.tasks", "billing")
     assert config.idempotency_table == "idem"
-    assert config.apply_backoff is False
+    assert config.behind_event_source_mapping is False
 
 
 @pytest.mark.parametrize(
@@ -104,11 +105,11 @@ def test_to_env_is_the_inverse_of_from_env():
         task_modules=("a.tasks", "b"),
         idempotency_table="t",
         attempts_table="t",
-        apply_backoff=True,
+        behind_event_source_mapping=True,
         queue_url="https://sqs/q",
         max_receive_count=7,
         max_attempts=4,
-        backoff=BackoffConfig(3, 30),
+        backoff=Backoff(3, 30),
     )
     assert WorkerConfig.from_env(worker.to_env()) == worker
     assert WorkerConfig.from_env(WorkerConfig(dlq_url="d").to_env()) == WorkerConfig(dlq_url="d")

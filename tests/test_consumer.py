@@ -13,8 +13,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from taskqueue import consumer as consumer_module
+from taskqueue.backoff import Backoff
 from taskqueue.batch_response import InvalidWorkerResponse, parse
-from taskqueue.config import BackoffConfig, ConfigError, ConsumerConfig, WorkerConfig
+from taskqueue.config import ConfigError, ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Budget, Consumer, clients_for
 from taskqueue.errors import WORKER_START_ERROR_TYPES, WorkerCannotStart
 from taskqueue.limits import invoke_read_timeout, longest_invocation
@@ -35,7 +36,7 @@ class Stack:
         self.sqs = sqs
         self.queues = queues
         self.registry = TaskRegistry()
-        backoff = config.get("backoff", BackoffConfig(10, 60))
+        backoff = config.get("backoff", Backoff(10, 60))
         self.worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, backoff=backoff), sqs, self.registry, rng=lambda: 0.5)
         self.lambda_client = boto3.client("lambda", region_name=REGION)
         self.invoke = InProcessLambda(self.lambda_client, self.worker.handle, behaviour=behaviour)
@@ -47,7 +48,7 @@ class Stack:
             "wait_time_seconds": 0,
             "worker_timeout_seconds": 5,
             "time_margin_seconds": 1,
-            "backoff": BackoffConfig(10, 60),
+            "backoff": Backoff(10, 60),
             **config,
         }
         self.consumer = Consumer(ConsumerConfig(**settings), sqs, self.lambda_client, rng=lambda: 0.5)

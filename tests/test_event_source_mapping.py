@@ -439,7 +439,7 @@ def test_a_worker_that_cannot_start_burns_receives_but_dead_letters_each_task_wi
     config = WorkerConfig(
         dlq_url=dlq_url,
         queue_url=deployed.queue_url,
-        apply_backoff=True,
+        behind_event_source_mapping=True,
         max_receive_count=2,
         backoff=Backoff(base_seconds=1, max_seconds=1),
     )

@@ -357,13 +357,12 @@ LANES = [*CONSUMER_LANES, ESM_LANE]
 
 
 # A dead letter of a task that never ran: these reasons say so by themselves: every verdict of the worker but
-# those on a task that ran (worker.RAN_VERDICTS), and a redrive (its receives may not have run it)...
+# those on a task that ran (dead_letter_queue.RAN_VERDICTS), and a redrive (its receives may not have run it)...
 NEVER_RUN_REASONS = (
-    *(reason for reason in dead_letter_queue.REASONS if reason not in worker_module.RAN_VERDICTS),
+    *(reason for reason in dead_letter_queue.REASONS if reason not in dead_letter_queue.RAN_VERDICTS),
     REDRIVE,
 )
-# ...and retries_exhausted says so in its error's first words (the worker's unrun dead letters).
-NOT_RUN_PREFIXES = ("not run:", "not run again:")
+# ...and retries_exhausted says so in its structured field (DeadLetter.ran false: the worker's unrun dead letters).
 
 # Calls whose loss leaves a message unsettled: its delete, its retry delay or its dead letter.
 SETTLEMENT = ("DeleteMessageBatch", "DeleteMessage", "ChangeMessageVisibilityBatch", "SendMessage")
@@ -452,12 +451,12 @@ class FaultModel(RuleBasedStateMachine):
         worker_sqs = SqsEndpoint(self.sqs, self._worker_now, self.clock.advance)
         worker_client = worker_sqs.attach(boto3.client("sqs", region_name=REGION))
         esm = name == ESM_LANE
-        # Behind an event source mapping the worker sets its retry delays itself (apply_backoff).
+        # Behind an event source mapping the worker sets its retry delays itself (behind_event_source_mapping).
         worker_config = WorkerConfig(
             dlq_url=dlq_url,
             max_receive_count=d.max_receive_count,
             backoff=backoff,
-            apply_backoff=esm,
+            behind_event_source_mapping=esm,
             queue_url=url if esm else None,
         )
         # The module's default (track_attempts): one attempts table for every execution environment.
@@ -982,7 +981,7 @@ class FaultModel(RuleBasedStateMachine):
                 if runs.get(source):
                     continue
                 says_unrun = why.reason in NEVER_RUN_REASONS or (
-                    why.reason == dead_letter_queue.RETRIES_EXHAUSTED and why.error.startswith(NOT_RUN_PREFIXES)
+                    why.reason == dead_letter_queue.RETRIES_EXHAUSTED and why.ran is False
                 )
                 assert says_unrun, (
                     f"message {source} never ran, yet its dead letter {message.message_id} reads {why.reason}: "
@@ -1014,9 +1013,7 @@ class FaultModel(RuleBasedStateMachine):
                     failed_last = ran and ran[-1].outcome in ("failed", "retry")
                     if not failed_last:
                         # What it says instead: the last run did not return, or it was never run.
-                        assert why.error.startswith(NOT_RUN_PREFIXES), (
-                            f"{shown}, yet its last run {ran[-1] if ran else None} did not fail"
-                        )
+                        assert why.ran is False, f"{shown}, yet its last run {ran[-1] if ran else None} did not fail"
                 elif why.reason in (dead_letter_queue.MALFORMED, dead_letter_queue.UNKNOWN_TASK):
                     raise AssertionError(f"{shown}: a reason the model never causes (every task is well-formed)")
                 else:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from taskqueue import consumer, telemetry, worker
+from taskqueue.batch import log as batch_log
 from taskqueue.config import ConfigError
 from taskqueue.errors import WorkerCannotStart
 from tests.support.aws_fakes import LambdaContext, LogCapture, received_event
@@ -148,7 +149,7 @@ def test_at_debug_level_each_success_gets_a_line_with_its_keys(sqs, queues, monk
     secret = "card-4111-1111"
     event = received_event(sqs, queues, [json.dumps({"task": "checksum", "payload": {"text": secret}})])
     fresh = telemetry.LazyLogger("worker")  # reads the level now
-    monkeypatch.setattr(worker, "logger", fresh)
+    monkeypatch.setattr(batch_log, "logger", fresh)
     with LogCapture(fresh) as logs:
         assert worker.handler(event, LambdaContext(function_name="worker"))["batchItemFailures"] == []
 

@@ -50,7 +50,7 @@ from taskqueue.operations.dlq_message import REDRIVE, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
 from taskqueue.operations.redrive_journal import RedriveJournal
 from taskqueue.operations.triage import (
-    Outcome,
+    MessageResult,
     Selection,
     TriageReport,
     list_dead_letters,
@@ -127,9 +127,9 @@ class Recorder:
     """The listener: every message a run reported, with its outcome."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[DlqMessage, Outcome]] = []
+        self.events: list[tuple[DlqMessage, MessageResult]] = []
 
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None:
         self.events.append((dlq_message, outcome))
 
     def progress(self, report: TriageReport) -> None:

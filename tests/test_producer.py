@@ -12,7 +12,7 @@ from tests.support.aws_fakes import CallRecorder
 
 
 def test_enqueue_sends_the_task_message(sqs, queues):
-    message_id = TaskQueue(queues.url, sqs=sqs).enqueue("resize", {"key": "a.png"}, id="job-1", delay_seconds=0)
+    message_id = TaskQueue(queues.url, sqs=sqs).enqueue("resize", {"key": "a.png"}, id="job-1")
     [message] = sqs.receive_message(QueueUrl=queues.url)["Messages"]
     assert message["MessageId"] == message_id
     assert json.loads(message["Body"]) == {"task": "resize", "payload": {"key": "a.png"}, "id": "job-1"}
@@ -20,7 +20,7 @@ def test_enqueue_sends_the_task_message(sqs, queues):
 
 def test_delay_is_applied(sqs, queues):
     recorder = CallRecorder(sqs)
-    TaskQueue(queues.url, sqs=sqs).enqueue("later", delay_seconds=30)
+    TaskQueue(queues.url, sqs=sqs).enqueue("later", delay=30)
     assert recorder.named("SendMessage")[0]["DelaySeconds"] == 30
     assert "Messages" not in sqs.receive_message(QueueUrl=queues.url)
 
@@ -66,7 +66,6 @@ def test_payload_over_the_queues_own_maximum_is_refused_before_sending(sqs, make
         (Task("t", id=""), "'id' must be a non-empty string"),
         (Task("t", b"bytes"), "not JSON-serialisable"),
         (Task("t", float("inf")), "not JSON-serialisable"),
-        (Task("t", delay_seconds=901), "delay_seconds=901 of task 't' must be 0-900"),
         (Task("t", attributes={f"a{i}": "v" for i in range(11)}), "has 11 attributes"),
         (Task("t", attributes={"a": ""}), "attribute 'a' must be a non-empty string"),
     ],
@@ -83,8 +82,6 @@ def test_fifo_needs_a_group_and_uses_the_task_id_for_deduplication(sqs, make_que
     producer = TaskQueue(queues.url, sqs=sqs)
     with pytest.raises(ValueError, match="needs a group_id"):
         producer.enqueue("t")
-    with pytest.raises(ValueError, match="no per-message delay_seconds"):
-        producer.enqueue("t", group_id="g", delay_seconds=5)
     with pytest.raises(ValueError, match="group_id='has space' must be"):
         producer.enqueue("t", group_id="has space", id="1")
     producer.enqueue("t", 1, id="order-1", group_id="g")

@@ -32,7 +32,7 @@ from taskqueue.operations.queue_attributes import QueuePairingError, queue_depth
 from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
 from taskqueue.operations.rich_output import RichOutput
 from taskqueue.operations.triage import (
-    Outcome,
+    MessageResult,
     Selection,
     TriageReport,
     list_dead_letters,
@@ -53,16 +53,16 @@ class Crash(BaseException):
 
 class Recorder:
     def __init__(self) -> None:
-        self.events: list[tuple[str, Outcome, str]] = []
+        self.events: list[tuple[str, MessageResult, str]] = []
         self.progress_calls = 0
 
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None:
         self.events.append((dlq_message.message_id, outcome, detail))
 
     def progress(self, report: TriageReport) -> None:
         self.progress_calls += 1
 
-    def ids(self, outcome: Outcome) -> list[str]:
+    def ids(self, outcome: MessageResult) -> list[str]:
         return [message_id for message_id, seen, _ in self.events if seen is outcome]
 
 
@@ -143,7 +143,7 @@ def mixed(sqs, queues) -> dict[str, list[str]]:
 def listed(sqs, queues, selection: Selection) -> tuple[list[str], TriageReport]:
     recorder = Recorder()
     report = list_dead_letters(sqs, queues.dlq_url, selection, recorder, FAST)
-    return recorder.ids(Outcome.LISTED), report
+    return recorder.ids(MessageResult.LISTED), report
 
 
 def assert_all_visible(sqs, url: str, count: int) -> None:
@@ -252,7 +252,7 @@ def test_redrive_sends_only_the_selected_with_body_and_original_attributes(sqs, 
     )
 
     assert (report.matched, report.moved, report.failed, report.error) == (3, 3, 0, None)
-    assert sorted(recorder.ids(Outcome.MOVED)) == sorted(mixed["charge"])
+    assert sorted(recorder.ids(MessageResult.MOVED)) == sorted(mixed["charge"])
     assert recorder.progress_calls >= 1  # what a progress bar follows
     moved = drain(sqs, queues.url)
     assert payloads(moved) == [0, 1, 2]
@@ -276,7 +276,7 @@ def test_redrive_dry_run_sends_and_deletes_nothing(sqs, queues, mixed, journal):
         dry_run=True,
     )
     assert (report.would_move, report.moved) == (2, 0)
-    assert sorted(recorder.ids(Outcome.WOULD_MOVE)) == sorted(mixed["report"])
+    assert sorted(recorder.ids(MessageResult.WOULD_MOVE)) == sorted(mixed["report"])
     assert drain(sqs, queues.url) == []
     assert_all_visible(sqs, queues.dlq_url, 7)
 
@@ -410,7 +410,7 @@ def test_a_send_refused_for_one_message_leaves_it_in_the_dlq_and_sends_the_other
 
     assert (report.moved, report.failed, report.succeeded, report.error) == (3, 1, False, None)
     assert journal.entries() == {}  # SQS said no: not sent, nothing to finish later
-    assert [detail for *_, detail in recorder.events if _[1] is Outcome.SEND_FAILED] == [
+    assert [detail for *_, detail in recorder.events if _[1] is MessageResult.SEND_FAILED] == [
         "InvalidParameterValue: message too long"
     ]
     assert payloads(drain(sqs, queues.url)) == [0, 1, 2]
@@ -500,7 +500,7 @@ def test_purge_deletes_only_what_matches(sqs, queues, mixed):
     report = purge_dead_letters(sqs, queues.dlq_url, Selection(reasons=frozenset({MALFORMED, REDRIVE})), recorder, FAST)
 
     assert (report.deleted, report.failed, report.error) == (2, 0, None)
-    assert sorted(recorder.ids(Outcome.DELETED)) == sorted(mixed["malformed"] + mixed["redriven"])
+    assert sorted(recorder.ids(MessageResult.DELETED)) == sorted(mixed["malformed"] + mixed["redriven"])
     assert_all_visible(sqs, queues.dlq_url, 5)
     remaining, _ = listed(sqs, queues, Selection())
     assert sorted(remaining) == sorted(mixed["charge"] + mixed["report"])
@@ -659,7 +659,7 @@ def test_a_message_sqs_moved_is_redrive_whatever_attributes_a_producer_gave_it(s
     report = purge_dead_letters(
         sqs, queues.dlq_url, Selection(reasons=frozenset({MALFORMED, SCHEDULE_FAILED})), recorder, FAST
     )
-    assert recorder.ids(Outcome.DELETED) == genuine
+    assert recorder.ids(MessageResult.DELETED) == genuine
     assert report.deleted == 1
     assert_all_visible(sqs, queues.dlq_url, 2)
 
@@ -766,8 +766,8 @@ def test_reading_and_showing_a_dead_letter_never_raises(system, attributes, body
     for output in (JsonLinesOutput, PlainOutput, RichOutput):
         stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", write_through=True)
         shown = output(stream)
-        shown.message(read, Outcome.LISTED)
-        shown.message(read, Outcome.SEND_FAILED, read.error)
+        shown.message(read, MessageResult.LISTED)
+        shown.message(read, MessageResult.SEND_FAILED, read.error)
         shown.show(read)
         assert stream.buffer.getvalue()
 
@@ -881,3 +881,21 @@ def test_a_dlq_command_terminated_midway_releases_what_it_holds(sqs, queues, mix
     assert code == 128 + signal.SIGTERM
     assert signals_seen == []  # the CLI's handler took the signal, and gave the previous one back after
     assert_all_visible(sqs, queues.dlq_url, sum(len(ids) for ids in mixed.values()))
+
+
+def test_the_operators_guide_gives_every_reason_of_the_worker_its_meaning_from_the_code():
+    """docs/operating.md's table of reasons mirrors taskqueue.dead_letter_queue.WORKER_REASONS, the one place a
+    reason is defined with its meaning: a reason added there and not here (or a meaning changed) fails."""
+    from pathlib import Path
+
+    from taskqueue.dead_letter_queue import WORKER_REASONS
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "operating.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in guide.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 2:
+            rows[cells[0].strip("`")] = cells[1]
+    for reason in WORKER_REASONS:
+        assert reason.name in rows, f"docs/operating.md lists no reason {reason.name!r}"
+        assert rows[reason.name].startswith(reason.meaning), (reason.name, rows[reason.name], reason.meaning)

@@ -9,8 +9,10 @@ import pytest
 
 from taskqueue import PermanentError
 from taskqueue import worker as worker_module
-from taskqueue.config import BackoffConfig, WorkerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, TASK_ATTRIBUTE
+from taskqueue.operations.dlq_message import read_reason
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
 from tests.support.aws_fakes import CallRecorder, FakeClock, LambdaContext, LogCapture, received_event
@@ -169,7 +171,7 @@ def test_fifo_failure_skips_the_rest_of_its_group_only(sqs, make_queues, registr
 
 def test_event_source_mapping_mode_sets_backoff_on_failures(sqs, queues, registry):
     config = WorkerConfig(
-        dlq_url=queues.dlq_url, apply_backoff=True, queue_url=queues.url, backoff=BackoffConfig(10, 100)
+        dlq_url=queues.dlq_url, behind_event_source_mapping=True, queue_url=queues.url, backoff=Backoff(10, 100)
     )
     worker = Worker(config, sqs, registry)
     recorder = CallRecorder(sqs)
@@ -217,6 +219,30 @@ def test_a_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_error(s
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
     error = dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
     assert error == "failed on receive 2 of 2 (attempts counted by receives): ZeroDivisionError: division by zero"
+
+
+def test_a_dead_letter_says_in_a_field_whether_the_task_ran(sqs, make_queues, registry):
+    """The fault model and triage read whether a verdict was given without running the task from this field
+    (``taskqueue.ran``), not from the error's wording."""
+    queues = make_queues("ran", max_receive_count=2)
+    worker = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=2), sqs, registry)
+    registry.register("boom", lambda payload: 1 / 0)
+    event = received_event(sqs, queues, [body("boom"), body("missing"), "not json"])
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    worker.handle(event, LambdaContext())  # the last allowed receive: the run fails and is dead-lettered
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = "3"
+    boom = [record for record in event["Records"] if '"boom"' in record["body"]]
+    fresh = Worker(WorkerConfig(dlq_url=queues.dlq_url, max_receive_count=2), sqs, registry)  # knows no verdict
+    fresh.handle({"Records": boom}, LambdaContext())  # past max_attempts: dead-lettered unrun
+    read = sorted((why.reason, why.ran) for why in map(read_reason, dead_letters(sqs, queues)))
+    assert read == [
+        ("malformed", False),
+        ("retries_exhausted", False),
+        ("retries_exhausted", True),
+        ("unknown_task", False),
+    ]
 
 
 def test_error_text_sqs_would_refuse_is_made_safe(sqs, queues, worker, registry):
@@ -391,7 +417,7 @@ def test_every_record_that_fails_is_logged_with_why(sqs, queues, worker, registr
 
 def test_event_source_mapping_mode_settles_a_large_batch_before_its_deadline(sqs, queues, registry):
     clock = FakeClock()
-    config = WorkerConfig(dlq_url=queues.dlq_url, apply_backoff=True, queue_url=queues.url)
+    config = WorkerConfig(dlq_url=queues.dlq_url, behind_event_source_mapping=True, queue_url=queues.url)
     worker = Worker(config, sqs, registry)
 
     def slow_failure(payload):

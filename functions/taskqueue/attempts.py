@@ -153,6 +153,7 @@ class AttemptLedger:
                 reason=verdict["reason"]["S"],
                 error=verdict.get("error", {}).get("S", ""),
                 task=verdict.get("task", {}).get("S"),
+                ran=verdict.get("ran", {}).get("BOOL"),
             ),
             completed="completed" in item,
             running_until=None if running_until is None else float(running_until),
@@ -188,6 +189,8 @@ class AttemptLedger:
         value: dict[str, Any] = {"reason": {"S": verdict.reason}, "error": {"S": verdict.error[:MAX_ERROR_CHARS]}}
         if verdict.task:
             value["task"] = {"S": verdict.task[:MAX_TASK_CHARS]}
+        if verdict.ran is not None:
+            value["ran"] = {"BOOL": verdict.ran}
         self.client.update_item(
             TableName=self.table_name,
             Key=self._key(message_id),

@@ -103,10 +103,6 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
-# The name of Backoff in earlier releases; kept for code that imports it from here.
-BackoffConfig = Backoff
-
-
 def backoff_from_env(env: Mapping[str, str]) -> Backoff:
     """The queue's default backoff, from TASKQUEUE_BACKOFF_BASE_SECONDS and TASKQUEUE_BACKOFF_MAX_SECONDS."""
     base = _float(env, "TASKQUEUE_BACKOFF_BASE_SECONDS", Backoff.base_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
@@ -204,8 +200,9 @@ class WorkerConfig:
     # A DynamoDB table (the module's idempotency table) where failed attempts are counted, so that a
     # receive that did not run the task (a FIFO message held back behind its group) is not an attempt.
     attempts_table: str | None = None
-    # Set in event-source-mapping mode, where no consumer is there to delay retries.
-    apply_backoff: bool = False
+    # No consumer in front: the worker sets its retry delays itself (TASKQUEUE_APPLY_BACKOFF, the variable
+    # the Terraform module sets in event-source-mapping mode).
+    behind_event_source_mapping: bool = False
     queue_url: str | None = None
     log_payload: bool = False
     # The queue's maxReceiveCount: SQS moves a message received more often to the DLQ (with no reason).
@@ -223,7 +220,7 @@ class WorkerConfig:
         for module in modules:
             if not all(piece.isidentifier() for piece in module.split(".")):
                 raise ConfigError(f"TASKQUEUE_TASKS={env.get('TASKQUEUE_TASKS')!r}: {module!r} is not a module name")
-        apply_backoff = _bool(env, "TASKQUEUE_APPLY_BACKOFF", cls.apply_backoff)
+        behind_event_source_mapping = _bool(env, "TASKQUEUE_APPLY_BACKOFF", cls.behind_event_source_mapping)
         queue_url = _raw(env, "TASKQUEUE_QUEUE_URL")
         max_receive_count = _optional_int(env, "TASKQUEUE_MAX_RECEIVE_COUNT", 1, SQS_MAX_RECEIVE_COUNT)
         max_attempts = _optional_int(env, "TASKQUEUE_MAX_ATTEMPTS", 1, SQS_MAX_RECEIVE_COUNT)
@@ -232,7 +229,7 @@ class WorkerConfig:
                 f"TASKQUEUE_MAX_ATTEMPTS={max_attempts} is more than TASKQUEUE_MAX_RECEIVE_COUNT={max_receive_count}: "
                 "SQS would dead-letter a message before its last attempt"
             )
-        if apply_backoff and queue_url is None:
+        if behind_event_source_mapping and queue_url is None:
             raise ConfigError("TASKQUEUE_APPLY_BACKOFF=true needs TASKQUEUE_QUEUE_URL to be set")
         return cls(
             dlq_url=_required(env, "TASKQUEUE_DLQ_URL"),
@@ -242,7 +239,7 @@ class WorkerConfig:
                 env, "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, 60, 366 * 86_400
             ),
             attempts_table=_raw(env, "TASKQUEUE_ATTEMPTS_TABLE"),
-            apply_backoff=apply_backoff,
+            behind_event_source_mapping=behind_event_source_mapping,
             queue_url=queue_url,
             log_payload=_bool(env, "TASKQUEUE_LOG_PAYLOAD", cls.log_payload),
             max_receive_count=max_receive_count,
@@ -255,7 +252,7 @@ class WorkerConfig:
         env = {
             "TASKQUEUE_DLQ_URL": self.dlq_url,
             "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS": str(self.idempotency_ttl_seconds),
-            "TASKQUEUE_APPLY_BACKOFF": "true" if self.apply_backoff else "false",
+            "TASKQUEUE_APPLY_BACKOFF": "true" if self.behind_event_source_mapping else "false",
             "TASKQUEUE_LOG_PAYLOAD": "true" if self.log_payload else "false",
             **_backoff_env(self.backoff),
         }

@@ -44,8 +44,17 @@ from taskqueue.limits import (
     invoke_read_timeout,
 )
 from taskqueue.metrics import MetricsLine
-from taskqueue.sqs_batch import FailedEntry
-from taskqueue.sqs_batch import call as batch_call
+from taskqueue.observability import (
+    CONSUMER_MISCONFIGURED,
+    EMPTY_RECEIVES,
+    MESSAGES_RECEIVED,
+    MESSAGES_RELEASED,
+    MESSAGES_RETRIED,
+    MESSAGES_SUCCEEDED,
+    WORKER_INVOCATIONS,
+    WORKER_INVOCATIONS_FAILED,
+)
+from taskqueue.sqs_batch import FailedBatchEntry, call_in_batches
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record, receive_count
 from taskqueue.telemetry import logger_for, service_name
 
@@ -264,7 +273,7 @@ class Consumer:
         )
         logger.error(message, extra={"needed_seconds": needed, "remaining_seconds": budget.remaining_seconds()})
         metrics = MetricsLine(service_name("consumer"))
-        metrics.count("ConsumerMisconfigured")
+        metrics.count(CONSUMER_MISCONFIGURED)
         metrics.flush()
         raise ConfigError(message)
 
@@ -431,25 +440,25 @@ class Consumer:
         """A lost delete means the task runs again (at-least-once); a lost visibility change means the
         message comes back after the queue's visibility timeout. Neither is lost; each is logged."""
 
-        def log(failure: FailedEntry) -> None:
+        def log(failure: FailedBatchEntry) -> None:
             logger.warning(
                 f"{what} failed",
                 extra={"code": failure.code, "error": failure.message, "sender_fault": failure.sender_fault},
             )
 
-        batch_call(operation, self.config.queue_url, entries, on_failure=log)
+        call_in_batches(operation, self.config.queue_url, entries, on_failure=log)
 
     def _publish_metrics(self, report: ConsumerReport) -> None:
         """The run's one line: its metrics (EMF) and its report."""
         metrics = MetricsLine(service_name("consumer"))
         for name, value in (
-            ("MessagesReceived", report.received),
-            ("MessagesSucceeded", report.succeeded),
-            ("MessagesRetried", report.failed),
-            ("MessagesReleased", report.released),
-            ("WorkerInvocations", report.invocations),
-            ("WorkerInvocationsFailed", report.failed_invocations),
-            ("EmptyReceives", report.empty_receives),
+            (MESSAGES_RECEIVED, report.received),
+            (MESSAGES_SUCCEEDED, report.succeeded),
+            (MESSAGES_RETRIED, report.failed),
+            (MESSAGES_RELEASED, report.released),
+            (WORKER_INVOCATIONS, report.invocations),
+            (WORKER_INVOCATIONS_FAILED, report.failed_invocations),
+            (EMPTY_RECEIVES, report.empty_receives),
         ):
             metrics.count(name, value)
         metrics.flush({"level": "INFO", "message": "consumer run done", **report.as_dict()})

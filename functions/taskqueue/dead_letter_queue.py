@@ -20,16 +20,50 @@ REASON_ATTRIBUTE = "taskqueue.reason"
 ERROR_ATTRIBUTE = "taskqueue.error"
 TASK_ATTRIBUTE = "taskqueue.task"
 SOURCE_MESSAGE_ID_ATTRIBUTE = "taskqueue.source-message-id"
-REASON_ATTRIBUTES = (REASON_ATTRIBUTE, ERROR_ATTRIBUTE, TASK_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE)
+# "true" or "false": whether the task ran on the receive that dead-lettered it (DeadLetter.ran).
+RAN_ATTRIBUTE = "taskqueue.ran"
+REASON_ATTRIBUTES = (REASON_ATTRIBUTE, ERROR_ATTRIBUTE, TASK_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE, RAN_ATTRIBUTE)
 
-# Why a message was dead-lettered by the worker.
+
+@dataclass(frozen=True)
+class Reason:
+    """A reason the worker dead-letters a message for: its name (``taskqueue.reason``), what it means (the
+    operators' guide, docs/operating.md, lists the same, a test holds it to this), and whether the task may
+    have run before the verdict (``ran_before``): such a verdict is remembered so the task never runs again."""
+
+    name: str
+    meaning: str
+    ran_before: bool
+
+
 MALFORMED = "malformed"
 UNKNOWN_TASK = "unknown_task"
 PERMANENT_ERROR = "permanent_error"
 RETRIES_EXHAUSTED = "retries_exhausted"
-# On its last receive while the worker could not start (the task never ran): SQS's redrive would move it next.
 WORKER_CANNOT_START = "worker_cannot_start"
-REASONS = (MALFORMED, UNKNOWN_TASK, PERMANENT_ERROR, RETRIES_EXHAUSTED, WORKER_CANNOT_START)
+# Every reason of the worker's, in one place: adding one is adding it here (and where the worker gives it).
+WORKER_REASONS = (
+    Reason(MALFORMED, "the body is not a task message", ran_before=False),
+    Reason(UNKNOWN_TASK, "no task of that name is registered in the worker", ran_before=False),
+    Reason(PERMANENT_ERROR, "the task raised `PermanentError`", ran_before=True),
+    Reason(
+        RETRIES_EXHAUSTED,
+        "the task failed on its last allowed attempt, or its attempts were used up by runs that did not return "
+        "(then `taskqueue.ran` is false)",
+        ran_before=True,
+    ),
+    # On its last receive while the worker could not start: SQS's redrive would move it next, without a reason.
+    Reason(
+        WORKER_CANNOT_START,
+        "the worker could not start (its task modules fail to import: a missing dependency, a typo in "
+        "`task_modules`), and this was the message's last receive; the error is the worker's. The task never "
+        "ran: fix the deploy, then `dlq redrive`",
+        ran_before=False,
+    ),
+)
+REASONS = tuple(reason.name for reason in WORKER_REASONS)
+# Verdicts on a task that may have run: it must never run again, even when its message comes back.
+RAN_VERDICTS = tuple(reason.name for reason in WORKER_REASONS if reason.ran_before)
 
 MAX_ERROR_CHARS = 1024
 MAX_TASK_CHARS = 256
@@ -70,11 +104,13 @@ def _cut_to_bytes(text: str, limit: int) -> str:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """Why a record is dead-lettered."""
+    """Why a record is dead-lettered. ``ran``: whether the task ran on the receive that gave the verdict
+    (False: given without running it; None: not known, as for a message SQS's redrive moved)."""
 
     reason: str
     error: str
     task: str | None
+    ran: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +141,7 @@ def entries(record: Mapping[str, Any], why: DeadLetter, dlq_url: str) -> Iterato
     """SendMessage arguments for the dead letter, largest first: each is tried when SQS refused the last.
 
     1. the original attributes and the full reason; 2. the reason without the original attributes;
-    3. the reason, the source message id and the start of the error; 4. the body alone, for a message
+    3. the reason, the source message id, whether the task ran and the start of the error; 4. the body alone, for a message
     so close to the DLQ's maximum size that not even that fits (the reason is then in the log line).
     """
     originals, unusable = _original_attributes(record)
@@ -115,6 +151,8 @@ def entries(record: Mapping[str, Any], why: DeadLetter, dlq_url: str) -> Iterato
         ERROR_ATTRIBUTE: _string(why.error or why.reason),
         SOURCE_MESSAGE_ID_ATTRIBUTE: source,
     }
+    ran = {} if why.ran is None else {RAN_ATTRIBUTE: _string(str(why.ran).lower())}
+    full |= ran
     if why.task:
         full[TASK_ATTRIBUTE] = _string(why.task, MAX_TASK_CHARS)
     short = {**full, ERROR_ATTRIBUTE: _string(why.error or why.reason, 256)}
@@ -122,6 +160,7 @@ def entries(record: Mapping[str, Any], why: DeadLetter, dlq_url: str) -> Iterato
         REASON_ATTRIBUTE: _string(why.reason),
         SOURCE_MESSAGE_ID_ATTRIBUTE: source,
         ERROR_ATTRIBUTE: _string(_cut_to_bytes(why.error or why.reason, _TIGHT_ERROR_BYTES)),
+        **ran,
     }
     # SQS allows 10 attributes per message; ours take priority, the original ones fill the rest.
     room = SQS_MAX_MESSAGE_ATTRIBUTES - len(full)

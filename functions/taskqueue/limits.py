@@ -56,11 +56,11 @@ MAX_SCHEDULE_AHEAD_SECONDS = 366 * 86_400
 INVOKE_RESPONSE_SLACK_SECONDS = 2
 
 
-def invoke_read_timeout(worker_timeout_seconds: float) -> float:
-    """How long the consumer waits for a worker invocation: past this, the invocation cannot still run."""
-    return worker_timeout_seconds + LAMBDA_INIT_SECONDS + INVOKE_RESPONSE_SLACK_SECONDS
-
-
 def longest_invocation(worker_timeout_seconds: float) -> float:
     """The longest a worker invocation can run, cold start included."""
     return worker_timeout_seconds + LAMBDA_INIT_SECONDS
+
+
+def invoke_read_timeout(worker_timeout_seconds: float) -> float:
+    """How long the consumer waits for a worker invocation: past this, the invocation cannot still run."""
+    return longest_invocation(worker_timeout_seconds) + INVOKE_RESPONSE_SLACK_SECONDS

@@ -73,3 +73,13 @@ RETRIED: Final = "retried"
 DEAD_LETTERED: Final = "dead_lettered"
 RELEASED: Final = "released"  # handed back unrun: it did not use an attempt
 OUTCOMES: Final = (SUCCEEDED, RETRIED, DEAD_LETTERED, RELEASED)
+
+# Other fields of the worker's records.
+ATTEMPT: Final = "attempt"
+PAYLOAD: Final = "payload"
+MESSAGES: Final = "messages"  # records in the batch
+TASKS: Final = "tasks"  # the registered task names (the worker's start line)
+DROPPED_ATTRIBUTES: Final = "dropped_attributes"
+REASON_IN_ATTRIBUTES: Final = "reason_in_attributes"
+SEND_ERROR: Final = "send_error"
+CODE: Final = "code"  # SQS's code for a batch entry it failed

@@ -46,8 +46,7 @@ from taskqueue.schedules import (
     schedule_name,
     schedule_time,
 )
-from taskqueue.sqs_batch import BatchOutcome, chunks, entry_bytes
-from taskqueue.sqs_batch import call as batch_call
+from taskqueue.sqs_batch import BatchResult, call_in_batches, chunks, entry_bytes
 
 # Entries SQS failed on its side (not the sender's fault) get this many more tries.
 BATCH_ENTRY_RETRIES = 2
@@ -59,15 +58,11 @@ _GROUP_BLOCKED = "an earlier task of its message group was not enqueued"
 
 @dataclass(frozen=True)
 class Task:
-    """A task to enqueue: now, after ``delay`` (a timedelta or seconds) or ``at`` an aware datetime.
-
-    ``delay_seconds`` is SQS's own delay (0-900 s, standard queues), kept for existing callers.
-    """
+    """A task to enqueue: now, after ``delay`` (a timedelta or seconds) or ``at`` an aware datetime."""
 
     name: str
     payload: Any = None
     id: str | None = None
-    delay_seconds: int = 0
     group_id: str | None = None
     deduplication_id: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
@@ -76,7 +71,9 @@ class Task:
 
 
 @dataclass(frozen=True)
-class FailedEntry:
+class NotEnqueued:
+    """A task of a batch that was not sent nor scheduled: SQS's or the Scheduler's code and message."""
+
     task: Task
     code: str
     message: str
@@ -97,7 +94,7 @@ class EnqueueError(Exception):
     one, its :class:`~taskqueue.schedules.ScheduleName`; None for each task in ``failed``.
     """
 
-    def __init__(self, failed: list[FailedEntry], message_ids: list[str | None]) -> None:
+    def __init__(self, failed: list[NotEnqueued], message_ids: list[str | None]) -> None:
         self.failed = failed
         self.message_ids = message_ids
         first = failed[0]
@@ -152,7 +149,6 @@ class TaskQueue:
         payload: Any = None,
         *,
         id: str | None = None,
-        delay_seconds: int = 0,
         group_id: str | None = None,
         deduplication_id: str | None = None,
         attributes: Mapping[str, str] | None = None,
@@ -160,7 +156,7 @@ class TaskQueue:
         delay: timedelta | float | None = None,
     ) -> str:
         """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str)."""
-        task = Task(name, payload, id, delay_seconds, group_id, deduplication_id, dict(attributes or {}), at, delay)
+        task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay)
         plan = self._plan(task, "0", self.clock())
         if isinstance(plan, ScheduleRequest):
             schedules, queue_arn = self._scheduling_target()
@@ -183,7 +179,7 @@ class TaskQueue:
         # Anything scheduling needs (its settings, the queue's ARN and checks) is resolved before the first send.
         target = self._scheduling_target() if any(isinstance(plan, ScheduleRequest) for plan in plans) else None
         message_ids: list[str | None] = [None] * len(tasks)
-        failed: dict[int, FailedEntry] = {}
+        failed: dict[int, NotEnqueued] = {}
         blocked_groups: set[str] = set()
         try:
             for step in self._steps(plans):
@@ -195,7 +191,7 @@ class TaskQueue:
             # Report what was sent and what was not, rather than lose track of both.
             for index, task in enumerate(tasks):
                 if message_ids[index] is None and index not in failed:
-                    failed[index] = FailedEntry(task, _error_code(error), str(error), False)
+                    failed[index] = NotEnqueued(task, _error_code(error), str(error), False)
             raise EnqueueError(list(failed.values()), message_ids) from error
         if failed:
             raise EnqueueError(list(failed.values()), message_ids)
@@ -239,18 +235,12 @@ class TaskQueue:
             raise ValueError(str(error)) from None
         # ASCII-only JSON: every character SQS refuses in a body (lone surrogates, U+FFFE...) is escaped.
         body = TaskMessage(task.name, task.payload, task.id).to_body()
-        if not isinstance(task.delay_seconds, int) or not 0 <= task.delay_seconds <= SQS_MAX_DELAY_SECONDS:
-            raise ValueError(
-                f"delay_seconds={task.delay_seconds!r} of task {task.name!r} must be 0-{SQS_MAX_DELAY_SECONDS}"
-            )
         due = due_time(task.at, task.delay, now=now, task=task.name)
-        if due is not None and task.delay_seconds:
-            raise ValueError(f"task {task.name!r}: give delay_seconds={task.delay_seconds!r} or at=/delay=, not both")
         # FIFO queues take no per-message delay: any later task of theirs is scheduled.
         if due is not None and not due.immediate and (self.fifo or due.seconds_ahead > SQS_MAX_DELAY_SECONDS):
             return self._schedule_request(task, body, due, now)
         entry: dict[str, Any] = {"Id": entry_id, "MessageBody": body}
-        delay_seconds = due.seconds_ahead if due else task.delay_seconds
+        delay_seconds = due.seconds_ahead if due else 0
         if self.fifo:
             self._fifo_fields(task, entry)
         elif delay_seconds:
@@ -310,8 +300,6 @@ class TaskQueue:
         return value
 
     def _fifo_fields(self, task: Task, entry: dict[str, Any]) -> None:
-        if task.delay_seconds:
-            raise ValueError(f"task {task.name!r}: FIFO queues take no per-message delay_seconds")
         entry["MessageGroupId"] = self._checked_group_id(task)
         # A task's identity is (name, id): another task with the same id must not be deduplicated away.
         dedup = task.deduplication_id
@@ -454,17 +442,17 @@ class TaskQueue:
         tasks: list[Task],
         entries: list[dict[str, Any]],
         message_ids: list[str | None],
-        failed: dict[int, FailedEntry],
+        failed: dict[int, NotEnqueued],
         blocked_groups: set[str],
     ) -> None:
         for chunk in chunks(entries):
             for entry in chunk:
                 if entry.get("MessageGroupId") in blocked_groups:
                     index = int(entry["Id"])
-                    failed[index] = FailedEntry(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
+                    failed[index] = NotEnqueued(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
             sendable = [entry for entry in chunk if int(entry["Id"]) not in failed]
             for index, code, message, sender_fault in self._send_chunk(sendable, message_ids) if sendable else []:
-                failed[index] = FailedEntry(tasks[index], code, message, sender_fault)
+                failed[index] = NotEnqueued(tasks[index], code, message, sender_fault)
                 if self.fifo:
                     blocked_groups.add(str(tasks[index].group_id))
 
@@ -474,20 +462,20 @@ class TaskQueue:
         step: tuple[int, ScheduleRequest],
         target: tuple[TaskSchedules, str] | None,
         message_ids: list[str | None],
-        failed: dict[int, FailedEntry],
+        failed: dict[int, NotEnqueued],
         blocked_groups: set[str],
     ) -> None:
         index, request = step
         if target is None:  # resolved whenever the batch has a schedule
             raise RuntimeError("a schedule without its target")
         if request.group_id is not None and request.group_id in blocked_groups:
-            failed[index] = FailedEntry(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
+            failed[index] = NotEnqueued(tasks[index], "GroupBlocked", _GROUP_BLOCKED, True)
             return
         schedules, queue_arn = target
         try:
             message_ids[index] = schedules.create(request, queue_arn)
         except AlreadyScheduled as error:
-            failed[index] = FailedEntry(tasks[index], "AlreadyScheduled", str(error), True)
+            failed[index] = NotEnqueued(tasks[index], "AlreadyScheduled", str(error), True)
             if self.fifo and request.group_id is not None:
                 blocked_groups.add(request.group_id)
 
@@ -500,9 +488,9 @@ class TaskQueue:
         the group may already be in); the sender's faults are final at once. A call that raises stops
         the batch: the error goes to the caller, and the message ids sent before it are kept.
         """
-        outcome = BatchOutcome()
+        outcome = BatchResult()
         try:
-            batch_call(
+            call_in_batches(
                 self.sqs.send_message_batch,
                 self.queue_url,
                 chunk,

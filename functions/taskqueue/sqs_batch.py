@@ -42,7 +42,9 @@ def chunks(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 @dataclass(frozen=True)
-class FailedEntry:
+class FailedBatchEntry:
+    """An entry of a batch call that SQS (or the call itself) failed, with its code."""
+
     id: str
     code: str
     message: str
@@ -50,27 +52,27 @@ class FailedEntry:
 
 
 @dataclass
-class BatchOutcome:
+class BatchResult:
     """Per entry Id: what SQS answered. ``successful`` holds SQS's result entries (MessageId for sends)."""
 
     successful: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failed: dict[str, FailedEntry] = field(default_factory=dict)
+    failed: dict[str, FailedBatchEntry] = field(default_factory=dict)
 
     @property
     def failed_ids(self) -> set[str]:
         return set(self.failed)
 
 
-def call(
+def call_in_batches(
     operation: Callable[..., dict[str, Any]],
     queue_url: str,
     entries: Sequence[dict[str, Any]],
     *,
     retries: int = SERVER_FAULT_RETRIES,
-    on_failure: Callable[[FailedEntry], None] | None = None,
+    on_failure: Callable[[FailedBatchEntry], None] | None = None,
     raise_errors: bool = False,
-    outcome: BatchOutcome | None = None,
-) -> BatchOutcome:
+    outcome: BatchResult | None = None,
+) -> BatchResult:
     """Run ``operation`` (a boto3 batch method) over ``entries``, whose ``Id`` values must be unique.
 
     Entries SQS failed on its side are sent up to ``retries`` more times; ``retries=0`` keeps the order
@@ -80,9 +82,9 @@ def call(
     was done before it. ``on_failure`` sees each entry's final failure once, as it happens, so a
     sender's fault is reported even when other entries of the same call succeed on a retry.
     """
-    outcome = BatchOutcome() if outcome is None else outcome
+    outcome = BatchResult() if outcome is None else outcome
 
-    def fail(failure: FailedEntry) -> None:
+    def fail(failure: FailedBatchEntry) -> None:
         outcome.failed[failure.id] = failure
         if on_failure is not None:
             on_failure(failure)
@@ -96,14 +98,14 @@ def call(
                 if raise_errors:
                     raise
                 for entry in pending:
-                    fail(FailedEntry(str(entry["Id"]), type(error).__name__, str(error), False))
+                    fail(FailedBatchEntry(str(entry["Id"]), type(error).__name__, str(error), False))
                 break
             for success in result.get("Successful", []):
                 outcome.successful[str(success["Id"])] = success
             retry: set[str] = set()
             last_try = attempt == retries
             for item in result.get("Failed", []):
-                failure = FailedEntry(
+                failure = FailedBatchEntry(
                     str(item["Id"]),
                     str(item.get("Code", "")),
                     str(item.get("Message", "")),

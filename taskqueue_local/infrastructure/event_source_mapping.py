@@ -47,7 +47,7 @@ from typing import Any, Self
 
 from taskqueue.limits import LAMBDA_MAX_SYNC_PAYLOAD_BYTES, SQS_MAX_RECEIVE_BATCH
 from taskqueue.operations.queue_attributes import queue_url_of
-from taskqueue.sqs_batch import call as batch_call
+from taskqueue.sqs_batch import call_in_batches
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record
 from taskqueue_local.infrastructure.background_loop import BackgroundLoop
 from taskqueue_local.infrastructure.lambda_service import Invocation
@@ -341,7 +341,7 @@ class MappingPoller:
         if not records:
             return
         entries = [{"Id": str(index), "ReceiptHandle": r["receiptHandle"]} for index, r in enumerate(records)]
-        outcome = batch_call(
+        outcome = call_in_batches(
             self.sqs.delete_message_batch,
             mapping.queue_url,
             entries,

@@ -21,7 +21,7 @@ from taskqueue.operations.queue_attributes import (
 )
 from taskqueue.operations.redrive_journal import RedriveJournal, default_journal_path
 from taskqueue.operations.triage import (
-    Outcome,
+    MessageResult,
     Selection,
     TriageReport,
     list_dead_letters,
@@ -157,7 +157,7 @@ class _Found:
     def __init__(self) -> None:
         self.dlq_message: DlqMessage | None = None
 
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None:
         self.dlq_message = dlq_message
 
     def progress(self, report: TriageReport) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from taskqueue.dead_letter_queue import (
     ERROR_ATTRIBUTE,
+    RAN_ATTRIBUTE,
     REASON_ATTRIBUTE,
     REASONS,
     TASK_ATTRIBUTE,
@@ -75,8 +76,9 @@ def worker_reason(message: ReceivedMessage) -> DeadLetter | None:
     reason = _string_attribute(message, REASON_ATTRIBUTE)
     if reason not in REASONS:
         return None
+    ran = {"true": True, "false": False}.get(_string_attribute(message, RAN_ATTRIBUTE) or "")
     return DeadLetter(
-        reason, _string_attribute(message, ERROR_ATTRIBUTE) or "", _string_attribute(message, TASK_ATTRIBUTE)
+        reason, _string_attribute(message, ERROR_ATTRIBUTE) or "", _string_attribute(message, TASK_ATTRIBUTE), ran
     )
 
 

@@ -64,7 +64,9 @@ class LeaseLost(Exception):
 
 
 @dataclass
-class ReleaseOutcome:
+class ReleaseResult:
+    """What releasing the messages a scan held came to."""
+
     released: int = 0
     failed: int = 0
     first_error: str | None = None
@@ -78,7 +80,7 @@ class DlqScan:
     sqs: Any
     dlq_url: str
     settings: ScanSettings = field(default_factory=ScanSettings)
-    release: ReleaseOutcome | None = None
+    release: ReleaseResult | None = None
     lapsed: int = 0  # messages received again after their lease lapsed
     extended: int = 0  # lease extensions SQS accepted
 
@@ -170,7 +172,7 @@ class DlqScan:
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": lease}
                 for index, (_, _, handle) in enumerate(chunk)
             ]
-            result = sqs_batch.call(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
+            result = sqs_batch.call_in_batches(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
             # A refused extension: the lease is gone, nothing left to extend until a receive brings it back.
             leases = [
                 (leased_from + lease if str(index) in result.successful else math.inf, message_id)
@@ -186,16 +188,16 @@ class DlqScan:
         with self._ledger:
             self._ledger.executemany("UPDATE message SET state = ? WHERE id = ?", [(_GONE, i) for i in message_ids])
 
-    def release_held(self) -> ReleaseOutcome:
+    def release_held(self) -> ReleaseResult:
         """Make every held message visible again at once."""
-        outcome = ReleaseOutcome()
+        outcome = ReleaseResult()
         rows = self._ledger.execute("SELECT receipt_handle FROM message WHERE state = ?", (_HELD,))
         while chunk := rows.fetchmany(SQS_MAX_BATCH_ENTRIES):
             entries = [
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
                 for index, (handle,) in enumerate(chunk)
             ]
-            result = sqs_batch.call(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
+            result = sqs_batch.call_in_batches(self.sqs.change_message_visibility_batch, self.dlq_url, entries)
             outcome.released += len(result.successful)
             outcome.failed += len(result.failed)
             for failure in result.failed.values():

@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
 from taskqueue.operations.dlq_message import DlqMessage
-from taskqueue.operations.triage import Outcome, TriageReport
+from taskqueue.operations.triage import MessageResult, TriageReport
 
 COLUMNS = ("message id", "task", "reason", "error", "first enqueued", "receives", "size")
 _PLAIN_WIDTHS = (36, 20, 17, 40, 20, 8, 8)
 # Outcomes a person must hear about one by one: the message did not get where it was asked to go.
-PROBLEM_OUTCOMES = frozenset({Outcome.SEND_FAILED, Outcome.DELETE_FAILED, Outcome.HELD_BACK})
+PROBLEM_OUTCOMES = frozenset({MessageResult.SEND_FAILED, MessageResult.DELETE_FAILED, MessageResult.HELD_BACK})
 
 
 # What a terminal may act on rather than show: C0 and C1 controls (ESC, CSI, carriage return...), DEL,
@@ -47,7 +47,7 @@ def for_terminal(text: str, lines: bool = False) -> str:
 
 
 class Output(Protocol):
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None: ...
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None: ...
 
     def progress(self, report: TriageReport) -> None: ...
 
@@ -158,7 +158,7 @@ class JsonLinesOutput:
         self.stream.write(json.dumps(document, default=str) + "\n")
         self.stream.flush()
 
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None:
         document = {"kind": "dead_letter", "outcome": str(outcome), **listing(dlq_message)}
         if detail:
             document["detail"] = detail
@@ -168,7 +168,7 @@ class JsonLinesOutput:
         """Scripts get each message's line as it happens; no separate progress."""
 
     def show(self, dlq_message: DlqMessage) -> None:
-        self._write({"kind": "dead_letter", "outcome": str(Outcome.LISTED), **full_record(dlq_message)})
+        self._write({"kind": "dead_letter", "outcome": str(MessageResult.LISTED), **full_record(dlq_message)})
 
     def summary(self, report: TriageReport) -> None:
         self._write({"kind": "summary", **report.as_dict()})
@@ -186,8 +186,8 @@ class PlainOutput:
         self.stream.write("  ".join(cell.ljust(w) for cell, w in zip(fitted, _PLAIN_WIDTHS, strict=True)).rstrip())
         self.stream.write("\n")
 
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
-        if outcome is Outcome.LISTED:
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None:
+        if outcome is MessageResult.LISTED:
             if not self._header_written:
                 self._line(COLUMNS)
                 self._header_written = True

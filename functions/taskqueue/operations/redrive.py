@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from taskqueue.operations.dlq_message import DlqMessage
 from taskqueue.operations.queue_attributes import check_dead_letter_queue, queue_arn
 from taskqueue.operations.redrive_journal import RedriveJournal, default_journal_path
-from taskqueue.operations.triage import Outcome, Selection, TriageReport, redrive_dead_letters
+from taskqueue.operations.triage import MessageResult, Selection, TriageReport, redrive_dead_letters
 
 # Error codes of an SQS endpoint that lacks StartMessageMoveTask.
 _UNSUPPORTED = {
@@ -40,7 +40,7 @@ class RedriveIncomplete(Exception):
 
 
 class _Quiet:
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None:
         """The result says how many moved."""
 
     def progress(self, report: TriageReport) -> None:

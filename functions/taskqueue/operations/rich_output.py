@@ -21,7 +21,7 @@ from taskqueue.operations.output import (
     summary_lines,
     table_row,
 )
-from taskqueue.operations.triage import Outcome, TriageReport
+from taskqueue.operations.triage import MessageResult, TriageReport
 
 # Rows are printed a page at a time, so a listing of any length keeps only one page in memory;
 # fixed column widths (the error takes what is left) keep the pages aligned.
@@ -37,8 +37,8 @@ class RichOutput:
         self._pages = 0
         self._progress: Progress | None = None
 
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None:
-        if outcome is Outcome.LISTED:
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None:
+        if outcome is MessageResult.LISTED:
             self._rows.append(table_row(dlq_message))
             if len(self._rows) == PAGE_ROWS:
                 self._flush_rows()

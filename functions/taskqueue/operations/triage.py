@@ -37,7 +37,9 @@ OTHER = "(other)"
 NO_TASK = "(none)"
 
 
-class Outcome(enum.StrEnum):
+class MessageResult(enum.StrEnum):
+    """What a triage command did with one dead letter (the ``outcome`` field of its JSON line)."""
+
     LISTED = "listed"
     WOULD_MOVE = "would_move"
     MOVED = "moved"
@@ -140,7 +142,7 @@ class TriageReport:
 
 
 class TriageListener(Protocol):
-    def message(self, dlq_message: DlqMessage, outcome: Outcome, detail: str = "") -> None: ...
+    def message(self, dlq_message: DlqMessage, outcome: MessageResult, detail: str = "") -> None: ...
 
     def progress(self, report: TriageReport) -> None: ...
 
@@ -301,7 +303,7 @@ def list_dead_letters(
 
     def show(scan: DlqScan, picked: list[DlqMessage]) -> None:
         for dlq_message in picked:
-            listener.message(dlq_message, Outcome.LISTED)
+            listener.message(dlq_message, MessageResult.LISTED)
 
     return _run(sqs, report, selection, listener, settings, show, schedule_dead_letter_arn)
 
@@ -324,10 +326,10 @@ def purge_dead_letters(
         deleted, failures, error = _delete(sqs, scan, picked)
         for dlq_message in deleted:
             report.deleted += 1
-            listener.message(dlq_message, Outcome.DELETED)
+            listener.message(dlq_message, MessageResult.DELETED)
         for dlq_message, failure in failures:
             report.failed += 1
-            listener.message(dlq_message, Outcome.DELETE_FAILED, failure)
+            listener.message(dlq_message, MessageResult.DELETE_FAILED, failure)
         if error is not None:
             raise _Stopped(_describe(error))
 
@@ -340,7 +342,7 @@ def _delete(
     """Delete from the DLQ: the deleted, the others with why, and the error of a call that got no answer."""
     delete = _Recorded(sqs.delete_message_batch)
     entries = [{"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(dlq_messages)]
-    outcome = sqs_batch.call(delete, scan.dlq_url, entries)
+    outcome = sqs_batch.call_in_batches(delete, scan.dlq_url, entries)
     deleted = [dlq_messages[int(i)] for i in sorted(outcome.successful, key=int)]
     scan.mark_deleted([d.message_id for d in deleted])
     failures = [(dlq_messages[int(i)], f"{f.code}: {f.message}") for i, f in sorted(outcome.failed.items())]
@@ -394,7 +396,7 @@ class _Redrive:
         if self.dry_run:
             self.report.would_move += len(to_send) + len(to_delete)
             for dlq_message in to_send + to_delete:
-                self.listener.message(dlq_message, Outcome.WOULD_MOVE)
+                self.listener.message(dlq_message, MessageResult.WOULD_MOVE)
             return
         accepted, send_error = self._send(to_send)
         finished_earlier = {d.message_id for d in to_delete}
@@ -405,17 +407,19 @@ class _Redrive:
             self.report.moved += 1
             if dlq_message.message_id in finished_earlier:
                 self.report.finished_earlier += 1
-            self.listener.message(dlq_message, Outcome.MOVED)
+            self.listener.message(dlq_message, MessageResult.MOVED)
         for dlq_message, failure in failures:
             self.report.failed += 1
-            self.listener.message(dlq_message, Outcome.DELETE_FAILED, failure)
+            self.listener.message(dlq_message, MessageResult.DELETE_FAILED, failure)
         error = send_error or delete_error
         if error is not None:
             raise _Stopped(_describe(error))
 
     def _held_back(self, dlq_message: DlqMessage) -> None:
         self.report.held_back += 1
-        self.listener.message(dlq_message, Outcome.HELD_BACK, f"an earlier message of group {dlq_message.group_id}")
+        self.listener.message(
+            dlq_message, MessageResult.HELD_BACK, f"an earlier message of group {dlq_message.group_id}"
+        )
 
     def _send(self, dlq_messages: list[DlqMessage]) -> tuple[list[DlqMessage], Exception | None]:
         """Send in chunks within SQS's limits: the messages SQS accepted, and the error of a call that got no answer."""
@@ -432,7 +436,7 @@ class _Redrive:
             self.journal.sending([by_id[e["Id"]].message_id for e in sendable], self.destination_url)
             # No retry of a FIFO entry: it could land behind a later message of its group.
             retries = 0 if self.fifo else sqs_batch.SERVER_FAULT_RETRIES
-            outcome = sqs_batch.call(send, self.destination_url, sendable, retries=retries)
+            outcome = sqs_batch.call_in_batches(send, self.destination_url, sendable, retries=retries)
             self.journal.sent(by_id[i].message_id for i in outcome.successful)
             accepted += [by_id[i] for i in outcome.successful]
             # SQS said no to these, so they were not sent; the unanswered may have been, and stay "sending".
@@ -442,7 +446,7 @@ class _Redrive:
                 self.report.failed += 1
                 if self.fifo and dlq_message.group_id is not None:
                     self.blocked_groups.add(dlq_message.group_id)
-                self.listener.message(dlq_message, Outcome.SEND_FAILED, f"{failure.code}: {failure.message}")
+                self.listener.message(dlq_message, MessageResult.SEND_FAILED, f"{failure.code}: {failure.message}")
             if send.error is not None:
                 break
         return accepted, send.error

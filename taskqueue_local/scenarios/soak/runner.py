@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from taskqueue.config import BackoffConfig, WorkerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import WorkerConfig
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
@@ -100,7 +101,7 @@ def _deploy(
         dlq_url="",  # set per queue below
         task_modules=("soak_tasks",),
         max_receive_count=config.max_receive_count,
-        backoff=BackoffConfig(1, 4),
+        backoff=Backoff(1, 4),
     )
     environment = {
         "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from taskqueue.config import BackoffConfig, ConsumerConfig, WorkerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.limits import INVOKE_RESPONSE_SLACK_SECONDS, LAMBDA_INIT_SECONDS, invoke_read_timeout
 from taskqueue.producer import Task, TaskQueue
 from taskqueue_local.deployment.direct_stack import DirectStack
@@ -164,7 +165,7 @@ def measure(
             wait_time_seconds=POLL_SECONDS,
             worker_timeout_seconds=CALIBRATION_TIMEOUT,
             time_margin_seconds=rules.settle_margin,
-            backoff=BackoffConfig(1, 4),
+            backoff=Backoff(1, 4),
         )
         consumer = instrumented_consumer(deployment, settings, direct=False).consumer
         # Room to drain every batch even at the calibration timeout: the run ends at the first empty receive.

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from taskqueue.config import BackoffConfig, ConsumerConfig
+from taskqueue.backoff import Backoff
+from taskqueue.config import ConsumerConfig
 from taskqueue.consumer import Budget, Consumer
 from taskqueue.operations.queue_attributes import queue_depths
 from taskqueue.producer import Task, TaskQueue
@@ -35,7 +36,7 @@ def fault_injecting_consumer(
         wait_time_seconds=1,
         worker_timeout_seconds=sizing.worker_timeout,
         time_margin_seconds=sizing.rules.settle_margin,
-        backoff=BackoffConfig(1, 4),
+        backoff=Backoff(1, 4),
         receivers=1,  # receives on the run's own thread, where the slow-receive fault finds the run's context
     )
     instrumented = instrumented_consumer(
