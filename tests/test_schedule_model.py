@@ -745,9 +745,11 @@ class ScheduleModel(RuleBasedStateMachine):
         STATISTICS["schedules deleted while delivering"] += len(self.scheduler.deleted_while_delivering)
 
 
-SCHEDULE_MODEL = Budget(bounded_examples=60, long_examples=3000, steps=30)
+SCHEDULE_MODEL = Budget(bounded_examples=60, long_examples=2000, steps=30)
 
 
+# The long profile runs for minutes (make soak); the bounded one within seconds.
+@pytest.mark.timeout(0 if is_long() else 120)
 def test_scheduling_keeps_its_promises_against_the_scheduler_model() -> None:
     STATISTICS.clear()
     run_state_machine_as_test(ScheduleModel, settings=model_settings(SCHEDULE_MODEL))
