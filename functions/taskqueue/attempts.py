@@ -185,25 +185,24 @@ class AttemptLedger:
             },
         )
 
-    def remember_verdict(self, message_id: str, verdict: DeadLetter) -> None:
+    def remember_verdict(self, message_id: str, verdict: DeadLetter, sent: bool = False) -> None:
+        """Keep a dead-letter verdict: no run of the message starts after it. ``sent``: its dead letter went out
+        too, so that if the message comes back (its batch was killed after the send, its delete was lost), it is
+        deleted, not dead-lettered a second time. The worker writes it before the send and again, with ``sent``,
+        after it: one write of the two that takes is enough for the verdict to outlive its environment."""
         value: dict[str, Any] = {"reason": {"S": verdict.reason}, "error": {"S": verdict.error[:MAX_ERROR_CHARS]}}
         if verdict.task:
             value["task"] = {"S": verdict.task[:MAX_TASK_CHARS]}
         if verdict.ran is not None:
             value["ran"] = {"BOOL": verdict.ran}
+        update = "SET verdict = :verdict, expiration = :expiration"
+        values: dict[str, Any] = {":verdict": {"M": value}, ":expiration": self._expiration()}
+        if sent:
+            update += ", verdict_sent = :true"
+            values[":true"] = {"BOOL": True}
         self.client.update_item(
             TableName=self.table_name,
             Key=self._key(message_id),
-            UpdateExpression="SET verdict = :verdict, expiration = :expiration",
-            ExpressionAttributeValues={":verdict": {"M": value}, ":expiration": self._expiration()},
-        )
-
-    def mark_verdict_sent(self, message_id: str) -> None:
-        """The verdict's dead letter went out: if the message comes back (its batch was killed after the send,
-        its delete was lost), it is deleted, not dead-lettered a second time."""
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=self._key(message_id),
-            UpdateExpression="SET verdict_sent = :true, expiration = :expiration",
-            ExpressionAttributeValues={":true": {"BOOL": True}, ":expiration": self._expiration()},
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
         )

@@ -320,8 +320,13 @@ class TaskSchedules:
         self.clock = clock
 
     def create(self, request: ScheduleRequest, queue_arn: str) -> ScheduleName:
-        """Create the schedule; :class:`AlreadyScheduled` when one of that name is pending."""
+        """Create the schedule; :class:`AlreadyScheduled` when one of that name is pending.
+
+        Its time is checked against the clock again as it is sent: a batch's schedules are planned at its
+        start and created one by one, and the calls before this one may have used up the margin.
+        """
         self.config.check_failures_have_a_place()
+        due = schedule_time(request.due, self.clock())
         target: dict[str, Any] = {
             "Arn": queue_arn,
             "RoleArn": self.config.role_arn,
@@ -340,7 +345,7 @@ class TaskSchedules:
             self.scheduler.create_schedule(
                 Name=request.name,
                 GroupName=self.config.group_name,
-                ScheduleExpression=at_expression(request.due),
+                ScheduleExpression=at_expression(due),
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",
@@ -352,7 +357,7 @@ class TaskSchedules:
             if _error_code(error) == "ConflictException":
                 raise AlreadyScheduled(request.name, request.task, request.task_id) from None
             raise
-        return ScheduleName(request.name, request.due)
+        return ScheduleName(request.name, due)
 
     def cancel(self, name: str) -> ScheduledTask:
         """Delete a pending one-time schedule; returns what it was.

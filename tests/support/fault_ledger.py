@@ -204,8 +204,9 @@ class ModelAttempts:
         self.verdicts_sent: set[str] = set()
         self.not_before: dict[str, float] = {}
         self.faults = TableFaults()
-        # Verdicts whose write failed (only the environment that gave them remembers them).
-        self.verdicts_not_written: set[str] = set()
+        # Writes of a message's verdict that failed with no verdict in the table (the worker writes it before
+        # the dead letter's send and again after it: when both fail, only its environment remembers it).
+        self.verdict_writes_failed: dict[str, int] = defaultdict(int)
         # Runs recorded whose write's answer was lost (the worker did not start them), per message.
         self.unanswered_runs: dict[str, int] = defaultdict(int)
 
@@ -254,16 +255,18 @@ class ModelAttempts:
         not_before = self.now() + delay_seconds
         self.faults.call("UpdateItem", lambda: self.not_before.__setitem__(message_id, not_before))
 
-    def remember_verdict(self, message_id: str, verdict: Any) -> None:
+    def remember_verdict(self, message_id: str, verdict: Any, sent: bool = False) -> None:
+        def write() -> None:
+            self.verdicts[message_id] = verdict
+            if sent:
+                self.verdicts_sent.add(message_id)
+
         try:
-            self.faults.call("UpdateItem", lambda: self.verdicts.__setitem__(message_id, verdict))
+            self.faults.call("UpdateItem", write)
         except ClientError:
             if message_id not in self.verdicts:
-                self.verdicts_not_written.add(message_id)
+                self.verdict_writes_failed[message_id] += 1
             raise
-
-    def mark_verdict_sent(self, message_id: str) -> None:
-        self.faults.call("UpdateItem", lambda: self.verdicts_sent.add(message_id))
 
 
 class ModelIdempotency:

@@ -91,14 +91,7 @@ class DeadLetters:
         if message_id in self._verdicts:
             self.remember(message_id, why, sent=True)
             if self.ledger is not None and why.reason in RAN_VERDICTS:
-                try:
-                    self.ledger.mark_verdict_sent(message_id)
-                except Exception as error:
-                    log.logger.warning(
-                        "could not record that the dead letter was sent; should the message come back to another "
-                        "execution environment, its dead letter is sent again",
-                        extra={**keys, ERROR: describe(error)},
-                    )
+                self._keep_verdict_sent(message_id, why, keys)
         invocation.metrics.count(TASKS_DEAD_LETTERED, task=why.task if why.task in self.registry else None)
         log.logger.error(
             "task sent to the dead-letter queue",
@@ -111,6 +104,22 @@ class DeadLetters:
                 REASON_IN_ATTRIBUTES: sent.carries_reason,
             },
         )
+
+    def _keep_verdict_sent(self, message_id: str, why: DeadLetter, keys: dict[str, Any]) -> None:
+        """Write the verdict again, with the mark that its dead letter went out: should the message come back, it
+        is deleted, not dead-lettered twice. Written whole, not the mark alone, so that a verdict whose write
+        before the send failed gets a second chance: in this environment's memory only, it would be lost with
+        the environment if the invocation died before answering, and the task would run again."""
+        assert self.ledger is not None
+        try:
+            self.ledger.remember_verdict(message_id, why, sent=True)
+        except Exception as error:
+            log.logger.error(
+                "could not record the verdict nor that its dead letter was sent: should the message come back to "
+                "another execution environment, it is dead-lettered again, and if no write of its verdict took, "
+                "the task runs again",
+                extra={**keys, REASON: why.reason, ERROR: describe(error)},
+            )
 
     def _send_failed(self, message_id: str, why: DeadLetter, error: Exception, keys: dict[str, Any]) -> None:
         if message_id not in self._verdicts:
