@@ -81,14 +81,7 @@ module "consumer" {
     policy_json = local.consumer_role_policy_json
   })
 
-  runtime       = var.runtime
-  architectures = var.architectures
-  publish       = var.publish
-  logging       = local.function_logging
-  tracing_mode  = var.tracing_mode
-  vpc           = local.function_vpc
-  tags          = local.function_tags
-  log_group     = local.function_log_group
+  settings = local.function_settings
 
   depends_on = [terraform_data.consumer_settings]
 }

@@ -96,20 +96,27 @@ locals {
   common_environment_settings = {
     for name, value in merge(local.powertools_environment, local.backoff_environment) : name => { set = true, value = value }
   }
-  function_logging = {
-    log_format            = var.logging_log_format
-    application_log_level = local.json_logs ? var.logging_application_log_level : null
-    system_log_level      = local.json_logs ? var.logging_system_log_level : null
-  }
-  function_vpc = !local.vpc_enabled ? null : {
-    subnet_ids         = var.vpc_subnet_ids
-    security_group_ids = var.vpc_security_group_ids
-  }
-  function_log_group = {
-    retention_in_days = var.cloudwatch_logs_retention_in_days
-    kms_key_id        = var.cloudwatch_logs_kms_key_id
-    log_group_class   = var.cloudwatch_logs_log_group_class
-    tags              = local.cloudwatch_logs_tags
+  function_settings = {
+    runtime       = var.runtime
+    architectures = var.architectures
+    publish       = var.publish
+    logging = {
+      log_format            = var.logging_log_format
+      application_log_level = local.json_logs ? var.logging_application_log_level : null
+      system_log_level      = local.json_logs ? var.logging_system_log_level : null
+    }
+    tracing_mode = var.tracing_mode
+    vpc = !local.vpc_enabled ? null : {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+    tags = local.function_tags
+    log_group = {
+      retention_in_days = var.cloudwatch_logs_retention_in_days
+      kms_key_id        = var.cloudwatch_logs_kms_key_id
+      log_group_class   = var.cloudwatch_logs_log_group_class
+      tags              = local.cloudwatch_logs_tags
+    }
   }
   # Each function adds its role's ARN (create_role = false), name prefix and inline policy.
   function_role = {

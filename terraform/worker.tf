@@ -110,14 +110,7 @@ module "worker" {
     policy_json = local.worker_role_policy_json
   })
 
-  runtime       = var.runtime
-  architectures = var.architectures
-  publish       = var.publish
-  logging       = local.function_logging
-  tracing_mode  = var.tracing_mode
-  vpc           = local.function_vpc
-  tags          = local.function_tags
-  log_group     = local.function_log_group
+  settings = local.function_settings
 
   depends_on = [terraform_data.worker_settings]
 }

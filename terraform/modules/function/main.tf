@@ -9,11 +9,11 @@ resource "aws_cloudwatch_log_group" "this" {
   # while the one it replaces still exists, so nothing may pass that lifecycle on to it (the policy
   # spells the group's ARN out for that reason).
   name              = "/aws/lambda/${var.function_name}"
-  retention_in_days = var.log_group.retention_in_days
-  kms_key_id        = var.log_group.kms_key_id
-  log_group_class   = var.log_group.log_group_class
+  retention_in_days = var.settings.log_group.retention_in_days
+  kms_key_id        = var.settings.log_group.kms_key_id
+  log_group_class   = var.settings.log_group.log_group_class
 
-  tags = var.log_group.tags
+  tags = var.settings.log_group.tags
 }
 
 resource "aws_iam_role" "this" {
@@ -72,9 +72,9 @@ resource "aws_lambda_function" "this" {
   s3_object_version = var.package.s3_object_version
   source_code_hash  = var.package.source_code_hash
   handler           = var.handler
-  runtime           = var.runtime
-  architectures     = var.architectures
-  publish           = var.publish
+  runtime           = var.settings.runtime
+  architectures     = var.settings.architectures
+  publish           = var.settings.publish
 
   memory_size                    = var.memory_size
   timeout                        = var.timeout
@@ -85,25 +85,25 @@ resource "aws_lambda_function" "this" {
   }
 
   logging_config {
-    log_format            = var.logging.log_format
+    log_format            = var.settings.logging.log_format
     log_group             = aws_cloudwatch_log_group.this.name
-    application_log_level = var.logging.application_log_level
-    system_log_level      = var.logging.system_log_level
+    application_log_level = var.settings.logging.application_log_level
+    system_log_level      = var.settings.logging.system_log_level
   }
 
   tracing_config {
-    mode = var.tracing_mode
+    mode = var.settings.tracing_mode
   }
 
   dynamic "vpc_config" {
-    for_each = var.vpc == null ? [] : [var.vpc]
+    for_each = var.settings.vpc == null ? [] : [var.settings.vpc]
     content {
       subnet_ids         = vpc_config.value.subnet_ids
       security_group_ids = vpc_config.value.security_group_ids
     }
   }
 
-  tags = var.tags
+  tags = var.settings.tags
 
   # The first invocation must find its log group and its permissions in place.
   depends_on = [

@@ -24,21 +24,6 @@ variable "package" {
   })
 }
 
-variable "runtime" {
-  description = "Python runtime."
-  type        = string
-}
-
-variable "architectures" {
-  description = "Instruction set, a one-element list."
-  type        = list(string)
-}
-
-variable "publish" {
-  description = "Whether every change publishes a new version."
-  type        = bool
-}
-
 variable "memory_size" {
   description = "Memory, in MB."
   type        = number
@@ -59,43 +44,6 @@ variable "environment" {
   type        = map(string)
 }
 
-variable "logging" {
-  description = "Lambda's logging configuration; the levels are null with the Text format."
-  type = object({
-    log_format            = string
-    application_log_level = optional(string)
-    system_log_level      = optional(string)
-  })
-}
-
-variable "tracing_mode" {
-  description = "X-Ray tracing: PassThrough or Active."
-  type        = string
-}
-
-variable "vpc" {
-  description = "Subnets and security groups to run in (null: outside any VPC)."
-  type = object({
-    subnet_ids         = list(string)
-    security_group_ids = list(string)
-  })
-}
-
-variable "tags" {
-  description = "Tags of the function."
-  type        = map(string)
-}
-
-variable "log_group" {
-  description = "The log group's settings and tags."
-  type = object({
-    retention_in_days = number
-    kms_key_id        = optional(string)
-    log_group_class   = optional(string)
-    tags              = map(string)
-  })
-}
-
 variable "role" {
   description = "The function's role: created here (create, with its name prefix or the function's name, its inline policy and managed policies) or the caller's (arn)."
   type = object({
@@ -109,5 +57,31 @@ variable "role" {
     policy_json          = optional(string)
     managed_policy_arns  = optional(map(string), {})
     tags                 = optional(map(string), {})
+  })
+}
+
+variable "settings" {
+  description = "What the task queue's functions share: runtime, architectures, publishing, Lambda's logging configuration (levels null with the Text format), tracing, VPC (null: none), the function's tags and its log group's settings."
+  type = object({
+    runtime       = string
+    architectures = list(string)
+    publish       = bool
+    logging = object({
+      log_format            = string
+      application_log_level = optional(string)
+      system_log_level      = optional(string)
+    })
+    tracing_mode = string
+    vpc = optional(object({
+      subnet_ids         = list(string)
+      security_group_ids = list(string)
+    }))
+    tags = map(string)
+    log_group = object({
+      retention_in_days = number
+      kms_key_id        = optional(string)
+      log_group_class   = optional(string)
+      tags              = map(string)
+    })
   })
 }

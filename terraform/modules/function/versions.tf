@@ -1,10 +1,8 @@
 terraform {
-  required_version = ">= 1.5"
-
+  # The calling module holds the versions (../../versions.tf).
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.79, < 7.0"
+      source = "hashicorp/aws"
     }
   }
 }
