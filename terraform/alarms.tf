@@ -17,7 +17,7 @@ locals {
         threshold   = var.alarm_worker_throttles_threshold
       }
     },
-    local.schedule ? {
+    local.consumer ? {
       consumer_errors = {
         description = "The consumer ${local.consumer_function_name} failed: a run raised (a misconfiguration or a missing permission), timed out or ran out of memory."
         function    = local.consumer_function_name
@@ -109,7 +109,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   tags = var.tags
 
   # The queues and functions exist before anything watches them.
-  depends_on = [aws_sqs_queue.this, aws_sqs_queue.dead_letter_queue, aws_lambda_function.worker, aws_lambda_function.consumer]
+  depends_on = [aws_sqs_queue.this, aws_sqs_queue.dead_letter_queue, module.worker, module.consumer]
 
   lifecycle {
     precondition {

@@ -10,7 +10,7 @@ check "metrics_with_infrequent_access_logs" {
 
 check "metrics_with_an_application_level_above_info" {
   assert {
-    condition     = !local.json_logs || contains(["TRACE", "DEBUG", "INFO"], local.application_log_level)
-    error_message = "logging_application_log_level = \"${local.application_log_level}\" drops the runtime's metrics: they are embedded in INFO log lines (EMF), which Lambda filters out above INFO, so the dashboard and alarms on them stay empty."
+    condition     = !local.json_logs || contains(["TRACE", "DEBUG", "INFO"], var.logging_application_log_level)
+    error_message = "logging_application_log_level = \"${var.logging_application_log_level}\" drops the runtime's metrics: they are embedded in INFO log lines (EMF), which Lambda filters out above INFO, so the dashboard and alarms on them stay empty."
   }
 }

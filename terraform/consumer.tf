@@ -1,88 +1,29 @@
-# The consumer runs on the schedule, long-polls the queue and hands batches to the worker
-# (trigger_mode = "schedule" only).
+# The consumer long-polls the queue and hands batches to the worker (trigger_mode = "schedule": its
+# trigger is consumer_trigger.tf).
 
-resource "aws_cloudwatch_log_group" "consumer" {
-  count = local.schedule ? 1 : 0
-
-  # The name Lambda logs to by default: created here so that it has a retention and the role
-  # needs no logs:CreateLogGroup.
-  name              = "/aws/lambda/${local.consumer_function_name}"
-  retention_in_days = var.cloudwatch_logs_retention_in_days
-  kms_key_id        = var.cloudwatch_logs_kms_key_id
-  log_group_class   = var.cloudwatch_logs_log_group_class
-
-  tags = local.cloudwatch_logs_tags
+locals {
+  # Every variable the module may set in the consumer's environment, with whether this configuration
+  # sets it: consumer_environment_variables may set none of them (terraform_data.consumer_settings).
+  consumer_environment_settings = merge(local.common_environment_settings, {
+    TASKQUEUE_QUEUE_URL              = { set = true, value = one(aws_sqs_queue.this[*].url) }
+    TASKQUEUE_WORKER_FUNCTION        = { set = true, value = local.worker_function_arn }
+    TASKQUEUE_WORKER_TIMEOUT_SECONDS = { set = true, value = tostring(var.worker_timeout) }
+    TASKQUEUE_MAX_CONCURRENCY        = { set = true, value = tostring(var.consumer_max_concurrency) }
+    TASKQUEUE_RECEIVERS              = { set = true, value = tostring(var.consumer_receivers) }
+    TASKQUEUE_BATCH_SIZE             = { set = true, value = tostring(var.consumer_batch_size) }
+    TASKQUEUE_MODE                   = { set = true, value = var.consumer_mode }
+    TASKQUEUE_WAIT_TIME_SECONDS      = { set = var.consumer_wait_time_seconds != null, value = tostring(var.consumer_wait_time_seconds) }
+  })
+  consumer_environment = merge(
+    var.consumer_environment_variables,
+    { for name, setting in local.consumer_environment_settings : name => setting.value if setting.set },
+  )
 }
 
-resource "aws_lambda_function" "consumer" {
-  #checkov:skip=CKV_AWS_116:Only the schedule invokes it asynchronously, and a failed run is not retried (event invoke config) because its messages stay in SQS for the next run, so a Lambda DLQ would only collect schedule events
-  #checkov:skip=CKV_AWS_272:Packages are built from source by build.py in the caller's pipeline, unsigned, and a signing profile is the platform's own choice
-  #checkov:skip=CKV_AWS_173:The environment holds queue URLs, names and settings, no secrets, and Lambda encrypts it at rest with its AWS-managed key
-  count = local.schedule ? 1 : 0
-
-  function_name = local.consumer_function_name
-  description   = "Task queue ${var.name}: receives from ${local.queue_name} and hands batches to ${local.worker_function_name}."
-  role          = local.consumer_role_arn
-
-  filename          = var.consumer_package.filename
-  s3_bucket         = var.consumer_package.s3_bucket
-  s3_key            = var.consumer_package.s3_key
-  s3_object_version = var.consumer_package.s3_object_version
-  source_code_hash  = local.source_code_hashes.consumer
-  handler           = "taskqueue.consumer.handler"
-  runtime           = var.runtime
-  architectures     = local.architectures
-  publish           = var.publish
-
-  memory_size                    = var.consumer_memory_size
-  timeout                        = var.consumer_timeout
-  reserved_concurrent_executions = var.consumer_reserved_concurrent_executions
-
-  environment {
-    variables = merge(
-      var.consumer_environment_variables,
-      local.powertools_environment,
-      local.backoff_environment,
-      {
-        TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this[0].url
-        TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
-        TASKQUEUE_WORKER_TIMEOUT_SECONDS = tostring(var.worker_timeout)
-        TASKQUEUE_MAX_CONCURRENCY        = tostring(var.consumer_max_concurrency)
-        TASKQUEUE_RECEIVERS              = tostring(var.consumer_receivers)
-        TASKQUEUE_BATCH_SIZE             = tostring(var.consumer_batch_size)
-        TASKQUEUE_MODE                   = var.consumer_mode
-      },
-      var.consumer_wait_time_seconds == null ? {} : { TASKQUEUE_WAIT_TIME_SECONDS = tostring(var.consumer_wait_time_seconds) },
-    )
-  }
-
-  logging_config {
-    log_format            = var.logging_log_format
-    log_group             = aws_cloudwatch_log_group.consumer[0].name
-    application_log_level = local.json_logs ? local.application_log_level : null
-    system_log_level      = local.json_logs ? var.logging_system_log_level : null
-  }
-
-  tracing_config {
-    mode = var.tracing_mode
-  }
-
-  dynamic "vpc_config" {
-    for_each = local.vpc_enabled ? [true] : []
-    content {
-      subnet_ids         = var.vpc_subnet_ids
-      security_group_ids = var.vpc_security_group_ids
-    }
-  }
-
-  tags = local.function_tags
-
-  # The first run must find its log group and its permissions in place.
-  depends_on = [
-    aws_cloudwatch_log_group.consumer,
-    aws_iam_role_policy.consumer,
-    aws_iam_role_policy_attachment.consumer_managed,
-  ]
+# Inputs of the consumer that must agree with each other, checked before it is planned. Here rather
+# than on the function (modules/function) so that `terraform test` can expect their failures.
+resource "terraform_data" "consumer_settings" {
+  count = local.consumer ? 1 : 0
 
   lifecycle {
     precondition {
@@ -112,14 +53,44 @@ resource "aws_lambda_function" "consumer" {
       condition     = !(var.consumer_mode == "continuous" && var.consumer_wait_time_seconds == 0)
       error_message = "consumer_mode = \"continuous\" needs a long poll (consumer_wait_time_seconds 1-20, or unset): with 0 it would poll an empty queue in a busy loop."
     }
+    precondition {
+      condition     = length(setintersection(keys(var.consumer_environment_variables), keys(local.consumer_environment_settings))) == 0
+      error_message = "consumer_environment_variables may not set a variable the module sets: ${join(", ", sort(setintersection(keys(var.consumer_environment_variables), keys(local.consumer_environment_settings))))} (the module sets ${join(", ", sort(keys(local.consumer_environment_settings)))}; each has an input of its own)."
+    }
   }
 }
 
-# A failed run is not retried: the next scheduled run picks up the same messages.
-resource "aws_lambda_function_event_invoke_config" "consumer" {
-  count = local.schedule ? 1 : 0
+module "consumer" {
+  source = "./modules/function"
+  count  = local.consumer ? 1 : 0
 
-  function_name                = aws_lambda_function.consumer[0].function_name
+  function_name = local.consumer_function_name
+  description   = "Task queue ${var.name}: receives from ${local.queue_name} and hands batches to ${local.worker_function_name}."
+  handler       = "taskqueue.consumer.handler"
+  package       = merge(var.consumer_package, { source_code_hash = local.source_code_hashes.consumer })
+  environment   = local.consumer_environment
+
+  memory_size                    = var.consumer_memory_size
+  timeout                        = var.consumer_timeout
+  reserved_concurrent_executions = var.consumer_reserved_concurrent_executions
+
+  role = merge(local.function_role, {
+    arn         = var.consumer_role_arn
+    name_prefix = var.role_use_name_prefix ? "${local.role_name_prefix}-consumer-" : null
+    policy_name = "taskqueue-consumer"
+    policy_json = local.consumer_role_policy_json
+  })
+
+  settings = local.function_settings
+
+  depends_on = [terraform_data.consumer_settings]
+}
+
+# A failed run is not retried: the next run the trigger starts picks up the same messages.
+resource "aws_lambda_function_event_invoke_config" "consumer" {
+  count = local.consumer ? 1 : 0
+
+  function_name                = module.consumer[0].function.function_name
   maximum_retry_attempts       = 0
   maximum_event_age_in_seconds = 60
 }

@@ -69,7 +69,7 @@ locals {
         ]
       },
     ],
-    local.schedule ? [
+    local.consumer ? [
       {
         title = "Consumer runs and messages"
         stat  = "Sum"
@@ -90,7 +90,7 @@ locals {
             ["AWS/Lambda", "Errors", "FunctionName", local.worker_function_name, { label = "Errors" }],
             ["AWS/Lambda", "Throttles", "FunctionName", local.worker_function_name, { label = "Throttles" }],
           ],
-          local.schedule ? [[var.metrics_namespace, "WorkerInvocationsFailed", "service", var.name, { label = "Invocations failed (seen by the consumer)" }]] : [],
+          local.consumer ? [[var.metrics_namespace, "WorkerInvocationsFailed", "service", var.name, { label = "Invocations failed (seen by the consumer)" }]] : [],
         )
       },
     ],

@@ -4,7 +4,7 @@ resource "aws_lambda_event_source_mapping" "worker" {
   count = local.event_source_mapping ? 1 : 0
 
   event_source_arn = aws_sqs_queue.this[0].arn
-  function_name    = aws_lambda_function.worker[0].arn
+  function_name    = module.worker[0].function.arn
   enabled          = var.event_source_mapping_enabled
 
   batch_size                         = var.event_source_mapping_batch_size
@@ -37,7 +37,7 @@ resource "aws_lambda_event_source_mapping" "worker" {
   tags = local.event_source_mapping_tags
 
   # Lambda checks at creation that the worker's role may poll the queue.
-  depends_on = [aws_iam_role_policy.worker]
+  depends_on = [module.worker]
 
   lifecycle {
     precondition {

@@ -11,9 +11,13 @@ locals {
   # create_before_destroy theirs too (and the log groups', which the worker depends on), and a log group
   # of a fixed name cannot be created while the one it replaces still exists.
   log_group_arn_prefix = !local.create ? null : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda"
+  # Also what the consumer invokes (TASKQUEUE_WORKER_FUNCTION): the consumer's settings, which its
+  # role depends on, must not depend on the worker, whose log group would then be replaced
+  # create-before-destroy too.
+  worker_function_arn = !local.create ? null : "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.worker_function_name}"
 
-  consumer_role_arn = !local.schedule ? null : var.create_role ? one(aws_iam_role.consumer[*].arn) : var.consumer_role_arn
-  worker_role_arn   = var.create_role ? one(aws_iam_role.worker[*].arn) : var.worker_role_arn
+  consumer_role_arn = one(module.consumer[*].role_arn)
+  worker_role_arn   = one(module.worker[*].role_arn)
 
   # A name prefix gets a 26-character unique suffix within IAM's 64; the name part keeps 28 of them.
   role_name_prefix = substr(var.name, 0, 28)
@@ -73,7 +77,7 @@ locals {
     local.vpc_enabled ? { vpc = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess" } : {},
   )
 
-  consumer_role_policy_json = !local.schedule ? null : jsonencode({
+  consumer_role_policy_json = !local.consumer ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
       [
@@ -88,7 +92,7 @@ locals {
           Sid      = "InvokeWorker"
           Effect   = "Allow"
           Action   = "lambda:InvokeFunction"
-          Resource = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.worker_function_name}"
+          Resource = local.worker_function_arn
         },
       ],
       local.queue_kms_decrypt_statements,
@@ -160,8 +164,8 @@ locals {
       ],
       # The event source mapping polls with the worker's role; the worker itself then sets the
       # backoff of the records that failed.
-      local.event_source_mapping ? [local.consume_queue_statement] : [],
-      local.event_source_mapping ? local.queue_kms_decrypt_statements : [],
+      local.trigger.worker_polls_queue ? [local.consume_queue_statement] : [],
+      local.trigger.worker_polls_queue ? local.queue_kms_decrypt_statements : [],
       local.dead_letter_kms_statements,
       # Idempotency records and attempt counts.
       # Idempotency writes and deletes records of its own; attempt counts and verdicts are read and updated.
@@ -187,102 +191,15 @@ locals {
 }
 
 ################################################################################
-# Consumer
+# Worker: what the user's tasks touch (the functions' own roles are in modules/function)
 ################################################################################
-
-resource "aws_iam_role" "consumer" {
-  count = local.schedule && var.create_role ? 1 : 0
-
-  name                 = var.role_use_name_prefix ? null : local.consumer_function_name
-  name_prefix          = var.role_use_name_prefix ? "${local.role_name_prefix}-consumer-" : null
-  path                 = var.role_path
-  permissions_boundary = var.role_permissions_boundary
-  assume_role_policy   = local.lambda_assume_role_policy
-
-  tags = local.role_tags
-
-  # A new name (say, a prefix) replaces the role: the new one is in place before the old one goes.
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-resource "aws_iam_role_policy" "consumer" {
-  count = local.schedule && var.create_role ? 1 : 0
-
-  name   = "taskqueue-consumer"
-  role   = aws_iam_role.consumer[0].id
-  policy = local.consumer_role_policy_json
-
-  # Replaced with its role (a new name): the new one is attached before the old one goes.
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-resource "aws_iam_role_policy_attachment" "consumer_managed" {
-  for_each = local.schedule && var.create_role ? local.managed_policy_arns : {}
-
-  role       = aws_iam_role.consumer[0].name
-  policy_arn = each.value
-
-  # Replaced with its role (a new name): the new one is attached before the old one goes.
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-################################################################################
-# Worker
-################################################################################
-
-resource "aws_iam_role" "worker" {
-  count = local.create && var.create_role ? 1 : 0
-
-  name                 = var.role_use_name_prefix ? null : local.worker_function_name
-  name_prefix          = var.role_use_name_prefix ? "${local.role_name_prefix}-worker-" : null
-  path                 = var.role_path
-  permissions_boundary = var.role_permissions_boundary
-  assume_role_policy   = local.lambda_assume_role_policy
-
-  tags = local.role_tags
-
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-resource "aws_iam_role_policy" "worker" {
-  count = local.create && var.create_role ? 1 : 0
-
-  name   = "taskqueue-worker"
-  role   = aws_iam_role.worker[0].id
-  policy = local.worker_role_policy_json
-
-  # Replaced with its role (a new name): the new one is attached before the old one goes.
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-resource "aws_iam_role_policy_attachment" "worker_managed" {
-  for_each = local.create && var.create_role ? local.managed_policy_arns : {}
-
-  role       = aws_iam_role.worker[0].name
-  policy_arn = each.value
-
-  # Replaced with its role (a new name): the new one is attached before the old one goes.
-  lifecycle {
-    create_before_destroy = true
-  }
-}
 
 # What the user's tasks touch: their own statements and policies.
 resource "aws_iam_role_policy" "worker_tasks" {
   count = local.create && var.create_role && length(var.worker_policy_statements) > 0 ? 1 : 0
 
   name = "tasks"
-  role = aws_iam_role.worker[0].id
+  role = module.worker[0].role.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [for sid, statement in var.worker_policy_statements : merge(
@@ -305,7 +222,7 @@ resource "aws_iam_role_policy" "worker_tasks" {
 resource "aws_iam_role_policy_attachment" "worker_tasks" {
   for_each = local.create && var.create_role ? var.worker_policy_arns : {}
 
-  role       = aws_iam_role.worker[0].name
+  role       = module.worker[0].role.name
   policy_arn = each.value
 
   # Replaced with its role (a new name): the new one is attached before the old one goes.

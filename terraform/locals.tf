@@ -1,9 +1,6 @@
 locals {
   create = var.create
 
-  schedule             = local.create && var.trigger_mode == "schedule"
-  event_source_mapping = local.create && var.trigger_mode == "event_source_mapping"
-
   queue_name             = coalesce(var.queue_name, var.fifo_queue ? "${var.name}.fifo" : var.name)
   dead_letter_queue_name = coalesce(var.dead_letter_queue_name, var.fifo_queue ? "${var.name}-dlq.fifo" : "${var.name}-dlq")
 
@@ -38,57 +35,48 @@ locals {
   # The longest a worker invocation can live: its timeout plus Lambda's init allowance.
   longest_worker_invocation = var.worker_timeout + local.lambda_init_seconds
 
-  # The queue must hide a message for as long as anything may still work on it: in schedule mode the
-  # consumer, which holds the batch for its whole run; with an event source mapping the worker, cold
-  # start included. There AWS recommends six times the function timeout, which leaves room for retries
-  # of throttled invocations.
-  required_visibility_timeout = local.schedule ? var.consumer_timeout : local.longest_worker_invocation
-  visibility_timeout_seconds = coalesce(
-    var.visibility_timeout_seconds,
-    local.schedule ? local.required_visibility_timeout : min(max(6 * var.worker_timeout, local.required_visibility_timeout), 43200),
-  )
+  # The queue must hide a message for as long as anything may still work on it (trigger_mode.tf says
+  # what holds a batch in each mode).
+  required_visibility_timeout = local.trigger.required_visibility_timeout
+  visibility_timeout_seconds  = coalesce(var.visibility_timeout_seconds, local.trigger.default_visibility_timeout)
 
   ##############################################################################
   # Concurrency
   ##############################################################################
 
-  # EventBridge starts a run every period; one that lasts longer than the period overlaps the next ones.
-  # rate() expressions give the period; any cron() may fire every minute, EventBridge's finest step.
-  schedule_rate           = try(regex("^rate\\(([0-9]+) (minute|hour|day)s?\\)$", var.schedule_expression), null)
-  schedule_period_seconds = local.schedule_rate == null ? 60 : tonumber(local.schedule_rate[0]) * { minute = 60, hour = 3600, day = 86400 }[local.schedule_rate[1]]
+  # The consumer's trigger starts a run every period; one that lasts longer than the period overlaps the
+  # next ones. rate() expressions give the period; any cron() may fire every minute, EventBridge's finest step.
+  consumer_trigger_rate           = try(regex("^rate\\(([0-9]+) (minute|hour|day)s?\\)$", var.schedule_expression), null)
+  consumer_trigger_period_seconds = local.consumer_trigger_rate == null ? 60 : tonumber(local.consumer_trigger_rate[0]) * { minute = 60, hour = 3600, day = 86400 }[local.consumer_trigger_rate[1]]
   # A run lives at most consumer_timeout; a reserved concurrency on the consumer caps the count.
   overlapping_consumer_runs = (var.consumer_reserved_concurrent_executions == null
-    ? ceil(var.consumer_timeout / local.schedule_period_seconds)
-    : min(ceil(var.consumer_timeout / local.schedule_period_seconds), var.consumer_reserved_concurrent_executions)
+    ? ceil(var.consumer_timeout / local.consumer_trigger_period_seconds)
+    : min(ceil(var.consumer_timeout / local.consumer_trigger_period_seconds), var.consumer_reserved_concurrent_executions)
   )
   # SQS event pollers in provisioned mode invoke the function up to 10 times at once each.
   invocations_per_sqs_poller = 10
-  # The most worker invocations that can run at once, when the module can tell (null: unbounded).
-  worker_concurrency_needed = (local.schedule
-    ? var.consumer_max_concurrency * local.overlapping_consumer_runs
-    : (var.event_source_mapping_provisioned_poller_config != null
-      ? try(var.event_source_mapping_provisioned_poller_config.maximum_pollers * local.invocations_per_sqs_poller, null)
-      : var.event_source_mapping_maximum_concurrency
-    )
+  # The most invocations an event source mapping makes at once, when the inputs cap them (null: unbounded).
+  event_source_mapping_concurrency = (var.event_source_mapping_provisioned_poller_config != null
+    ? try(var.event_source_mapping_provisioned_poller_config.maximum_pollers * local.invocations_per_sqs_poller, null)
+    : var.event_source_mapping_maximum_concurrency
   )
+  # The most worker invocations that can run at once, when the module can tell (null: unbounded).
+  worker_concurrency_needed = local.trigger.worker_concurrency_needed
 
   ##############################################################################
   # Functions
   ##############################################################################
 
-  architectures = var.architectures
-
   # Lambda's level names (ALC) and Powertools' (Python logging). With the JSON log format Lambda sets
   # AWS_LAMBDA_LOG_LEVEL from application_log_level and Powertools' Logger takes that over
   # POWERTOOLS_LOG_LEVEL; with Text only POWERTOOLS_LOG_LEVEL applies. Both get the same level.
   powertools_log_levels = { TRACE = "DEBUG", DEBUG = "DEBUG", INFO = "INFO", WARN = "WARNING", ERROR = "ERROR", FATAL = "CRITICAL" }
-  application_log_level = var.logging_application_log_level
   json_logs             = var.logging_log_format == "JSON"
 
   powertools_environment = {
     POWERTOOLS_SERVICE_NAME      = var.name
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
-    POWERTOOLS_LOG_LEVEL         = local.powertools_log_levels[local.application_log_level]
+    POWERTOOLS_LOG_LEVEL         = local.powertools_log_levels[var.logging_application_log_level]
   }
 
   backoff_environment = {
@@ -100,7 +88,45 @@ locals {
   create_table = local.create && (var.create_idempotency_table || var.track_attempts)
   table_name   = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
 
+  created_table_name = one(aws_dynamodb_table.idempotency[*].name)
+
   vpc_enabled = var.vpc_subnet_ids != null && var.vpc_security_group_ids != null
+
+  # What both functions share (consumer.tf, worker.tf; modules/function).
+  common_environment_settings = {
+    for name, value in merge(local.powertools_environment, local.backoff_environment) : name => { set = true, value = value }
+  }
+  function_settings = {
+    runtime       = var.runtime
+    architectures = var.architectures
+    publish       = var.publish
+    logging = {
+      log_format            = var.logging_log_format
+      application_log_level = local.json_logs ? var.logging_application_log_level : null
+      system_log_level      = local.json_logs ? var.logging_system_log_level : null
+    }
+    tracing_mode = var.tracing_mode
+    vpc = !local.vpc_enabled ? null : {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+    tags = local.function_tags
+    log_group = {
+      retention_in_days = var.cloudwatch_logs_retention_in_days
+      kms_key_id        = var.cloudwatch_logs_kms_key_id
+      log_group_class   = var.cloudwatch_logs_log_group_class
+      tags              = local.cloudwatch_logs_tags
+    }
+  }
+  # Each function adds its role's ARN (create_role = false), name prefix and inline policy.
+  function_role = {
+    create               = var.create_role
+    path                 = var.role_path
+    permissions_boundary = var.role_permissions_boundary
+    assume_role_policy   = local.lambda_assume_role_policy
+    managed_policy_arns  = local.managed_policy_arns
+    tags                 = local.role_tags
+  }
 
   ##############################################################################
   # Tags

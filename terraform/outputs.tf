@@ -82,62 +82,62 @@ output "producer_policy_json" {
 
 output "consumer_function_name" {
   description = "Name of the consumer function (null with an event source mapping)."
-  value       = one(aws_lambda_function.consumer[*].function_name)
+  value       = one(module.consumer[*].function.function_name)
 }
 
 output "consumer_function_arn" {
   description = "ARN of the consumer function (null with an event source mapping)."
-  value       = one(aws_lambda_function.consumer[*].arn)
+  value       = one(module.consumer[*].function.arn)
 }
 
 output "consumer_function_qualified_arn" {
   description = "ARN of the consumer function with its version (`:$LATEST` unless `publish`; null with an event source mapping)."
-  value       = one(aws_lambda_function.consumer[*].qualified_arn)
+  value       = one(module.consumer[*].function.qualified_arn)
 }
 
 output "consumer_function_version" {
   description = "Latest published version of the consumer (`$LATEST` unless `publish`; null with an event source mapping)."
-  value       = one(aws_lambda_function.consumer[*].version)
+  value       = one(module.consumer[*].function.version)
 }
 
 output "worker_function_name" {
   description = "Name of the worker function."
-  value       = one(aws_lambda_function.worker[*].function_name)
+  value       = one(module.worker[*].function.function_name)
 }
 
 output "worker_function_arn" {
   description = "ARN of the worker function."
-  value       = one(aws_lambda_function.worker[*].arn)
+  value       = one(module.worker[*].function.arn)
 }
 
 output "worker_function_qualified_arn" {
   description = "ARN of the worker function with its version (`:$LATEST` unless `publish`)."
-  value       = one(aws_lambda_function.worker[*].qualified_arn)
+  value       = one(module.worker[*].function.qualified_arn)
 }
 
 output "worker_function_version" {
   description = "Latest published version of the worker (`$LATEST` unless `publish`)."
-  value       = one(aws_lambda_function.worker[*].version)
+  value       = one(module.worker[*].function.version)
 }
 
 output "consumer_cloudwatch_log_group_name" {
   description = "Name of the consumer's log group (null with an event source mapping)."
-  value       = one(aws_cloudwatch_log_group.consumer[*].name)
+  value       = one(module.consumer[*].log_group.name)
 }
 
 output "consumer_cloudwatch_log_group_arn" {
   description = "ARN of the consumer's log group (null with an event source mapping)."
-  value       = one(aws_cloudwatch_log_group.consumer[*].arn)
+  value       = one(module.consumer[*].log_group.arn)
 }
 
 output "worker_cloudwatch_log_group_name" {
   description = "Name of the worker's log group."
-  value       = one(aws_cloudwatch_log_group.worker[*].name)
+  value       = one(module.worker[*].log_group.name)
 }
 
 output "worker_cloudwatch_log_group_arn" {
   description = "ARN of the worker's log group."
-  value       = one(aws_cloudwatch_log_group.worker[*].arn)
+  value       = one(module.worker[*].log_group.arn)
 }
 
 ################################################################################
@@ -180,7 +180,7 @@ output "worker_role_policy_json" {
 
 output "schedule_rule_arn" {
   description = "ARN of the EventBridge rule that starts the consumer (null with an event source mapping)."
-  value       = one(aws_cloudwatch_event_rule.schedule[*].arn)
+  value       = one(aws_cloudwatch_event_rule.consumer_trigger[*].arn)
 }
 
 output "event_source_mapping_arn" {

@@ -32,11 +32,8 @@ resource "aws_sqs_queue" "this" {
       error_message = "A FIFO queue's name (and its dead-letter queue's) must end in .fifo, and a standard queue's must not: queue_name = \"${local.queue_name}\", dead_letter_queue_name = \"${local.dead_letter_queue_name}\", fifo_queue = ${var.fifo_queue}."
     }
     precondition {
-      condition = local.visibility_timeout_seconds >= local.required_visibility_timeout
-      error_message = (local.schedule
-        ? "visibility_timeout_seconds (${local.visibility_timeout_seconds}) must be at least consumer_timeout (${var.consumer_timeout}): the consumer holds a batch for its whole run, and a message that became visible sooner would run twice at once. Raise visibility_timeout_seconds or leave it unset."
-        : "visibility_timeout_seconds (${local.visibility_timeout_seconds}) must be at least worker_timeout + ${local.lambda_init_seconds} (${local.required_visibility_timeout}): Lambda's init allowance is not counted in the timeout, and a message that became visible sooner would run twice at once. Raise visibility_timeout_seconds or leave it unset."
-      )
+      condition     = local.visibility_timeout_seconds >= local.required_visibility_timeout
+      error_message = "visibility_timeout_seconds (${local.visibility_timeout_seconds}) must be at least ${local.trigger.visibility_timeout_minimum}, and a message that became visible sooner would run twice at once. Raise visibility_timeout_seconds or leave it unset."
     }
     precondition {
       condition     = var.fifo_queue || (var.content_based_deduplication == null && var.deduplication_scope == null && var.fifo_throughput_limit == null)

@@ -636,16 +636,6 @@ variable "consumer_environment_variables" {
   default     = {}
 
   validation {
-    condition = length(setintersection(keys(var.consumer_environment_variables), [
-      "TASKQUEUE_QUEUE_URL", "TASKQUEUE_WORKER_FUNCTION", "TASKQUEUE_MAX_CONCURRENCY", "TASKQUEUE_RECEIVERS", "TASKQUEUE_BATCH_SIZE",
-      "TASKQUEUE_WAIT_TIME_SECONDS", "TASKQUEUE_MODE", "TASKQUEUE_WORKER_TIMEOUT_SECONDS",
-      "TASKQUEUE_BACKOFF_BASE_SECONDS", "TASKQUEUE_BACKOFF_MAX_SECONDS",
-      "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
-    ])) == 0
-    error_message = "consumer_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."
-  }
-
-  validation {
     # The same range functions/taskqueue/config.py accepts; the module budgets the consumer's timeout with it.
     condition     = try(tonumber(var.consumer_environment_variables["TASKQUEUE_TIME_MARGIN_SECONDS"]) >= 0 && tonumber(var.consumer_environment_variables["TASKQUEUE_TIME_MARGIN_SECONDS"]) <= 60, !contains(keys(var.consumer_environment_variables), "TASKQUEUE_TIME_MARGIN_SECONDS"))
     error_message = "consumer_environment_variables[\"TASKQUEUE_TIME_MARGIN_SECONDS\"] must be a number of seconds between 0 and 60, got \"${lookup(var.consumer_environment_variables, "TASKQUEUE_TIME_MARGIN_SECONDS", "")}\"."
@@ -722,16 +712,6 @@ variable "worker_environment_variables" {
   description = "Extra environment variables of the worker, for your tasks (and settings such as `TASKQUEUE_LOG_PAYLOAD`). They may not set a variable the module sets."
   type        = map(string)
   default     = {}
-
-  validation {
-    condition = length(setintersection(keys(var.worker_environment_variables), [
-      "TASKQUEUE_DLQ_URL", "TASKQUEUE_TASKS", "TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_IDEMPOTENCY_TTL_SECONDS",
-      "TASKQUEUE_ATTEMPTS_TABLE", "TASKQUEUE_APPLY_BACKOFF", "TASKQUEUE_QUEUE_URL", "TASKQUEUE_BACKOFF_BASE_SECONDS",
-      "TASKQUEUE_BACKOFF_MAX_SECONDS", "TASKQUEUE_MAX_RECEIVE_COUNT", "TASKQUEUE_MAX_ATTEMPTS",
-      "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
-    ])) == 0
-    error_message = "worker_environment_variables may not set a variable the module sets (the TASKQUEUE_* settings it has an input for, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL)."
-  }
 }
 
 variable "worker_policy_arns" {

@@ -1,5 +1,5 @@
-# The worker runs a batch of tasks: invoked by the consumer (schedule mode) or by the event source
-# mapping. The same function and package serve both.
+# The worker runs a batch of tasks: invoked by the consumer or by the event source mapping
+# (trigger_mode.tf). The same function and package serve both.
 
 locals {
   # Lambda redeploys a function when its hash changes: the given one, or that of the local file.
@@ -10,94 +10,32 @@ locals {
       null,
     )
   }
+
+  # Every variable the module may set in the worker's environment, with whether this configuration
+  # sets it: worker_environment_variables may set none of them (terraform_data.worker_settings).
+  worker_environment_settings = merge(local.common_environment_settings, {
+    TASKQUEUE_DLQ_URL = { set = true, value = one(aws_sqs_queue.dead_letter_queue[*].url) }
+    # On the last allowed receive the worker dead-letters a failing task itself, with its error.
+    TASKQUEUE_MAX_RECEIVE_COUNT       = { set = true, value = tostring(var.max_receive_count) }
+    TASKQUEUE_MAX_ATTEMPTS            = { set = var.max_attempts != null, value = tostring(var.max_attempts) }
+    TASKQUEUE_TASKS                   = { set = length(var.task_modules) > 0, value = join(",", var.task_modules) }
+    TASKQUEUE_IDEMPOTENCY_TABLE       = { set = var.create_idempotency_table, value = local.created_table_name }
+    TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = { set = var.create_idempotency_table, value = tostring(var.idempotency_ttl_seconds) }
+    TASKQUEUE_ATTEMPTS_TABLE          = { set = var.track_attempts, value = local.created_table_name }
+    # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
+    TASKQUEUE_APPLY_BACKOFF = { set = local.trigger.worker_polls_queue, value = "true" }
+    TASKQUEUE_QUEUE_URL     = { set = local.trigger.worker_polls_queue, value = one(aws_sqs_queue.this[*].url) }
+  })
+  worker_environment = merge(
+    var.worker_environment_variables,
+    { for name, setting in local.worker_environment_settings : name => setting.value if setting.set },
+  )
 }
 
-resource "aws_cloudwatch_log_group" "worker" {
+# Inputs of the worker that must agree with each other, checked before it is planned. Here rather
+# than on the function (modules/function) so that `terraform test` can expect their failures.
+resource "terraform_data" "worker_settings" {
   count = local.create ? 1 : 0
-
-  name              = "/aws/lambda/${local.worker_function_name}"
-  retention_in_days = var.cloudwatch_logs_retention_in_days
-  kms_key_id        = var.cloudwatch_logs_kms_key_id
-  log_group_class   = var.cloudwatch_logs_log_group_class
-
-  tags = local.cloudwatch_logs_tags
-}
-
-resource "aws_lambda_function" "worker" {
-  #checkov:skip=CKV_AWS_116:Invoked synchronously only, by the consumer or the event source mapping, so a Lambda DLQ (asynchronous invocations) never applies and failed tasks go to the queue's dead-letter queue
-  #checkov:skip=CKV_AWS_272:Packages are built from source by build.py in the caller's pipeline, unsigned, and a signing profile is the platform's own choice
-  #checkov:skip=CKV_AWS_173:The environment holds queue URLs, task module names and settings, no secrets, and Lambda encrypts it at rest with its AWS-managed key
-  count = local.create ? 1 : 0
-
-  function_name = local.worker_function_name
-  description   = "Task queue ${var.name}: runs the tasks of messages from ${local.queue_name}."
-  role          = local.worker_role_arn
-
-  filename          = var.worker_package.filename
-  s3_bucket         = var.worker_package.s3_bucket
-  s3_key            = var.worker_package.s3_key
-  s3_object_version = var.worker_package.s3_object_version
-  source_code_hash  = local.source_code_hashes.worker
-  handler           = "taskqueue.worker.handler"
-  runtime           = var.runtime
-  architectures     = local.architectures
-  publish           = var.publish
-
-  memory_size                    = var.worker_memory_size
-  timeout                        = var.worker_timeout
-  reserved_concurrent_executions = var.worker_reserved_concurrent_executions
-
-  environment {
-    variables = merge(
-      var.worker_environment_variables,
-      local.powertools_environment,
-      local.backoff_environment,
-      {
-        TASKQUEUE_DLQ_URL = aws_sqs_queue.dead_letter_queue[0].url
-        # On the last allowed receive the worker dead-letters a failing task itself, with its error.
-        TASKQUEUE_MAX_RECEIVE_COUNT = tostring(var.max_receive_count)
-      },
-      var.max_attempts == null ? {} : { TASKQUEUE_MAX_ATTEMPTS = tostring(var.max_attempts) },
-      length(var.task_modules) == 0 ? {} : { TASKQUEUE_TASKS = join(",", var.task_modules) },
-      !var.create_idempotency_table ? {} : {
-        TASKQUEUE_IDEMPOTENCY_TABLE       = aws_dynamodb_table.idempotency[0].name
-        TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = tostring(var.idempotency_ttl_seconds)
-      },
-      !var.track_attempts ? {} : { TASKQUEUE_ATTEMPTS_TABLE = aws_dynamodb_table.idempotency[0].name },
-      # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
-      !local.event_source_mapping ? {} : {
-        TASKQUEUE_APPLY_BACKOFF = "true"
-        TASKQUEUE_QUEUE_URL     = aws_sqs_queue.this[0].url
-      },
-    )
-  }
-
-  logging_config {
-    log_format            = var.logging_log_format
-    log_group             = aws_cloudwatch_log_group.worker[0].name
-    application_log_level = local.json_logs ? local.application_log_level : null
-    system_log_level      = local.json_logs ? var.logging_system_log_level : null
-  }
-
-  tracing_config {
-    mode = var.tracing_mode
-  }
-
-  dynamic "vpc_config" {
-    for_each = local.vpc_enabled ? [true] : []
-    content {
-      subnet_ids         = var.vpc_subnet_ids
-      security_group_ids = var.vpc_security_group_ids
-    }
-  }
-
-  tags = local.function_tags
-
-  depends_on = [
-    aws_cloudwatch_log_group.worker,
-    aws_iam_role_policy.worker,
-    aws_iam_role_policy_attachment.worker_managed,
-  ]
 
   lifecycle {
     precondition {
@@ -127,10 +65,7 @@ resource "aws_lambda_function" "worker" {
         var.worker_reserved_concurrent_executions >= local.worker_concurrency_needed,
         false,
       )
-      error_message = (local.schedule
-        ? "worker_reserved_concurrent_executions (${coalesce(var.worker_reserved_concurrent_executions, 0)}) must allow ${local.worker_concurrency_needed} concurrent worker invocations: consumer_max_concurrency (${var.consumer_max_concurrency}) times ${local.overlapping_consumer_runs} overlapping consumer runs (consumer_timeout ${var.consumer_timeout} s, one run every ${local.schedule_period_seconds} s). Raise the reserve, lower consumer_max_concurrency, or cap the runs with consumer_reserved_concurrent_executions."
-        : "With an event source mapping, worker_reserved_concurrent_executions (${coalesce(var.worker_reserved_concurrent_executions, 0)}) needs a cap on the mapping's invocations at or below it, since the mapping counts throttles as receives: set event_source_mapping_maximum_concurrency (or, in provisioned mode, event_source_mapping_provisioned_poller_config.maximum_pollers, 10 invocations each) so that at most ${coalesce(var.worker_reserved_concurrent_executions, 0)} run at once${local.worker_concurrency_needed == null ? "" : "; it allows ${local.worker_concurrency_needed} now"}."
-      )
+      error_message = local.trigger.worker_concurrency_error
     }
     precondition {
       condition = var.create_role == (var.worker_role_arn == null)
@@ -147,5 +82,35 @@ resource "aws_lambda_function" "worker" {
       condition     = local.json_logs || var.logging_system_log_level == null
       error_message = "logging_system_log_level needs logging_log_format = \"JSON\": Lambda filters its own lines by level in the JSON format only."
     }
+    precondition {
+      condition     = length(setintersection(keys(var.worker_environment_variables), keys(local.worker_environment_settings))) == 0
+      error_message = "worker_environment_variables may not set a variable the module sets: ${join(", ", sort(setintersection(keys(var.worker_environment_variables), keys(local.worker_environment_settings))))} (the module sets ${join(", ", sort(keys(local.worker_environment_settings)))}; each has an input of its own)."
+    }
   }
+}
+
+module "worker" {
+  source = "./modules/function"
+  count  = local.create ? 1 : 0
+
+  function_name = local.worker_function_name
+  description   = "Task queue ${var.name}: runs the tasks of messages from ${local.queue_name}."
+  handler       = "taskqueue.worker.handler"
+  package       = merge(var.worker_package, { source_code_hash = local.source_code_hashes.worker })
+  environment   = local.worker_environment
+
+  memory_size                    = var.worker_memory_size
+  timeout                        = var.worker_timeout
+  reserved_concurrent_executions = var.worker_reserved_concurrent_executions
+
+  role = merge(local.function_role, {
+    arn         = var.worker_role_arn
+    name_prefix = var.role_use_name_prefix ? "${local.role_name_prefix}-worker-" : null
+    policy_name = "taskqueue-worker"
+    policy_json = local.worker_role_policy_json
+  })
+
+  settings = local.function_settings
+
+  depends_on = [terraform_data.worker_settings]
 }

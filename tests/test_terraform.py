@@ -123,8 +123,8 @@ def test_log_groups_are_replaced_destroy_first(initialised: Initialised) -> None
     replaced = {match["address"]: match["symbol"] for match in REPLACEMENT.finditer(output)}
     log_groups = {address: symbol for address, symbol in replaced.items() if "aws_cloudwatch_log_group." in address}
     assert log_groups == {
-        "aws_cloudwatch_log_group.consumer[0]": "-/+",
-        "aws_cloudwatch_log_group.worker[0]": "-/+",
+        "module.consumer[0].aws_cloudwatch_log_group.this": "-/+",
+        "module.worker[0].aws_cloudwatch_log_group.this": "-/+",
     }, f"replaced: {replaced}"
 
 
@@ -294,7 +294,7 @@ def test_each_precondition_case_trips_exactly_one_precondition(initialised: Init
         diagnostic = message.get("diagnostic", {})
         if message.get("type") == "diagnostic" and diagnostic.get("summary") == "Resource precondition failed":
             place = f"{diagnostic['range']['filename']}:{diagnostic['range']['start']['line']}"
-            # The snippet's context is the block: resource "aws_lambda_function" "worker".
+            # The snippet's context is the block: resource "terraform_data" "worker_settings".
             kind, label = re.findall(r'"([^"]+)"', diagnostic["snippet"]["context"])
             tripped[message["@testrun"]].add((place, f"{kind}.{label}"))
     for name, resource in expected.items():

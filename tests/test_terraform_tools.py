@@ -59,8 +59,18 @@ def test_docs_have_the_sections_terraform_docs_writes() -> None:
 
 def test_docs_list_every_resource_of_the_module() -> None:
     addresses = {resource.address for resource in terraform_docs.read_resources()}
-    assert {"aws_sqs_queue.this", "aws_lambda_function.worker", "aws_cloudwatch_dashboard.this"} <= addresses
+    assert {"aws_sqs_queue.this", "terraform_data.worker_settings", "aws_cloudwatch_dashboard.this"} <= addresses
     assert "data.aws_partition.current" in addresses
+    # The functions' own resources are the child module's: terraform-docs lists the calls instead.
+    assert "aws_lambda_function.worker" not in addresses
+
+
+def test_docs_list_the_module_calls() -> None:
+    calls = {call.name: call.source for call in terraform_docs.read_module_calls()}
+    assert calls == {"consumer": "./modules/function", "worker": "./modules/function"}
+    text = terraform_docs.render_module()
+    assert "| worker | `./modules/function` | n/a |" in text
+    assert "No modules." not in text
 
 
 def test_docs_list_every_variable_and_output() -> None:

@@ -71,6 +71,12 @@ class Resource:
         return f"{'data.' if self.data else ''}{self.type}.{self.name}"
 
 
+@dataclass(frozen=True)
+class ModuleCall:
+    name: str
+    source: str
+
+
 def _unquote(text: str) -> str:
     """The value of an HCL string literal (quoted, escaped) as python-hcl2 renders it."""
     if len(text) >= 2 and text[0] == text[-1] == '"':
@@ -153,6 +159,15 @@ def read_resources(module_dir: Path = MODULE_DIR) -> list[Resource]:
     return resources
 
 
+def read_module_calls(module_dir: Path = MODULE_DIR) -> list[ModuleCall]:
+    """Every module block of the module (its local child modules), as terraform-docs lists them."""
+    calls: list[ModuleCall] = []
+    for path in sorted(module_dir.glob("*.tf")):
+        for name, body in _blocks(_load(path), "module"):
+            calls.append(ModuleCall(name, _unquote(body["source"])))
+    return calls
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -178,6 +193,7 @@ def render(
     outputs: list[Output],
     requirements: list[Requirement] | None = None,
     resources: list[Resource] | None = None,
+    module_calls: list[ModuleCall] | None = None,
 ) -> str:
     requirements = requirements or []
     lines = [
@@ -192,7 +208,15 @@ def render(
     lines += [f"| {requirement.name} | `{_cell(requirement.version)}` |" for requirement in requirements]
     lines += ["", "### Providers", "", "| Name | Version |", "|------|---------|"]
     lines += [f"| {req.name} | `{_cell(req.version)}` |" for req in requirements if req.source is not None]
-    lines += ["", "### Modules", "", "No modules.", "", "### Resources", "", "| Name | Type |", "|------|------|"]
+    lines += ["", "### Modules", ""]
+    if module_calls:
+        lines += ["| Name | Source | Version |", "|------|--------|---------|"]
+        lines += [
+            f"| {call.name} | `{_cell(call.source)}` | n/a |" for call in sorted(module_calls, key=lambda c: c.name)
+        ]
+    else:
+        lines.append("No modules.")
+    lines += ["", "### Resources", "", "| Name | Type |", "|------|------|"]
     for resource in sorted(resources or [], key=lambda resource: (resource.data, resource.type, resource.name)):
         lines.append(f"| {_docs_link(resource, requirements)} | {'data source' if resource.data else 'resource'} |")
     lines += [
@@ -221,6 +245,7 @@ def render_module(module_dir: Path = MODULE_DIR) -> str:
         read_outputs(module_dir),
         read_requirements(module_dir),
         read_resources(module_dir),
+        read_module_calls(module_dir),
     )
 
 

@@ -42,8 +42,8 @@ from taskqueue_local.infrastructure.clients import REGION, local_client
 from tools import terraform as tf
 
 ROOT = Path(__file__).resolve().parent.parent
-# The state an upgrade starts from: the last commit before the first release (CHANGELOG.md, 1.0.0).
-PREVIOUS_RELEASE = "bd37f6f"
+# The state an upgrade starts from: the last release, 1.0.0 (terraform/VERSION), as it landed.
+PREVIOUS_RELEASE = "19eb9ef"
 EXAMPLE = "basic"
 # What a plan must never destroy: where queued tasks, dead letters, schedules and attempt counts live,
 # and the role every pending schedule holds the ARN of.

@@ -17,7 +17,7 @@ from taskqueue_local.infrastructure.event_source_mapping import EventSourceMappi
 from taskqueue_local.infrastructure.lambda_endpoint import LambdaEndpoint
 from taskqueue_local.infrastructure.lambda_service import ArtifactIndex, LambdaHooks, LocalLambda
 from taskqueue_local.infrastructure.processes import free_port
-from taskqueue_local.infrastructure.rules import ScheduledTarget, Scheduler, scheduled_targets
+from taskqueue_local.infrastructure.rules import RuleFirer, RuleTarget, rule_targets
 from taskqueue_local.infrastructure.runtime_layer import ensure_boto3_layer
 from taskqueue_local.infrastructure.schedule_runner import ScheduleRunner
 
@@ -64,7 +64,7 @@ class DataPlane:
             if poll_event_source_mappings
             else None
         )
-        self.rules: Scheduler | None = None
+        self.rules: RuleFirer | None = None
         self.schedule_speedup = speedup if schedule_speedup is None else schedule_speedup
         self.schedules = ScheduleRunner(
             local_client("scheduler", emulator_url), local_client("sqs", aws_url), self.schedule_speedup
@@ -72,7 +72,7 @@ class DataPlane:
 
     def start(self) -> DataPlane:
         self.endpoint.start()
-        targets = scheduled_targets(self.events, self.control)
+        targets = rule_targets(self.events, self.control)
         for target in targets:
             log.info(
                 "schedule %s (%s) -> %s, every %.1f s",
@@ -81,7 +81,7 @@ class DataPlane:
                 target.function_arn,
                 target.period_seconds / self.speedup,
             )
-        self.rules = Scheduler(targets, self._fire, self.speedup).start()
+        self.rules = RuleFirer(targets, self._fire, self.speedup).start()
         if self.mappings is not None:
             self.mappings.start()
         self.schedules.start()
@@ -92,7 +92,7 @@ class DataPlane:
         )
         return self
 
-    def _fire(self, target: ScheduledTarget, event: bytes) -> None:
+    def _fire(self, target: RuleTarget, event: bytes) -> None:
         log.info("rule %s fired", target.rule_name)
         self.endpoint.invoke_async(target.function_arn, event)
 

@@ -1,4 +1,4 @@
-"""EventBridge schedules, fired locally: the emulator stores rules and schedules but never fires them.
+"""EventBridge rules on a rate (what starts the consumer), fired locally: the emulator stores rules but never fires them.
 
 Rules, targets and the functions' resource policies are read back from the emulator, so a rule
 fires only what the deployment wired: a target whose function does not allow
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ScheduledTarget:
+class RuleTarget:
     rule_name: str
     rule_arn: str
     schedule: str
@@ -45,7 +45,7 @@ def _allows(policy: dict[str, Any], rule_arn: str) -> bool:
     return False
 
 
-def scheduled_targets(events: Any, lambda_client: Any) -> list[ScheduledTarget]:
+def rule_targets(events: Any, lambda_client: Any) -> list[RuleTarget]:
     """Lambda targets of the enabled scheduled rules, checked against the functions' policies."""
     found = []
     for rule in events.list_rules().get("Rules", []):
@@ -67,14 +67,14 @@ def scheduled_targets(events: Any, lambda_client: Any) -> list[ScheduledTarget]:
                 log.warning("rule %s may not invoke %s: no matching lambda permission", rule["Name"], target["Arn"])
                 continue
             found.append(
-                ScheduledTarget(
+                RuleTarget(
                     rule["Name"], rule["Arn"], rule["ScheduleExpression"], period, target["Arn"], target.get("Input")
                 )
             )
     return found
 
 
-def scheduled_event(target: ScheduledTarget, region: str, account: str) -> bytes:
+def rule_event(target: RuleTarget, region: str, account: str) -> bytes:
     if target.input is not None:
         return target.input.encode()
     return json.dumps(
@@ -92,17 +92,17 @@ def scheduled_event(target: ScheduledTarget, region: str, account: str) -> bytes
     ).encode()
 
 
-class Scheduler(BackgroundLoop):
+class RuleFirer(BackgroundLoop):
     """Fires each target every ``period / speedup`` seconds, asynchronously, like EventBridge."""
 
     def __init__(
-        self, targets: list[ScheduledTarget], fire: Callable[[ScheduledTarget, bytes], None], speedup: float = 1.0
+        self, targets: list[RuleTarget], fire: Callable[[RuleTarget, bytes], None], speedup: float = 1.0
     ) -> None:
         self.targets = targets
         self.fire = fire
         self.speedup = speedup
         self.fired = 0
-        super().__init__("scheduler")
+        super().__init__("rule-firer")
 
     def _run(self) -> None:
         if not self.targets:
@@ -113,7 +113,7 @@ class Scheduler(BackgroundLoop):
             for target, due in next_fire.items():
                 if due <= now:
                     _, _, _, region, account, _ = target.rule_arn.split(":", 5)
-                    self.fire(target, scheduled_event(target, region, account))
+                    self.fire(target, rule_event(target, region, account))
                     self.fired += 1
                     next_fire[target] = due + target.period_seconds / self.speedup
             self._stop.wait(max(0.01, min(next_fire.values()) - time.monotonic()))

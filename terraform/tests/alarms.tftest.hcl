@@ -59,7 +59,7 @@ run "alarms" {
   assert {
     condition = alltrue([for key in ["worker_errors", "worker_throttles"] : alltrue([
       aws_cloudwatch_metric_alarm.this[key].namespace == "AWS/Lambda",
-      aws_cloudwatch_metric_alarm.this[key].dimensions == tomap({ FunctionName = aws_lambda_function.worker[0].function_name }),
+      aws_cloudwatch_metric_alarm.this[key].dimensions == tomap({ FunctionName = module.worker[0].function.function_name }),
       aws_cloudwatch_metric_alarm.this[key].statistic == "Sum",
       aws_cloudwatch_metric_alarm.this[key].threshold == 0,
     ])])
@@ -70,7 +70,7 @@ run "alarms" {
     condition = alltrue([
       aws_cloudwatch_metric_alarm.this["consumer_errors"].namespace == "AWS/Lambda",
       aws_cloudwatch_metric_alarm.this["consumer_errors"].metric_name == "Errors",
-      aws_cloudwatch_metric_alarm.this["consumer_errors"].dimensions == tomap({ FunctionName = aws_lambda_function.consumer[0].function_name }),
+      aws_cloudwatch_metric_alarm.this["consumer_errors"].dimensions == tomap({ FunctionName = module.consumer[0].function.function_name }),
       aws_cloudwatch_metric_alarm.this["consumer_errors"].threshold == 0,
     ])
     error_message = "A failing consumer (misconfigured, missing a permission) raises an alarm too."

@@ -18,12 +18,11 @@ run "nothing" {
       length(aws_sqs_queue.this) == 0,
       length(aws_sqs_queue.dead_letter_queue) == 0,
       length(aws_sqs_queue_policy.this) == 0,
-      length(aws_lambda_function.worker) == 0,
-      length(aws_lambda_function.consumer) == 0,
-      length(aws_iam_role.worker) == 0,
-      length(aws_iam_role.consumer) == 0,
-      length(aws_cloudwatch_log_group.worker) == 0,
-      length(aws_cloudwatch_event_rule.schedule) == 0,
+      length(module.worker) == 0,
+      length(module.consumer) == 0,
+      length(terraform_data.worker_settings) == 0,
+      length(terraform_data.consumer_settings) == 0,
+      length(aws_cloudwatch_event_rule.consumer_trigger) == 0,
       length(aws_cloudwatch_metric_alarm.this) == 0,
       length(aws_cloudwatch_dashboard.this) == 0,
       length(data.aws_partition.current) == 0,
@@ -74,5 +73,5 @@ run "worker_package_needed_to_create" {
     schedule_loss_accepted = "created"
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }

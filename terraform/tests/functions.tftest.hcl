@@ -13,9 +13,9 @@ variables {
 
 run "defaults" {
   assert {
-    condition = aws_lambda_function.consumer[0].environment[0].variables == tomap({
+    condition = module.consumer[0].function.environment[0].variables == tomap({
       TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this[0].url
-      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
+      TASKQUEUE_WORKER_FUNCTION        = "arn:aws:lambda:eu-west-1:111122223333:function:orders-worker"
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "30"
       TASKQUEUE_MAX_CONCURRENCY        = "4"
       TASKQUEUE_RECEIVERS              = "1"
@@ -31,7 +31,7 @@ run "defaults" {
   }
 
   assert {
-    condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
+    condition = module.worker[0].function.environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
@@ -46,16 +46,16 @@ run "defaults" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].function_name == "orders-consumer",
-      aws_lambda_function.consumer[0].handler == "taskqueue.consumer.handler",
-      aws_lambda_function.worker[0].function_name == "orders-worker",
-      aws_lambda_function.worker[0].handler == "taskqueue.worker.handler",
+      module.consumer[0].function.function_name == "orders-consumer",
+      module.consumer[0].function.handler == "taskqueue.consumer.handler",
+      module.worker[0].function.function_name == "orders-worker",
+      module.worker[0].function.handler == "taskqueue.worker.handler",
     ])
     error_message = "Functions are named after var.name and run the taskqueue handlers."
   }
 
   assert {
-    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
+    condition = alltrue([for function in [module.consumer[0].function, module.worker[0].function] : alltrue([
       function.runtime == "python3.13",
       function.architectures == tolist(["arm64"]),
       function.tracing_config[0].mode == "PassThrough",
@@ -68,43 +68,43 @@ run "defaults" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].logging_config[0].log_format == "JSON",
-      aws_lambda_function.consumer[0].logging_config[0].application_log_level == "INFO",
-      aws_lambda_function.consumer[0].logging_config[0].log_group == aws_cloudwatch_log_group.consumer[0].name,
-      aws_lambda_function.worker[0].logging_config[0].log_format == "JSON",
-      aws_lambda_function.worker[0].logging_config[0].application_log_level == "INFO",
-      aws_lambda_function.worker[0].logging_config[0].log_group == aws_cloudwatch_log_group.worker[0].name,
+      module.consumer[0].function.logging_config[0].log_format == "JSON",
+      module.consumer[0].function.logging_config[0].application_log_level == "INFO",
+      module.consumer[0].function.logging_config[0].log_group == module.consumer[0].log_group.name,
+      module.worker[0].function.logging_config[0].log_format == "JSON",
+      module.worker[0].function.logging_config[0].application_log_level == "INFO",
+      module.worker[0].function.logging_config[0].log_group == module.worker[0].log_group.name,
     ])
     error_message = "Both functions log JSON at INFO to the module's log groups."
   }
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].timeout == 60,
-      aws_lambda_function.consumer[0].memory_size == 256,
-      aws_lambda_function.worker[0].timeout == 30,
-      aws_lambda_function.worker[0].memory_size == 512,
+      module.consumer[0].function.timeout == 60,
+      module.consumer[0].function.memory_size == 256,
+      module.worker[0].function.timeout == 30,
+      module.worker[0].function.memory_size == 512,
     ])
     error_message = "Default timeouts and memory sizes."
   }
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
-      aws_lambda_function.worker[0].source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
-      aws_lambda_function.worker[0].filename == "tests/fixtures/placeholder.zip",
-      aws_lambda_function.worker[0].s3_bucket == null,
+      module.consumer[0].function.source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
+      module.worker[0].function.source_code_hash == filebase64sha256("tests/fixtures/placeholder.zip"),
+      module.worker[0].function.filename == "tests/fixtures/placeholder.zip",
+      module.worker[0].function.s3_bucket == null,
     ])
     error_message = "Without a source_code_hash, the package file is hashed."
   }
 
   assert {
     condition = alltrue([
-      aws_cloudwatch_log_group.consumer[0].name == "/aws/lambda/orders-consumer",
-      aws_cloudwatch_log_group.worker[0].name == "/aws/lambda/orders-worker",
-      aws_cloudwatch_log_group.worker[0].retention_in_days == 365,
-      aws_cloudwatch_log_group.worker[0].kms_key_id == null,
-      aws_cloudwatch_log_group.worker[0].log_group_class == "SENTINEL",
+      module.consumer[0].log_group.name == "/aws/lambda/orders-consumer",
+      module.worker[0].log_group.name == "/aws/lambda/orders-worker",
+      module.worker[0].log_group.retention_in_days == 365,
+      module.worker[0].log_group.kms_key_id == null,
+      module.worker[0].log_group.log_group_class == "SENTINEL",
     ])
     # log_group_class is computed: the mock's sentinel shows that the module passed none.
     error_message = "The log groups are the functions' default ones, with a retention, in AWS's default class."
@@ -118,17 +118,17 @@ run "defaults" {
   assert {
     condition = alltrue([
       output.consumer_function_name == "orders-consumer",
-      output.consumer_function_arn == aws_lambda_function.consumer[0].arn,
-      output.consumer_function_qualified_arn == aws_lambda_function.consumer[0].qualified_arn,
-      output.consumer_function_version == aws_lambda_function.consumer[0].version,
+      output.consumer_function_arn == module.consumer[0].function.arn,
+      output.consumer_function_qualified_arn == module.consumer[0].function.qualified_arn,
+      output.consumer_function_version == module.consumer[0].function.version,
       output.worker_function_name == "orders-worker",
-      output.worker_function_arn == aws_lambda_function.worker[0].arn,
-      output.worker_function_qualified_arn == aws_lambda_function.worker[0].qualified_arn,
-      output.worker_function_version == aws_lambda_function.worker[0].version,
+      output.worker_function_arn == module.worker[0].function.arn,
+      output.worker_function_qualified_arn == module.worker[0].function.qualified_arn,
+      output.worker_function_version == module.worker[0].function.version,
       output.consumer_cloudwatch_log_group_name == "/aws/lambda/orders-consumer",
-      output.consumer_cloudwatch_log_group_arn == aws_cloudwatch_log_group.consumer[0].arn,
+      output.consumer_cloudwatch_log_group_arn == module.consumer[0].log_group.arn,
       output.worker_cloudwatch_log_group_name == "/aws/lambda/orders-worker",
-      output.worker_cloudwatch_log_group_arn == aws_cloudwatch_log_group.worker[0].arn,
+      output.worker_cloudwatch_log_group_arn == module.worker[0].log_group.arn,
     ])
     error_message = "The function and log group outputs describe the functions."
   }
@@ -176,9 +176,9 @@ run "settings" {
   expect_failures = [check.metrics_with_an_application_level_above_info]
 
   assert {
-    condition = aws_lambda_function.consumer[0].environment[0].variables == tomap({
+    condition = module.consumer[0].function.environment[0].variables == tomap({
       TASKQUEUE_QUEUE_URL              = aws_sqs_queue.this[0].url
-      TASKQUEUE_WORKER_FUNCTION        = aws_lambda_function.worker[0].arn
+      TASKQUEUE_WORKER_FUNCTION        = "arn:aws:lambda:eu-west-1:111122223333:function:orders-worker"
       TASKQUEUE_WORKER_TIMEOUT_SECONDS = "120"
       TASKQUEUE_MAX_CONCURRENCY        = "8"
       TASKQUEUE_RECEIVERS              = "3"
@@ -196,7 +196,7 @@ run "settings" {
   }
 
   assert {
-    condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
+    condition = module.worker[0].function.environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_MAX_ATTEMPTS         = "4"
@@ -214,7 +214,7 @@ run "settings" {
   }
 
   assert {
-    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
+    condition = alltrue([for function in [module.consumer[0].function, module.worker[0].function] : alltrue([
       function.logging_config[0].application_log_level == "WARN",
       function.logging_config[0].system_log_level == "WARN",
     ])])
@@ -223,15 +223,15 @@ run "settings" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].source_code_hash == "Y29uc3VtZXI=",
-      aws_lambda_function.worker[0].source_code_hash == "d29ya2Vy",
-      aws_lambda_function.worker[0].filename == "dist/worker.zip",
+      module.consumer[0].function.source_code_hash == "Y29uc3VtZXI=",
+      module.worker[0].function.source_code_hash == "d29ya2Vy",
+      module.worker[0].function.filename == "dist/worker.zip",
     ])
     error_message = "A given source_code_hash is used as it is, and the file need not exist."
   }
 
   assert {
-    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
+    condition = alltrue([for function in [module.consumer[0].function, module.worker[0].function] : alltrue([
       function.runtime == "python3.12",
       function.architectures == tolist(["x86_64"]),
       function.publish,
@@ -245,18 +245,18 @@ run "settings" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].timeout == 300,
-      aws_lambda_function.consumer[0].memory_size == 512,
-      aws_lambda_function.consumer[0].reserved_concurrent_executions == 2,
-      aws_lambda_function.worker[0].timeout == 120,
-      aws_lambda_function.worker[0].memory_size == 1024,
-      aws_lambda_function.worker[0].reserved_concurrent_executions == 16,
+      module.consumer[0].function.timeout == 300,
+      module.consumer[0].function.memory_size == 512,
+      module.consumer[0].function.reserved_concurrent_executions == 2,
+      module.worker[0].function.timeout == 120,
+      module.worker[0].function.memory_size == 1024,
+      module.worker[0].function.reserved_concurrent_executions == 16,
     ])
     error_message = "Function settings are passed through."
   }
 
   assert {
-    condition = alltrue([for group in [aws_cloudwatch_log_group.consumer[0], aws_cloudwatch_log_group.worker[0]] : alltrue([
+    condition = alltrue([for group in [module.consumer[0].log_group, module.worker[0].log_group] : alltrue([
       group.retention_in_days == 30,
       group.log_group_class == "INFREQUENT_ACCESS",
       group.tags == tomap({ Team = "orders", Component = "logs" }),
@@ -270,7 +270,7 @@ run "settings" {
   }
 
   assert {
-    condition = alltrue([for attachment in [aws_iam_role_policy_attachment.consumer_managed, aws_iam_role_policy_attachment.worker_managed] : alltrue([
+    condition = alltrue([for attachment in [module.consumer[0].managed_policy_attachments, module.worker[0].managed_policy_attachments] : alltrue([
       attachment["tracing"].policy_arn == "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
       attachment["vpc"].policy_arn == "arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess",
     ])])
@@ -285,7 +285,7 @@ run "text_logs" {
   }
 
   assert {
-    condition = alltrue([for function in [aws_lambda_function.consumer[0], aws_lambda_function.worker[0]] : alltrue([
+    condition = alltrue([for function in [module.consumer[0].function, module.worker[0].function] : alltrue([
       function.logging_config[0].log_format == "Text",
       function.logging_config[0].application_log_level == null,
       function.environment[0].variables["POWERTOOLS_LOG_LEVEL"] == "DEBUG",
@@ -302,14 +302,14 @@ run "s3_packages" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].s3_bucket == "artifacts",
-      aws_lambda_function.consumer[0].s3_key == "taskqueue/consumer.zip",
-      aws_lambda_function.consumer[0].filename == null,
-      aws_lambda_function.consumer[0].source_code_hash == "Y29uc3VtZXI=",
-      aws_lambda_function.worker[0].s3_bucket == "artifacts",
-      aws_lambda_function.worker[0].s3_key == "taskqueue/worker.zip",
-      aws_lambda_function.worker[0].s3_object_version == "3HL4kqtJlcpXroDTDmJ",
-      aws_lambda_function.worker[0].filename == null,
+      module.consumer[0].function.s3_bucket == "artifacts",
+      module.consumer[0].function.s3_key == "taskqueue/consumer.zip",
+      module.consumer[0].function.filename == null,
+      module.consumer[0].function.source_code_hash == "Y29uc3VtZXI=",
+      module.worker[0].function.s3_bucket == "artifacts",
+      module.worker[0].function.s3_key == "taskqueue/worker.zip",
+      module.worker[0].function.s3_object_version == "3HL4kqtJlcpXroDTDmJ",
+      module.worker[0].function.filename == null,
     ])
     error_message = "Both functions can come from S3, with or without a hash or an object version."
   }

@@ -13,7 +13,7 @@ variables {
 
 run "roles" {
   assert {
-    condition = alltrue([for role in [aws_iam_role.consumer[0], aws_iam_role.worker[0]] : jsondecode(role.assume_role_policy).Statement == [{
+    condition = alltrue([for role in [module.consumer[0].role, module.worker[0].role] : jsondecode(role.assume_role_policy).Statement == [{
       Effect    = "Allow"
       Principal = { Service = "lambda.amazonaws.com" }
       Action    = "sts:AssumeRole"
@@ -24,24 +24,24 @@ run "roles" {
   assert {
     # Name prefixes: the same name in another region, or another stack of this account, gets other roles.
     condition = alltrue([
-      aws_iam_role.consumer[0].name_prefix == "orders-consumer-",
-      aws_iam_role.worker[0].name_prefix == "orders-worker-",
+      module.consumer[0].role.name_prefix == "orders-consumer-",
+      module.worker[0].role.name_prefix == "orders-worker-",
     ])
     error_message = "The roles' names are prefixes, so that a second module call with the same name does not collide."
   }
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].role == "arn:aws:iam::111122223333:role/mock-consumer-role",
-      aws_lambda_function.worker[0].role == "arn:aws:iam::111122223333:role/mock-worker-role",
-      aws_iam_role_policy.consumer[0].role == aws_iam_role.consumer[0].id,
-      aws_iam_role_policy.worker[0].role == aws_iam_role.worker[0].id,
+      module.consumer[0].function.role == "arn:aws:iam::111122223333:role/mock-consumer-role",
+      module.worker[0].function.role == "arn:aws:iam::111122223333:role/mock-worker-role",
+      module.consumer[0].role_policy.role == module.consumer[0].role.id,
+      module.worker[0].role_policy.role == module.worker[0].role.id,
     ])
     error_message = "Each function runs with its own role, and each role holds its own function's policy: no swap."
   }
 
   assert {
-    condition = jsondecode(aws_iam_role_policy.consumer[0].policy).Statement == [
+    condition = jsondecode(module.consumer[0].role_policy.policy).Statement == [
       {
         Sid      = "WriteLogs"
         Effect   = "Allow"
@@ -70,7 +70,7 @@ run "roles" {
   }
 
   assert {
-    condition = jsondecode(aws_iam_role_policy.worker[0].policy).Statement == [
+    condition = jsondecode(module.worker[0].role_policy.policy).Statement == [
       {
         Sid      = "WriteLogs"
         Effect   = "Allow"
@@ -97,14 +97,14 @@ run "roles" {
     condition = alltrue([
       length(aws_iam_role_policy.worker_tasks) == 0,
       length(aws_iam_role_policy_attachment.worker_tasks) == 0,
-      length(aws_iam_role_policy_attachment.worker_managed) == 0,
-      length(aws_iam_role_policy_attachment.consumer_managed) == 0,
+      length(module.worker[0].managed_policy_attachments) == 0,
+      length(module.consumer[0].managed_policy_attachments) == 0,
     ])
     error_message = "No other policy by default."
   }
 
   assert {
-    condition = alltrue(flatten([for policy in [aws_iam_role_policy.consumer[0].policy, aws_iam_role_policy.worker[0].policy] : [
+    condition = alltrue(flatten([for policy in [module.consumer[0].role_policy.policy, module.worker[0].role_policy.policy] : [
       for statement in jsondecode(policy).Statement : !contains(flatten([statement.Resource]), "*")
     ]]))
     error_message = "No statement uses \"*\" as a resource."
@@ -116,8 +116,8 @@ run "roles" {
       output.consumer_role_name == "mock-consumer-role",
       output.worker_role_arn == "arn:aws:iam::111122223333:role/mock-worker-role",
       output.worker_role_name == "mock-worker-role",
-      output.consumer_role_policy_json == aws_iam_role_policy.consumer[0].policy,
-      output.worker_role_policy_json == aws_iam_role_policy.worker[0].policy,
+      output.consumer_role_policy_json == module.consumer[0].role_policy.policy,
+      output.worker_role_policy_json == module.worker[0].role_policy.policy,
     ])
     error_message = "The role outputs describe each function's own role and policy."
   }
@@ -133,8 +133,8 @@ run "exact_role_names" {
 
   assert {
     condition = alltrue([
-      aws_iam_role.consumer[0].name == "a-task-queue-name-longer-than-twenty-eight-consumer",
-      aws_iam_role.worker[0].name == "a-task-queue-name-longer-than-twenty-eight-worker",
+      module.consumer[0].role.name == "a-task-queue-name-longer-than-twenty-eight-consumer",
+      module.worker[0].role.name == "a-task-queue-name-longer-than-twenty-eight-worker",
     ])
     error_message = "role_use_name_prefix = false keeps the exact names of earlier releases."
   }
@@ -148,8 +148,8 @@ run "long_name_prefixes" {
   assert {
     # IAM adds 26 characters to a prefix, within its 64: the prefix keeps 38, the name 28 of them.
     condition = alltrue([
-      aws_iam_role.consumer[0].name_prefix == "a-task-queue-name-longer-tha-consumer-",
-      aws_iam_role.worker[0].name_prefix == "a-task-queue-name-longer-tha-worker-",
+      module.consumer[0].role.name_prefix == "a-task-queue-name-longer-tha-consumer-",
+      module.worker[0].role.name_prefix == "a-task-queue-name-longer-tha-worker-",
     ])
     error_message = "A long name is cut so that the prefix stays within IAM's 38 characters."
   }
@@ -167,18 +167,18 @@ run "callers_roles" {
 
   assert {
     condition = alltrue([
-      length(aws_iam_role.consumer) == 0,
-      length(aws_iam_role.worker) == 0,
-      length(aws_iam_role_policy.consumer) == 0,
-      length(aws_iam_role_policy.worker) == 0,
+      module.consumer[0].role == null,
+      module.worker[0].role == null,
+      module.consumer[0].role_policy == null,
+      module.worker[0].role_policy == null,
     ])
     error_message = "With create_role = false the module creates no role and attaches nothing."
   }
 
   assert {
     condition = alltrue([
-      aws_lambda_function.consumer[0].role == "arn:aws:iam::111122223333:role/platform/orders-consumer",
-      aws_lambda_function.worker[0].role == "arn:aws:iam::111122223333:role/platform/orders-worker",
+      module.consumer[0].function.role == "arn:aws:iam::111122223333:role/platform/orders-consumer",
+      module.worker[0].function.role == "arn:aws:iam::111122223333:role/platform/orders-worker",
       output.consumer_role_name == "orders-consumer",
       output.worker_role_name == "orders-worker",
     ])
@@ -243,15 +243,15 @@ run "task_permissions" {
 
   assert {
     condition = alltrue([
-      aws_iam_role_policy.worker_tasks[0].role == aws_iam_role.worker[0].id,
-      aws_iam_role_policy_attachment.worker_tasks["reports"].role == aws_iam_role.worker[0].name,
+      aws_iam_role_policy.worker_tasks[0].role == module.worker[0].role.id,
+      aws_iam_role_policy_attachment.worker_tasks["reports"].role == module.worker[0].role.name,
       aws_iam_role_policy_attachment.worker_tasks["reports"].policy_arn == "arn:aws:iam::111122223333:policy/reports-read",
     ])
     error_message = "Task permissions go to the worker's role only."
   }
 
   assert {
-    condition = alltrue([for role in [aws_iam_role.consumer[0], aws_iam_role.worker[0]] : alltrue([
+    condition = alltrue([for role in [module.consumer[0].role, module.worker[0].role] : alltrue([
       role.path == "/taskqueue/",
       role.permissions_boundary == "arn:aws:iam::111122223333:policy/boundary",
       role.tags == tomap({ Component = "roles" }),

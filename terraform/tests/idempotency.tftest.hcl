@@ -14,14 +14,14 @@ run "defaults" {
   assert {
     condition = alltrue([
       aws_dynamodb_table.idempotency[0].name == "orders-idempotency",
-      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
-      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
+      module.worker[0].function.environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      !contains(keys(module.worker[0].function.environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
     ])
     error_message = "By default the worker counts attempts and keeps verdicts in the table, without idempotency."
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid      = "AttemptRecords"
       Effect   = "Allow"
       Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
@@ -40,8 +40,8 @@ run "without_table" {
     condition = alltrue([
       length(aws_dynamodb_table.idempotency) == 0,
       output.idempotency_table_name == null,
-      length(setintersection(keys(aws_lambda_function.worker[0].environment[0].variables), ["TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_ATTEMPTS_TABLE"])) == 0,
-      !strcontains(aws_iam_role_policy.worker[0].policy, "dynamodb:"),
+      length(setintersection(keys(module.worker[0].function.environment[0].variables), ["TASKQUEUE_IDEMPOTENCY_TABLE", "TASKQUEUE_ATTEMPTS_TABLE"])) == 0,
+      !strcontains(module.worker[0].role_policy.policy, "dynamodb:"),
     ])
     error_message = "With track_attempts = false and no idempotency, no table and no DynamoDB permission."
   }
@@ -76,15 +76,15 @@ run "with_table" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_IDEMPOTENCY_TABLE"] == aws_dynamodb_table.idempotency[0].name,
-      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_IDEMPOTENCY_TTL_SECONDS"] == "3600",
-      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      module.worker[0].function.environment[0].variables["TASKQUEUE_IDEMPOTENCY_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      module.worker[0].function.environment[0].variables["TASKQUEUE_IDEMPOTENCY_TTL_SECONDS"] == "3600",
+      module.worker[0].function.environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
     ])
     error_message = "The worker is told the table and the TTL; attempts are counted in the same table."
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid      = "IdempotencyRecords"
       Effect   = "Allow"
       Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
@@ -94,7 +94,7 @@ run "with_table" {
   }
 
   assert {
-    condition     = !contains([for statement in jsondecode(aws_iam_role_policy.consumer[0].policy).Statement : statement.Sid], "IdempotencyRecords")
+    condition     = !contains([for statement in jsondecode(module.consumer[0].role_policy.policy).Statement : statement.Sid], "IdempotencyRecords")
     error_message = "The consumer does not touch the table."
   }
 
@@ -112,14 +112,14 @@ run "attempts_only" {
   assert {
     condition = alltrue([
       aws_dynamodb_table.idempotency[0].name == "orders-idempotency",
-      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
-      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
+      module.worker[0].function.environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      !contains(keys(module.worker[0].function.environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
     ])
     error_message = "track_attempts creates the table and names it to the worker, without turning on idempotency."
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid      = "AttemptRecords"
       Effect   = "Allow"
       Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
@@ -138,7 +138,7 @@ run "fifo_without_attempts" {
   }
 
   assert {
-    condition     = length(aws_dynamodb_table.idempotency) == 0 && !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_ATTEMPTS_TABLE")
+    condition     = length(aws_dynamodb_table.idempotency) == 0 && !contains(keys(module.worker[0].function.environment[0].variables), "TASKQUEUE_ATTEMPTS_TABLE")
     error_message = "A FIFO queue can opt out of attempt counting."
   }
 }

@@ -53,8 +53,8 @@ run "scheduled_with_keys" {
 
   assert {
     condition = alltrue([
-      aws_cloudwatch_log_group.consumer[0].kms_key_id == var.cloudwatch_logs_kms_key_id,
-      aws_cloudwatch_log_group.worker[0].kms_key_id == var.cloudwatch_logs_kms_key_id,
+      module.consumer[0].log_group.kms_key_id == var.cloudwatch_logs_kms_key_id,
+      module.worker[0].log_group.kms_key_id == var.cloudwatch_logs_kms_key_id,
     ])
     error_message = "The log groups use their key."
   }
@@ -65,7 +65,7 @@ run "scheduled_with_keys" {
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.consumer[0].policy).Statement, {
+    condition = contains(jsondecode(module.consumer[0].role_policy.policy).Statement, {
       Sid      = "DecryptQueueMessages"
       Effect   = "Allow"
       Action   = "kms:Decrypt"
@@ -79,7 +79,7 @@ run "scheduled_with_keys" {
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid      = "EncryptDeadLetters"
       Effect   = "Allow"
       Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
@@ -93,12 +93,12 @@ run "scheduled_with_keys" {
   }
 
   assert {
-    condition     = !contains([for statement in jsondecode(aws_iam_role_policy.worker[0].policy).Statement : statement.Sid], "DecryptQueueMessages")
+    condition     = !contains([for statement in jsondecode(module.worker[0].role_policy.policy).Statement : statement.Sid], "DecryptQueueMessages")
     error_message = "In schedule mode the worker receives nothing, so it decrypts nothing from the queue."
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid      = "IdempotencyTableKey"
       Effect   = "Allow"
       Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
@@ -133,7 +133,7 @@ run "event_source_mapping_with_key" {
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid      = "DecryptQueueMessages"
       Effect   = "Allow"
       Action   = "kms:Decrypt"

@@ -18,7 +18,7 @@ run "log_group_replacement" {
   command = plan
 
   plan_options {
-    replace = [aws_cloudwatch_log_group.worker[0], aws_cloudwatch_log_group.consumer[0]]
+    replace = [module.worker[0].aws_cloudwatch_log_group.this, module.consumer[0].aws_cloudwatch_log_group.this]
   }
 }
 

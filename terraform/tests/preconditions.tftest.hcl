@@ -85,7 +85,7 @@ run "consumer_timeout_not_above_worker" {
     worker_timeout   = 30
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "consumer_timeout_one_second_short_of_a_worker_invocation" {
@@ -97,7 +97,7 @@ run "consumer_timeout_one_second_short_of_a_worker_invocation" {
     worker_timeout   = 30
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "consumer_timeout_short_of_a_larger_time_margin" {
@@ -108,7 +108,7 @@ run "consumer_timeout_short_of_a_larger_time_margin" {
     consumer_environment_variables = { TASKQUEUE_TIME_MARGIN_SECONDS = "20" }
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "continuous_mode_without_long_poll" {
@@ -119,7 +119,7 @@ run "continuous_mode_without_long_poll" {
     consumer_wait_time_seconds = 0
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "schedule_without_consumer_package" {
@@ -129,7 +129,7 @@ run "schedule_without_consumer_package" {
     consumer_package = null
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "backoff_base_above_max" {
@@ -140,7 +140,7 @@ run "backoff_base_above_max" {
     backoff_max_seconds  = 30
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "worker_reserved_below_consumer_concurrency" {
@@ -151,7 +151,7 @@ run "worker_reserved_below_consumer_concurrency" {
     consumer_max_concurrency              = 4
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "vpc_subnets_without_security_groups" {
@@ -161,7 +161,7 @@ run "vpc_subnets_without_security_groups" {
     vpc_subnet_ids = ["subnet-0123456789abcdef0"]
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "fifo_event_source_mapping_batch_above_ten" {
@@ -197,7 +197,7 @@ run "worker_reserved_below_overlapping_consumer_runs" {
     worker_reserved_concurrent_executions = 8
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "event_source_mapping_reserve_without_maximum_concurrency" {
@@ -210,7 +210,7 @@ run "event_source_mapping_reserve_without_maximum_concurrency" {
     worker_reserved_concurrent_executions = 10
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "event_source_mapping_maximum_concurrency_above_reserve" {
@@ -223,7 +223,7 @@ run "event_source_mapping_maximum_concurrency_above_reserve" {
     event_source_mapping_maximum_concurrency = 20
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "event_source_mapping_pollers_above_reserve" {
@@ -237,7 +237,7 @@ run "event_source_mapping_pollers_above_reserve" {
     event_source_mapping_provisioned_poller_config = { minimum_pollers = 2, maximum_pollers = 4 }
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "event_source_mapping_two_scaling_modes" {
@@ -286,7 +286,7 @@ run "own_roles_without_worker_role" {
     consumer_role_arn  = "arn:aws:iam::111122223333:role/orders-consumer"
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "own_roles_without_consumer_role" {
@@ -298,7 +298,7 @@ run "own_roles_without_consumer_role" {
     worker_role_arn    = "arn:aws:iam::111122223333:role/orders-worker"
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "role_arn_with_module_roles" {
@@ -309,7 +309,7 @@ run "role_arn_with_module_roles" {
     worker_role_arn = "arn:aws:iam::111122223333:role/orders-worker"
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "task_policies_with_own_roles" {
@@ -323,7 +323,7 @@ run "task_policies_with_own_roles" {
     worker_policy_statements = { WriteArchive = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::orders-archive/*"] } }
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "system_log_level_with_text_logs" {
@@ -334,7 +334,7 @@ run "system_log_level_with_text_logs" {
     logging_system_log_level = "WARN"
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "alarm_needs_more_datapoints_than_it_evaluates" {
@@ -356,7 +356,7 @@ run "more_attempts_than_receives" {
     max_attempts      = 4
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "more_receivers_than_worker_slots" {
@@ -367,7 +367,7 @@ run "more_receivers_than_worker_slots" {
     consumer_receivers       = 3
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "periodic_task_in_an_unknown_time_zone" {
@@ -445,4 +445,48 @@ run "scheduler_role_arn_with_module_roles" {
   }
 
   expect_failures = [aws_scheduler_schedule_group.this]
+}
+
+# The module's environment variables are the keys of its own settings (worker.tf, consumer.tf),
+# those this configuration leaves unset included: the extra variables may set none of them.
+run "worker_environment_sets_module_variable" {
+  command = plan
+
+  variables {
+    worker_environment_variables = { TASKQUEUE_DLQ_URL = "https://example.com/other" }
+  }
+
+  expect_failures = [terraform_data.worker_settings]
+}
+
+run "worker_environment_sets_a_variable_of_the_other_mode" {
+  command = plan
+
+  variables {
+    # Set by the module with an event source mapping only: a consumer's worker must not apply backoff.
+    worker_environment_variables = { TASKQUEUE_APPLY_BACKOFF = "true" }
+  }
+
+  expect_failures = [terraform_data.worker_settings]
+}
+
+run "consumer_environment_sets_module_variable" {
+  command = plan
+
+  variables {
+    consumer_environment_variables = { TASKQUEUE_BATCH_SIZE = "3" }
+  }
+
+  expect_failures = [terraform_data.consumer_settings]
+}
+
+run "consumer_environment_sets_an_unset_module_variable" {
+  command = plan
+
+  variables {
+    # consumer_wait_time_seconds is unset: the module leaves the variable out, and it stays the input's.
+    consumer_environment_variables = { TASKQUEUE_WAIT_TIME_SECONDS = "3" }
+  }
+
+  expect_failures = [terraform_data.consumer_settings]
 }

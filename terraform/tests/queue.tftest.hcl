@@ -214,8 +214,8 @@ run "fifo_queue" {
 
   assert {
     condition = alltrue([
-      aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
-      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
+      module.worker[0].function.environment[0].variables["TASKQUEUE_ATTEMPTS_TABLE"] == aws_dynamodb_table.idempotency[0].name,
+      !contains(keys(module.worker[0].function.environment[0].variables), "TASKQUEUE_IDEMPOTENCY_TABLE"),
     ])
     error_message = "A FIFO queue's worker counts attempts in the table by default, without idempotency unless asked for."
   }

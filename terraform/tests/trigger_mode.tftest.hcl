@@ -13,8 +13,8 @@ variables {
 run "schedule" {
   assert {
     condition = alltrue([
-      length(aws_lambda_function.consumer) == 1,
-      length(aws_iam_role.consumer) == 1,
+      length(module.consumer) == 1,
+      module.consumer[0].role != null,
       length(aws_lambda_event_source_mapping.worker) == 0,
     ])
     error_message = "Schedule mode has a consumer and no event source mapping."
@@ -22,38 +22,38 @@ run "schedule" {
 
   assert {
     condition = alltrue([
-      aws_cloudwatch_event_rule.schedule[0].name == "orders-schedule",
-      aws_cloudwatch_event_rule.schedule[0].schedule_expression == "rate(1 minute)",
-      aws_cloudwatch_event_rule.schedule[0].state == "ENABLED",
+      aws_cloudwatch_event_rule.consumer_trigger[0].name == "orders-schedule",
+      aws_cloudwatch_event_rule.consumer_trigger[0].schedule_expression == "rate(1 minute)",
+      aws_cloudwatch_event_rule.consumer_trigger[0].state == "ENABLED",
     ])
     error_message = "The consumer runs every minute by default."
   }
 
   assert {
     condition = alltrue([
-      aws_cloudwatch_event_target.schedule[0].rule == aws_cloudwatch_event_rule.schedule[0].name,
-      aws_cloudwatch_event_target.schedule[0].arn == aws_lambda_function.consumer[0].arn,
+      aws_cloudwatch_event_target.consumer_trigger[0].rule == aws_cloudwatch_event_rule.consumer_trigger[0].name,
+      aws_cloudwatch_event_target.consumer_trigger[0].arn == module.consumer[0].function.arn,
     ])
     error_message = "The rule targets the consumer."
   }
 
   assert {
     condition = alltrue([
-      aws_lambda_permission.schedule[0].source_arn == aws_cloudwatch_event_rule.schedule[0].arn,
-      aws_lambda_permission.schedule[0].principal == "events.amazonaws.com",
-      aws_lambda_permission.schedule[0].action == "lambda:InvokeFunction",
-      aws_lambda_permission.schedule[0].function_name == aws_lambda_function.consumer[0].function_name,
+      aws_lambda_permission.consumer_trigger[0].source_arn == aws_cloudwatch_event_rule.consumer_trigger[0].arn,
+      aws_lambda_permission.consumer_trigger[0].principal == "events.amazonaws.com",
+      aws_lambda_permission.consumer_trigger[0].action == "lambda:InvokeFunction",
+      aws_lambda_permission.consumer_trigger[0].function_name == module.consumer[0].function.function_name,
     ])
     error_message = "Only the schedule rule may invoke the consumer."
   }
 
   assert {
-    condition     = !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_APPLY_BACKOFF")
+    condition     = !contains(keys(module.worker[0].function.environment[0].variables), "TASKQUEUE_APPLY_BACKOFF")
     error_message = "In schedule mode the consumer applies the backoff, not the worker."
   }
 
   assert {
-    condition     = output.schedule_rule_arn == aws_cloudwatch_event_rule.schedule[0].arn && output.event_source_mapping_uuid == null
+    condition     = output.schedule_rule_arn == aws_cloudwatch_event_rule.consumer_trigger[0].arn && output.event_source_mapping_uuid == null
     error_message = "Trigger outputs in schedule mode."
   }
 }
@@ -66,8 +66,8 @@ run "schedule_settings" {
 
   assert {
     condition = alltrue([
-      aws_cloudwatch_event_rule.schedule[0].schedule_expression == "cron(0/5 * * * ? *)",
-      aws_cloudwatch_event_rule.schedule[0].state == "DISABLED",
+      aws_cloudwatch_event_rule.consumer_trigger[0].schedule_expression == "cron(0/5 * * * ? *)",
+      aws_cloudwatch_event_rule.consumer_trigger[0].state == "DISABLED",
     ])
     error_message = "The schedule can be changed and paused."
   }
@@ -87,13 +87,12 @@ run "event_source_mapping" {
 
   assert {
     condition = alltrue([
-      length(aws_lambda_function.consumer) == 0,
-      length(aws_iam_role.consumer) == 0,
-      length(aws_iam_role_policy.consumer) == 0,
-      length(aws_cloudwatch_log_group.consumer) == 0,
-      length(aws_cloudwatch_event_rule.schedule) == 0,
-      length(aws_cloudwatch_event_target.schedule) == 0,
-      length(aws_lambda_permission.schedule) == 0,
+      length(module.consumer) == 0,
+      length(terraform_data.consumer_settings) == 0,
+      length(aws_lambda_function_event_invoke_config.consumer) == 0,
+      length(aws_cloudwatch_event_rule.consumer_trigger) == 0,
+      length(aws_cloudwatch_event_target.consumer_trigger) == 0,
+      length(aws_lambda_permission.consumer_trigger) == 0,
     ])
     error_message = "No consumer, role, rule or permission with an event source mapping."
   }
@@ -101,7 +100,7 @@ run "event_source_mapping" {
   assert {
     condition = alltrue([
       aws_lambda_event_source_mapping.worker[0].event_source_arn == aws_sqs_queue.this[0].arn,
-      aws_lambda_event_source_mapping.worker[0].function_name == aws_lambda_function.worker[0].arn,
+      aws_lambda_event_source_mapping.worker[0].function_name == module.worker[0].function.arn,
       aws_lambda_event_source_mapping.worker[0].function_response_types == toset(["ReportBatchItemFailures"]),
       aws_lambda_event_source_mapping.worker[0].batch_size == 100,
       aws_lambda_event_source_mapping.worker[0].maximum_batching_window_in_seconds == 5,
@@ -115,7 +114,7 @@ run "event_source_mapping" {
   }
 
   assert {
-    condition = aws_lambda_function.worker[0].environment[0].variables == tomap({
+    condition = module.worker[0].function.environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
@@ -131,7 +130,7 @@ run "event_source_mapping" {
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid    = "ConsumeQueue"
       Effect = "Allow"
       Action = [
@@ -218,7 +217,7 @@ run "event_source_mapping_paused_in_provisioned_mode" {
       aws_lambda_event_source_mapping.worker[0].provisioned_poller_config[0].minimum_pollers == 2,
       aws_lambda_event_source_mapping.worker[0].provisioned_poller_config[0].maximum_pollers == 4,
       length(aws_lambda_event_source_mapping.worker[0].scaling_config) == 0,
-      aws_lambda_function.worker[0].reserved_concurrent_executions == 40,
+      module.worker[0].function.reserved_concurrent_executions == 40,
     ])
     error_message = "The mapping can be paused, and run dedicated pollers (4 pollers, 10 invocations each, within a reserve of 40)."
   }
@@ -227,9 +226,9 @@ run "event_source_mapping_paused_in_provisioned_mode" {
 run "back_to_schedule" {
   assert {
     condition = alltrue([
-      length(aws_lambda_function.consumer) == 1,
+      length(module.consumer) == 1,
       length(aws_lambda_event_source_mapping.worker) == 0,
-      !contains([for statement in jsondecode(aws_iam_role_policy.worker[0].policy).Statement : statement.Sid], "ConsumeQueue"),
+      !contains([for statement in jsondecode(module.worker[0].role_policy.policy).Statement : statement.Sid], "ConsumeQueue"),
     ])
     error_message = "Switching back removes the event source mapping and the worker's right to poll."
   }

@@ -210,26 +210,6 @@ run "worker_timeout_above_fifteen_minutes" {
   expect_failures = [var.worker_timeout]
 }
 
-run "worker_environment_sets_module_variable" {
-  command = plan
-
-  variables {
-    worker_environment_variables = { TASKQUEUE_DLQ_URL = "https://example.com/other" }
-  }
-
-  expect_failures = [var.worker_environment_variables]
-}
-
-run "consumer_environment_sets_module_variable" {
-  command = plan
-
-  variables {
-    consumer_environment_variables = { TASKQUEUE_BATCH_SIZE = "3" }
-  }
-
-  expect_failures = [var.consumer_environment_variables]
-}
-
 run "task_modules_not_module_names" {
   command = plan
 
@@ -247,7 +227,7 @@ run "missing_worker_package" {
     worker_package = { filename = "tests/fixtures/missing.zip" }
   }
 
-  expect_failures = [aws_lambda_function.worker]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "missing_consumer_package" {
@@ -257,7 +237,7 @@ run "missing_consumer_package" {
     consumer_package = { filename = "tests/fixtures/missing.zip" }
   }
 
-  expect_failures = [aws_lambda_function.consumer]
+  expect_failures = [terraform_data.consumer_settings]
 }
 
 run "log_retention_not_accepted" {
@@ -457,7 +437,7 @@ run "worker_environment_sets_attempts_table" {
     worker_environment_variables = { TASKQUEUE_ATTEMPTS_TABLE = "elsewhere" }
   }
 
-  expect_failures = [var.worker_environment_variables]
+  expect_failures = [terraform_data.worker_settings]
 }
 
 run "dashboard_name_with_spaces" {

@@ -43,7 +43,7 @@ mock_resource "aws_lambda_event_source_mapping" {
 }
 
 override_resource {
-  target = aws_iam_role.consumer
+  target = module.consumer[0].aws_iam_role.this
   values = {
     arn  = "arn:aws:iam::111122223333:role/mock-consumer-role"
     name = "mock-consumer-role"
@@ -51,7 +51,7 @@ override_resource {
 }
 
 override_resource {
-  target = aws_iam_role.worker
+  target = module.worker[0].aws_iam_role.this
   values = {
     arn  = "arn:aws:iam::111122223333:role/mock-worker-role"
     name = "mock-worker-role"
@@ -77,7 +77,7 @@ override_resource {
 }
 
 override_resource {
-  target = aws_lambda_function.worker
+  target = module.worker[0].aws_lambda_function.this
   values = {
     arn           = "arn:aws:lambda:eu-west-1:111122223333:function:mock-worker"
     qualified_arn = "arn:aws:lambda:eu-west-1:111122223333:function:mock-worker:$LATEST"
@@ -86,7 +86,7 @@ override_resource {
 }
 
 override_resource {
-  target = aws_lambda_function.consumer
+  target = module.consumer[0].aws_lambda_function.this
   values = {
     arn           = "arn:aws:lambda:eu-west-1:111122223333:function:mock-consumer"
     qualified_arn = "arn:aws:lambda:eu-west-1:111122223333:function:mock-consumer:$LATEST"
@@ -95,7 +95,7 @@ override_resource {
 }
 
 override_resource {
-  target = aws_cloudwatch_log_group.worker
+  target = module.worker[0].aws_cloudwatch_log_group.this
   values = {
     arn             = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/mock-worker"
     log_group_class = "SENTINEL"
@@ -103,7 +103,7 @@ override_resource {
 }
 
 override_resource {
-  target = aws_cloudwatch_log_group.consumer
+  target = module.consumer[0].aws_cloudwatch_log_group.this
   values = {
     arn             = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/mock-consumer"
     log_group_class = "SENTINEL"
