@@ -205,3 +205,53 @@ def test_reserved_attribute_names_are_refused_at_enqueue(sqs, queues, name):
     with pytest.raises(ValueError, match=f"attribute {name!r} is reserved"):
         TaskQueue(queues.url, sqs=sqs).enqueue("t", attributes={name: "x"})
     assert recorder.calls == []
+
+
+# -- tenants: SQS fair queues ---------------------------------------------------------------------
+
+
+def test_tenant_is_the_message_group_of_a_standard_queue_and_the_queue_keeps_it(sqs, queues):
+    producer = TaskQueue(queues.url, sqs=sqs)
+    producer.enqueue("export", {"n": 1}, tenant="customer-42")
+    producer.enqueue_batch([Task("export", {"n": 2}, tenant="customer-7"), Task("export", {"n": 3})])
+    producer.enqueue("export", {"n": 4}, tenant="customer-42", delay=1)
+    received = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
+    tenants = {
+        json.loads(m["Body"])["payload"]["n"]: m["Attributes"].get("MessageGroupId") for m in received["Messages"]
+    }
+    assert tenants == {1: "customer-42", 2: "customer-7", 3: None}
+
+
+@pytest.mark.parametrize(
+    ("tenant", "message"),
+    [
+        ("", "tenant='' must be 1-128 letters, digits or punctuation"),
+        ("has space", "tenant='has space' must be 1-128"),
+        ("é", "tenant='é' must be 1-128"),
+        ("x" * 129, "must be 1-128 letters"),
+    ],
+)
+def test_a_tenant_sqs_would_refuse_is_refused_before_any_call(sqs, queues, tenant, message):
+    recorder = CallRecorder(sqs)
+    with pytest.raises(ValueError, match=message):
+        TaskQueue(queues.url, sqs=sqs).enqueue_batch([Task("ok"), Task("t", tenant=tenant)])
+    assert recorder.calls == []
+    TaskQueue(queues.url, sqs=sqs).enqueue("t", tenant="x" * 128)  # the longest SQS takes
+
+
+def test_a_fifo_queue_refuses_a_tenant_and_names_group_id(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    recorder = CallRecorder(sqs)
+    with pytest.raises(ValueError, match=r"tenant='customer-42' is for standard queues .* pass group_id= instead"):
+        TaskQueue(queues.url, sqs=sqs).enqueue("t", id="1", group_id="g", tenant="customer-42")
+    assert recorder.calls == []
+
+
+def test_tenant_and_group_id_together_are_refused(sqs, queues):
+    with pytest.raises(ValueError, match="tenant='a' and group_id='b' both name the MessageGroupId"):
+        TaskQueue(queues.url, sqs=sqs).enqueue("t", group_id="b", tenant="a")
+
+
+def test_a_task_that_needs_a_schedule_keeps_no_tenant_and_says_so(sqs, queues):
+    with pytest.raises(ValueError, match="tenant='customer-42' cannot be kept through one"):
+        TaskQueue(queues.url, sqs=sqs).enqueue("t", delay=3600, tenant="customer-42")

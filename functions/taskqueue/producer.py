@@ -68,6 +68,10 @@ class Task:
     attributes: Mapping[str, str] = field(default_factory=dict)
     at: datetime | None = None
     delay: timedelta | float | None = None
+    # The tenant (a customer, say): the MessageGroupId that makes a standard queue an SQS fair queue.
+    tenant: str | None = None
+    # The priority queue to send to (the module's ``priorities``); None: the queue the producer was made for.
+    priority: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,9 +158,15 @@ class TaskQueue:
         attributes: Mapping[str, str] | None = None,
         at: datetime | None = None,
         delay: timedelta | float | None = None,
+        tenant: str | None = None,
     ) -> str:
-        """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str)."""
-        task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay)
+        """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str).
+
+        ``tenant`` names who the task is for (a customer id): on a standard queue it is the message's
+        MessageGroupId, so SQS's fair queueing keeps one tenant's backlog from delaying the others'
+        tasks. A FIFO queue refuses it: there the message group orders tasks (``group_id``).
+        """
+        task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay, tenant)
         plan = self._plan(task, "0", self.clock())
         if isinstance(plan, ScheduleRequest):
             schedules, queue_arn = self._scheduling_target()
@@ -236,6 +246,7 @@ class TaskQueue:
         # ASCII-only JSON: every character SQS refuses in a body (lone surrogates, U+FFFE...) is escaped.
         body = TaskMessage(task.name, task.payload, task.id).to_body()
         due = due_time(task.at, task.delay, now=now, task=task.name)
+        tenant = self._checked_tenant(task)
         # FIFO queues take no per-message delay: any later task of theirs is scheduled.
         if due is not None and not due.immediate and (self.fifo or due.seconds_ahead > SQS_MAX_DELAY_SECONDS):
             return self._schedule_request(task, body, due, now)
@@ -245,6 +256,8 @@ class TaskQueue:
             self._fifo_fields(task, entry)
         elif delay_seconds:
             entry["DelaySeconds"] = delay_seconds
+        if tenant is not None:
+            entry["MessageGroupId"] = tenant
         if task.attributes:
             entry["MessageAttributes"] = self._attributes(task)
         self._check_size(task, entry_bytes(entry))
@@ -252,6 +265,13 @@ class TaskQueue:
 
     def _schedule_request(self, task: Task, body: str, due: DueTime, now: datetime) -> ScheduleRequest:
         when = f"due {due.at.isoformat()}, {due.seconds_ahead} s ahead"
+        if task.tenant is not None:
+            # EventBridge Scheduler documents its SqsParameters.MessageGroupId for FIFO targets only:
+            # sent through a schedule, the tenant could be dropped, and the task lose its fairness unseen.
+            raise ValueError(
+                f"task {task.name!r} ({when}) needs a schedule (more than {SQS_MAX_DELAY_SECONDS} s ahead), and "
+                f"tenant={task.tenant!r} cannot be kept through one: send it with tenant= when it is due"
+            )
         if self.scheduling is None or self.scheduling.role_arn is None:
             missing = "scheduling is not configured" if self.scheduling is None else "scheduling has no role_arn"
             raise ValueError(
@@ -287,6 +307,24 @@ class TaskQueue:
             )
         self._check_size(task, size)
         return ScheduleRequest(name, task.name, task.id, schedule_time(due.at, now), input_text, group_id)
+
+    def _checked_tenant(self, task: Task) -> str | None:
+        """The task's tenant, checked as SQS checks a MessageGroupId; None when it has none."""
+        if task.tenant is None:
+            return None
+        if self.fifo:
+            # A FIFO message group runs its tasks one at a time, in order: mapping tenants onto groups
+            # would serialise each tenant's tasks, which fairness does not ask for.
+            raise ValueError(
+                f"task {task.name!r}: tenant={task.tenant!r} is for standard queues (SQS fair queues); "
+                f"{self.queue_url} is a FIFO queue, where the message group orders tasks: pass group_id= instead"
+            )
+        if task.group_id is not None:
+            raise ValueError(
+                f"task {task.name!r}: tenant={task.tenant!r} and group_id={task.group_id!r} both name the "
+                "MessageGroupId: on a standard queue pass tenant= only"
+            )
+        return self._checked_fifo_id(task, "tenant", task.tenant)
 
     def _checked_group_id(self, task: Task) -> str:
         if task.group_id is None:

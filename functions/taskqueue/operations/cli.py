@@ -40,6 +40,7 @@ def _add_enqueue(commands: Any) -> None:
     add_due_arguments(enqueue)
     enqueue.add_argument("--group-id", help="message group (FIFO queues)")
     enqueue.add_argument("--deduplication-id", help="deduplication id (FIFO queues)")
+    enqueue.add_argument("--tenant", help="who the task is for (standard queues: SQS fair queueing by tenant)")
     enqueue.set_defaults(run=_run_enqueue)
 
 
@@ -57,6 +58,7 @@ def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
         deduplication_id=args.deduplication_id,
         at=args.at,
         delay=args.delay,
+        tenant=args.tenant,
     )
     _print(enqueued(handle))
     return 0
