@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from taskqueue.limits import (
     SQS_MIN_MAX_MESSAGE_BYTES,
 )
 from taskqueue.message import TaskMessage, fifo_deduplication_id, validate_fields
+from taskqueue.priorities import QUEUE_URLS_ENV, PriorityQueue, queue_url_for_priority
 from taskqueue.schedules import (
     SCHEDULE_GROUP_ENV,
     SCHEDULER_ROLE_ARN_ENV,
@@ -72,6 +73,21 @@ class Task:
     tenant: str | None = None
     # The priority queue to send to (the module's ``priorities``); None: the queue the producer was made for.
     priority: str | None = None
+
+
+def _fields(task: Task) -> dict[str, Any]:
+    """A task's fields as enqueue()'s arguments (its priority already applied)."""
+    return {
+        "name": task.name,
+        "payload": task.payload,
+        "id": task.id,
+        "group_id": task.group_id,
+        "deduplication_id": task.deduplication_id,
+        "attributes": task.attributes,
+        "at": task.at,
+        "delay": task.delay,
+        "tenant": task.tenant,
+    }
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,9 @@ class TaskQueue:
     ``scheduling`` (the Terraform module's schedule group and scheduler role) lets it schedule tasks
     beyond SQS's 900 s; ``queue_arn`` saves the GetQueueAttributes call that otherwise finds it (on a
     FIFO queue, one look-up still checks its content-based deduplication before the first schedule).
+
+    ``queue_urls`` (the module's ``queue_urls`` output, with ``priorities``) maps each priority to its
+    queue: ``enqueue(..., priority="high")`` sends there; a task with no priority goes to ``queue_url``.
     """
 
     def __init__(
@@ -126,6 +145,7 @@ class TaskQueue:
         scheduler: Any | None = None,
         queue_arn: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        queue_urls: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(queue_url, str) or not queue_url.startswith(("https://", "http://")):
             raise ValueError(f"queue_url must be an SQS queue URL, got {queue_url!r}")
@@ -144,6 +164,10 @@ class TaskQueue:
         self._scheduler = scheduler
         self._queue_arn = queue_arn
         self._fifo_target_checked = False
+        self.queue_urls = dict(queue_urls or {})
+        for priority, url in self.queue_urls.items():
+            PriorityQueue(priority, url)  # checks the name and the URL, with a clear error
+        self._by_priority: dict[str, TaskQueue] = {}
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -159,6 +183,7 @@ class TaskQueue:
         at: datetime | None = None,
         delay: timedelta | float | None = None,
         tenant: str | None = None,
+        priority: str | None = None,
     ) -> str:
         """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str).
 
@@ -167,6 +192,8 @@ class TaskQueue:
         tasks. A FIFO queue refuses it: there the message group orders tasks (``group_id``).
         """
         task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay, tenant)
+        if priority is not None:
+            return self.for_priority(priority).enqueue(**_fields(task))
         plan = self._plan(task, "0", self.clock())
         if isinstance(plan, ScheduleRequest):
             schedules, queue_arn = self._scheduling_target()
@@ -184,6 +211,8 @@ class TaskQueue:
         (they are reported failed, ``GroupBlocked``), so what was enqueued keeps the group's order.
         """
         tasks = list(tasks)
+        if any(task.priority is not None for task in tasks):
+            return self._enqueue_by_priority(tasks)
         now = self.clock()
         plans = [self._plan(task, str(index), now) for index, task in enumerate(tasks)]
         # Anything scheduling needs (its settings, the queue's ARN and checks) is resolved before the first send.
@@ -205,6 +234,54 @@ class TaskQueue:
             raise EnqueueError(list(failed.values()), message_ids) from error
         if failed:
             raise EnqueueError(list(failed.values()), message_ids)
+        return message_ids
+
+    def for_priority(self, priority: str) -> TaskQueue:
+        """The producer of one priority's queue (same clients and scheduling), made once."""
+        if not self.queue_urls:
+            raise ValueError(
+                f"priority={priority!r}: this producer knows no priority queues: pass queue_urls= (the module's "
+                f"queue_urls output; the CLI reads ${QUEUE_URLS_ENV})"
+            )
+        url = queue_url_for_priority(self.queue_urls, priority)
+        if url == self.queue_url:
+            return self
+        if priority not in self._by_priority:
+            self._by_priority[priority] = TaskQueue(
+                url,
+                sqs=self.sqs,
+                max_message_bytes=self._max_message_bytes,
+                scheduling=self.scheduling,
+                scheduler=self._scheduler,
+                clock=self.clock,
+            )
+        return self._by_priority[priority]
+
+    def _enqueue_by_priority(self, tasks: list[Task]) -> list[str | None]:
+        """A batch over several priority queues: every task is checked first, then each queue's share is sent."""
+        now = self.clock()
+        targets = [self if task.priority is None else self.for_priority(task.priority) for task in tasks]
+        for index, (task, target) in enumerate(zip(tasks, targets, strict=True)):
+            target._plan(task, str(index), now)  # checks only: nothing is sent before every task passed
+        message_ids: list[str | None] = [None] * len(tasks)
+        failed: list[NotEnqueued] = []
+        for target in dict.fromkeys(targets):  # each queue once, in the order first named
+            indexes = [index for index, each in enumerate(targets) if each is target]
+            share = [replace(tasks[index], priority=None) for index in indexes]
+            try:
+                sent = target.enqueue_batch(share)
+            except EnqueueError as error:
+                sent = error.message_ids
+                position = {id(each): n for n, each in enumerate(share)}
+                failed += [replace(each, task=tasks[indexes[position[id(each.task)]]]) for each in error.failed]
+            except Exception as error:
+                # Not one of this queue's share was sent; the other queues' shares still go (or went) out.
+                sent = [None] * len(share)
+                failed += [NotEnqueued(tasks[index], _error_code(error), str(error), False) for index in indexes]
+            for index, message_id in zip(indexes, sent, strict=True):
+                message_ids[index] = message_id
+        if failed:
+            raise EnqueueError(failed, message_ids)
         return message_ids
 
     def cancel(self, handle: str | tuple[str, str]) -> ScheduledTask:
