@@ -124,7 +124,7 @@ def test_consumer_config_refuses_priorities_without_its_own_queue_and_an_order_w
 
 @pytest.fixture
 def two_queues(sqs, make_queues) -> tuple[Any, Any]:
-    """A high and a low priority queue, each with its own DLQ, as the module creates them."""
+    """A high and a low priority queue (the module gives them one DLQ; their own here changes nothing)."""
     return make_queues("tasks-high"), make_queues("tasks")
 
 
