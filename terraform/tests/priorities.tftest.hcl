@@ -1,0 +1,119 @@
+# priorities: one queue per priority, all with the module's DLQ; the default priority keeps the module's queue.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "orders"
+  consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+  worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+}
+
+run "no_priorities_is_one_queue_as_before" {
+  assert {
+    condition = alltrue([
+      length(aws_sqs_queue.priority) == 0,
+      length(aws_sqs_queue_policy.priority) == 0,
+      length(aws_lambda_event_source_mapping.priority) == 0,
+      output.queue_urls == tomap({}),
+      !contains(keys(module.consumer[0].function.environment[0].variables), "TASKQUEUE_PRIORITY_QUEUES"),
+      !contains(keys(module.consumer[0].function.environment[0].variables), "TASKQUEUE_RECEIVE_ORDER"),
+    ])
+    error_message = "Without priorities the module creates no priority queue and sets no priority variable."
+  }
+}
+
+run "priorities_behind_the_consumer" {
+  variables {
+    priorities     = [{ name = "high", weight = 3 }, { name = "normal" }, { name = "low" }]
+    priority_order = "weighted"
+    default_priority = "normal"
+  }
+
+  assert {
+    condition     = toset(keys(aws_sqs_queue.priority)) == toset(["high", "low"]) && aws_sqs_queue.priority["high"].name == "orders-high"
+    error_message = "Every priority but the default gets a queue named <name>-<priority>; the default keeps the module's queue."
+  }
+
+  assert {
+    condition = alltrue([for queue in aws_sqs_queue.priority : jsondecode(queue.redrive_policy) == {
+      deadLetterTargetArn = aws_sqs_queue.dead_letter_queue[0].arn
+      maxReceiveCount     = 5
+    }])
+    error_message = "Every priority queue dead-letters into the module's one DLQ."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_sqs_queue.priority["high"].visibility_timeout_seconds == aws_sqs_queue.this[0].visibility_timeout_seconds,
+      aws_sqs_queue.priority["high"].message_retention_seconds == aws_sqs_queue.this[0].message_retention_seconds,
+    ])
+    error_message = "A priority queue has the module queue's settings."
+  }
+
+  assert {
+    condition = [for queue in jsondecode(module.consumer[0].function.environment[0].variables["TASKQUEUE_PRIORITY_QUEUES"]) : [queue.priority, queue.weight]] == [["high", 3], ["normal", 1], ["low", 1]]
+    error_message = "The consumer gets every priority queue, highest first, with its weight."
+  }
+
+  assert {
+    condition = alltrue([
+      module.consumer[0].function.environment[0].variables["TASKQUEUE_RECEIVE_ORDER"] == "weighted",
+      jsondecode(module.consumer[0].function.environment[0].variables["TASKQUEUE_PRIORITY_QUEUES"])[1].queue_url == aws_sqs_queue.this[0].url,
+      module.consumer[0].function.environment[0].variables["TASKQUEUE_QUEUE_URL"] == aws_sqs_queue.this[0].url,
+    ])
+    error_message = "The default priority's queue is the module's own, and the receive order is the input's."
+  }
+
+  assert {
+    condition     = keys(output.queue_urls) == ["high", "low", "normal"] && output.queue_urls["normal"] == aws_sqs_queue.this[0].url
+    error_message = "queue_urls maps every priority to its queue."
+  }
+
+  assert {
+    condition     = contains(keys(aws_cloudwatch_metric_alarm.this), "oldest_message_age_high") && contains(keys(aws_cloudwatch_metric_alarm.this), "oldest_message_age_low")
+    error_message = "Every priority queue has its oldest-message alarm."
+  }
+
+  assert {
+    condition     = length(jsondecode(module.consumer[0].role_policy_json).Statement[[for i, s in jsondecode(module.consumer[0].role_policy_json).Statement : i if s.Sid == "ConsumeQueue"][0]].Resource) == 3
+    error_message = "The consumer may receive from every priority queue."
+  }
+}
+
+run "priorities_behind_event_source_mappings" {
+  variables {
+    trigger_mode                             = "event_source_mapping"
+    consumer_package                         = null
+    priorities                               = [{ name = "high", weight = 3 }, { name = "low" }]
+    event_source_mapping_maximum_concurrency = 8
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_event_source_mapping.priority["high"].scaling_config[0].maximum_concurrency == 6,
+      aws_lambda_event_source_mapping.worker[0].scaling_config[0].maximum_concurrency == 2,
+      aws_lambda_event_source_mapping.priority["high"].event_source_arn == aws_sqs_queue.priority["high"].arn,
+      length(aws_lambda_event_source_mapping.priority) == 1,
+    ])
+    error_message = "One mapping per queue, MaximumConcurrency in proportion to the weights (8 as 6 + 2); the default priority (the last) keeps the module's mapping."
+  }
+
+  assert {
+    condition     = length(jsondecode(module.worker[0].function.environment[0].variables["TASKQUEUE_PRIORITY_QUEUES"])) == 2
+    error_message = "Behind mappings the worker knows every priority queue, to settle each record on its own."
+  }
+}
+
+run "bad_priorities_are_refused" {
+  command = plan
+
+  variables {
+    priorities       = [{ name = "High" }, { name = "low", weight = 0 }]
+    default_priority = "urgent"
+    priority_order   = "fastest"
+  }
+
+  expect_failures = [var.priorities, var.default_priority, var.priority_order]
+}
