@@ -34,7 +34,7 @@ locals {
   # The queues the consumer, the event source mappings and the schedules work on: the module's own, and the priorities'.
   queue_arns = concat(compact([local.queue_arn]), [for name in keys(local.extra_priorities) : aws_sqs_queue.priority[name].arn])
   # As a policy's Resource: a single ARN stays a string, so a module without priorities writes the same policies as before.
-  queue_arns_resource = length(local.queue_arns) == 1 ? local.queue_arns[0] : local.queue_arns
+  queue_arns_resource = try(one(local.queue_arns), local.queue_arns)
 
   # Behind event source mappings: each priority's share of the total cap, in proportion to its weight
   # (at least 2, Lambda's minimum MaximumConcurrency); null without a cap.

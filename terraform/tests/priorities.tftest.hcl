@@ -16,7 +16,7 @@ run "no_priorities_is_one_queue_as_before" {
       length(aws_sqs_queue.priority) == 0,
       length(aws_sqs_queue_policy.priority) == 0,
       length(aws_lambda_event_source_mapping.priority) == 0,
-      output.queue_urls == tomap({}),
+      length(output.queue_urls) == 0,
       !contains(keys(module.consumer[0].function.environment[0].variables), "TASKQUEUE_PRIORITY_QUEUES"),
       !contains(keys(module.consumer[0].function.environment[0].variables), "TASKQUEUE_RECEIVE_ORDER"),
     ])
@@ -26,8 +26,8 @@ run "no_priorities_is_one_queue_as_before" {
 
 run "priorities_behind_the_consumer" {
   variables {
-    priorities     = [{ name = "high", weight = 3 }, { name = "normal" }, { name = "low" }]
-    priority_order = "weighted"
+    priorities       = [{ name = "high", weight = 3 }, { name = "normal" }, { name = "low" }]
+    priority_order   = "weighted"
     default_priority = "normal"
   }
 
@@ -53,7 +53,7 @@ run "priorities_behind_the_consumer" {
   }
 
   assert {
-    condition = [for queue in jsondecode(module.consumer[0].function.environment[0].variables["TASKQUEUE_PRIORITY_QUEUES"]) : [queue.priority, queue.weight]] == [["high", 3], ["normal", 1], ["low", 1]]
+    condition     = [for queue in jsondecode(module.consumer[0].function.environment[0].variables["TASKQUEUE_PRIORITY_QUEUES"]) : [queue.priority, queue.weight]] == [["high", 3], ["normal", 1], ["low", 1]]
     error_message = "The consumer gets every priority queue, highest first, with its weight."
   }
 
@@ -77,7 +77,7 @@ run "priorities_behind_the_consumer" {
   }
 
   assert {
-    condition     = length(jsondecode(module.consumer[0].role_policy_json).Statement[[for i, s in jsondecode(module.consumer[0].role_policy_json).Statement : i if s.Sid == "ConsumeQueue"][0]].Resource) == 3
+    condition     = [for statement in jsondecode(module.consumer[0].role_policy.policy).Statement : length(statement.Resource) if statement.Sid == "ConsumeQueue"] == [3]
     error_message = "The consumer may receive from every priority queue."
   }
 }
@@ -110,10 +110,51 @@ run "bad_priorities_are_refused" {
   command = plan
 
   variables {
-    priorities       = [{ name = "High" }, { name = "low", weight = 0 }]
+    priorities = [{ name = "High" }, { name = "low", weight = 0 }]
+  }
+
+  expect_failures = [var.priorities]
+}
+
+run "a_default_priority_not_among_them_and_an_unknown_order_are_refused" {
+  command = plan
+
+  variables {
+    priorities       = [{ name = "high" }, { name = "low" }]
     default_priority = "urgent"
     priority_order   = "fastest"
   }
 
-  expect_failures = [var.priorities, var.default_priority, var.priority_order]
+  expect_failures = [var.default_priority, var.priority_order]
+}
+
+run "a_periodic_task_of_an_unknown_priority_is_refused" {
+  command = plan
+
+  variables {
+    priorities     = [{ name = "high" }, { name = "low" }]
+    periodic_tasks = { nightly = { schedule = "rate(1 day)", task = "report", priority = "urgent" } }
+  }
+
+  expect_failures = [var.periodic_tasks]
+}
+
+run "a_periodic_task_goes_to_its_prioritys_queue" {
+  variables {
+    priorities     = [{ name = "high" }, { name = "low" }]
+    periodic_tasks = { reminders = { schedule = "rate(5 minutes)", task = "remind", priority = "high" }, nightly = { schedule = "rate(1 day)", task = "report" } }
+  }
+
+  assert {
+    condition = alltrue([
+      aws_scheduler_schedule.periodic["reminders"].target[0].arn == aws_sqs_queue.priority["high"].arn,
+      aws_scheduler_schedule.periodic["nightly"].target[0].arn == aws_sqs_queue.this[0].arn,
+    ])
+    error_message = "A periodic task with a priority is sent to that priority's queue, one without to the module's."
+  }
+
+  assert {
+    condition     = [for statement in jsondecode(aws_iam_role_policy.scheduler[0].policy).Statement : statement.Resource if statement.Sid == "SendTasks"] == [[aws_sqs_queue.this[0].arn, aws_sqs_queue.priority["high"].arn]]
+    error_message = "The scheduler role may send to every priority queue."
+  }
 }
