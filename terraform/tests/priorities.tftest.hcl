@@ -29,6 +29,7 @@ run "priorities_behind_the_consumer" {
     priorities       = [{ name = "high", weight = 3 }, { name = "normal" }, { name = "low" }]
     priority_order   = "weighted"
     default_priority = "normal"
+    create_dashboard = true
   }
 
   assert {
@@ -74,6 +75,11 @@ run "priorities_behind_the_consumer" {
   assert {
     condition     = contains(keys(aws_cloudwatch_metric_alarm.this), "oldest_message_age_high") && contains(keys(aws_cloudwatch_metric_alarm.this), "oldest_message_age_low")
     error_message = "Every priority queue has its oldest-message alarm."
+  }
+
+  assert {
+    condition     = [for widget in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : [for metric in widget.properties.metrics : metric[3]] if widget.properties.title == "Priority queues: waiting"] == [["orders-high", "orders-low", "orders"]]
+    error_message = "The dashboard shows every priority queue's backlog."
   }
 
   assert {
