@@ -48,6 +48,16 @@ locals {
         threshold   = var.alarm_oldest_message_age_seconds
       }
     },
+    # Each other priority's queue (priorities.tf): its own oldest-message alarm.
+    { for name, queue_name in local.priority_queue_names : "oldest_message_age_${name}" => {
+      description = "The oldest message in ${queue_name} (priority ${name}) is older than ${var.alarm_oldest_message_age_seconds} seconds: tasks are not keeping up, or keep failing."
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateAgeOfOldestMessage"
+      dimensions  = { QueueName = queue_name }
+      statistic   = "Maximum"
+      comparison  = "GreaterThanOrEqualToThreshold"
+      threshold   = var.alarm_oldest_message_age_seconds
+    } },
     # A FIFO queue's schedules dead-letter into a standard queue of their own (scheduler.tf).
     local.scheduling && var.fifo_queue ? {
       schedule_dead_letter_queue_not_empty = {

@@ -12,7 +12,10 @@ locals {
     TASKQUEUE_RECEIVERS              = { set = true, value = tostring(var.consumer_receivers) }
     TASKQUEUE_BATCH_SIZE             = { set = true, value = tostring(var.consumer_batch_size) }
     TASKQUEUE_MODE                   = { set = true, value = var.consumer_mode }
-    TASKQUEUE_WAIT_TIME_SECONDS      = { set = var.consumer_wait_time_seconds != null, value = tostring(var.consumer_wait_time_seconds) }
+    # With priorities: every priority queue, and the order to receive from them in (priorities.tf).
+    TASKQUEUE_PRIORITY_QUEUES   = { set = local.priorities_enabled, value = local.priority_queues_json }
+    TASKQUEUE_RECEIVE_ORDER     = { set = local.priorities_enabled, value = var.priority_order }
+    TASKQUEUE_WAIT_TIME_SECONDS = { set = var.consumer_wait_time_seconds != null, value = tostring(var.consumer_wait_time_seconds) }
   })
   consumer_environment = merge(
     var.consumer_environment_variables,

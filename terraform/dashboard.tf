@@ -94,6 +94,40 @@ locals {
         )
       },
     ],
+    # With priorities (priorities.tf): every priority queue's backlog and oldest message.
+    local.priorities_enabled ? [
+      {
+        title   = "Priority queues: waiting"
+        stat    = "Maximum"
+        metrics = [for name, queue_name in merge({ (local.default_priority) = local.queue_name }, local.priority_queue_names) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_name, { label = name }]]
+      },
+      {
+        title   = "Priority queues: oldest message (seconds)"
+        stat    = "Maximum"
+        metrics = [for name, queue_name in merge({ (local.default_priority) = local.queue_name }, local.priority_queue_names) : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue_name, { label = name }]]
+      },
+    ] : [],
+    # A standard queue is an SQS fair queue for tasks enqueued with a tenant (their MessageGroupId): SQS's
+    # noisy-tenant metrics beside the whole queue's (no data while no task has a tenant).
+    var.fifo_queue ? [] : [
+      {
+        title = "Tenants (fair queue): noisy tenants and the quiet ones' backlog"
+        stat  = "Maximum"
+        metrics = [
+          ["AWS/SQS", "ApproximateNumberOfNoisyGroups", "QueueName", local.queue_name, { label = "Noisy tenants" }],
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisibleInQuietGroups", "QueueName", local.queue_name, { label = "Waiting, quiet tenants" }],
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.queue_name, { label = "Waiting, all" }],
+        ]
+      },
+      {
+        title = "Tenants (fair queue): oldest message (seconds)"
+        stat  = "Maximum"
+        metrics = [
+          ["AWS/SQS", "ApproximateAgeOfOldestMessageInQuietGroups", "QueueName", local.queue_name, { label = "Quiet tenants" }],
+          ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", local.queue_name, { label = "All" }],
+        ]
+      },
+    ],
   )
 }
 

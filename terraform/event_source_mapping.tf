@@ -13,7 +13,8 @@ resource "aws_lambda_event_source_mapping" "worker" {
   function_response_types = ["ReportBatchItemFailures"]
 
   dynamic "scaling_config" {
-    for_each = var.event_source_mapping_maximum_concurrency == null ? [] : [var.event_source_mapping_maximum_concurrency]
+    # With priorities, the default priority's share of the cap (priorities.tf).
+    for_each = var.event_source_mapping_maximum_concurrency == null ? [] : [local.priorities_enabled ? local.priority_mapping_concurrency[local.default_priority] : var.event_source_mapping_maximum_concurrency]
     content {
       maximum_concurrency = scaling_config.value
     }

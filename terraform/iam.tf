@@ -42,7 +42,7 @@ locals {
       "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
     ]
-    Resource = local.queue_arn
+    Resource = local.queue_arns_resource
   }
 
   # With a KMS key, SQS calls KMS on the caller's behalf (kms:ViaService) with the queue's ARN as
@@ -53,14 +53,14 @@ locals {
     Effect    = "Allow"
     Action    = "kms:Decrypt"
     Resource  = var.kms_master_key_id
-    Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = [local.queue_arn] } }
+    Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = local.queue_arns } }
   }]
   queue_kms_encrypt_statements = var.kms_master_key_id == null ? [] : [{
     Sid       = "EncryptQueueMessages"
     Effect    = "Allow"
     Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
     Resource  = var.kms_master_key_id
-    Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = [local.queue_arn] } }
+    Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service, "kms:EncryptionContext:aws:sqs:arn" = local.queue_arns } }
   }]
   dead_letter_kms_statements = var.kms_master_key_id == null ? [] : [{
     Sid       = "EncryptDeadLetters"
@@ -124,7 +124,7 @@ locals {
           Sid      = "SendTasks"
           Effect   = "Allow"
           Action   = "sqs:SendMessage"
-          Resource = local.queue_arn
+          Resource = local.queue_arns_resource
         },
         {
           Sid      = "SendScheduleDeadLetters"

@@ -22,6 +22,11 @@ output "queue_name" {
   value       = one(aws_sqs_queue.this[*].name)
 }
 
+output "queue_urls" {
+  description = "With `priorities`: each priority's queue URL, by name (`TaskQueue(queue_url, queue_urls=...)`; `$TASKQUEUE_QUEUE_URLS` of `python -m taskqueue`). Empty without priorities."
+  value       = { for queue in local.priority_queues : queue.priority => queue.queue_url }
+}
+
 output "dead_letter_queue_url" {
   description = "URL of the dead-letter queue."
   value       = one(aws_sqs_queue.dead_letter_queue[*].url)

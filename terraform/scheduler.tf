@@ -26,10 +26,12 @@ locals {
   # as taskqueue.schedules.periodic_task_input builds it (tests/test_terraform.py compares the two):
   # jsonencode escapes the payload's "<", so the Scheduler replaces only the run's time in the id.
   periodic_tasks = { for name, task in var.periodic_tasks : name => {
-    schedule    = task.schedule
-    timezone    = coalesce(try(task.timezone, null), "UTC")
-    enabled     = coalesce(try(task.enabled, null), true)
-    group_id    = try(task.group_id, null)
+    schedule = task.schedule
+    timezone = coalesce(try(task.timezone, null), "UTC")
+    enabled  = coalesce(try(task.enabled, null), true)
+    group_id = try(task.group_id, null)
+    # The queue of the task's priority (priorities.tf); the module's own without one.
+    queue_arn   = try(task.priority, null) == null || try(task.priority, null) == local.default_priority ? local.queue_arn : aws_sqs_queue.priority[task.priority].arn
     description = try(task.description, null)
     input       = "{\"task\":${jsonencode(task.task)},\"payload\":${jsonencode(try(task.payload, null))},\"id\":\"${name}@<aws.scheduler.scheduled-time>\"}"
   } if local.scheduling }
@@ -145,7 +147,7 @@ resource "aws_scheduler_schedule" "periodic" {
   }
 
   target {
-    arn      = local.queue_arn
+    arn      = each.value.queue_arn
     role_arn = local.scheduler_role_arn
     input    = each.value.input
 

@@ -772,6 +772,48 @@ variable "event_source_mapping_maximum_batching_window_in_seconds" {
   }
 }
 
+variable "priorities" {
+  description = "Priority queues, highest first: `[{ name = \"high\", weight = 3 }, { name = \"normal\" }]` (weight 1 to 100, default 1). One queue per priority, all with the module's dead-letter queue: `default_priority` keeps the module's own queue, the others are named `<name>-<priority>`. Producers send with `enqueue(..., priority=...)` and the `queue_urls` output. Behind the consumer, `priority_order` chooses strict or weighted receives; behind event source mappings, each queue has a mapping whose `MaximumConcurrency` is its weight's share of `event_source_mapping_maximum_concurrency`. Empty (the default): one queue, as without this input."
+  type = list(object({
+    name   = string
+    weight = optional(number, 1)
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for priority in var.priorities : can(regex("^[a-z][a-z0-9-]{0,19}$", priority.name)) && priority.weight >= 1 && priority.weight <= 100 && floor(priority.weight) == priority.weight])
+    error_message = "Each priority needs a name of 1 to 20 lower-case letters, digits or hyphens, starting with a letter, and a whole weight from 1 to 100."
+  }
+
+  validation {
+    condition     = length(distinct([for priority in var.priorities : priority.name])) == length(var.priorities) && length(var.priorities) != 1
+    error_message = "Priority names must be distinct, and there must be none or at least two."
+  }
+}
+
+variable "default_priority" {
+  description = "The priority whose queue is the module's own (`queue_url`; tasks enqueued without a priority go there). Unset, the last (lowest) of `priorities`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.default_priority == null || contains([for priority in var.priorities : priority.name], coalesce(var.default_priority, "-"))
+    error_message = "default_priority must be one of the names in priorities."
+  }
+}
+
+variable "priority_order" {
+  description = "How the consumer receives from the priority queues: `strict` (a lower priority waits while a higher one has a backlog) or `weighted` (receives shared by the priorities' weights; a turn that finds its queue empty takes from the others)."
+  type        = string
+  default     = "strict"
+
+  validation {
+    condition     = contains(["strict", "weighted"], var.priority_order)
+    error_message = "priority_order must be \"strict\" or \"weighted\"."
+  }
+}
+
 variable "event_source_mapping_maximum_concurrency" {
   description = "Most concurrent worker invocations the event source mapping starts, 2 to 1000 (not with provisioned pollers). Required, at or below the reserve, when the worker has reserved concurrency. Unset, AWS's default applies (no limit but the account's)."
   type        = number
@@ -912,7 +954,7 @@ variable "scheduler_role_arn" {
 }
 
 variable "periodic_tasks" {
-  description = "Tasks enqueued on a calendar, by schedule name: one EventBridge Scheduler schedule each, sending the task message to the queue. Each takes `schedule` (`rate(5 minutes)`, or `cron(minutes hours day-of-month month day-of-week year)` with one day field `?`) and `task` (the registered task name), and optionally `payload` (any JSON value; null), `timezone` (an IANA name; `UTC`), `enabled` (`false` keeps the schedule, disabled; `true`), `group_id` (the message group: required on a FIFO queue, which then needs `content_based_deduplication = true`) and `description`. Each run's message has the id `<schedule name>@<the run's scheduled time>`."
+  description = "Tasks enqueued on a calendar, by schedule name: one EventBridge Scheduler schedule each, sending the task message to the queue. Each takes `schedule` (`rate(5 minutes)`, or `cron(minutes hours day-of-month month day-of-week year)` with one day field `?`) and `task` (the registered task name), and optionally `payload` (any JSON value; null), `timezone` (an IANA name; `UTC`), `enabled` (`false` keeps the schedule, disabled; `true`), `group_id` (the message group: required on a FIFO queue, which then needs `content_based_deduplication = true`), `description` and `priority` (the queue of that priority, with `priorities`; the module's own queue without). Each run's message has the id `<schedule name>@<the run's scheduled time>`."
   # `any`: the payloads of a map of objects could not differ in shape otherwise. The validations check the rest.
   type    = any
   default = {}
@@ -920,11 +962,12 @@ variable "periodic_tasks" {
   validation {
     condition = try(alltrue([for name, task in var.periodic_tasks :
       can(regex("^[0-9A-Za-z_.-]{1,64}$", name))
-      && length(setsubtract(keys(task), ["schedule", "task", "payload", "timezone", "enabled", "group_id", "description"])) == 0
+      && length(setsubtract(keys(task), ["schedule", "task", "payload", "timezone", "enabled", "group_id", "description", "priority"])) == 0
+      && contains(concat([for priority in var.priorities : priority.name], ["(none)"]), try(task.priority, "(none)"))
       && can(regex("^[^\\s]+$", task.task))
       && can(tostring(task.schedule))
     ]), false)
-    error_message = "periodic_tasks must map schedule names (1 to 64 letters, digits, hyphens, underscores or dots) to objects with a schedule and a task name (no spaces), and optionally payload, timezone, enabled, group_id and description: nothing else."
+    error_message = "periodic_tasks must map schedule names (1 to 64 letters, digits, hyphens, underscores or dots) to objects with a schedule and a task name (no spaces), and optionally payload, timezone, enabled, group_id, description and priority (one of priorities' names): nothing else."
   }
 
   validation {

@@ -25,6 +25,8 @@ locals {
     # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
     TASKQUEUE_APPLY_BACKOFF = { set = local.trigger.worker_polls_queue, value = "true" }
     TASKQUEUE_QUEUE_URL     = { set = local.trigger.worker_polls_queue, value = one(aws_sqs_queue.this[*].url) }
+    # Behind event source mappings with priorities, each record is settled on its own queue.
+    TASKQUEUE_PRIORITY_QUEUES = { set = local.trigger.worker_polls_queue && local.priorities_enabled, value = local.priority_queues_json }
   })
   worker_environment = merge(
     var.worker_environment_variables,

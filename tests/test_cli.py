@@ -340,3 +340,30 @@ def test_a_huge_since_is_bad_input_naming_the_option(since, sqs, queues, capsys)
         code = int(exit_.code or 0)
     assert code == 2
     assert "--since" in capsys.readouterr().err
+
+
+# -- priorities: --priority picks a queue from $TASKQUEUE_QUEUE_URLS ----------------------------------
+
+
+def test_enqueue_stats_and_dlq_take_a_priority_from_the_modules_queue_urls(sqs, make_queues, monkeypatch, capsys):
+    high, normal = make_queues("tasks-high"), make_queues("tasks")
+    monkeypatch.setenv("TASKQUEUE_QUEUE_URLS", json.dumps({"high": high.url, "normal": normal.url}))
+    assert main(["enqueue", "reset_password", "--priority", "high", "--tenant", "customer-42"], sqs=sqs) == 0
+    capsys.readouterr()
+    assert main(["stats", "--priority", "high"], sqs=sqs) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["queue"]["url"] == high.url and stats["dead_letter_queue"]["url"] == high.dlq_url
+    [message] = sqs.receive_message(QueueUrl=high.url, MessageSystemAttributeNames=["All"])["Messages"]
+    assert message["Attributes"]["MessageGroupId"] == "customer-42"
+    worker_dead_letter(sqs, high.dlq_url, "reset_password", 1)
+    assert main(["dlq", "list", "--priority", "high"], sqs=sqs) == 0
+    *rows, summary = json_lines(capsys.readouterr().out)
+    assert [row["task"] for row in rows] == ["reset_password"] and summary["matched"] == 1
+
+
+def test_an_unknown_priority_or_no_queue_urls_is_bad_input(monkeypatch, capsys):
+    assert main(["stats", "--priority", "high"]) == 2
+    assert "--priority high needs $TASKQUEUE_QUEUE_URLS" in capsys.readouterr().err
+    monkeypatch.setenv("TASKQUEUE_QUEUE_URLS", '{"normal": "https://sqs.example/1/tasks"}')
+    assert main(["dlq", "list", "--priority", "urgent"]) == 2
+    assert "priority='urgent' is not one of the queue's priorities (normal)" in capsys.readouterr().err

@@ -160,3 +160,22 @@ def test_at_debug_level_each_success_gets_a_line_with_its_keys(sqs, queues, monk
     assert line["queued_ms"] >= 0 and line["duration_ms"] >= 0
     assert line["function_request_id"]
     assert secret not in json.dumps(logs.lines())
+
+
+def test_the_consumer_handler_receives_over_every_priority_queue_when_the_module_sets_them(monkeypatch):
+    """The priorities hook in consumer._consumer: TASKQUEUE_PRIORITY_QUEUES makes its SQS client span every queue."""
+    from taskqueue.priorities import Priorities, PriorityQueue
+    from taskqueue.priority_receiving import PriorityQueuesClient
+
+    priorities = Priorities(
+        (PriorityQueue("high", "https://sqs.example/1/tasks-high"), PriorityQueue("low", "https://sqs.example/1/tasks"))
+    )
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("TASKQUEUE_QUEUE_URL", "https://sqs.example/1/tasks")
+    monkeypatch.setenv("TASKQUEUE_WORKER_FUNCTION", "worker")
+    monkeypatch.setenv("TASKQUEUE_PRIORITY_QUEUES", priorities.to_json())
+    built = consumer._consumer()
+    assert isinstance(built.sqs, PriorityQueuesClient) and built.sqs.priorities == priorities
+    consumer._consumer.cache_clear()
+    monkeypatch.delenv("TASKQUEUE_PRIORITY_QUEUES")
+    assert not isinstance(consumer._consumer().sqs, PriorityQueuesClient)  # no priorities: boto3's client

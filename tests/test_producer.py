@@ -205,3 +205,117 @@ def test_reserved_attribute_names_are_refused_at_enqueue(sqs, queues, name):
     with pytest.raises(ValueError, match=f"attribute {name!r} is reserved"):
         TaskQueue(queues.url, sqs=sqs).enqueue("t", attributes={name: "x"})
     assert recorder.calls == []
+
+
+# -- tenants: SQS fair queues ---------------------------------------------------------------------
+
+
+def test_tenant_is_the_message_group_of_a_standard_queue_and_the_queue_keeps_it(sqs, queues):
+    producer = TaskQueue(queues.url, sqs=sqs)
+    producer.enqueue("export", {"n": 1}, tenant="customer-42")
+    producer.enqueue_batch([Task("export", {"n": 2}, tenant="customer-7"), Task("export", {"n": 3})])
+    producer.enqueue("export", {"n": 4}, tenant="customer-42", delay=1)
+    received = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
+    tenants = {
+        json.loads(m["Body"])["payload"]["n"]: m["Attributes"].get("MessageGroupId") for m in received["Messages"]
+    }
+    assert tenants == {1: "customer-42", 2: "customer-7", 3: None}
+
+
+@pytest.mark.parametrize(
+    ("tenant", "message"),
+    [
+        ("", "tenant='' must be 1-128 letters, digits or punctuation"),
+        ("has space", "tenant='has space' must be 1-128"),
+        ("é", "tenant='é' must be 1-128"),
+        ("x" * 129, "must be 1-128 letters"),
+    ],
+)
+def test_a_tenant_sqs_would_refuse_is_refused_before_any_call(sqs, queues, tenant, message):
+    recorder = CallRecorder(sqs)
+    with pytest.raises(ValueError, match=message):
+        TaskQueue(queues.url, sqs=sqs).enqueue_batch([Task("ok"), Task("t", tenant=tenant)])
+    assert recorder.calls == []
+    TaskQueue(queues.url, sqs=sqs).enqueue("t", tenant="x" * 128)  # the longest SQS takes
+
+
+def test_a_fifo_queue_refuses_a_tenant_and_names_group_id(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    recorder = CallRecorder(sqs)
+    with pytest.raises(ValueError, match=r"tenant='customer-42' is for standard queues .* pass group_id= instead"):
+        TaskQueue(queues.url, sqs=sqs).enqueue("t", id="1", group_id="g", tenant="customer-42")
+    assert recorder.calls == []
+
+
+def test_tenant_and_group_id_together_are_refused(sqs, queues):
+    with pytest.raises(ValueError, match="tenant='a' and group_id='b' both name the MessageGroupId"):
+        TaskQueue(queues.url, sqs=sqs).enqueue("t", group_id="b", tenant="a")
+
+
+def test_a_task_that_needs_a_schedule_keeps_no_tenant_and_says_so(sqs, queues):
+    with pytest.raises(ValueError, match="tenant='customer-42' cannot be kept through one"):
+        TaskQueue(queues.url, sqs=sqs).enqueue("t", delay=3600, tenant="customer-42")
+
+
+# -- priorities: one queue per priority -------------------------------------------------------------
+
+
+@pytest.fixture
+def priority_queues(make_queues):
+    high, normal = make_queues("tasks-high"), make_queues("tasks")
+    return high, normal, {"high": high.url, "normal": normal.url}
+
+
+def _bodies(sqs, url: str) -> list[Any]:
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return sorted(json.loads(m["Body"])["payload"] for m in messages)
+
+
+def test_priority_sends_to_that_prioritys_queue_and_none_to_the_default(sqs, priority_queues):
+    high, normal, urls = priority_queues
+    producer = TaskQueue(normal.url, sqs=sqs, queue_urls=urls)
+    producer.enqueue("reset_password", 1, priority="high")
+    producer.enqueue("report", 2)
+    producer.enqueue("report", 3, priority="normal")
+    ids = producer.enqueue_batch([Task("t", 4, priority="high"), Task("t", 5), Task("t", 6, priority="high")])
+    assert all(ids)
+    assert (_bodies(sqs, high.url), _bodies(sqs, normal.url)) == ([1, 4, 6], [2, 3, 5])
+
+
+def test_an_unknown_priority_is_refused_before_any_call_naming_the_known_ones(sqs, priority_queues):
+    _high, normal, urls = priority_queues
+    recorder = CallRecorder(sqs)
+    producer = TaskQueue(normal.url, sqs=sqs, queue_urls=urls)
+    with pytest.raises(ValueError, match=r"priority='urgent' is not one of the queue's priorities \(high, normal\)"):
+        producer.enqueue_batch([Task("t", 1, priority="high"), Task("t", 2, priority="urgent")])
+    with pytest.raises(ValueError, match="this producer knows no priority queues: pass queue_urls="):
+        TaskQueue(normal.url, sqs=sqs).enqueue("t", priority="high")
+    assert recorder.calls == []
+
+
+def test_a_batch_over_priorities_checks_every_task_before_sending_any(sqs, priority_queues):
+    _high, normal, urls = priority_queues
+    recorder = CallRecorder(sqs)
+    with pytest.raises(ValueError, match="tenant='bad one' must be"):
+        TaskQueue(normal.url, sqs=sqs, queue_urls=urls).enqueue_batch(
+            [Task("t", 1, priority="high"), Task("t", 2, tenant="bad one")]
+        )
+    assert recorder.named("SendMessageBatch") == []
+
+
+def test_a_batch_over_priorities_reports_each_failed_task_in_its_place(sqs, priority_queues):
+    high, normal, urls = priority_queues
+    from botocore.exceptions import ClientError
+
+    def refuse_high(params, **_):
+        if params["QueueUrl"] == high.url:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "SendMessageBatch")
+
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch", refuse_high)
+    tasks = [Task("t", 1, priority="high"), Task("t", 2), Task("t", 1, priority="high")]
+    with pytest.raises(EnqueueError) as raised:
+        TaskQueue(normal.url, sqs=sqs, queue_urls=urls).enqueue_batch(tasks)
+    assert [failure.task for failure in raised.value.failed] == [tasks[0], tasks[2]]
+    ids = raised.value.message_ids
+    assert ids[0] is None and ids[1] is not None and ids[2] is None
+    assert _bodies(sqs, normal.url) == [2]

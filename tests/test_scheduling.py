@@ -507,3 +507,19 @@ def test_a_schedule_within_the_clock_margin_of_its_time_is_not_cancelled(produce
     assert schedule_of(scheduler, handle)  # left to the Scheduler: it runs
     clock.advance(timedelta(seconds=-2))
     assert producer.cancel(handle).task_id == "jan"
+
+
+def test_a_scheduled_task_with_a_priority_targets_that_prioritys_queue(sqs, make_queues, scheduler, clock, dlq_arn):
+    high, normal = make_queues("tasks-high"), make_queues("tasks")
+    producer = TaskQueue(
+        normal.url,
+        sqs=sqs,
+        scheduler=scheduler,
+        scheduling=SchedulingConfig(GROUP, ROLE, dlq_arn),
+        clock=clock,
+        queue_urls={"high": high.url, "normal": normal.url},
+    )
+    later = producer.enqueue("remind", {"user": 7}, id="r-7", delay=timedelta(hours=2), priority="high")
+    plain = producer.enqueue("report", id="r-8", delay=timedelta(hours=2))
+    assert schedule_of(scheduler, later)["Target"]["Arn"] == high.arn
+    assert schedule_of(scheduler, plain)["Target"]["Arn"] == normal.arn

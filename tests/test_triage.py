@@ -263,6 +263,22 @@ def test_redrive_sends_only_the_selected_with_body_and_original_attributes(sqs, 
     assert journal.entries() == {}
 
 
+def test_redrive_keeps_a_standard_queues_tenant(sqs, queues, journal):
+    """A tenant (the MessageGroupId of a fair queue) goes back with its task, so fairness holds after a redrive."""
+    sqs.send_message(
+        QueueUrl=queues.dlq_url,
+        MessageBody=json.dumps({"task": "export", "payload": 1}),
+        MessageGroupId="customer-42",
+        MessageAttributes={REASON_ATTRIBUTE: text(PERMANENT_ERROR)},
+    )
+    dlq_message(sqs, queues.dlq_url, "export", 2, PERMANENT_ERROR)
+    report = redrive_dead_letters(sqs, queues.dlq_url, queues.url, Selection(), journal, Recorder(), FAST)
+    assert report.moved == 2
+    received = sqs.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
+    tenants = {json.loads(m["Body"])["payload"]: m["Attributes"].get("MessageGroupId") for m in received["Messages"]}
+    assert tenants == {1: "customer-42", 2: None}
+
+
 def test_redrive_dry_run_sends_and_deletes_nothing(sqs, queues, mixed, journal):
     recorder = Recorder()
     report = redrive_dead_letters(

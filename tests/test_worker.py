@@ -245,6 +245,19 @@ def test_a_dead_letter_says_in_a_field_whether_the_task_ran(sqs, make_queues, re
     ]
 
 
+def test_a_dead_letter_keeps_its_tenant_on_a_standard_queue(sqs, queues, worker, registry):
+    """The tenant (a fair queue's MessageGroupId) stays with the dead letter, so its redrive keeps it too."""
+
+    def reject(payload):
+        raise PermanentError("no")
+
+    registry.register("reject", reject)
+    event = received_event(sqs, queues, [body("reject")], MessageGroupId="customer-42")
+    worker.handle(event, LambdaContext())
+    [dead] = sqs.receive_message(QueueUrl=queues.dlq_url, MessageSystemAttributeNames=["All"])["Messages"]
+    assert dead["Attributes"]["MessageGroupId"] == "customer-42"
+
+
 def test_error_text_sqs_would_refuse_is_made_safe(sqs, queues, worker, registry):
     def reject(payload):
         raise PermanentError("bad byte \x00 and \ud800 here")

@@ -21,6 +21,7 @@ from taskqueue.limits import (
     SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
     SQS_MAX_WAIT_TIME_SECONDS,
 )
+from taskqueue.priorities import PRIORITY_QUEUES_ENV, RECEIVE_ORDER_ENV, Priorities, PriorityError
 
 T = TypeVar("T")
 
@@ -103,6 +104,30 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def priorities_from_env(env: Mapping[str, str], queue_url: str | None) -> Priorities | None:
+    """The priority queues (TASKQUEUE_PRIORITY_QUEUES), checked to include the function's own queue; None without."""
+    try:
+        priorities = Priorities.from_env(env)
+    except PriorityError as error:
+        raise ConfigError(str(error)) from None
+    if priorities is None:
+        if _raw(env, RECEIVE_ORDER_ENV) is not None:
+            raise ConfigError(f"{RECEIVE_ORDER_ENV} is set, and {PRIORITY_QUEUES_ENV} is not: there are no priorities")
+        return None
+    if queue_url is not None and queue_url not in {q.queue_url for q in priorities.queues}:
+        raise ConfigError(
+            f"TASKQUEUE_QUEUE_URL={queue_url!r} is not one of the queues of {PRIORITY_QUEUES_ENV}: it must be the "
+            "default priority's"
+        )
+    return priorities
+
+
+def _priorities_env(priorities: Priorities | None) -> dict[str, str]:
+    if priorities is None:
+        return {}
+    return {PRIORITY_QUEUES_ENV: priorities.to_json(), RECEIVE_ORDER_ENV: priorities.order}
+
+
 def backoff_from_env(env: Mapping[str, str]) -> Backoff:
     """The queue's default backoff, from TASKQUEUE_BACKOFF_BASE_SECONDS and TASKQUEUE_BACKOFF_MAX_SECONDS."""
     base = _float(env, "TASKQUEUE_BACKOFF_BASE_SECONDS", Backoff.base_seconds, 1, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS)
@@ -132,6 +157,8 @@ class ConsumerConfig:
     time_margin_seconds: float = 2.0
     max_invoke_payload_bytes: int = LAMBDA_MAX_SYNC_PAYLOAD_BYTES
     backoff: Backoff = field(default_factory=Backoff)
+    # One queue per priority (the module's priorities), queue_url the default priority's; None: one queue.
+    priorities: Priorities | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
@@ -159,6 +186,7 @@ class ConsumerConfig:
                 LAMBDA_MAX_SYNC_PAYLOAD_BYTES,
             ),
             backoff=backoff_from_env(env),
+            priorities=priorities_from_env(env, _required(env, "TASKQUEUE_QUEUE_URL")),
         )
         if config.receivers > config.max_concurrency:
             raise ConfigError(
@@ -186,6 +214,7 @@ class ConsumerConfig:
             "TASKQUEUE_TIME_MARGIN_SECONDS": repr(float(self.time_margin_seconds)),
             "TASKQUEUE_MAX_INVOKE_PAYLOAD_BYTES": str(self.max_invoke_payload_bytes),
             **_backoff_env(self.backoff),
+            **_priorities_env(self.priorities),
         }
 
 
@@ -212,6 +241,8 @@ class WorkerConfig:
     # FIFO queue's max_receive_count should leave room above it for receives that did not run the task.
     max_attempts: int | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    # Behind event source mappings with priorities: the queues, to settle each record on its own.
+    priorities: Priorities | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -245,6 +276,7 @@ class WorkerConfig:
             max_receive_count=max_receive_count,
             max_attempts=max_attempts,
             backoff=backoff_from_env(env),
+            priorities=priorities_from_env(env, queue_url),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -255,6 +287,7 @@ class WorkerConfig:
             "TASKQUEUE_APPLY_BACKOFF": "true" if self.behind_event_source_mapping else "false",
             "TASKQUEUE_LOG_PAYLOAD": "true" if self.log_payload else "false",
             **_backoff_env(self.backoff),
+            **_priorities_env(self.priorities),
         }
         optional = {
             "TASKQUEUE_TASKS": ",".join(self.task_modules) or None,
@@ -265,6 +298,12 @@ class WorkerConfig:
             "TASKQUEUE_MAX_ATTEMPTS": None if self.max_attempts is None else str(self.max_attempts),
         }
         return env | {name: value for name, value in optional.items() if value is not None}
+
+    def queue_url_of(self, queue_arn: str | None) -> str | None:
+        """The queue a record came from, by its eventSourceARN: with priorities, each mapping's own queue."""
+        if self.priorities is not None and queue_arn:
+            return self.priorities.queue_url_for_arn(queue_arn) or self.queue_url
+        return self.queue_url
 
 
 def _backoff_env(backoff: Backoff) -> dict[str, str]:

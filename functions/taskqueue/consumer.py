@@ -54,6 +54,7 @@ from taskqueue.observability import (
     WORKER_INVOCATIONS,
     WORKER_INVOCATIONS_FAILED,
 )
+from taskqueue.priority_receiving import with_priorities  # priorities hook (issue 24)
 from taskqueue.sqs_batch import FailedBatchEntry, call_in_batches
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record, receive_count
 from taskqueue.telemetry import logger_for, service_name
@@ -503,6 +504,8 @@ def clients_for(config: ConsumerConfig) -> tuple[Any, Any]:
 def _consumer() -> Consumer:
     config = ConsumerConfig.from_env()
     sqs, lambda_client = clients_for(config)
+    # Priorities hook (issue 24): with several priority queues, the consumer's one queue is all of them.
+    sqs = with_priorities(sqs, config.priorities)
     return Consumer(config, sqs, lambda_client)
 
 

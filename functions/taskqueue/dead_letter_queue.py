@@ -173,5 +173,7 @@ def entries(record: Mapping[str, Any], why: DeadLetter, dlq_url: str) -> Iterato
         if dlq_url.endswith(".fifo"):
             arguments["MessageGroupId"] = message_group_id(record) or "taskqueue-dead-letters"
             arguments["MessageDeduplicationId"] = str(record.get("messageId", ""))
+        elif message_group_id(record) is not None:
+            arguments["MessageGroupId"] = message_group_id(record)  # the tenant, kept for its redrive
         dropped = tuple(name for name in all_names if name not in attributes)
         yield DeadLetterEntry(arguments, dropped, carries_reason)

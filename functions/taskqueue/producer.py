@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from taskqueue.limits import (
     SQS_MIN_MAX_MESSAGE_BYTES,
 )
 from taskqueue.message import TaskMessage, fifo_deduplication_id, validate_fields
+from taskqueue.priorities import QUEUE_URLS_ENV, PriorityQueue, queue_url_for_priority
 from taskqueue.schedules import (
     SCHEDULE_GROUP_ENV,
     SCHEDULER_ROLE_ARN_ENV,
@@ -68,6 +69,25 @@ class Task:
     attributes: Mapping[str, str] = field(default_factory=dict)
     at: datetime | None = None
     delay: timedelta | float | None = None
+    # The tenant (a customer, say): the MessageGroupId that makes a standard queue an SQS fair queue.
+    tenant: str | None = None
+    # The priority queue to send to (the module's ``priorities``); None: the queue the producer was made for.
+    priority: str | None = None
+
+
+def _fields(task: Task) -> dict[str, Any]:
+    """A task's fields as enqueue()'s arguments (its priority already applied)."""
+    return {
+        "name": task.name,
+        "payload": task.payload,
+        "id": task.id,
+        "group_id": task.group_id,
+        "deduplication_id": task.deduplication_id,
+        "attributes": task.attributes,
+        "at": task.at,
+        "delay": task.delay,
+        "tenant": task.tenant,
+    }
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,9 @@ class TaskQueue:
     ``scheduling`` (the Terraform module's schedule group and scheduler role) lets it schedule tasks
     beyond SQS's 900 s; ``queue_arn`` saves the GetQueueAttributes call that otherwise finds it (on a
     FIFO queue, one look-up still checks its content-based deduplication before the first schedule).
+
+    ``queue_urls`` (the module's ``queue_urls`` output, with ``priorities``) maps each priority to its
+    queue: ``enqueue(..., priority="high")`` sends there; a task with no priority goes to ``queue_url``.
     """
 
     def __init__(
@@ -122,6 +145,7 @@ class TaskQueue:
         scheduler: Any | None = None,
         queue_arn: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        queue_urls: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(queue_url, str) or not queue_url.startswith(("https://", "http://")):
             raise ValueError(f"queue_url must be an SQS queue URL, got {queue_url!r}")
@@ -140,6 +164,10 @@ class TaskQueue:
         self._scheduler = scheduler
         self._queue_arn = queue_arn
         self._fifo_target_checked = False
+        self.queue_urls = dict(queue_urls or {})
+        for priority, url in self.queue_urls.items():
+            PriorityQueue(priority, url)  # checks the name and the URL, with a clear error
+        self._by_priority: dict[str, TaskQueue] = {}
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -154,9 +182,18 @@ class TaskQueue:
         attributes: Mapping[str, str] | None = None,
         at: datetime | None = None,
         delay: timedelta | float | None = None,
+        tenant: str | None = None,
+        priority: str | None = None,
     ) -> str:
-        """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str)."""
-        task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay)
+        """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str).
+
+        ``tenant`` names who the task is for (a customer id): on a standard queue it is the message's
+        MessageGroupId, so SQS's fair queueing keeps one tenant's backlog from delaying the others'
+        tasks. A FIFO queue refuses it: there the message group orders tasks (``group_id``).
+        """
+        task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay, tenant)
+        if priority is not None:
+            return self.for_priority(priority).enqueue(**_fields(task))
         plan = self._plan(task, "0", self.clock())
         if isinstance(plan, ScheduleRequest):
             schedules, queue_arn = self._scheduling_target()
@@ -174,6 +211,8 @@ class TaskQueue:
         (they are reported failed, ``GroupBlocked``), so what was enqueued keeps the group's order.
         """
         tasks = list(tasks)
+        if any(task.priority is not None for task in tasks):
+            return self._enqueue_by_priority(tasks)
         now = self.clock()
         plans = [self._plan(task, str(index), now) for index, task in enumerate(tasks)]
         # Anything scheduling needs (its settings, the queue's ARN and checks) is resolved before the first send.
@@ -195,6 +234,54 @@ class TaskQueue:
             raise EnqueueError(list(failed.values()), message_ids) from error
         if failed:
             raise EnqueueError(list(failed.values()), message_ids)
+        return message_ids
+
+    def for_priority(self, priority: str) -> TaskQueue:
+        """The producer of one priority's queue (same clients and scheduling), made once."""
+        if not self.queue_urls:
+            raise ValueError(
+                f"priority={priority!r}: this producer knows no priority queues: pass queue_urls= (the module's "
+                f"queue_urls output; the CLI reads ${QUEUE_URLS_ENV})"
+            )
+        url = queue_url_for_priority(self.queue_urls, priority)
+        if url == self.queue_url:
+            return self
+        if priority not in self._by_priority:
+            self._by_priority[priority] = TaskQueue(
+                url,
+                sqs=self.sqs,
+                max_message_bytes=self._max_message_bytes,
+                scheduling=self.scheduling,
+                scheduler=self._scheduler,
+                clock=self.clock,
+            )
+        return self._by_priority[priority]
+
+    def _enqueue_by_priority(self, tasks: list[Task]) -> list[str | None]:
+        """A batch over several priority queues: every task is checked first, then each queue's share is sent."""
+        now = self.clock()
+        targets = [self if task.priority is None else self.for_priority(task.priority) for task in tasks]
+        for index, (task, target) in enumerate(zip(tasks, targets, strict=True)):
+            target._plan(task, str(index), now)  # checks only: nothing is sent before every task passed
+        message_ids: list[str | None] = [None] * len(tasks)
+        failed: list[NotEnqueued] = []
+        for target in dict.fromkeys(targets):  # each queue once, in the order first named
+            indexes = [index for index, each in enumerate(targets) if each is target]
+            share = [replace(tasks[index], priority=None) for index in indexes]
+            try:
+                sent = target.enqueue_batch(share)
+            except EnqueueError as error:
+                sent = error.message_ids
+                position = {id(each): n for n, each in enumerate(share)}
+                failed += [replace(each, task=tasks[indexes[position[id(each.task)]]]) for each in error.failed]
+            except Exception as error:
+                # Not one of this queue's share was sent; the other queues' shares still go (or went) out.
+                sent = [None] * len(share)
+                failed += [NotEnqueued(tasks[index], _error_code(error), str(error), False) for index in indexes]
+            for index, message_id in zip(indexes, sent, strict=True):
+                message_ids[index] = message_id
+        if failed:
+            raise EnqueueError(failed, message_ids)
         return message_ids
 
     def cancel(self, handle: str | tuple[str, str]) -> ScheduledTask:
@@ -236,6 +323,7 @@ class TaskQueue:
         # ASCII-only JSON: every character SQS refuses in a body (lone surrogates, U+FFFE...) is escaped.
         body = TaskMessage(task.name, task.payload, task.id).to_body()
         due = due_time(task.at, task.delay, now=now, task=task.name)
+        tenant = self._checked_tenant(task)
         # FIFO queues take no per-message delay: any later task of theirs is scheduled.
         if due is not None and not due.immediate and (self.fifo or due.seconds_ahead > SQS_MAX_DELAY_SECONDS):
             return self._schedule_request(task, body, due, now)
@@ -245,6 +333,8 @@ class TaskQueue:
             self._fifo_fields(task, entry)
         elif delay_seconds:
             entry["DelaySeconds"] = delay_seconds
+        if tenant is not None:
+            entry["MessageGroupId"] = tenant
         if task.attributes:
             entry["MessageAttributes"] = self._attributes(task)
         self._check_size(task, entry_bytes(entry))
@@ -252,6 +342,13 @@ class TaskQueue:
 
     def _schedule_request(self, task: Task, body: str, due: DueTime, now: datetime) -> ScheduleRequest:
         when = f"due {due.at.isoformat()}, {due.seconds_ahead} s ahead"
+        if task.tenant is not None:
+            # EventBridge Scheduler documents its SqsParameters.MessageGroupId for FIFO targets only:
+            # sent through a schedule, the tenant could be dropped, and the task lose its fairness unseen.
+            raise ValueError(
+                f"task {task.name!r} ({when}) needs a schedule (more than {SQS_MAX_DELAY_SECONDS} s ahead), and "
+                f"tenant={task.tenant!r} cannot be kept through one: send it with tenant= when it is due"
+            )
         if self.scheduling is None or self.scheduling.role_arn is None:
             missing = "scheduling is not configured" if self.scheduling is None else "scheduling has no role_arn"
             raise ValueError(
@@ -287,6 +384,24 @@ class TaskQueue:
             )
         self._check_size(task, size)
         return ScheduleRequest(name, task.name, task.id, schedule_time(due.at, now), input_text, group_id)
+
+    def _checked_tenant(self, task: Task) -> str | None:
+        """The task's tenant, checked as SQS checks a MessageGroupId; None when it has none."""
+        if task.tenant is None:
+            return None
+        if self.fifo:
+            # A FIFO message group runs its tasks one at a time, in order: mapping tenants onto groups
+            # would serialise each tenant's tasks, which fairness does not ask for.
+            raise ValueError(
+                f"task {task.name!r}: tenant={task.tenant!r} is for standard queues (SQS fair queues); "
+                f"{self.queue_url} is a FIFO queue, where the message group orders tasks: pass group_id= instead"
+            )
+        if task.group_id is not None:
+            raise ValueError(
+                f"task {task.name!r}: tenant={task.tenant!r} and group_id={task.group_id!r} both name the "
+                "MessageGroupId: on a standard queue pass tenant= only"
+            )
+        return self._checked_fifo_id(task, "tenant", task.tenant)
 
     def _checked_group_id(self, task: Task) -> str:
         if task.group_id is None:

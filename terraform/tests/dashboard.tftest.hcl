@@ -42,6 +42,8 @@ run "dashboard" {
       "Queue time (ms)",
       "Consumer runs and messages",
       "Worker errors and throttles",
+      "Tenants (fair queue): noisy tenants and the quiet ones' backlog",
+      "Tenants (fair queue): oldest message (seconds)",
     ]
     error_message = "The dashboard shows the queue, the dead-letter queue, tasks by name, durations, consumer runs and worker errors."
   }

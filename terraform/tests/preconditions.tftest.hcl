@@ -253,6 +253,19 @@ run "event_source_mapping_two_scaling_modes" {
   expect_failures = [aws_lambda_event_source_mapping.worker]
 }
 
+run "event_source_mapping_priorities_with_provisioned_pollers" {
+  command = plan
+
+  variables {
+    trigger_mode                                   = "event_source_mapping"
+    consumer_package                               = null
+    priorities                                     = [{ name = "high" }, { name = "low" }]
+    event_source_mapping_provisioned_poller_config = { maximum_pollers = 4 }
+  }
+
+  expect_failures = [aws_lambda_event_source_mapping.priority]
+}
+
 run "event_source_mapping_pollers_minimum_above_maximum" {
   command = plan
 

@@ -6,7 +6,8 @@ groups (one batch of a group in flight at a time, in order), the FIFO deduplicat
 MessageDeduplicationId or by content), ReceiveRequestAttemptId on FIFO, redrive to a dead-letter queue
 past maxReceiveCount (checked when a receive would deliver the message, as SQS does; the moved message
 carries the DeadLetterQueueSourceArn system attribute, which moto leaves out), ListDeadLetterSourceQueues,
-retention, and the batch calls with their per-entry results.
+retention, the batch calls with their per-entry results, and fair queues: a standard queue's messages
+with a MessageGroupId (a tenant) are delivered quiet tenants first (see ``_fair_order``).
 
 Operations take the API's parameters (as boto3 sends them) and the time of the call, and return the
 API's response or raise :class:`SqsError` with SQS's error code and HTTP status. ``sqs_endpoint``
@@ -64,6 +65,11 @@ _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,256}$")
 _BATCH_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _FIFO_ID = re.compile(rf"^[!-~]{{1,{SQS_MAX_FIFO_ID_LENGTH}}}$")
+# Fair queues ("How Amazon SQS fair queues work"): a tenant is noisy when it holds more than this share of
+# the queue's in-flight messages and at least this many of its own. The guide's second measure, a share
+# of consumers' processing time above 10%, is not modelled: the model sees no processing time.
+FAIR_NOISY_IN_FLIGHT_SHARE = 0.10
+FAIR_NOISY_MIN_IN_FLIGHT = 30
 
 
 class SqsError(Exception):
@@ -404,12 +410,15 @@ class SqsModel:
             if dedup is not None and not _FIFO_ID.match(dedup):
                 raise invalid(f"Value {dedup} for parameter MessageDeduplicationId is invalid.")
         else:
-            for name in ("MessageGroupId", "MessageDeduplicationId"):
-                if params.get(name) is not None:
-                    raise invalid(
-                        f"Value {params[name]} for parameter {name} is invalid. Reason: The request include "
-                        "parameter that is not valid for this queue type."
-                    )
+            # A standard queue takes a MessageGroupId (its tenant, for fair queueing), under FIFO's rules.
+            group = params.get("MessageGroupId")
+            if group is not None and not _FIFO_ID.match(group):
+                raise invalid(f"Value {group} for parameter MessageGroupId is invalid.")
+            if params.get("MessageDeduplicationId") is not None:
+                raise invalid(
+                    f"Value {params['MessageDeduplicationId']} for parameter MessageDeduplicationId is invalid. "
+                    "Reason: The request include parameter that is not valid for this queue type."
+                )
         return body, attributes, int(delay if delay is not None else queue.number("DelaySeconds"))
 
     def _store(self, queue: ModelQueue, params: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -499,7 +508,7 @@ class SqsModel:
     def _deliverable(self, queue: ModelQueue, now: float) -> Iterator[StoredMessage]:
         """Visible messages in delivery order; on FIFO, only runs of unlocked groups from their heads."""
         if not queue.fifo:
-            yield from (m for m in queue.messages.values() if m.visible(now))
+            yield from self._fair_order(queue, now)
             return
         groups: dict[str, list[StoredMessage]] = {}
         for message in queue.messages.values():
@@ -513,6 +522,33 @@ class SqsModel:
                 if not message.visible(now):
                     break
                 yield message
+
+    @staticmethod
+    def noisy_tenants(queue: ModelQueue, now: float) -> dict[str, int]:
+        """A standard queue's noisy tenants (fair queues) and their in-flight counts; a message without a
+        MessageGroupId is a tenant of its own, never noisy (it is at most one message in flight)."""
+        in_flight = [m for m in queue.messages.values() if m.in_flight(now)]
+        counts: dict[str, int] = {}
+        for message in in_flight:
+            if message.group_id is not None:
+                counts[message.group_id] = counts.get(message.group_id, 0) + 1
+        return {
+            tenant: count
+            for tenant, count in counts.items()
+            if count >= FAIR_NOISY_MIN_IN_FLIGHT and count > FAIR_NOISY_IN_FLIGHT_SHARE * len(in_flight)
+        }
+
+    def _fair_order(self, queue: ModelQueue, now: float) -> list[StoredMessage]:
+        """Visible messages of a standard queue: quiet tenants' oldest first, then the noisy tenants', the one
+        with the fewest messages in flight first (as the guide describes); without any noisy tenant, oldest first."""
+        visible = [m for m in queue.messages.values() if m.visible(now)]
+        noisy = self.noisy_tenants(queue, now)
+        if not noisy:
+            return visible
+        quiet = [m for m in visible if m.group_id not in noisy]
+        loud = [m for m in visible if m.group_id in noisy]
+        # sorted() is stable: within a tenant, and between tenants with as many in flight, oldest first.
+        return quiet + sorted(loud, key=lambda m: noisy[str(m.group_id)])
 
     def delivery_order(self, queue: ModelQueue, now: float) -> list[StoredMessage]:
         """The messages a receive at ``now`` would take, in the order it would take them (FIFO: as many of
@@ -653,6 +689,8 @@ class SqsModel:
             }
             if message.dead_letter_source_arn is not None:
                 system["DeadLetterQueueSourceArn"] = message.dead_letter_source_arn
+            if message.group_id is not None and not queue.fifo:
+                system["MessageGroupId"] = message.group_id
             if queue.fifo:
                 system.update(
                     MessageGroupId=str(message.group_id),

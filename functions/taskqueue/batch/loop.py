@@ -108,7 +108,9 @@ class Worker:
                 failed_ids.append(str(record["messageId"]))
                 groups.failed(record)
         if self.config.behind_event_source_mapping:
-            set_retry_delays(self.sqs, str(self.config.queue_url), records, invocation)
+            # An event source mapping's batch is one queue's: with priorities, the one its records name.
+            queue_url = self.config.queue_url_of(str(records[0].get("eventSourceARN", "")))
+            set_retry_delays(self.sqs, str(queue_url), records, invocation)
         start_failure = None if self.start_failure is None else str(self.start_failure)
         return batch_response.encode(failed_ids, invocation.retry_delays, behind_consumer, start_failure)
 

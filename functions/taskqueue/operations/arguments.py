@@ -8,6 +8,8 @@ import re
 import sys
 from datetime import timedelta
 
+from taskqueue.priorities import QUEUE_URLS_ENV, queue_url_for_priority, queue_urls_from_env
+
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -43,6 +45,29 @@ def with_queue(command: argparse.ArgumentParser) -> None:
         default=os.environ.get("TASKQUEUE_QUEUE_URL"),
         help="the task queue (default: $TASKQUEUE_QUEUE_URL)",
     )
+    with_priority(command)
+
+
+def with_priority(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--priority",
+        help=f"the queue of this priority, from ${QUEUE_URLS_ENV} (the module's queue_urls output); "
+        "instead of --queue-url",
+    )
+
+
+def apply_priority(args: argparse.Namespace) -> None:
+    """``--priority NAME``: the command works on that priority's queue (its DLQ, through its redrive policy)."""
+    priority = getattr(args, "priority", None)
+    if priority is None:
+        return
+    urls = queue_urls_from_env(os.environ)
+    if not urls:
+        raise ValueError(
+            f"--priority {priority} needs ${QUEUE_URLS_ENV}, the module's queue_urls output "
+            f'(export {QUEUE_URLS_ENV}="$(terraform output -json queue_urls)"): {LOCAL_STACK_HINT}'
+        )
+    args.queue_url = queue_url_for_priority(urls, priority)
 
 
 # The task names the local stack's worker has, comma-separated: `python -m taskqueue_local env` exports it,

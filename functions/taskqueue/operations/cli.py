@@ -19,7 +19,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from taskqueue.operations.arguments import MISSING_REGION, required_queue_url, warn_of_unknown_local_task, with_queue
+from taskqueue.operations.arguments import (
+    MISSING_REGION,
+    apply_priority,
+    required_queue_url,
+    warn_of_unknown_local_task,
+    with_queue,
+)
 from taskqueue.operations.dlq_commands import add_dlq_commands
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
@@ -40,6 +46,7 @@ def _add_enqueue(commands: Any) -> None:
     add_due_arguments(enqueue)
     enqueue.add_argument("--group-id", help="message group (FIFO queues)")
     enqueue.add_argument("--deduplication-id", help="deduplication id (FIFO queues)")
+    enqueue.add_argument("--tenant", help="who the task is for (standard queues: SQS fair queueing by tenant)")
     enqueue.set_defaults(run=_run_enqueue)
 
 
@@ -57,6 +64,7 @@ def _run_enqueue(args: argparse.Namespace, sqs: Any) -> int:
         deduplication_id=args.deduplication_id,
         at=args.at,
         delay=args.delay,
+        tenant=args.tenant,
     )
     _print(enqueued(handle))
     return 0
@@ -151,6 +159,7 @@ def _orderly_exit_on_signals() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        apply_priority(args)
         with _orderly_exit_on_signals():
             if sqs is None:
                 import boto3  # noqa: PLC0415 - the CLI's only AWS dependency

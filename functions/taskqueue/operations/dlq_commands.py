@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taskqueue.operations.arguments import LOCAL_STACK_HINT, duration, positive_int
+from taskqueue.operations.arguments import LOCAL_STACK_HINT, duration, positive_int, with_priority
 from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
 from taskqueue.operations.output import make_output
@@ -52,6 +52,7 @@ def add_dlq_commands(commands: Any) -> None:
             f"a redrive policy names, or the schedule DLQ ${SCHEDULE_DEAD_LETTER_ARN_ENV}"
         ),
     )
+    with_priority(queues)
     queues.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument(

@@ -364,6 +364,8 @@ def redrive_entry(dlq_message: DlqMessage, entry_id: str, fifo: bool) -> dict[st
     if fifo:
         entry["MessageGroupId"] = dlq_message.group_id or "taskqueue-redrive"
         entry["MessageDeduplicationId"] = redrive_deduplication_id(dlq_message)
+    elif dlq_message.group_id is not None:
+        entry["MessageGroupId"] = dlq_message.group_id  # a standard queue's tenant (SQS fair queues)
     return entry
 
 

@@ -68,6 +68,15 @@ override_resource {
 }
 
 override_resource {
+  target = aws_sqs_queue.priority
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:111122223333:mock-priority-queue"
+    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/mock-priority-queue"
+    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/mock-priority-queue"
+  }
+}
+
+override_resource {
   target = aws_sqs_queue.dead_letter_queue
   values = {
     arn = "arn:aws:sqs:eu-west-1:111122223333:mock-dlq"
