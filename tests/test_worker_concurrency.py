@@ -404,3 +404,30 @@ def test_a_batch_of_plain_tasks_runs_as_before(sqs, queues, monkeypatch):
     event = received_event(sqs, queues, [body("plain", n) for n in range(3)])
     assert failed_ids(worker.handle(event, LambdaContext())) == set()
     assert sorted(ran) == [0, 1, 2]
+
+
+def test_the_bench_io_tasks_run_through_the_worker(sqs, queues, monkeypatch):
+    """The bench's I/O-bound tasks (bench/io_tasks): 10 runs of 0.1 s each; async and threaded ones end together."""
+    import sys
+    from pathlib import Path
+
+    from taskqueue.registry import default_registry, import_task_modules
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import_task_modules(["io_tasks"])
+    try:
+        import io_tasks
+
+        worker = Worker(config(queues, "consumer"), sqs, default_registry)
+        elapsed = {}
+        for name in io_tasks.IO_TASKS:
+            event = received_event(sqs, queues, [body(name, {"seconds": 0.1}) for _ in range(10)])
+            started = time.monotonic()
+            assert failed_ids(worker.handle(event, LambdaContext())) == set()
+            elapsed[name] = time.monotonic() - started
+        assert elapsed["io_sequential"] >= 1.0
+        assert elapsed["io_async"] < 0.5 and elapsed["io_threads"] < 0.5, elapsed
+    finally:
+        for name in ("io_async", "io_threads", "io_sequential"):
+            default_registry.unregister(name)
+        sys.modules.pop("io_tasks", None)
