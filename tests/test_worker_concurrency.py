@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from taskqueue import PermanentError, Retry
+from taskqueue import observability as fields
 from taskqueue.attempts import AttemptLedger
 from taskqueue.batch import log as worker_log
+from taskqueue.concurrency import TaskCancelled, TaskOverran
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE
 from taskqueue.idempotency import IdempotentRunner
@@ -207,12 +209,12 @@ def test_partial_failure_retry_after_and_permanent_error_in_a_concurrent_batch(s
     assert delays[id_of(event, "retry")] == 120
     assert set(delays) == failed_ids(answer)
     # Logs and metrics per task, as in a sequential batch.
-    outcomes = sorted(line["outcome"] for line in log.lines() if "outcome" in line)
-    assert outcomes == ["dead_lettered", "retried", "retried"]
-    assert metrics.counts["TasksSucceeded", "job"] == 2
-    assert metrics.counts["TasksRetried", "job"] == 2
-    assert metrics.counts["TasksDeadLettered", "job"] == 1
-    assert len(metrics.values["TaskDuration"]) == 5
+    outcomes = sorted(line[fields.OUTCOME] for line in log.lines() if fields.OUTCOME in line)
+    assert outcomes == sorted([fields.DEAD_LETTERED, fields.RETRIED, fields.RETRIED])
+    assert metrics.counts[fields.TASKS_SUCCEEDED, "job"] == 2
+    assert metrics.counts[fields.TASKS_RETRIED, "job"] == 2
+    assert metrics.counts[fields.TASKS_DEAD_LETTERED, "job"] == 1
+    assert len(metrics.values[fields.TASK_DURATION]) == 5
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -297,7 +299,7 @@ def test_a_copy_in_a_concurrent_invocation_is_released_while_the_first_runs(sqs,
     assert failed_ids(answers["first"]) == set()
     assert failed_ids(answers["copy"]) == {id_of(event, 1)}
     assert ran == [1]
-    [released] = [line for line in log.lines() if line.get("outcome") == "released"]
+    [released] = [line for line in log.lines() if line.get(fields.OUTCOME) == fields.RELEASED]
     assert "another copy of this task is running" in released["message"]
 
 
@@ -331,10 +333,10 @@ def test_near_the_deadline_running_tasks_are_cancelled_and_settled_ones_answered
         lines = {json.loads(r["body"])["payload"]: None for r in event["Records"]}
         for line in log.lines():
             for record in event["Records"]:
-                if line.get("message_id") == record["messageId"] and "outcome" in line:
+                if line.get(fields.MESSAGE_ID) == record["messageId"] and fields.OUTCOME in line:
                     lines[json.loads(record["body"])["payload"]] = line
-        assert lines[2]["outcome"] == "retried" and "TaskCancelled" in lines[2]["error"]
-        assert lines[3]["outcome"] == "retried" and "TaskOverran" in lines[3]["error"]
+        assert lines[2][fields.OUTCOME] == fields.RETRIED and TaskCancelled.__name__ in lines[2][fields.ERROR]
+        assert lines[3][fields.OUTCOME] == fields.RETRIED and TaskOverran.__name__ in lines[3][fields.ERROR]
         assert lines[1] is None and lines[4] is None  # succeeded (logged at DEBUG only)
     finally:
         stuck_thread_may_end.set()
@@ -354,7 +356,7 @@ def test_a_cancelled_run_on_its_last_attempt_is_dead_lettered_with_why(sqs, make
     assert failed_ids(worker.handle(event, LambdaContext(remaining_seconds=1.3))) == set()
     [dead] = dead_letters(sqs, queues)
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
-    assert "TaskCancelled" in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+    assert TaskCancelled.__name__ in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
 
 
 @pytest.mark.parametrize("mode", MODES)

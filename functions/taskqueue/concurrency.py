@@ -50,6 +50,11 @@ class TaskCancelled(Exception):
     for a task called in a thread, it was asked to run after that point and was not started)."""
 
 
+class TaskOverran(Exception):
+    """The run was still under way when the invocation had to answer (a thread cannot be stopped; a coroutine
+    may ignore its cancellation): its message is answered as failed, as a run cut off by a timeout."""
+
+
 class Deadlines(Protocol):
     """When, counted from now, the batch must stop: None when the invocation has no deadline (no context)."""
 
@@ -82,6 +87,15 @@ class BatchRunner(Protocol):
     """Starts a batch's concurrent run; one per execution environment."""
 
     def start(self, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> BatchRun: ...
+
+
+# botocore's default max_pool_connections.
+BOTOCORE_POOL_CONNECTIONS = 10
+
+
+def connection_pool_size(task_concurrency: int | None) -> int:
+    """Pooled connections a worker client keeps: one per task that may run at once, at least botocore's 10."""
+    return max(BOTOCORE_POOL_CONNECTIONS, task_concurrency or BOTOCORE_POOL_CONNECTIONS)
 
 
 # -- lanes --------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from taskqueue.batch.attempt import Attempts
 from taskqueue.batch.budget import MIN_REMAINING_SECONDS_TO_START, SETTLE_FINAL_MARGIN_SECONDS, Invocation
 from taskqueue.batch.dead_letters import DeadLetters
 from taskqueue.batch.fifo import GroupGate
+from taskqueue.batch.log import describe
 from taskqueue.batch.visibility import set_retry_delays
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import DeadLetter
@@ -202,14 +203,10 @@ class Worker:
         delay = visibility_delay(count, backoff, self.rng)
         invocation.retry_in(str(raw["messageId"]), delay)
         invocation.metrics.count(TASKS_RETRIED, task=None if registered is None else registered.name)
+        overran = concurrency.TaskOverran("still running when the invocation had to answer")
         log.logger.warning(
             "still running when the invocation had to answer; handled as a timeout: it will be retried",
-            extra={
-                **keys,
-                OUTCOME: RETRIED,
-                ERROR: "TaskOverran: still running at the invocation's deadline",
-                RETRY_IN_SECONDS: delay,
-            },
+            extra={**keys, OUTCOME: RETRIED, ERROR: describe(overran), RETRY_IN_SECONDS: delay},
         )
 
     def _process(self, raw: Mapping[str, Any], invocation: Invocation) -> None:
