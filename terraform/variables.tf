@@ -687,7 +687,7 @@ variable "worker_timeout" {
 }
 
 variable "worker_task_concurrency" {
-  description = "Most tasks of one batch the worker runs at once (`TASKQUEUE_TASK_CONCURRENCY`), 1 to 256: `async def` tasks on its event loop, `threads=True` tasks in its thread pool; plain tasks run one at a time whatever it says. Unset: the batch size (`consumer_batch_size`, or `event_source_mapping_batch_size` up to 256). It may not exceed the batch size. See docs/tasks.md."
+  description = "Most tasks of one batch the worker runs at once (`TASKQUEUE_TASK_CONCURRENCY`), 1 to 256: `async def` tasks on its event loop, `threads=True` tasks in its thread pool; plain tasks run one at a time whatever it says. Unset: the batch size (`consumer_batch_size`, or `event_source_mapping_batch_size` up to 256). It may not exceed the batch size. See docs/concurrency.md."
   type        = number
   default     = null
 

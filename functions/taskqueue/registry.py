@@ -247,7 +247,7 @@ def task(
     An ``async def`` task runs beside the batch's other async tasks, on the worker's event loop; a plain
     function runs alone, in order, unless ``threads=True`` lets it run in the worker's thread pool (for
     thread-safe code). ``concurrency`` caps how many runs of this task go at once in one worker.
-    See docs/tasks.md.
+    See docs/concurrency.md.
     """
     if callable(name):
         default_registry.register(getattr(name, "__name__", repr(name)), name)
