@@ -25,17 +25,19 @@ A batch with no such task runs exactly as before, in the invocation's thread, on
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from taskqueue.limits import WORKER_MAX_TASK_CONCURRENCY
 from taskqueue.registry import RegisteredTask, TaskContext
+
+if TYPE_CHECKING:
+    import asyncio
 
 # At most this many tasks at once in one worker: each running lane holds a thread (limits.py).
 MAX_TASK_CONCURRENCY = WORKER_MAX_TASK_CONCURRENCY
@@ -135,6 +137,8 @@ class EventLoop:
         self._lock = threading.Lock()
 
     def loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # noqa: PLC0415 - on the first async task: a worker without one never pays its import
+
         with self._lock:
             if self._loop is None or self._thread is None or not self._thread.is_alive():
                 loop = asyncio.new_event_loop()
@@ -144,6 +148,8 @@ class EventLoop:
             return self._loop
 
     def submit(self, coroutine: Any) -> concurrent.futures.Future[Any]:
+        import asyncio  # noqa: PLC0415 - see loop()
+
         return asyncio.run_coroutine_threadsafe(_awaited(coroutine), self.loop())
 
 

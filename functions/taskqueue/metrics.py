@@ -44,17 +44,30 @@ class MetricsLine:
         self.counts: Counter[tuple[str, str | None]] = Counter()
         self.values: defaultdict[str, list[float]] = defaultdict(list)
         self.units: dict[str, str] = {}
-        # The lanes of a concurrent batch count from their threads (taskqueue.concurrency).
-        self._lock = threading.Lock()
+        # Set while the lanes of a concurrent batch count from their threads (taskqueue.concurrency).
+        self._lock: threading.Lock | None = None
+
+    def shared_between_threads(self) -> None:
+        """From now on, counts may come from several threads at once."""
+        if self._lock is None:
+            self._lock = threading.Lock()
 
     def count(self, name: str, value: int = 1, task: str | None = None) -> None:
+        if self._lock is None:
+            self.counts[name, task] += value
+            return
         with self._lock:
             self.counts[name, task] += value
 
     def value(self, name: str, value: float, unit: str = MILLISECONDS) -> None:
         # Whole numbers without ".0": a few bytes a value, in a line written for every batch.
+        number = int(value) if float(value).is_integer() else value
+        if self._lock is None:
+            self.values[name].append(number)
+            self.units[name] = unit
+            return
         with self._lock:
-            self.values[name].append(int(value) if float(value).is_integer() else value)
+            self.values[name].append(number)
             self.units[name] = unit
 
     def documents(self, summary: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:

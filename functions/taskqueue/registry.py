@@ -65,7 +65,12 @@ class RegisteredTask:
 
     def run(self, payload: Any, context: TaskContext) -> Any:
         """Call a synchronous task."""
-        result = self._call(payload, context)
+        if self.context_argument == POSITIONAL_CONTEXT:
+            result = self.function(payload, context)
+        elif self.context_argument == KEYWORD_CONTEXT:
+            result = self.function(payload, context=context)
+        else:
+            result = self.function(payload)
         _refuse_unrun_work(self.name, result)
         return result
 

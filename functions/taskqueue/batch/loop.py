@@ -181,6 +181,7 @@ class Worker:
         limit = min(self.config.task_concurrency or len(records), concurrency.MAX_TASK_CONCURRENCY)
         batch = self.batch_runner.start(lanes, limit, Deadlines(self.config, invocation))
         invocation.call_task = batch.call_task
+        invocation.metrics.shared_between_threads()
         outcome = batch.run(lambda index, held_back: self._settle(records[index], held_back, invocation), is_fifo)
         invocation.close()
         for index in outcome.running:
