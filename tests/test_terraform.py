@@ -25,7 +25,8 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from taskqueue import limits, worker
+from taskqueue import limits
+from taskqueue.batch import budget
 from taskqueue.config import ConsumerConfig
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES
 from taskqueue.schedules import SCHEDULED_TIME_KEYWORD, periodic_task_input
@@ -189,7 +190,7 @@ def test_time_budget_locals_mirror_the_runtime() -> None:
     assert module["invoke_response_slack_seconds"] == limits.INVOKE_RESPONSE_SLACK_SECONDS
     assert module["default_time_margin_seconds"] == ConsumerConfig.time_margin_seconds
     assert module["worker_max_task_concurrency"] == limits.WORKER_MAX_TASK_CONCURRENCY
-    assert module["worker_start_reserve_seconds"] == worker.MIN_REMAINING_SECONDS_TO_START
+    assert module["worker_start_reserve_seconds"] == budget.MIN_REMAINING_SECONDS_TO_START
 
 
 def test_scheduling_locals_mirror_the_runtime() -> None:

@@ -56,7 +56,7 @@ class Timeline:
         self.now = started + init_seconds
         self.deadline = self.now + timeout_seconds
         self.killed = False
-        # A concurrent batch's cancel point (tests/concurrency_model.py): a task still working then is cancelled.
+        # A concurrent batch's cancel point (tests/support/concurrency_model.py): a task still working then is cancelled.
         self.cancel_at: float | None = None
 
     def spend(self, seconds: float) -> None:
