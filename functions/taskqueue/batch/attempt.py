@@ -154,7 +154,10 @@ class Attempts:
             )
             run.started = True
             try:
-                invocation.call_task(registered, message.payload, task_context)
+                if invocation.call_task is None:
+                    registered.run(message.payload, task_context)
+                else:
+                    invocation.call_task(registered, message.payload, task_context)
             except Exception as error:
                 run.error = error
                 raise

@@ -22,10 +22,6 @@ VISIBILITY_CALL_ESTIMATE_SECONDS = 0.1
 SETTLE_FINAL_MARGIN_SECONDS = 0.5
 
 
-def call_task(registered: RegisteredTask, payload: Any, context: TaskContext) -> Any:
-    return registered.run(payload, context)
-
-
 @dataclass
 class Invocation:
     """What one invocation knows as it goes: its clock, the delay each failed record asked for, and
@@ -39,8 +35,8 @@ class Invocation:
     visibility_call_seconds: float = VISIBILITY_CALL_ESTIMATE_SECONDS
     # The time the invocation had when it started: the function's timeout, as near as the worker can know it.
     timeout_seconds: float | None = None
-    # How a task is called: directly, or through the batch's concurrent run (taskqueue.concurrency).
-    call_task: Callable[[RegisteredTask, Any, TaskContext], Any] = call_task
+    # How a concurrent batch's run calls a task (taskqueue.concurrency); None: directly.
+    call_task: Callable[[RegisteredTask, Any, TaskContext], Any] | None = None
     # A concurrent batch's lanes write their records' delays from their threads; once the batch is answered,
     # only the invocation's own thread may (a lane still running then must not change the answer).
     closed: bool = False
