@@ -14,3 +14,10 @@ check "metrics_with_an_application_level_above_info" {
     error_message = "logging_application_log_level = \"${var.logging_application_log_level}\" drops the runtime's metrics: they are embedded in INFO log lines (EMF), which Lambda filters out above INFO, so the dashboard and alarms on them stay empty."
   }
 }
+
+check "worker_timeout_leaves_time_to_start_a_task" {
+  assert {
+    condition     = var.worker_timeout > local.worker_start_reserve_seconds
+    error_message = "worker_timeout = ${var.worker_timeout} leaves the worker no time to start a task: it starts none in its last ${local.worker_start_reserve_seconds} s (there it cancels the tasks of a concurrent batch still running and answers), so every message goes back unrun. Raise worker_timeout."
+  }
+}

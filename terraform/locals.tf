@@ -79,6 +79,12 @@ locals {
     POWERTOOLS_LOG_LEVEL         = local.powertools_log_levels[var.logging_application_log_level]
   }
 
+  # A batch's size, and how many of its tasks the worker runs at once when they can (issue 23); the cap and
+  # the reserve mirror taskqueue.limits.WORKER_MAX_TASK_CONCURRENCY and taskqueue.batch.budget.MIN_REMAINING_SECONDS_TO_START.
+  worker_max_task_concurrency  = 256
+  worker_start_reserve_seconds = 1
+  worker_task_concurrency      = coalesce(var.worker_task_concurrency, min(local.trigger.worker_batch_size, local.worker_max_task_concurrency))
+
   backoff_environment = {
     TASKQUEUE_BACKOFF_BASE_SECONDS = tostring(var.backoff_base_seconds)
     TASKQUEUE_BACKOFF_MAX_SECONDS  = tostring(var.backoff_max_seconds)

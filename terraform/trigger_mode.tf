@@ -24,6 +24,9 @@ locals {
       worker_concurrency_error  = "worker_reserved_concurrent_executions (${coalesce(var.worker_reserved_concurrent_executions, 0)}) must allow ${var.consumer_max_concurrency * local.overlapping_consumer_runs} concurrent worker invocations: consumer_max_concurrency (${var.consumer_max_concurrency}) times ${local.overlapping_consumer_runs} overlapping consumer runs (consumer_timeout ${var.consumer_timeout} s, one run every ${local.consumer_trigger_period_seconds} s). Raise the reserve, lower consumer_max_concurrency, or cap the runs with consumer_reserved_concurrent_executions."
       # The consumer receives and delays retries; the worker only runs what it is handed.
       worker_polls_queue = false
+      # The most messages one worker invocation gets, and the input that sets it.
+      worker_batch_size       = var.consumer_batch_size
+      worker_batch_size_input = "consumer_batch_size"
     }
     event_source_mapping = {
       consumer             = false
@@ -38,6 +41,9 @@ locals {
       worker_concurrency_error  = "With an event source mapping, worker_reserved_concurrent_executions (${coalesce(var.worker_reserved_concurrent_executions, 0)}) needs a cap on the mapping's invocations at or below it, since the mapping counts throttles as receives: set event_source_mapping_maximum_concurrency (or, in provisioned mode, event_source_mapping_provisioned_poller_config.maximum_pollers, 10 invocations each) so that at most ${coalesce(var.worker_reserved_concurrent_executions, 0)} run at once${local.event_source_mapping_concurrency == null ? "" : "; it allows ${local.event_source_mapping_concurrency} now"}."
       # The mapping polls with the worker's role, and the worker sets the backoff of its failed records.
       worker_polls_queue = true
+      # The most messages one worker invocation gets, and the input that sets it.
+      worker_batch_size       = var.event_source_mapping_batch_size
+      worker_batch_size_input = "event_source_mapping_batch_size"
     }
   }
 

@@ -686,6 +686,17 @@ variable "worker_timeout" {
   }
 }
 
+variable "worker_task_concurrency" {
+  description = "Most tasks of one batch the worker runs at once (`TASKQUEUE_TASK_CONCURRENCY`), 1 to 256: `async def` tasks on its event loop, `threads=True` tasks in its thread pool; plain tasks run one at a time whatever it says. Unset: the batch size (`consumer_batch_size`, or `event_source_mapping_batch_size` up to 256). It may not exceed the batch size. See docs/concurrency.md."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.worker_task_concurrency == null || try(var.worker_task_concurrency >= 1 && var.worker_task_concurrency <= 256 && floor(var.worker_task_concurrency) == var.worker_task_concurrency, false)
+    error_message = "worker_task_concurrency must be a whole number from 1 to 256 (each task running at once holds a thread; Lambda allows 1024), got ${coalesce(var.worker_task_concurrency, 0)}."
+  }
+}
+
 variable "worker_reserved_concurrent_executions" {
   description = "Concurrency reserved for the worker. Unset, it uses the account's unreserved pool. When set, it must allow every invocation that can run at once: `consumer_max_concurrency` times the overlapping consumer runs, or, with an event source mapping (which counts throttles as receives), `event_source_mapping_maximum_concurrency` or 10 per provisioned poller."
   type        = number

@@ -22,6 +22,8 @@ locals {
     TASKQUEUE_IDEMPOTENCY_TABLE       = { set = var.create_idempotency_table, value = local.created_table_name }
     TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = { set = var.create_idempotency_table, value = tostring(var.idempotency_ttl_seconds) }
     TASKQUEUE_ATTEMPTS_TABLE          = { set = var.track_attempts, value = local.created_table_name }
+    # How many async def or threads=True tasks of a batch run at once (docs/concurrency.md).
+    TASKQUEUE_TASK_CONCURRENCY = { set = true, value = tostring(local.worker_task_concurrency) }
     # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
     TASKQUEUE_APPLY_BACKOFF = { set = local.trigger.worker_polls_queue, value = "true" }
     TASKQUEUE_QUEUE_URL     = { set = local.trigger.worker_polls_queue, value = one(aws_sqs_queue.this[*].url) }
@@ -55,6 +57,11 @@ resource "terraform_data" "worker_settings" {
     precondition {
       condition     = var.max_attempts == null || try(var.max_attempts <= var.max_receive_count, false)
       error_message = "max_attempts (${coalesce(var.max_attempts, 0)}) must not exceed max_receive_count (${var.max_receive_count}): SQS would move a message to the dead-letter queue before its last attempt. Raise max_receive_count or lower max_attempts."
+    }
+    precondition {
+      # More could never run: a batch holds no more tasks than its size.
+      condition     = var.worker_task_concurrency == null || try(var.worker_task_concurrency <= local.trigger.worker_batch_size, false)
+      error_message = "worker_task_concurrency (${coalesce(var.worker_task_concurrency, 0)}) exceeds the batch size (${local.trigger.worker_batch_size}, ${local.trigger.worker_batch_size_input}): a batch never holds that many tasks. Lower it, or leave it unset to run the whole batch at once."
     }
     precondition {
       condition     = var.backoff_base_seconds <= var.backoff_max_seconds

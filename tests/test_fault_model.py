@@ -68,6 +68,7 @@ from taskqueue.registry import TaskRegistry
 from taskqueue.sqs_event import message_to_record
 from tests.support.aws_fakes import LambdaContext
 from tests.support.aws_settings import REGION
+from tests.support.concurrency_model import SimulatedBatchRunner
 from tests.support.fault_ledger import (
     ALWAYS,
     MAX_ATTEMPTS_CHOICES,
@@ -83,7 +84,7 @@ from tests.support.fault_ledger import (
     TaskPlan,
     registered_name,
 )
-from tests.support.lambda_model import InvokePlan, LambdaModel
+from tests.support.lambda_model import InvokePlan, LambdaModel, Timeline
 from tests.support.model_profiles import Budget, is_long, model_settings
 from tests.support.sqs_endpoint import ServerFault, SqsEndpoint
 from tests.support.sqs_model import SimClock, SqsModel, StoredMessage
@@ -121,6 +122,10 @@ class Deployment:
     idempotency: bool = False
     max_message_bytes: int = 2048
     receivers: int = 1  # the consumer's receive loops (at most max_concurrency)
+    # Issue 23: tasks registered async def, so a batch's lanes run side by side (tests/support/concurrency_model.py),
+    # at most task_concurrency at once (None: the batch's size).
+    concurrent: bool = False
+    task_concurrency: int | None = None
 
     @property
     def consumer_timeout(self) -> int:
@@ -153,6 +158,8 @@ deployments = st.builds(
     idempotency=st.booleans(),
     max_message_bytes=st.sampled_from([1024, 2048]),
     receivers=st.sampled_from([1, 1, 2, 3]),
+    concurrent=st.booleans(),
+    task_concurrency=st.sampled_from([None, None, 1, 2]),
 ).map(
     lambda d: replace(
         d,
@@ -397,6 +404,7 @@ class FaultModel(RuleBasedStateMachine):
         self.unanswered: set[int] = set()
         self.duplicated: set[str] = set()
         self.idempotency: ModelIdempotency | None = None
+        self.batch_runners: list[SimulatedBatchRunner] = []
         STATISTICS["examples"] += 1
 
     # -- set-up --------------------------------------------------------------------------------
@@ -408,7 +416,7 @@ class FaultModel(RuleBasedStateMachine):
         rng = random.Random(seed)
         admin = SqsEndpoint(self.sqs, self.clock, self.clock.advance).attach(boto3.client("sqs", region_name=REGION))
         registry = TaskRegistry()
-        self.ledger.register(registry, REGISTERED_TASK_NAMES)
+        self.ledger.register(registry, REGISTERED_TASK_NAMES, concurrent=deployment.concurrent)
         self.idempotency = ModelIdempotency(self.ledger) if deployment.idempotency else None
         self.poller = SqsEndpoint(self.sqs, self.clock, self.clock.advance).attach(
             boto3.client("sqs", region_name=REGION)
@@ -459,12 +467,16 @@ class FaultModel(RuleBasedStateMachine):
             backoff=backoff,
             behind_event_source_mapping=esm,
             queue_url=url if esm else None,
+            task_concurrency=d.task_concurrency,
         )
         # The module's default (track_attempts): one attempts table for every execution environment.
         attempts = ModelAttempts(self._worker_now)
 
         def new_worker() -> Any:
             """A cold start: a new execution environment, with a worker of its own."""
+            # A concurrent batch's lanes, in an order drawn from the example's seed.
+            runner = SimulatedBatchRunner(lambda: self._current_timeline(model), random.Random(rng.random()))
+            self.batch_runners.append(runner)
             worker = worker_module.Worker(
                 worker_config,
                 worker_client,
@@ -473,6 +485,7 @@ class FaultModel(RuleBasedStateMachine):
                 cast(Any, self.idempotency),
                 cast(Any, attempts),
                 rng=rng.random,
+                batch_runner=runner,
             )
             return worker.handle
 
@@ -525,6 +538,11 @@ class FaultModel(RuleBasedStateMachine):
         )
 
     # -- the consumer's life ------------------------------------------------------------------
+
+    @staticmethod
+    def _current_timeline(model: LambdaModel) -> Timeline:
+        assert model.current is not None, "a batch ran outside any worker invocation"
+        return model.current.timeline
 
     def _worker_now(self) -> float:
         for model in self.ledger.lambdas:
@@ -1014,7 +1032,7 @@ class FaultModel(RuleBasedStateMachine):
                     limit = self._max_attempts(enqueued)
                     assert recorded >= limit, f"{shown}, yet {recorded} of {limit} runs were recorded"
                     assert len(ran) <= recorded, f"{shown}: {len(ran)} runs, {recorded} recorded"
-                    failed_last = ran and ran[-1].outcome in ("failed", "retry")
+                    failed_last = ran and ran[-1].outcome in ("failed", "retry", "cancelled")
                     if not failed_last:
                         # What it says instead: the last run did not return, or it was never run.
                         assert why.ran is False, f"{shown}, yet its last run {ran[-1] if ran else None} did not fail"
@@ -1036,6 +1054,10 @@ class FaultModel(RuleBasedStateMachine):
                     )
 
     def teardown(self) -> None:
+        STATISTICS["concurrent batches"] += sum(len(runner.orders) for runner in self.batch_runners)
+        STATISTICS["concurrent batches of several lanes"] += sum(
+            len(order) > 1 for runner in self.batch_runners for order in runner.orders
+        )
         STATISTICS["executions"] += len(self.ledger.executions)
         for execution in self.ledger.executions:
             STATISTICS[f"executions {execution.outcome}"] += 1
@@ -1090,6 +1112,52 @@ def test_consumer_and_worker_keep_their_promises_under_faults(quiet_runtime: Non
     run_state_machine_as_test(FaultModel, settings=model_settings(FAULT_MODEL))
     if is_long():
         print(f"\nfault model statistics: {dict(sorted(STATISTICS.items()))}")
+
+
+class ConcurrentFaultModel(FaultModel):
+    """The same model with every deployment's tasks async def and batches of 2 or more (issue 23): each batch's
+    lanes run side by side, in an order drawn per batch; tasks past the cancel point are cancelled."""
+
+    @initialize(
+        deployment=deployments.map(lambda d: replace(d, concurrent=True, batch_size=max(d.batch_size, 2))),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def deploy(self, deployment: Deployment, seed: int) -> None:
+        super().deploy(deployment, seed)
+
+
+CONCURRENT_FAULT_MODEL = Budget(bounded_examples=25, long_examples=1500, steps=40)
+
+
+@pytest.mark.timeout(0 if is_long() else 300)
+def test_concurrent_batches_keep_the_promises_under_faults(quiet_runtime: None) -> None:
+    STATISTICS.clear()
+    run_state_machine_as_test(ConcurrentFaultModel, settings=model_settings(CONCURRENT_FAULT_MODEL))
+    if is_long():
+        print(f"\nconcurrent fault model statistics: {dict(sorted(STATISTICS.items()))}")
+
+
+def test_a_concurrent_batch_cancels_its_overrunning_task_and_answers_the_others(quiet_runtime: None) -> None:
+    """Issue 23, replayed by hand: a PermanentError, a quick task and a 40 s task in one concurrent batch of a 3 s
+    worker. Sequentially the 40 s task kills the invocation and the batch's answer is lost; concurrently it is
+    cancelled at the cancel point, the others are answered in the same invocation, and nothing runs again."""
+    state = replay("", replace(SMALL, wait_time=1, batch_size=3, max_receive_count=3, concurrent=True))
+    state.enqueue(
+        lane="standard",
+        specs=[
+            TaskSpec(name="job", plan=TaskPlan(PERMANENT)),
+            TaskSpec(name="job", plan=TaskPlan(OK)),
+            TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0)),
+        ],
+    )
+    run_consumer(state, "standard")
+    check_invariants(state)
+    invocation = state.lane_by_name["standard"].lambda_model.invocations[0]
+    assert invocation.outcome == "answered"
+    ran = [e for e in state.ledger.executions if e.invocation == invocation.number]
+    assert sorted(e.outcome for e in ran) == ["cancelled", "permanent", "succeeded"]
+    assert all(e.end < invocation.timeline.deadline for e in ran)
+    assert [e.outcome for e in state.ledger.executions].count("permanent") == 1
 
 
 # -- regressions: shrunk examples the state machine found, replayed step by step ------------------------

@@ -116,21 +116,42 @@ class _AsyncCallable:
 @pytest.mark.parametrize(
     ("function", "kind"),
     [
-        (_async_task, "coroutine function"),
         (_async_generator_task, "async generator function"),
         (_generator_task, "generator function"),
-        (_AsyncCallable(), "coroutine function"),
-        (functools.partial(_async_task), "coroutine function"),
         (42, "not callable"),
         ("task_name", "not callable"),
     ],
 )
 def test_registration_refuses_what_the_worker_cannot_run(function, kind):
-    """The worker calls a task and takes its return as done (issue 19, defect 15: an async task's coroutine was
-    never awaited and its message deleted). Until tasks can be awaited, registration refuses them, by name."""
+    """The worker calls or awaits a task and takes its return as done (issue 19, defect 15: an async task's
+    coroutine was never awaited and its message deleted). Generators it cannot run: registration refuses them."""
     registry = TaskRegistry()
     with pytest.raises(TypeError, match=rf"task 'unrunnable'.*{kind}"):
         registry.register("unrunnable", function)
     with pytest.raises(TypeError, match=rf"task 'unrunnable'.*{kind}"):
         task("unrunnable")(function)
     assert "unrunnable" not in registry and "unrunnable" not in default_registry
+
+
+@pytest.mark.parametrize("function", [_async_task, _AsyncCallable(), functools.partial(_async_task)])
+def test_async_tasks_are_registered_as_async(function):
+    """Issue 23: an async def task (or a callable object or partial of one) is awaited by the worker."""
+    registered = TaskRegistry().register("awaited", function)
+    assert registered.is_async and registered.runs_concurrently
+
+
+def test_concurrency_options_are_checked_by_name():
+    registry = TaskRegistry()
+    assert registry.register("plain", lambda payload: None).runs_concurrently is False
+    assert registry.any_concurrent() is False
+    threaded = registry.register("threaded", lambda payload: None, threads=True, concurrency=3)
+    assert threaded.runs_concurrently and threaded.concurrency == 3 and not threaded.is_async
+    assert registry.any_concurrent() is True
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=rf"task 'x': concurrency={bad!r} must be"):
+            registry.register("x", lambda payload: None, concurrency=bad)
+    with pytest.raises(ValueError, match="task 'x': threads='yes' must be True or False"):
+        registry.register("x", lambda payload: None, threads="yes")
+    with pytest.raises(ValueError, match="task 'x': threads=True is for synchronous tasks"):
+        registry.register("x", _async_task, threads=True)
+    assert "x" not in registry

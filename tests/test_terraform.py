@@ -26,6 +26,7 @@ import hcl2
 import pytest
 
 from taskqueue import limits
+from taskqueue.batch import budget
 from taskqueue.config import ConsumerConfig
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES
 from taskqueue.schedules import SCHEDULED_TIME_KEYWORD, periodic_task_input
@@ -188,6 +189,8 @@ def test_time_budget_locals_mirror_the_runtime() -> None:
     assert module["lambda_init_seconds"] == limits.LAMBDA_INIT_SECONDS
     assert module["invoke_response_slack_seconds"] == limits.INVOKE_RESPONSE_SLACK_SECONDS
     assert module["default_time_margin_seconds"] == ConsumerConfig.time_margin_seconds
+    assert module["worker_max_task_concurrency"] == limits.WORKER_MAX_TASK_CONCURRENCY
+    assert module["worker_start_reserve_seconds"] == budget.MIN_REMAINING_SECONDS_TO_START
 
 
 def test_scheduling_locals_mirror_the_runtime() -> None:

@@ -70,10 +70,16 @@ def refusal(entry: LedgerEntry, now: float) -> RunRefused:
 
 class AttemptLedger:
     def __init__(
-        self, table_name: str, dynamodb_client: Any | None = None, clock: Callable[[], float] = time.time
+        self,
+        table_name: str,
+        dynamodb_client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+        client_config: Any | None = None,
     ) -> None:
+        """``client_config``: the botocore Config of the client made on first use (its connection pool)."""
         self.table_name = table_name
         self._client = dynamodb_client
+        self._client_config = client_config
         # Epoch seconds: deadlines written by one execution environment are read by another.
         self.clock = clock
 
@@ -83,7 +89,7 @@ class AttemptLedger:
         if self._client is None:
             import boto3  # noqa: PLC0415
 
-            self._client = boto3.client("dynamodb")
+            self._client = boto3.client("dynamodb", config=self._client_config)
         return self._client
 
     def _key(self, message_id: str) -> dict[str, Any]:

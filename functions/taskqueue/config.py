@@ -20,6 +20,7 @@ from taskqueue.limits import (
     SQS_MAX_RECEIVE_COUNT,
     SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
     SQS_MAX_WAIT_TIME_SECONDS,
+    WORKER_MAX_TASK_CONCURRENCY,
 )
 from taskqueue.priorities import PRIORITY_QUEUES_ENV, RECEIVE_ORDER_ENV, Priorities, PriorityError
 
@@ -243,6 +244,9 @@ class WorkerConfig:
     backoff: Backoff = field(default_factory=Backoff)
     # Behind event source mappings with priorities: the queues, to settle each record on its own.
     priorities: Priorities | None = None
+    # How many tasks of a batch may run at once when they can (async def, threads=True); None: the batch's
+    # size, at most WORKER_MAX_TASK_CONCURRENCY.
+    task_concurrency: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -277,6 +281,7 @@ class WorkerConfig:
             max_attempts=max_attempts,
             backoff=backoff_from_env(env),
             priorities=priorities_from_env(env, queue_url),
+            task_concurrency=_optional_int(env, "TASKQUEUE_TASK_CONCURRENCY", 1, WORKER_MAX_TASK_CONCURRENCY),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -296,6 +301,7 @@ class WorkerConfig:
             "TASKQUEUE_QUEUE_URL": self.queue_url,
             "TASKQUEUE_MAX_RECEIVE_COUNT": None if self.max_receive_count is None else str(self.max_receive_count),
             "TASKQUEUE_MAX_ATTEMPTS": None if self.max_attempts is None else str(self.max_attempts),
+            "TASKQUEUE_TASK_CONCURRENCY": None if self.task_concurrency is None else str(self.task_concurrency),
         }
         return env | {name: value for name, value in optional.items() if value is not None}
 

@@ -26,11 +26,16 @@ __all__ = ["IdempotencyAlreadyInProgressError", "IdempotentRunner", "TaskInProgr
 
 
 class IdempotentRunner:
-    def __init__(self, table_name: str, ttl_seconds: int, dynamodb_client: Any | None = None) -> None:
+    def __init__(
+        self, table_name: str, ttl_seconds: int, dynamodb_client: Any | None = None, client_config: Any | None = None
+    ) -> None:
+        """``client_config``: the botocore Config of the client Powertools makes (its connection pool)."""
         self._config = IdempotencyConfig(
             event_key_jmespath="key", raise_on_no_idempotency_key=True, expires_after_seconds=ttl_seconds
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+        persistence = DynamoDBPersistenceLayer(
+            table_name=table_name, boto3_client=dynamodb_client, boto_config=None if dynamodb_client else client_config
+        )
 
         # The key prefix keeps records independent of the function's name, so the scheduled and
         # the event-source-mapping deployments of the same queue agree on what already ran.

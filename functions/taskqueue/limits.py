@@ -31,6 +31,11 @@ LAMBDA_MAX_SYNC_PAYLOAD_BYTES = 6_291_456  # a synchronous Invoke's request payl
 # Lambda runs a function's initialisation (imports, module-level code) with up to 10 s of its own, not
 # counted in the function's timeout: a cold invocation may last its timeout plus this.
 LAMBDA_INIT_SECONDS = 10
+# Threads and processes an execution environment may have.
+LAMBDA_MAX_THREADS = 1_024
+# The worker runs at most this many tasks of a batch at once (TASKQUEUE_TASK_CONCURRENCY): each running
+# lane holds a thread, well inside LAMBDA_MAX_THREADS.
+WORKER_MAX_TASK_CONCURRENCY = 256
 
 # -- EventBridge Scheduler ----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -43,14 +44,31 @@ class MetricsLine:
         self.counts: Counter[tuple[str, str | None]] = Counter()
         self.values: defaultdict[str, list[float]] = defaultdict(list)
         self.units: dict[str, str] = {}
+        # Set while the lanes of a concurrent batch count from their threads (taskqueue.concurrency).
+        self._lock: threading.Lock | None = None
+
+    def shared_between_threads(self) -> None:
+        """From now on, counts may come from several threads at once."""
+        if self._lock is None:
+            self._lock = threading.Lock()
 
     def count(self, name: str, value: int = 1, task: str | None = None) -> None:
-        self.counts[name, task] += value
+        if self._lock is None:
+            self.counts[name, task] += value
+            return
+        with self._lock:
+            self.counts[name, task] += value
 
     def value(self, name: str, value: float, unit: str = MILLISECONDS) -> None:
         # Whole numbers without ".0": a few bytes a value, in a line written for every batch.
-        self.values[name].append(int(value) if float(value).is_integer() else value)
-        self.units[name] = unit
+        number = int(value) if float(value).is_integer() else value
+        if self._lock is None:
+            self.values[name].append(number)
+            self.units[name] = unit
+            return
+        with self._lock:
+            self.values[name].append(number)
+            self.units[name] = unit
 
     def documents(self, summary: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The EMF documents: one per task name with counts; the summary, the service-wide counts and the

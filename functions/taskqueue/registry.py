@@ -44,8 +44,27 @@ class RegisteredTask:
     # The task's own retry policy; None takes the queue's (its max receive count, TASKQUEUE_BACKOFF_*).
     max_attempts: int | None = None
     backoff: Backoff | None = None
+    # An ``async def`` task: the worker awaits it on its event loop, beside the batch's other async tasks.
+    is_async: bool = False
+    # A synchronous task that may run in the worker's thread pool, beside the batch's other tasks.
+    threads: bool = False
+    # At most this many runs of this task at once in one worker (None: the worker's limit alone).
+    concurrency: int | None = None
+
+    @property
+    def runs_concurrently(self) -> bool:
+        """Whether the worker may run this task beside others of its batch (else it runs alone, in order)."""
+        return self.is_async or self.threads
+
+    def _call(self, payload: Any, context: TaskContext) -> Any:
+        if self.context_argument == POSITIONAL_CONTEXT:
+            return self.function(payload, context)
+        if self.context_argument == KEYWORD_CONTEXT:
+            return self.function(payload, context=context)
+        return self.function(payload)
 
     def run(self, payload: Any, context: TaskContext) -> Any:
+        """Call a synchronous task."""
         if self.context_argument == POSITIONAL_CONTEXT:
             result = self.function(payload, context)
         elif self.context_argument == KEYWORD_CONTEXT:
@@ -53,6 +72,15 @@ class RegisteredTask:
         else:
             result = self.function(payload)
         _refuse_unrun_work(self.name, result)
+        return result
+
+    def coroutine(self, payload: Any, context: TaskContext) -> Any:
+        """An ``async def`` task's run, to be awaited."""
+        result = self._call(payload, context)
+        if not inspect.isawaitable(result):
+            raise NotRunnable(
+                f"task {self.name!r} is registered as async def but returned {type(result).__name__}, not an awaitable"
+            )
         return result
 
 
@@ -71,8 +99,8 @@ def _refuse_unrun_work(name: str, result: Any) -> None:
     if callable(close):
         close()  # no "never awaited" warning: it is reported here, with the task's name
     raise NotRunnable(
-        f"task {name!r} returned {kind} instead of running: the worker runs only synchronous tasks (no async def, "
-        "no generators) and did not run it"
+        f"task {name!r} returned {kind} instead of running: it is registered as a plain function, so the worker "
+        "did not await it (register the async def function itself; generators are never run)"
     )
 
 
@@ -88,14 +116,20 @@ def _unrun_kind(result: Any) -> str | None:
     return None
 
 
+def _targets(function: Any) -> list[Any]:
+    # An object whose __call__ is async, or a partial of an async function, is a coroutine function too.
+    return [function, type(function).__call__] if not inspect.isroutine(function) else [function]
+
+
+def _is_async(function: Any) -> bool:
+    return any(inspect.iscoroutinefunction(target) for target in _targets(function))
+
+
 def _unrunnable(function: Any) -> str | None:
-    """Why the worker cannot run ``function`` (it calls it and takes its return for done), or None."""
+    """Why the worker cannot run ``function`` (it calls or awaits it and takes its return for done), or None."""
     if not callable(function):
         return f"{function!r} is not callable"
-    # An object whose __call__ is async, or a partial of an async function, is a coroutine function too.
-    targets = [function, type(function).__call__] if not inspect.isroutine(function) else [function]
-    if any(inspect.iscoroutinefunction(target) for target in targets):
-        return "it is a coroutine function (async def)"
+    targets = _targets(function)
     if any(inspect.isasyncgenfunction(target) for target in targets):
         return "it is an async generator function"
     if any(inspect.isgeneratorfunction(target) for target in targets):
@@ -123,7 +157,14 @@ class TaskRegistry:
         self._tasks: dict[str, RegisteredTask] = {}
 
     def register(
-        self, name: str, function: TaskFunction, *, max_attempts: int | None = None, backoff: Backoff | None = None
+        self,
+        name: str,
+        function: TaskFunction,
+        *,
+        max_attempts: int | None = None,
+        backoff: Backoff | None = None,
+        concurrency: int | None = None,
+        threads: bool = False,
     ) -> RegisteredTask:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
@@ -137,11 +178,23 @@ class TaskRegistry:
             )
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"task {name!r}: backoff={backoff!r} must be a taskqueue.Backoff")
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            raise ValueError(f"task {name!r}: concurrency={concurrency!r} must be a whole number, 1 or more")
+        if not isinstance(threads, bool):
+            raise ValueError(f"task {name!r}: threads={threads!r} must be True or False")
         unrunnable = _unrunnable(function)
         if unrunnable is not None:
             raise TypeError(
-                f"task {name!r} cannot be registered: {unrunnable}. The worker runs synchronous functions only "
-                "(no async def, no generators): wrap async code in a plain function, e.g. asyncio.run(...)"
+                f"task {name!r} cannot be registered: {unrunnable}. The worker runs plain functions and async def "
+                "functions (no generators)"
+            )
+        is_async = _is_async(function)
+        if is_async and threads:
+            raise ValueError(
+                f"task {name!r}: threads=True is for synchronous tasks; an async def task runs on the worker's "
+                "event loop, beside the batch's other async tasks, without it"
             )
         existing = self._tasks.get(name)
         if existing is not None and existing.function is not function:
@@ -149,7 +202,9 @@ class TaskRegistry:
                 f"task {name!r} is registered twice: by {existing.function.__module__}."
                 f"{existing.function.__qualname__} and by {function.__module__}.{function.__qualname__}"
             )
-        registered = RegisteredTask(name, function, _context_argument(function), max_attempts, backoff)
+        registered = RegisteredTask(
+            name, function, _context_argument(function), max_attempts, backoff, is_async, threads, concurrency
+        )
         self._tasks[name] = registered
         return registered
 
@@ -165,11 +220,18 @@ class TaskRegistry:
         except KeyError:
             raise UnknownTask(f"no task is registered under the name {name!r}") from None
 
+    def find(self, name: str) -> RegisteredTask | None:
+        return self._tasks.get(name)
+
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
+
+    def any_concurrent(self) -> bool:
+        """Whether some task may run beside others (async def, or threads=True)."""
+        return any(registered.runs_concurrently for registered in self._tasks.values())
 
 
 # Task modules register into this registry when the worker imports them.
@@ -177,11 +239,20 @@ default_registry = TaskRegistry()
 
 
 def task(
-    name: str | TaskFunction | None = None, *, max_attempts: int | None = None, backoff: Backoff | None = None
+    name: str | TaskFunction | None = None,
+    *,
+    max_attempts: int | None = None,
+    backoff: Backoff | None = None,
+    concurrency: int | None = None,
+    threads: bool = False,
 ) -> Any:
     """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name.
 
     ``max_attempts`` and ``backoff`` set the task's own retry policy; unset, the queue's apply.
+    An ``async def`` task runs beside the batch's other async tasks, on the worker's event loop; a plain
+    function runs alone, in order, unless ``threads=True`` lets it run in the worker's thread pool (for
+    thread-safe code). ``concurrency`` caps how many runs of this task go at once in one worker.
+    See docs/concurrency.md.
     """
     if callable(name):
         default_registry.register(getattr(name, "__name__", repr(name)), name)
@@ -189,7 +260,12 @@ def task(
 
     def decorator(function: TaskFunction) -> TaskFunction:
         default_registry.register(
-            name if name is not None else function.__name__, function, max_attempts=max_attempts, backoff=backoff
+            name if name is not None else function.__name__,
+            function,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            concurrency=concurrency,
+            threads=threads,
         )
         return function
 

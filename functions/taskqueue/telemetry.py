@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from typing import Any
 
 __all__ = ["LazyLogger", "logger_for", "service_name"]
@@ -43,6 +44,9 @@ def configured_level() -> int:
     return level if isinstance(level, int) else logging.INFO
 
 
+_BUILDING = threading.Lock()
+
+
 class LazyLogger:
     """The parts of Powertools' Logger this package uses; the Logger itself is built on first use."""
 
@@ -56,9 +60,11 @@ class LazyLogger:
     def powertools(self) -> Any:
         """The Powertools Logger (built now if it was not yet)."""
         if self._powertools is None:
-            from aws_lambda_powertools import Logger  # noqa: PLC0415 - see the module docstring
+            with _BUILDING:  # the lanes of a concurrent batch may log first from several threads at once
+                if self._powertools is None:
+                    from aws_lambda_powertools import Logger  # noqa: PLC0415 - see the module docstring
 
-            self._powertools = Logger(service=service_name(self.role), json_serializer=_json_line)
+                    self._powertools = Logger(service=service_name(self.role), json_serializer=_json_line)
         if self._context is not None and self._context_keys_for is not self._context:
             # What inject_lambda_context would have added, for this invocation's lines.
             context = self._context

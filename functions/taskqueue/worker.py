@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from taskqueue import concurrency
 from taskqueue.attempts import AttemptLedger
 from taskqueue.batch import log
 from taskqueue.batch.log import describe
@@ -54,7 +55,14 @@ def _config_and_sqs() -> tuple[WorkerConfig, Any]:
         config = WorkerConfig.from_env()
     except ConfigError as error:
         raise _cannot_start("bad configuration", error) from error
-    return config, boto3.client("sqs", config=Config(retries={"mode": "standard"}))
+    pool = concurrency.connection_pool_size(config.task_concurrency)
+    return config, boto3.client("sqs", config=Config(retries={"mode": "standard"}, max_pool_connections=pool))
+
+
+def _table_client_config(config: WorkerConfig) -> Config:
+    """A DynamoDB client's settings: as many pooled connections as tasks may run at once (each lane makes
+    its own table calls; botocore keeps 10 by default and opens, then drops, any more)."""
+    return Config(max_pool_connections=concurrency.connection_pool_size(config.task_concurrency))
 
 
 @functools.cache
@@ -68,8 +76,14 @@ def _worker() -> Worker:
             # Imported only where configured: Powertools' idempotency utility costs a cold start time.
             from taskqueue.idempotency import IdempotentRunner  # noqa: PLC0415
 
-            idempotency = IdempotentRunner(config.idempotency_table, config.idempotency_ttl_seconds)
-        ledger = AttemptLedger(config.attempts_table) if config.attempts_table else None
+            idempotency = IdempotentRunner(
+                config.idempotency_table, config.idempotency_ttl_seconds, client_config=_table_client_config(config)
+            )
+        ledger = (
+            AttemptLedger(config.attempts_table, client_config=_table_client_config(config))
+            if config.attempts_table
+            else None
+        )
     except Exception as error:
         raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error
     log.logger.debug(WORKER_STARTED_MESSAGE, extra={TASKS: default_registry.names()})

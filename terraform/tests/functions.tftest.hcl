@@ -34,6 +34,7 @@ run "defaults" {
     condition = module.worker[0].function.environment[0].variables == tomap({
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
+      TASKQUEUE_TASK_CONCURRENCY     = "10"
       TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
@@ -159,6 +160,7 @@ run "settings" {
     consumer_environment_variables          = { TASKQUEUE_TIME_MARGIN_SECONDS = "5" }
     worker_timeout                          = 120
     worker_memory_size                      = 1024
+    worker_task_concurrency                 = 3
     worker_reserved_concurrent_executions   = 16
     task_modules                            = ["orders.tasks", "billing.tasks"]
     worker_environment_variables            = { ORDERS_BUCKET = "orders-archive", TASKQUEUE_LOG_PAYLOAD = "true" }
@@ -200,6 +202,7 @@ run "settings" {
       TASKQUEUE_DLQ_URL              = aws_sqs_queue.dead_letter_queue[0].url
       TASKQUEUE_MAX_RECEIVE_COUNT    = "5"
       TASKQUEUE_MAX_ATTEMPTS         = "4"
+      TASKQUEUE_TASK_CONCURRENCY     = "3"
       TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
       TASKQUEUE_TASKS                = "orders.tasks,billing.tasks"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "5"

@@ -503,3 +503,14 @@ run "consumer_environment_sets_an_unset_module_variable" {
 
   expect_failures = [terraform_data.consumer_settings]
 }
+
+run "task_concurrency_above_batch_size" {
+  command = plan
+
+  variables {
+    consumer_batch_size     = 5
+    worker_task_concurrency = 6
+  }
+
+  expect_failures = [terraform_data.worker_settings]
+}

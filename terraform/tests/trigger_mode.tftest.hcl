@@ -120,6 +120,7 @@ run "event_source_mapping" {
       TASKQUEUE_ATTEMPTS_TABLE       = aws_dynamodb_table.idempotency[0].name
       TASKQUEUE_APPLY_BACKOFF        = "true"
       TASKQUEUE_QUEUE_URL            = aws_sqs_queue.this[0].url
+      TASKQUEUE_TASK_CONCURRENCY     = "100"
       TASKQUEUE_BACKOFF_BASE_SECONDS = "2"
       TASKQUEUE_BACKOFF_MAX_SECONDS  = "900"
       POWERTOOLS_SERVICE_NAME        = "orders"
@@ -195,6 +196,9 @@ run "event_source_mapping_short_worker" {
     worker_timeout   = 1
   }
 
+  # The worker keeps its last second to answer in: a 1 s worker starts no task (a warning).
+  expect_failures = [check.worker_timeout_leaves_time_to_start_a_task]
+
   assert {
     # 6 x 1 s would not cover a cold start: the default covers worker_timeout + 10.
     condition     = aws_sqs_queue.this[0].visibility_timeout_seconds == 11
@@ -231,5 +235,22 @@ run "back_to_schedule" {
       !contains([for statement in jsondecode(module.worker[0].role_policy.policy).Statement : statement.Sid], "ConsumeQueue"),
     ])
     error_message = "Switching back removes the event source mapping and the worker's right to poll."
+  }
+}
+
+run "event_source_mapping_large_batch_caps_task_concurrency" {
+  command = plan
+
+  variables {
+    trigger_mode                                            = "event_source_mapping"
+    consumer_package                                        = null
+    event_source_mapping_batch_size                         = 1000
+    event_source_mapping_maximum_batching_window_in_seconds = 5
+  }
+
+  assert {
+    # A task running at once holds a thread: the default is the batch size, at most 256.
+    condition     = module.worker[0].function.environment[0].variables["TASKQUEUE_TASK_CONCURRENCY"] == "256"
+    error_message = "Unset, worker_task_concurrency is the batch size, at most 256."
   }
 }

@@ -210,6 +210,26 @@ run "worker_timeout_above_fifteen_minutes" {
   expect_failures = [var.worker_timeout]
 }
 
+run "worker_task_concurrency_above_the_thread_budget" {
+  command = plan
+
+  variables {
+    worker_task_concurrency = 257
+  }
+
+  expect_failures = [var.worker_task_concurrency]
+}
+
+run "worker_task_concurrency_not_whole" {
+  command = plan
+
+  variables {
+    worker_task_concurrency = 2.5
+  }
+
+  expect_failures = [var.worker_task_concurrency]
+}
+
 run "task_modules_not_module_names" {
   command = plan
 

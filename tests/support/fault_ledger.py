@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from taskqueue import PermanentError
 from taskqueue.attempts import LedgerEntry, refusal
+from taskqueue.concurrency import TaskCancelled
 from taskqueue.errors import Retry, TaskInProgress
 from taskqueue.registry import TaskContext, TaskRegistry
 from tests.support.lambda_model import InvocationCrashed, InvocationKilled, LambdaModel
@@ -73,7 +74,9 @@ class Execution:
     message_id: str
     start: float
     end: float
-    outcome: str  # "succeeded", "failed", "retry" (raised Retry), "permanent", "killed", "crashed"
+    # "succeeded", "failed", "retry" (raised Retry), "permanent", "killed", "crashed", "cancelled" (a concurrent
+    # batch's cancel point came first)
+    outcome: str
     invocation: int
     retry_after: float = 0.0  # what a run that raised Retry asked for
 
@@ -104,11 +107,16 @@ class Ledger:
                 return model, model.current
         raise AssertionError("a task ran outside any worker invocation")
 
-    def register(self, registry: TaskRegistry, names: list[str]) -> None:
+    def register(self, registry: TaskRegistry, names: list[str], concurrent: bool = False) -> None:
+        """``concurrent``: as async def tasks, which the worker runs side by side in a batch (issue 23)."""
+        function = self.run_async if concurrent else self.run
         for name in names:
-            registry.register(name, self.run)
+            registry.register(name, function)
             for limit in MAX_ATTEMPTS_CHOICES:
-                registry.register(registered_name(name, limit), self.run, max_attempts=limit)
+                registry.register(registered_name(name, limit), function, max_attempts=limit)
+
+    async def run_async(self, payload: dict[str, Any], context: TaskContext) -> None:
+        self.run(payload, context)
 
     def run(self, payload: dict[str, Any], context: TaskContext) -> None:
         model, invocation = self.current()
@@ -131,6 +139,9 @@ class Ledger:
             timeline.spend(plan.seconds)
         except InvocationKilled:
             record("killed")
+            raise
+        except TaskCancelled:
+            record("cancelled")
             raise
         if plan.behaviour == PERMANENT:
             record("permanent")

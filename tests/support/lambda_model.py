@@ -32,6 +32,7 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 
+from taskqueue.concurrency import TaskCancelled
 from taskqueue.limits import LAMBDA_INIT_SECONDS
 
 __all__ = ["InvocationCrashed", "InvocationKilled", "InvokePlan", "LambdaModel", "Timeline"]
@@ -55,9 +56,15 @@ class Timeline:
         self.now = started + init_seconds
         self.deadline = self.now + timeout_seconds
         self.killed = False
+        # A concurrent batch's cancel point (tests/support/concurrency_model.py): a task still working then is cancelled.
+        self.cancel_at: float | None = None
 
     def spend(self, seconds: float) -> None:
-        """Work for ``seconds``; raises :class:`InvocationKilled` at the deadline if that comes first."""
+        """Work for ``seconds``; raises :class:`InvocationKilled` at the deadline if that comes first, or
+        :class:`TaskCancelled` at a concurrent batch's cancel point before it."""
+        if self.cancel_at is not None and self.now + seconds > self.cancel_at and self.cancel_at < self.deadline:
+            self.now = max(self.now, self.cancel_at)
+            raise TaskCancelled(f"cancelled at the batch's cancel point, {seconds:.3f} s of work asked for")
         if self.now + seconds > self.deadline:
             self.now = self.deadline
             self.killed = True

@@ -154,7 +154,10 @@ class Attempts:
             )
             run.started = True
             try:
-                registered.run(message.payload, task_context)
+                if invocation.call_task is None:
+                    registered.run(message.payload, task_context)
+                else:
+                    invocation.call_task(registered, message.payload, task_context)
             except Exception as error:
                 run.error = error
                 raise
@@ -226,8 +229,7 @@ class Attempts:
             self._remember_retry(message_id, delay, keys)
         else:
             delay = visibility_delay(attempt, registered.backoff or self.config.backoff, self.rng)
-        invocation.retry_delays[message_id] = delay
-        invocation.failed += 1
+        invocation.retry_in(message_id, delay)
         invocation.metrics.count(TASKS_RETRIED, task=registered.name)
         log.logger.warning(
             "task failed; it will be retried",

@@ -9,6 +9,7 @@ out) without running the task.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -47,6 +48,7 @@ class DeadLetters:
         self.ledger = ledger
         self.registry = registry
         self._verdicts: OrderedDict[str, tuple[DeadLetter, bool]] = OrderedDict()
+        self._verdicts_lock = threading.Lock()
 
     def __contains__(self, message_id: str) -> bool:
         return message_id in self._verdicts
@@ -131,7 +133,8 @@ class DeadLetters:
         )
 
     def remember(self, message_id: str, why: DeadLetter, sent: bool) -> None:
-        self._verdicts[message_id] = (why, sent)
-        self._verdicts.move_to_end(message_id)
-        while len(self._verdicts) > REMEMBERED_VERDICTS:
-            self._verdicts.popitem(last=False)
+        with self._verdicts_lock:  # a concurrent batch's lanes remember from their threads
+            self._verdicts[message_id] = (why, sent)
+            self._verdicts.move_to_end(message_id)
+            while len(self._verdicts) > REMEMBERED_VERDICTS:
+                self._verdicts.popitem(last=False)

@@ -28,13 +28,18 @@ class GroupGate:
         group = self.group(record)
         if not self.fifo or group not in self._failed:
             return False
-        message_id = str(record["messageId"])
-        invocation.retry_delays[message_id] = 0
-        log.logger.info(
-            "not run: an earlier message of its group failed; it will be retried after it",
-            extra={MESSAGE_ID: message_id, MESSAGE_GROUP_ID: group},
-        )
+        hold(record, invocation)
         return True
 
     def failed(self, record: Mapping[str, Any]) -> None:
         self._failed.add(self.group(record))
+
+
+def hold(record: Mapping[str, Any], invocation: Invocation) -> None:
+    """Hold the record back behind an earlier failure of its group: retried at once after it, no attempt used."""
+    message_id = str(record["messageId"])
+    invocation.retry_in(message_id, 0, failed=False)
+    log.logger.info(
+        "not run: an earlier message of its group failed; it will be retried after it",
+        extra={MESSAGE_ID: message_id, MESSAGE_GROUP_ID: message_group_id(record)},
+    )

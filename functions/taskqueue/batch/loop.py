@@ -22,25 +22,39 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskqueue import batch_response, dead_letter_queue
+from taskqueue import batch_response, concurrency, dead_letter_queue
 from taskqueue.attempts import AttemptLedger
 from taskqueue.backoff import visibility_delay
-from taskqueue.batch import log, release
+from taskqueue.batch import fifo, log, release
 from taskqueue.batch.attempt import Attempts
-from taskqueue.batch.budget import Invocation
+from taskqueue.batch.budget import MIN_REMAINING_SECONDS_TO_START, SETTLE_FINAL_MARGIN_SECONDS, Invocation
 from taskqueue.batch.dead_letters import DeadLetters
 from taskqueue.batch.fifo import GroupGate
+from taskqueue.batch.log import describe
 from taskqueue.batch.visibility import set_retry_delays
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import DeadLetter
 from taskqueue.errors import MalformedMessage, UnknownTask, WorkerCannotStart
-from taskqueue.message import parse_body
+from taskqueue.message import TaskMessage, parse_body, task_identity
 from taskqueue.metrics import MetricsLine
-from taskqueue.observability import ERROR, MESSAGE_ID, MESSAGES, RECEIVE_COUNT, TASK, TASK_ID, WORKER_START_FAILED
-from taskqueue.registry import TaskRegistry, default_registry
-from taskqueue.sqs_event import receive_count
+from taskqueue.observability import (
+    ERROR,
+    MESSAGE_ID,
+    MESSAGES,
+    OUTCOME,
+    RECEIVE_COUNT,
+    RETRIED,
+    RETRY_IN_SECONDS,
+    TASK,
+    TASK_ID,
+    TASKS_RETRIED,
+    WORKER_START_FAILED,
+)
+from taskqueue.registry import RegisteredTask, TaskRegistry, default_registry
+from taskqueue.sqs_event import message_group_id, receive_count
 from taskqueue.telemetry import service_name
 
 if TYPE_CHECKING:
@@ -60,8 +74,10 @@ class Worker:
         ledger: AttemptLedger | None = None,
         rng: Callable[[], float] = random.random,
         start_failure: WorkerCannotStart | None = None,
+        batch_runner: concurrency.BatchRunner | None = None,
     ) -> None:
-        """``start_failure``: the worker could not start; it runs no task (see the module's docstring)."""
+        """``start_failure``: the worker could not start; it runs no task (see the module's docstring).
+        ``batch_runner``: runs a batch with async or threads=True tasks (taskqueue.concurrency)."""
         self.config = config
         self.start_failure = start_failure
         self.sqs = sqs
@@ -71,6 +87,8 @@ class Worker:
         self.rng = rng
         self.dead_letters = DeadLetters(sqs, config.dlq_url, ledger, registry)
         self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng)
+        self.batch_runner: concurrency.BatchRunner = batch_runner or concurrency.ThreadedBatchRunner()
+        self.task_slots = concurrency.TaskSlots()
 
     def handle(self, event: Mapping[str, Any], context: Any, metrics: MetricsLine | None = None) -> dict[str, Any]:
         """Run a batch; ``metrics`` collects its metrics (the handler writes them once per invocation)."""
@@ -92,27 +110,107 @@ class Worker:
             self.idempotency.register_lambda_context(context)
         invocation = Invocation(context, metrics if metrics is not None else MetricsLine(service_name("worker")))
         groups = GroupGate(records)
-        failed_ids: list[str] = []
-        for record in records:
-            if groups.hold_back(record, invocation):
-                failed_ids.append(str(record["messageId"]))
-                continue
-            try:
-                if self.start_failure is None:
-                    self._process(record, invocation)
-                else:
-                    self._cannot_run(record, invocation)
-            except Exception:
-                # A batch in which every task failed is still an answer, not a crash: worker errors
-                # (and their alarm) mean the worker itself broke.
-                failed_ids.append(str(record["messageId"]))
-                groups.failed(record)
+        # [concurrency hook] A batch with an async or threads=True task runs its lanes side by side.
+        lanes = self._concurrent_lanes(records, groups.fifo)
+        if lanes is not None:
+            failed_ids = self._run_concurrently(records, lanes, groups.fifo, invocation)
+        else:
+            failed_ids = self._run_in_order(records, groups, invocation)
         if self.config.behind_event_source_mapping:
             # An event source mapping's batch is one queue's: with priorities, the one its records name.
             queue_url = self.config.queue_url_of(str(records[0].get("eventSourceARN", "")))
             set_retry_delays(self.sqs, str(queue_url), records, invocation)
         start_failure = None if self.start_failure is None else str(self.start_failure)
-        return batch_response.encode(failed_ids, invocation.retry_delays, behind_consumer, start_failure)
+        delays = {
+            message_id: invocation.retry_delays[message_id]
+            for message_id in failed_ids
+            if message_id in invocation.retry_delays
+        }
+        return batch_response.encode(failed_ids, delays, behind_consumer, start_failure)
+
+    def _run_in_order(self, records: list[dict[str, Any]], groups: GroupGate, invocation: Invocation) -> list[str]:
+        """Settle the records one after the other; returns the ids of those that failed."""
+        failed_ids: list[str] = []
+        for record in records:
+            if groups.hold_back(record, invocation):
+                failed_ids.append(str(record["messageId"]))
+                continue
+            if self._settle(record, False, invocation):
+                failed_ids.append(str(record["messageId"]))
+                groups.failed(record)
+        return failed_ids
+
+    def _settle(self, record: Mapping[str, Any], held_back: bool, invocation: Invocation) -> bool:
+        """Settle one record; returns whether it failed (it is reported in batchItemFailures)."""
+        if held_back:
+            fifo.hold(record, invocation)
+            return True
+        try:
+            if self.start_failure is None:
+                self._process(record, invocation)
+            else:
+                self._cannot_run(record, invocation)
+        except Exception:
+            # A batch in which every task failed is still an answer, not a crash: worker errors
+            # (and their alarm) mean the worker itself broke.
+            return True
+        return False
+
+    # -- a concurrent batch (taskqueue.concurrency) -------------------------------------------
+
+    def _concurrent_lanes(self, records: list[dict[str, Any]], is_fifo: bool) -> list[list[int]] | None:
+        """The batch's lanes when one of its tasks may run beside others (async def, threads=True), else None:
+        on FIFO one lane per message group, elsewhere one per task identity (copies of a task never overlap)."""
+        if self.start_failure is not None or not self.registry.any_concurrent():
+            return None
+        keys: list[object] = []
+        concurrent = False
+        for record in records:
+            message_id = str(record["messageId"])
+            try:
+                message = parse_body(record.get("body"))
+            except MalformedMessage:
+                keys.append(message_group_id(record) if is_fifo else ("message", message_id))
+                continue
+            registered = self.registry.find(message.task)
+            concurrent = concurrent or (registered is not None and registered.runs_concurrently)
+            keys.append(message_group_id(record) if is_fifo else task_identity(message.task, message.id, message_id))
+        return concurrency.lanes(keys) if concurrent else None
+
+    def _run_concurrently(
+        self, records: list[dict[str, Any]], lanes: list[list[int]], is_fifo: bool, invocation: Invocation
+    ) -> list[str]:
+        limit = min(self.config.task_concurrency or len(records), concurrency.MAX_TASK_CONCURRENCY)
+        batch = self.batch_runner.start(lanes, limit, Deadlines(self.config, invocation))
+        invocation.call_task = batch.call_task
+        invocation.metrics.shared_between_threads()
+        outcome = batch.run(lambda index, held_back: self._settle(records[index], held_back, invocation), is_fifo)
+        invocation.close()
+        for index in outcome.running:
+            self._overran(records[index], invocation)
+        for index in outcome.not_started:
+            release.not_started(records[index], invocation)
+        failed = outcome.failed | set(outcome.running) | set(outcome.not_started)
+        return [str(records[index]["messageId"]) for index in sorted(failed)]
+
+    def _overran(self, raw: Mapping[str, Any], invocation: Invocation) -> None:
+        """Still under way when the answer had to go out: handled as a run cut off by a timeout. Its run was
+        recorded before it started (it used an attempt); its message comes back after its backoff."""
+        count = receive_count(raw)
+        keys: dict[str, Any] = {MESSAGE_ID: str(raw["messageId"]), RECEIVE_COUNT: count}
+        registered = None
+        with contextlib.suppress(MalformedMessage, UnknownTask):
+            registered = self.registry.get(parse_body(raw.get("body")).task)
+            keys[TASK] = registered.name
+        backoff = (registered.backoff if registered is not None else None) or self.config.backoff
+        delay = visibility_delay(count, backoff, self.rng)
+        invocation.retry_in(str(raw["messageId"]), delay)
+        invocation.metrics.count(TASKS_RETRIED, task=None if registered is None else registered.name)
+        overran = concurrency.TaskOverran("still running when the invocation had to answer")
+        log.logger.warning(
+            "still running when the invocation had to answer; handled as a timeout: it will be retried",
+            extra={**keys, OUTCOME: RETRIED, ERROR: describe(overran), RETRY_IN_SECONDS: delay},
+        )
 
     def _process(self, raw: Mapping[str, Any], invocation: Invocation) -> None:
         """Run one record: it succeeds or is dead-lettered; raises when it is to be retried (the reason is logged)."""
@@ -148,6 +246,22 @@ class Worker:
             )
             return self.dead_letters.send(raw, why, keys, invocation)
 
+        if registered.concurrency is None:
+            return self._start(raw, registered, message, max_attempts, keys, invocation)
+        # [concurrency hook] @task(concurrency=N): wait for one of the task's slots, at most until no time is left.
+        with self.task_slots.hold(registered, Deadlines(self.config, invocation).seconds_to_cancel()):
+            return self._start(raw, registered, message, max_attempts, keys, invocation)
+
+    def _start(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        message: TaskMessage,
+        max_attempts: int | None,
+        keys: dict[str, Any],
+        invocation: Invocation,
+    ) -> None:
+        """Start the attempt, if there is time left for it."""
         if not invocation.time_to_start(sets_retry_delays=self.config.behind_event_source_mapping):
             release.out_of_time(raw, message.task, keys, invocation)
         return self.attempts.attempt(raw, registered, message, max_attempts, keys, invocation)
@@ -167,3 +281,17 @@ class Worker:
             return self.dead_letters.send(raw, why, keys, invocation)
         delay = visibility_delay(count, self.config.backoff, self.rng)
         release.release(raw, delay, "not run: the worker cannot start; it will be retried", keys, invocation)
+
+
+@dataclass
+class Deadlines:
+    """A concurrent batch's deadlines (taskqueue.concurrency.Deadlines), from the worker's time reserves."""
+
+    config: WorkerConfig
+    invocation: Invocation
+
+    def seconds_to_cancel(self) -> float | None:
+        return self.invocation.seconds_left(MIN_REMAINING_SECONDS_TO_START, self.config.behind_event_source_mapping)
+
+    def seconds_to_answer(self) -> float | None:
+        return self.invocation.seconds_left(SETTLE_FINAL_MARGIN_SECONDS, self.config.behind_event_source_mapping)

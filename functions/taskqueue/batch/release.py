@@ -19,7 +19,8 @@ from taskqueue.batch.budget import Invocation
 from taskqueue.batch.log import describe
 from taskqueue.dead_letter_queue import DeadLetter
 from taskqueue.errors import TaskInProgress
-from taskqueue.observability import ERROR, OUTCOME, RELEASED, RETRY_IN_SECONDS
+from taskqueue.observability import ERROR, MESSAGE_ID, OUTCOME, RECEIVE_COUNT, RELEASED, RETRY_IN_SECONDS
+from taskqueue.sqs_event import receive_count
 
 if TYPE_CHECKING:
     from taskqueue.batch.dead_letters import DeadLetters
@@ -42,8 +43,7 @@ def release(
     error: Exception | None = None,
 ) -> NoReturn:
     """Hand the message back unrun, to come back after ``delay`` seconds (it costs a receive, no attempt)."""
-    invocation.retry_delays[str(raw["messageId"])] = delay
-    invocation.failed += 1
+    invocation.retry_in(str(raw["messageId"]), delay)
     extra: dict[str, Any] = {**keys, OUTCOME: RELEASED, RETRY_IN_SECONDS: delay}
     if error is not None:
         extra[ERROR] = describe(error)
@@ -51,8 +51,18 @@ def release(
     raise NotRun(why)
 
 
+def not_started(raw: Mapping[str, Any], invocation: Invocation) -> None:
+    """A concurrent batch's lane never reached the record before the answer had to go out: it did not run."""
+    message_id = str(raw["messageId"])
+    invocation.retry_in(message_id, 0, failed=False)
+    log.logger.warning(
+        "not started: too little time left in the invocation; it will be retried",
+        extra={MESSAGE_ID: message_id, RECEIVE_COUNT: receive_count(raw), OUTCOME: RELEASED, RETRY_IN_SECONDS: 0},
+    )
+
+
 def out_of_time(raw: Mapping[str, Any], task: str, keys: dict[str, Any], invocation: Invocation) -> NoReturn:
-    invocation.retry_delays[str(raw["messageId"])] = 0  # it did not run: try it again soon
+    invocation.retry_in(str(raw["messageId"]), 0, failed=False)  # it did not run: try it again soon
     log.logger.warning(
         "not started: too little time left in the invocation; it will be retried",
         extra={**keys, OUTCOME: RELEASED, RETRY_IN_SECONDS: 0},

@@ -1,0 +1,370 @@
+"""Tasks that wait run together: the worker's concurrency inside one batch.
+
+A batch whose tasks include an ``async def`` task or a ``threads=True`` one is split into *lanes*, and up to
+the worker's limit of lanes run at once, each on a thread of the pool:
+
+- a lane is the records that must not overlap: on a FIFO queue one message group, in order (after a
+  failure the rest of the group is held back, as ever); on a standard queue the copies of one task (its
+  identity: name and id, or message id), so two copies in one batch run one after the other as they did;
+- in a lane, a record goes through the worker's whole path (attempts table, idempotency, DLQ, logs), only
+  the task's own call differs: an async task is awaited on the execution environment's one event loop
+  (:class:`EventLoop`, on a thread of its own, reused by every warm invocation, so the clients and
+  connection pools a task keeps on it live on); a ``threads=True`` task runs in the lane's thread; a plain
+  task is handed to the invocation's main thread and runs there, one at a time, as it always did;
+- ``@task(concurrency=N)`` caps one task's runs at once in this environment (:class:`TaskSlots`).
+
+The time budget: when the worker has no time left to start a task, runs still going are cancelled (an async
+task gets ``CancelledError`` at its next ``await``; its lane records :class:`TaskCancelled` as the run's
+failure, so it is retried or, on its last attempt, dead-lettered as a failed run is). Records still unsettled
+when the answer must go out (a thread that cannot be stopped, a coroutine that ignores its cancellation) are
+answered as failed: their run counts as an attempt, as a run cut off by a timeout does. Settled records are
+answered as they settled.
+
+A batch with no such task runs exactly as before, in the invocation's thread, one record after another.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from taskqueue.limits import WORKER_MAX_TASK_CONCURRENCY
+from taskqueue.registry import RegisteredTask, TaskContext
+
+if TYPE_CHECKING:
+    import asyncio
+
+# At most this many tasks at once in one worker: each running lane holds a thread (limits.py).
+MAX_TASK_CONCURRENCY = WORKER_MAX_TASK_CONCURRENCY
+
+# What a lane hands the worker for each record: whether an earlier failure of its lane holds it back; it
+# answers whether the record failed (is to be reported in batchItemFailures).
+SettleRecord = Callable[[int, bool], bool]
+
+
+class TaskCancelled(Exception):
+    """The task was still running when the invocation had to stop starting tasks, and it was cancelled (or,
+    for a task called in a thread, it was asked to run after that point and was not started)."""
+
+
+class TaskOverran(Exception):
+    """The run was still under way when the invocation had to answer (a thread cannot be stopped; a coroutine
+    may ignore its cancellation): its message is answered as failed, as a run cut off by a timeout."""
+
+
+class Deadlines(Protocol):
+    """When, counted from now, the batch must stop: None when the invocation has no deadline (no context)."""
+
+    def seconds_to_cancel(self) -> float | None:
+        """Until the worker has no time left to start a task: running tasks are cancelled then."""
+
+    def seconds_to_answer(self) -> float | None:
+        """Until the answer must go out: records still unsettled then are answered as failed."""
+
+
+@dataclass
+class BatchOutcome:
+    """What became of a concurrent batch's records, by their index in the batch."""
+
+    failed: set[int] = field(default_factory=set)  # settled, to be reported as failed
+    running: list[int] = field(default_factory=list)  # still under way when the answer had to go out
+    not_started: list[int] = field(default_factory=list)  # their lane never reached them
+
+
+class BatchRun(Protocol):
+    """One batch's concurrent run (the worker's hook): ``call_task`` calls a task from a lane, ``run`` runs
+    the lanes to their end or to the deadline."""
+
+    def call_task(self, registered: RegisteredTask, payload: Any, context: TaskContext) -> Any: ...
+
+    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> BatchOutcome: ...
+
+
+class BatchRunner(Protocol):
+    """Starts a batch's concurrent run; one per execution environment."""
+
+    def start(self, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> BatchRun: ...
+
+
+# botocore's default max_pool_connections.
+BOTOCORE_POOL_CONNECTIONS = 10
+
+
+def connection_pool_size(task_concurrency: int | None) -> int:
+    """Pooled connections a worker client keeps: one per task that may run at once, at least botocore's 10."""
+    return max(BOTOCORE_POOL_CONNECTIONS, task_concurrency or BOTOCORE_POOL_CONNECTIONS)
+
+
+# -- lanes --------------------------------------------------------------------------------------------
+
+
+def lanes(keys: Sequence[object]) -> list[list[int]]:
+    """The records' indexes grouped by key, each lane in batch order, lanes in order of their first record."""
+    by_key: dict[object, list[int]] = {}
+    for index, key in enumerate(keys):
+        by_key.setdefault(key, []).append(index)
+    return list(by_key.values())
+
+
+def run_lane(lane: Sequence[int], settle: SettleRecord, hold_back_after_failure: bool) -> Iterator[tuple[int, bool]]:
+    """Settle a lane's records in order, yielding each one's index and whether it failed."""
+    failed = False
+    for index in lane:
+        held_back = hold_back_after_failure and failed
+        result = settle(index, held_back)
+        failed = failed or result
+        yield index, result
+
+
+# -- the event loop -------------------------------------------------------------------------------------
+
+
+class EventLoop:
+    """The execution environment's one event loop, on a daemon thread of its own, started on first use.
+
+    Lambda freezes the environment between invocations and thaws it for the next: the loop thread sleeps
+    through it, and what tasks keep on the loop (an aiohttp session, an aioboto3 client) is there again.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # noqa: PLC0415 - on the first async task: a worker without one never pays its import
+
+        with self._lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="taskqueue-event-loop", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def submit(self, coroutine: Any) -> concurrent.futures.Future[Any]:
+        import asyncio  # noqa: PLC0415 - see loop()
+
+        return asyncio.run_coroutine_threadsafe(_awaited(coroutine), self.loop())
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+# Built on the first async task of an execution environment and kept for its life.
+event_loop = EventLoop()
+
+
+# -- per-task limits ------------------------------------------------------------------------------------
+
+
+class TaskSlots:
+    """``@task(concurrency=N)``: at most N runs of a task at once in this execution environment."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, registered: RegisteredTask, wait_seconds: float | None) -> Iterator[None]:
+        """Hold one of the task's slots while the block runs; after ``wait_seconds`` without one, run the block
+        anyway: the worker then finds no time left to start the task and hands its message back."""
+        if registered.concurrency is None:
+            yield
+            return
+        with self._lock:
+            slots = self._slots.get(registered.name)
+            if slots is None:
+                slots = self._slots[registered.name] = threading.BoundedSemaphore(registered.concurrency)
+        acquired = slots.acquire(timeout=None if wait_seconds is None else max(0.0, wait_seconds))
+        try:
+            yield
+        finally:
+            if acquired:
+                slots.release()
+
+
+# -- one batch, on threads ------------------------------------------------------------------------------
+
+_LANE_DONE = object()
+
+
+class ThreadedBatchRunner:
+    """The runner of an execution environment: a pool of lane threads, the event loop, the task slots.
+
+    A pool whose threads a batch left running (a task that could not be stopped) is not reused: the next
+    batch gets a new one, so a stuck run takes no lane from it.
+    """
+
+    def __init__(self, loop: EventLoop = event_loop) -> None:
+        self.loop = loop
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool_size = 0
+
+    def pool(self, size: int) -> concurrent.futures.ThreadPoolExecutor:
+        if self._pool is None or self._pool_size < size:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="taskqueue-lane")
+            self._pool_size = size
+        return self._pool
+
+    def abandon_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        self._pool = None
+
+    def start(self, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> ThreadedBatch:
+        return ThreadedBatch(self, lanes, max(1, min(limit, len(lanes))), deadlines)
+
+
+class ThreadedBatch:
+    """One batch's lanes on up to ``limit`` pool threads; the invocation's thread runs the plain tasks and
+    waits for the lanes, then cancels what still runs when no time is left to start a task."""
+
+    def __init__(self, runner: ThreadedBatchRunner, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> None:
+        self.runner = runner
+        self.limit = limit
+        self.deadlines = deadlines
+        self._lanes = list(lanes)
+        self._next_lane = 0
+        self._lock = threading.Lock()
+        self._settled: dict[int, bool] = {}
+        self._running: set[int] = set()
+        self._closed = False
+        self._stopping = False
+        self._async_runs: set[concurrent.futures.Future[Any]] = set()
+        # Plain tasks' calls for the invocation's thread, and the lanes' ends.
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._main_thread = threading.get_ident()
+
+    # -- called from the lanes --------------------------------------------------------------------
+
+    def call_task(self, registered: RegisteredTask, payload: Any, context: TaskContext) -> Any:
+        if registered.is_async:
+            return self._await(registered, payload, context)
+        if registered.threads or threading.get_ident() == self._main_thread:
+            return registered.run(payload, context)
+        # A plain task runs in the invocation's thread, alone, as it always did.
+        call: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:  # checked and queued together: once closed, nothing is served any more
+            if self._stopping or self._closed:
+                raise TaskCancelled(f"task {registered.name!r} not started: the invocation stops starting tasks")
+            self._inbox.put((lambda: registered.run(payload, context), call))
+        return call.result()
+
+    def _await(self, registered: RegisteredTask, payload: Any, context: TaskContext) -> Any:
+        with self._lock:
+            if self._stopping:
+                raise TaskCancelled(f"task {registered.name!r} not started: the invocation stops starting tasks")
+            run = self.runner.loop.submit(registered.coroutine(payload, context))
+            self._async_runs.add(run)
+        try:
+            return run.result()
+        except concurrent.futures.CancelledError:
+            raise TaskCancelled(
+                f"task {registered.name!r} was still running when the invocation had no time left to start a task, "
+                "and was cancelled"
+            ) from None
+        finally:
+            with self._lock:
+                self._async_runs.discard(run)
+
+    def _take_lane(self) -> list[int] | None:
+        with self._lock:
+            if self._closed or self._next_lane >= len(self._lanes):
+                return None
+            lane = self._lanes[self._next_lane]
+            self._next_lane += 1
+            return lane
+
+    def _lane_thread(self, settle: SettleRecord, hold_back_after_failure: bool) -> None:
+        try:
+            while (lane := self._take_lane()) is not None:
+                self._run_lane(lane, settle, hold_back_after_failure)
+        finally:
+            self._inbox.put(_LANE_DONE)
+
+    def _run_lane(self, lane: list[int], settle: SettleRecord, hold_back_after_failure: bool) -> None:
+        def tracked(index: int, held_back: bool) -> bool:
+            with self._lock:
+                if self._closed:
+                    raise _Closed
+                self._running.add(index)
+            return settle(index, held_back)
+
+        with contextlib.suppress(_Closed):
+            for index, failed in run_lane(lane, tracked, hold_back_after_failure):
+                with self._lock:
+                    self._running.discard(index)
+                    if not self._closed:
+                        self._settled[index] = failed
+
+    # -- the invocation's thread ------------------------------------------------------------------
+
+    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> BatchOutcome:
+        threads = min(self.limit, len(self._lanes))
+        pool = self.runner.pool(threads)
+        for _ in range(threads):
+            pool.submit(self._lane_thread, settle, hold_back_after_failure)
+        lanes_left = threads
+        lanes_left = self._serve(lanes_left, self.deadlines.seconds_to_cancel)
+        if lanes_left:
+            with self._lock:
+                self._stopping = True
+                for run in self._async_runs:
+                    run.cancel()
+            lanes_left = self._serve(lanes_left, self.deadlines.seconds_to_answer)
+        return self._close(lanes_left)
+
+    def _serve(self, lanes_left: int, seconds_left: Callable[[], float | None]) -> int:
+        """Run the plain tasks the lanes hand over until every lane thread ends or ``seconds_left`` runs out."""
+        while lanes_left:
+            seconds = seconds_left()
+            if seconds is not None and seconds <= 0:
+                break
+            try:
+                item = self._inbox.get(timeout=seconds)
+            except queue.Empty:
+                break
+            if item is _LANE_DONE:
+                lanes_left -= 1
+                continue
+            call, answer = item
+            if self._stopping:
+                answer.set_exception(TaskCancelled("not started: the invocation stops starting tasks"))
+                continue
+            try:
+                answer.set_result(call())
+            except BaseException as error:  # the lane's path decides what it means, as for any task
+                answer.set_exception(error)
+        return lanes_left
+
+    def _close(self, lanes_left: int) -> BatchOutcome:
+        with self._lock:
+            self._closed = True
+            outcome = BatchOutcome(
+                failed={index for index, failed in self._settled.items() if failed},
+                running=sorted(self._running),
+            )
+            reached = set(self._settled) | self._running
+        outcome.not_started = [index for lane in self._lanes for index in lane if index not in reached]
+        # A plain task handed over after the wait ended would wait forever: refuse what is left.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                item = self._inbox.get_nowait()
+                if item is not _LANE_DONE:
+                    item[1].set_exception(TaskCancelled("not started: the invocation stops starting tasks"))
+        if lanes_left:
+            self.runner.abandon_pool()
+        return outcome
+
+
+class _Closed(Exception):
+    """The batch was answered: a lane stops."""
