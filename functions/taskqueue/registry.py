@@ -10,6 +10,7 @@ from typing import Any
 
 from taskqueue.backoff import Backoff
 from taskqueue.errors import PermanentError, UnknownTask
+from taskqueue.flow_control.spec import FlowLimits, flow_limits
 from taskqueue.limits import SQS_MAX_RECEIVE_COUNT
 
 TaskFunction = Callable[..., Any]
@@ -44,6 +45,8 @@ class RegisteredTask:
     # The task's own retry policy; None takes the queue's (its max receive count, TASKQUEUE_BACKOFF_*).
     max_attempts: int | None = None
     backoff: Backoff | None = None
+    # Its rate limit and concurrency per key, held across every worker (taskqueue.flow_control); None: none.
+    flow: FlowLimits | None = None
 
     def run(self, payload: Any, context: TaskContext) -> Any:
         if self.context_argument == POSITIONAL_CONTEXT:
@@ -123,7 +126,16 @@ class TaskRegistry:
         self._tasks: dict[str, RegisteredTask] = {}
 
     def register(
-        self, name: str, function: TaskFunction, *, max_attempts: int | None = None, backoff: Backoff | None = None
+        self,
+        name: str,
+        function: TaskFunction,
+        *,
+        max_attempts: int | None = None,
+        backoff: Backoff | None = None,
+        rate_limit: str | None = None,
+        burst: int | None = None,
+        key_concurrency: int | None = None,
+        key: Callable[[Any], Any] | None = None,
     ) -> RegisteredTask:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
@@ -137,6 +149,7 @@ class TaskRegistry:
             )
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"task {name!r}: backoff={backoff!r} must be a taskqueue.Backoff")
+        flow = flow_limits(name, rate_limit, burst, key_concurrency, key)
         unrunnable = _unrunnable(function)
         if unrunnable is not None:
             raise TypeError(
@@ -149,7 +162,7 @@ class TaskRegistry:
                 f"task {name!r} is registered twice: by {existing.function.__module__}."
                 f"{existing.function.__qualname__} and by {function.__module__}.{function.__qualname__}"
             )
-        registered = RegisteredTask(name, function, _context_argument(function), max_attempts, backoff)
+        registered = RegisteredTask(name, function, _context_argument(function), max_attempts, backoff, flow)
         self._tasks[name] = registered
         return registered
 
@@ -177,11 +190,23 @@ default_registry = TaskRegistry()
 
 
 def task(
-    name: str | TaskFunction | None = None, *, max_attempts: int | None = None, backoff: Backoff | None = None
+    name: str | TaskFunction | None = None,
+    *,
+    max_attempts: int | None = None,
+    backoff: Backoff | None = None,
+    rate_limit: str | None = None,
+    burst: int | None = None,
+    key_concurrency: int | None = None,
+    key: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name.
 
     ``max_attempts`` and ``backoff`` set the task's own retry policy; unset, the queue's apply.
+
+    Flow limits, held across every worker (they need the module's ``flow_control = true``):
+    ``rate_limit="10/s"`` (or ``/m``, ``/h``) with ``burst=N`` starts at once above it, and
+    ``key_concurrency=N, key=lambda payload: ...``: at most N runs at once per key. A start over a limit is
+    released unrun, with no attempt used, to come back later.
     """
     if callable(name):
         default_registry.register(getattr(name, "__name__", repr(name)), name)
@@ -189,7 +214,14 @@ def task(
 
     def decorator(function: TaskFunction) -> TaskFunction:
         default_registry.register(
-            name if name is not None else function.__name__, function, max_attempts=max_attempts, backoff=backoff
+            name if name is not None else function.__name__,
+            function,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            rate_limit=rate_limit,
+            burst=burst,
+            key_concurrency=key_concurrency,
+            key=key,
         )
         return function
 
