@@ -47,7 +47,7 @@ bench: build ## Benchmarks on the local stack: drain rate, requests per task, la
 
 soak: build ## Reliability soak: 2,000 tasks under injected faults, then the long model-based fault test
 	$(BIN)/python -m taskqueue_local soak --tasks 2000
-	TASKQUEUE_FAULT_MODEL_PROFILE=long $(BIN)/python -m pytest -q -s tests/test_fault_model.py tests/test_sqs_model.py tests/test_operator_model.py
+	TASKQUEUE_FAULT_MODEL_PROFILE=long $(BIN)/python -m pytest -q -s tests/test_fault_model.py tests/test_sqs_model.py tests/test_operator_model.py tests/test_flow_control_model.py
 
 # Two workers, a test file each at a time (its module fixtures, such as the local stack, stay in one):
 # the Terraform applies and the local stack wait on the emulator much of the time (8 min against 13 here).

@@ -147,9 +147,7 @@ def test_a_start_over_the_rate_limit_is_released_unrun_with_no_attempt_used(sqs,
 def test_behind_an_event_source_mapping_the_held_back_start_is_hidden_until_its_token(sqs, queues, state_table):
     registry = TaskRegistry()
     registry.register("charge", lambda payload: None, rate_limit="1/m")
-    worker = limited_worker(
-        sqs, queues, state_table, registry, behind_event_source_mapping=True, queue_url=queues.url
-    )
+    worker = limited_worker(sqs, queues, state_table, registry, behind_event_source_mapping=True, queue_url=queues.url)
     recorder = CallRecorder(sqs)
     event = received_event(sqs, queues, [body("charge", 1), body("charge", 2)])
     worker.handle(event, LambdaContext())
@@ -213,9 +211,7 @@ def test_a_key_function_failing_on_a_payload_dead_letters_it_unrun_with_the_reas
 
 
 @pytest.mark.parametrize("operation", ["UpdateItem", "GetItem", "PutItem"])
-def test_a_failing_limiter_holds_the_start_back_never_runs_it_and_uses_no_attempt(
-    sqs, queues, state_table, operation
-):
+def test_a_failing_limiter_holds_the_start_back_never_runs_it_and_uses_no_attempt(sqs, queues, state_table, operation):
     registry = TaskRegistry()
     ran: list[Any] = []
     registry.register(
