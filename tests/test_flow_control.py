@@ -20,6 +20,7 @@ from taskqueue.flow_control.rate_limit import RateLimiter
 from taskqueue.flow_control.spec import RateLimit, flow_limits
 from taskqueue.metrics import MetricsLine
 from taskqueue.observability import TASKS_HELD_BACK
+from taskqueue.operations.cli import main
 from taskqueue.operations.dlq_message import read_reason
 from taskqueue.registry import TaskRegistry, default_registry
 from taskqueue.worker import Worker
@@ -260,3 +261,31 @@ def test_a_failed_condition_is_not_mistaken_for_a_limiter_failure(state_table):
     FailingCalls(state_table, "GetItem", from_call=1, code="ProvisionedThroughputExceededException")
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
         limiter.take("x", limit)  # ...and a read that fails is the limiter's failure
+
+
+# -- seen from the CLI -------------------------------------------------------------------------------
+
+
+def test_the_limits_command_shows_each_limited_task_its_tokens_and_its_running_leases(state_table, capsys):
+    limiter = RateLimiter(STATE_TABLE, state_table)
+    limit = RateLimit(1, 60, burst=2)
+    assert limiter.take("charge", limit).granted
+    leases = KeyLeases(STATE_TABLE, state_table)
+    assert leases.take("export", "c1", 2, seconds=30) is not None
+    assert leases.take("export", "c1", 2, seconds=30) is not None
+    expired = KeyLeases(STATE_TABLE, state_table, clock=lambda: 0.0)
+    assert expired.take("export", "c2", 1, seconds=30) is not None  # long over: not shown
+
+    assert main(["limits", "--table", STATE_TABLE]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    [rate] = shown["rate_limits"]
+    assert rate["task"] == "charge" and rate["rate_limit"] == "1/m" and rate["burst"] == 2
+    assert 1.9 < rate["tokens"] <= 2.0
+    [running] = shown["running_leases"]
+    assert running["task"] == "export" and running["key"] == "c1" and running["running"] == 2
+    assert 30 < running["longest_lease_ends_in_seconds"] <= 35
+
+
+def test_the_limits_command_without_a_table_says_how_to_get_one(capsys):
+    assert main(["limits"]) == 2
+    assert "TASKQUEUE_FLOW_CONTROL_TABLE" in capsys.readouterr().err

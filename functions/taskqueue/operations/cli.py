@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from taskqueue.operations.arguments import MISSING_REGION, required_queue_url, warn_of_unknown_local_task, with_queue
 from taskqueue.operations.dlq_commands import add_dlq_commands
+from taskqueue.operations.limit_commands import add_limits_command
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
 from taskqueue.operations.schedule_commands import add_due_arguments, add_schedule_commands, enqueued, producer
@@ -114,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_redrive(commands)
     add_dlq_commands(commands)
     add_schedule_commands(commands)
+    add_limits_command(commands)
     return parser
 
 
