@@ -289,3 +289,45 @@ def test_the_limits_command_shows_each_limited_task_its_tokens_and_its_running_l
 def test_the_limits_command_without_a_table_says_how_to_get_one(capsys):
     assert main(["limits"]) == 2
     assert "TASKQUEUE_FLOW_CONTROL_TABLE" in capsys.readouterr().err
+
+
+# -- what it costs -----------------------------------------------------------------------------------
+
+
+def test_the_cost_model_counts_the_requests_the_limiter_sends(sqs, queues, state_table):
+    from bench.cost_model import FLOW_REQUESTS, PRICES, flow_control_per_million
+
+    recorder = CallRecorder(state_table)
+
+    def sent() -> tuple[int, int]:
+        writes = sum(recorder.count(name) for name in ("UpdateItem", "PutItem", "DeleteItem"))
+        reads = recorder.count("GetItem")
+        recorder.calls.clear()
+        return writes, reads
+
+    def expected(path: str) -> tuple[int, int]:
+        return int(FLOW_REQUESTS[path].writes), int(FLOW_REQUESTS[path].consistent_reads)
+
+    clock = FakeClock()
+    limiter = RateLimiter(STATE_TABLE, state_table, clock)
+    limit = RateLimit(10, 1, burst=5)
+    assert limiter.take("t", limit).granted
+    assert sent() == expected("rate_limited_start_idle")
+    assert limiter.take("t", limit).granted
+    assert sent() == expected("rate_limited_start")
+    for _ in range(4):
+        limiter.take("t", limit)
+    sent()
+    assert not limiter.take("t", limit).granted
+    assert sent() == expected("rate_held_back")  # the first in the line to come back
+    assert not limiter.take("t", limit).granted
+    writes, reads = expected("rate_held_back")
+    assert sent() == (writes - 1, reads)  # the next: one write fewer
+    leases = KeyLeases(STATE_TABLE, state_table, clock)
+    lease = leases.take("e", "k", 3, seconds=10)
+    assert lease is not None
+    leases.give_back(lease)
+    assert sent() == expected("key_limited_start")
+    # US$ per million: 1 write, and 2 writes for a key-limited start.
+    assert flow_control_per_million(FLOW_REQUESTS["rate_limited_start"]) == PRICES.dynamodb_per_million_writes
+    assert flow_control_per_million(FLOW_REQUESTS["key_limited_start"]) == 2 * PRICES.dynamodb_per_million_writes
