@@ -14,7 +14,7 @@ LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
 	functions/boto3-bundle/requirements.txt requirements-dev.txt requirements-checkov.txt \
 	tests/fixtures/compiled-requirements.txt
 
-.PHONY: help build test acceptance lint fmt lock clean demo bench soak docs checkov venv upgrade-test
+.PHONY: help build test acceptance lint fmt lock clean demo bench flow soak docs checkov venv upgrade-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ demo: build ## The queue deployed by the module onto a local AWS emulator, runni
 
 bench: build ## Benchmarks on the local stack: drain rate, requests per task, latency, cost; writes bench/results.*
 	$(BIN)/python -m bench.run
+
+flow: build ## Flow control on the local stack, both modes: 500 tasks at 20/s, 3 keys x 2 at once; writes bench/flow_results.json
+	$(BIN)/python -m bench.flow
 
 soak: build ## Reliability soak: 2,000 tasks under injected faults, then the long model-based fault test
 	$(BIN)/python -m taskqueue_local soak --tasks 2000
