@@ -2,7 +2,7 @@
 
 - Rate limit: 500 tasks limited to 20/s (burst 5), 4 concurrent workers. Goals: the most starts in any 1 s
   window <= 20 + burst; throughput >= 90% of the limit; none dead-lettered or lost.
-- Concurrency per key: 3 keys x key_concurrency 2, each run 0.5 s. Goals: never more than 2 running for a
+- Concurrency per key: 3 keys x key_concurrency 2, each run 0.5 s, 8 concurrent workers. Goals: never more than 2 running for a
   key (from the tasks' own start and end times); throughput >= 90% of 3 x 2 slots.
 
 Behind the scheduled consumer (continuous mode, max_concurrency 4) and behind the local event source
@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.drain import WORKER_TIMEOUT, polled
-from bench.flow_tasks import BURST, KEY_CONCURRENCY, KEYED_RUN_SECONDS, RATE_LIMIT
+from bench.flow_tasks import BURST, KEY_CONCURRENCY, KEYED_RUN_SECONDS, RATE_LIMIT, RATE_LIMIT_ENV
 from taskqueue.backoff import Backoff
 from taskqueue.config import ConsumerConfig, WorkerConfig
+from taskqueue.flow_control.spec import parse_rate
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE, Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
@@ -35,12 +36,13 @@ from taskqueue_local.infrastructure.shutdown import exit_on_signals
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORKERS = 4
+# The keyed scenario needs a worker per slot (3 keys x 2) and some to spare, or the workers are its limit.
+KEY_WORKERS = 8
 RATE_TASKS = 500
 KEYS = ("k1", "k2", "k3")
 KEYED_TASKS_PER_KEY = 20
 # Held-back starts come back many times: leave room above the attempts a task gets.
 MAX_RECEIVE_COUNT = 100
-LIMIT_PER_SECOND = int(RATE_LIMIT.split("/")[0])
 
 
 @dataclass
@@ -55,7 +57,6 @@ class FlowResult:
     goal_throughput: float
     most_in_one_second: int = 0  # rate scenario
     most_running_per_key: int = 0  # key scenario
-    held_back_receives: int = 0
 
 
 def _send(deployment: Deployment, bodies: list[dict[str, Any]]) -> None:
@@ -94,8 +95,11 @@ def _most_running(runs: list[dict[str, Any]]) -> int:
     return most
 
 
-def _run(stack: DirectStack, mode: str, scenario: str, zip_path: Path, work: Path, index: int) -> FlowResult:
+def _run(stack: DirectStack, mode: str, scenario: str, rate: str, zip_path: Path, work: Path, index: int) -> FlowResult:
     name = f"flow-{index}"
+    limit = parse_rate("flow_rate_limited", rate, BURST)
+    per_second = limit.limit / limit.period_seconds
+    workers = WORKERS if scenario == "rate" else KEY_WORKERS
     queues = stack.create_queues(name, MAX_RECEIVE_COUNT, visibility_timeout=WORKER_TIMEOUT + 5)
     table = stack.create_idempotency_table(f"{name}-flow")
     attempts = stack.create_idempotency_table(f"{name}-state")
@@ -115,12 +119,12 @@ def _run(stack: DirectStack, mode: str, scenario: str, zip_path: Path, work: Pat
         worker,
         zip_path,
         "taskqueue.worker.handler",
-        {**settings.to_env(), "FLOW_TIMES_FILE": str(times)},
+        {**settings.to_env(), "FLOW_TIMES_FILE": str(times), RATE_LIMIT_ENV: rate},
         WORKER_TIMEOUT,
     )
     deployment = stack.deployment(name, queues, worker, trigger_mode=mode)
     if scenario == "rate":
-        task, total, goal = "flow_rate_limited", RATE_TASKS, 0.9 * LIMIT_PER_SECOND
+        task, total, goal = "flow_rate_limited", RATE_TASKS, 0.9 * per_second
         bodies = [{"task": task, "payload": {"id": n}} for n in range(total)]
     else:
         task, total = "flow_per_key", KEYED_TASKS_PER_KEY * len(KEYS)
@@ -137,7 +141,7 @@ def _run(stack: DirectStack, mode: str, scenario: str, zip_path: Path, work: Pat
         config = ConsumerConfig(
             queue_url=queues.url,
             worker_function=worker,
-            max_concurrency=WORKERS,
+            max_concurrency=workers,
             wait_time_seconds=1,
             mode="continuous",
             worker_timeout_seconds=WORKER_TIMEOUT,
@@ -155,14 +159,14 @@ def _run(stack: DirectStack, mode: str, scenario: str, zip_path: Path, work: Pat
             context.stop()
             thread.join()
     else:
-        with polled(deployment, WORKERS):
+        with polled(deployment, workers):
             while not finished() and time.monotonic() < deadline:
                 time.sleep(0.5)
     runs = _times(times, task)
     starts = sorted(run["start"] for run in runs)
     span = (starts[-1] - starts[0]) if len(starts) > 1 else 0.0
     # Throughput: tasks per second from the first start to the last (plus one run's length for the keyed ones).
-    seconds = span + (KEYED_RUN_SECONDS if scenario == "key" else 1 / LIMIT_PER_SECOND)
+    seconds = span + (KEYED_RUN_SECONDS if scenario == "key" else 1 / per_second)
     return FlowResult(
         mode=mode,
         scenario=scenario,
@@ -177,10 +181,10 @@ def _run(stack: DirectStack, mode: str, scenario: str, zip_path: Path, work: Pat
     )
 
 
-def table(results: list[FlowResult]) -> str:
+def table(results: list[FlowResult], rate: str) -> str:
     lines = [
-        f"flow control: {RATE_TASKS} tasks at {RATE_LIMIT} burst {BURST}; {len(KEYS)} keys x key_concurrency "
-        f"{KEY_CONCURRENCY} ({KEYED_RUN_SECONDS} s runs); {WORKERS} concurrent workers",
+        f"flow control: {RATE_TASKS} tasks at {rate} burst {BURST} ({WORKERS} workers); {len(KEYS)} keys x "
+        f"key_concurrency {KEY_CONCURRENCY}, {KEYED_RUN_SECONDS} s runs ({KEY_WORKERS} workers)",
         f"{'mode':<22} {'scenario':<6} {'ran':>9} {'DLQ':>4} {'tasks/s':>8} {'goal':>6} {'max/1s':>7} {'max/key':>8}",
     ]
     for r in results:
@@ -195,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.flow", description=__doc__)
     parser.add_argument("--modes", default=f"{SCHEDULE},{EVENT_SOURCE_MAPPING}")
     parser.add_argument("--scenarios", default="rate,key")
+    parser.add_argument("--rate", default=RATE_LIMIT, help="the rate-limited task's limit (default: 20/s)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args(argv)
     results: list[FlowResult] = []
@@ -206,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             for mode in args.modes.split(","):
                 for scenario in args.scenarios.split(","):
                     index += 1
-                    result = _run(stack, mode, scenario, zip_path, work, index)
+                    result = _run(stack, mode, scenario, args.rate, zip_path, work, index)
                     print(f"  {mode} {scenario}: {asdict(result)}", flush=True)
                     results.append(result)
-    print(table(results))
+    print(table(results, args.rate))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "flow_results.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return 0

@@ -331,3 +331,18 @@ def test_the_cost_model_counts_the_requests_the_limiter_sends(sqs, queues, state
     # US$ per million: 1 write, and 2 writes for a key-limited start.
     assert flow_control_per_million(FLOW_REQUESTS["rate_limited_start"]) == PRICES.dynamodb_per_million_writes
     assert flow_control_per_million(FLOW_REQUESTS["key_limited_start"]) == 2 * PRICES.dynamodb_per_million_writes
+
+
+def test_make_flow_reads_the_rate_and_the_runs_per_key_from_the_tasks_own_times():
+    from bench.flow import _most_in_window, _most_running
+
+    assert _most_in_window([0.0, 0.5, 0.99, 1.0, 1.5]) == 3  # [0, 1) holds three; 1.0 starts the next window
+    assert _most_in_window([]) == 0
+    runs = [
+        {"key": "a", "start": 0.0, "end": 1.0},
+        {"key": "a", "start": 0.5, "end": 1.5},
+        {"key": "a", "start": 1.0, "end": 2.0},  # starts as the first ends: two at once, not three
+        {"key": "b", "start": 0.2, "end": 0.4},
+    ]
+    assert _most_running(runs) == 2
+    assert _most_running([*runs, {"key": "a", "start": 0.9, "end": 1.1}]) == 3

@@ -10,7 +10,9 @@ from typing import Any
 
 from taskqueue import task
 
-RATE_LIMIT = "20/s"
+# `python -m bench.flow --rate` sets it for the worker it deploys.
+RATE_LIMIT_ENV = "FLOW_RATE_LIMIT"
+RATE_LIMIT = os.environ.get(RATE_LIMIT_ENV, "20/s")
 BURST = 5
 KEY_CONCURRENCY = 2
 KEYED_RUN_SECONDS = 0.5
