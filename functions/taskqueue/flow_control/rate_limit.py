@@ -86,9 +86,10 @@ class RateLimiter:
     def take(self, task: str, limit: RateLimit) -> Take:
         """One start of ``task`` under ``limit``, now: granted, or when to look again. Raises what DynamoDB
         raises but a failed condition (the caller takes that as "not now")."""
-        now = int(self.clock() * MICROS)
-        busy_first = self._last_tat.get(task, 0) >= now
+        busy_first = self._last_tat.get(task, 0) >= int(self.clock() * MICROS)
         for _ in range(MAX_ROUNDS):
+            # The time of each round, not of the first: a grant's time is as near to its start as it can be.
+            now = int(self.clock() * MICROS)
             if busy_first and self._take_busy(task, limit, now):
                 return Take(True)
             tat = self._read_tat(task)
