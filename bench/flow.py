@@ -95,7 +95,16 @@ def _most_running(runs: list[dict[str, Any]]) -> int:
     return most
 
 
-def _run(stack: DirectStack, mode: str, scenario: str, rate: str, zip_path: Path, work: Path, index: int) -> FlowResult:
+def _run(
+    stack: DirectStack,
+    mode: str,
+    scenario: str,
+    rate: str,
+    zip_path: Path,
+    work: Path,
+    index: int,
+    track_attempts: bool = True,
+) -> FlowResult:
     name = f"flow-{index}"
     limit = parse_rate("flow_rate_limited", rate, BURST)
     per_second = limit.limit / limit.period_seconds
