@@ -103,7 +103,6 @@ def _run(
     zip_path: Path,
     work: Path,
     index: int,
-    track_attempts: bool = True,
 ) -> FlowResult:
     name = f"flow-{index}"
     limit = parse_rate("flow_rate_limited", rate, BURST)
@@ -111,7 +110,7 @@ def _run(
     workers = WORKERS if scenario == "rate" else KEY_WORKERS
     queues = stack.create_queues(name, MAX_RECEIVE_COUNT, visibility_timeout=WORKER_TIMEOUT + 5)
     table = stack.create_idempotency_table(f"{name}-flow")
-    attempts = stack.create_idempotency_table(f"{name}-state") if track_attempts else None
+    attempts = stack.create_idempotency_table(f"{name}-state")
     times = work / f"{name}.times"
     settings = WorkerConfig(
         dlq_url=queues.dlq_url,
@@ -211,11 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=f"{SCHEDULE},{EVENT_SOURCE_MAPPING}")
     parser.add_argument("--scenarios", default="rate,key")
     parser.add_argument("--rate", default=RATE_LIMIT, help="the rate-limited task's limit (default: 20/s)")
-    parser.add_argument(
-        "--no-attempts-table",
-        action="store_true",
-        help="no write-ahead between a start's grant and its run (the jitter it adds to the start times)",
-    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args(argv)
     results: list[FlowResult] = []
@@ -227,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             for mode in args.modes.split(","):
                 for scenario in args.scenarios.split(","):
                     index += 1
-                    result = _run(stack, mode, scenario, args.rate, zip_path, work, index, not args.no_attempts_table)
+                    result = _run(stack, mode, scenario, args.rate, zip_path, work, index)
                     print(f"  {mode} {scenario}: {asdict(result)}", flush=True)
                     results.append(result)
     print(table(results, args.rate))

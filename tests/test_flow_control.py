@@ -238,8 +238,8 @@ def test_a_worker_whose_task_declares_a_limit_without_the_table_cannot_start(mon
     registry = TaskRegistry()
     registry.register("charge", lambda payload: None, rate_limit="10/s", burst=5)
     with pytest.raises(FlowControlNotConfigured, match=r"'charge' \(rate_limit='10/s burst 5'\).*flow_control = true"):
-        check_configured(registry.tasks(), None)
-    check_configured(registry.tasks(), STATE_TABLE)
+        check_configured(registry.tasks(), None, STATE_TABLE)
+    check_configured(registry.tasks(), STATE_TABLE, STATE_TABLE)
 
     monkeypatch.setenv("TASKQUEUE_DLQ_URL", queues.dlq_url)
     monkeypatch.setattr(worker_module, "import_task_modules", lambda *args: None)
@@ -346,3 +346,13 @@ def test_make_flow_reads_the_rate_and_the_runs_per_key_from_the_tasks_own_times(
     ]
     assert _most_running(runs) == 2
     assert _most_running([*runs, {"key": "a", "start": 0.9, "end": 1.1}]) == 3
+
+
+def test_a_limit_without_the_attempts_table_fails_the_start_as_held_back_starts_would_use_up_attempts():
+    """Without the attempts table a receive is an attempt: held-back starts would be dead-lettered as
+    retries_exhausted after max_attempts releases (make flow saw 31 of 500 so)."""
+    registry = TaskRegistry()
+    registry.register("charge", lambda payload: None, rate_limit="10/s")
+    with pytest.raises(FlowControlNotConfigured, match=r"'charge'.*TASKQUEUE_ATTEMPTS_TABLE.*track_attempts"):
+        check_configured(registry.tasks(), STATE_TABLE, attempts_table=None)
+    check_configured(registry.tasks(), STATE_TABLE, attempts_table=STATE_TABLE)

@@ -71,7 +71,7 @@ def _worker() -> Worker:
 
             idempotency = IdempotentRunner(config.idempotency_table, config.idempotency_ttl_seconds)
         ledger = AttemptLedger(config.attempts_table) if config.attempts_table else None
-        check_configured(default_registry.tasks(), config.flow_control_table)
+        check_configured(default_registry.tasks(), config.flow_control_table, config.attempts_table)
         flow = FlowGate(config.flow_control_table) if config.flow_control_table else None
     except Exception as error:
         raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error

@@ -39,15 +39,23 @@ class FlowControlNotConfigured(ValueError):
     """A task declares a limit and the worker has no flow-control table."""
 
 
-def check_configured(tasks: Iterable[RegisteredTask], table: str | None) -> None:
-    """Fail the worker's start when a task declares a limit and no table is configured: it would run unlimited."""
-    if table:
-        return
+def check_configured(tasks: Iterable[RegisteredTask], table: str | None, attempts_table: str | None) -> None:
+    """Fail the worker's start when a task declares a limit and the worker cannot hold it: no flow-control
+    table (the task would run unlimited), or no attempts table (a receive would then be an attempt, and
+    starts held back by a limit would use up the task's attempts and be dead-lettered unrun)."""
     limited = [f"{each.name!r} ({each.flow.describe()})" for each in tasks if each.flow is not None]
-    if limited:
+    if not limited:
+        return
+    if not table:
         raise FlowControlNotConfigured(
             f"task {', '.join(limited)} declares a flow limit, and {TABLE_ENV} is not set: set the Terraform "
             "module's flow_control = true (it creates the table and sets the variable), or remove the limit"
+        )
+    if not attempts_table:
+        raise FlowControlNotConfigured(
+            f"task {', '.join(limited)} declares a flow limit, and TASKQUEUE_ATTEMPTS_TABLE is not set: without "
+            "it a receive is an attempt, and starts held back by the limit would use up the task's attempts. Keep "
+            "the module's track_attempts = true (the default)"
         )
 
 
