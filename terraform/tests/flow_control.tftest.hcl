@@ -1,0 +1,81 @@
+# Flow control: the table of rate buckets and key leases, created only with flow_control = true, and the
+# worker's access to it, scoped to it.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "orders"
+  consumer_package = { filename = "tests/fixtures/placeholder.zip" }
+  worker_package   = { filename = "tests/fixtures/placeholder.zip" }
+}
+
+run "off_by_default" {
+  assert {
+    condition = alltrue([
+      length(aws_dynamodb_table.flow_control) == 0,
+      output.flow_control_table_name == null,
+      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_FLOW_CONTROL_TABLE"),
+      !strcontains(aws_iam_role_policy.worker[0].policy, "FlowControl"),
+    ])
+    error_message = "Without flow_control: no table, no variable, no permission."
+  }
+}
+
+run "on" {
+  variables {
+    flow_control = true
+  }
+
+  assert {
+    condition = alltrue([
+      aws_dynamodb_table.flow_control[0].name == "orders-flow-control",
+      aws_dynamodb_table.flow_control[0].hash_key == "id",
+      aws_dynamodb_table.flow_control[0].billing_mode == "PAY_PER_REQUEST",
+      aws_dynamodb_table.flow_control[0].ttl[0].attribute_name == "expiration",
+      aws_dynamodb_table.flow_control[0].ttl[0].enabled,
+      aws_dynamodb_table.flow_control[0].server_side_encryption[0].enabled,
+      output.flow_control_table_name == aws_dynamodb_table.flow_control[0].name,
+    ])
+    error_message = "flow_control creates an on-demand table keyed by id, its items expiring through expiration."
+  }
+
+  assert {
+    condition     = aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_FLOW_CONTROL_TABLE"] == aws_dynamodb_table.flow_control[0].name
+    error_message = "The worker is told the table."
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+      Sid      = "FlowControl"
+      Effect   = "Allow"
+      Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+      Resource = aws_dynamodb_table.flow_control[0].arn
+    })
+    error_message = "The worker may read, update, put and delete items of that table only (no scan: the CLI's)."
+  }
+}
+
+run "named" {
+  variables {
+    flow_control            = true
+    flow_control_table_name = "shared-limits"
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.flow_control[0].name == "shared-limits"
+    error_message = "flow_control_table_name names the table."
+  }
+}
+
+run "needs_track_attempts" {
+  command = plan
+
+  variables {
+    flow_control   = true
+    track_attempts = false
+  }
+
+  expect_failures = [terraform_data.worker_settings]
+}
