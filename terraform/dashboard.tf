@@ -41,7 +41,7 @@ locals {
       },
     ],
     # Per task name: a SEARCH over the `task` dimension finds each task's series once it is emitted.
-    [for metric in [["TasksSucceeded", "Succeeded by task"], ["TasksRetried", "Retried by task"], ["TasksDeadLettered", "Dead-lettered by task"]] : {
+    [for metric in [["TasksSucceeded", "Succeeded by task"], ["TasksRetried", "Retried by task"], ["TasksDeadLettered", "Dead-lettered by task"], ["TasksHeldBack", "Held back by a flow limit, by task"]] : {
       title = metric[1]
       stat  = "Sum"
       metrics = [[{
