@@ -57,6 +57,18 @@ run "on" {
   }
 }
 
+run "dashboard" {
+  variables {
+    flow_control     = true
+    create_dashboard = true
+  }
+
+  assert {
+    condition     = contains([for widget in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : widget.properties.title], "Held back by a flow limit, by task")
+    error_message = "With flow control the dashboard shows the starts held back, per task."
+  }
+}
+
 run "named" {
   variables {
     flow_control            = true
