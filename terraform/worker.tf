@@ -22,6 +22,7 @@ locals {
     TASKQUEUE_IDEMPOTENCY_TABLE       = { set = var.create_idempotency_table, value = local.created_table_name }
     TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = { set = var.create_idempotency_table, value = tostring(var.idempotency_ttl_seconds) }
     TASKQUEUE_ATTEMPTS_TABLE          = { set = var.track_attempts, value = local.created_table_name }
+    TASKQUEUE_FLOW_CONTROL_TABLE      = { set = local.flow_control, value = one(aws_dynamodb_table.flow_control[*].name) }
     # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
     TASKQUEUE_APPLY_BACKOFF = { set = local.trigger.worker_polls_queue, value = "true" }
     TASKQUEUE_QUEUE_URL     = { set = local.trigger.worker_polls_queue, value = one(aws_sqs_queue.this[*].url) }
@@ -53,6 +54,11 @@ resource "terraform_data" "worker_settings" {
     precondition {
       condition     = var.max_attempts == null || try(var.max_attempts <= var.max_receive_count, false)
       error_message = "max_attempts (${coalesce(var.max_attempts, 0)}) must not exceed max_receive_count (${var.max_receive_count}): SQS would move a message to the dead-letter queue before its last attempt. Raise max_receive_count or lower max_attempts."
+    }
+    precondition {
+      # Without the attempts table a receive is an attempt: starts held back by a limit would use them up.
+      condition     = !var.flow_control || var.track_attempts
+      error_message = "flow_control needs track_attempts = true: without the attempts table a receive is an attempt, and starts held back by a flow limit would use up the tasks' attempts."
     }
     precondition {
       condition     = var.backoff_base_seconds <= var.backoff_max_seconds

@@ -16,8 +16,8 @@ run "off_by_default" {
     condition = alltrue([
       length(aws_dynamodb_table.flow_control) == 0,
       output.flow_control_table_name == null,
-      !contains(keys(aws_lambda_function.worker[0].environment[0].variables), "TASKQUEUE_FLOW_CONTROL_TABLE"),
-      !strcontains(aws_iam_role_policy.worker[0].policy, "FlowControl"),
+      !contains(keys(module.worker[0].function.environment[0].variables), "TASKQUEUE_FLOW_CONTROL_TABLE"),
+      !strcontains(module.worker[0].role_policy.policy, "FlowControl"),
     ])
     error_message = "Without flow_control: no table, no variable, no permission."
   }
@@ -42,12 +42,12 @@ run "on" {
   }
 
   assert {
-    condition     = aws_lambda_function.worker[0].environment[0].variables["TASKQUEUE_FLOW_CONTROL_TABLE"] == aws_dynamodb_table.flow_control[0].name
+    condition     = module.worker[0].function.environment[0].variables["TASKQUEUE_FLOW_CONTROL_TABLE"] == aws_dynamodb_table.flow_control[0].name
     error_message = "The worker is told the table."
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.worker[0].policy).Statement, {
+    condition = contains(jsondecode(module.worker[0].role_policy.policy).Statement, {
       Sid      = "FlowControl"
       Effect   = "Allow"
       Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
