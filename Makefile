@@ -14,7 +14,7 @@ LOCKS := functions/consumer/requirements.txt functions/worker/requirements.txt \
 	functions/boto3-bundle/requirements.txt requirements-dev.txt requirements-checkov.txt \
 	tests/fixtures/compiled-requirements.txt
 
-.PHONY: help build test acceptance lint fmt lock clean demo bench soak docs checkov venv upgrade-test
+.PHONY: help build test acceptance lint fmt lock clean demo bench flow soak docs checkov venv upgrade-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -45,9 +45,12 @@ demo: build ## The queue deployed by the module onto a local AWS emulator, runni
 bench: build ## Benchmarks on the local stack: drain rate, requests per task, latency, cost; writes bench/results.*
 	$(BIN)/python -m bench.run
 
+flow: build ## Flow control on the local stack, both modes: 500 tasks at 20/s, 3 keys x 2 at once; writes bench/flow_results.json
+	$(BIN)/python -m bench.flow
+
 soak: build ## Reliability soak: 2,000 tasks under injected faults, then the long model-based fault test
 	$(BIN)/python -m taskqueue_local soak --tasks 2000
-	TASKQUEUE_FAULT_MODEL_PROFILE=long $(BIN)/python -m pytest -q -s tests/test_fault_model.py tests/test_sqs_model.py tests/test_operator_model.py tests/test_schedule_model.py
+	TASKQUEUE_FAULT_MODEL_PROFILE=long $(BIN)/python -m pytest -q -s tests/test_fault_model.py tests/test_sqs_model.py tests/test_operator_model.py tests/test_schedule_model.py tests/test_flow_control_model.py
 
 # Two workers, a test file each at a time (its module fixtures, such as the local stack, stay in one):
 # the Terraform applies and the local stack wait on the emulator much of the time (8 min against 13 here).

@@ -29,6 +29,11 @@ class Prices:
     custom_metric_per_month: float  # first 10,000 metrics; EMF metrics are custom metrics
     eventbridge_scheduled_rule_per_million: float  # scheduled rules' events are AWS events: free
     scheduler_per_million_invocations: float  # EventBridge Scheduler: tasks due beyond SQS's 900 s
+    # DynamoDB on demand (aws.amazon.com/dynamodb/pricing/on-demand): the flow-control table's items are
+    # under 1 KB, so a write is one write request unit (a failed conditional write too) and a consistent
+    # read one read request unit.
+    dynamodb_per_million_writes: float
+    dynamodb_per_million_reads: float
 
 
 PRICES = Prices(
@@ -42,6 +47,8 @@ PRICES = Prices(
     custom_metric_per_month=0.30,
     eventbridge_scheduled_rule_per_million=0.0,
     scheduler_per_million_invocations=1.00,
+    dynamodb_per_million_writes=0.625,
+    dynamodb_per_million_reads=0.125,
 )
 
 # Lambda's own lines per invocation in the JSON log format (the module's default, with the system log
@@ -132,6 +139,36 @@ def per_month_idle(usage: IdleUsage, prices: Prices = PRICES) -> dict[str, float
 def metrics_per_month(series: int, prices: Prices = PRICES) -> float:
     """US$ a month for the metric series a busy month publishes (each a custom metric)."""
     return series * prices.custom_metric_per_month
+
+
+@dataclass(frozen=True)
+class FlowRequests:
+    """The flow-control table's requests for one start of a limited task (taskqueue.flow_control)."""
+
+    writes: float
+    consistent_reads: float
+
+
+# One start, by path, counted from the code (tests/test_flow_control.py holds these to what it sends):
+FLOW_REQUESTS = {
+    # a rate-limited start while the bucket is busy: one conditional UpdateItem
+    "rate_limited_start": FlowRequests(writes=1, consistent_reads=0),
+    # a rate-limited start on an idle bucket: a read tells it is idle, then one write
+    "rate_limited_start_idle": FlowRequests(writes=1, consistent_reads=1),
+    # a start held back by the rate: the failed take, the read, and its place in the line to come back (the
+    # first of a line: a failed write finds it empty, a second starts it; later ones: one write)
+    "rate_held_back": FlowRequests(writes=3, consistent_reads=1),
+    # a start under key_concurrency with a slot free at the first try: its PutItem, then its DeleteItem
+    "key_limited_start": FlowRequests(writes=2, consistent_reads=0),
+}
+
+
+def flow_control_per_million(requests: FlowRequests, prices: Prices = PRICES) -> float:
+    """US$ per million starts that make ``requests`` each."""
+    return (
+        requests.writes * prices.dynamodb_per_million_writes
+        + requests.consistent_reads * prices.dynamodb_per_million_reads
+    )
 
 
 def prices_as_dict(prices: Prices = PRICES) -> dict[str, Any]:

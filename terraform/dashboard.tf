@@ -50,6 +50,16 @@ locals {
         label      = ""
       }]]
     }],
+    # With flow control: the starts each task's limits held back (released unrun, no attempt used).
+    local.flow_control ? [for metric in [["TasksHeldBack", "Held back by a flow limit, by task"]] : {
+      title = metric[1]
+      stat  = "Sum"
+      metrics = [[{
+        id         = "tasks"
+        expression = "SEARCH('{\"${var.metrics_namespace}\",service,task} MetricName=\"${metric[0]}\" service=\"${var.name}\"', 'Sum', ${local.dashboard_period})"
+        label      = ""
+      }]]
+    }] : [],
     [
       {
         title = "Task duration (ms)"

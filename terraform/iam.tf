@@ -175,6 +175,13 @@ locals {
         Action   = var.create_idempotency_table ? ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         Resource = local.table_arn
       }] : [],
+      # Flow control: rate buckets are read and updated, key leases put and deleted; no scan (the CLI's).
+      local.flow_control ? [{
+        Sid      = "FlowControl"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+        Resource = one(aws_dynamodb_table.flow_control[*].arn)
+      }] : [],
       # DynamoDB uses the table's key on the caller's behalf, with the table's name as encryption context.
       local.create_table && var.idempotency_table_kms_key_arn != null ? [{
         Sid      = "IdempotencyTableKey"
@@ -183,7 +190,7 @@ locals {
         Resource = var.idempotency_table_kms_key_arn
         Condition = { StringEquals = {
           "kms:ViaService"                               = "dynamodb.${coalesce(local.region, "unknown")}.amazonaws.com"
-          "kms:EncryptionContext:aws:dynamodb:tableName" = [local.table_name]
+          "kms:EncryptionContext:aws:dynamodb:tableName" = concat([local.table_name], local.flow_control ? [local.flow_control_table_name] : [])
         } }
       }] : [],
     )

@@ -274,3 +274,13 @@ output "dashboard_arn" {
   description = "ARN of the CloudWatch dashboard (null without `create_dashboard`)."
   value       = one(aws_cloudwatch_dashboard.this[*].dashboard_arn)
 }
+
+output "flow_control_table_name" {
+  description = "Name of the flow-control table (rate buckets, key leases; null unless flow_control): `python -m taskqueue limits --table` reads it, or $TASKQUEUE_FLOW_CONTROL_TABLE."
+  value       = one(aws_dynamodb_table.flow_control[*].name)
+}
+
+output "flow_control_table_arn" {
+  description = "ARN of the flow-control table (null unless flow_control)."
+  value       = one(aws_dynamodb_table.flow_control[*].arn)
+}

@@ -893,6 +893,24 @@ variable "track_attempts" {
   nullable    = false
 }
 
+variable "flow_control" {
+  description = "Whether tasks may declare flow limits, `@task(rate_limit=\"10/s\", burst=5)` and `@task(key_concurrency=2, key=...)`, held across every worker: creates a DynamoDB table for them (`TASKQUEUE_FLOW_CONTROL_TABLE`, encrypted with `idempotency_table_kms_key_arn` when set). Needs `track_attempts` (a start held back by a limit must not use an attempt). A worker whose task declares a limit without it refuses to start. One to three DynamoDB requests per limited start (docs/flow-control.md)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "flow_control_table_name" {
+  description = "Name of the flow-control table. Defaults to `<name>-flow-control`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.flow_control_table_name == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.flow_control_table_name))
+    error_message = "flow_control_table_name must be 3 to 255 letters, digits, underscores, hyphens or dots."
+  }
+}
+
 variable "idempotency_table_name" {
   description = "Name of the DynamoDB table (idempotency records and attempt counts). Defaults to `<name>-idempotency`."
   type        = string

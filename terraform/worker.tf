@@ -22,6 +22,7 @@ locals {
     TASKQUEUE_IDEMPOTENCY_TABLE       = { set = var.create_idempotency_table, value = local.created_table_name }
     TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = { set = var.create_idempotency_table, value = tostring(var.idempotency_ttl_seconds) }
     TASKQUEUE_ATTEMPTS_TABLE          = { set = var.track_attempts, value = local.created_table_name }
+    TASKQUEUE_FLOW_CONTROL_TABLE      = { set = local.flow_control, value = one(aws_dynamodb_table.flow_control[*].name) }
     # How many async def or threads=True tasks of a batch run at once (docs/concurrency.md).
     TASKQUEUE_TASK_CONCURRENCY = { set = true, value = tostring(local.worker_task_concurrency) }
     # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
@@ -62,6 +63,11 @@ resource "terraform_data" "worker_settings" {
       # More could never run: a batch holds no more tasks than its size.
       condition     = var.worker_task_concurrency == null || try(var.worker_task_concurrency <= local.trigger.worker_batch_size, false)
       error_message = "worker_task_concurrency (${coalesce(var.worker_task_concurrency, 0)}) exceeds the batch size (${local.trigger.worker_batch_size}, ${local.trigger.worker_batch_size_input}): a batch never holds that many tasks. Lower it, or leave it unset to run the whole batch at once."
+    }
+    precondition {
+      # Without the attempts table a receive is an attempt: starts held back by a limit would use them up.
+      condition     = !var.flow_control || var.track_attempts
+      error_message = "flow_control needs track_attempts = true: without the attempts table a receive is an attempt, and starts held back by a flow limit would use up the tasks' attempts."
     }
     precondition {
       condition     = var.backoff_base_seconds <= var.backoff_max_seconds

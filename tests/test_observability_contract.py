@@ -103,6 +103,7 @@ def test_the_dashboard_shows_the_workers_task_metrics():
         observability.TASKS_DEAD_LETTERED,
         observability.TASK_DURATION,
         observability.TASK_QUEUE_TIME,
+        observability.TASKS_HELD_BACK,
     }
     assert wanted <= used, f"the dashboard does not show {sorted(wanted - used)}"
 

@@ -33,6 +33,10 @@ MAX_RECEIVERS = 10
 DEFAULT_WAIT_TIME_SECONDS = {"drain": 1, "continuous": SQS_MAX_WAIT_TIME_SECONDS}
 
 
+# The flow-control table (taskqueue.flow_control): the module sets it when flow_control = true.
+FLOW_CONTROL_TABLE_ENV = "TASKQUEUE_FLOW_CONTROL_TABLE"
+
+
 class ConfigError(ValueError):
     """An environment variable is missing or has an invalid value."""
 
@@ -247,6 +251,9 @@ class WorkerConfig:
     # How many tasks of a batch may run at once when they can (async def, threads=True); None: the batch's
     # size, at most WORKER_MAX_TASK_CONCURRENCY.
     task_concurrency: int | None = None
+    # The DynamoDB table of rate buckets and key leases (taskqueue.flow_control): set by the module's
+    # flow_control = true; a task declaring a limit without it fails the worker's start.
+    flow_control_table: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -282,6 +289,7 @@ class WorkerConfig:
             backoff=backoff_from_env(env),
             priorities=priorities_from_env(env, queue_url),
             task_concurrency=_optional_int(env, "TASKQUEUE_TASK_CONCURRENCY", 1, WORKER_MAX_TASK_CONCURRENCY),
+            flow_control_table=_raw(env, FLOW_CONTROL_TABLE_ENV),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -298,6 +306,7 @@ class WorkerConfig:
             "TASKQUEUE_TASKS": ",".join(self.task_modules) or None,
             "TASKQUEUE_IDEMPOTENCY_TABLE": self.idempotency_table,
             "TASKQUEUE_ATTEMPTS_TABLE": self.attempts_table,
+            FLOW_CONTROL_TABLE_ENV: self.flow_control_table,
             "TASKQUEUE_QUEUE_URL": self.queue_url,
             "TASKQUEUE_MAX_RECEIVE_COUNT": None if self.max_receive_count is None else str(self.max_receive_count),
             "TASKQUEUE_MAX_ATTEMPTS": None if self.max_attempts is None else str(self.max_attempts),

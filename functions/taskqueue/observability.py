@@ -19,6 +19,8 @@ TASKS_DEAD_LETTERED: Final = "TasksDeadLettered"
 # Values (milliseconds) per task run; written by the worker.
 TASK_DURATION: Final = "TaskDuration"
 TASK_QUEUE_TIME: Final = "TaskQueueTime"
+# Starts held back by a task's rate limit or key concurrency (released unrun, no attempt used); per task.
+TASKS_HELD_BACK: Final = "TasksHeldBack"
 # The worker's configuration or task package fails to load (alarm `worker_cannot_start`).
 WORKER_START_FAILED: Final = "WorkerStartFailed"
 
@@ -38,6 +40,7 @@ WORKER_METRICS: Final = (
     TASKS_DEAD_LETTERED,
     TASK_DURATION,
     TASK_QUEUE_TIME,
+    TASKS_HELD_BACK,
     WORKER_START_FAILED,
 )
 CONSUMER_METRICS: Final = (

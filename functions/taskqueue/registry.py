@@ -10,6 +10,7 @@ from typing import Any
 
 from taskqueue.backoff import Backoff
 from taskqueue.errors import PermanentError, UnknownTask
+from taskqueue.flow_control.spec import FlowLimits, flow_limits
 from taskqueue.limits import SQS_MAX_RECEIVE_COUNT
 
 TaskFunction = Callable[..., Any]
@@ -50,6 +51,8 @@ class RegisteredTask:
     threads: bool = False
     # At most this many runs of this task at once in one worker (None: the worker's limit alone).
     concurrency: int | None = None
+    # Its rate limit and concurrency per key, held across every worker (taskqueue.flow_control); None: none.
+    flow: FlowLimits | None = None
 
     @property
     def runs_concurrently(self) -> bool:
@@ -165,6 +168,10 @@ class TaskRegistry:
         backoff: Backoff | None = None,
         concurrency: int | None = None,
         threads: bool = False,
+        rate_limit: str | None = None,
+        burst: int | None = None,
+        key_concurrency: int | None = None,
+        key: Callable[[Any], Any] | None = None,
     ) -> RegisteredTask:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
@@ -184,6 +191,7 @@ class TaskRegistry:
             raise ValueError(f"task {name!r}: concurrency={concurrency!r} must be a whole number, 1 or more")
         if not isinstance(threads, bool):
             raise ValueError(f"task {name!r}: threads={threads!r} must be True or False")
+        flow = flow_limits(name, rate_limit, burst, key_concurrency, key)
         unrunnable = _unrunnable(function)
         if unrunnable is not None:
             raise TypeError(
@@ -203,7 +211,7 @@ class TaskRegistry:
                 f"{existing.function.__qualname__} and by {function.__module__}.{function.__qualname__}"
             )
         registered = RegisteredTask(
-            name, function, _context_argument(function), max_attempts, backoff, is_async, threads, concurrency
+            name, function, _context_argument(function), max_attempts, backoff, is_async, threads, concurrency, flow
         )
         self._tasks[name] = registered
         return registered
@@ -245,6 +253,10 @@ def task(
     backoff: Backoff | None = None,
     concurrency: int | None = None,
     threads: bool = False,
+    rate_limit: str | None = None,
+    burst: int | None = None,
+    key_concurrency: int | None = None,
+    key: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name.
 
@@ -253,6 +265,11 @@ def task(
     function runs alone, in order, unless ``threads=True`` lets it run in the worker's thread pool (for
     thread-safe code). ``concurrency`` caps how many runs of this task go at once in one worker.
     See docs/concurrency.md.
+
+    Flow limits, held across every worker (they need the module's ``flow_control = true``):
+    ``rate_limit="10/s"`` (or ``/m``, ``/h``) with ``burst=N`` starts at once above it, and
+    ``key_concurrency=N, key=lambda payload: ...``: at most N runs at once per key. A start over a limit is
+    released unrun, with no attempt used, to come back later.
     """
     if callable(name):
         default_registry.register(getattr(name, "__name__", repr(name)), name)
@@ -266,6 +283,10 @@ def task(
             backoff=backoff,
             concurrency=concurrency,
             threads=threads,
+            rate_limit=rate_limit,
+            burst=burst,
+            key_concurrency=key_concurrency,
+            key=key,
         )
         return function
 

@@ -27,6 +27,7 @@ from taskqueue.batch.loop import WORKER_CANNOT_START_MESSAGE, Worker
 from taskqueue.batch.release import NotRun, OutOfTime
 from taskqueue.config import ConfigError, WorkerConfig
 from taskqueue.errors import WorkerCannotStart
+from taskqueue.flow_control.gate import FlowGate, check_configured
 from taskqueue.metrics import MetricsLine
 from taskqueue.observability import ERROR, TASKS, WORKER_START_FAILED
 from taskqueue.registry import TaskRegistry, default_registry, import_task_modules
@@ -84,10 +85,12 @@ def _worker() -> Worker:
             if config.attempts_table
             else None
         )
+        check_configured(default_registry.tasks(), config.flow_control_table, config.attempts_table)
+        flow = FlowGate(config.flow_control_table) if config.flow_control_table else None
     except Exception as error:
         raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error
     log.logger.debug(WORKER_STARTED_MESSAGE, extra={TASKS: default_registry.names()})
-    return Worker(config, sqs, default_registry, idempotency, ledger)
+    return Worker(config, sqs, default_registry, idempotency, ledger, flow=flow)
 
 
 def _worker_that_cannot_start(failure: WorkerCannotStart, metrics: MetricsLine) -> Worker:

@@ -41,6 +41,7 @@ from taskqueue.registry import RegisteredTask, TaskContext
 from taskqueue.sqs_event import message_group_id, receive_count
 
 if TYPE_CHECKING:
+    from taskqueue.flow_control.gate import FlowGate
     from taskqueue.idempotency import IdempotentRunner
 
 
@@ -62,6 +63,8 @@ class Attempts:
     idempotency: IdempotentRunner | None
     ledger: AttemptLedger | None
     rng: Callable[[], float]
+    # Rate limits and concurrency per key (taskqueue.flow_control); None: no task declares one.
+    flow: FlowGate | None = None
 
     def attempt(
         self,
@@ -77,6 +80,14 @@ class Attempts:
         queued_ms = queued_millis(raw)
         if self.config.log_payload:
             log.logger.info("starting task", extra={**keys, PAYLOAD: message.payload})
+        # Before the run is written ahead: a start over a flow limit is released unrun, no attempt used.
+        admission = None
+        if self.flow is not None and registered.flow is not None:
+            admission = self.flow.admit(
+                raw, registered, message, keys, invocation, lambda: self.backoff(registered, raw), self.dead_letters
+            )
+            if admission is None:
+                return None  # settled by the gate (its key function failed on the payload: dead-lettered)
         run = _Run()
         started = time.perf_counter()
         layer_error: Exception | None = None
@@ -84,6 +95,9 @@ class Attempts:
             self._run(raw, registered, message, max_attempts, invocation, run, keys)
         except Exception as error:
             layer_error = error
+        finally:
+            if admission is not None:
+                admission.end()
         if not run.started:
             if layer_error is None:  # the idempotency table says this task completed before: done
                 self._succeeded(registered, keys, invocation, queued_ms, started)

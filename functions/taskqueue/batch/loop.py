@@ -9,7 +9,8 @@ Per record, in order (docs/reliability.md, "Guarantees"):
 4. without the attempts table, a receive past ``max_attempts`` is an attempt that did not return:
    dead-lettered unrun;
 5. with too little time left in the invocation, the task is not started (:mod:`.budget`, :mod:`.release`);
-6. else one attempt (:mod:`.attempt`): written ahead, then run; it succeeds, is retried after its delay,
+6. else one attempt (:mod:`.attempt`): its flow limits checked (:mod:`taskqueue.flow_control`: over one, it is
+   released unrun, no attempt used), written ahead, then run; it succeeds, is retried after its delay,
    is dead-lettered (``PermanentError``, its last attempt), or, not called, is released with no attempt used.
 
 A record that is not done is reported in ``batchItemFailures`` with its delay; behind an event source mapping
@@ -58,6 +59,7 @@ from taskqueue.sqs_event import message_group_id, receive_count
 from taskqueue.telemetry import service_name
 
 if TYPE_CHECKING:
+    from taskqueue.flow_control.gate import FlowGate
     from taskqueue.idempotency import IdempotentRunner
 
 # The log line of a worker that cannot start (its ``error`` field carries the error and its traceback).
@@ -75,6 +77,7 @@ class Worker:
         rng: Callable[[], float] = random.random,
         start_failure: WorkerCannotStart | None = None,
         batch_runner: concurrency.BatchRunner | None = None,
+        flow: FlowGate | None = None,
     ) -> None:
         """``start_failure``: the worker could not start; it runs no task (see the module's docstring).
         ``batch_runner``: runs a batch with async or threads=True tasks (taskqueue.concurrency)."""
@@ -86,7 +89,7 @@ class Worker:
         self.ledger = ledger
         self.rng = rng
         self.dead_letters = DeadLetters(sqs, config.dlq_url, ledger, registry)
-        self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng)
+        self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng, flow)
         self.batch_runner: concurrency.BatchRunner = batch_runner or concurrency.ThreadedBatchRunner()
         self.task_slots = concurrency.TaskSlots()
 

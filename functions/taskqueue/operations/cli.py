@@ -27,6 +27,7 @@ from taskqueue.operations.arguments import (
     with_queue,
 )
 from taskqueue.operations.dlq_commands import add_dlq_commands
+from taskqueue.operations.limit_commands import add_limits_command
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
 from taskqueue.operations.schedule_commands import add_due_arguments, add_schedule_commands, enqueued, producer
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_redrive(commands)
     add_dlq_commands(commands)
     add_schedule_commands(commands)
+    add_limits_command(commands)
     return parser
 
 

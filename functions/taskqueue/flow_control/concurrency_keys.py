@@ -1,0 +1,133 @@
+"""Concurrency per key, shared by every worker: one lease item per slot, ``limit`` slots per key.
+
+A run takes a free slot with one conditional ``PutItem`` (the slot's item does not exist, or its lease has
+expired), and gives it back with a conditional ``DeleteItem`` (the lease is still its own). DynamoDB applies
+each conditional write atomically, so a slot has at most one holder at a time, and a key at most ``limit``
+runs. A lease expires when its run's invocation must be over (its remaining time at the start, plus a
+margin): a worker that crashes or times out never holds a slot for ever.
+
+Slots are tried from a random one on, so that workers spread over them; each try is one write. A take that
+finds no slot free is "not now": the message comes back later, with no attempt used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+KEY_PREFIX = "lease#"
+# A lease outlives its invocation's deadline by this much: the clocks of two environments may differ a little.
+LEASE_MARGIN_SECONDS = 5
+# An expired lease item lingers until the table's TTL removes it; its expiry in the item is what counts.
+TTL_AFTER_EXPIRY_SECONDS = 3_600
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def slot_id(task: str, key: str, slot: int) -> str:
+    return f"{KEY_PREFIX}{task}#{slot}#{key}"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A slot held by one run: given back by :meth:`KeyLeases.give_back`, or expired at ``expires``."""
+
+    task: str
+    key: str
+    slot: int
+    holder: str
+    expires: float
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """A running lease, as the CLI's ``limits`` reads it."""
+
+    task: str
+    key: str
+    slot: int
+    expires: float
+
+
+class KeyLeases:
+    """Leases of the keys' slots in ``table_name`` (key ``id``, TTL attribute ``expiration``)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.table_name = table_name
+        self.client = client
+        self.clock = clock
+        self.rng = rng
+
+    def take(self, task: str, key: str, limit: int, seconds: float) -> Lease | None:
+        """A free slot of ``key`` for a run of at most ``seconds``, or None when all ``limit`` are held.
+        Raises what DynamoDB raises but a failed condition; a write whose answer was lost is undone first."""
+        now = self.clock()
+        first = int(self.rng() * limit) % limit
+        for offset in range(limit):
+            slot = (first + offset) % limit
+            lease = Lease(task, key, slot, uuid.uuid4().hex, now + seconds + LEASE_MARGIN_SECONDS)
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item={
+                        "id": {"S": slot_id(task, key, slot)},
+                        "holder": {"S": lease.holder},
+                        "expires": {"N": repr(round(lease.expires, 3))},
+                        "task": {"S": task},
+                        "lease_key": {"S": key},
+                        "slot": {"N": str(slot)},
+                        "expiration": {"N": str(int(lease.expires) + TTL_AFTER_EXPIRY_SECONDS)},
+                    },
+                    ConditionExpression="attribute_not_exists(id) OR expires < :now",
+                    ExpressionAttributeValues={":now": {"N": repr(round(now, 3))}},
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                    continue
+                self._undo(lease)
+                raise
+            except BotoCoreError:
+                self._undo(lease)
+                raise
+            return lease
+        return None
+
+    def give_back(self, lease: Lease) -> None:
+        """The run is over: its slot is free (unless its lease expired and another run holds it now)."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key={"id": {"S": slot_id(lease.task, lease.key, lease.slot)}},
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues={":holder": {"S": lease.holder}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+                raise
+
+    def _undo(self, lease: Lease) -> None:
+        """A put whose answer was lost may have taken the slot: give it back, or it waits for its expiry."""
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.give_back(lease)
+
+
+def lease_from_item(item: dict[str, Any]) -> LeaseState | None:
+    """A lease item as the CLI reads it; None for an item that is not one."""
+    try:
+        return LeaseState(
+            item["task"]["S"], item["lease_key"]["S"], int(item["slot"]["N"]), float(item["expires"]["N"])
+        )
+    except (KeyError, ValueError):
+        return None

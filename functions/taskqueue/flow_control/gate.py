@@ -1,0 +1,182 @@
+"""The worker's check before a task starts: its concurrency slot for the key, then its rate token.
+
+Called before the run is written ahead in the attempts table, so a task over a limit uses no attempt: it is
+released unrun (:func:`taskqueue.batch.release.release`), to come back through the same visibility mechanism
+``Retry(after=)`` uses (the worker's answer behind the consumer, ChangeMessageVisibility behind an event source
+mapping): a rate-limited one when its token will be there, a key-limited one after its backoff. Any failure of
+the table is "not now" too: never a run beyond a limit, never a lost message.
+
+The slot comes first: a slot taken and not used is given back at once, a rate token taken and not used is lost.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from taskqueue import dead_letter_queue
+from taskqueue.batch import log, release
+from taskqueue.batch.budget import Invocation
+from taskqueue.batch.log import describe
+from taskqueue.dead_letter_queue import DeadLetter
+from taskqueue.flow_control.concurrency_keys import KeyLeases, Lease
+from taskqueue.flow_control.rate_limit import RateLimiter, ceil_seconds
+from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS
+from taskqueue.message import TaskMessage
+from taskqueue.observability import ERROR, TASKS_HELD_BACK
+
+if TYPE_CHECKING:
+    from taskqueue.batch.dead_letters import DeadLetters
+    from taskqueue.registry import RegisteredTask
+
+from taskqueue.config import FLOW_CONTROL_TABLE_ENV as TABLE_ENV
+
+
+class FlowControlNotConfigured(ValueError):
+    """A task declares a limit and the worker has no flow-control table."""
+
+
+def check_configured(tasks: Iterable[RegisteredTask], table: str | None, attempts_table: str | None) -> None:
+    """Fail the worker's start when a task declares a limit and the worker cannot hold it: no flow-control
+    table (the task would run unlimited), or no attempts table (a receive would then be an attempt, and
+    starts held back by a limit would use up the task's attempts and be dead-lettered unrun)."""
+    limited = [f"{each.name!r} ({each.flow.describe()})" for each in tasks if each.flow is not None]
+    if not limited:
+        return
+    if not table:
+        raise FlowControlNotConfigured(
+            f"task {', '.join(limited)} declares a flow limit, and {TABLE_ENV} is not set: set the Terraform "
+            "module's flow_control = true (it creates the table and sets the variable), or remove the limit"
+        )
+    if not attempts_table:
+        raise FlowControlNotConfigured(
+            f"task {', '.join(limited)} declares a flow limit, and TASKQUEUE_ATTEMPTS_TABLE is not set: without "
+            "it a receive is an attempt, and starts held back by the limit would use up the task's attempts. Keep "
+            "the module's track_attempts = true (the default)"
+        )
+
+
+@dataclass
+class Admission:
+    """A start let through: its slot (if its task limits a key) is given back by :meth:`end`."""
+
+    leases: KeyLeases | None = None
+    lease: Lease | None = None
+    keys: dict[str, Any] | None = None
+
+    def end(self) -> None:
+        """The run is over (done, failed, or never called): free its slot. A failure leaves it to expire."""
+        if self.leases is None or self.lease is None:
+            return
+        lease, self.lease = self.lease, None
+        try:
+            self.leases.give_back(lease)
+        except Exception as error:
+            log.logger.warning(
+                "could not give back the key's concurrency slot; it is free again when its lease expires",
+                extra={**(self.keys or {}), ERROR: describe(error)},
+            )
+
+
+UNLIMITED = Admission()
+
+
+class FlowGate:
+    """The flow-control table's rate buckets and key leases, checked before each limited task starts."""
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        if client is None:
+            import boto3  # noqa: PLC0415
+
+            client = boto3.client("dynamodb")
+        self.rates = RateLimiter(table_name, client, clock)
+        self.leases = KeyLeases(table_name, client, clock, rng)
+
+    def admit(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        message: TaskMessage,
+        keys: dict[str, Any],
+        invocation: Invocation,
+        backoff: Callable[[], int],
+        dead_letters: DeadLetters,
+    ) -> Admission | None:
+        """Let the start through (its :class:`Admission`), or release the message unrun (raises ``NotRun``).
+        None: the message is settled here (dead-lettered: its key function failed on its payload)."""
+        limits = registered.flow
+        if limits is None:
+            return UNLIMITED
+        admission = Admission(keys=keys)
+        if limits.concurrency is not None:
+            try:
+                key = limits.concurrency.key_of(message.payload)
+            except Exception as error:
+                why = DeadLetter(
+                    dead_letter_queue.MALFORMED,
+                    f"key(payload) of task {registered.name!r} (key_concurrency={limits.concurrency.limit}) failed "
+                    f"on this payload: {describe(error)}",
+                    registered.name,
+                    ran=False,
+                )
+                dead_letters.send(raw, why, keys, invocation)
+                return None
+            seconds = invocation.remaining_seconds()
+            try:
+                lease = self.leases.take(
+                    registered.name,
+                    key,
+                    limits.concurrency.limit,
+                    LAMBDA_MAX_TIMEOUT_SECONDS if seconds is None else seconds,
+                )
+            except Exception as error:
+                self._hold_back(raw, registered, backoff(), "the flow-control table failed", keys, invocation, error)
+            if lease is None:
+                self._hold_back(
+                    raw,
+                    registered,
+                    backoff(),
+                    f"{limits.concurrency.limit} runs of its key are under way (key_concurrency)",
+                    keys,
+                    invocation,
+                )
+            admission.leases, admission.lease = self.leases, lease
+        if limits.rate is not None:
+            try:
+                take = self.rates.take(registered.name, limits.rate)
+            except Exception as error:
+                admission.end()
+                self._hold_back(raw, registered, backoff(), "the flow-control table failed", keys, invocation, error)
+            if not take.granted:
+                admission.end()
+                self._hold_back(
+                    raw,
+                    registered,
+                    ceil_seconds(take.retry_in_seconds),
+                    f"over its rate limit ({limits.rate}); back when a token will be there",
+                    keys,
+                    invocation,
+                )
+        return admission
+
+    def _hold_back(
+        self,
+        raw: Mapping[str, Any],
+        registered: RegisteredTask,
+        delay: int,
+        why: str,
+        keys: dict[str, Any],
+        invocation: Invocation,
+        error: Exception | None = None,
+    ) -> NoReturn:
+        invocation.metrics.count(TASKS_HELD_BACK, task=registered.name)
+        release.release(raw, delay, f"not run: {why}; released, no attempt used", keys, invocation, error)

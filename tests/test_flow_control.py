@@ -1,0 +1,361 @@
+"""Flow control (issue 24): a rate limit per task and a concurrency limit per key, held in DynamoDB across
+every worker; a start over a limit is released unrun, with no attempt used, in both trigger modes."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from taskqueue import task
+from taskqueue import worker as worker_module
+from taskqueue.attempts import AttemptLedger
+from taskqueue.batch_response import ANSWER_KEY
+from taskqueue.config import WorkerConfig
+from taskqueue.flow_control.concurrency_keys import KeyLeases
+from taskqueue.flow_control.gate import FlowControlNotConfigured, FlowGate, check_configured
+from taskqueue.flow_control.rate_limit import RateLimiter
+from taskqueue.flow_control.spec import RateLimit, flow_limits
+from taskqueue.metrics import MetricsLine
+from taskqueue.observability import TASKS_HELD_BACK
+from taskqueue.operations.cli import main
+from taskqueue.operations.dlq_message import read_reason
+from taskqueue.registry import TaskRegistry, default_registry
+from taskqueue.worker import Worker
+from tests.support.aws_fakes import CallRecorder, FailingCalls, FakeClock, LambdaContext, received_event
+from tests.support.aws_settings import STATE_TABLE
+
+
+def body(name: str, payload: Any = None) -> str:
+    return json.dumps({"task": name, "payload": payload})
+
+
+def failed_ids(response: dict[str, Any]) -> set[str]:
+    return {item["itemIdentifier"] for item in response["batchItemFailures"]}
+
+
+# -- what a task declares ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"rate_limit": "10"}, "rate_limit='10' must be a count per second"),
+        ({"rate_limit": "0/s"}, "rate_limit='0/s'"),
+        ({"rate_limit": "10/d"}, "rate_limit='10/d'"),
+        ({"rate_limit": 10}, "rate_limit=10"),
+        ({"rate_limit": "10/s", "burst": -1}, "burst=-1 must be a whole number"),
+        ({"rate_limit": "10/s", "burst": 1.5}, "burst=1.5"),
+        ({"burst": 3}, "burst=3 needs a rate_limit"),
+        ({"key_concurrency": 0, "key": str}, "key_concurrency=0 must be a whole number from 1"),
+        ({"key_concurrency": True, "key": str}, "key_concurrency=True"),
+        ({"key_concurrency": 2}, "key=None must be a function of the payload"),
+        ({"key": str}, "key_concurrency=None"),
+    ],
+)
+def test_a_bad_flow_limit_is_refused_naming_the_argument_and_value(arguments, message):
+    with pytest.raises(ValueError, match="task 'charge'") as refused:
+        TaskRegistry().register("charge", lambda payload: None, **arguments)
+    assert message in str(refused.value)
+
+
+def test_rate_limits_read_per_second_minute_and_hour():
+    assert flow_limits("t", "10/s").rate == RateLimit(10, 1, 0)
+    assert flow_limits("t", "600 / m", 5).rate == RateLimit(600, 60, 5)
+    assert flow_limits("t", "3/hour").rate == RateLimit(3, 3600, 0)
+    assert RateLimit(3, 1).emission_micros == 333_334  # rounded up: never above the limit
+    assert flow_limits("t") is None
+
+
+# -- the rate limiter and the leases, against moto's DynamoDB ----------------------------------------
+
+
+def test_the_bucket_allows_the_burst_then_the_rate_and_says_when_a_token_will_be_there(state_table):
+    clock = FakeClock()
+    limiter = RateLimiter(STATE_TABLE, state_table, clock)
+    limit = RateLimit(5, 1, burst=2)
+    assert [limiter.take("charge", limit).granted for _ in range(3)] == [True, True, True]
+    refused = limiter.take("charge", limit)
+    assert not refused.granted
+    assert refused.retry_in_seconds == pytest.approx(0.2)
+    clock.advance(0.1)
+    assert not limiter.take("charge", limit).granted
+    clock.advance(0.1)
+    assert limiter.take("charge", limit).granted
+    # Idle for long: full again, with no more than the burst at once.
+    clock.advance(60)
+    assert [limiter.take("charge", limit).granted for _ in range(4)] == [True, True, True, False]
+    assert limiter.read("charge").tokens(clock()) == 0
+
+
+def test_held_back_starts_are_told_to_come_back_one_emission_apart(state_table):
+    clock = FakeClock()
+    limiter = RateLimiter(STATE_TABLE, state_table, clock)
+    limit = RateLimit(2, 1)
+    assert limiter.take("t", limit).granted
+    waits = [limiter.take("t", limit).retry_in_seconds for _ in range(3)]
+    assert waits == pytest.approx([0.5, 1.0, 1.5])
+
+
+def test_a_key_has_at_most_its_limit_of_leases_and_a_lease_expires(state_table):
+    clock = FakeClock()
+    leases = KeyLeases(STATE_TABLE, state_table, clock)
+    first = leases.take("export", "customer-1", 2, seconds=60)
+    second = leases.take("export", "customer-1", 2, seconds=60)
+    assert first is not None and second is not None and first.slot != second.slot
+    assert leases.take("export", "customer-1", 2, seconds=60) is None
+    assert leases.take("export", "customer-2", 2, seconds=60) is not None  # another key, its own slots
+    leases.give_back(first)
+    third = leases.take("export", "customer-1", 2, seconds=60)
+    assert third is not None
+    clock.advance(60 + 6)  # past the leases' expiry (plus the margin): a crashed run holds no slot
+    assert leases.take("export", "customer-1", 2, seconds=60) is not None
+    leases.give_back(second)  # expired and taken by another run meanwhile: not taken from it
+    assert leases.take("export", "customer-1", 2, seconds=60) is not None
+    assert leases.take("export", "customer-1", 2, seconds=60) is None
+
+
+# -- in the worker -----------------------------------------------------------------------------------
+
+
+def limited_worker(sqs, queues, state_table, registry, clock=None, **config: Any) -> Worker:
+    gate = FlowGate(STATE_TABLE, state_table, clock or FakeClock())
+    return Worker(WorkerConfig(dlq_url=queues.dlq_url, **config), sqs, registry, flow=gate)
+
+
+def test_a_start_over_the_rate_limit_is_released_unrun_with_no_attempt_used(sqs, queues, state_table):
+    registry = TaskRegistry()
+    ran: list[Any] = []
+    registry.register("charge", ran.append, rate_limit="1/m")
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    config = WorkerConfig(dlq_url=queues.dlq_url, attempts_table=STATE_TABLE, max_receive_count=3)
+    worker = Worker(config, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table, FakeClock()))
+    event = received_event(sqs, queues, [body("charge", n) for n in range(3)])
+    metrics = MetricsLine("worker")
+    response = worker.handle(event, LambdaContext(), metrics)
+
+    assert ran == [0]
+    held = {r["messageId"] for r in event["Records"][1:]}
+    assert failed_ids(response) == held
+    delays = response[ANSWER_KEY]["retryDelays"]
+    assert sorted(delays[m] for m in held) == [60, 120]  # when their tokens will be there, one after the other
+    assert metrics.counts[TASKS_HELD_BACK, "charge"] == 2
+    assert [ledger.read(m).runs for m in held] == [0, 0]  # the write-ahead did not count them
+
+
+def test_behind_an_event_source_mapping_the_held_back_start_is_hidden_until_its_token(sqs, queues, state_table):
+    registry = TaskRegistry()
+    registry.register("charge", lambda payload: None, rate_limit="1/m")
+    worker = limited_worker(sqs, queues, state_table, registry, behind_event_source_mapping=True, queue_url=queues.url)
+    recorder = CallRecorder(sqs)
+    event = received_event(sqs, queues, [body("charge", 1), body("charge", 2)])
+    worker.handle(event, LambdaContext())
+    [call] = recorder.named("ChangeMessageVisibilityBatch")
+    [entry] = call["Entries"]
+    assert entry["ReceiptHandle"] == event["Records"][1]["receiptHandle"]
+    assert entry["VisibilityTimeout"] == 60
+
+
+def test_a_key_runs_at_most_its_limit_at_once_and_gives_its_slot_back_after_a_success_or_a_failure(
+    sqs, queues, state_table
+):
+    registry = TaskRegistry()
+    leases = KeyLeases(STATE_TABLE, state_table, FakeClock())
+    held_outside = leases.take("export", "c1", 2, seconds=600)  # another worker runs one export of c1
+    assert held_outside is not None
+    ran: list[Any] = []
+
+    def export(payload):
+        ran.append(payload)
+        if payload["fail"]:
+            raise RuntimeError("export failed")
+
+    registry.register("export", export, key_concurrency=2, key=lambda payload: payload["customer"])
+    worker = limited_worker(sqs, queues, state_table, registry)
+    payloads = [{"customer": "c1", "fail": True}, {"customer": "c1", "fail": False}, {"customer": "c2", "fail": False}]
+    event = received_event(sqs, queues, [body("export", p) for p in payloads])
+    response = worker.handle(event, LambdaContext())
+    # The first c1 ran (and failed), giving its slot back, so the second ran too; c2 has its own slots.
+    assert ran == payloads
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+    assert leases.take("export", "c1", 2, seconds=600) is not None  # both slots back but the outside one
+    assert leases.take("export", "c1", 2, seconds=600) is None
+
+
+def test_a_start_finding_every_slot_of_its_key_held_is_released_unrun(sqs, queues, state_table):
+    registry = TaskRegistry()
+    leases = KeyLeases(STATE_TABLE, state_table, FakeClock())
+    assert leases.take("export", "c1", 1, seconds=600) is not None
+    ran: list[Any] = []
+    registry.register("export", ran.append, key_concurrency=1, key=lambda payload: payload["customer"])
+    worker = limited_worker(sqs, queues, state_table, registry)
+    event = received_event(sqs, queues, [body("export", {"customer": "c1"})])
+    response = worker.handle(event, LambdaContext())
+    assert ran == []
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+    assert response[ANSWER_KEY]["retryDelays"][event["Records"][0]["messageId"]] >= 1
+
+
+def test_a_key_function_failing_on_a_payload_dead_letters_it_unrun_with_the_reason(sqs, queues, state_table):
+    registry = TaskRegistry()
+    registry.register("export", lambda payload: None, key_concurrency=1, key=lambda payload: payload["customer"])
+    worker = limited_worker(sqs, queues, state_table, registry)
+    event = received_event(sqs, queues, [body("export", {"other": 1})])
+    response = worker.handle(event, LambdaContext())
+    assert failed_ids(response) == set()
+    [letter] = sqs.receive_message(QueueUrl=queues.dlq_url, MessageAttributeNames=["All"])["Messages"]
+    reason = read_reason(letter)
+    assert reason.reason == "malformed"
+    assert "key(payload) of task 'export'" in reason.error and "customer" in reason.error
+
+
+@pytest.mark.parametrize("operation", ["UpdateItem", "GetItem", "PutItem"])
+def test_a_failing_limiter_holds_the_start_back_never_runs_it_and_uses_no_attempt(sqs, queues, state_table, operation):
+    registry = TaskRegistry()
+    ran: list[Any] = []
+    registry.register(
+        "charge", ran.append, rate_limit="100/s", key_concurrency=5, key=lambda payload: payload["customer"]
+    )
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    config = WorkerConfig(dlq_url=queues.dlq_url, attempts_table=STATE_TABLE)
+    worker = Worker(config, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table, FakeClock()))
+    failing = FailingCalls(state_table, operation, from_call=1)
+    event = received_event(sqs, queues, [body("charge", {"customer": "c"})])
+    response = worker.handle(event, LambdaContext())
+    failing.stop()
+    message_id = event["Records"][0]["messageId"]
+    assert ran == []
+    assert failed_ids(response) == {message_id}
+    assert ledger.read(message_id).runs == 0
+    # No slot stays held by the start that did not run.
+    leases = KeyLeases(STATE_TABLE, state_table, FakeClock())
+    assert all(leases.take("charge", "c", 5, seconds=60) is not None for _ in range(5))
+
+
+def test_a_worker_whose_task_declares_a_limit_without_the_table_cannot_start(monkeypatch, queues):
+    registry = TaskRegistry()
+    registry.register("charge", lambda payload: None, rate_limit="10/s", burst=5)
+    with pytest.raises(FlowControlNotConfigured, match=r"'charge' \(rate_limit='10/s burst 5'\).*flow_control = true"):
+        check_configured(registry.tasks(), None, STATE_TABLE)
+    check_configured(registry.tasks(), STATE_TABLE, STATE_TABLE)
+
+    monkeypatch.setenv("TASKQUEUE_DLQ_URL", queues.dlq_url)
+    monkeypatch.setattr(worker_module, "import_task_modules", lambda *args: None)
+    worker_module._worker.cache_clear()
+    task("flow_control_test_charge", rate_limit="10/s")(lambda payload: None)
+    try:
+        with pytest.raises(worker_module.WorkerCannotStart, match="TASKQUEUE_FLOW_CONTROL_TABLE is not set"):
+            worker_module._worker()
+    finally:
+        default_registry.unregister("flow_control_test_charge")
+        worker_module._worker.cache_clear()
+
+
+def test_a_failed_condition_is_not_mistaken_for_a_limiter_failure(state_table):
+    """The bucket's conditional writes fail by design under contention: only other errors propagate."""
+    limiter = RateLimiter(STATE_TABLE, state_table, FakeClock())
+    limit = RateLimit(1, 1)
+    assert limiter.take("x", limit).granted  # a busy bucket's take fails its condition, then reads...
+    FailingCalls(state_table, "GetItem", from_call=1, code="ProvisionedThroughputExceededException")
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+        limiter.take("x", limit)  # ...and a read that fails is the limiter's failure
+
+
+# -- seen from the CLI -------------------------------------------------------------------------------
+
+
+def test_the_limits_command_shows_each_limited_task_its_tokens_and_its_running_leases(state_table, capsys):
+    limiter = RateLimiter(STATE_TABLE, state_table)
+    limit = RateLimit(1, 60, burst=2)
+    taken_at = time.monotonic()
+    assert limiter.take("charge", limit).granted
+    leases = KeyLeases(STATE_TABLE, state_table)
+    assert leases.take("export", "c1", 2, seconds=30) is not None
+    assert leases.take("export", "c1", 2, seconds=30) is not None
+    expired = KeyLeases(STATE_TABLE, state_table, clock=lambda: 0.0)
+    assert expired.take("export", "c2", 1, seconds=30) is not None  # long over: not shown
+
+    assert main(["limits", "--table", STATE_TABLE]) == 0
+    refilled = (time.monotonic() - taken_at) / 60  # a token a minute comes back while this runs
+    shown = json.loads(capsys.readouterr().out)
+    [rate] = shown["rate_limits"]
+    assert rate["task"] == "charge" and rate["rate_limit"] == "1/m" and rate["burst"] == 2
+    assert 1.99 <= rate["tokens"] <= 2.0 + refilled + 0.005  # 3 when full, one taken; shown to 2 places
+    [running] = shown["running_leases"]
+    assert running["task"] == "export" and running["key"] == "c1" and running["running"] == 2
+    assert 30 < running["longest_lease_ends_in_seconds"] <= 35
+
+
+def test_the_limits_command_without_a_table_says_how_to_get_one(capsys):
+    assert main(["limits"]) == 2
+    assert "TASKQUEUE_FLOW_CONTROL_TABLE" in capsys.readouterr().err
+
+
+# -- what it costs -----------------------------------------------------------------------------------
+
+
+def test_the_cost_model_counts_the_requests_the_limiter_sends(sqs, queues, state_table):
+    from bench.cost_model import FLOW_REQUESTS, PRICES, flow_control_per_million
+
+    recorder = CallRecorder(state_table)
+
+    def sent() -> tuple[int, int]:
+        writes = sum(recorder.count(name) for name in ("UpdateItem", "PutItem", "DeleteItem"))
+        reads = recorder.count("GetItem")
+        recorder.calls.clear()
+        return writes, reads
+
+    def expected(path: str) -> tuple[int, int]:
+        return int(FLOW_REQUESTS[path].writes), int(FLOW_REQUESTS[path].consistent_reads)
+
+    clock = FakeClock()
+    limiter = RateLimiter(STATE_TABLE, state_table, clock)
+    limit = RateLimit(10, 1, burst=5)
+    assert limiter.take("t", limit).granted
+    assert sent() == expected("rate_limited_start_idle")
+    assert limiter.take("t", limit).granted
+    assert sent() == expected("rate_limited_start")
+    for _ in range(4):
+        limiter.take("t", limit)
+    sent()
+    assert not limiter.take("t", limit).granted
+    assert sent() == expected("rate_held_back")  # the first in the line to come back
+    assert not limiter.take("t", limit).granted
+    writes, reads = expected("rate_held_back")
+    assert sent() == (writes - 1, reads)  # the next: one write fewer
+    leases = KeyLeases(STATE_TABLE, state_table, clock)
+    lease = leases.take("e", "k", 3, seconds=10)
+    assert lease is not None
+    leases.give_back(lease)
+    assert sent() == expected("key_limited_start")
+    # US$ per million: 1 write, and 2 writes for a key-limited start.
+    assert flow_control_per_million(FLOW_REQUESTS["rate_limited_start"]) == PRICES.dynamodb_per_million_writes
+    assert flow_control_per_million(FLOW_REQUESTS["key_limited_start"]) == 2 * PRICES.dynamodb_per_million_writes
+
+
+def test_make_flow_reads_the_rate_and_the_runs_per_key_from_the_tasks_own_times():
+    from bench.flow import _most_in_window, _most_running
+
+    assert _most_in_window([0.0, 0.5, 0.99, 1.0, 1.5]) == 3  # [0, 1) holds three; 1.0 starts the next window
+    assert _most_in_window([]) == 0
+    runs = [
+        {"key": "a", "start": 0.0, "end": 1.0},
+        {"key": "a", "start": 0.5, "end": 1.5},
+        {"key": "a", "start": 1.0, "end": 2.0},  # starts as the first ends: two at once, not three
+        {"key": "b", "start": 0.2, "end": 0.4},
+    ]
+    assert _most_running(runs) == 2
+    assert _most_running([*runs, {"key": "a", "start": 0.9, "end": 1.1}]) == 3
+
+
+def test_a_limit_without_the_attempts_table_fails_the_start_as_held_back_starts_would_use_up_attempts():
+    """Without the attempts table a receive is an attempt: held-back starts would be dead-lettered as
+    retries_exhausted after max_attempts releases (make flow saw 31 of 500 so)."""
+    registry = TaskRegistry()
+    registry.register("charge", lambda payload: None, rate_limit="10/s")
+    with pytest.raises(FlowControlNotConfigured, match=r"'charge'.*TASKQUEUE_ATTEMPTS_TABLE.*track_attempts"):
+        check_configured(registry.tasks(), STATE_TABLE, attempts_table=None)
+    check_configured(registry.tasks(), STATE_TABLE, attempts_table=STATE_TABLE)

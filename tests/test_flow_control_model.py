@@ -1,0 +1,279 @@
+"""A model-based test of flow control (issue 24): the real worker and its real limiter (``taskqueue.flow_control``)
+against moto's DynamoDB, with faults, on one simulated clock.
+
+Rules deliver batches of a rate-limited task (``charge``) and of a key-limited one (``export``) to the real
+``Worker`` (attempts counted in the attempts table), move the clock, and inject faults into the limiter's
+DynamoDB calls: a throttle before the call took effect, or an answer lost after it did. Runs overlap as they
+would in several workers at once: an ``export`` run may deliver another batch from inside its body (another
+worker starting meanwhile), and may crash (its slot is never given back: the run is over, its lease is not).
+
+Invariants, after every step:
+
+- the rate: over any window of one period, at most ``limit + burst`` starts of ``charge``;
+- concurrency per key: at no time more than ``key_concurrency`` runs of one key of ``export``;
+- nothing lost: each message is pending (back at its delay) or done (its run returned);
+- a held-back start uses no attempt: the attempts table's runs of each message equal the times its task
+  was called.
+
+``TASKQUEUE_FAULT_MODEL_PROFILE=long`` runs the long profile (``make soak``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from moto import mock_aws
+
+from taskqueue.attempts import AttemptLedger
+from taskqueue.batch_response import ANSWER_KEY
+from taskqueue.config import WorkerConfig
+from taskqueue.flow_control.concurrency_keys import LEASE_MARGIN_SECONDS
+from taskqueue.flow_control.gate import FlowGate
+from taskqueue.registry import TaskRegistry
+from taskqueue.worker import Worker
+from tests.support.aws_fakes import FakeClock
+from tests.support.aws_settings import REGION, STATE_TABLE
+from tests.support.model_profiles import Budget, model_settings
+
+RATE_LIMIT, PERIOD, BURST = 3, 1, 1
+KEY_CONCURRENCY = 2
+KEYS = ("a", "b")
+INVOCATION_SECONDS = 20.0
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:tasks"
+# Enough to crowd both limits; few enough that the end's drain (every message run) stays cheap.
+MAX_MESSAGES = 24
+BUDGET = Budget(bounded_examples=12, long_examples=500, steps=25)
+
+
+class Crash(BaseException):
+    """The run's invocation died: nothing after it in the worker runs, its answer never gets out."""
+
+
+@dataclass
+class FaultyDynamoDB:
+    """The limiter's DynamoDB client, failing the calls the plan names: before they took effect, or after."""
+
+    client: Any
+    plan: dict[int, str] = field(default_factory=dict)
+    calls: int = 0
+    # While a run is crashing, its worker does nothing more: its slot is not given back.
+    crashing: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+
+        def call(**arguments: Any) -> Any:
+            self.calls += 1
+            if self.crashing and name == "delete_item":
+                raise Crash
+            fault = self.plan.pop(self.calls, None)
+            if fault == "before":
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, name)
+            answer = method(**arguments)
+            if fault == "after":
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "answer lost"}}, name)
+            return answer
+
+        return call
+
+
+@dataclass
+class Message:
+    id: str
+    task: str
+    payload: dict[str, Any]
+    visible_at: float = 0.0
+    receives: int = 0
+    done: bool = False
+
+
+class Context:
+    def __init__(self, clock: FakeClock) -> None:
+        self.deadline = clock() + INVOCATION_SECONDS
+        self.clock = clock
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - self.clock()) * 1000))
+
+
+class FlowControlModel(RuleBasedStateMachine):
+    # One moto and one client for every example (starting them costs a second); a table per example.
+    dynamodb: Any = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        dynamodb = self.dynamodb
+        table = f"{STATE_TABLE}-{uuid.uuid4().hex[:8]}"
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.faulty = FaultyDynamoDB(dynamodb)
+        self.ledger = AttemptLedger(table, dynamodb, clock=self.clock)
+        registry = TaskRegistry()
+        registry.register("charge", self._charge, rate_limit=f"{RATE_LIMIT}/s", burst=BURST)
+        registry.register("export", self._export, key_concurrency=KEY_CONCURRENCY, key=lambda payload: payload["key"])
+        config = WorkerConfig(dlq_url="unused: nothing is dead-lettered here", attempts_table=table)
+        gate = FlowGate(table, self.faulty, self.clock, rng=lambda: 0.5)
+        self.worker = Worker(config, sqs=None, registry=registry, ledger=self.ledger, flow=gate)
+        self.messages: dict[str, Message] = {}
+        self.charge_starts: list[float] = []
+        self.export_runs: list[tuple[str, float, float]] = []  # key, start, end
+        self.calls: dict[str, int] = {}
+        self.nested: list[str] = []  # what each export run does inside: "deliver", "crash", or "return"
+
+    # -- the tasks ---------------------------------------------------------------------------------
+
+    def _charge(self, payload: dict[str, Any]) -> None:
+        self.calls[payload["id"]] = self.calls.get(payload["id"], 0) + 1
+        self.charge_starts.append(self.clock())
+
+    def _export(self, payload: dict[str, Any]) -> None:
+        self.calls[payload["id"]] = self.calls.get(payload["id"], 0) + 1
+        start = self.clock()
+        action = self.nested.pop(0) if self.nested else "return"
+        try:
+            if action == "deliver":
+                self._deliver(1, "export")  # another worker starts an export meanwhile
+            self.clock.advance(0.25)
+        finally:
+            self.export_runs.append((payload["key"], start, self.clock()))
+        if action == "crash":
+            self.faulty.crashing = True
+            raise Crash
+
+    # -- the rules ---------------------------------------------------------------------------------
+
+    @precondition(lambda self: len(self.messages) < MAX_MESSAGES)
+    @rule(task=st.sampled_from(["charge", "export"]), key=st.sampled_from(KEYS[:1] * 3 + KEYS), count=st.integers(1, 5))
+    def enqueue(self, task: str, key: str, count: int) -> None:
+        for _ in range(count):
+            message_id = str(uuid.uuid4())
+            self.messages[message_id] = Message(message_id, task, {"id": message_id, "key": key})
+
+    @rule(
+        task=st.sampled_from(["charge", "export", None]),
+        size=st.integers(1, 6),
+        faults=st.dictionaries(st.integers(1, 12), st.sampled_from(["before", "after"]), max_size=3),
+        nested=st.lists(st.sampled_from(["deliver", "deliver", "deliver", "crash", "return"]), min_size=2, max_size=5),
+    )
+    def deliver(self, task: str | None, size: int, faults: dict[int, str], nested: list[str]) -> None:
+        self.faulty.plan = {self.faulty.calls + index: kind for index, kind in faults.items()}
+        self.nested = list(nested)
+        try:
+            self._deliver(size, task)
+        except Crash:
+            pass
+        finally:
+            self.faulty.crashing = False
+            self.faulty.plan = {}
+
+    @precondition(lambda self: len(self.messages) < MAX_MESSAGES)
+    @rule(
+        key=st.sampled_from(KEYS),
+        faults=st.dictionaries(st.integers(1, 12), st.sampled_from(["before", "after"]), max_size=2),
+    )
+    def crowd(self, key: str, faults: dict[int, str]) -> None:
+        """More exports of one key than its limit, each started by another worker while the others run."""
+        self.enqueue("export", key, KEY_CONCURRENCY + 1)
+        self.deliver("export", 1, faults, ["deliver"] * (KEY_CONCURRENCY + 1))
+
+    @rule(seconds=st.sampled_from([0.1, 0.3, 1.0, 5.0, INVOCATION_SECONDS + LEASE_MARGIN_SECONDS]))
+    def wait(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    def _deliver(self, size: int, task: str | None = None) -> None:
+        """A batch of up to ``size`` visible messages (of ``task`` only, if given) to the worker."""
+        now = self.clock()
+        visible = [m for m in self.messages.values() if not m.done and m.visible_at <= now and task in (None, m.task)][
+            :size
+        ]
+        if not visible:
+            return
+        for message in visible:
+            message.receives += 1
+            message.visible_at = now + INVOCATION_SECONDS  # hidden while its batch runs (SQS's visibility)
+        records = [self._record(message) for message in visible]
+        response = self.worker.handle({"Records": records}, Context(self.clock))  # a Crash leaves them hidden
+        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        delays = response[ANSWER_KEY]["retryDelays"]
+        self.a_held_back_start_uses_no_attempt(visible)
+        for message in visible:
+            if message.id in failed:
+                message.visible_at = self.clock() + delays.get(message.id, 0)
+            else:
+                assert self.calls.get(message.id, 0) >= 1, f"{message.task} {message.id} settled without running"
+                message.done = True
+
+    def _record(self, message: Message) -> dict[str, Any]:
+        return {
+            "messageId": message.id,
+            "receiptHandle": f"handle-{message.id}-{message.receives}",
+            "body": json.dumps({"task": message.task, "payload": message.payload}),
+            "attributes": {"ApproximateReceiveCount": str(message.receives), "SentTimestamp": "0"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": QUEUE_ARN,
+        }
+
+    # -- the invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def rate_over_any_period_is_at_most_limit_plus_burst(self) -> None:
+        starts = sorted(self.charge_starts)
+        for index, start in enumerate(starts):
+            within = sum(1 for later in starts[index:] if later < start + PERIOD)
+            assert within <= RATE_LIMIT + BURST, f"{within} starts in [{start}, {start + PERIOD})"
+
+    @invariant()
+    def runs_of_a_key_at_once_are_at_most_its_limit(self) -> None:
+        for key, start, _ in self.export_runs:
+            running = [run for run in self.export_runs if run[0] == key and run[1] <= start < run[2]]
+            assert len(running) <= KEY_CONCURRENCY, f"{len(running)} runs of key {key!r} at {start}: {running}"
+
+    def a_held_back_start_uses_no_attempt(self, messages: list[Message] | None = None) -> None:
+        """Checked for the messages of each delivery (a read each: after every step would cost too much)."""
+        for message in self.messages.values() if messages is None else messages:
+            runs = self.ledger.read(message.id).runs
+            assert runs == self.calls.get(message.id, 0), f"{message.task}: {runs} attempts, called {self.calls}"
+
+    def check_nothing_lost(self) -> None:
+        """At the end: with time and no faults, every message runs."""
+        for _ in range(200):
+            pending = [m for m in self.messages.values() if not m.done]
+            if not pending:
+                return
+            self.clock.advance(min(max(0.0, m.visible_at - self.clock()) for m in pending) + 0.01)
+            self._deliver(10)
+        raise AssertionError(f"lost: {[m for m in self.messages.values() if not m.done]}")
+
+
+class FlowControlModelEnding(FlowControlModel):
+    def teardown(self) -> None:
+        try:
+            self.nested = []
+            self.check_nothing_lost()
+            self.rate_over_any_period_is_at_most_limit_plus_burst()
+            self.runs_of_a_key_at_once_are_at_most_its_limit()
+            self.a_held_back_start_uses_no_attempt()
+        finally:
+            self.dynamodb.delete_table(TableName=self.ledger.table_name)
+
+
+def test_flow_control_model() -> None:
+    with mock_aws():
+        FlowControlModel.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        try:
+            run_state_machine_as_test(FlowControlModelEnding, settings=model_settings(BUDGET))
+        finally:
+            FlowControlModel.dynamodb = None
