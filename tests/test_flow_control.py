@@ -336,7 +336,17 @@ def test_the_cost_model_counts_the_requests_the_limiter_sends(sqs, queues, state
     assert flow_control_per_million(FLOW_REQUESTS["key_limited_start"]) == 2 * PRICES.dynamodb_per_million_writes
 
 
-def test_make_flow_reads_the_rate_and_the_runs_per_key_from_the_tasks_own_times():
+@pytest.fixture
+def default_registry_restored():
+    """bench.flow imports its tasks (bench.flow_tasks), which register in this process's default registry: a
+    later test's worker would find limited tasks there and refuse to start without a flow-control table."""
+    before = set(default_registry.names())
+    yield
+    for name in set(default_registry.names()) - before:
+        default_registry.unregister(name)
+
+
+def test_make_flow_reads_the_rate_and_the_runs_per_key_from_the_tasks_own_times(default_registry_restored):
     from bench.flow import _most_in_window, _most_running
 
     assert _most_in_window([0.0, 0.5, 0.99, 1.0, 1.5]) == 3  # [0, 1) holds three; 1.0 starts the next window
