@@ -25,6 +25,8 @@ from taskqueue.limits import (
 T = TypeVar("T")
 
 MODES = ("drain", "continuous")
+# Status tracking (taskqueue.status.TRACK_MODES; repeated here, as config imports no runtime module).
+TRACK_MODES = ("off", "opted_in", "all")
 MAX_RECEIVERS = 10
 # Drain mode ends at the first empty receive, so its long poll is what an idle run costs:
 # keep it short (but not 0, so SQS checks all its servers). Continuous mode waits as long as SQS allows.
@@ -212,6 +214,11 @@ class WorkerConfig:
     # FIFO queue's max_receive_count should leave room above it for receives that did not run the task.
     max_attempts: int | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    # Task status (taskqueue.status): the table (the module's), which tasks ("off", "opted_in", "all") and
+    # how long a record outlives its last write.
+    status_table: str | None = None
+    track_status: str = "off"
+    status_ttl_seconds: int = 30 * 86_400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -231,6 +238,10 @@ class WorkerConfig:
             )
         if behind_event_source_mapping and queue_url is None:
             raise ConfigError("TASKQUEUE_APPLY_BACKOFF=true needs TASKQUEUE_QUEUE_URL to be set")
+        status_table = _raw(env, "TASKQUEUE_STATUS_TABLE")
+        track_status = _choice(env, "TASKQUEUE_TRACK_STATUS", "all" if status_table else "off", TRACK_MODES)
+        if track_status != "off" and status_table is None:
+            raise ConfigError(f"TASKQUEUE_TRACK_STATUS={track_status!r} needs TASKQUEUE_STATUS_TABLE to be set")
         return cls(
             dlq_url=_required(env, "TASKQUEUE_DLQ_URL"),
             task_modules=modules,
@@ -245,6 +256,9 @@ class WorkerConfig:
             max_receive_count=max_receive_count,
             max_attempts=max_attempts,
             backoff=backoff_from_env(env),
+            status_table=status_table,
+            track_status=track_status,
+            status_ttl_seconds=_int(env, "TASKQUEUE_STATUS_TTL_SECONDS", cls.status_ttl_seconds, 3600, 366 * 86_400),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -263,6 +277,9 @@ class WorkerConfig:
             "TASKQUEUE_QUEUE_URL": self.queue_url,
             "TASKQUEUE_MAX_RECEIVE_COUNT": None if self.max_receive_count is None else str(self.max_receive_count),
             "TASKQUEUE_MAX_ATTEMPTS": None if self.max_attempts is None else str(self.max_attempts),
+            "TASKQUEUE_STATUS_TABLE": self.status_table,
+            "TASKQUEUE_TRACK_STATUS": self.track_status if self.status_table else None,
+            "TASKQUEUE_STATUS_TTL_SECONDS": str(self.status_ttl_seconds) if self.status_table else None,
         }
         return env | {name: value for name, value in optional.items() if value is not None}
 

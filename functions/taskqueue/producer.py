@@ -34,11 +34,13 @@ from taskqueue.limits import (
     SQS_MIN_MAX_MESSAGE_BYTES,
 )
 from taskqueue.message import TaskMessage, fifo_deduplication_id, validate_fields
+from taskqueue.producer_status import ProducerStatus, TaskHandle, handles, key_of
 from taskqueue.schedules import (
     SCHEDULE_GROUP_ENV,
     SCHEDULER_ROLE_ARN_ENV,
     AlreadyScheduled,
     ScheduledTask,
+    ScheduleName,
     ScheduleRequest,
     SchedulingConfig,
     TaskSchedules,
@@ -47,6 +49,7 @@ from taskqueue.schedules import (
     schedule_time,
 )
 from taskqueue.sqs_batch import BatchResult, call_in_batches, chunks, entry_bytes
+from taskqueue.status import StatusRecord, StatusTable
 
 # Entries SQS failed on its side (not the sender's fault) get this many more tries.
 BATCH_ENTRY_RETRIES = 2
@@ -110,6 +113,8 @@ class TaskQueue:
     ``scheduling`` (the Terraform module's schedule group and scheduler role) lets it schedule tasks
     beyond SQS's 900 s; ``queue_arn`` saves the GetQueueAttributes call that otherwise finds it (on a
     FIFO queue, one look-up still checks its content-based deduplication before the first schedule).
+    ``status`` (the module's table, when it tracks status) makes it record each task queued, scheduled or
+    cancelled, for every task or only those in ``status_tasks``, and read statuses back (:meth:`status`).
     """
 
     def __init__(
@@ -122,6 +127,8 @@ class TaskQueue:
         scheduler: Any | None = None,
         queue_arn: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        status: StatusTable | None = None,
+        status_tasks: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(queue_url, str) or not queue_url.startswith(("https://", "http://")):
             raise ValueError(f"queue_url must be an SQS queue URL, got {queue_url!r}")
@@ -140,6 +147,11 @@ class TaskQueue:
         self._scheduler = scheduler
         self._queue_arn = queue_arn
         self._fifo_target_checked = False
+        self._status = (
+            None
+            if status is None
+            else ProducerStatus(status, None if status_tasks is None else frozenset(status_tasks))
+        )
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -157,12 +169,17 @@ class TaskQueue:
     ) -> str:
         """Send one task; returns its SQS message id, or for a scheduled task its ScheduleName (a str)."""
         task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay)
-        plan = self._plan(task, "0", self.clock())
+        now = self.clock()
+        plan = self._plan(task, "0", now)
         if isinstance(plan, ScheduleRequest):
             schedules, queue_arn = self._scheduling_target()
-            return schedules.create(plan, queue_arn)
+            scheduled = schedules.create(plan, queue_arn)
+            self._record_sent([task], [scheduled], now)
+            return scheduled
         plan.pop("Id")
-        return str(self.sqs.send_message(QueueUrl=self.queue_url, **plan)["MessageId"])
+        handle = TaskHandle(str(self.sqs.send_message(QueueUrl=self.queue_url, **plan)["MessageId"]), name, id)
+        self._record_sent([task], [handle], now)
+        return handle
 
     def enqueue_batch(self, tasks: Iterable[Task]) -> list[str | None]:
         """Send many tasks in as few calls as the limits allow; returns message ids in order.
@@ -192,7 +209,11 @@ class TaskQueue:
             for index, task in enumerate(tasks):
                 if message_ids[index] is None and index not in failed:
                     failed[index] = NotEnqueued(task, _error_code(error), str(error), False)
+            message_ids = handles(message_ids, tasks)
+            self._record_sent(tasks, message_ids, now)
             raise EnqueueError(list(failed.values()), message_ids) from error
+        message_ids = handles(message_ids, tasks)
+        self._record_sent(tasks, message_ids, now)
         if failed:
             raise EnqueueError(list(failed.values()), message_ids)
         return message_ids
@@ -206,7 +227,42 @@ class TaskQueue:
         if isinstance(handle, tuple):
             task, task_id = handle
             handle = schedule_name(task, task_id)
-        return self.schedules.cancel(str(handle))
+        cancelled = self.schedules.cancel(str(handle))
+        if self._status is not None:
+            self._status.cancelled(cancelled.task, cancelled.task_id, self.clock())
+        return cancelled
+
+    # -- status (the module's track_status) ------------------------------------------------------
+
+    def status(self, handle: str, task_id: str | None = None) -> StatusRecord:
+        """The status of a task: ``status(handle)`` with what enqueue returned, or ``status(task, task_id)``.
+
+        Raises :class:`~taskqueue.status.NotTracked` when the table holds none.
+        """
+        return self._status_reader().read(key_of(handle, task_id))
+
+    def wait(self, handle: str, task_id: str | None = None, *, timeout: float) -> StatusRecord:
+        """Poll the task's status, with backoff, until it is final (succeeded, dead_lettered, cancelled);
+        TimeoutError after ``timeout`` seconds."""
+        return self._status_reader().wait(key_of(handle, task_id), timeout)
+
+    def _status_reader(self) -> ProducerStatus:
+        if self._status is None:
+            raise ValueError(
+                "status is not configured: pass status=StatusTable(table_name) to TaskQueue (the module's "
+                "status_table_name output; the CLI reads $TASKQUEUE_STATUS_TABLE)"
+            )
+        return self._status
+
+    def _record_sent(self, tasks: list[Task], message_ids: list[str | None], now: datetime) -> None:
+        """Each sent task's status: scheduled, or queued under its message id (after the send: never before)."""
+        if self._status is None:
+            return
+        for task, message_id in zip(tasks, message_ids, strict=True):
+            if isinstance(message_id, ScheduleName):
+                self._status.scheduled(message_id, now)
+            elif message_id is not None:
+                self._status.queued(task.name, task.id, message_id, now)
 
     def scheduled(self, task: str | None = None) -> Iterator[ScheduledTask]:
         """The schedule group's pending schedules (of ``task`` only, when given), one-time and periodic."""

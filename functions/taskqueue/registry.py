@@ -44,6 +44,10 @@ class RegisteredTask:
     # The task's own retry policy; None takes the queue's (its max receive count, TASKQUEUE_BACKOFF_*).
     max_attempts: int | None = None
     backoff: Backoff | None = None
+    # Status tracking (taskqueue.status): None follows the module's track_status; True/False opts in or out.
+    track_status: bool | None = None
+    # Keep the return value in the task's status (JSON, up to taskqueue.status.MAX_RESULT_BYTES).
+    store_result: bool = False
 
     def run(self, payload: Any, context: TaskContext) -> Any:
         if self.context_argument == POSITIONAL_CONTEXT:
@@ -123,7 +127,14 @@ class TaskRegistry:
         self._tasks: dict[str, RegisteredTask] = {}
 
     def register(
-        self, name: str, function: TaskFunction, *, max_attempts: int | None = None, backoff: Backoff | None = None
+        self,
+        name: str,
+        function: TaskFunction,
+        *,
+        max_attempts: int | None = None,
+        backoff: Backoff | None = None,
+        track_status: bool | None = None,
+        store_result: bool = False,
     ) -> RegisteredTask:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
@@ -137,6 +148,12 @@ class TaskRegistry:
             )
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"task {name!r}: backoff={backoff!r} must be a taskqueue.Backoff")
+        if track_status is not None and not isinstance(track_status, bool):
+            raise ValueError(f"task {name!r}: track_status={track_status!r} must be True, False or None")
+        if not isinstance(store_result, bool):
+            raise ValueError(f"task {name!r}: store_result={store_result!r} must be True or False")
+        if store_result and track_status is False:
+            raise ValueError(f"task {name!r}: store_result=True keeps the result in its status, and track_status=False")
         unrunnable = _unrunnable(function)
         if unrunnable is not None:
             raise TypeError(
@@ -149,7 +166,9 @@ class TaskRegistry:
                 f"task {name!r} is registered twice: by {existing.function.__module__}."
                 f"{existing.function.__qualname__} and by {function.__module__}.{function.__qualname__}"
             )
-        registered = RegisteredTask(name, function, _context_argument(function), max_attempts, backoff)
+        registered = RegisteredTask(
+            name, function, _context_argument(function), max_attempts, backoff, track_status, store_result
+        )
         self._tasks[name] = registered
         return registered
 
@@ -165,6 +184,10 @@ class TaskRegistry:
         except KeyError:
             raise UnknownTask(f"no task is registered under the name {name!r}") from None
 
+    def find(self, name: str | None) -> RegisteredTask | None:
+        """The task registered under ``name``; None when there is none."""
+        return None if name is None else self._tasks.get(name)
+
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
@@ -177,11 +200,19 @@ default_registry = TaskRegistry()
 
 
 def task(
-    name: str | TaskFunction | None = None, *, max_attempts: int | None = None, backoff: Backoff | None = None
+    name: str | TaskFunction | None = None,
+    *,
+    max_attempts: int | None = None,
+    backoff: Backoff | None = None,
+    track_status: bool | None = None,
+    store_result: bool = False,
 ) -> Any:
     """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name.
 
     ``max_attempts`` and ``backoff`` set the task's own retry policy; unset, the queue's apply.
+    ``track_status`` opts the task in (True) or out (False) of the module's status tracking (None: as the
+    module's ``track_status`` says); ``store_result`` keeps its return value in its status (JSON, up to
+    ``taskqueue.status.MAX_RESULT_BYTES``; a larger one is not stored, with the error in its log and status).
     """
     if callable(name):
         default_registry.register(getattr(name, "__name__", repr(name)), name)
@@ -189,7 +220,12 @@ def task(
 
     def decorator(function: TaskFunction) -> TaskFunction:
         default_registry.register(
-            name if name is not None else function.__name__, function, max_attempts=max_attempts, backoff=backoff
+            name if name is not None else function.__name__,
+            function,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            track_status=track_status,
+            store_result=store_result,
         )
         return function
 

@@ -45,6 +45,7 @@ from taskqueue.telemetry import service_name
 
 if TYPE_CHECKING:
     from taskqueue.idempotency import IdempotentRunner
+    from taskqueue.worker_status import WorkerStatus
 
 # The log line of a worker that cannot start (its ``error`` field carries the error and its traceback).
 WORKER_CANNOT_START_MESSAGE = "worker cannot start"
@@ -60,8 +61,10 @@ class Worker:
         ledger: AttemptLedger | None = None,
         rng: Callable[[], float] = random.random,
         start_failure: WorkerCannotStart | None = None,
+        task_status: WorkerStatus | None = None,
     ) -> None:
-        """``start_failure``: the worker could not start; it runs no task (see the module's docstring)."""
+        """``start_failure``: the worker could not start; it runs no task (see the module's docstring).
+        ``task_status``: where it writes each task's status (taskqueue.status), when the module tracks it."""
         self.config = config
         self.start_failure = start_failure
         self.sqs = sqs
@@ -69,8 +72,9 @@ class Worker:
         self.idempotency = idempotency
         self.ledger = ledger
         self.rng = rng
-        self.dead_letters = DeadLetters(sqs, config.dlq_url, ledger, registry)
-        self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng)
+        self.task_status = task_status
+        self.dead_letters = DeadLetters(sqs, config.dlq_url, ledger, registry, task_status)
+        self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng, task_status)
 
     def handle(self, event: Mapping[str, Any], context: Any, metrics: MetricsLine | None = None) -> dict[str, Any]:
         """Run a batch; ``metrics`` collects its metrics (the handler writes them once per invocation)."""

@@ -24,6 +24,7 @@ from taskqueue.operations.dlq_commands import add_dlq_commands
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
 from taskqueue.operations.schedule_commands import add_due_arguments, add_schedule_commands, enqueued, producer
+from taskqueue.operations.status_commands import add_status_command
 from taskqueue.producer import EnqueueError
 
 
@@ -114,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_redrive(commands)
     add_dlq_commands(commands)
     add_schedule_commands(commands)
+    add_status_command(commands)
     return parser
 
 
