@@ -22,6 +22,9 @@ locals {
     TASKQUEUE_IDEMPOTENCY_TABLE       = { set = var.create_idempotency_table, value = local.created_table_name }
     TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = { set = var.create_idempotency_table, value = tostring(var.idempotency_ttl_seconds) }
     TASKQUEUE_ATTEMPTS_TABLE          = { set = var.track_attempts, value = local.created_table_name }
+    TASKQUEUE_STATUS_TABLE            = { set = local.track_status, value = local.created_table_name }
+    TASKQUEUE_TRACK_STATUS            = { set = local.track_status, value = var.track_status }
+    TASKQUEUE_STATUS_TTL_SECONDS      = { set = local.track_status, value = tostring(var.status_ttl_seconds) }
     # With no consumer to delay retries, the worker sets the backoff of its failed records itself.
     TASKQUEUE_APPLY_BACKOFF = { set = local.trigger.worker_polls_queue, value = "true" }
     TASKQUEUE_QUEUE_URL     = { set = local.trigger.worker_polls_queue, value = one(aws_sqs_queue.this[*].url) }

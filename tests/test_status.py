@@ -505,3 +505,18 @@ def test_the_cli_shows_a_task_and_lists_a_state_since_a_time(sqs, queues, regist
     monkeypatch.delenv(status.STATUS_TABLE_ENV)
     assert cli.main(["status", "refund", "r-1"], sqs) == 2
     assert "--status-table is required" in capsys.readouterr().err
+
+
+def test_the_modules_index_and_key_prefix_are_the_runtimes() -> None:
+    """The Terraform module builds the index and the IAM key condition from its own copy of these names."""
+    from pathlib import Path
+
+    import hcl2
+
+    with (Path(__file__).parent.parent / "terraform" / "locals.tf").open() as file:
+        module = {name: value for block in hcl2.load(file).get("locals", []) for name, value in block.items()}
+    assert module["status_index_name"] == status.STATE_INDEX
+    assert module["status_state_attribute"] == status.STATE_ATTRIBUTE
+    assert module["status_changed_at_attribute"] == status.STATE_CHANGED_AT_ATTRIBUTE
+    assert module["status_index_projected"] == list(status.INDEX_PROJECTED_ATTRIBUTES)
+    assert module["status_key_prefix"] == status.KEY_PREFIX
