@@ -515,8 +515,12 @@ def test_the_modules_index_and_key_prefix_are_the_runtimes() -> None:
 
     with (Path(__file__).parent.parent / "terraform" / "locals.tf").open() as file:
         module = {name: value for block in hcl2.load(file).get("locals", []) for name, value in block.items()}
-    assert module["status_index_name"] == status.STATE_INDEX
-    assert module["status_state_attribute"] == status.STATE_ATTRIBUTE
-    assert module["status_changed_at_attribute"] == status.STATE_CHANGED_AT_ATTRIBUTE
-    assert module["status_index_projected"] == list(status.INDEX_PROJECTED_ATTRIBUTES)
-    assert module["status_key_prefix"] == status.KEY_PREFIX
+
+    def text(value: Any) -> Any:  # python-hcl2 keeps a string's quotes
+        return [text(each) for each in value] if isinstance(value, list) else str(value).strip('"')
+
+    assert text(module["status_index_name"]) == status.STATE_INDEX
+    assert text(module["status_state_attribute"]) == status.STATE_ATTRIBUTE
+    assert text(module["status_changed_at_attribute"]) == status.STATE_CHANGED_AT_ATTRIBUTE
+    assert text(module["status_index_projected"]) == list(status.INDEX_PROJECTED_ATTRIBUTES)
+    assert text(module["status_key_prefix"]) == status.KEY_PREFIX
