@@ -524,3 +524,35 @@ def test_the_modules_index_and_key_prefix_are_the_runtimes() -> None:
     assert text(module["status_changed_at_attribute"]) == status.STATE_CHANGED_AT_ATTRIBUTE
     assert text(module["status_index_projected"]) == list(status.INDEX_PROJECTED_ATTRIBUTES)
     assert text(module["status_key_prefix"]) == status.KEY_PREFIX
+
+
+def _item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: each attribute's name plus its value (a number: about one byte per two digits, +1)."""
+    size = 0
+    for name, typed in item.items():
+        (kind, value), *_ = typed.items()
+        size += len(name.encode()) + (len(value.encode()) if kind == "S" else len(value) // 2 + 2)
+    return size
+
+
+def test_a_record_without_a_result_fits_one_write_unit(dynamodb, table):
+    """What the cost model assumes (bench/cost_model.py: one 1 KB write unit per status write): a 40-character task
+    name, a 60-character id and the longest last error kept."""
+    key = TaskKey("t" * 40, "i" * 60)
+    long_error = "E" * 5_000
+    table.write(key, StatusWrite(QUEUED, 1.0, message_id="8c8f9c1e-36a4-4b7f-a4b0-7d2f1c3e5a6b", enqueued_at=1.0))
+    table.write(key, StatusWrite(RUNNING, 2.0, message_id="8c8f9c1e-36a4-4b7f-a4b0-7d2f1c3e5a6b", attempt=3))
+    table.write(
+        key,
+        StatusWrite(
+            DEAD_LETTERED,
+            3.0,
+            message_id="8c8f9c1e-36a4-4b7f-a4b0-7d2f1c3e5a6b",
+            reason="retries_exhausted",
+            error=long_error,
+            dlq_message_id="0f4e5c1d-2b3a-4c5d-8e9f-0a1b2c3d4e5f",
+        ),
+    )
+    item = dynamodb.get_item(TableName=TABLE, Key={"id": {"S": key.item_id}})["Item"]
+    assert len(item["last_error"]["S"]) == status.MAX_ERROR_CHARS
+    assert _item_bytes(item) <= 1024, _item_bytes(item)

@@ -67,8 +67,8 @@ DEFAULT_TTL_SECONDS: Final = 30 * 86_400
 # A stored result (@task(store_result=True)), as JSON text: a DynamoDB item holds 400 KB; this leaves the
 # rest of the record, and its copy of nothing in the index (results are not projected), far within it.
 MAX_RESULT_BYTES: Final = 64 * 1024
-# The last error's first line is kept, cut to this many characters.
-MAX_ERROR_CHARS: Final = 1_000
+# The last error's first line is kept, cut to this many characters: a record stays within one 1 KB write unit.
+MAX_ERROR_CHARS: Final = 500
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
