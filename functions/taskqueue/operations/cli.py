@@ -150,8 +150,10 @@ def _orderly_exit_on_signals() -> Iterator[None]:
             signal.signal(each, handler)
 
 
-def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
+def main(argv: Sequence[str] | None = None, sqs: Any | None = None, dynamodb: Any | None = None) -> int:
+    """Run a command; ``sqs`` and ``dynamodb`` are the clients to use (default: boto3's, from the environment)."""
     args = _parser().parse_args(argv)
+    args.dynamodb = dynamodb
     try:
         with _orderly_exit_on_signals():
             if sqs is None:

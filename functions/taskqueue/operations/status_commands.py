@@ -36,9 +36,12 @@ def add_status_command(commands: Any) -> None:
 
 
 def _table(args: argparse.Namespace) -> StatusTable:
+    client = getattr(args, "dynamodb", None)
     if args.status_table:
-        return StatusTable(args.status_table)
+        return StatusTable(args.status_table, dynamodb_client=client)
     table = StatusTable.from_environment()
+    if table is not None:
+        table = StatusTable(table.table_name, dynamodb_client=client)
     if table is None:
         raise ValueError(
             f"--status-table is required (or set ${STATUS_TABLE_ENV}): the module's status_table_name output, "
