@@ -556,3 +556,37 @@ def test_a_record_without_a_result_fits_one_write_unit(dynamodb, table):
     item = dynamodb.get_item(TableName=TABLE, Key={"id": {"S": key.item_id}})["Item"]
     assert len(item["last_error"]["S"]) == status.MAX_ERROR_CHARS
     assert _item_bytes(item) <= 1024, _item_bytes(item)
+
+
+def test_the_workers_status_settings_are_checked_and_round_trip() -> None:
+    from taskqueue.config import ConfigError
+
+    dlq = {"TASKQUEUE_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/dlq"}
+    assert WorkerConfig.from_env(dlq).track_status == "off"
+    tracked = WorkerConfig.from_env(
+        {
+            **dlq,
+            "TASKQUEUE_STATUS_TABLE": "t",
+            "TASKQUEUE_TRACK_STATUS": "opted_in",
+            "TASKQUEUE_STATUS_TTL_SECONDS": "7200",
+        }
+    )
+    assert (tracked.status_table, tracked.track_status, tracked.status_ttl_seconds) == ("t", "opted_in", 7200)
+    assert WorkerConfig.from_env(tracked.to_env()) == tracked
+    assert WorkerConfig.from_env({**dlq, "TASKQUEUE_STATUS_TABLE": "t"}).track_status == "all"
+    with pytest.raises(ConfigError, match="TASKQUEUE_TRACK_STATUS='all' needs TASKQUEUE_STATUS_TABLE"):
+        WorkerConfig.from_env({**dlq, "TASKQUEUE_TRACK_STATUS": "all"})
+    with pytest.raises(ConfigError, match="TASKQUEUE_TRACK_STATUS='yes' is not one of off, opted_in, all"):
+        WorkerConfig.from_env({**dlq, "TASKQUEUE_STATUS_TABLE": "t", "TASKQUEUE_TRACK_STATUS": "yes"})
+    with pytest.raises(ValueError, match="track_status='yes' must be True, False or None"):
+        TaskRegistry().register("t", lambda payload: None, track_status="yes")  # type: ignore[arg-type]
+
+
+def test_the_worker_tracks_status_only_where_the_module_says(monkeypatch) -> None:
+    monkeypatch.setenv("TASKQUEUE_DLQ_URL", "https://sqs.eu-west-1.amazonaws.com/1/dlq")
+    assert worker_module._task_status(WorkerConfig.from_env()) is None
+    monkeypatch.setenv("TASKQUEUE_STATUS_TABLE", TABLE)
+    monkeypatch.setenv("TASKQUEUE_TRACK_STATUS", "opted_in")
+    tracking = worker_module._task_status(WorkerConfig.from_env())
+    assert tracking is not None and tracking.mode == "opted_in"
+    assert tracking.table.table_name == TABLE

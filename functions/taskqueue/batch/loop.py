@@ -12,6 +12,11 @@ Per record, in order (docs/reliability.md, "Guarantees"):
 6. else one attempt (:mod:`.attempt`): written ahead, then run; it succeeds, is retried after its delay,
    is dead-lettered (``PermanentError``, its last attempt), or, not called, is released with no attempt used.
 
+Where the module tracks status (``track_status``), each step is written to the task's status
+(:mod:`taskqueue.worker_status`, from :mod:`.attempt` and :mod:`.dead_letters`): running once its run is
+recorded, retrying, succeeded (with its result, ``store_result``), dead-lettered once its dead letter went
+out; a write that fails never fails the task.
+
 A record that is not done is reported in ``batchItemFailures`` with its delay; behind an event source mapping
 the worker sets the delays itself (:mod:`.visibility`). A worker that cannot start runs no task: it holds
 each record back for its backoff and dead-letters one on its last receive (``worker_cannot_start``).
