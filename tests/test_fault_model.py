@@ -1496,3 +1496,19 @@ def test_regression_a_copy_run_after_a_success_never_overwrites_its_status(quiet
     assert lane.status is not None
     record = lane.status.read(TaskKey("job", None, first.message_id))
     assert record is not None and record.state == SUCCEEDED
+
+
+def test_regression_a_task_with_an_id_dead_lettered_by_a_worker_that_cannot_start_reads_dead_lettered(
+    quiet_runtime: None,
+) -> None:
+    """Found by exploring the status invariant: a task with an id, on its last receive (max_receive_count 1), meets a
+    worker that cannot start, which dead-letters it as worker_cannot_start. Its status stayed queued: that worker
+    keyed the status by the task's message id, as if it had no id."""
+    state = replay("", SMALL)
+    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK), task_id="1")])
+    run_consumer(state, "standard", InvokePlan(kind="cannot_start"))
+    check_invariants(state)
+    lane = state.lane_by_name["standard"]
+    assert lane.status is not None
+    record = lane.status.read(TaskKey("job", "1"))
+    assert record is not None and (record.state, record.reason) == (DEAD_LETTERED, "worker_cannot_start")

@@ -168,7 +168,10 @@ class Worker:
         task: str | None = None
         # A malformed body is dead-lettered as worker_cannot_start too on its last receive: it was never run.
         with contextlib.suppress(MalformedMessage):
-            task = keys[TASK] = parse_body(raw.get("body")).task
+            message = parse_body(raw.get("body"))
+            task = keys[TASK] = message.task
+            if message.id is not None:  # the task's identity: its log line and its status name it
+                keys[TASK_ID] = message.id
         if self.config.max_receive_count is not None and count >= self.config.max_receive_count:
             why = DeadLetter(dead_letter_queue.WORKER_CANNOT_START, str(self.start_failure), task, ran=False)
             return self.dead_letters.send(raw, why, keys, invocation)
