@@ -1,11 +1,13 @@
 """The bill, per million tasks and per month at idle: SQS, Lambda requests and duration, CloudWatch Logs
-ingestion, custom metrics, EventBridge and EventBridge Scheduler.
+ingestion, custom metrics, EventBridge and EventBridge Scheduler; and the DynamoDB writes task status
+(``track_status``) adds.
 
 Prices are AWS's list prices in us-east-1, first tier, free tiers left out, as read on ``PRICES.as_of``
-from aws.amazon.com/sqs/pricing, /lambda/pricing, /cloudwatch/pricing and /eventbridge/pricing. Every
-quantity they multiply is measured by the benchmark (requests, billed duration, log bytes, metric series),
-except Lambda's own log lines per invocation, which are sized from their documented format below, and
-the idle polling of an event source mapping, which only AWS's fleet does (see docs/performance.md).
+from aws.amazon.com/sqs/pricing, /lambda/pricing, /cloudwatch/pricing, /eventbridge/pricing and
+/dynamodb/pricing/on-demand. Every quantity they multiply is measured by the benchmark (requests, billed
+duration, log bytes, metric series), except Lambda's own log lines per invocation, which are sized from
+their documented format below, the idle polling of an event source mapping, which only AWS's fleet does
+(see docs/performance.md), and the status writes, counted from the code (``status_writes``).
 """
 
 from __future__ import annotations
@@ -173,3 +175,68 @@ def flow_control_per_million(requests: FlowRequests, prices: Prices = PRICES) ->
 
 def prices_as_dict(prices: Prices = PRICES) -> dict[str, Any]:
     return {**asdict(prices), "platform_log_bytes_per_invocation": PLATFORM_LOG_BYTES_PER_INVOCATION}
+
+
+# -- task status (track_status): DynamoDB writes per task ------------------------------------------------
+# The worker's and the producer's UpdateItem calls (taskqueue.status): queued (the producer, after the send),
+# running (each run), retrying (each failed run but the last), and the final state (succeeded or
+# dead_lettered). A status record without a stored result is under 1 KB (a 500-character last error
+# included), so each write is one write unit on the table. The index by state and time projects a few
+# small attributes: a write that creates its entry costs one unit there, one that changes the state (its
+# partition key) two (DynamoDB deletes the old entry and puts the new). A stored result (up to
+# taskqueue.status.MAX_RESULT_BYTES) makes the final write ceil(size / 1 KB) units; it is not projected.
+STATUS_RECORD_BYTES = 1024
+WRITE_UNIT_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class DynamoDBPrices:
+    """DynamoDB on demand, standard table class (apart from ``Prices``: the benchmark measures no DynamoDB)."""
+
+    as_of: str
+    region: str
+    per_million_write_units: float  # a write of up to 1 KB
+    per_million_read_units: float  # a strongly consistent read of up to 4 KB
+
+
+DYNAMODB_PRICES = DynamoDBPrices(
+    as_of="2026-11-30", region="us-east-1", per_million_write_units=0.625, per_million_read_units=0.125
+)
+
+
+@dataclass(frozen=True)
+class StatusWrites:
+    """DynamoDB writes of one task's status: requests, and the write units they cost on the table and index."""
+
+    requests: float
+    table_write_units: float
+    index_write_units: float
+
+    @property
+    def write_units(self) -> float:
+        return self.table_write_units + self.index_write_units
+
+
+def status_writes(tracking: bool, failed_runs: int = 0, result_bytes: int = 0) -> StatusWrites:
+    """The status writes of a task that ends after ``failed_runs`` retried runs (0: it succeeds, or is
+    dead-lettered, at its first run); none with tracking off."""
+    if not tracking:
+        return StatusWrites(0, 0, 0)
+    runs = failed_runs + 1
+    requests = 1 + runs + failed_runs + 1  # queued, each run's running, each retry's retrying, the final state
+    final_units = -(-(STATUS_RECORD_BYTES + result_bytes) // WRITE_UNIT_BYTES)
+    table_units = (requests - 1) + final_units
+    # queued creates the entry (1); every later write changes the state (2).
+    index_units = 1 + 2 * (requests - 1)
+    return StatusWrites(requests, table_units, index_units)
+
+
+def status_per_million_tasks(writes: StatusWrites, prices: DynamoDBPrices = DYNAMODB_PRICES) -> dict[str, float]:
+    """Requests per task and US$ per million tasks of their writes (the table's and its index's)."""
+    return {
+        "requests_per_task": writes.requests,
+        "write_units_per_task": writes.write_units,
+        "table": writes.table_write_units * prices.per_million_write_units,
+        "index": writes.index_write_units * prices.per_million_write_units,
+        "total": writes.write_units * prices.per_million_write_units,
+    }

@@ -202,12 +202,24 @@ def _demo(args: argparse.Namespace) -> int:
             dlq_list = ["dlq", "list", "--queue-url", deployment.queues.url]
             print(f"== the dead letters, as an operator triages them: python -m taskqueue {' '.join(dlq_list)}")
             operations_cli.main(dlq_list, sqs=deployment.client("sqs"))
+            for label, record in summary.statuses:
+                if record is None:
+                    print(f"== {label}: no status recorded")
+                    continue
+                status_command = ["status", record.task, str(record.task_id)]
+                print(f"== a task {label}, as support looks it up: python -m taskqueue {' '.join(status_command)}")
+                operations_cli.main(
+                    [*status_command, "--status-table", str(deployment.status_table)],
+                    sqs=deployment.client("sqs"),
+                    dynamodb=deployment.client("dynamodb"),
+                )
         finally:
             print("== stopping the local stack")
             terraform_stack.down(args.work_dir)
     print(f"demo finished in {time.monotonic() - started:.0f} s")
     if not summary.ok:
-        print(f"FAILED: {summary.lost} lost, {summary.stuck} stuck", file=sys.stderr)
+        wrong = "" if summary.statuses_ok else f", statuses {[(label, r and r.state) for label, r in summary.statuses]}"
+        print(f"FAILED: {summary.lost} lost, {summary.stuck} stuck{wrong}", file=sys.stderr)
         return 1
     return 0
 

@@ -145,6 +145,43 @@ locals {
   })
 
   table_arn = one(aws_dynamodb_table.idempotency[*].arn)
+
+  # Status records only: their keys start with the status prefix (the table also holds attempts and
+  # idempotency records, which a producer must not touch).
+  status_leading_keys = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["${local.status_key_prefix}*"] } }
+  status_write_statement = {
+    Sid       = "WriteTaskStatus"
+    Effect    = "Allow"
+    Action    = "dynamodb:UpdateItem"
+    Resource  = local.table_arn
+    Condition = local.status_leading_keys
+  }
+  # What a producer needs to read statuses: a task's record, and the index by state and time.
+  status_read_statements = [
+    {
+      Sid       = "ReadTaskStatus"
+      Effect    = "Allow"
+      Action    = "dynamodb:GetItem"
+      Resource  = local.table_arn
+      Condition = local.status_leading_keys
+    },
+    {
+      Sid      = "QueryTaskStatusByState"
+      Effect   = "Allow"
+      Action   = "dynamodb:Query"
+      Resource = local.table_arn == null ? null : "${local.table_arn}/index/${local.status_index_name}"
+    },
+  ]
+  status_table_kms_statements = var.idempotency_table_kms_key_arn == null ? [] : [{
+    Sid      = "TaskStatusTableKey"
+    Effect   = "Allow"
+    Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    Resource = var.idempotency_table_kms_key_arn
+    Condition = { StringEquals = {
+      "kms:ViaService"                               = "dynamodb.${coalesce(local.region, "unknown")}.amazonaws.com"
+      "kms:EncryptionContext:aws:dynamodb:tableName" = [local.table_name]
+    } }
+  }]
   worker_role_policy_json = !local.create ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
@@ -169,7 +206,7 @@ locals {
       local.dead_letter_kms_statements,
       # Idempotency records and attempt counts.
       # Idempotency writes and deletes records of its own; attempt counts and verdicts are read and updated.
-      local.create_table ? [{
+      local.create_table && (var.create_idempotency_table || var.track_attempts) ? [{
         Sid      = var.create_idempotency_table ? "IdempotencyRecords" : "AttemptRecords"
         Effect   = "Allow"
         Action   = var.create_idempotency_table ? ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : ["dynamodb:GetItem", "dynamodb:UpdateItem"]
@@ -182,6 +219,8 @@ locals {
         Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
         Resource = one(aws_dynamodb_table.flow_control[*].arn)
       }] : [],
+      # Task status: the worker writes status records (their keys' prefix), and nothing else of them.
+      local.track_status ? [local.status_write_statement] : [],
       # DynamoDB uses the table's key on the caller's behalf, with the table's name as encryption context.
       local.create_table && var.idempotency_table_kms_key_arn != null ? [{
         Sid      = "IdempotencyTableKey"

@@ -90,9 +90,17 @@ locals {
     TASKQUEUE_BACKOFF_MAX_SECONDS  = tostring(var.backoff_max_seconds)
   }
 
-  # The table also counts failed attempts (track_attempts, on by default).
-  create_table = local.create && (var.create_idempotency_table || var.track_attempts)
-  table_name   = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
+  # The table also counts failed attempts (track_attempts, on by default) and keeps task status (track_status).
+  track_status = var.track_status != "off"
+  create_table = local.create && (var.create_idempotency_table || var.track_attempts || local.track_status)
+  # Task status: the index by state and time (taskqueue.status.STATE_INDEX and its attributes; the index
+  # carries INDEX_PROJECTED_ATTRIBUTES: tests/test_status.py holds the two equal).
+  status_index_name           = "taskqueue-status-by-state"
+  status_state_attribute      = "task_state"
+  status_changed_at_attribute = "state_changed_at"
+  status_index_projected      = ["task", "task_id", "message_id", "attempts", "reason", "last_error"]
+  status_key_prefix           = "taskqueue-status#"
+  table_name                  = coalesce(var.idempotency_table_name, "${var.name}-idempotency")
 
   created_table_name = one(aws_dynamodb_table.idempotency[*].name)
 

@@ -54,6 +54,9 @@ output "producer_policy_json" {
         Resource = local.queue_arn
       }],
       local.queue_kms_encrypt_statements,
+      # Task status (track_status): the producer records tasks queued, scheduled and cancelled, and reads
+      # statuses back: status records only.
+      [for statement in concat(local.status_read_statements, [local.status_write_statement], local.status_table_kms_statements) : statement if local.track_status],
       # (A for with an if: statements of different shapes make a tuple, which a conditional cannot empty.)
       [for statement in [
         {
@@ -201,6 +204,16 @@ output "event_source_mapping_uuid" {
 ################################################################################
 # DynamoDB table
 ################################################################################
+
+output "status_table_name" {
+  description = "Name of the table of task status (null unless `track_status`): `TaskQueue(status=StatusTable(name))`, `$TASKQUEUE_STATUS_TABLE` for `python -m taskqueue status`."
+  value       = local.track_status ? one(aws_dynamodb_table.idempotency[*].name) : null
+}
+
+output "status_index_name" {
+  description = "Name of the table's index of task status by state and time (null unless `track_status`)."
+  value       = local.track_status && local.create_table ? local.status_index_name : null
+}
 
 output "idempotency_table_name" {
   description = "Name of the DynamoDB table of idempotency records and attempt counts (null when it is not created)."

@@ -911,6 +911,29 @@ variable "flow_control_table_name" {
   }
 }
 
+variable "track_status" {
+  description = "Task status (`python -m taskqueue status`, `TaskQueue.status`): \"off\" (the default), \"opted_in\" (the tasks that ask, `@task(track_status=True)` or `store_result=True`) or \"all\" (every task but those with `track_status=False`). Each tracked task has one record in the module's DynamoDB table, keyed by its task name and id (by its SQS message id without one), with its state, attempts, last error and times, and an index by state and time. About 3 writes per task that succeeds at once, 2 more per retry (see docs/reliability.md for the cost)."
+  type        = string
+  default     = "off"
+  nullable    = false
+
+  validation {
+    condition     = contains(["off", "opted_in", "all"], var.track_status)
+    error_message = "track_status must be \"off\", \"opted_in\" or \"all\"."
+  }
+}
+
+variable "status_ttl_seconds" {
+  description = "How long a task's status record outlives its last change (a scheduled task's, its due time), 1 hour to 366 days (`TASKQUEUE_STATUS_TTL_SECONDS`)."
+  type        = number
+  default     = 2592000
+
+  validation {
+    condition     = var.status_ttl_seconds >= 3600 && var.status_ttl_seconds <= 31622400
+    error_message = "status_ttl_seconds must be between 3600 (1 hour) and 31622400 (366 days)."
+  }
+}
+
 variable "idempotency_table_name" {
   description = "Name of the DynamoDB table (idempotency records and attempt counts). Defaults to `<name>-idempotency`."
   type        = string

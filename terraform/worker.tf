@@ -22,6 +22,9 @@ locals {
     TASKQUEUE_IDEMPOTENCY_TABLE       = { set = var.create_idempotency_table, value = local.created_table_name }
     TASKQUEUE_IDEMPOTENCY_TTL_SECONDS = { set = var.create_idempotency_table, value = tostring(var.idempotency_ttl_seconds) }
     TASKQUEUE_ATTEMPTS_TABLE          = { set = var.track_attempts, value = local.created_table_name }
+    TASKQUEUE_STATUS_TABLE            = { set = local.track_status, value = local.created_table_name }
+    TASKQUEUE_TRACK_STATUS            = { set = local.track_status, value = var.track_status }
+    TASKQUEUE_STATUS_TTL_SECONDS      = { set = local.track_status, value = tostring(var.status_ttl_seconds) }
     TASKQUEUE_FLOW_CONTROL_TABLE      = { set = local.flow_control, value = one(aws_dynamodb_table.flow_control[*].name) }
     # How many async def or threads=True tasks of a batch run at once (docs/concurrency.md).
     TASKQUEUE_TASK_CONCURRENCY = { set = true, value = tostring(local.worker_task_concurrency) }

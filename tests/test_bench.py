@@ -139,3 +139,16 @@ def test_the_results_file_keeps_the_shape_of_the_stored_one():
     assert shape(written) == shape(stored)
     shown = report.tables(_figures())
     assert "Goals" in shown and "consumer 8/8" in shown and "prices (us-east-1" in shown
+
+
+def test_status_tracking_costs_its_writes_and_nothing_when_off():
+    assert cost_model.status_writes(False) == cost_model.StatusWrites(0, 0, 0)
+    assert cost_model.status_per_million_tasks(cost_model.status_writes(False))["total"] == 0
+    first_time = cost_model.status_writes(True)
+    # queued, running, succeeded: 3 writes; the index: 1 entry created, 2 state changes of 2 units each.
+    assert (first_time.requests, first_time.table_write_units, first_time.index_write_units) == (3, 3, 5)
+    assert cost_model.status_per_million_tasks(first_time)["total"] == pytest.approx(8 * 0.625)
+    once_retried = cost_model.status_writes(True, failed_runs=1)  # + retrying, + running
+    assert (once_retried.requests, once_retried.write_units) == (5, 5 + 9)
+    with_result = cost_model.status_writes(True, result_bytes=64 * 1024)
+    assert with_result.table_write_units == 2 + 65 and with_result.index_write_units == 5

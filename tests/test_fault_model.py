@@ -15,7 +15,10 @@ step the invariants are checked against the ledger of what ran when (``fault_led
   dead-lettered;
 - a task that raised PermanentError never runs again, unless a fault lost what settles it (its delete or
   dead-letter send failed for good, the consumer died, SQS delivered it twice);
-- with idempotency, no side effect happens twice; a DLQ entry SQS moved carries no reason of ours.
+- with idempotency, no side effect happens twice; a DLQ entry SQS moved carries no reason of ours;
+- each task's status (``taskqueue.status``, tracked for every task) is the truth: it never says succeeded
+  without a successful run, nor dead-lettered without its dead letter; and it says what happened first to
+  a task (its success or its dead letter) or, while neither has, that it is queued, running or retrying.
 
 Kinds of fault the runtime on main does not survive yet are held back (``HELD_BACK``), each with a
 strict-xfail regression test at the end that replays the shrunk example the state machine found.
@@ -66,6 +69,8 @@ from taskqueue.operations.dlq_message import REDRIVE, read_reason
 from taskqueue.producer import EnqueueError, Task, TaskQueue
 from taskqueue.registry import TaskRegistry
 from taskqueue.sqs_event import message_to_record
+from taskqueue.status import DEAD_LETTERED, QUEUED, RETRYING, RUNNING, SUCCEEDED, TaskKey
+from taskqueue.worker_status import WorkerStatus
 from tests.support.aws_fakes import LambdaContext
 from tests.support.aws_settings import REGION
 from tests.support.concurrency_model import SimulatedBatchRunner
@@ -81,6 +86,7 @@ from tests.support.fault_ledger import (
     Ledger,
     ModelAttempts,
     ModelIdempotency,
+    ModelStatus,
     TaskPlan,
     registered_name,
 )
@@ -331,6 +337,7 @@ class Lane:
     producer: TaskQueue
     attempts: ModelAttempts
     lambda_client: Any = None
+    status: ModelStatus | None = None
 
 
 class SequentialThread:
@@ -471,6 +478,9 @@ class FaultModel(RuleBasedStateMachine):
         )
         # The module's default (track_attempts): one attempts table for every execution environment.
         attempts = ModelAttempts(self._worker_now)
+        # The module's track_status = "all": one status table for the lane's producer and workers.
+        task_status = ModelStatus()
+        status_writer = WorkerStatus(task_status, "all", worker_module.logger, clock=self._worker_now)
 
         def new_worker() -> Any:
             """A cold start: a new execution environment, with a worker of its own."""
@@ -486,6 +496,7 @@ class FaultModel(RuleBasedStateMachine):
                 cast(Any, attempts),
                 rng=rng.random,
                 batch_runner=runner,
+                task_status=status_writer,
             )
             return worker.handle
 
@@ -496,6 +507,7 @@ class FaultModel(RuleBasedStateMachine):
             TaskRegistry(),
             rng=rng.random,
             start_failure=WorkerCannotStart("ImportError: No module named 'tasks' (injected)"),
+            task_status=status_writer,
         )
         model = LambdaModel(
             new_handler=new_worker,
@@ -522,7 +534,9 @@ class FaultModel(RuleBasedStateMachine):
         producer_client = SqsEndpoint(self.sqs, self.clock, self.clock.advance).attach(
             boto3.client("sqs", region_name=REGION)
         )
-        producer = TaskQueue(url, sqs=producer_client, max_message_bytes=d.max_message_bytes)
+        producer = TaskQueue(
+            url, sqs=producer_client, max_message_bytes=d.max_message_bytes, status=cast(Any, task_status)
+        )
         return Lane(
             name,
             url,
@@ -535,6 +549,7 @@ class FaultModel(RuleBasedStateMachine):
             producer,
             attempts,
             lambda_client,
+            task_status,
         )
 
     # -- the consumer's life ------------------------------------------------------------------
@@ -1053,6 +1068,78 @@ class FaultModel(RuleBasedStateMachine):
                         f"{message.attributes[REASON_ATTRIBUTE]}"
                     )
 
+    @invariant()
+    def the_status_is_the_truth(self) -> None:
+        """Each task's status against what the model knows happened to its messages."""
+        runs = self._executions()
+        for lane in self.lane_by_name.values():
+            if lane.status is None:
+                continue
+            dead_letters = {m.message_id: m for m in self._dead_letters(lane)}
+            messages: dict[str, set[str]] = {}  # status key -> the message ids enqueued under it
+            keys: dict[str, tuple[TaskKey, Enqueued]] = {}
+            for enqueued in self.enqueued:
+                if enqueued.lane != lane.name:
+                    continue
+                key = TaskKey(enqueued.spec.name, enqueued.spec.task_id, enqueued.message_id)
+                messages.setdefault(key.item_id, set()).add(enqueued.message_id)
+                keys.setdefault(key.item_id, (key, enqueued))
+            for item_id, (key, _enqueued) in keys.items():
+                record = lane.status.read(key)
+                shown = f"lane {lane.name}: status of {key} is {record}"
+                assert record is not None, f"{shown}: the task was enqueued, and has no status"
+                assert record.message_id in messages[item_id], f"{shown}: not a message of this task"
+                ran = runs.get(str(record.message_id), [])
+                skipped = any(skip.key == item_id.removeprefix("taskqueue-status#") for skip in self.ledger.skips)
+                if record.state == SUCCEEDED:
+                    assert skipped or any(e.outcome == "succeeded" for e in ran), f"{shown}, yet it never succeeded"
+                elif record.state == DEAD_LETTERED:
+                    dead = dead_letters.get(str(record.dlq_message_id))
+                    assert dead is not None, f"{shown}, yet its DLQ holds no message {record.dlq_message_id}"
+                    reason = dead.attributes.get(REASON_ATTRIBUTE, {}).get("StringValue")
+                    assert reason in (None, record.reason), f"{shown}, yet its dead letter reads {reason}"
+                elif record.state == RUNNING:
+                    assert ran, f"{shown}, yet it never started"
+                elif record.state == RETRYING:
+                    assert any(e.outcome in ("failed", "retry") for e in ran), f"{shown}, yet no run of it failed"
+                else:
+                    assert record.state == QUEUED, f"{shown}: a state the model never causes"
+                if len(messages[item_id]) == 1:
+                    self._status_says_what_came_first(lane, key, record, ran, skipped, dead_letters, shown)
+
+    def _status_says_what_came_first(
+        self,
+        lane: Lane,
+        key: TaskKey,
+        record: Any,
+        ran: list[Execution],
+        skipped: bool,
+        dead_letters: dict[str, StoredMessage],
+        shown: str,
+    ) -> None:
+        """A task of one message: a final status is its first outcome (a success, a dead letter), and there is
+        one once either happened, unless a fault hid what settled it from the worker (a dead letter sent whose
+        answer was lost, its settlement lost): the status then lags until the message comes back. A copy SQS
+        delivered twice runs again, and its late outcome must not overwrite the first."""
+        if skipped:
+            return  # an idempotent skip of a copy: the identity's own success came first, elsewhere
+        message_id = str(key.message_id)
+        outcomes = [(e.end, SUCCEEDED) for e in ran if e.outcome == "succeeded"]
+        outcomes += [
+            (m.sent_at, DEAD_LETTERED)
+            for m in dead_letters.values()
+            if m.attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE, {}).get("StringValue") == message_id
+        ]
+        if not outcomes:
+            assert not record.final, f"{shown}, yet neither a success nor a dead letter of it happened"
+            return
+        first = min(outcomes)[1]
+        if record.final:
+            assert record.state == first, f"{shown}; what happened first: {first} ({sorted(outcomes)})"
+            return
+        touched = {i.number for model in self.ledger.lambdas for i in model.invocations if message_id in i.message_ids}
+        assert touched & self.unsettled, f"{shown}, yet it {first} ({sorted(outcomes)}) and nothing hid that"
+
     def teardown(self) -> None:
         STATISTICS["concurrent batches"] += sum(len(runner.orders) for runner in self.batch_runners)
         STATISTICS["concurrent batches of several lanes"] += sum(
@@ -1186,6 +1273,7 @@ def check_invariants(state: FaultModel) -> None:
     state.retry_after_is_never_early()
     state.a_task_reaches_the_dlq_unrun_only_with_a_reason_that_says_so()
     state.the_reason_shown_is_the_truth()
+    state.the_status_is_the_truth()
 
 
 def run_consumer(state: FaultModel, lane: str, *invocations: InvokePlan) -> None:
@@ -1454,3 +1542,41 @@ def test_a_permanent_error_runs_again_only_when_every_write_of_its_verdict_faile
     runs = [e.outcome for e in state.ledger.executions]
     assert runs == ["permanent", "permanent"], runs
     assert state.lane_by_name["fifo"].attempts.verdict_writes_failed == {state.enqueued[0].message_id: 2}
+
+
+def test_regression_a_copy_run_after_a_success_never_overwrites_its_status(quiet_runtime: None) -> None:
+    """Task status (issue 25): task 1 succeeds, then its invocation crashes on task 2, so task 1 is not deleted and
+    comes back; its second run crashes as it starts. The status must still say succeeded (the table's condition
+    refuses the late copy's ``running``); with every write allowed it read ``running``."""
+    state = replay("", replace(SMALL, batch_size=2, max_receive_count=3))
+    state.enqueue(
+        lane="standard",
+        specs=[TaskSpec(name="job", plan=TaskPlan(OK, seconds=0.5)), TaskSpec(name="job", plan=TaskPlan(OK))],
+    )
+    run_consumer(state, "standard", InvokePlan(kind="crash", crash_after_tasks=1))
+    state.advance_clock(seconds=float(state.deployment.visibility_timeout + 1))
+    run_consumer(state, "standard", InvokePlan(kind="crash", crash_after_tasks=0))
+    first = state.enqueued[0]
+    outcomes = [e.outcome for e in state.ledger.executions if e.message_id == first.message_id]
+    assert outcomes == ["succeeded", "crashed"], outcomes  # the scenario it replays
+    check_invariants(state)
+    lane = state.lane_by_name["standard"]
+    assert lane.status is not None
+    record = lane.status.read(TaskKey("job", None, first.message_id))
+    assert record is not None and record.state == SUCCEEDED
+
+
+def test_regression_a_task_with_an_id_dead_lettered_by_a_worker_that_cannot_start_reads_dead_lettered(
+    quiet_runtime: None,
+) -> None:
+    """Found by exploring the status invariant: a task with an id, on its last receive (max_receive_count 1), meets a
+    worker that cannot start, which dead-letters it as worker_cannot_start. Its status stayed queued: that worker
+    keyed the status by the task's message id, as if it had no id."""
+    state = replay("", SMALL)
+    state.enqueue(lane="standard", specs=[TaskSpec(name="job", plan=TaskPlan(OK), task_id="1")])
+    run_consumer(state, "standard", InvokePlan(kind="cannot_start"))
+    check_invariants(state)
+    lane = state.lane_by_name["standard"]
+    assert lane.status is not None
+    record = lane.status.read(TaskKey("job", "1"))
+    assert record is not None and (record.state, record.reason) == (DEAD_LETTERED, "worker_cannot_start")

@@ -65,6 +65,15 @@ def test_short_scenario_accounts_for_every_task_in_both_modes(local_stack, mode,
     assert summary.scheduled_expected == SCENARIO.scheduled == 1
     assert summary.scheduled_runs == Counter({"later-0": 1})
     assert summary.periodic_runs >= 1
+    # It ends with what became of three tasks (the demo's track_status = "all").
+    states = {label: (record.state, record.attempts) for label, record in summary.statuses if record is not None}
+    assert states == {
+        "succeeded after retries": ("succeeded", 3),  # flaky: fails twice, then succeeds
+        "dead-lettered": ("dead_lettered", 1),
+        "scheduled": ("scheduled", 0),
+    }
+    dead = dict(summary.statuses)["dead-lettered"]
+    assert dead is not None and dead.reason == "permanent_error" and dead.dlq_message_id
     assert summary.ok
 
     # The demo ends with `dlq list`: the scenario's reading of the DLQ put every dead letter back.

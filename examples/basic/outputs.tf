@@ -42,3 +42,8 @@ output "module_version" {
   description = "The module's release."
   value       = module.task_queue.version
 }
+
+output "status_table_name" {
+  description = "Where each task's status is kept, with track_status ($TASKQUEUE_STATUS_TABLE; null when off)."
+  value       = module.task_queue.status_table_name
+}

@@ -42,3 +42,8 @@ output "schedule_dead_letter_queue_arn" {
   description = "Where a schedule's undeliverable task ends up ($TASKQUEUE_SCHEDULE_DEAD_LETTER_ARN)."
   value       = module.task_queue.schedule_dead_letter_queue_arn
 }
+
+output "status_table_name" {
+  description = "Where each task's status is kept, with track_status ($TASKQUEUE_STATUS_TABLE; null when off)."
+  value       = module.task_queue.status_table_name
+}

@@ -27,6 +27,8 @@ from taskqueue.priorities import PRIORITY_QUEUES_ENV, RECEIVE_ORDER_ENV, Priorit
 T = TypeVar("T")
 
 MODES = ("drain", "continuous")
+# Status tracking (taskqueue.status.TRACK_MODES; repeated here, as config imports no runtime module).
+TRACK_MODES = ("off", "opted_in", "all")
 MAX_RECEIVERS = 10
 # Drain mode ends at the first empty receive, so its long poll is what an idle run costs:
 # keep it short (but not 0, so SQS checks all its servers). Continuous mode waits as long as SQS allows.
@@ -254,6 +256,11 @@ class WorkerConfig:
     # The DynamoDB table of rate buckets and key leases (taskqueue.flow_control): set by the module's
     # flow_control = true; a task declaring a limit without it fails the worker's start.
     flow_control_table: str | None = None
+    # Task status (taskqueue.status): the table (the module's), which tasks ("off", "opted_in", "all") and
+    # how long a record outlives its last write.
+    status_table: str | None = None
+    track_status: str = "off"
+    status_ttl_seconds: int = 30 * 86_400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -273,6 +280,10 @@ class WorkerConfig:
             )
         if behind_event_source_mapping and queue_url is None:
             raise ConfigError("TASKQUEUE_APPLY_BACKOFF=true needs TASKQUEUE_QUEUE_URL to be set")
+        status_table = _raw(env, "TASKQUEUE_STATUS_TABLE")
+        track_status = _choice(env, "TASKQUEUE_TRACK_STATUS", "all" if status_table else "off", TRACK_MODES)
+        if track_status != "off" and status_table is None:
+            raise ConfigError(f"TASKQUEUE_TRACK_STATUS={track_status!r} needs TASKQUEUE_STATUS_TABLE to be set")
         return cls(
             dlq_url=_required(env, "TASKQUEUE_DLQ_URL"),
             task_modules=modules,
@@ -290,6 +301,9 @@ class WorkerConfig:
             priorities=priorities_from_env(env, queue_url),
             task_concurrency=_optional_int(env, "TASKQUEUE_TASK_CONCURRENCY", 1, WORKER_MAX_TASK_CONCURRENCY),
             flow_control_table=_raw(env, FLOW_CONTROL_TABLE_ENV),
+            status_table=status_table,
+            track_status=track_status,
+            status_ttl_seconds=_int(env, "TASKQUEUE_STATUS_TTL_SECONDS", cls.status_ttl_seconds, 3600, 366 * 86_400),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -311,6 +325,9 @@ class WorkerConfig:
             "TASKQUEUE_MAX_RECEIVE_COUNT": None if self.max_receive_count is None else str(self.max_receive_count),
             "TASKQUEUE_MAX_ATTEMPTS": None if self.max_attempts is None else str(self.max_attempts),
             "TASKQUEUE_TASK_CONCURRENCY": None if self.task_concurrency is None else str(self.task_concurrency),
+            "TASKQUEUE_STATUS_TABLE": self.status_table,
+            "TASKQUEUE_TRACK_STATUS": self.track_status if self.status_table else None,
+            "TASKQUEUE_STATUS_TTL_SECONDS": str(self.status_ttl_seconds) if self.status_table else None,
         }
         return env | {name: value for name, value in optional.items() if value is not None}
 

@@ -69,6 +69,9 @@ DURATION_MS: Final = "duration_ms"
 RETRY_IN_SECONDS: Final = "retry_in_seconds"
 REASON: Final = "reason"
 ERROR: Final = "error"
+# The task status a record's line is about (taskqueue.status.STATES): a status write that failed, a result
+# that was not stored.
+STATUS: Final = "status"
 
 # Values of OUTCOME: what became of one attempt at a task.
 SUCCEEDED: Final = "succeeded"

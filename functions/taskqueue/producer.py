@@ -35,11 +35,13 @@ from taskqueue.limits import (
 )
 from taskqueue.message import TaskMessage, fifo_deduplication_id, validate_fields
 from taskqueue.priorities import QUEUE_URLS_ENV, PriorityQueue, queue_url_for_priority
+from taskqueue.producer_status import ProducerStatus, TaskHandle, handles, key_of
 from taskqueue.schedules import (
     SCHEDULE_GROUP_ENV,
     SCHEDULER_ROLE_ARN_ENV,
     AlreadyScheduled,
     ScheduledTask,
+    ScheduleName,
     ScheduleRequest,
     SchedulingConfig,
     TaskSchedules,
@@ -48,6 +50,7 @@ from taskqueue.schedules import (
     schedule_time,
 )
 from taskqueue.sqs_batch import BatchResult, call_in_batches, chunks, entry_bytes
+from taskqueue.status import StatusRecord, StatusTable
 
 # Entries SQS failed on its side (not the sender's fault) get this many more tries.
 BATCH_ENTRY_RETRIES = 2
@@ -133,6 +136,9 @@ class TaskQueue:
 
     ``queue_urls`` (the module's ``queue_urls`` output, with ``priorities``) maps each priority to its
     queue: ``enqueue(..., priority="high")`` sends there; a task with no priority goes to ``queue_url``.
+
+    ``status`` (the module's table, when it tracks status) makes it record each task queued, scheduled or
+    cancelled, for every task or only those in ``status_tasks``, and read statuses back (:meth:`status`).
     """
 
     def __init__(
@@ -146,6 +152,8 @@ class TaskQueue:
         queue_arn: str | None = None,
         clock: Callable[[], datetime] | None = None,
         queue_urls: Mapping[str, str] | None = None,
+        status: StatusTable | None = None,
+        status_tasks: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(queue_url, str) or not queue_url.startswith(("https://", "http://")):
             raise ValueError(f"queue_url must be an SQS queue URL, got {queue_url!r}")
@@ -168,6 +176,11 @@ class TaskQueue:
         for priority, url in self.queue_urls.items():
             PriorityQueue(priority, url)  # checks the name and the URL, with a clear error
         self._by_priority: dict[str, TaskQueue] = {}
+        self._status = (
+            None
+            if status is None
+            else ProducerStatus(status, None if status_tasks is None else frozenset(status_tasks))
+        )
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -194,12 +207,17 @@ class TaskQueue:
         task = Task(name, payload, id, group_id, deduplication_id, dict(attributes or {}), at, delay, tenant)
         if priority is not None:
             return self.for_priority(priority).enqueue(**_fields(task))
-        plan = self._plan(task, "0", self.clock())
+        now = self.clock()
+        plan = self._plan(task, "0", now)
         if isinstance(plan, ScheduleRequest):
             schedules, queue_arn = self._scheduling_target()
-            return schedules.create(plan, queue_arn)
+            scheduled = schedules.create(plan, queue_arn)
+            self._record_sent([task], [scheduled], now)
+            return scheduled
         plan.pop("Id")
-        return str(self.sqs.send_message(QueueUrl=self.queue_url, **plan)["MessageId"])
+        handle = TaskHandle(str(self.sqs.send_message(QueueUrl=self.queue_url, **plan)["MessageId"]), name, id)
+        self._record_sent([task], [handle], now)
+        return handle
 
     def enqueue_batch(self, tasks: Iterable[Task]) -> list[str | None]:
         """Send many tasks in as few calls as the limits allow; returns message ids in order.
@@ -231,7 +249,11 @@ class TaskQueue:
             for index, task in enumerate(tasks):
                 if message_ids[index] is None and index not in failed:
                     failed[index] = NotEnqueued(task, _error_code(error), str(error), False)
+            message_ids = handles(message_ids, tasks)
+            self._record_sent(tasks, message_ids, now)
             raise EnqueueError(list(failed.values()), message_ids) from error
+        message_ids = handles(message_ids, tasks)
+        self._record_sent(tasks, message_ids, now)
         if failed:
             raise EnqueueError(list(failed.values()), message_ids)
         return message_ids
@@ -255,6 +277,7 @@ class TaskQueue:
                 scheduler=self._scheduler,
                 clock=self.clock,
             )
+            self._by_priority[priority]._status = self._status  # one status table for every priority
         return self._by_priority[priority]
 
     def _enqueue_by_priority(self, tasks: list[Task]) -> list[str | None]:
@@ -293,7 +316,42 @@ class TaskQueue:
         if isinstance(handle, tuple):
             task, task_id = handle
             handle = schedule_name(task, task_id)
-        return self.schedules.cancel(str(handle))
+        cancelled = self.schedules.cancel(str(handle))
+        if self._status is not None:
+            self._status.cancelled(cancelled.task, cancelled.task_id, self.clock())
+        return cancelled
+
+    # -- status (the module's track_status) ------------------------------------------------------
+
+    def status(self, handle: str, task_id: str | None = None) -> StatusRecord:
+        """The status of a task: ``status(handle)`` with what enqueue returned, or ``status(task, task_id)``.
+
+        Raises :class:`~taskqueue.status.NotTracked` when the table holds none.
+        """
+        return self._status_reader().read(key_of(handle, task_id))
+
+    def wait(self, handle: str, task_id: str | None = None, *, timeout: float) -> StatusRecord:
+        """Poll the task's status, with backoff, until it is final (succeeded, dead_lettered, cancelled);
+        TimeoutError after ``timeout`` seconds."""
+        return self._status_reader().wait(key_of(handle, task_id), timeout)
+
+    def _status_reader(self) -> ProducerStatus:
+        if self._status is None:
+            raise ValueError(
+                "status is not configured: pass status=StatusTable(table_name) to TaskQueue (the module's "
+                "status_table_name output; the CLI reads $TASKQUEUE_STATUS_TABLE)"
+            )
+        return self._status
+
+    def _record_sent(self, tasks: list[Task], message_ids: list[str | None], now: datetime) -> None:
+        """Each sent task's status: scheduled, or queued under its message id (after the send: never before)."""
+        if self._status is None:
+            return
+        for task, message_id in zip(tasks, message_ids, strict=True):
+            if isinstance(message_id, ScheduleName):
+                self._status.scheduled(message_id, now)
+            elif message_id is not None:
+                self._status.queued(task.name, task.id, message_id, now)
 
     def scheduled(self, task: str | None = None) -> Iterator[ScheduledTask]:
         """The schedule group's pending schedules (of ``task`` only, when given), one-time and periodic."""

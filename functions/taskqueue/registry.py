@@ -53,6 +53,10 @@ class RegisteredTask:
     concurrency: int | None = None
     # Its rate limit and concurrency per key, held across every worker (taskqueue.flow_control); None: none.
     flow: FlowLimits | None = None
+    # Status tracking (taskqueue.status): None follows the module's track_status; True/False opts in or out.
+    track_status: bool | None = None
+    # Keep the return value in the task's status (JSON, up to taskqueue.status.MAX_RESULT_BYTES).
+    store_result: bool = False
 
     @property
     def runs_concurrently(self) -> bool:
@@ -172,6 +176,8 @@ class TaskRegistry:
         burst: int | None = None,
         key_concurrency: int | None = None,
         key: Callable[[Any], Any] | None = None,
+        track_status: bool | None = None,
+        store_result: bool = False,
     ) -> RegisteredTask:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
@@ -192,6 +198,12 @@ class TaskRegistry:
         if not isinstance(threads, bool):
             raise ValueError(f"task {name!r}: threads={threads!r} must be True or False")
         flow = flow_limits(name, rate_limit, burst, key_concurrency, key)
+        if track_status is not None and not isinstance(track_status, bool):
+            raise ValueError(f"task {name!r}: track_status={track_status!r} must be True, False or None")
+        if not isinstance(store_result, bool):
+            raise ValueError(f"task {name!r}: store_result={store_result!r} must be True or False")
+        if store_result and track_status is False:
+            raise ValueError(f"task {name!r}: store_result=True keeps the result in its status, and track_status=False")
         unrunnable = _unrunnable(function)
         if unrunnable is not None:
             raise TypeError(
@@ -211,7 +223,17 @@ class TaskRegistry:
                 f"{existing.function.__qualname__} and by {function.__module__}.{function.__qualname__}"
             )
         registered = RegisteredTask(
-            name, function, _context_argument(function), max_attempts, backoff, is_async, threads, concurrency, flow
+            name,
+            function,
+            _context_argument(function),
+            max_attempts,
+            backoff,
+            is_async,
+            threads,
+            concurrency,
+            flow,
+            track_status,
+            store_result,
         )
         self._tasks[name] = registered
         return registered
@@ -228,8 +250,9 @@ class TaskRegistry:
         except KeyError:
             raise UnknownTask(f"no task is registered under the name {name!r}") from None
 
-    def find(self, name: str) -> RegisteredTask | None:
-        return self._tasks.get(name)
+    def find(self, name: str | None) -> RegisteredTask | None:
+        """The task registered under ``name``; None when there is none."""
+        return None if name is None else self._tasks.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._tasks)
@@ -257,6 +280,8 @@ def task(
     burst: int | None = None,
     key_concurrency: int | None = None,
     key: Callable[[Any], Any] | None = None,
+    track_status: bool | None = None,
+    store_result: bool = False,
 ) -> Any:
     """Register a task function: ``@task("name")``, or ``@task`` / ``@task()`` to use the function's name.
 
@@ -270,6 +295,10 @@ def task(
     ``rate_limit="10/s"`` (or ``/m``, ``/h``) with ``burst=N`` starts at once above it, and
     ``key_concurrency=N, key=lambda payload: ...``: at most N runs at once per key. A start over a limit is
     released unrun, with no attempt used, to come back later.
+
+    ``track_status`` opts the task in (True) or out (False) of the module's status tracking (None: as the
+    module's ``track_status`` says); ``store_result`` keeps its return value in its status (JSON, up to
+    ``taskqueue.status.MAX_RESULT_BYTES``; a larger one is not stored, with the error in its log and status).
     """
     if callable(name):
         default_registry.register(getattr(name, "__name__", repr(name)), name)
@@ -287,6 +316,8 @@ def task(
             burst=burst,
             key_concurrency=key_concurrency,
             key=key,
+            track_status=track_status,
+            store_result=store_result,
         )
         return function
 

@@ -152,13 +152,18 @@ class SchedulingConfig:
 
 
 class ScheduleName(str):
-    """The handle of a scheduled task: the name of its one-time schedule (a str), and when it is due."""
+    """The handle of a scheduled task: the name of its one-time schedule (a str), when it is due, and the task
+    it sends (its name and id: what its status is kept under)."""
 
     due: datetime
+    task: str | None
+    task_id: str | None
 
-    def __new__(cls, name: str, due: datetime) -> ScheduleName:
+    def __new__(cls, name: str, due: datetime, task: str | None = None, task_id: str | None = None) -> ScheduleName:
         handle = super().__new__(cls, name)
         handle.due = due
+        handle.task = task
+        handle.task_id = task_id
         return handle
 
 
@@ -357,7 +362,7 @@ class TaskSchedules:
             if _error_code(error) == "ConflictException":
                 raise AlreadyScheduled(request.name, request.task, request.task_id) from None
             raise
-        return ScheduleName(request.name, due)
+        return ScheduleName(request.name, due, request.task, request.task_id)
 
     def cancel(self, name: str) -> ScheduledTask:
         """Delete a pending one-time schedule; returns what it was.

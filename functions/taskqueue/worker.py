@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from taskqueue import concurrency
+from taskqueue import concurrency, status
 from taskqueue.attempts import AttemptLedger
 from taskqueue.batch import log
 from taskqueue.batch.log import describe
@@ -32,6 +32,9 @@ from taskqueue.metrics import MetricsLine
 from taskqueue.observability import ERROR, TASKS, WORKER_START_FAILED
 from taskqueue.registry import TaskRegistry, default_registry, import_task_modules
 from taskqueue.telemetry import service_name
+
+if TYPE_CHECKING:
+    from taskqueue.worker_status import WorkerStatus
 
 # The worker's first line in an execution environment (DEBUG level), with the names of its tasks.
 WORKER_STARTED_MESSAGE = "worker started"
@@ -90,7 +93,18 @@ def _worker() -> Worker:
     except Exception as error:
         raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error
     log.logger.debug(WORKER_STARTED_MESSAGE, extra={TASKS: default_registry.names()})
-    return Worker(config, sqs, default_registry, idempotency, ledger, flow=flow)
+    return Worker(config, sqs, default_registry, idempotency, ledger, flow=flow, task_status=_task_status(config))
+
+
+def _task_status(config: WorkerConfig) -> WorkerStatus | None:
+    """Where the worker writes task status, when the module tracks it (``TASKQUEUE_TRACK_STATUS``)."""
+    if not config.status_table or config.track_status == status.TRACK_OFF:
+        return None
+    from taskqueue.worker_status import WorkerStatus  # noqa: PLC0415 - only where the module tracks
+
+    return WorkerStatus(
+        status.StatusTable(config.status_table, config.status_ttl_seconds), config.track_status, log.logger
+    )
 
 
 def _worker_that_cannot_start(failure: WorkerCannotStart, metrics: MetricsLine) -> Worker:
@@ -101,7 +115,9 @@ def _worker_that_cannot_start(failure: WorkerCannotStart, metrics: MetricsLine) 
         metrics.count(WORKER_START_FAILED)
         log.logger.error(WORKER_CANNOT_START_MESSAGE, extra={ERROR: str(bad_configuration)})
         raise
-    return Worker(config, sqs, TaskRegistry(), start_failure=failure)
+    # Its dead letters (worker_cannot_start) are written to the tasks' status too (under track_status "all":
+    # a worker that cannot start knows no task's own choice).
+    return Worker(config, sqs, TaskRegistry(), start_failure=failure, task_status=_task_status(config))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

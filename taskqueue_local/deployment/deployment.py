@@ -17,6 +17,7 @@ from typing import Any
 from taskqueue.operations.queue_attributes import queue_depths
 from taskqueue.producer import TaskQueue
 from taskqueue.schedules import SchedulingConfig
+from taskqueue.status import StatusTable
 from taskqueue_local.deployment.outcomes import WorkerLog
 from taskqueue_local.infrastructure.clients import Endpoints
 
@@ -57,6 +58,7 @@ class Deployment:
     # and how much faster than the wall the local stack runs those schedules.
     scheduling: SchedulingConfig | None = None
     schedule_speedup: float = 1.0
+    status_table: str | None = None  # the module's status table (its track_status), None when off
 
     def __post_init__(self) -> None:
         if self.trigger_mode not in TRIGGER_MODES:
@@ -78,14 +80,20 @@ class Deployment:
     def producer(self) -> TaskQueue:
         """The producer of this deployment's tasks, as an application would build it: with the Scheduler
         for tasks due beyond SQS's 900 s where the example schedules."""
+        status = (
+            None
+            if self.status_table is None
+            else StatusTable(self.status_table, dynamodb_client=self.client("dynamodb"))
+        )
         if self.scheduling is None:
-            return TaskQueue(self.queues.url, sqs=self.client("sqs"))
+            return TaskQueue(self.queues.url, sqs=self.client("sqs"), status=status)
         return TaskQueue(
             self.queues.url,
             sqs=self.client("sqs"),
             scheduler=self.client("scheduler"),
             scheduling=self.scheduling,
             queue_arn=self.queues.arn,
+            status=status,
         )
 
     @functools.cached_property

@@ -26,6 +26,7 @@ from taskqueue.schedules import (
     SCHEDULER_ROLE_ARN_ENV,
     SchedulingConfig,
 )
+from taskqueue.status import STATUS_TABLE_ENV
 from taskqueue.worker import WORKER_STARTED_MESSAGE
 from taskqueue_local.deployment.artifacts import build
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, SCHEDULE, Deployment, Queues
@@ -79,6 +80,8 @@ DEMO_PERIODIC_TASK = "heartbeat"
 DEMO_MODULE_SETTINGS: dict[str, Any] = {
     "task_modules": ["example_tasks"],
     **LOCAL_MODULE_SETTINGS,
+    # The demo ends by showing what became of a few tasks (python -m taskqueue status).
+    "track_status": "all",
     "periodic_tasks": {
         DEMO_PERIODIC_TASK: {"schedule": "rate(10 minutes)", "task": "checksum", "payload": {"text": "beat"}}
     },
@@ -185,6 +188,7 @@ class TerraformStack:
             logs_dir=Path(self.work_dir) / "logs",
             scheduling=SchedulingConfig.from_environment(scheduling_environment(outputs)),
             schedule_speedup=self.schedule_speedup,
+            status_table=outputs.get("status_table_name"),
         )
 
     def client_environment(self) -> dict[str, str]:
@@ -198,6 +202,8 @@ class TerraformStack:
             "TASKQUEUE_QUEUE_URL": str(outputs.get("queue_url", "")),
             **scheduling_environment(outputs),
         }
+        if outputs.get("status_table_name"):
+            environment[STATUS_TABLE_ENV] = str(outputs["status_table_name"])
         tasks = self.worker_tasks.get(self.first_example)
         if tasks:
             environment[LOCAL_TASKS_ENV] = ",".join(tasks)

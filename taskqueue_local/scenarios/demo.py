@@ -8,6 +8,9 @@ same scenario runs in both trigger modes with the same expected counts.
 Tasks due 30 minutes out (one-time EventBridge Scheduler schedules, on the schedules' faster clock)
 and the module's periodic task are followed by their task ids: each scheduled one must run once, and
 the periodic one at least once.
+
+Where the example tracks status (the demo's ``track_status = "all"``), it ends by reading what became of
+three tasks: one that succeeded after retries, one dead-lettered, and one scheduled a week out (not yet run).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import timedelta
 
 from taskqueue.producer import Task
 from taskqueue.schedules import periodic_run
+from taskqueue.status import DEAD_LETTERED, SCHEDULED, SUCCEEDED, StatusRecord
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.outcomes import Outcomes, dead_letters
 from taskqueue_local.deployment.terraform_stack import DEMO_PERIODIC_TASK
@@ -30,6 +34,8 @@ from taskqueue_local.infrastructure.tables import table
 SCHEDULED_DELAY = timedelta(minutes=30)
 # The rate_limited task's first attempt raises Retry(after=this): it must not run again sooner.
 RETRY_AFTER_SECONDS = 5
+# The task scheduled only to show a status of "scheduled": a week out, it does not run during the demo.
+STATUS_SCHEDULED_DELAY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,8 @@ class Summary:
     scheduled_seconds: float = 0.0  # from the enqueue until the last of them had run
     schedule_speedup: float = 1.0
     periodic_runs: int = 0  # of the module's periodic task
+    # What became of three tasks (label, status), where the example tracks status; empty where it does not.
+    statuses: list[tuple[str, StatusRecord | None]] = field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -128,8 +136,18 @@ class Summary:
         return len(ran) == self.rate_limited_expected and all(s >= RETRY_AFTER_SECONDS for s in ran)
 
     @property
+    def statuses_ok(self) -> bool:
+        """Each status shown says what happened: succeeded after retries, dead-lettered, scheduled."""
+        if not self.statuses:
+            return True
+        expected = {"succeeded after retries": SUCCEEDED, "dead-lettered": DEAD_LETTERED, "scheduled": SCHEDULED}
+        shown = {label: record.state if record else None for label, record in self.statuses}
+        retried = dict(self.statuses)["succeeded after retries"]
+        return shown == expected and retried is not None and retried.attempts > 1
+
+    @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.stuck == 0 and self.scheduled_ok and self.retry_after_ok
+        return self.lost == 0 and self.stuck == 0 and self.scheduled_ok and self.retry_after_ok and self.statuses_ok
 
     def table(self) -> str:
         p50, p95 = percentile(self.latency_ms, 0.50), percentile(self.latency_ms, 0.95)
@@ -196,6 +214,47 @@ def schedule_later(deployment: Deployment, scenario: Scenario, log: Callable[[st
     return [str(task.id) for task in tasks]
 
 
+def schedule_for_status(deployment: Deployment) -> tuple[str, str] | None:
+    """Schedules a task a week out, to show a status of "scheduled"; its (task, id), or None where the example
+    tracks no status or does not schedule."""
+    if deployment.status_table is None or deployment.scheduling is None:
+        return None
+    task_id = f"next-week-{int(time.time())}"  # a demo run again on the same stack schedules a new one
+    deployment.producer().enqueue("checksum", {"text": "next week"}, id=task_id, delay=STATUS_SCHEDULED_DELAY)
+    return "checksum", task_id
+
+
+def status_examples(scenario: Scenario, scheduled: tuple[str, str] | None) -> list[tuple[str, tuple[str, str]]]:
+    """(label, (task, id)) of the tasks whose status the demo ends with."""
+    shown: list[tuple[str, tuple[str, str]]] = []
+    if scenario.flaky:
+        shown.append(("succeeded after retries", ("flaky", "flaky-0")))
+    if scenario.permanent:
+        shown.append(("dead-lettered", ("validate_order", "bad-order-0")))
+    if scheduled is not None:
+        shown.append(("scheduled", scheduled))
+    return shown
+
+
+def read_statuses(
+    deployment: Deployment, shown: list[tuple[str, tuple[str, str]]]
+) -> list[tuple[str, StatusRecord | None]]:
+    """Each task's status; a final one waited for a few seconds (the worker writes it as it logs the outcome)."""
+    if deployment.status_table is None:
+        return []
+    producer = deployment.producer()
+    statuses: list[tuple[str, StatusRecord | None]] = []
+    for label, (task, task_id) in shown:
+        try:
+            record = (
+                producer.status(task, task_id) if label == "scheduled" else producer.wait(task, task_id, timeout=10)
+            )
+        except (LookupError, TimeoutError):
+            record = None
+        statuses.append((label, record))
+    return statuses
+
+
 def periodic_runs(runs: Counter[str]) -> int:
     """Runs of the module's periodic task (its ids: ``<schedule name>@<the run's time>``)."""
     total = 0
@@ -215,6 +274,7 @@ def run(
     kinds = enqueue(deployment, scenario)
     log(f"enqueued {len(kinds)} tasks: " + ", ".join(f"{n} {k}" for k, n in sorted(Counter(kinds.values()).items())))
     later = schedule_later(deployment, scenario, log)
+    for_status = schedule_for_status(deployment)
     scheduled_seconds = 0.0
     deadline = started + timeout
     last_report = 0.0
@@ -254,6 +314,7 @@ def run(
     summary.scheduled_seconds = scheduled_seconds
     summary.schedule_speedup = deployment.schedule_speedup
     summary.periodic_runs = periodic_runs(runs)
+    summary.statuses = read_statuses(deployment, status_examples(scenario, for_status))
     return summary
 
 

@@ -24,9 +24,11 @@ from taskqueue.attempts import LedgerEntry, refusal
 from taskqueue.concurrency import TaskCancelled
 from taskqueue.errors import Retry, TaskInProgress
 from taskqueue.registry import TaskContext, TaskRegistry
+from taskqueue.status import QUEUED, SCHEDULED, StatusRecord, StatusWrite, allowed
+from taskqueue.status import TaskKey as StatusKey
 from tests.support.lambda_model import InvocationCrashed, InvocationKilled, LambdaModel
 
-__all__ = ["Execution", "Ledger", "ModelIdempotency", "TableFaults", "TaskPlan", "registered_name"]
+__all__ = ["Execution", "Ledger", "ModelIdempotency", "ModelStatus", "TableFaults", "TaskPlan", "registered_name"]
 
 # How a task behaves on each run.
 OK, TRANSIENT, ALWAYS, PERMANENT, RETRY = "ok", "transient", "always", "permanent", "retry"
@@ -342,3 +344,43 @@ class ModelIdempotency:
         if claim.status == "INPROGRESS":
             return now <= claim.expiry
         return claim.end is not None and now < claim.end
+
+
+class ModelStatus:
+    """The module's status records (``taskqueue.status.StatusTable``) in memory: each write applied exactly when
+    ``taskqueue.status.allowed`` says the table's condition lets it (``test_status`` holds the table to those
+    rules), for the producer and the worker of one lane. Its calls meet no fault: a failed status write only
+    leaves the status behind (its next write corrects it), which ``test_status`` covers."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.refused: list[tuple[str, str, str | None]] = []  # (item id, state, message id) of refused writes
+
+    def write(self, key: StatusKey, write: StatusWrite) -> bool:
+        current = self.items.get(key.item_id)
+        if not allowed(current, write):
+            self.refused.append((key.item_id, write.state, write.message_id))
+            return False
+        item = dict(current or {})
+        item.update(task=key.task, task_id=key.task_id, task_state=write.state, state_changed_at=write.at)
+        if write.message_id is not None:
+            item["message_id"] = write.message_id
+        if write.state in (SCHEDULED, QUEUED):
+            for name in ("attempts", "reason", "dlq_message_id", "last_error"):
+                item.pop(name, None)
+            if write.state == SCHEDULED:
+                item.pop("message_id", None)
+        for name, value in (
+            ("attempts", write.attempt),
+            ("reason", write.reason),
+            ("dlq_message_id", write.dlq_message_id),
+            ("last_error", write.error),
+        ):
+            if value is not None:
+                item[name] = value
+        self.items[key.item_id] = item
+        return True
+
+    def read(self, key: StatusKey) -> StatusRecord | None:
+        item = self.items.get(key.item_id)
+        return None if item is None else StatusRecord.from_item(item)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskqueue import dead_letter_queue
+from taskqueue import dead_letter_queue, status
 from taskqueue.attempts import AttemptLedger
 from taskqueue.backoff import visibility_delay
 from taskqueue.batch import log, release
@@ -31,6 +31,7 @@ from taskqueue.observability import (
     QUEUED_MS,
     RETRIED,
     RETRY_IN_SECONDS,
+    STATUS,
     SUCCEEDED,
     TASK_DURATION,
     TASK_QUEUE_TIME,
@@ -43,6 +44,7 @@ from taskqueue.sqs_event import message_group_id, receive_count
 if TYPE_CHECKING:
     from taskqueue.flow_control.gate import FlowGate
     from taskqueue.idempotency import IdempotentRunner
+    from taskqueue.worker_status import WorkerStatus
 
 
 @dataclass
@@ -52,6 +54,7 @@ class _Run:
     started: bool = False
     attempt: int = 0
     error: Exception | None = None
+    result: Any = None  # what the task returned (kept in its status with store_result)
 
 
 @dataclass
@@ -65,6 +68,8 @@ class Attempts:
     rng: Callable[[], float]
     # Rate limits and concurrency per key (taskqueue.flow_control); None: no task declares one.
     flow: FlowGate | None = None
+    # Where each step is written to the task's status, when the module tracks it (taskqueue.worker_status).
+    task_status: WorkerStatus | None = None
 
     def attempt(
         self,
@@ -100,6 +105,7 @@ class Attempts:
                 admission.end()
         if not run.started:
             if layer_error is None:  # the idempotency table says this task completed before: done
+                self.status(keys, registered, status.SUCCEEDED)
                 self._succeeded(registered, keys, invocation, queued_ms, started)
                 return
             return release.not_called(
@@ -121,6 +127,7 @@ class Attempts:
                 )
             if self.ledger is not None and max_attempts is not None and run.attempt >= max_attempts:
                 self._mark_completed(message_id, keys)
+            self._status_succeeded(registered, run, keys)
             self._succeeded(registered, keys, invocation, queued_ms, started)
             return
         failure = run.error
@@ -157,6 +164,7 @@ class Attempts:
 
         def attempt() -> None:
             run.attempt = keys[ATTEMPT] = self._start_run(message_id, count, max_attempts, invocation)
+            self.status(keys, registered, status.RUNNING, attempt=run.attempt, enqueued_at=sent_at(raw))
             task_context = TaskContext(
                 task=message.task,
                 message_id=message_id,
@@ -169,9 +177,9 @@ class Attempts:
             run.started = True
             try:
                 if invocation.call_task is None:
-                    registered.run(message.payload, task_context)
+                    run.result = registered.run(message.payload, task_context)
                 else:
-                    invocation.call_task(registered, message.payload, task_context)
+                    run.result = invocation.call_task(registered, message.payload, task_context)
             except Exception as error:
                 run.error = error
                 raise
@@ -204,6 +212,20 @@ class Attempts:
                 "task succeeded",
                 extra={**keys, OUTCOME: SUCCEEDED, QUEUED_MS: queued_ms, DURATION_MS: duration_ms},
             )
+
+    def status(self, keys: dict[str, Any], registered: RegisteredTask | None, state: str, **fields: Any) -> None:
+        if self.task_status is not None:
+            self.task_status.record(keys, registered, state, **fields)
+
+    def _status_succeeded(self, registered: RegisteredTask, run: _Run, keys: dict[str, Any]) -> None:
+        """Succeeded, with the result when the task keeps it; one too large (or not JSON) is not stored, and
+        says so in the log and the status, while the task stays succeeded: it ran, and its effects are done."""
+        if not registered.store_result:
+            return self.status(keys, registered, status.SUCCEEDED, attempt=run.attempt)
+        result, refused = status.encode_result(registered.name, run.result)
+        if refused is not None:
+            log.logger.error(refused, extra={**keys, STATUS: status.SUCCEEDED, ERROR: refused})
+        return self.status(keys, registered, status.SUCCEEDED, attempt=run.attempt, result=result, result_error=refused)
 
     def _mark_completed(self, message_id: str, keys: dict[str, Any]) -> None:
         """The last allowed run returned: should the message come back, it is done, not a run that never returned."""
@@ -244,6 +266,7 @@ class Attempts:
         else:
             delay = visibility_delay(attempt, registered.backoff or self.config.backoff, self.rng)
         invocation.retry_in(message_id, delay)
+        self.status(keys, registered, status.RETRYING, attempt=attempt, retry_in_seconds=delay, error=describe(failure))
         invocation.metrics.count(TASKS_RETRIED, task=registered.name)
         log.logger.warning(
             "task failed; it will be retried",
@@ -263,6 +286,14 @@ class Attempts:
                 "could not keep the retry's time in the attempts table; it holds only if this answer gets out",
                 extra={**keys, ERROR: describe(error)},
             )
+
+
+def sent_at(record: Mapping[str, Any]) -> float | None:
+    """When SQS took the message (SentTimestamp), epoch seconds; None without it."""
+    try:
+        return int(record.get("attributes", {})["SentTimestamp"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def queued_millis(record: Mapping[str, Any]) -> int:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from taskqueue import dead_letter_queue
+from taskqueue import dead_letter_queue, status
 from taskqueue.attempts import AttemptLedger
 from taskqueue.batch import log
 from taskqueue.batch.budget import Invocation
@@ -34,6 +34,9 @@ from taskqueue.observability import (
 )
 from taskqueue.registry import TaskRegistry
 
+if TYPE_CHECKING:
+    from taskqueue.worker_status import WorkerStatus
+
 # Dead-letter verdicts whose DLQ send failed, remembered in this environment (and in the attempts
 # table where there is one), so the task does not run again when its message comes back.
 REMEMBERED_VERDICTS = 10_000
@@ -42,11 +45,19 @@ REMEMBERED_VERDICTS = 10_000
 class DeadLetters:
     """The worker's DLQ sends, and its bounded memory of verdicts: message id -> (verdict, whether it was sent)."""
 
-    def __init__(self, sqs: Any, dlq_url: str, ledger: AttemptLedger | None, registry: TaskRegistry) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        dlq_url: str,
+        ledger: AttemptLedger | None,
+        registry: TaskRegistry,
+        task_status: WorkerStatus | None = None,
+    ) -> None:
         self.sqs = sqs
         self.dlq_url = dlq_url
         self.ledger = ledger
         self.registry = registry
+        self.task_status = task_status  # each dead letter sent is written to its task's status
         self._verdicts: OrderedDict[str, tuple[DeadLetter, bool]] = OrderedDict()
         self._verdicts_lock = threading.Lock()
 
@@ -73,9 +84,10 @@ class DeadLetters:
                 except Exception as error:
                     log.logger.warning("could not remember the verdict", extra={**keys, ERROR: describe(error)})
         sent: dead_letter_queue.DeadLetterEntry | None = None
+        dlq_message_id: str | None = None
         for entry in dead_letter_queue.entries(raw, why, self.dlq_url):
             try:
-                self.sqs.send_message(**entry.arguments)
+                dlq_message_id = self.sqs.send_message(**entry.arguments).get("MessageId")
             except ClientError as error:
                 if dead_letter_queue.entry_refused(error) and entry.carries_reason:
                     log.logger.warning(
@@ -94,6 +106,15 @@ class DeadLetters:
             self.remember(message_id, why, sent=True)
             if self.ledger is not None and why.reason in RAN_VERDICTS:
                 self._keep_verdict_sent(message_id, why, keys)
+        if self.task_status is not None:
+            self.task_status.record(
+                keys,
+                self.registry.find(why.task),
+                status.DEAD_LETTERED,
+                reason=why.reason,
+                error=why.error,
+                dlq_message_id=dlq_message_id,
+            )
         invocation.metrics.count(TASKS_DEAD_LETTERED, task=why.task if why.task in self.registry else None)
         log.logger.error(
             "task sent to the dead-letter queue",

@@ -13,6 +13,11 @@ Per record, in order (docs/reliability.md, "Guarantees"):
    released unrun, no attempt used), written ahead, then run; it succeeds, is retried after its delay,
    is dead-lettered (``PermanentError``, its last attempt), or, not called, is released with no attempt used.
 
+Where the module tracks status (``track_status``), each step is written to the task's status
+(:mod:`taskqueue.worker_status`, from :mod:`.attempt` and :mod:`.dead_letters`): running once its run is
+recorded, retrying, succeeded (with its result, ``store_result``), dead-lettered once its dead letter went
+out; a write that fails never fails the task.
+
 A record that is not done is reported in ``batchItemFailures`` with its delay; behind an event source mapping
 the worker sets the delays itself (:mod:`.visibility`). A worker that cannot start runs no task: it holds
 each record back for its backoff and dead-letters one on its last receive (``worker_cannot_start``).
@@ -61,6 +66,7 @@ from taskqueue.telemetry import service_name
 if TYPE_CHECKING:
     from taskqueue.flow_control.gate import FlowGate
     from taskqueue.idempotency import IdempotentRunner
+    from taskqueue.worker_status import WorkerStatus
 
 # The log line of a worker that cannot start (its ``error`` field carries the error and its traceback).
 WORKER_CANNOT_START_MESSAGE = "worker cannot start"
@@ -78,9 +84,11 @@ class Worker:
         start_failure: WorkerCannotStart | None = None,
         batch_runner: concurrency.BatchRunner | None = None,
         flow: FlowGate | None = None,
+        task_status: WorkerStatus | None = None,
     ) -> None:
         """``start_failure``: the worker could not start; it runs no task (see the module's docstring).
-        ``batch_runner``: runs a batch with async or threads=True tasks (taskqueue.concurrency)."""
+        ``batch_runner``: runs a batch with async or threads=True tasks (taskqueue.concurrency).
+        ``task_status``: where it writes each task's status (taskqueue.status), when the module tracks it."""
         self.config = config
         self.start_failure = start_failure
         self.sqs = sqs
@@ -88,8 +96,9 @@ class Worker:
         self.idempotency = idempotency
         self.ledger = ledger
         self.rng = rng
-        self.dead_letters = DeadLetters(sqs, config.dlq_url, ledger, registry)
-        self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng, flow)
+        self.task_status = task_status
+        self.dead_letters = DeadLetters(sqs, config.dlq_url, ledger, registry, task_status)
+        self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng, flow, task_status)
         self.batch_runner: concurrency.BatchRunner = batch_runner or concurrency.ThreadedBatchRunner()
         self.task_slots = concurrency.TaskSlots()
 
@@ -278,7 +287,10 @@ class Worker:
         task: str | None = None
         # A malformed body is dead-lettered as worker_cannot_start too on its last receive: it was never run.
         with contextlib.suppress(MalformedMessage):
-            task = keys[TASK] = parse_body(raw.get("body")).task
+            message = parse_body(raw.get("body"))
+            task = keys[TASK] = message.task
+            if message.id is not None:  # the task's identity: its log line and its status name it
+                keys[TASK_ID] = message.id
         if self.config.max_receive_count is not None and count >= self.config.max_receive_count:
             why = DeadLetter(dead_letter_queue.WORKER_CANNOT_START, str(self.start_failure), task, ran=False)
             return self.dead_letters.send(raw, why, keys, invocation)

@@ -31,6 +31,7 @@ from taskqueue.operations.limit_commands import add_limits_command
 from taskqueue.operations.queue_attributes import dead_letter_queue_url, queue_depths
 from taskqueue.operations.redrive import RedriveIncomplete, redrive
 from taskqueue.operations.schedule_commands import add_due_arguments, add_schedule_commands, enqueued, producer
+from taskqueue.operations.status_commands import add_status_command
 from taskqueue.producer import EnqueueError
 
 
@@ -124,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dlq_commands(commands)
     add_schedule_commands(commands)
     add_limits_command(commands)
+    add_status_command(commands)
     return parser
 
 
@@ -158,8 +160,10 @@ def _orderly_exit_on_signals() -> Iterator[None]:
             signal.signal(each, handler)
 
 
-def main(argv: Sequence[str] | None = None, sqs: Any | None = None) -> int:
+def main(argv: Sequence[str] | None = None, sqs: Any | None = None, dynamodb: Any | None = None) -> int:
+    """Run a command; ``sqs`` and ``dynamodb`` are the clients to use (default: boto3's, from the environment)."""
     args = _parser().parse_args(argv)
+    args.dynamodb = dynamodb
     try:
         apply_priority(args)
         with _orderly_exit_on_signals():

@@ -28,7 +28,9 @@ from taskqueue.operations.triage import (
     purge_dead_letters,
     redrive_dead_letters,
 )
+from taskqueue.producer_status import ProducerStatus
 from taskqueue.schedules import SCHEDULE_DEAD_LETTER_ARN_ENV
+from taskqueue.status import StatusTable
 
 PEEK_WARNING = (
     "SQS cannot peek: reading a dead letter receives it, which raises its receive count in the DLQ by one "
@@ -190,6 +192,7 @@ def run_redrive(args: argparse.Namespace, sqs: Any) -> int:
     dlq_url = resolve_dlq_url(args, sqs)
     destination = args.queue_url or source_queue_url(sqs, dlq_url)
     output = make_output(sys.stdout, args.json)
+    table = StatusTable.from_environment()  # each task sent back is queued again in its status
     with RedriveJournal(args.journal or default_journal_path(), queue_arn(sqs, dlq_url)) as journal:
         report = redrive_dead_letters(
             sqs,
@@ -200,6 +203,7 @@ def run_redrive(args: argparse.Namespace, sqs: Any) -> int:
             output,
             dry_run=args.dry_run,
             schedule_dead_letter_arn=schedule_dead_letter_arn(),
+            status=None if table is None else ProducerStatus(table),
         )
     output.summary(report)
     return 0 if report.succeeded else 1

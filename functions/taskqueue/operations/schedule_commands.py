@@ -16,6 +16,7 @@ from typing import Any
 from taskqueue.operations.arguments import TooLong, duration, positive_int, required_queue_url, with_queue
 from taskqueue.producer import TaskQueue
 from taskqueue.schedules import SCHEDULE_GROUP_ENV, NotScheduled, ScheduleName, SchedulingConfig
+from taskqueue.status import StatusTable
 
 
 def delay_argument(text: str) -> timedelta:
@@ -58,8 +59,10 @@ def add_due_arguments(enqueue: argparse.ArgumentParser) -> None:
 
 
 def producer(queue_url: str, sqs: Any) -> TaskQueue:
-    """A producer with the scheduling settings of the environment."""
-    return TaskQueue(queue_url, sqs=sqs, scheduling=SchedulingConfig.from_environment())
+    """A producer with the scheduling and status settings of the environment."""
+    return TaskQueue(
+        queue_url, sqs=sqs, scheduling=SchedulingConfig.from_environment(), status=StatusTable.from_environment()
+    )
 
 
 def enqueued(handle: str) -> dict[str, Any]:

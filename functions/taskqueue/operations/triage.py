@@ -20,16 +20,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from taskqueue import sqs_batch
+from taskqueue.errors import MalformedMessage
+from taskqueue.message import parse_body
 from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.operations.dlq_scan import DlqScan, ScanSettings
 from taskqueue.operations.queue_attributes import check_is_dead_letter_queue, is_fifo, queue_depths
 from taskqueue.operations.redrive_journal import SENDING, SENT, RedriveJournal
+from taskqueue.producer_status import ProducerStatus
 
 # Distinct reasons and tasks a report counts by name; the rest are counted together.
 TALLY_NAMES = 50
@@ -378,6 +381,7 @@ class _Redrive:
     listener: TriageListener
     dry_run: bool
     blocked_groups: set[str] = field(default_factory=set)  # FIFO groups with a message not sent in this run
+    status: ProducerStatus | None = None  # each task sent back is queued again (taskqueue.status)
 
     @property
     def fifo(self) -> bool:
@@ -417,6 +421,16 @@ class _Redrive:
         if error is not None:
             raise _Stopped(_describe(error))
 
+    def _queued_again(self, dlq_message: DlqMessage, message_id: str) -> None:
+        """A redriven task is queued again, under its new message id (its status's dead letter was the old one)."""
+        if self.status is None:
+            return
+        try:
+            message = parse_body(dlq_message.body)
+        except MalformedMessage:
+            return  # not a task: it has no status
+        self.status.queued(message.task, message.id, message_id, datetime.now(UTC))
+
     def _held_back(self, dlq_message: DlqMessage) -> None:
         self.report.held_back += 1
         self.listener.message(
@@ -441,6 +455,8 @@ class _Redrive:
             outcome = sqs_batch.call_in_batches(send, self.destination_url, sendable, retries=retries)
             self.journal.sent(by_id[i].message_id for i in outcome.successful)
             accepted += [by_id[i] for i in outcome.successful]
+            for entry_id, success in outcome.successful.items():
+                self._queued_again(by_id[entry_id], str(success["MessageId"]))
             # SQS said no to these, so they were not sent; the unanswered may have been, and stay "sending".
             self.journal.forget(by_id[i].message_id for i in outcome.failed if i not in send.unanswered)
             for entry_id, failure in outcome.failed.items():
@@ -465,8 +481,10 @@ def redrive_dead_letters(
     dry_run: bool = False,
     *,
     schedule_dead_letter_arn: str | None = None,
+    status: ProducerStatus | None = None,
 ) -> TriageReport:
-    """Send the matching dead letters back to ``destination_url``, deleting each after its send."""
+    """Send the matching dead letters back to ``destination_url``, deleting each after its send; with
+    ``status``, each task sent back is queued again in its status."""
     report = TriageReport("redrive", dlq_url, destination_url=destination_url, dry_run=dry_run)
     return _run(
         sqs,
@@ -474,6 +492,6 @@ def redrive_dead_letters(
         selection,
         listener,
         settings,
-        _Redrive(sqs, report, destination_url, journal, listener, dry_run),
+        _Redrive(sqs, report, destination_url, journal, listener, dry_run, status=status),
         schedule_dead_letter_arn,
     )
