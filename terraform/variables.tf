@@ -587,7 +587,7 @@ variable "consumer_max_concurrency" {
 }
 
 variable "consumer_receivers" {
-  description = "Receive loops one consumer run keeps going side by side (`TASKQUEUE_RECEIVERS`), at most `consumer_max_concurrency`: one loop's receives, one at a time, cap how fast a run can feed its worker invocations."
+  description = "Receive loops one consumer run keeps while the queue is quiet (`TASKQUEUE_RECEIVERS`), at most `consumer_max_concurrency`. Under a backlog a run adds loops, one each half second, up to `consumer_max_concurrency` (at most 10; each receive holds a worker slot), and drops them as batches come back short."
   type        = number
   default     = 1
 
