@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench import cost_model, drain, figures, metric_series, report, runtime_cost
+from taskqueue import observability
+from taskqueue.config import ConsumerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +55,33 @@ def test_metric_series_are_bounded_by_task_names():
     assert len(one) == 8 and len(three) == 14  # 5 + 3 per task name
     dimension_names = {name for _, _, dimensions in three for name, _ in dimensions}
     assert dimension_names == {"service", "task"}  # never a message id or a payload value
-    assert len(metric_series.consumer_series()) == 7
+    # A busy consumer writes its 6 counts; an idle one none (zeros are left out, issue 23).
+    assert {metric for _, metric, _ in metric_series.busy_consumer_series()} == set(observability.CONSUMER_METRICS) - {
+        observability.CONSUMER_MISCONFIGURED
+    }
+
+
+def test_an_idle_consumer_run_publishes_no_metric_series():
+    assert metric_series.idle_consumer_series() == set()
+
+
+def test_an_idle_month_of_the_consumer_at_its_defaults_costs_at_most_30_cents():
+    """A run a minute, each one empty long poll of the drain mode's default 1 s at the module's 256 MB, its
+    log line as written, and the metric series it publishes (none)."""
+    config = ConsumerConfig.from_env({"TASKQUEUE_QUEUE_URL": "q", "TASKQUEUE_WORKER_FUNCTION": "w"})
+    log_bytes = len(metric_series.idle_consumer_run().encode())
+    runs = cost_model.MONTH_MINUTES
+    idle = cost_model.per_month_idle(
+        cost_model.IdleUsage(
+            runs=runs,
+            gb_seconds=runs * config.wait_time_seconds * 256 / 1024,
+            sqs_requests=runs,
+            function_log_bytes=runs * log_bytes,
+            metric_series=len(metric_series.idle_consumer_series()),
+        )
+    )
+    assert idle["custom_metrics"] == 0
+    assert idle["total"] <= 0.30, idle
 
 
 def test_the_runtime_probe_measures_a_built_worker(tmp_path):

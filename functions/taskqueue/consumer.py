@@ -48,7 +48,6 @@ from taskqueue.limits import (
 from taskqueue.metrics import MetricsLine
 from taskqueue.observability import (
     CONSUMER_MISCONFIGURED,
-    EMPTY_RECEIVES,
     MESSAGES_RECEIVED,
     MESSAGES_RELEASED,
     MESSAGES_RETRIED,
@@ -538,19 +537,30 @@ class Consumer:
         call_in_batches(operation, self.config.queue_url, entries, on_failure=log)
 
     def _publish_metrics(self, report: ConsumerReport) -> None:
-        """The run's one line: its metrics (EMF) and its report."""
+        """The run's one line: its report, and as metrics (EMF) the counts that are not zero.
+
+        A count of zero is left out, not written: each metric that receives a value in a month is billed
+        as a custom metric, and an idle consumer's zeros were most of its idle cost. CloudWatch reads a
+        period with no value as missing data; the alarms treat it as not breaching (terraform/alarms.tf)
+        and the dashboard's Sum is the same, so leaving zeros out changes no reading."""
         metrics = MetricsLine(service_name("consumer"))
-        for name, value in (
-            (MESSAGES_RECEIVED, report.received),
-            (MESSAGES_SUCCEEDED, report.succeeded),
-            (MESSAGES_RETRIED, report.failed),
-            (MESSAGES_RELEASED, report.released),
-            (WORKER_INVOCATIONS, report.invocations),
-            (WORKER_INVOCATIONS_FAILED, report.failed_invocations),
-            (EMPTY_RECEIVES, report.empty_receives),
-        ):
-            metrics.count(name, value)
+        for name, value in run_counts(report).items():
+            if value:
+                metrics.count(name, value)
         metrics.flush({"level": "INFO", "message": "consumer run done", **report.as_dict()})
+
+
+def run_counts(report: ConsumerReport) -> dict[str, int]:
+    """The run's metrics, by name, from its report. Not its empty receives: an idle run makes one, and a
+    series written every minute is billed all month; SQS counts them for free (NumberOfEmptyReceives)."""
+    return {
+        MESSAGES_RECEIVED: report.received,
+        MESSAGES_SUCCEEDED: report.succeeded,
+        MESSAGES_RETRIED: report.failed,
+        MESSAGES_RELEASED: report.released,
+        WORKER_INVOCATIONS: report.invocations,
+        WORKER_INVOCATIONS_FAILED: report.failed_invocations,
+    }
 
 
 def _start_failure(function_error: bytes) -> str | None:
