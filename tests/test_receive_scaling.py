@@ -158,7 +158,7 @@ def _module_defaults(mode: str) -> ConsumerConfig:
             "TASKQUEUE_WORKER_FUNCTION": "worker",
             "TASKQUEUE_MAX_CONCURRENCY": "4",
             "TASKQUEUE_RECEIVERS": "1",
-            "TASKQUEUE_WORKER_TIMEOUT_SECONDS": "60",
+            "TASKQUEUE_WORKER_TIMEOUT_SECONDS": "30",
             "TASKQUEUE_MODE": mode,
         }
     )
@@ -226,6 +226,29 @@ def test_on_a_trickle_of_one_task_a_second_a_run_at_the_defaults_costs_under_a_t
     assert report.succeeded == worker.tasks >= 800  # the budget's reserve ends the run before the last ones
     requests = queue.requests() + worker.invocations
     assert requests / worker.tasks <= 0.32, (requests, worker.tasks, queue.calls)
+
+
+def test_on_a_trickle_drain_mode_runs_take_the_minute_s_batch_and_stop_rather_than_wait_for_each_task():
+    """Drain mode, the module's defaults: a task a second for 10 minutes, a 60 s run every minute."""
+    clock = FakeClock()
+    start = clock()
+    queue = MemoryQueue(clock, [start + 0.5 + n for n in range(600)])
+    worker = SucceedingWorker(queue)
+    consumer = Consumer(
+        _module_defaults("drain"), queue, worker, clock=clock, sleep=clock.advance, executor=InlineExecutor
+    )
+    durations = []
+    for minute in range(1, 11):
+        clock.advance(start + 60 * minute - clock())
+        report = consumer.run(LambdaContext(remaining_seconds=60, clock=clock))
+        durations.append(clock() - (start + 60 * minute))
+        assert report.stopped_because == "queue empty"
+
+    assert worker.tasks >= 590
+    # Each run: 6 full batches, then the one task that arrived during its last long poll.
+    requests = queue.requests() + worker.invocations
+    assert requests / worker.tasks <= 0.35, (requests, worker.tasks, queue.calls)
+    assert max(durations) <= 2  # a run ends once the backlog is gone: it is billed for seconds, not its minute
 
 
 def test_under_a_backlog_the_defaults_scale_up_to_every_slot_and_never_past_them(monkeypatch):

@@ -69,6 +69,9 @@ MIN_POLL_SECONDS = 1
 # Why a run stopped when the worker could not start (its report's stopped_because), and its log line.
 WORKER_CANNOT_START = "worker cannot start"
 WORKER_CANNOT_START_MESSAGE = "the worker cannot start; receiving stops until it can"
+# Why a drain-mode run stopped (its report's stopped_because): a receive came back empty, or with under
+# half a batch (the backlog is gone; what trickles in is the next run's).
+QUEUE_EMPTY = "queue empty"
 
 
 def minimum_timeout_seconds(config: ConsumerConfig) -> float:
@@ -335,16 +338,30 @@ class Consumer:
                     state.awaiting_dispatch_end = False
                 state.changed.notify_all()
 
+    def _drained(self, state: RunState, received: int) -> bool:
+        """Drain mode: a short batch at the fewest loops means the backlog is gone. The run ends after it
+        rather than receive a trickle one message at a time: the schedule's next run, a period later, finds
+        a batch gathered for free, where waiting inside this run would be billed. Not FIFO: a short batch
+        there may only mean that its other groups are locked."""
+        return (
+            self.config.mode == "drain"
+            and not self.fifo
+            and 2 * received < self.config.batch_size
+            and state.scaler.loops == state.scaler.limits.min_loops
+        )
+
     def _take_batch(self, state: RunState, messages: list[dict[str, Any]] | None) -> bool:
         """After a receive (held: state.changed): whether its batch is dispatched; stops a drained run."""
         if messages:
             state.dispatching += 1
+            if self._drained(state, len(messages)):
+                state.stop(QUEUE_EMPTY)
             return True
         if messages is not None and self.config.mode == "drain":
             # On FIFO, empty is final only once our own dispatches are done: a group stays locked while
             # its messages are out, so its next messages cannot be received yet.
             if not self.fifo or state.dispatching == 0:
-                state.stop("queue empty")
+                state.stop(QUEUE_EMPTY)
             else:
                 state.awaiting_dispatch_end = True
         return False
