@@ -80,7 +80,9 @@ class MemoryQueue:
             with self.lock:
                 count = min(MaxNumberOfMessages, self._visible())
                 first, self.taken = self.taken, self.taken + count
-            return {"Messages": [_message(index) for index in range(first, first + count)]} if count else {}
+            now = self.clock()
+            messages = [_message(index, self.arrivals[index], now) for index in range(first, first + count)]
+            return {"Messages": messages} if messages else {}
         finally:
             self.in_flight.leave()
             with self.lock:
@@ -141,12 +143,16 @@ class SucceedingWorker:
             self.queue.in_flight.leave()
 
 
-def _message(index: int) -> dict[str, Any]:
+def _message(index: int, sent: float, received: float) -> dict[str, Any]:
     return {
         "MessageId": f"m{index}",
         "ReceiptHandle": f"h{index}",
         "Body": json.dumps({"task": "work", "payload": index}),
-        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(int(sent * 1000)),
+            "ApproximateFirstReceiveTimestamp": str(int(received * 1000)),
+        },
     }
 
 
@@ -196,6 +202,20 @@ def test_a_trickle_paces_the_next_receive_for_a_batch_at_most_the_window():
     assert scaler.next_receive_at == 140.0 and not scaler.pacing
 
 
+def test_a_full_paced_batch_keeps_its_pause_unless_its_oldest_message_waited_longer():
+    scaler = ReceiveScaler(
+        ScalingLimits(min_loops=1, max_loops=4, batch_size=BATCH, batching_window_seconds=20), started_at=0.0
+    )
+    scaler.observe(ReceiveResult(5, returned_at=8.0, paced=False))  # pause 16 s
+    scaler.observe(ReceiveResult(BATCH, returned_at=24.0, paced=True, waited_seconds=15.5))
+    assert scaler.next_receive_at == pytest.approx(24.0 + 16)  # the batch gathered within the pause
+    scaler.observe(ReceiveResult(BATCH, returned_at=40.0, paced=True, waited_seconds=None))
+    assert scaler.next_receive_at == pytest.approx(40.0 + 16)  # unknown: kept
+    # Its oldest waited through two pauses: the receive before left messages behind.
+    scaler.observe(ReceiveResult(BATCH, returned_at=56.0, paced=True, waited_seconds=30.0))
+    assert scaler.next_receive_at == pytest.approx(56.0 + 16 * receive_scaling.FULL_BATCH_PAUSE_FACTOR)
+
+
 def test_without_a_window_a_trickle_is_received_at_once():
     scaler = ReceiveScaler(ScalingLimits(min_loops=1, max_loops=4, batch_size=BATCH), started_at=0.0)
     scaler.observe(ReceiveResult(1, returned_at=1.0, paced=False))
@@ -226,6 +246,23 @@ def test_on_a_trickle_of_one_task_a_second_a_run_at_the_defaults_costs_under_a_t
     assert report.succeeded == worker.tasks >= 800  # the budget's reserve ends the run before the last ones
     requests = queue.requests() + worker.invocations
     assert requests / worker.tasks <= 0.32, (requests, worker.tasks, queue.calls)
+
+
+def test_a_trickle_faster_than_the_pause_took_it_in_does_not_pile_up():
+    """1.2 tasks a second after a start that set the pause for one: full batches whose oldest message waited
+    longer than the pause shorten it, so the run keeps up."""
+    clock = FakeClock()
+    queue = MemoryQueue(clock, [clock() + 0.5 + n / 1.2 for n in range(1200)])
+    worker = SucceedingWorker(queue)
+    consumer = Consumer(
+        _module_defaults("continuous"), queue, worker, clock=clock, sleep=clock.advance, executor=InlineExecutor
+    )
+
+    consumer.run(LambdaContext(remaining_seconds=900, clock=clock))
+
+    waiting = queue._visible()
+    assert waiting <= 1.2 * 20, waiting  # at most a window's arrivals: nothing piled up
+    assert (queue.requests() + worker.invocations) / worker.tasks <= 0.35
 
 
 def test_on_a_trickle_drain_mode_runs_take_the_minute_s_batch_and_stop_rather_than_wait_for_each_task():

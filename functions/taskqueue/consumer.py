@@ -297,12 +297,9 @@ class Consumer:
                 return None  # nothing under way could change this (only with max_concurrency < 1)
 
     def _pause_before_receive(self, state: RunState, budget: Budget) -> float:
-        """Seconds to wait for a batch to fill, never so long that no receive would be left to make."""
-        pause = state.scaler.next_receive_at - self.clock()
-        if pause <= 0:
-            return 0.0
-        slack = budget.receive_slack() - MIN_POLL_SECONDS
-        return pause if pause <= slack else 0.0
+        """Seconds to wait for a batch to fill, cut short to leave time for one more receive and its batch."""
+        pause = min(state.scaler.next_receive_at - self.clock(), budget.receive_slack() - MIN_POLL_SECONDS)
+        return max(0.0, pause)
 
     def _receive_and_dispatch(
         self, state: RunState, receive: Receive, queue_arn: str, budget: Budget, report: ConsumerReport
@@ -315,7 +312,8 @@ class Consumer:
                 state.receiving -= 1
                 receiving = False
                 if messages is not None:
-                    state.scaler.observe(ReceiveResult(len(messages), self.clock(), receive.paced))
+                    waited = longest_wait_seconds(messages)
+                    state.scaler.observe(ReceiveResult(len(messages), self.clock(), receive.paced, waited))
                 dispatching = self._take_batch(state, messages)
                 state.changed.notify_all()
             if not messages:
@@ -578,6 +576,19 @@ def run_counts(report: ConsumerReport) -> dict[str, int]:
         WORKER_INVOCATIONS: report.invocations,
         WORKER_INVOCATIONS_FAILED: report.failed_invocations,
     }
+
+
+def longest_wait_seconds(messages: list[dict[str, Any]]) -> float | None:
+    """The longest a message received here for the first time waited in the queue, by SQS's own clock."""
+    waits = []
+    for message in messages:
+        attributes = message.get("Attributes", {})
+        try:
+            if int(attributes["ApproximateReceiveCount"]) == 1:
+                waits.append(int(attributes["ApproximateFirstReceiveTimestamp"]) - int(attributes["SentTimestamp"]))
+        except (KeyError, ValueError):
+            continue
+    return max(waits) / 1000 if waits else None
 
 
 def _start_failure(function_error: bytes) -> str | None:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 SCALE_UP_INTERVAL_SECONDS = 0.5
 # A window shorter than this is not worth a pause: the loop receives at once.
 MIN_PAUSE_SECONDS = 0.05
-# Paced batches that came back full may have left messages behind (a receive takes at most a batch, so
-# a full one does not say how many were waiting): after this many in a row the pause is shortened.
-FULL_BATCHES_BEFORE_SHORTER_PAUSE = 3
-FULL_BATCH_PAUSE_FACTOR = 0.9
+# A paced batch that came back full may have left messages behind (a receive takes at most a batch, so
+# it does not say how many were waiting): when its oldest message waited longer than the pause (and this
+# slack), some were left by the receive before, and the pause is shortened by FULL_BATCH_PAUSE_FACTOR.
+LEFT_BEHIND_SLACK_SECONDS = 1.0
+FULL_BATCH_PAUSE_FACTOR = 0.75
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class ReceiveResult:
     messages: int
     returned_at: float
     paced: bool  # it started after a batching pause
+    # The longest a message of the batch received for the first time had waited in the queue (SQS's own
+    # timestamps); None when unknown.
+    waited_seconds: float | None = None
 
 
 class ReceiveScaler:
@@ -65,7 +69,6 @@ class ReceiveScaler:
         self._last_scale_up = started_at
         self._last_return = started_at
         self._pause = 0.0
-        self._full_paced_batches = 0
         self.next_receive_at = started_at
 
     @property
@@ -99,12 +102,12 @@ class ReceiveScaler:
             return
         if result.messages < self.limits.batch_size:
             # The queue filled this much in `gap`: pause for what a batch takes at that rate.
-            self._full_paced_batches = 0
             self._pause = min(window, gap * self.limits.batch_size / result.messages)
         elif result.paced:
-            self._full_paced_batches += 1
-            if self._full_paced_batches >= FULL_BATCHES_BEFORE_SHORTER_PAUSE:
-                self._full_paced_batches = 0
+            left_behind = result.waited_seconds is not None and (
+                result.waited_seconds > self._pause + LEFT_BEHIND_SLACK_SECONDS
+            )
+            if left_behind:
                 self._pause *= FULL_BATCH_PAUSE_FACTOR
         else:
             self._pause = 0.0
