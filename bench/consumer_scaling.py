@@ -33,8 +33,8 @@ TRICKLE_GOAL = 0.32
 @dataclass(frozen=True)
 class SlowTrickle:
     rate: float = 1.0  # tasks a second
-    warmup_seconds: float = 15.0  # the pause settles after a batch or two
-    seconds: float = 30.0  # counted: from the first delete after the warm-up to the first delete after this
+    warmup_seconds: float = 12.0  # the pause settles after a batch or two
+    seconds: float = 20.0  # counted: from the first delete after the warm-up to the first delete after this
 
 
 @dataclass

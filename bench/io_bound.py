@@ -14,7 +14,8 @@ concurrency:
 
 A measurement drains a backlog enqueued before it starts (a fresh queue, ``IO_TASKS_PER_SLOT`` tasks a
 unit of concurrency), so that a 10 s batch of 100 sequential tasks is measured whole: tasks/s from the
-start to the last delete, per unit of worker concurrency; the worker's billed GB-s per task from the
+start to the last delete, per unit of configured worker concurrency, and tasks per second of worker run
+time (per unit of concurrency in use, what Lambda's quota counts); the worker's billed GB-s per task from the
 local Lambda's REPORT lines; enqueue-to-settled latency of each task (its SentTimestamp to the delete of
 its message, seen on the poller's or the consumer's SQS client), which under a backlog enqueued at once
 reads as how long a design takes to work through it. Rows that need the concurrent worker say why they
@@ -50,7 +51,9 @@ POWERTOOLS_WORKER = "io-powertools"
 IO_CONCURRENCY = 2
 # A batch of 100 sequential 100 ms tasks takes 10 s: the worker's timeout leaves room for it.
 IO_WORKER_TIMEOUT = 30
-IO_TASKS_PER_SLOT = 100
+# The backlog a measurement drains, per unit of concurrency: six batches of 10 behind the consumer, one
+# batch of 100 behind the mapping.
+IO_TASKS_PER_SLOT = {"consumer": 60, "mapping": 100}
 DRAIN_TIMEOUT_SECONDS = 60.0
 WORKER_MEMORY_GB = 512 / 1024
 
@@ -125,6 +128,12 @@ class IoMeasurement:
         return self.tasks / self.seconds / self.concurrency if self.seconds else 0.0
 
     @property
+    def tasks_per_worker_second(self) -> float:
+        """Tasks per second of worker run time: per unit of concurrency in use, which is what Lambda counts
+        against its quota, and free of the emulator's time between invocations."""
+        return self.tasks / (self.worker_billed_ms / 1000) if self.worker_billed_ms else 0.0
+
+    @property
     def gb_seconds_per_task(self) -> float:
         return self.worker_billed_ms / 1000 * WORKER_MEMORY_GB / max(1, self.tasks)
 
@@ -192,7 +201,7 @@ def measure_all(bench: DrainBench, warm: Callable[[Deployment, int], None]) -> l
 def measure(bench: DrainBench, row: Row, trigger: str) -> IoMeasurement:
     mode = "schedule" if trigger == CONSUMER else EVENT_SOURCE_MAPPING
     deployment = bench.deployment(row.function, mode)
-    tasks = IO_TASKS_PER_SLOT * IO_CONCURRENCY
+    tasks = IO_TASKS_PER_SLOT["consumer" if trigger == CONSUMER else "mapping"] * IO_CONCURRENCY
     _enqueue(deployment, row.task, tasks)
     billed0, invocations0 = bench.reports((row.function,))
     measurement = IoMeasurement(row.name, trigger, IO_CONCURRENCY)

@@ -13,6 +13,13 @@ SPEEDUP_GOAL = 8.0  # concurrent / sequential tasks/s per unit of concurrency, b
 GB_SECONDS_GOAL = 0.15  # concurrent / sequential billed GB-s per task
 POWERTOOLS_GOAL = 0.95  # ours concurrent / Powertools tasks/s
 NOOP_CPU_GOAL = 1.05  # CPU per no-op task, this run / the previous results.json
+IO_COLUMNS = (
+    "tasks/s per unit",
+    "tasks per worker-s",
+    "µGB-s per task",
+    "US$/M tasks",
+    "p50 / p95 ms",
+)
 
 
 def results(measurements: list[IoMeasurement]) -> list[dict[str, Any]]:
@@ -37,6 +44,7 @@ def results(measurements: list[IoMeasurement]) -> list[dict[str, Any]]:
                 "tasks": m.tasks,
                 "seconds": m.seconds,
                 "tasks_per_second_per_unit": m.tasks_per_second_per_unit,
+                "tasks_per_worker_second": m.tasks_per_worker_second,
                 "gb_seconds_per_task": m.gb_seconds_per_task,
                 "invocations": m.invocations,
                 "calls": m.calls,
@@ -61,40 +69,25 @@ def goals(
     ours, anchor = _find(rows, CONCURRENT.name, MAPPING), _find(rows, POWERTOOLS.name, MAPPING)
     found: list[tuple[str, str, str, bool | None]] = []
     if sequential and concurrent:
-        speedup = concurrent["tasks_per_second_per_unit"] / sequential["tasks_per_second_per_unit"]
+        configured = concurrent["tasks_per_second_per_unit"] / sequential["tasks_per_second_per_unit"]
+        in_use = concurrent["tasks_per_worker_second"] / sequential["tasks_per_worker_second"]
         gb = concurrent["gb_seconds_per_task"] / sequential["gb_seconds_per_task"]
         found += [
-            ("I/O-bound, batch 10: tasks/s per unit, concurrent / sequential", f">= {SPEEDUP_GOAL:g}x", f"{speedup:.1f}x", speedup >= SPEEDUP_GOAL),
+            ("I/O-bound, batch 10: tasks/s per unit in use, concurrent / sequential", f">= {SPEEDUP_GOAL:g}x", f"{in_use:.1f}x", in_use >= SPEEDUP_GOAL),
+            ("  the same per configured unit (wall clock, with the emulator's time)", f">= {SPEEDUP_GOAL:g}x", f"{configured:.1f}x", configured >= SPEEDUP_GOAL),
             ("I/O-bound, batch 10: billed GB-s per task, concurrent / sequential", f"<= {GB_SECONDS_GOAL}x", f"{gb:.3f}x", gb <= GB_SECONDS_GOAL),
         ]  # fmt: skip
     else:
-        found += [
-            (
-                "I/O-bound, batch 10: concurrent against sequential",
-                f">= {SPEEDUP_GOAL:g}x, <= {GB_SECONDS_GOAL}x",
-                "not measured",
-                None,
-            )
-        ]
+        found += [("I/O-bound, batch 10: concurrent against sequential", f">= {SPEEDUP_GOAL:g}x, <= {GB_SECONDS_GOAL}x", "not measured", None)]  # fmt: skip
     if ours and anchor:
-        ratio = ours["tasks_per_second_per_unit"] / anchor["tasks_per_second_per_unit"]
-        found.append(
-            (
-                "I/O-bound, batch 100 (mapping): ours / Powertools' async processor",
-                f">= {POWERTOOLS_GOAL}x",
-                f"{ratio:.2f}x",
-                ratio >= POWERTOOLS_GOAL,
-            )
-        )
+        in_use = ours["tasks_per_worker_second"] / anchor["tasks_per_worker_second"]
+        configured = ours["tasks_per_second_per_unit"] / anchor["tasks_per_second_per_unit"]
+        found += [
+            ("I/O-bound, batch 100 (mapping): ours / Powertools, per unit in use", f">= {POWERTOOLS_GOAL}x", f"{in_use:.2f}x", in_use >= POWERTOOLS_GOAL),
+            ("  the same per configured unit (wall clock)", f">= {POWERTOOLS_GOAL}x", f"{configured:.2f}x", configured >= POWERTOOLS_GOAL),
+        ]  # fmt: skip
     else:
-        found.append(
-            (
-                "I/O-bound, batch 100 (mapping): ours / Powertools' async processor",
-                f">= {POWERTOOLS_GOAL}x",
-                "not measured",
-                None,
-            )
-        )
+        found.append(("I/O-bound, batch 100 (mapping): ours / Powertools' async processor", f">= {POWERTOOLS_GOAL}x", "not measured", None))  # fmt: skip
     if cpu_now is not None and cpu_before is not None:
         ratio = cpu_now / cpu_before
         found.append(
@@ -123,15 +116,16 @@ def tables(rows: list[dict[str, Any]], goal_lines: list[tuple[str, str, str, boo
         lines = []
         for r in (r for r in rows if r["trigger"] == trigger):
             if "not_measured" in r:
-                lines.append((r["row"], r["not_measured"], "", "", ""))
+                lines.append((r["row"], r["not_measured"], "", "", "", ""))
                 continue
             lines.append(
                 (
                     r["row"],
                     f"{r['tasks_per_second_per_unit']:.1f}",
+                    f"{r['tasks_per_worker_second']:.1f}",
                     f"{r['gb_seconds_per_task'] * 1e6:.0f}",
                     f"{r['usd_per_million_tasks']:.2f}",
-                    f"{r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f}",
+                    _latency(r),
                 )
             )
         concurrency = next((r["concurrency"] for r in rows if "concurrency" in r), None)
@@ -139,9 +133,9 @@ def tables(rows: list[dict[str, Any]], goal_lines: list[tuple[str, str, str, boo
             table(
                 f"I/O-bound tasks (100 ms wait) behind the {trigger}"
                 + (f", worker concurrency {concurrency}" if concurrency else ""),
-                ("", "tasks/s per unit", "µGB-s per task", "US$/M tasks", "p50 / p95 ms"),
+                ("", *IO_COLUMNS),
                 lines,
-                right=("tasks/s per unit", "µGB-s per task", "US$/M tasks", "p50 / p95 ms"),
+                right=IO_COLUMNS,
             )
         )
     drawn.append(
@@ -155,7 +149,15 @@ def tables(rows: list[dict[str, Any]], goal_lines: list[tuple[str, str, str, boo
         )
     )
     note = (
-        f"Each row drains a backlog enqueued at once ({NOOP.name}: the same path, no wait); latency is enqueue to "
-        "settled over that drain. US$/M tasks: SQS and Lambda requests and billed duration (cost model), logs left out."
+        f"Each row drains a backlog enqueued at once ({NOOP.name}: the same path, no wait). Tasks/s per unit: per "
+        "unit of configured worker concurrency, wall clock; tasks per worker-s: per second of worker run time, the "
+        "concurrency in use. Latency: enqueue to settled over that drain. US$/M tasks: SQS and Lambda requests and "
+        "billed duration (cost model), logs left out."
     )
     return "\n\n".join([*drawn, note])
+
+
+def _latency(row: dict[str, Any]) -> str:
+    if row["latency_p50_ms"] is None:
+        return "-"
+    return f"{row['latency_p50_ms']:.0f} / {row['latency_p95_ms']:.0f}"

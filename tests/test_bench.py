@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cost_model, drain, figures, metric_series, report, runtime_cost
+from bench import cost_model, drain, figures, io_bound, io_report, metric_series, report, runtime_cost
 from taskqueue import observability
 from taskqueue.config import ConsumerConfig
 
@@ -167,3 +167,35 @@ def test_the_results_file_keeps_the_shape_of_the_stored_one():
     assert shape(written) == shape(stored)
     shown = report.tables(_figures())
     assert "Goals" in shown and "consumer 8/8" in shown and "prices (us-east-1" in shown
+
+
+def test_io_rows_the_worker_cannot_run_say_why_and_carry_no_figure():
+    measured = io_bound.IoMeasurement(
+        io_bound.SEQUENTIAL.name, io_bound.CONSUMER, 2, tasks=100, seconds=5.0, worker_billed_ms=10_000, invocations=10
+    )
+    missing = io_bound.IoMeasurement(
+        io_bound.CONCURRENT.name, io_bound.CONSUMER, 2, not_measured=io_bound.NOT_MEASURED_SEQUENTIAL_WORKER
+    )
+    rows = io_report.results([measured, missing])
+    assert rows[0]["tasks_per_second_per_unit"] == 10.0 and rows[0]["tasks_per_worker_second"] == 10.0
+    assert rows[1] == {
+        "row": io_bound.CONCURRENT.name,
+        "trigger": io_bound.CONSUMER,
+        "not_measured": io_bound.NOT_MEASURED_SEQUENTIAL_WORKER,
+    }
+    lines = io_report.goals(rows, cpu_now=None, cpu_before=None)
+    assert all(met is None for _, _, _, met in lines)
+    assert io_bound.NOT_MEASURED_SEQUENTIAL_WORKER in io_report.tables(rows, lines)
+
+
+def test_io_goals_compare_concurrent_with_sequential_per_unit_and_per_gb_second():
+    def row(name: str, tasks_per_second: float, billed_ms: float) -> io_bound.IoMeasurement:
+        return io_bound.IoMeasurement(
+            name, io_bound.CONSUMER, 1, tasks=100, seconds=100 / tasks_per_second, worker_billed_ms=billed_ms
+        )
+
+    rows = io_report.results([row(io_bound.SEQUENTIAL.name, 10, 10_000), row(io_bound.CONCURRENT.name, 90, 1_100)])
+    goals = {goal: (measured, met) for goal, _, measured, met in io_report.goals(rows, 12.0, 12.2)}
+    assert goals["I/O-bound, batch 10: tasks/s per unit in use, concurrent / sequential"] == ("9.1x", True)
+    assert goals["I/O-bound, batch 10: billed GB-s per task, concurrent / sequential"] == ("0.110x", True)
+    assert goals["no-op: worker CPU per task / the previous results.json"][1] is True
