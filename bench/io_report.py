@@ -114,9 +114,11 @@ def tables(rows: list[dict[str, Any]], goal_lines: list[tuple[str, str, str, boo
     drawn = []
     for trigger in TRIGGERS:
         lines = []
+        reasons = []
         for r in (r for r in rows if r["trigger"] == trigger):
             if "not_measured" in r:
-                lines.append((r["row"], r["not_measured"], "", "", "", ""))
+                lines.append((r["row"], *("-" for _ in IO_COLUMNS)))
+                reasons.append(f"  {r['row']}: {r['not_measured']}")
                 continue
             lines.append(
                 (
@@ -137,6 +139,7 @@ def tables(rows: list[dict[str, Any]], goal_lines: list[tuple[str, str, str, boo
                 lines,
                 right=IO_COLUMNS,
             )
+            + "".join(f"\n{reason}" for reason in reasons)
         )
     drawn.append(
         table(
