@@ -620,7 +620,7 @@ variable "consumer_wait_time_seconds" {
 }
 
 variable "consumer_mode" {
-  description = "`drain`: the consumer stops once the queue is empty. `continuous`: it polls until its time is nearly up (`TASKQUEUE_MODE`)."
+  description = "`drain`: the consumer stops once the queue is empty or a receive brings under half a batch (the next run takes the trickle, batched). `continuous`: it polls until its time is nearly up, and on a trickle waits up to 20 s for a batch to fill (`TASKQUEUE_BATCHING_WINDOW_SECONDS`, settable in `consumer_environment_variables`; 0 receives at once) (`TASKQUEUE_MODE`)."
   type        = string
   default     = "drain"
 

@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 MODES = ("drain", "continuous")
 MAX_RECEIVERS = 10
-# Drain mode ends at the first empty receive, so its long poll is what an idle run costs:
+# Drain mode ends when the queue runs dry (an empty receive), so its long poll is what an idle run costs:
 # keep it short (but not 0, so SQS checks all its servers). Continuous mode waits as long as SQS allows.
 DEFAULT_WAIT_TIME_SECONDS = {"drain": 1, "continuous": SQS_MAX_WAIT_TIME_SECONDS}
 # How long a run may wait for a batch to fill on a trickle (taskqueue.receive_scaling). Continuous mode runs
