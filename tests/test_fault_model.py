@@ -121,6 +121,7 @@ class Deployment:
     idempotency: bool = False
     max_message_bytes: int = 2048
     receivers: int = 1  # the consumer's receive loops (at most max_concurrency)
+    batching_window: float = 0.0  # continuous mode: a trickle's receives wait for a batch, up to this
 
     @property
     def consumer_timeout(self) -> int:
@@ -153,6 +154,7 @@ deployments = st.builds(
     idempotency=st.booleans(),
     max_message_bytes=st.sampled_from([1024, 2048]),
     receivers=st.sampled_from([1, 1, 2, 3]),
+    batching_window=st.sampled_from([0.0, 0.0, 5.0, 20.0]),
 ).map(
     lambda d: replace(
         d,
@@ -444,6 +446,7 @@ class FaultModel(RuleBasedStateMachine):
             time_margin_seconds=d.time_margin,
             backoff=backoff,
             receivers=d.receivers,
+            batching_window_seconds=d.batching_window,
         )
         consumer_sqs_client, lambda_client = clients_for(config)
         consumer_sqs = SqsEndpoint(self.sqs, self.clock, self._consumer_wait)
