@@ -55,7 +55,7 @@ from taskqueue.observability import (
     WORKER_INVOCATIONS,
     WORKER_INVOCATIONS_FAILED,
 )
-from taskqueue.receive_scaling import ReceiveResult, ReceiveScaler, ScalingLimits
+from taskqueue.receive_scaling import MIN_PAUSE_SECONDS, ReceiveResult, ReceiveScaler, ScalingLimits
 from taskqueue.sqs_batch import FailedBatchEntry, call_in_batches
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record, receive_count
 from taskqueue.telemetry import logger_for, service_name
@@ -299,7 +299,7 @@ class Consumer:
     def _pause_before_receive(self, state: RunState, budget: Budget) -> float:
         """Seconds to wait for a batch to fill, cut short to leave time for one more receive and its batch."""
         pause = min(state.scaler.next_receive_at - self.clock(), budget.receive_slack() - MIN_POLL_SECONDS)
-        return max(0.0, pause)
+        return pause if pause >= MIN_PAUSE_SECONDS else 0.0  # no slivers of pause as the budget runs out
 
     def _receive_and_dispatch(
         self, state: RunState, receive: Receive, queue_arn: str, budget: Budget, report: ConsumerReport
