@@ -14,18 +14,20 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.drain import NOOP_BODY, WORKER, WORKER_TIMEOUT, DrainBench
+from bench.drain import NOOP_BODY, WORKER, WORKER_TIMEOUT, DrainBench, Measurement
+from bench.figures import MeasuredRun
 from bench.io_bound import SettleTimes
 from taskqueue.config import ConsumerConfig
-from taskqueue_local.scenarios.toolkit.calls import CallCounter
-from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
-from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
-from taskqueue_local.scenarios.toolkit.statistics import percentile
-from taskqueue_local.scenarios.toolkit.tables import table
+from taskqueue_local.deployment.instrumented_consumer import instrumented_consumer
+from taskqueue_local.infrastructure.call_counter import CallCounter
+from taskqueue_local.infrastructure.lambda_context import LambdaContext
+from taskqueue_local.infrastructure.statistics import percentile
+from taskqueue_local.infrastructure.tables import table
 
 # The module's defaults (terraform/variables.tf) but the mode; the worker's timeout is the bench's.
 DEFAULT_CONCURRENCY = 4
 DEFAULT_RECEIVERS = 1
+DEFAULT_RUN = f"consumer {DEFAULT_CONCURRENCY}/{DEFAULT_RECEIVERS}"  # its name in the drain table
 BACKLOG_GOAL = 0.8
 TRICKLE_GOAL = 0.32
 
@@ -112,15 +114,15 @@ def _after_next_delete(counter: CallCounter) -> tuple[dict[str, int], int, float
 
 
 def results(
-    measurements: list[dict[str, Any]], ceiling: float, trickle: SlowTrickle, cost: TrickleCost
+    measurements: list[MeasuredRun], ceiling: Measurement, trickle: SlowTrickle, cost: TrickleCost
 ) -> dict[str, Any]:
     """The backlog row of the drain table at the defaults, and the trickle's figures."""
-    backlog = next(row for row in measurements if row["name"] == f"consumer {DEFAULT_CONCURRENCY}/{DEFAULT_RECEIVERS}")
+    backlog = next(run for run in measurements if run.name == DEFAULT_RUN).median
     return {
         "backlog": {
-            "tasks_per_second": backlog["tasks_per_second"],
-            "fraction_of_ceiling": backlog["tasks_per_second"] / ceiling,
-            "requests_per_task": backlog["requests_per_task"],
+            "tasks_per_second": backlog.rate,
+            "fraction_of_ceiling": backlog.rate / ceiling.rate,
+            "requests_per_task": backlog.requests_per_task,
         },
         "trickle": {
             **asdict(trickle),
@@ -128,8 +130,8 @@ def results(
             "seconds": cost.seconds,
             "calls": cost.calls,
             "requests_per_task": cost.requests_per_task,
-            "latency_p50_ms": percentile(cost.latencies_ms, 0.5) if cost.latencies_ms else None,
-            "latency_p95_ms": percentile(cost.latencies_ms, 0.95) if cost.latencies_ms else None,
+            "latency_p50_ms": percentile(cost.latencies_ms, 0.5),
+            "latency_p95_ms": percentile(cost.latencies_ms, 0.95),
         },
     }
 

@@ -126,8 +126,7 @@ class Results:
     idle_consumer: IdleRun
     idle_baseline: IdleRun
     worker_series: int
-    consumer_series: int  # a busy month's
-    consumer_series_idle: int  # an idle month's
+    consumer_series: int  # a busy month's; an idle month has none (see _idle_usage)
     prices: cost_model.Prices = cost_model.PRICES
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     python: str = field(default_factory=lambda: sys.version.split()[0])
@@ -151,7 +150,6 @@ class Results:
             "metric_series": {
                 "worker_per_task_names": f"5 + 3 x task names ({self.worker_series} for {TASK_NAMES})",
                 "consumer": self.consumer_series,
-                "consumer_idle": self.consumer_series_idle,
             },
             "prices": cost_model.prices_as_dict(self.prices),
         }
@@ -224,7 +222,6 @@ def figures(
         idle_baseline=drained.idle_baseline,
         worker_series=worker_series,
         consumer_series=consumer_series,
-        consumer_series_idle=consumer_series_idle,
         prices=prices,
     )
 

@@ -38,9 +38,9 @@ from bench.drain import DrainBench, MappingShape, polled
 from taskqueue.config import DEFAULT_BATCHING_WINDOW_SECONDS, ConsumerConfig, WorkerConfig
 from taskqueue_local.deployment.deployment import EVENT_SOURCE_MAPPING, Deployment
 from taskqueue_local.deployment.direct_stack import DirectStack
-from taskqueue_local.scenarios.toolkit.calls import CallCounter
-from taskqueue_local.scenarios.toolkit.consumers import instrumented_consumer
-from taskqueue_local.scenarios.toolkit.lambda_context import LambdaContext
+from taskqueue_local.deployment.instrumented_consumer import instrumented_consumer
+from taskqueue_local.infrastructure.call_counter import CallCounter
+from taskqueue_local.infrastructure.lambda_context import LambdaContext
 
 BENCH_DIR = Path(__file__).resolve().parent
 IO_TASKS_PACKAGE = BENCH_DIR / "io_tasks"

@@ -6,8 +6,8 @@ from typing import Any
 
 from bench import cost_model
 from bench.io_bound import CONCURRENT, CONSUMER, MAPPING, NOOP, POWERTOOLS, SEQUENTIAL, TRIGGERS, IoMeasurement
-from taskqueue_local.scenarios.toolkit.statistics import percentile
-from taskqueue_local.scenarios.toolkit.tables import table
+from taskqueue_local.infrastructure.statistics import percentile
+from taskqueue_local.infrastructure.tables import table
 
 SPEEDUP_GOAL = 8.0  # concurrent / sequential tasks/s per unit of concurrency, batch 10 behind the consumer
 GB_SECONDS_GOAL = 0.15  # concurrent / sequential billed GB-s per task

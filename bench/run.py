@@ -53,6 +53,8 @@ from taskqueue_local.infrastructure.shutdown import exit_on_signals
 BENCH_DIR = Path(__file__).resolve().parent
 # The task packages of the benchmark's one zip: the no-op task, the baseline's worker, the bare handler.
 BENCH_TASKS = ("noop_tasks", "baseline", "bare_handler")
+# Issue 23's figures (the consumer at its defaults, the I/O-bound workload), beside results.json's.
+CONCURRENCY_RESULTS = "results-concurrency.json"
 CEILING_CLIENTS = (1, 4, 8)
 # (max_concurrency, receivers); (4, 1) is the module's default. A run scales its loops up to its concurrency:
 # 8/1 shows that, 8/8 the same slots with every loop kept from the start.
@@ -193,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         print("== drain rate, each design over fixed windows", flush=True)
         drained, concurrency = drain(Path(work), zip_path, window, trickle, slow_trickle, args.repeats)
     result = replace(figures(drained, runtime, window, trickle, args.repeats), seconds=time.monotonic() - started)
-    consumer_defaults = consumer_scaling.results(result.measurements, result.ceiling, slow_trickle, concurrency.slow_trickle)
+    consumer_defaults = consumer_scaling.results(
+        result.measurements, result.ceiling, slow_trickle, concurrency.slow_trickle
+    )
     io_rows = io_report.results(concurrency.io)
     io_goals = io_report.goals(io_rows, runtime.cpu_us_per_task[runtime_cost.WORKER.name], _previous_cpu(args.out))
     print(tables(result))
@@ -201,18 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     print(consumer_scaling.tables(consumer_defaults))
     print()
     print(io_report.tables(io_rows, io_goals))
-    document = {
-        **result.as_json(),
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(result.as_json(), indent=2) + "\n")
+    concurrency_figures = {
         "consumer_defaults": consumer_defaults,
         "io_bound": io_rows,
         "io_bound_goals": [
-            {"goal": goal, "target": target, "measured": measured, "met": met} for goal, target, measured, met in io_goals
+            {"goal": goal, "target": target, "measured": measured, "met": met}
+            for goal, target, measured, met in io_goals
         ],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+    (args.out / CONCURRENCY_RESULTS).write_text(json.dumps(concurrency_figures, indent=2) + "\n")
     chart(result, args.out / "results.png")
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.png'} in {result.seconds:.0f} s")
+    print(
+        f"wrote {args.out / 'results.json'}, {args.out / CONCURRENCY_RESULTS} and {args.out / 'results.png'} "
+        f"in {result.seconds:.0f} s"
+    )
     return 0
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from aws_fakes import FakeClock, LambdaContext
 from taskqueue import batch_response, receive_scaling
 from taskqueue.config import ConsumerConfig
 from taskqueue.consumer import Consumer, scaling_limits
 from taskqueue.receive_scaling import ReceiveResult, ReceiveScaler, ScalingLimits
+from tests.support.aws_fakes import FakeClock, LambdaContext
 
 BATCH = 10
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:work"
