@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.baseline import scheduler as baseline
 from taskqueue.backoff import Backoff
@@ -284,27 +285,46 @@ class Trickle:
     seconds: float = 8.0
 
 
+@dataclass(frozen=True)
+class MappingShape:
+    """An event source mapping's batch: its size and batching window (AWS's defaults: 10, none)."""
+
+    batch_size: int = 10
+    batching_window_seconds: int = 0
+
+
 @contextmanager
-def polled(deployment: Deployment, concurrency: int) -> Iterator[CallCounter]:
+def polled(
+    deployment: Deployment,
+    concurrency: int,
+    shape: MappingShape = MappingShape(),
+    worker_timeout: float = WORKER_TIMEOUT,
+    on_sqs: Callable[[Any], object] | None = None,
+) -> Iterator[CallCounter]:
     """The deployment's queue polled by a local event source mapping to its worker, created on the
-    emulator and read back from it, its poller in this process (its calls counted) while the block runs."""
+    emulator and read back from it, its poller in this process (its calls counted) while the block runs.
+    ``on_sqs`` sees the poller's SQS client before it starts (to hook its calls)."""
     control = deployment.client("lambda", direct=True)
+    window = {"MaximumBatchingWindowInSeconds": shape.batching_window_seconds} if shape.batching_window_seconds else {}
     uuid = control.create_event_source_mapping(
         EventSourceArn=deployment.queues.arn,
         FunctionName=deployment.worker_function,
-        BatchSize=10,
+        BatchSize=shape.batch_size,
         FunctionResponseTypes=["ReportBatchItemFailures"],
         ScalingConfig={"MaximumConcurrency": concurrency},
+        **window,
     )["UUID"]
     sqs = deployment.client("sqs", direct=True, max_pool_connections=concurrency + 4)
     lambda_client = deployment.client(
         "lambda",
         retries={"total_max_attempts": 1},
-        read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
+        read_timeout=invoke_read_timeout(worker_timeout),
         max_pool_connections=concurrency + 4,
     )
     (mapping,) = [m for m in read_mappings(control, sqs) if m.uuid == uuid]
     counter = CallCounter(sqs, lambda_client)
+    if on_sqs is not None:
+        on_sqs(sqs)
     settings = PollerSettings(max_concurrency=concurrency)
     poller = MappingPoller(mapping, sqs, client_invoker(lambda_client), settings).start()
     try:

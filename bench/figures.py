@@ -126,7 +126,7 @@ class Results:
     idle_consumer: IdleRun
     idle_baseline: IdleRun
     worker_series: int
-    consumer_series: int
+    consumer_series: int  # a busy month's; an idle month has none (see _idle_usage)
     prices: cost_model.Prices = cost_model.PRICES
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     python: str = field(default_factory=lambda: sys.version.split()[0])
@@ -186,8 +186,9 @@ def figures(
         for name, median in medians.items()
     ]
     worker_series = len(metric_series.worker_series(TASK_NAMES))
-    consumer_series = len(metric_series.consumer_series())
-    idle = _idle_usage(drained, consumer_series)
+    consumer_series = len(metric_series.busy_consumer_series())
+    consumer_series_idle = len(metric_series.idle_consumer_series())
+    idle = _idle_usage(drained, consumer_series_idle)
     busy_series = {
         SCHEDULED_CONSUMER: worker_series + consumer_series,
         EVENT_SOURCE_MAPPING: worker_series,
@@ -268,7 +269,7 @@ def _task_usage(measurement: Measurement, function_log_bytes: float) -> cost_mod
     )
 
 
-def _idle_usage(drained: Drained, consumer_series: int) -> dict[str, cost_model.IdleUsage]:
+def _idle_usage(drained: Drained, consumer_series_idle: int) -> dict[str, cost_model.IdleUsage]:
     """A month with no task, by design: a run a minute (the consumer's, the baseline's tick) as measured once;
     an event source mapping's idle polling as AWS's pollers do it (``cost_model``)."""
     months = cost_model.MONTH_MINUTES
@@ -279,7 +280,7 @@ def _idle_usage(drained: Drained, consumer_series: int) -> dict[str, cost_model.
             gb_seconds=months * consumer.seconds * CONSUMER_MEMORY_GB,
             sqs_requests=months * consumer.sqs_calls,
             function_log_bytes=months * consumer.log_bytes,
-            metric_series=consumer_series,
+            metric_series=consumer_series_idle,
         ),
         EVENT_SOURCE_MAPPING: cost_model.IdleUsage(sqs_requests=months * cost_model.ESM_IDLE_RECEIVES_PER_MINUTE),
         BASELINE: cost_model.IdleUsage(

@@ -2,8 +2,9 @@
 
 A CloudWatch custom metric is one (namespace, metric name, dimension set and values): each is billed
 per month while it receives data. The worker is run in this process on a batch in which each task
-name has every outcome (success, retry, dead letter); the consumer's run line is written once. The
-series are read back from those lines, so the count is what the runtime really emits.
+name has every outcome (success, retry, dead letter); the consumer's run line is written for an idle run
+(on an empty queue) and for a busy one (every count it keeps not zero). The series are read back from
+those lines, so the count is what the runtime really emits.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from taskqueue import PermanentError
 from taskqueue.config import ConsumerConfig, WorkerConfig
-from taskqueue.consumer import Consumer
+from taskqueue.consumer import Consumer, ConsumerReport
 from taskqueue.metrics import MetricsLine
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
@@ -113,12 +114,31 @@ class _EmptyQueue:
         return {}
 
 
-def consumer_series() -> set[Series]:
-    """Series of one consumer run on an empty queue (it writes every count each run, zeros too)."""
+def _consumer(sqs: Any) -> Consumer:
     config = ConsumerConfig(
         queue_url="https://sqs.invalid/bench", worker_function="worker", wait_time_seconds=1, worker_timeout_seconds=1
     )
+    return Consumer(config, sqs, lambda_client=None)
+
+
+def idle_consumer_run() -> str:
+    """What one consumer run on an empty queue writes (drain mode: it stops at its first empty receive)."""
     stream = io.StringIO()
     with _metrics_enabled(), contextlib.redirect_stdout(stream):
-        Consumer(config, _EmptyQueue(), lambda_client=None).run(_Context())
+        _consumer(_EmptyQueue()).run(_Context())
+    return stream.getvalue()
+
+
+def idle_consumer_series() -> set[Series]:
+    """Series of one consumer run on an empty queue: what an idle month is billed for."""
+    return series_in(idle_consumer_run())
+
+
+def busy_consumer_series() -> set[Series]:
+    """Series of a consumer run in which every count it keeps is not zero: the most a busy month has."""
+    report = ConsumerReport()
+    report.add(**{name: 1 for name, value in report.as_dict().items() if isinstance(value, int)})
+    stream = io.StringIO()
+    with _metrics_enabled(), contextlib.redirect_stdout(stream):
+        _consumer(_EmptyQueue())._publish_metrics(report)
     return series_in(stream.getvalue())

@@ -24,10 +24,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import runtime_cost
+from bench import consumer_scaling, io_bound, io_report, runtime_cost
 from bench.baseline import scheduler as baseline
 from bench.drain import (
     BASELINE_WORKER,
@@ -53,9 +53,12 @@ from taskqueue_local.infrastructure.shutdown import exit_on_signals
 BENCH_DIR = Path(__file__).resolve().parent
 # The task packages of the benchmark's one zip: the no-op task, the baseline's worker, the bare handler.
 BENCH_TASKS = ("noop_tasks", "baseline", "bare_handler")
-CEILING_CLIENTS = (1, 4, 8, 16)
-# (max_concurrency, receivers); (4, 1) is the module's default
-CONSUMER_SETTINGS = ((1, 1), (4, 1), (4, 4), (8, 8), (16, 8))
+# Issue 23's figures (the consumer at its defaults, the I/O-bound workload), beside results.json's.
+CONCURRENCY_RESULTS = "results-concurrency.json"
+CEILING_CLIENTS = (1, 4, 8)
+# (max_concurrency, receivers); (4, 1) is the module's default. A run scales its loops up to its concurrency:
+# 8/1 shows that, 8/8 the same slots with every loop kept from the start.
+CONSUMER_SETTINGS = ((1, 1), (4, 1), (8, 1), (8, 8))
 ESM_CONCURRENCIES = (4, 8)
 IDLE_CONSUMER_BUDGET = 60.0  # the module's default consumer timeout
 
@@ -100,7 +103,22 @@ def idle_baseline_tick(bench: DrainBench) -> IdleRun:
     return IdleRun(seconds=time.perf_counter() - started, sqs_calls=counter.total(), log_bytes=0)
 
 
-def drain(work_dir: Path, zip_path: Path, window: Window, trickle: Trickle, repeats: int) -> Drained:
+@dataclass(frozen=True)
+class ConcurrencyRuns:
+    """Issue 23's runs: the consumer at its defaults on a slow trickle, and the I/O-bound workload."""
+
+    slow_trickle: consumer_scaling.TrickleCost
+    io: list[io_bound.IoMeasurement]
+
+
+def drain(
+    work_dir: Path,
+    zip_path: Path,
+    window: Window,
+    trickle: Trickle,
+    slow_trickle: consumer_scaling.SlowTrickle,
+    repeats: int,
+) -> tuple[Drained, ConcurrencyRuns]:
     with DirectStack(work_dir, [zip_path.parent], separate_data_plane=True) as stack:
         bench = DrainBench(stack, window)
         dlq_url = stack.create_queues("bench-functions", max_receive_count=5).dlq_url
@@ -131,7 +149,23 @@ def drain(work_dir: Path, zip_path: Path, window: Window, trickle: Trickle, repe
         latency = {
             design: trickle_latency(bench, design, trickle) for design in ("scheduled consumer", "event source mapping")
         }
-        return Drained(measured, latency, idle_consumer_run(bench), idle_baseline_tick(bench))
+        drained = Drained(measured, latency, idle_consumer_run(bench), idle_baseline_tick(bench))
+        print("== the consumer at its defaults on a trickle of 1 task/s", flush=True)
+        slow_cost = consumer_scaling.trickle_cost(bench, slow_trickle)
+        print("== I/O-bound tasks, sequential and concurrent", flush=True)
+        if io_bound.io_tasks_present() and io_bound.concurrent_worker():
+            io_bound.deploy(stack, zip_path, dlq_url)
+        io = io_bound.measure_all(bench, _warm)
+        return drained, ConcurrencyRuns(slow_cost, io)
+
+
+def _previous_cpu(out: Path) -> float | None:
+    """The worker's CPU per no-op task in the results this run replaces, if any (the no-op must not slow)."""
+    try:
+        previous = json.loads((out / "results.json").read_text())
+        return float(previous["runtime"]["cpu_us_per_task"][runtime_cost.WORKER.name])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,24 +176,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runtime-repeats", type=int, default=7, help="paired runs of the worker-inside figures")
     parser.add_argument("--trickle-seconds", type=float, default=Trickle.seconds)
+    parser.add_argument("--slow-trickle-warmup", type=float, default=consumer_scaling.SlowTrickle.warmup_seconds)
+    parser.add_argument("--slow-trickle-seconds", type=float, default=consumer_scaling.SlowTrickle.seconds)
     parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args(argv)
     window = Window(args.warmup, args.window, args.backlog)
     trickle = Trickle(seconds=args.trickle_seconds)
+    slow_trickle = consumer_scaling.SlowTrickle(
+        warmup_seconds=args.slow_trickle_warmup, seconds=args.slow_trickle_seconds
+    )
     started = time.monotonic()
     # A SIGTERM (`timeout`) or Ctrl-C stops the emulator and the Lambda endpoint this run started.
     with exit_on_signals(), tempfile.TemporaryDirectory(prefix="taskqueue-bench-") as work:
-        zip_path = build("worker", Path(work) / "dist", [BENCH_DIR / name for name in BENCH_TASKS]) / "worker.zip"
+        packages = [BENCH_DIR / name for name in BENCH_TASKS] + io_bound.task_packages()
+        zip_path = build("worker", Path(work) / "dist", packages) / "worker.zip"
         print("== inside the worker: log bytes, CPU, cold start", flush=True)
         runtime = runtime_cost.measure(zip_path, args.runtime_repeats)
         print("== drain rate, each design over fixed windows", flush=True)
-        drained = drain(Path(work), zip_path, window, trickle, args.repeats)
+        drained, concurrency = drain(Path(work), zip_path, window, trickle, slow_trickle, args.repeats)
     result = replace(figures(drained, runtime, window, trickle, args.repeats), seconds=time.monotonic() - started)
+    consumer_defaults = consumer_scaling.results(
+        result.measurements, result.ceiling, slow_trickle, concurrency.slow_trickle
+    )
+    io_rows = io_report.results(concurrency.io)
+    io_goals = io_report.goals(io_rows, runtime.cpu_us_per_task[runtime_cost.WORKER.name], _previous_cpu(args.out))
     print(tables(result))
+    print()
+    print(consumer_scaling.tables(consumer_defaults))
+    print()
+    print(io_report.tables(io_rows, io_goals))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(result.as_json(), indent=2) + "\n")
+    concurrency_figures = {
+        "consumer_defaults": consumer_defaults,
+        "io_bound": io_rows,
+        "io_bound_goals": [
+            {"goal": goal, "target": target, "measured": measured, "met": met}
+            for goal, target, measured, met in io_goals
+        ],
+    }
+    (args.out / CONCURRENCY_RESULTS).write_text(json.dumps(concurrency_figures, indent=2) + "\n")
     chart(result, args.out / "results.png")
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.png'} in {result.seconds:.0f} s")
+    print(
+        f"wrote {args.out / 'results.json'}, {args.out / CONCURRENCY_RESULTS} and {args.out / 'results.png'} "
+        f"in {result.seconds:.0f} s"
+    )
     return 0
 
 

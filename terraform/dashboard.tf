@@ -87,7 +87,7 @@ locals {
           ["AWS/Lambda", "Invocations", "FunctionName", local.consumer_function_name, { label = "Consumer runs" }],
           [var.metrics_namespace, "MessagesReceived", "service", var.name, { label = "Received" }],
           [var.metrics_namespace, "MessagesReleased", "service", var.name, { label = "Released" }],
-          [var.metrics_namespace, "EmptyReceives", "service", var.name, { label = "Empty receives" }],
+          ["AWS/SQS", "NumberOfEmptyReceives", "QueueName", local.queue_name, { label = "Empty receives" }],
         ]
       },
     ] : [],

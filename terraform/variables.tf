@@ -587,7 +587,7 @@ variable "consumer_max_concurrency" {
 }
 
 variable "consumer_receivers" {
-  description = "Receive loops one consumer run keeps going side by side (`TASKQUEUE_RECEIVERS`), at most `consumer_max_concurrency`: one loop's receives, one at a time, cap how fast a run can feed its worker invocations."
+  description = "Receive loops one consumer run keeps while the queue is quiet (`TASKQUEUE_RECEIVERS`), at most `consumer_max_concurrency`. Under a backlog a run adds loops, one each half second, up to `consumer_max_concurrency` (at most 10; each receive holds a worker slot), and drops them as batches come back short."
   type        = number
   default     = 1
 
@@ -620,7 +620,7 @@ variable "consumer_wait_time_seconds" {
 }
 
 variable "consumer_mode" {
-  description = "`drain`: the consumer stops once the queue is empty. `continuous`: it polls until its time is nearly up (`TASKQUEUE_MODE`)."
+  description = "`drain`: the consumer stops once the queue is empty or a receive brings under half a batch (the next run takes the trickle, batched). `continuous`: it polls until its time is nearly up, and on a trickle waits up to 20 s for a batch to fill (`TASKQUEUE_BATCHING_WINDOW_SECONDS`, settable in `consumer_environment_variables`; 0 receives at once) (`TASKQUEUE_MODE`)."
   type        = string
   default     = "drain"
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import cost_model, drain, figures, metric_series, report, runtime_cost
+from bench import cost_model, drain, figures, io_bound, io_report, metric_series, report, runtime_cost
+from taskqueue import observability
+from taskqueue.config import ConsumerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +55,33 @@ def test_metric_series_are_bounded_by_task_names():
     assert len(one) == 8 and len(three) == 14  # 5 + 3 per task name
     dimension_names = {name for _, _, dimensions in three for name, _ in dimensions}
     assert dimension_names == {"service", "task"}  # never a message id or a payload value
-    assert len(metric_series.consumer_series()) == 7
+    # A busy consumer writes its 6 counts; an idle one none (zeros are left out, issue 23).
+    assert {metric for _, metric, _ in metric_series.busy_consumer_series()} == set(observability.CONSUMER_METRICS) - {
+        observability.CONSUMER_MISCONFIGURED
+    }
+
+
+def test_an_idle_consumer_run_publishes_no_metric_series():
+    assert metric_series.idle_consumer_series() == set()
+
+
+def test_an_idle_month_of_the_consumer_at_its_defaults_costs_at_most_30_cents():
+    """A run a minute, each one empty long poll of the drain mode's default 1 s at the module's 256 MB, its
+    log line as written, and the metric series it publishes (none)."""
+    config = ConsumerConfig.from_env({"TASKQUEUE_QUEUE_URL": "q", "TASKQUEUE_WORKER_FUNCTION": "w"})
+    log_bytes = len(metric_series.idle_consumer_run().encode())
+    runs = cost_model.MONTH_MINUTES
+    idle = cost_model.per_month_idle(
+        cost_model.IdleUsage(
+            runs=runs,
+            gb_seconds=runs * config.wait_time_seconds * 256 / 1024,
+            sqs_requests=runs,
+            function_log_bytes=runs * log_bytes,
+            metric_series=len(metric_series.idle_consumer_series()),
+        )
+    )
+    assert idle["custom_metrics"] == 0
+    assert idle["total"] <= 0.30, idle
 
 
 def test_the_runtime_probe_measures_a_built_worker(tmp_path):
@@ -152,3 +180,35 @@ def test_status_tracking_costs_its_writes_and_nothing_when_off():
     assert (once_retried.requests, once_retried.write_units) == (5, 5 + 9)
     with_result = cost_model.status_writes(True, result_bytes=64 * 1024)
     assert with_result.table_write_units == 2 + 65 and with_result.index_write_units == 5
+
+
+def test_io_rows_the_worker_cannot_run_say_why_and_carry_no_figure():
+    measured = io_bound.IoMeasurement(
+        io_bound.SEQUENTIAL.name, io_bound.CONSUMER, 2, tasks=100, seconds=5.0, worker_billed_ms=10_000, invocations=10
+    )
+    missing = io_bound.IoMeasurement(
+        io_bound.CONCURRENT.name, io_bound.CONSUMER, 2, not_measured=io_bound.NOT_MEASURED_SEQUENTIAL_WORKER
+    )
+    rows = io_report.results([measured, missing])
+    assert rows[0]["tasks_per_second_per_unit"] == 10.0 and rows[0]["tasks_per_worker_second"] == 10.0
+    assert rows[1] == {
+        "row": io_bound.CONCURRENT.name,
+        "trigger": io_bound.CONSUMER,
+        "not_measured": io_bound.NOT_MEASURED_SEQUENTIAL_WORKER,
+    }
+    lines = io_report.goals(rows, cpu_now=None, cpu_before=None)
+    assert all(met is None for _, _, _, met in lines)
+    assert io_bound.NOT_MEASURED_SEQUENTIAL_WORKER in io_report.tables(rows, lines)
+
+
+def test_io_goals_compare_concurrent_with_sequential_per_unit_and_per_gb_second():
+    def row(name: str, tasks_per_second: float, billed_ms: float) -> io_bound.IoMeasurement:
+        return io_bound.IoMeasurement(
+            name, io_bound.CONSUMER, 1, tasks=100, seconds=100 / tasks_per_second, worker_billed_ms=billed_ms
+        )
+
+    rows = io_report.results([row(io_bound.SEQUENTIAL.name, 10, 10_000), row(io_bound.CONCURRENT.name, 90, 1_100)])
+    goals = {goal: (measured, met) for goal, _, measured, met in io_report.goals(rows, 12.0, 12.2)}
+    assert goals["I/O-bound, batch 10: tasks/s per unit in use, concurrent / sequential"] == ("9.1x", True)
+    assert goals["I/O-bound, batch 10: billed GB-s per task, concurrent / sequential"] == ("0.110x", True)
+    assert goals["no-op: worker CPU per task / the previous results.json"][1] is True

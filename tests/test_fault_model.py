@@ -132,6 +132,7 @@ class Deployment:
     # at most task_concurrency at once (None: the batch's size).
     concurrent: bool = False
     task_concurrency: int | None = None
+    batching_window: float = 0.0  # continuous mode: a trickle's receives wait for a batch, up to this
 
     @property
     def consumer_timeout(self) -> int:
@@ -166,6 +167,7 @@ deployments = st.builds(
     receivers=st.sampled_from([1, 1, 2, 3]),
     concurrent=st.booleans(),
     task_concurrency=st.sampled_from([None, None, 1, 2]),
+    batching_window=st.sampled_from([0.0, 0.0, 5.0, 20.0]),
 ).map(
     lambda d: replace(
         d,
@@ -459,6 +461,7 @@ class FaultModel(RuleBasedStateMachine):
             time_margin_seconds=d.time_margin,
             backoff=backoff,
             receivers=d.receivers,
+            batching_window_seconds=d.batching_window,
         )
         consumer_sqs_client, lambda_client = clients_for(config)
         consumer_sqs = SqsEndpoint(self.sqs, self.clock, self._consumer_wait)
@@ -1101,7 +1104,9 @@ class FaultModel(RuleBasedStateMachine):
                 elif record.state == RUNNING:
                     assert ran, f"{shown}, yet it never started"
                 elif record.state == RETRYING:
-                    assert any(e.outcome in ("failed", "retry") for e in ran), f"{shown}, yet no run of it failed"
+                    assert any(e.outcome in ("failed", "retry", "cancelled") for e in ran), (
+                        f"{shown}, yet no run of it failed"
+                    )
                 else:
                     assert record.state == QUEUED, f"{shown}: a state the model never causes"
                 if len(messages[item_id]) == 1:

@@ -30,9 +30,14 @@ MODES = ("drain", "continuous")
 # Status tracking (taskqueue.status.TRACK_MODES; repeated here, as config imports no runtime module).
 TRACK_MODES = ("off", "opted_in", "all")
 MAX_RECEIVERS = 10
-# Drain mode ends at the first empty receive, so its long poll is what an idle run costs:
+# Drain mode ends when the queue runs dry (an empty receive), so its long poll is what an idle run costs:
 # keep it short (but not 0, so SQS checks all its servers). Continuous mode waits as long as SQS allows.
 DEFAULT_WAIT_TIME_SECONDS = {"drain": 1, "continuous": SQS_MAX_WAIT_TIME_SECONDS}
+# How long a run may wait for a batch to fill on a trickle (taskqueue.receive_scaling). Continuous mode runs
+# its whole budget anyway, so waiting costs nothing there; a drain-mode run would pay for the wait, and the
+# schedule's next run gathers a batch for free.
+DEFAULT_BATCHING_WINDOW_SECONDS = {"drain": 0.0, "continuous": float(SQS_MAX_WAIT_TIME_SECONDS)}
+MAX_BATCHING_WINDOW_SECONDS = 300.0  # as an event source mapping's MaximumBatchingWindowInSeconds
 
 
 # The flow-control table (taskqueue.flow_control): the module sets it when flow_control = true.
@@ -153,12 +158,14 @@ class ConsumerConfig:
     queue_url: str
     worker_function: str
     max_concurrency: int = 4
-    # Receive loops running side by side: one loop's receives, one at a time, cap how fast a run can
-    # feed its worker invocations (about 10 messages per SQS round trip).
+    # Receive loops kept while the queue is quiet. Under a backlog a run adds loops up to its worker slots
+    # (taskqueue.receive_scaling): one loop's receives, one at a time, cap how fast it feeds its workers.
     receivers: int = 1
     batch_size: int = SQS_MAX_RECEIVE_BATCH
     wait_time_seconds: int = SQS_MAX_WAIT_TIME_SECONDS
     mode: str = "drain"
+    # On a trickle, wait up to this long for a fuller batch before receiving (0: receive at once).
+    batching_window_seconds: float = 0.0
     worker_timeout_seconds: float = 60.0
     # Kept free at the end of the budget for deletes, releases and the response.
     time_margin_seconds: float = 2.0
@@ -181,6 +188,13 @@ class ConsumerConfig:
                 env, "TASKQUEUE_WAIT_TIME_SECONDS", DEFAULT_WAIT_TIME_SECONDS[mode], 0, SQS_MAX_WAIT_TIME_SECONDS
             ),
             mode=mode,
+            batching_window_seconds=_float(
+                env,
+                "TASKQUEUE_BATCHING_WINDOW_SECONDS",
+                DEFAULT_BATCHING_WINDOW_SECONDS[mode],
+                0,
+                MAX_BATCHING_WINDOW_SECONDS,
+            ),
             worker_timeout_seconds=_float(
                 env, "TASKQUEUE_WORKER_TIMEOUT_SECONDS", cls.worker_timeout_seconds, 1, LAMBDA_MAX_TIMEOUT_SECONDS
             ),
@@ -217,6 +231,7 @@ class ConsumerConfig:
             "TASKQUEUE_BATCH_SIZE": str(self.batch_size),
             "TASKQUEUE_WAIT_TIME_SECONDS": str(self.wait_time_seconds),
             "TASKQUEUE_MODE": self.mode,
+            "TASKQUEUE_BATCHING_WINDOW_SECONDS": repr(float(self.batching_window_seconds)),
             "TASKQUEUE_WORKER_TIMEOUT_SECONDS": repr(float(self.worker_timeout_seconds)),
             "TASKQUEUE_TIME_MARGIN_SECONDS": repr(float(self.time_margin_seconds)),
             "TASKQUEUE_MAX_INVOKE_PAYLOAD_BYTES": str(self.max_invoke_payload_bytes),

@@ -1,10 +1,12 @@
 """The consumer Lambda: started by a schedule, it drains the queue into worker invocations.
 
 It loops within its time budget: receive up to 10 messages (long poll), hand them to the worker
-(synchronous Invoke, at most ``max_concurrency`` in flight), then delete what succeeded and keep
-what failed hidden for the delay the worker asked for (:mod:`taskqueue.batch_response`). Messages it
-holds but cannot dispatch in time go back at once (visibility 0). SQS's redrive policy moves a
-message that keeps failing to the DLQ.
+(synchronous Invoke), then delete what succeeded and keep what failed hidden for the delay the worker
+asked for (:mod:`taskqueue.batch_response`). Each receive and the dispatch of its batch hold one of
+``max_concurrency`` worker slots, so receives and invocations in flight never exceed it; how many receives
+run at once follows the backlog (:mod:`taskqueue.receive_scaling`), from ``receivers`` up to the slots.
+Messages it holds but cannot dispatch in time go back at once (visibility 0). SQS's redrive policy moves
+a message that keeps failing to the DLQ.
 
 A worker that cannot start (its answer says so, or its function error's type is one of
 :data:`~taskqueue.errors.WORKER_START_ERROR_TYPES`) ends the run: its batch is held back for its backoff, no
@@ -37,7 +39,7 @@ from botocore.exceptions import ClientError
 from taskqueue import batch_response
 from taskqueue.backoff import visibility_delay
 from taskqueue.batch_response import InvalidWorkerResponse, WorkerAnswer
-from taskqueue.config import ConfigError, ConsumerConfig
+from taskqueue.config import MAX_RECEIVERS, ConfigError, ConsumerConfig
 from taskqueue.errors import WORKER_START_ERROR_TYPES
 from taskqueue.limits import (
     SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
@@ -46,7 +48,6 @@ from taskqueue.limits import (
 from taskqueue.metrics import MetricsLine
 from taskqueue.observability import (
     CONSUMER_MISCONFIGURED,
-    EMPTY_RECEIVES,
     MESSAGES_RECEIVED,
     MESSAGES_RELEASED,
     MESSAGES_RETRIED,
@@ -55,6 +56,7 @@ from taskqueue.observability import (
     WORKER_INVOCATIONS_FAILED,
 )
 from taskqueue.priority_receiving import with_priorities  # priorities hook (issue 24)
+from taskqueue.receive_scaling import MIN_PAUSE_SECONDS, ReceiveResult, ReceiveScaler, ScalingLimits
 from taskqueue.sqs_batch import FailedBatchEntry, call_in_batches
 from taskqueue.sqs_event import chunk_records, encode_event, message_group_id, message_to_record, receive_count
 from taskqueue.telemetry import logger_for, service_name
@@ -68,6 +70,9 @@ MIN_POLL_SECONDS = 1
 # Why a run stopped when the worker could not start (its report's stopped_because), and its log line.
 WORKER_CANNOT_START = "worker cannot start"
 WORKER_CANNOT_START_MESSAGE = "the worker cannot start; receiving stops until it can"
+# Why a drain-mode run stopped (its report's stopped_because): a receive came back empty, or with under
+# half a batch (the backlog is gone; what trickles in is the next run's).
+QUEUE_EMPTY = "queue empty"
 
 
 def minimum_timeout_seconds(config: ConsumerConfig) -> float:
@@ -129,9 +134,13 @@ class Budget:
     def observe_receive(self, overhead_seconds: float) -> None:
         self._receive_overhead = max(overhead_seconds, self._receive_overhead * 0.8)
 
+    def receive_slack(self) -> float:
+        """Seconds a receive may still take and leave time for a worker call."""
+        return self.remaining_seconds() - self._reserve - self._receive_overhead
+
     def receive_wait(self) -> int | None:
         """Long-poll seconds that still leave time for a worker call, or None when there is no time."""
-        slack = self.remaining_seconds() - self._reserve - self._receive_overhead
+        slack = self.receive_slack()
         # With long polling configured, no time for a 1 s poll means stop: short polls would spin.
         if slack < min(MIN_POLL_SECONDS, self._max_wait):
             return None
@@ -143,6 +152,49 @@ class Budget:
     def can_ever_dispatch(self) -> bool:
         """Whether the run has time for one poll and one worker call at all."""
         return self.remaining_seconds() >= self._reserve + min(MIN_POLL_SECONDS, self._max_wait)
+
+
+def scaling_limits(config: ConsumerConfig) -> ScalingLimits:
+    """Loops from the configured receivers up to the worker slots (each receive holds one), at most MAX_RECEIVERS."""
+    most = max(config.receivers, min(config.max_concurrency, MAX_RECEIVERS))
+    return ScalingLimits(
+        min_loops=config.receivers,
+        max_loops=most,
+        batch_size=config.batch_size,
+        batching_window_seconds=config.batching_window_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Receive:
+    """Make a receive with this long poll; ``paced``: it comes after a batching pause."""
+
+    wait: int
+    paced: bool
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Wait this long before the next receive: a batch is filling in the queue."""
+
+    seconds: float
+
+
+@dataclass
+class RunState:
+    """What one run has under way, shared by its receives and dispatches under ``changed``'s lock."""
+
+    scaler: ReceiveScaler
+    receiving: int = 0  # receives in flight, each in a worker slot
+    dispatching: int = 0  # received batches being invoked and settled, each in a worker slot
+    # FIFO drain: an empty receive while our batches are out; the next receive waits for one to end.
+    awaiting_dispatch_end: bool = False
+    stopped_because: str = ""
+    changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def stop(self, reason: str) -> None:
+        self.stopped_because = self.stopped_because or reason
+        self.changed.notify_all()
 
 
 class Consumer:
@@ -187,80 +239,131 @@ class Consumer:
             self._refuse_budget(budget)
         if self.worker_start_failure is not None and not self._worker_starts(report):
             report.stopped_because = WORKER_CANNOT_START
-            self._publish_metrics(report)
-            return report
-        slots = threading.BoundedSemaphore(self.config.max_concurrency)
-        queue_arn = self.queue_arn
-        # Dispatches under way, and a signal when one ends (drain mode waits for it, see below).
-        in_flight = [0]
-        ended = threading.Condition()
-
-        def dispatch(messages: list[dict[str, Any]], received_at: float) -> None:
-            try:
-                self._dispatch(messages, received_at, queue_arn, budget, report)
-            except Exception:
-                logger.exception("dispatch failed; its messages return after their visibility timeout")
-            finally:
-                slots.release()
-                with ended:
-                    in_flight[0] -= 1
-                    ended.notify_all()
-
-        stop = threading.Event()
-
-        def receive_loop() -> None:
-            while not stop.is_set() and budget.receive_wait() is not None:
-                if report.worker_start_failures:
-                    # Every message received now would only be held back, and burn a receive.
-                    report.stopped_because = WORKER_CANNOT_START
-                    stop.set()
-                    break
-                # Receive only when a worker slot is free, so no message waits in our hands.
-                if not slots.acquire(timeout=0.25):
-                    continue
-                wait = budget.receive_wait()  # the wait for a slot took some of the budget
-                if wait is None or stop.is_set() or report.worker_start_failures:
-                    slots.release()
-                    continue  # the loop's condition says why it ends
-                received_at = self.clock()
-                messages = self._receive(wait, report, budget)
-                if not messages:
-                    slots.release()
-                    if messages is not None and self.config.mode == "drain":
-                        # On FIFO, empty is final only once our own dispatches are done: a group stays
-                        # locked while its messages are out, so its next messages cannot be received yet.
-                        with ended:
-                            if not self.fifo or in_flight[0] == 0:
-                                report.stopped_because = "queue empty"
-                                stop.set()
-                                break
-                            ended.wait(timeout=max(0.1, budget.remaining_seconds()))
-                    continue
-                if not budget.can_dispatch():
-                    # Rare, now that waits allow for slow receives; the release costs each message a receive.
-                    slots.release()
-                    self._release([message["ReceiptHandle"] for message in messages], report)
-                    stop.set()
-                    break
-                with ended:
-                    in_flight[0] += 1
-                pool.submit(dispatch, messages, received_at)
-
-        with self.executor(self.config.max_concurrency) as pool:
-            if self.config.receivers == 1:
-                receive_loop()
-            else:
-                # Parallel receive loops: one loop's receives, one at a time, cap what a run can feed its workers.
-                loops = [
-                    threading.Thread(target=receive_loop, name=f"receiver-{n}") for n in range(self.config.receivers)
-                ]
-                for loop in loops:
-                    loop.start()
-                for loop in loops:
-                    loop.join()
-            report.stopped_because = report.stopped_because or "time budget"
+        else:
+            state = RunState(ReceiveScaler(scaling_limits(self.config), started_at=self.clock()))
+            with self.executor(self.config.max_concurrency) as pool:
+                self._receive_while_there_is_time(state, budget, report, pool)
+            report.stopped_because = state.stopped_because or "time budget"
         self._publish_metrics(report)
         return report
+
+    def _receive_while_there_is_time(
+        self, state: RunState, budget: Budget, report: ConsumerReport, pool: Executor
+    ) -> None:
+        """Start receives, each in a worker slot, as many at once as the scaler keeps, until the run stops.
+
+        Each receive dispatches its batch in the same slot: no message waits in our hands for a slot."""
+        queue_arn = self.queue_arn
+        while True:
+            with state.changed:
+                step = self._next_step(state, budget, report)
+                if isinstance(step, Receive):
+                    state.receiving += 1
+            if step is None:
+                break
+            if isinstance(step, Pause):
+                self.sleep(step.seconds)  # nothing is under way: a batch fills in the queue meanwhile
+                continue
+            pool.submit(self._receive_and_dispatch, state, step, queue_arn, budget, report)
+        with state.changed:  # the pool's exit waits for the dispatches; the receives in flight end first
+            while state.receiving:
+                state.changed.wait(timeout=1.0)
+
+    def _next_step(self, state: RunState, budget: Budget, report: ConsumerReport) -> Receive | Pause | None:
+        """The next receive, a pause before it, or None when the run stops (held: state.changed)."""
+        while True:
+            if report.worker_start_failures:
+                # Every message received now would only be held back, and burn a receive.
+                state.stop(WORKER_CANNOT_START)
+            if state.stopped_because:
+                return None
+            wait = budget.receive_wait()
+            if wait is None:
+                return None
+            under_way = state.receiving + state.dispatching
+            if (
+                state.receiving < state.scaler.loops
+                and under_way < self.config.max_concurrency
+                and not state.awaiting_dispatch_end
+            ):
+                pause = self._pause_before_receive(state, budget)
+                if pause <= 0:
+                    return Receive(wait, paced=state.scaler.pacing)
+                if not under_way:
+                    return Pause(pause)
+                state.changed.wait(timeout=pause)
+            elif under_way:
+                state.changed.wait(timeout=0.25)  # for a slot, or a loop
+            else:
+                return None  # nothing under way could change this (only with max_concurrency < 1)
+
+    def _pause_before_receive(self, state: RunState, budget: Budget) -> float:
+        """Seconds to wait for a batch to fill, cut short to leave time for one more receive and its batch."""
+        pause = min(state.scaler.next_receive_at - self.clock(), budget.receive_slack() - MIN_POLL_SECONDS)
+        return pause if pause >= MIN_PAUSE_SECONDS else 0.0  # no slivers of pause as the budget runs out
+
+    def _receive_and_dispatch(
+        self, state: RunState, receive: Receive, queue_arn: str, budget: Budget, report: ConsumerReport
+    ) -> None:
+        receiving, dispatching = True, False
+        try:
+            received_at = self.clock()
+            messages = self._receive(receive.wait, report, budget)
+            with state.changed:
+                state.receiving -= 1
+                receiving = False
+                if messages is not None:
+                    waited = longest_wait_seconds(messages)
+                    state.scaler.observe(ReceiveResult(len(messages), self.clock(), receive.paced, waited))
+                dispatching = self._take_batch(state, messages)
+                state.changed.notify_all()
+            if not messages:
+                return
+            if budget.can_dispatch():
+                self._dispatch(messages, received_at, queue_arn, budget, report)
+            else:
+                # Rare, now that waits allow for slow receives; the release costs each message a receive.
+                self._release([message["ReceiptHandle"] for message in messages], report)
+                with state.changed:
+                    state.stop("time budget")
+        except Exception:
+            logger.exception("dispatch failed; its messages return after their visibility timeout")
+        finally:
+            with state.changed:
+                if receiving:
+                    state.receiving -= 1
+                if dispatching:
+                    state.dispatching -= 1
+                    state.awaiting_dispatch_end = False
+                state.changed.notify_all()
+
+    def _drained(self, state: RunState, received: int) -> bool:
+        """Drain mode: a short batch at the fewest loops means the backlog is gone. The run ends after it
+        rather than receive a trickle one message at a time: the schedule's next run, a period later, finds
+        a batch gathered for free, where waiting inside this run would be billed. Not FIFO: a short batch
+        there may only mean that its other groups are locked."""
+        return (
+            self.config.mode == "drain"
+            and not self.fifo
+            and 2 * received < self.config.batch_size
+            and state.scaler.loops == state.scaler.limits.min_loops
+        )
+
+    def _take_batch(self, state: RunState, messages: list[dict[str, Any]] | None) -> bool:
+        """After a receive (held: state.changed): whether its batch is dispatched; stops a drained run."""
+        if messages:
+            state.dispatching += 1
+            if self._drained(state, len(messages)):
+                state.stop(QUEUE_EMPTY)
+            return True
+        if messages is not None and self.config.mode == "drain":
+            # On FIFO, empty is final only once our own dispatches are done: a group stays locked while
+            # its messages are out, so its next messages cannot be received yet.
+            if not self.fifo or state.dispatching == 0:
+                state.stop(QUEUE_EMPTY)
+            else:
+                state.awaiting_dispatch_end = True
+        return False
 
     def _refuse_budget(self, budget: Budget) -> None:
         """A consumer whose time cannot cover one poll and one worker call would never receive anything."""
@@ -450,19 +553,43 @@ class Consumer:
         call_in_batches(operation, self.config.queue_url, entries, on_failure=log)
 
     def _publish_metrics(self, report: ConsumerReport) -> None:
-        """The run's one line: its metrics (EMF) and its report."""
+        """The run's one line: its report, and as metrics (EMF) the counts that are not zero.
+
+        A count of zero is left out, not written: each metric that receives a value in a month is billed
+        as a custom metric, and an idle consumer's zeros were most of its idle cost. CloudWatch reads a
+        period with no value as missing data; the alarms treat it as not breaching (terraform/alarms.tf)
+        and the dashboard's Sum is the same, so leaving zeros out changes no reading."""
         metrics = MetricsLine(service_name("consumer"))
-        for name, value in (
-            (MESSAGES_RECEIVED, report.received),
-            (MESSAGES_SUCCEEDED, report.succeeded),
-            (MESSAGES_RETRIED, report.failed),
-            (MESSAGES_RELEASED, report.released),
-            (WORKER_INVOCATIONS, report.invocations),
-            (WORKER_INVOCATIONS_FAILED, report.failed_invocations),
-            (EMPTY_RECEIVES, report.empty_receives),
-        ):
-            metrics.count(name, value)
+        for name, value in run_counts(report).items():
+            if value:
+                metrics.count(name, value)
         metrics.flush({"level": "INFO", "message": "consumer run done", **report.as_dict()})
+
+
+def run_counts(report: ConsumerReport) -> dict[str, int]:
+    """The run's metrics, by name, from its report. Not its empty receives: an idle run makes one, and a
+    series written every minute is billed all month; SQS counts them for free (NumberOfEmptyReceives)."""
+    return {
+        MESSAGES_RECEIVED: report.received,
+        MESSAGES_SUCCEEDED: report.succeeded,
+        MESSAGES_RETRIED: report.failed,
+        MESSAGES_RELEASED: report.released,
+        WORKER_INVOCATIONS: report.invocations,
+        WORKER_INVOCATIONS_FAILED: report.failed_invocations,
+    }
+
+
+def longest_wait_seconds(messages: list[dict[str, Any]]) -> float | None:
+    """The longest a message received here for the first time waited in the queue, by SQS's own clock."""
+    waits = []
+    for message in messages:
+        attributes = message.get("Attributes", {})
+        try:
+            if int(attributes["ApproximateReceiveCount"]) == 1:
+                waits.append(int(attributes["ApproximateFirstReceiveTimestamp"]) - int(attributes["SentTimestamp"]))
+        except (KeyError, ValueError):
+            continue
+    return max(waits) / 1000 if waits else None
 
 
 def _start_failure(function_error: bytes) -> str | None:

@@ -24,14 +24,14 @@ TASKS_HELD_BACK: Final = "TasksHeldBack"
 # The worker's configuration or task package fails to load (alarm `worker_cannot_start`).
 WORKER_START_FAILED: Final = "WorkerStartFailed"
 
-# Per consumer run; written by the consumer.
+# Per consumer run; written by the consumer, each only when it is not zero (an idle run writes none: each
+# series is a billed custom metric). Its empty receives are SQS's own NumberOfEmptyReceives, free.
 MESSAGES_RECEIVED: Final = "MessagesReceived"
 MESSAGES_SUCCEEDED: Final = "MessagesSucceeded"
 MESSAGES_RETRIED: Final = "MessagesRetried"
 MESSAGES_RELEASED: Final = "MessagesReleased"
 WORKER_INVOCATIONS: Final = "WorkerInvocations"
 WORKER_INVOCATIONS_FAILED: Final = "WorkerInvocationsFailed"
-EMPTY_RECEIVES: Final = "EmptyReceives"
 CONSUMER_MISCONFIGURED: Final = "ConsumerMisconfigured"
 
 WORKER_METRICS: Final = (
@@ -50,7 +50,6 @@ CONSUMER_METRICS: Final = (
     MESSAGES_RELEASED,
     WORKER_INVOCATIONS,
     WORKER_INVOCATIONS_FAILED,
-    EMPTY_RECEIVES,
     CONSUMER_MISCONFIGURED,
 )
 METRICS: Final = WORKER_METRICS + CONSUMER_METRICS
