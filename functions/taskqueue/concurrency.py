@@ -68,7 +68,7 @@ class Deadlines(Protocol):
 
 
 @dataclass
-class BatchOutcome:
+class ConcurrentBatchResult:
     """What became of a concurrent batch's records, by their index in the batch."""
 
     failed: set[int] = field(default_factory=set)  # settled, to be reported as failed
@@ -82,7 +82,7 @@ class BatchRun(Protocol):
 
     def call_task(self, registered: RegisteredTask, payload: Any, context: TaskContext) -> Any: ...
 
-    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> BatchOutcome: ...
+    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult: ...
 
 
 class BatchRunner(Protocol):
@@ -308,7 +308,7 @@ class ThreadedBatch:
 
     # -- the invocation's thread ------------------------------------------------------------------
 
-    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> BatchOutcome:
+    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult:
         threads = min(self.limit, len(self._lanes))
         pool = self.runner.pool(threads)
         for _ in range(threads):
@@ -346,10 +346,10 @@ class ThreadedBatch:
                 answer.set_exception(error)
         return lanes_left
 
-    def _close(self, lanes_left: int) -> BatchOutcome:
+    def _close(self, lanes_left: int) -> ConcurrentBatchResult:
         with self._lock:
             self._closed = True
-            outcome = BatchOutcome(
+            outcome = ConcurrentBatchResult(
                 failed={index for index, failed in self._settled.items() if failed},
                 running=sorted(self._running),
             )

@@ -80,7 +80,7 @@ def minimum_timeout_seconds(config: ConsumerConfig) -> float:
     return invoke_read_timeout(config.worker_timeout_seconds) + config.time_margin_seconds + MIN_POLL_SECONDS
 
 
-class InvocationOutcome:
+class InvocationResult:
     """How a worker invocation ended, from the consumer's side."""
 
     ANSWERED = "answered"  # the worker's answer came back
@@ -384,11 +384,11 @@ class Consumer:
     def _worker_starts(self, report: ConsumerReport) -> bool:
         """After a start failure: an empty batch asks the worker to start (it answers at once, running nothing)."""
         outcome, _ = self._invoke([], report)
-        if outcome == InvocationOutcome.ANSWERED:
+        if outcome == InvocationResult.ANSWERED:
             logger.info("the worker starts again", extra={"last_start_failure": self.worker_start_failure})
             self.worker_start_failure = None
             return True
-        return outcome != InvocationOutcome.CANNOT_START
+        return outcome != InvocationResult.CANNOT_START
 
     def _worker_cannot_start(self, error: str, report: ConsumerReport) -> None:
         self.worker_start_failure = error
@@ -438,7 +438,7 @@ class Consumer:
             # FIFO order: once a group failed, its later messages must not run before it.
             blocked = {r["messageId"] for r in chunk if self.fifo and message_group_id(r) in failed_groups}
             runnable = [record for record in chunk if record["messageId"] not in blocked]
-            outcome, answer = self._invoke(runnable, report) if runnable else (InvocationOutcome.ANSWERED, None)
+            outcome, answer = self._invoke(runnable, report) if runnable else (InvocationResult.ANSWERED, None)
             failed = self._settle(chunk, blocked, outcome, answer, received_at, report)
             failed_groups |= {message_group_id(r) or "" for r in chunk if r["messageId"] in failed}
 
@@ -453,32 +453,32 @@ class Consumer:
                 "message too large for a worker invocation",
                 extra={"bytes": len(payload), "limit": self.config.max_invoke_payload_bytes, "message_ids": ids},
             )
-            return InvocationOutcome.NOT_RUN, None
-        outcome = InvocationOutcome.UNKNOWN
+            return InvocationResult.NOT_RUN, None
+        outcome = InvocationResult.UNKNOWN
         try:
             response = self.lambda_client.invoke(
                 FunctionName=self.config.worker_function, InvocationType="RequestResponse", Payload=payload
             )
-            outcome = InvocationOutcome.ENDED
+            outcome = InvocationResult.ENDED
             answer = response["Payload"].read()
             if response.get("FunctionError"):
                 start_failure = _start_failure(answer)
                 if start_failure is not None:
                     report.add(failed_invocations=1)
                     self._worker_cannot_start(start_failure, report)
-                    return InvocationOutcome.CANNOT_START, None
+                    return InvocationResult.CANNOT_START, None
                 raise InvalidWorkerResponse(f"worker failed ({response['FunctionError']}): {answer[:500]!r}")
             parsed = batch_response.parse(answer, ids)
             if parsed.start_failure is not None:
                 self._worker_cannot_start(parsed.start_failure, report)
-            return InvocationOutcome.ANSWERED, parsed
+            return InvocationResult.ANSWERED, parsed
         except Exception as error:
             # Errors, timeouts and throttling fail the whole batch; nothing of it is deleted.
             if (
                 isinstance(error, ClientError)
                 and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) < 500
             ):
-                outcome = InvocationOutcome.NOT_RUN  # refused (throttled, say): the function never started
+                outcome = InvocationResult.NOT_RUN  # refused (throttled, say): the function never started
             report.add(failed_invocations=1)
             logger.warning(
                 "worker invocation failed; the batch will be retried",
@@ -504,7 +504,7 @@ class Consumer:
         longest = int(SQS_MAX_VISIBILITY_TIMEOUT_SECONDS - (self.clock() - received_at)) - 1
         # With no answer the invocation may still be running: its messages stay hidden until it cannot be.
         floor = (
-            int(invoke_read_timeout(self.config.worker_timeout_seconds)) if outcome == InvocationOutcome.UNKNOWN else 0
+            int(invoke_read_timeout(self.config.worker_timeout_seconds)) if outcome == InvocationResult.UNKNOWN else 0
         )
 
         def delay(record: dict[str, Any]) -> int:

@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from taskqueue.concurrency import BatchOutcome, Deadlines, SettleRecord
+from taskqueue.concurrency import ConcurrentBatchResult, Deadlines, SettleRecord
 from taskqueue.registry import RegisteredTask, TaskContext
 from tests.support.lambda_model import Timeline
 
@@ -59,7 +59,7 @@ class SimulatedBatch:
             return drive(registered.coroutine(payload, context))
         return registered.run(payload, context)
 
-    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> BatchOutcome:
+    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult:
         timeline = self.runner.timeline()
         start = timeline.now
         to_cancel, to_answer = self.deadlines.seconds_to_cancel(), self.deadlines.seconds_to_answer()
@@ -68,7 +68,7 @@ class SimulatedBatch:
         self.runner.rng.shuffle(order)
         self.runner.orders.append([lane[0] for lane in order])
         slots = [start] * min(self.limit, len(order))
-        outcome = BatchOutcome()
+        outcome = ConcurrentBatchResult()
         ends = [start]
         timeline.cancel_at = None if to_cancel is None else start + to_cancel
         try:
