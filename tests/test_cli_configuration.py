@@ -16,7 +16,10 @@ POSITIONALS = {
     "dlq show": ["m-1"],
     "dlq purge": ["--reason", "malformed", "--yes"],
     "scheduled cancel": ["s-1"],
+    "status": ["job", "1"],
 }
+# Commands that read a DynamoDB table of the module's, not the queue: what each needs set.
+TABLE_COMMANDS = {"limits": "TASKQUEUE_FLOW_CONTROL_TABLE", "status": "TASKQUEUE_STATUS_TABLE"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -60,7 +63,9 @@ def test_no_region_is_one_line_saying_what_to_set(no_region, capsys, command):
     assert captured.out == ""
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [command for command in COMMANDS if " ".join(command) not in TABLE_COMMANDS], ids=" ".join
+)
 def test_no_queue_url_is_one_line_saying_what_to_set(monkeypatch, capsys, command):
     monkeypatch.delenv("TASKQUEUE_QUEUE_URL", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -69,6 +74,16 @@ def test_no_queue_url_is_one_line_saying_what_to_set(monkeypatch, capsys, comman
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: ") and "--queue-url" in line and "TASKQUEUE_QUEUE_URL" in line
     assert 'eval "$(python -m taskqueue_local env)"' in line
+
+
+@pytest.mark.parametrize("command", sorted(TABLE_COMMANDS))
+def test_no_table_is_one_line_saying_what_to_set(monkeypatch, capsys, command):
+    for name in TABLE_COMMANDS.values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert cli.main([command, *POSITIONALS.get(command, [])]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and TABLE_COMMANDS[command] in line
 
 
 # -- enqueue against the local stack, whose worker's tasks are known -----------------------------

@@ -274,6 +274,9 @@ def test_children_are_stopped_when_a_run_is_cut_short_and_kept_when_it_ends_norm
     process = subprocess.Popen(
         [sys.executable, str(script), "exit" if ending == "normal" else "wait"],
         cwd=ROOT,
+        # A script outside the checkout finds taskqueue_local as `python -m` from the root does: the editable
+        # install puts only functions/ on the path.
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
