@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from taskqueue.backoff import Backoff
@@ -21,8 +22,24 @@ from taskqueue_local.scenarios.soak.faults import DUPLICATES, SLOW_RECEIVES, Fau
 from taskqueue_local.scenarios.soak.plan import WORKER, SoakConfig, TaskMix
 from taskqueue_local.scenarios.soak.sizing import Sizing
 
-# The Lambda context of the consumer run on this thread (the consumer receives on its run's thread).
+# The Lambda context of the consumer run on this thread: the run's own, and its pool's (_RunPool).
 _current_run = threading.local()
+
+
+class _RunPool(ThreadPoolExecutor):
+    """The consumer's pool for one run: its threads know the run they work for (the receives run there, and the
+    slow-receive fault needs the run's budget)."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers)
+        self.context = _current_run.context
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        def for_the_run() -> Any:
+            _current_run.context = self.context
+            return fn(*args, **kwargs)
+
+        return super().submit(for_the_run)
 
 
 def fault_injecting_consumer(
@@ -37,7 +54,7 @@ def fault_injecting_consumer(
         worker_timeout_seconds=sizing.worker_timeout,
         time_margin_seconds=sizing.rules.settle_margin,
         backoff=Backoff(1, 4),
-        receivers=1,  # receives on the run's own thread, where the slow-receive fault finds the run's context
+        receivers=1,
     )
     instrumented = instrumented_consumer(
         deployment,
@@ -45,6 +62,7 @@ def fault_injecting_consumer(
         direct=False,
         connections=sizing.per_run_concurrency * sizing.rules.max_live_runs + 4,
     )
+    instrumented.consumer.executor = _RunPool
     chaos = deployment.client("sqs", direct=True)
     queue_url = deployment.queues.url
 
