@@ -165,12 +165,14 @@ def test_the_client_short_polls_higher_queues_and_long_polls_the_last(sqs, two_q
     assert [(c["QueueUrl"], c["WaitTimeSeconds"]) for c in calls] == [(two_queues[0].url, 0), (two_queues[1].url, 1)]
 
 
-def test_the_consumer_runs_high_priority_tasks_first_and_settles_each_on_its_own_queue(sqs, two_queues):
+@pytest.mark.parametrize("high_tasks", [15, 13], ids=["half-batch-last", "short-batch-last"])
+def test_the_consumer_runs_high_priority_tasks_first_and_settles_each_on_its_own_queue(sqs, two_queues, high_tasks):
     """Strict order behind the consumer: a backlog of low tasks, then high ones: every high task runs
-    before the next low batch, and every message is deleted from the queue it came from."""
+    before the next low batch, and every message is deleted from the queue it came from. A short batch of
+    the high queue's last tasks does not end a drain run: the low queue's backlog is still there."""
     high, low = two_queues
     _send(sqs, low.url, "low", 40)
-    _send(sqs, high.url, "high", 15)
+    _send(sqs, high.url, "high", high_tasks)
     registry = TaskRegistry()
     ran: list[str] = []
     registry.register("low", lambda payload: ran.append("low"))
@@ -192,8 +194,8 @@ def test_the_consumer_runs_high_priority_tasks_first_and_settles_each_on_its_own
 
     report = consumer.run(LambdaContext(remaining_seconds=30))
 
-    assert ran == ["high"] * 15 + ["low"] * 40
-    assert report.received == report.succeeded == 55 and report.stopped_because == "queue empty"
+    assert ran == ["high"] * high_tasks + ["low"] * 40
+    assert report.received == report.succeeded == high_tasks + 40 and report.stopped_because == "queue empty"
     assert (_depth(sqs, high.url), _depth(sqs, low.url)) == (0, 0)
 
 

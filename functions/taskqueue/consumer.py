@@ -341,10 +341,12 @@ class Consumer:
         """Drain mode: a short batch at the fewest loops means the backlog is gone. The run ends after it
         rather than receive a trickle one message at a time: the schedule's next run, a period later, finds
         a batch gathered for free, where waiting inside this run would be billed. Not FIFO: a short batch
-        there may only mean that its other groups are locked."""
+        there may only mean that its other groups are locked. Not with priorities: a short batch is the
+        last of one queue's, received before the lower queues were asked (an empty receive asks them all)."""
         return (
             self.config.mode == "drain"
             and not self.fifo
+            and self.config.priorities is None
             and 2 * received < self.config.batch_size
             and state.scaler.loops == state.scaler.limits.min_loops
         )
