@@ -329,6 +329,21 @@ def test_the_result_is_stored_and_one_too_large_is_refused_with_the_error_in_log
     assert errors[0]["task_id"] == "b"
 
 
+def test_a_result_too_deeply_nested_for_json_is_refused_and_the_task_stays_succeeded(sqs, queues, registry, table):
+    """json.dumps raises RecursionError, not TypeError, on a deep structure: the task still ran and is done."""
+    deep: list[object] = []
+    for _ in range(5_000):
+        deep = [deep]
+    registry.register("deep", lambda payload: deep, store_result=True)
+    queue = producer(sqs, queues, table)
+    handle = queue.enqueue("deep", id="d")
+    answer = make_worker(sqs, queues, registry, table, mode="opted_in").handle(receive(sqs, queues, 1), LambdaContext())
+    assert answer["batchItemFailures"] == []
+    record = queue.status(handle)
+    assert (record.state, record.result) == (SUCCEEDED, None)
+    assert "is not stored" in record.result_error
+
+
 def test_a_task_opts_in_or_out_of_the_modules_tracking(sqs, queues, registry, table):
     registry.register("default", lambda payload: None)
     registry.register("opted_out", lambda payload: None, track_status=False)

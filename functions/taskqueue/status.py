@@ -419,7 +419,7 @@ def encode_result(task: str, value: Any) -> tuple[str | None, str | None]:
     """(the JSON text to store, None) or (None, why it is not stored): not JSON, or over :data:`MAX_RESULT_BYTES`."""
     try:
         text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:  # RecursionError: nested too deep for json
         return None, f"the result of task {task!r} is not stored: it is not JSON-serialisable: {error}"
     size = len(text.encode("utf-8"))
     if size > MAX_RESULT_BYTES:

@@ -220,6 +220,8 @@ class Attempts:
     def _status_succeeded(self, registered: RegisteredTask, run: _Run, keys: dict[str, Any]) -> None:
         """Succeeded, with the result when the task keeps it; one too large (or not JSON) is not stored, and
         says so in the log and the status, while the task stays succeeded: it ran, and its effects are done."""
+        if self.task_status is None or not self.task_status.tracks(registered):
+            return None  # no status is kept for this task: nothing to encode its result for
         if not registered.store_result:
             return self.status(keys, registered, status.SUCCEEDED, attempt=run.attempt)
         result, refused = status.encode_result(registered.name, run.result)
