@@ -485,6 +485,13 @@ def test_status_without_a_record_or_a_table_says_why(sqs, queues, table):
         TaskQueue(queues.url, sqs=sqs).status("export", "missing")
 
 
+@pytest.mark.parametrize("since", ["99999999d", "999999999d"])
+def test_a_since_before_the_year_1_is_bad_input_naming_the_option(since, sqs, table, capsys, monkeypatch):
+    monkeypatch.setenv(status.STATUS_TABLE_ENV, TABLE)
+    assert cli.main(["status", "--state", "dead_lettered", "--since", since], sqs) == 2
+    assert "--since" in capsys.readouterr().err
+
+
 def test_the_cli_shows_a_task_and_lists_a_state_since_a_time(sqs, queues, registry, table, capsys, monkeypatch):
     def refund(payload: Any) -> None:
         raise PermanentError("nothing to refund")
@@ -496,6 +503,7 @@ def test_the_cli_shows_a_task_and_lists_a_state_since_a_time(sqs, queues, regist
     queue.enqueue("ok", id="k-1")
     make_worker(sqs, queues, registry, table).handle(receive(sqs, queues, 2), LambdaContext())
     monkeypatch.setenv(status.STATUS_TABLE_ENV, TABLE)
+    capsys.readouterr()  # the worker's log lines (its logger writes to the stdout it was built with)
 
     assert cli.main(["status", "refund", "r-1", "--json"], sqs) == 0
     shown = json.loads(capsys.readouterr().out)

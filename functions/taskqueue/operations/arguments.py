@@ -6,7 +6,7 @@ import argparse
 import os
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from taskqueue.priorities import QUEUE_URLS_ENV, queue_url_for_priority, queue_urls_from_env
 
@@ -37,6 +37,14 @@ def duration(text: str) -> timedelta:
         return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     except OverflowError:  # timedelta holds at most 999,999,999 days
         raise TooLong(f"{text} is too long a duration") from None
+
+
+def since_now(back: timedelta) -> datetime:
+    """The time ``--since back`` names: now less ``back``; bad input when that is before the year 1."""
+    try:
+        return datetime.now(UTC) - back
+    except OverflowError:
+        raise ValueError(f"--since {back.days}d reaches back before the year 1") from None
 
 
 def with_queue(command: argparse.ArgumentParser) -> None:

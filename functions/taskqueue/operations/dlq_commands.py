@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taskqueue.operations.arguments import LOCAL_STACK_HINT, duration, positive_int, with_priority
+from taskqueue.operations.arguments import LOCAL_STACK_HINT, duration, positive_int, since_now, with_priority
 from taskqueue.operations.dlq_message import KNOWN_REASONS, DlqMessage
 from taskqueue.operations.dlq_scan import ScanSettings
 from taskqueue.operations.output import make_output
@@ -131,17 +130,11 @@ def resolve_dlq_url(args: argparse.Namespace, sqs: Any) -> str:
 
 
 def selection(args: argparse.Namespace) -> Selection:
-    since = None
-    if args.since:
-        try:
-            since = datetime.now(UTC) - args.since
-        except OverflowError:
-            raise ValueError(f"--since {args.since.days}d reaches back before the year 1") from None
     return Selection(
         reasons=frozenset(args.reason),
         tasks=frozenset(args.task),
         message_ids=frozenset(args.message_id),
-        since=since,
+        since=since_now(args.since) if args.since else None,
         limit=args.limit,
     )
 

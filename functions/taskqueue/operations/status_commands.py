@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from taskqueue.operations.arguments import duration, positive_int
+from taskqueue.operations.arguments import duration, positive_int, since_now
 from taskqueue.status import STATES, STATUS_TABLE_ENV, StatusRecord, StatusTable, TaskKey
 
 
@@ -77,7 +77,7 @@ def run_status(args: argparse.Namespace, _sqs: Any) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    since = None if args.since is None else datetime.now(UTC) - args.since
+    since = None if args.since is None else since_now(args.since)
     found = 0
     for record in _table(args).in_state(args.state, since, args.limit):
         found += 1
