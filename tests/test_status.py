@@ -344,6 +344,18 @@ def test_a_result_too_deeply_nested_for_json_is_refused_and_the_task_stays_succe
     assert "is not stored" in record.result_error
 
 
+def test_a_task_whose_identity_is_longer_than_a_dynamodb_key_is_tracked(sqs, queues, registry, table):
+    """DynamoDB keys hold at most 2,048 bytes; a task id may be longer (SQS bounds only the whole message)."""
+    registry.register("long", lambda payload: None)
+    queue = producer(sqs, queues, table)
+    handle = queue.enqueue("long", id="x" * 3_000)
+    assert queue.status(handle).state == QUEUED
+    make_worker(sqs, queues, registry, table).handle(receive(sqs, queues, 1), LambdaContext())
+    assert queue.status("long", "x" * 3_000).state == SUCCEEDED
+    with pytest.raises(status.NotTracked):
+        queue.status("long", "x" * 2_999 + "y")
+
+
 def test_a_task_opts_in_or_out_of_the_modules_tracking(sqs, queues, registry, table):
     registry.register("default", lambda payload: None)
     registry.register("opted_out", lambda payload: None, track_status=False)

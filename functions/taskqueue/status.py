@@ -26,6 +26,7 @@ state since then".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -76,6 +77,10 @@ def first_line(error: str) -> str:
     return (error.strip().splitlines() or [""])[0][:MAX_ERROR_CHARS]
 
 
+# DynamoDB's limit on a partition key's size.
+MAX_KEY_BYTES: Final = 2048
+
+
 @dataclass(frozen=True)
 class TaskKey:
     """Which task a status is of: (task, id), or (task, SQS message id) for a task without an id."""
@@ -95,7 +100,11 @@ class TaskKey:
 
     @property
     def item_id(self) -> str:
-        return KEY_PREFIX + task_identity(self.task, self.task_id, str(self.message_id))
+        item_id = KEY_PREFIX + task_identity(self.task, self.task_id, str(self.message_id))
+        if len(item_id) <= MAX_KEY_BYTES:  # ASCII: task_identity escapes the rest
+            return item_id
+        # A key DynamoDB can hold, for an identity it cannot: its digest (every writer and reader computes it).
+        return KEY_PREFIX + "sha256:" + hashlib.sha256(item_id.encode("ascii")).hexdigest()
 
 
 # -- what a write says ------------------------------------------------------------------------------
