@@ -118,6 +118,14 @@ def test_a_key_has_at_most_its_limit_of_leases_and_a_lease_expires(state_table):
     assert leases.take("export", "customer-1", 2, seconds=60) is None
 
 
+def test_no_choice_of_task_names_and_keys_makes_two_slots_one(state_table):
+    """Task names and keys may hold the separator a slot's id would be joined with."""
+    leases = KeyLeases(STATE_TABLE, state_table, FakeClock())
+    assert leases.take("a", "1#x", 1, seconds=60) is not None
+    taken = [leases.take("a#0", "x", 2, seconds=60) for _ in range(2)]
+    assert all(lease is not None for lease in taken), taken
+
+
 # -- in the worker -----------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ finds no slot free is "not now": the message comes back later, with no attempt u
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 import uuid
@@ -31,7 +32,8 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def slot_id(task: str, key: str, slot: int) -> str:
-    return f"{KEY_PREFIX}{task}#{slot}#{key}"
+    # JSON-encoded, as task identities are: no choice of task names and keys makes two slots one.
+    return KEY_PREFIX + json.dumps([task, slot, key], ensure_ascii=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
