@@ -83,28 +83,37 @@ def _worker() -> Worker:
             idempotency = IdempotentRunner(
                 config.idempotency_table, config.idempotency_ttl_seconds, client_config=_table_client_config(config)
             )
-        ledger = (
-            AttemptLedger(config.attempts_table, client_config=_table_client_config(config))
-            if config.attempts_table
-            else None
-        )
         check_configured(default_registry.tasks(), config.flow_control_table, config.attempts_table)
-        flow = FlowGate(config.flow_control_table) if config.flow_control_table else None
+        limited = config.flow_control_table is not None and any(t.flow for t in default_registry.tasks())
+        # One client for the module's tables (attempts, flow control, status), its pool sized for the lanes.
+        dynamodb = _table_client(config) if config.attempts_table or limited or _tracks_status(config) else None
+        ledger = AttemptLedger(config.attempts_table, dynamodb) if config.attempts_table else None
+        flow = FlowGate(str(config.flow_control_table), dynamodb) if limited else None
     except Exception as error:
         raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error
     log.logger.debug(WORKER_STARTED_MESSAGE, extra={TASKS: default_registry.names()})
-    return Worker(config, sqs, default_registry, idempotency, ledger, flow=flow, task_status=_task_status(config))
+    task_status = _task_status(config, dynamodb)
+    return Worker(config, sqs, default_registry, idempotency, ledger, flow=flow, task_status=task_status)
 
 
-def _task_status(config: WorkerConfig) -> WorkerStatus | None:
+def _table_client(config: WorkerConfig) -> Any:
+    return boto3.client("dynamodb", config=_table_client_config(config))
+
+
+def _tracks_status(config: WorkerConfig) -> bool:
+    return bool(config.status_table) and config.track_status != status.TRACK_OFF
+
+
+def _task_status(config: WorkerConfig, dynamodb: Any | None = None) -> WorkerStatus | None:
     """Where the worker writes task status, when the module tracks it (``TASKQUEUE_TRACK_STATUS``)."""
-    if not config.status_table or config.track_status == status.TRACK_OFF:
+    if not _tracks_status(config):
         return None
     from taskqueue.worker_status import WorkerStatus  # noqa: PLC0415 - only where the module tracks
 
-    return WorkerStatus(
-        status.StatusTable(config.status_table, config.status_ttl_seconds), config.track_status, log.logger
+    table = status.StatusTable(
+        str(config.status_table), config.status_ttl_seconds, dynamodb if dynamodb is not None else _table_client(config)
     )
+    return WorkerStatus(table, config.track_status, log.logger)
 
 
 def _worker_that_cannot_start(failure: WorkerCannotStart, metrics: MetricsLine) -> Worker:
