@@ -51,22 +51,25 @@ def release(
     raise NotRun(why)
 
 
-def not_started(raw: Mapping[str, Any], invocation: Invocation) -> None:
-    """A concurrent batch's lane never reached the record before the answer had to go out: it did not run."""
+def not_started(raw: Mapping[str, Any], invocation: Invocation, keys: Mapping[str, Any] | None = None) -> None:
+    """Too little time was left to start the record's task (or a concurrent batch's lane never reached it):
+    it did not run, and comes back at once."""
     message_id = str(raw["messageId"])
     invocation.retry_in(message_id, 0, failed=False)
     log.logger.warning(
         "not started: too little time left in the invocation; it will be retried",
-        extra={MESSAGE_ID: message_id, RECEIVE_COUNT: receive_count(raw), OUTCOME: RELEASED, RETRY_IN_SECONDS: 0},
+        extra={
+            MESSAGE_ID: message_id,
+            RECEIVE_COUNT: receive_count(raw),
+            **(keys or {}),
+            OUTCOME: RELEASED,
+            RETRY_IN_SECONDS: 0,
+        },
     )
 
 
 def out_of_time(raw: Mapping[str, Any], task: str, keys: dict[str, Any], invocation: Invocation) -> NoReturn:
-    invocation.retry_in(str(raw["messageId"]), 0, failed=False)  # it did not run: try it again soon
-    log.logger.warning(
-        "not started: too little time left in the invocation; it will be retried",
-        extra={**keys, OUTCOME: RELEASED, RETRY_IN_SECONDS: 0},
-    )
+    not_started(raw, invocation, keys)
     raise OutOfTime(f"too little time left in the invocation to start task {task!r}")
 
 
