@@ -72,12 +72,7 @@ class RegisteredTask:
 
     def run(self, payload: Any, context: TaskContext) -> Any:
         """Call a synchronous task."""
-        if self.context_argument == POSITIONAL_CONTEXT:
-            result = self.function(payload, context)
-        elif self.context_argument == KEYWORD_CONTEXT:
-            result = self.function(payload, context=context)
-        else:
-            result = self.function(payload)
+        result = self._call(payload, context)
         _refuse_unrun_work(self.name, result)
         return result
 
