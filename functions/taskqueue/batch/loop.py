@@ -96,7 +96,6 @@ class Worker:
         self.idempotency = idempotency
         self.ledger = ledger
         self.rng = rng
-        self.task_status = task_status
         self.dead_letters = DeadLetters(sqs, config.dlq_url, ledger, registry, task_status)
         self.attempts = Attempts(config, self.dead_letters, idempotency, ledger, rng, flow, task_status)
         self.batch_runner: concurrency.BatchRunner = batch_runner or concurrency.ThreadedBatchRunner()
