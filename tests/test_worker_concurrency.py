@@ -24,7 +24,7 @@ from taskqueue.idempotency import IdempotentRunner
 from taskqueue.metrics import MetricsLine
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
-from tests.support.aws_fakes import CallRecorder, LambdaContext, LogCapture, received_event
+from tests.support.aws_fakes import CallRecorder, FakeClock, LambdaContext, LogCapture, received_event
 from tests.support.aws_settings import STATE_TABLE
 
 MODES = ["consumer", "event_source_mapping"]
@@ -422,9 +422,10 @@ def test_a_coroutine_that_ignores_its_cancellation_keeps_its_keys_slot_while_it_
     registry.register("export", task, key_concurrency=1, key=lambda payload: payload["customer"])
     ledger = AttemptLedger(STATE_TABLE, state_table)
     settings = config(queues, "consumer", attempts_table=STATE_TABLE, max_receive_count=3)
-    worker = Worker(settings, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table))
+    clock = FakeClock()  # the lease cannot expire with the wall clock, however slow the machine
+    worker = Worker(settings, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table, clock))
     event = received_event(sqs, queues, [body("export", {"customer": "c1"})])
-    leases = KeyLeases(STATE_TABLE, state_table)  # what another worker's gate does for key c1
+    leases = KeyLeases(STATE_TABLE, state_table, clock)  # what another worker's gate does for key c1
     try:
         answer = worker.handle(event, LambdaContext(remaining_seconds=1.6))
         assert failed_ids(answer) == {event["Records"][0]["messageId"]}
@@ -433,6 +434,7 @@ def test_a_coroutine_that_ignores_its_cancellation_keeps_its_keys_slot_while_it_
     finally:
         may_end.set()
         wait_for(lambda: effects == ["done"])
+    wait_for(lambda: leases.take("export", "c1", 1, seconds=60) is not None)  # given back once the run ended
 
 
 @pytest.mark.parametrize("mode", MODES)
