@@ -18,11 +18,13 @@ from taskqueue.batch import log as worker_log
 from taskqueue.concurrency import TaskCancelled, TaskOverran
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE
+from taskqueue.flow_control.concurrency_keys import KeyLeases
+from taskqueue.flow_control.gate import FlowGate
 from taskqueue.idempotency import IdempotentRunner
 from taskqueue.metrics import MetricsLine
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
-from tests.support.aws_fakes import CallRecorder, LambdaContext, LogCapture, received_event
+from tests.support.aws_fakes import CallRecorder, FakeClock, LambdaContext, LogCapture, received_event
 from tests.support.aws_settings import STATE_TABLE
 
 MODES = ["consumer", "event_source_mapping"]
@@ -357,6 +359,82 @@ def test_a_cancelled_run_on_its_last_attempt_is_dead_lettered_with_why(sqs, make
     [dead] = dead_letters(sqs, queues)
     assert dead["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == "retries_exhausted"
     assert TaskCancelled.__name__ in dead["MessageAttributes"][ERROR_ATTRIBUTE]["StringValue"]
+
+
+def wait_for(condition: Any, seconds: float = 5.0) -> None:
+    give_up = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < give_up, "the run did not end"
+        time.sleep(0.01)
+
+
+def run_ignoring_its_cancellation(kind: str, may_end: threading.Event, effects: list[str]) -> Any:
+    """An async task that goes on past its cancellation until ``may_end``: one that never awaits (it holds the
+    event loop, so the cancellation cannot even reach it), or one that swallows its CancelledError."""
+
+    async def holds_the_loop(payload):
+        may_end.wait(10)  # a blocking call: the coroutine never awaits
+        effects.append("done")
+
+    async def swallows(payload):
+        while not may_end.is_set():
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue
+        effects.append("done")
+
+    return {"holds_the_loop": holds_the_loop, "swallows": swallows}[kind]
+
+
+@pytest.mark.parametrize("kind", ["holds_the_loop", "swallows"])
+def test_a_coroutine_that_ignores_its_cancellation_is_answered_as_overran_never_dead_lettered_before_its_end(
+    sqs, make_queues, kind
+):
+    """Runs for about 1.1 s. On its last attempt: cancelled, it went on; it must not be settled as a cancelled
+    run (a dead letter while its effect is still to come) but answered as a run still going, as a timeout."""
+    queues = make_queues(max_receive_count=1)
+    registry = TaskRegistry()
+    may_end = threading.Event()
+    effects: list[str] = []
+    registry.register("charge", run_ignoring_its_cancellation(kind, may_end, effects))
+    worker = Worker(config(queues, "consumer", max_receive_count=1), sqs, registry)
+    event = received_event(sqs, queues, [body("charge", 1)])
+    try:
+        with LogCapture(worker_log.logger) as log:
+            answer = worker.handle(event, LambdaContext(remaining_seconds=1.6))
+        assert effects == [], "still running when the answer went out"
+        assert dead_letters(sqs, queues) == []
+        assert failed_ids(answer) == {id_of(event, 1)}
+        [line] = [line for line in log.lines() if fields.OUTCOME in line]
+        assert line[fields.OUTCOME] == fields.RETRIED and TaskOverran.__name__ in line[fields.ERROR]
+    finally:
+        may_end.set()
+        wait_for(lambda: effects == ["done"])
+
+
+def test_a_coroutine_that_ignores_its_cancellation_keeps_its_keys_slot_while_it_runs(sqs, queues, state_table):
+    """Runs for about 1.1 s. key_concurrency=1: its one slot is not given back while the run goes on."""
+    registry = TaskRegistry()
+    may_end = threading.Event()
+    effects: list[str] = []
+    task = run_ignoring_its_cancellation("holds_the_loop", may_end, effects)
+    registry.register("export", task, key_concurrency=1, key=lambda payload: payload["customer"])
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    settings = config(queues, "consumer", attempts_table=STATE_TABLE, max_receive_count=3)
+    clock = FakeClock()  # the lease cannot expire with the wall clock, however slow the machine
+    worker = Worker(settings, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table, clock))
+    event = received_event(sqs, queues, [body("export", {"customer": "c1"})])
+    leases = KeyLeases(STATE_TABLE, state_table, clock)  # what another worker's gate does for key c1
+    try:
+        answer = worker.handle(event, LambdaContext(remaining_seconds=1.6))
+        assert failed_ids(answer) == {event["Records"][0]["messageId"]}
+        assert effects == [], "still running when the answer went out"
+        assert leases.take("export", "c1", 1, seconds=60) is None, "another worker got the slot of a run going on"
+    finally:
+        may_end.set()
+        wait_for(lambda: effects == ["done"])
+    wait_for(lambda: leases.take("export", "c1", 1, seconds=60) is not None)  # given back once the run ended
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -14,11 +14,12 @@ the worker's limit of lanes run at once, each on a thread of the pool:
 - ``@task(concurrency=N)`` caps one task's runs at once in this environment (:class:`TaskSlots`).
 
 The time budget: when the worker has no time left to start a task, runs still going are cancelled (an async
-task gets ``CancelledError`` at its next ``await``; its lane records :class:`TaskCancelled` as the run's
-failure, so it is retried or, on its last attempt, dead-lettered as a failed run is). Records still unsettled
-when the answer must go out (a thread that cannot be stopped, a coroutine that ignores its cancellation) are
-answered as failed: their run counts as an attempt, as a run cut off by a timeout does. Settled records are
-answered as they settled.
+task gets ``CancelledError`` at its next ``await``; once it has ended so, its lane records
+:class:`TaskCancelled` as the run's failure, so it is retried or, on its last attempt, dead-lettered as a
+failed run is). Records still unsettled when the answer must go out (a thread that cannot be stopped, a
+coroutine that ignores its cancellation or never awaits) are answered as failed: their run counts as an
+attempt, as a run cut off by a timeout does, and their lane keeps what the run holds (its key's slot) until
+the run really ends. Settled records are answered as they settled.
 
 A batch with no such task runs exactly as before, in the invocation's thread, one record after another.
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import inspect
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -147,10 +149,55 @@ class EventLoop:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def submit(self, coroutine: Any) -> concurrent.futures.Future[Any]:
-        import asyncio  # noqa: PLC0415 - see loop()
+    def submit(self, coroutine: Any) -> AsyncRun:
+        loop = self.loop()
+        run = AsyncRun(loop)
+        loop.call_soon_threadsafe(run.start_on_loop, coroutine)
+        return run
 
-        return asyncio.run_coroutine_threadsafe(_awaited(coroutine), self.loop())
+
+class AsyncRun:
+    """One coroutine on the event loop, seen from a lane's thread.
+
+    ``ended`` completes only once the coroutine has really ended: with its result, its error, or cancelled.
+    Not ``asyncio.run_coroutine_threadsafe``'s future: its ``cancel()`` marks it cancelled at once, while a
+    coroutine that holds the loop or swallows ``CancelledError`` runs on (and its lane would settle the
+    record, and give back its key's slot, with the run still going).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._task: asyncio.Task[Any] | None = None
+        self.ended: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def start_on_loop(self, coroutine: Any) -> None:
+        """On the loop's thread (scheduled before any cancel, which the loop runs after it)."""
+        self._task = self._loop.create_task(_awaited(coroutine))
+        self._task.add_done_callback(lambda task: self._task_ended(task, coroutine))
+
+    def _task_ended(self, task: asyncio.Task[Any], coroutine: Any) -> None:
+        if task.cancelled():
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()  # cancelled before its first step: it never ran (and need not warn so)
+            self.ended.cancel()  # never set running: a pending future, so this cancels it
+            return
+        error = task.exception()
+        if error is None:
+            self.ended.set_result(task.result())
+        else:
+            self.ended.set_exception(error)
+
+    def cancel(self) -> None:
+        """Ask the coroutine to stop (``CancelledError`` at its next ``await``); it ends when it does."""
+        self._loop.call_soon_threadsafe(self._cancel_on_loop)
+
+    def _cancel_on_loop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def result(self) -> Any:
+        """Wait for the coroutine's end: its result, or its error (``concurrent.futures.CancelledError``)."""
+        return self.ended.result()
 
 
 async def _awaited(awaitable: Any) -> Any:
@@ -239,7 +286,7 @@ class ThreadedBatch:
         self._running: set[int] = set()
         self._closed = False
         self._stopping = False
-        self._async_runs: set[concurrent.futures.Future[Any]] = set()
+        self._async_runs: set[AsyncRun] = set()
         # Plain tasks' calls for the invocation's thread, and the lanes' ends.
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._main_thread = threading.get_ident()
@@ -266,6 +313,8 @@ class ThreadedBatch:
             run = self.runner.loop.submit(registered.coroutine(payload, context))
             self._async_runs.add(run)
         try:
+            # Until the coroutine has really ended: one still going when the answer must go out keeps its lane
+            # (and its key's slot), and its record is answered as a run still under way (TaskOverran).
             return run.result()
         except concurrent.futures.CancelledError:
             raise TaskCancelled(

@@ -10,8 +10,9 @@ there (the timeline raises :class:`TaskCancelled` in it, as the event loop does 
 its slot reaches only after the answer must go out leaves its records not started. The invocation's
 timeline ends at the latest lane's end.
 
-What it does not model: interleaving inside one lane's record (its table calls run together); a thread that
-cannot be stopped (the unit tests cover that path: ``test_worker_concurrency``).
+What it does not model: interleaving inside one lane's record (its table calls run together); a thread, or a
+coroutine ignoring its cancellation, that cannot be stopped (the unit tests cover that path:
+``test_worker_concurrency``).
 """
 
 from __future__ import annotations

@@ -206,7 +206,9 @@ class Worker:
 
     def _overran(self, raw: Mapping[str, Any], invocation: Invocation) -> None:
         """Still under way when the answer had to go out: handled as a run cut off by a timeout. Its run was
-        recorded before it started (it used an attempt); its message comes back after its backoff."""
+        recorded before it started (it used an attempt); its message comes back after its backoff, and that
+        receive decides, as after a timeout (on the last attempt: a run that may still go on, then one that did
+        not return). Its lane keeps what the run holds (its key's slot) until the run really ends."""
         count = receive_count(raw)
         keys: dict[str, Any] = {MESSAGE_ID: str(raw["messageId"]), RECEIVE_COUNT: count}
         registered = None
@@ -219,7 +221,7 @@ class Worker:
         invocation.metrics.count(TASKS_RETRIED, task=None if registered is None else registered.name)
         overran = concurrency.TaskOverran("still running when the invocation had to answer")
         log.logger.warning(
-            "still running when the invocation had to answer; handled as a timeout: it will be retried",
+            "still running when the invocation had to answer; handled as a timeout: it comes back after its backoff",
             extra={**keys, OUTCOME: RETRIED, ERROR: describe(overran), RETRY_IN_SECONDS: delay},
         )
 
