@@ -208,15 +208,19 @@ class Worker:
         """Still under way when the answer had to go out: handled as a run cut off by a timeout. Its run was
         recorded before it started (it used an attempt); its message comes back after its backoff, and that
         receive decides, as after a timeout (on the last attempt: a run that may still go on, then one that did
-        not return). Its lane keeps what the run holds (its key's slot) until the run really ends."""
+        not return). Its lane keeps what the run holds (its key's slot) until the run really ends. Its status
+        stays running: it is."""
         count = receive_count(raw)
         keys: dict[str, Any] = {MESSAGE_ID: str(raw["messageId"]), RECEIVE_COUNT: count}
         registered = None
         with contextlib.suppress(MalformedMessage, UnknownTask):
             registered = self.registry.get(parse_body(raw.get("body")).task)
             keys[TASK] = registered.name
-        backoff = (registered.backoff if registered is not None else None) or self.config.backoff
-        delay = visibility_delay(count, backoff, self.rng)
+        delay = (
+            self.attempts.backoff(registered, raw)
+            if registered is not None
+            else visibility_delay(count, self.config.backoff, self.rng)
+        )
         invocation.retry_in(str(raw["messageId"]), delay)
         invocation.metrics.count(TASKS_RETRIED, task=None if registered is None else registered.name)
         overran = concurrency.TaskOverran("still running when the invocation had to answer")
