@@ -31,9 +31,9 @@ class Prices:
     custom_metric_per_month: float  # first 10,000 metrics; EMF metrics are custom metrics
     eventbridge_scheduled_rule_per_million: float  # scheduled rules' events are AWS events: free
     scheduler_per_million_invocations: float  # EventBridge Scheduler: tasks due beyond SQS's 900 s
-    # DynamoDB on demand (aws.amazon.com/dynamodb/pricing/on-demand): the flow-control table's items are
-    # under 1 KB, so a write is one write request unit (a failed conditional write too) and a consistent
-    # read one read request unit.
+    # DynamoDB on demand (aws.amazon.com/dynamodb/pricing/on-demand), per write request unit (a write of up
+    # to 1 KB; a failed conditional write too) and per consistent read request unit (up to 4 KB). The
+    # flow-control table's items are under 1 KB; a status record's writes count their units (StatusWrites).
     dynamodb_per_million_writes: float
     dynamodb_per_million_reads: float
 
@@ -190,21 +190,6 @@ WRITE_UNIT_BYTES = 1024
 
 
 @dataclass(frozen=True)
-class DynamoDBPrices:
-    """DynamoDB on demand, standard table class (apart from ``Prices``: the benchmark measures no DynamoDB)."""
-
-    as_of: str
-    region: str
-    per_million_write_units: float  # a write of up to 1 KB
-    per_million_read_units: float  # a strongly consistent read of up to 4 KB
-
-
-DYNAMODB_PRICES = DynamoDBPrices(
-    as_of="2026-11-30", region="us-east-1", per_million_write_units=0.625, per_million_read_units=0.125
-)
-
-
-@dataclass(frozen=True)
 class StatusWrites:
     """DynamoDB writes of one task's status: requests, and the write units they cost on the table and index."""
 
@@ -231,12 +216,12 @@ def status_writes(tracking: bool, failed_runs: int = 0, result_bytes: int = 0) -
     return StatusWrites(requests, table_units, index_units)
 
 
-def status_per_million_tasks(writes: StatusWrites, prices: DynamoDBPrices = DYNAMODB_PRICES) -> dict[str, float]:
+def status_per_million_tasks(writes: StatusWrites, prices: Prices = PRICES) -> dict[str, float]:
     """Requests per task and US$ per million tasks of their writes (the table's and its index's)."""
     return {
         "requests_per_task": writes.requests,
         "write_units_per_task": writes.write_units,
-        "table": writes.table_write_units * prices.per_million_write_units,
-        "index": writes.index_write_units * prices.per_million_write_units,
-        "total": writes.write_units * prices.per_million_write_units,
+        "table": writes.table_write_units * prices.dynamodb_per_million_writes,
+        "index": writes.index_write_units * prices.dynamodb_per_million_writes,
+        "total": writes.write_units * prices.dynamodb_per_million_writes,
     }
