@@ -47,6 +47,7 @@ from taskqueue_local.infrastructure.event_source_mapping import (
 from taskqueue_local.infrastructure.invocations import InvocationJournal, journal_path
 from taskqueue_local.infrastructure.lambda_context import LambdaContext
 from taskqueue_local.infrastructure.shutdown import exit_on_signals
+from taskqueue_local.infrastructure.statistics import percentile
 
 BENCH_DIR = Path(__file__).resolve().parent
 HIGH_TASKS = 50
@@ -72,15 +73,8 @@ class ModeResult:
     last_high_after_seconds: float | None
 
 
-def _percentile(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def _figures(latencies: list[float]) -> ClassFigures:
-    return ClassFigures(len(latencies), _percentile(latencies, 0.5), _percentile(latencies, 0.95))
+    return ClassFigures(len(latencies), percentile(latencies, 0.5), percentile(latencies, 0.95))
 
 
 def _send(sqs, url: str, count: int, sent_at: dict[str, float]) -> None:
@@ -123,8 +117,7 @@ class PriorityBench:
         return found
 
     def journal_size(self) -> int:
-        path = journal_path(self.stack.work_dir / "logs", WORKER)
-        return path.stat().st_size if path.exists() else 0
+        return InvocationJournal(journal_path(self.stack.work_dir / "logs", WORKER)).size()
 
     def result(self, mode: str, since: int, high: dict[str, float], low: dict[str, float]) -> tuple[ClassFigures, ...]:
         starts = self.starts(since)
@@ -164,7 +157,7 @@ class PriorityBench:
             with contextlib.redirect_stdout(io.StringIO()):  # the run's report line
                 consumer.run(LambdaContext(remaining_seconds=budget))
             run_ends.append(time.time() * 1000)
-            if all(m in self.starts(since) for m in high):
+            if high.keys() <= self.starts(since).keys():
                 break
         high_figures, low_figures = self.result("consumer", since, high, low)
         starts = self.starts(since)
@@ -208,7 +201,7 @@ class PriorityBench:
             _send(sqs, high_url, HIGH_TASKS, high)
             sent = time.time() * 1000
             deadline = time.monotonic() + self.run_seconds * 2
-            while time.monotonic() < deadline and not all(m in self.starts(since) for m in high):
+            while time.monotonic() < deadline and not high.keys() <= self.starts(since).keys():
                 time.sleep(0.2)
             time.sleep(0.5)
         high_figures, low_figures = self.result("mapping", since, high, low)
