@@ -22,14 +22,9 @@ class GroupGate:
     def group(self, record: Mapping[str, Any]) -> str | None:
         return message_group_id(record) if self.fifo else None
 
-    def hold_back(self, record: Mapping[str, Any], invocation: Invocation) -> bool:
-        """True when an earlier message of the record's group failed: it waits for it (retried at once after
-        it, no attempt used)."""
-        group = self.group(record)
-        if not self.fifo or group not in self._failed:
-            return False
-        hold(record, invocation)
-        return True
+    def blocked(self, record: Mapping[str, Any]) -> bool:
+        """True when an earlier message of the record's group failed: it waits for it (:func:`hold`)."""
+        return self.fifo and self.group(record) in self._failed
 
     def failed(self, record: Mapping[str, Any]) -> None:
         self._failed.add(self.group(record))

@@ -143,10 +143,7 @@ class Worker:
         """Settle the records one after the other; returns the ids of those that failed."""
         failed_ids: list[str] = []
         for record in records:
-            if groups.hold_back(record, invocation):
-                failed_ids.append(str(record["messageId"]))
-                continue
-            if self._settle(record, False, invocation):
+            if self._settle(record, groups.blocked(record), invocation):
                 failed_ids.append(str(record["messageId"]))
                 groups.failed(record)
         return failed_ids
