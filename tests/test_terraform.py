@@ -175,6 +175,13 @@ def test_periodic_schedules_wait_for_the_scheduler_roles_policy() -> None:
     assert "${aws_iam_role_policy.scheduler}" in periodic.get("depends_on", [])
 
 
+def test_priority_queues_wait_for_the_dead_letter_queues_redrive_allow_policy() -> None:
+    """SQS refuses a redrive policy whose dead-letter queue does not allow its queue: when priorities are added
+    to a deployed module, the allow policy must list the new queues before they are created."""
+    priority = _blocks(MODULE / "priorities.tf", "resource")["aws_sqs_queue.priority"]
+    assert "${aws_sqs_queue_redrive_allow_policy.dead_letter_queue}" in priority.get("depends_on", [])
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=_id)
 def test_examples_put_no_depends_on_on_the_module(example: Path) -> None:
     """depends_on on a module call defers every data source in it to the apply, so each plan shows changes."""
