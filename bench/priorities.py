@@ -52,6 +52,15 @@ from taskqueue_local.infrastructure.statistics import percentile
 BENCH_DIR = Path(__file__).resolve().parent
 HIGH_TASKS = 50
 WEIGHTS = {"high": 3, "low": 1}
+# Lambda's least MaximumConcurrency.
+MIN_MAXIMUM_CONCURRENCY = 2
+
+
+def mapping_concurrency(cap: int, weights: dict[str, int]) -> dict[str, int]:
+    """Each priority's MaximumConcurrency, as the module shares ``cap`` out (terraform/priorities.tf;
+    tests/test_terraform.py holds the two equal): its weight's share, rounded down, at least 2."""
+    total = sum(weights.values())
+    return {name: max(MIN_MAXIMUM_CONCURRENCY, cap * weight // total) for name, weight in weights.items()}
 
 
 @dataclass
@@ -168,8 +177,7 @@ class PriorityBench:
     def event_source_mappings(self) -> ModeResult:
         priorities = self.queues()
         control = self.stack.client("lambda", direct=True)
-        total = sum(WEIGHTS.values())
-        concurrency = {q.priority: max(2, self.concurrency * q.weight // total) for q in priorities.queues}
+        concurrency = mapping_concurrency(self.concurrency, {q.priority: q.weight for q in priorities.queues})
         sqs = self.stack.client("sqs", direct=True, max_pool_connections=self.concurrency + 6)
         lambda_client = self.stack.client(
             "lambda",

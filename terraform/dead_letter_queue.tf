@@ -18,15 +18,24 @@ resource "aws_sqs_queue" "dead_letter_queue" {
   tags = local.dead_letter_queue_tags
 }
 
-# Only this queue may use the dead-letter queue as its own.
+# Only the module's queues (its own and the priorities') may use the dead-letter queue as their own.
+# SQS refuses a queue's redrive policy naming a dead-letter queue that does not list it, so the priority
+# queues wait for this policy (priorities.tf), which names them by ARN before they exist.
 resource "aws_sqs_queue_redrive_allow_policy" "dead_letter_queue" {
   count = local.create && var.create_dead_letter_queue_redrive_allow_policy ? 1 : 0
 
   queue_url = aws_sqs_queue.dead_letter_queue[0].id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.this[0].arn]
+    sourceQueueArns   = concat([aws_sqs_queue.this[0].arn], values(local.priority_queue_arns))
   })
+
+  lifecycle {
+    precondition {
+      condition     = length(local.priority_queue_arns) + 1 <= 10
+      error_message = "The dead-letter queue's redrive-allow policy lists at most 10 source queues, and priorities (${length(var.priorities)}) makes ${length(local.priority_queue_arns) + 1}. Use at most 10 priorities, or set create_dead_letter_queue_redrive_allow_policy = false."
+    }
+  }
 }
 
 resource "aws_sqs_queue_policy" "dead_letter_queue" {

@@ -172,16 +172,24 @@ locals {
       Resource = local.table_arn == null ? null : "${local.table_arn}/index/${local.status_index_name}"
     },
   ]
-  status_table_kms_statements = var.idempotency_table_kms_key_arn == null ? [] : [{
-    Sid      = "TaskStatusTableKey"
-    Effect   = "Allow"
-    Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    Resource = var.idempotency_table_kms_key_arn
-    Condition = { StringEquals = {
-      "kms:ViaService"                               = "dynamodb.${coalesce(local.region, "unknown")}.amazonaws.com"
-      "kms:EncryptionContext:aws:dynamodb:tableName" = [local.table_name]
-    } }
-  }]
+  # DynamoDB uses the table's key on the caller's behalf, with the table's name as encryption context:
+  # by Sid, the tables whose key each role may use (producers: the status records'; the worker: its tables).
+  table_kms_statements = {
+    for sid, tables in {
+      TaskStatusTableKey  = [local.table_name]
+      IdempotencyTableKey = concat([local.table_name], local.flow_control ? [local.flow_control_table_name] : [])
+      } : sid => {
+      Sid      = sid
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+      Resource = var.idempotency_table_kms_key_arn
+      Condition = { StringEquals = {
+        "kms:ViaService"                               = "dynamodb.${coalesce(local.region, "unknown")}.amazonaws.com"
+        "kms:EncryptionContext:aws:dynamodb:tableName" = tables
+      } }
+    }
+  }
+  status_table_kms_statements = var.idempotency_table_kms_key_arn == null ? [] : [local.table_kms_statements.TaskStatusTableKey]
   worker_role_policy_json = !local.create ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
@@ -221,17 +229,7 @@ locals {
       }] : [],
       # Task status: the worker writes status records (their keys' prefix), and nothing else of them.
       local.track_status ? [local.status_write_statement] : [],
-      # DynamoDB uses the table's key on the caller's behalf, with the table's name as encryption context.
-      local.create_table && var.idempotency_table_kms_key_arn != null ? [{
-        Sid      = "IdempotencyTableKey"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-        Resource = var.idempotency_table_kms_key_arn
-        Condition = { StringEquals = {
-          "kms:ViaService"                               = "dynamodb.${coalesce(local.region, "unknown")}.amazonaws.com"
-          "kms:EncryptionContext:aws:dynamodb:tableName" = concat([local.table_name], local.flow_control ? [local.flow_control_table_name] : [])
-        } }
-      }] : [],
+      local.create_table && var.idempotency_table_kms_key_arn != null ? [local.table_kms_statements.IdempotencyTableKey] : [],
     )
   })
 }

@@ -55,9 +55,12 @@ locals {
   )
   # SQS event pollers in provisioned mode invoke the function up to 10 times at once each.
   invocations_per_sqs_poller = 10
-  # The most invocations an event source mapping makes at once, when the inputs cap them (null: unbounded).
+  # The most invocations the event source mappings make at once, when the inputs cap them (null: unbounded).
+  # With priorities, each queue's mapping has its share of the cap, at least 2 (priorities.tf): their sum.
   event_source_mapping_concurrency = (var.event_source_mapping_provisioned_poller_config != null
     ? try(var.event_source_mapping_provisioned_poller_config.maximum_pollers * local.invocations_per_sqs_poller, null)
+    : var.event_source_mapping_maximum_concurrency == null ? null
+    : local.priorities_enabled ? sum(values(local.priority_mapping_concurrency))
     : var.event_source_mapping_maximum_concurrency
   )
   # The most worker invocations that can run at once, when the module can tell (null: unbounded).

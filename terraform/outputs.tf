@@ -43,7 +43,7 @@ output "dead_letter_queue_name" {
 }
 
 output "producer_policy_json" {
-  description = "IAM policy (JSON) that lets a principal of this account send tasks to the queue (and use its KMS key, through SQS only), and with `create_scheduling` schedule them in the schedule group with the scheduler role; attach it to your producers' roles."
+  description = "IAM policy (JSON) that lets a principal of this account send tasks to the queue (with `priorities`, to every priority's; and use its KMS key, through SQS only), and with `create_scheduling` schedule them in the schedule group with the scheduler role; attach it to your producers' roles."
   value = !local.create ? null : jsonencode({
     Version = "2012-10-17"
     Statement = concat(
@@ -51,7 +51,7 @@ output "producer_policy_json" {
         Sid      = "SendTasks"
         Effect   = "Allow"
         Action   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-        Resource = local.queue_arn
+        Resource = local.queue_arns_resource
       }],
       local.queue_kms_encrypt_statements,
       # Task status (track_status): the producer records tasks queued, scheduled and cancelled, and reads

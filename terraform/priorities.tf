@@ -19,6 +19,11 @@ locals {
   priority_queue_names = {
     for name, priority in local.extra_priorities : name => var.fifo_queue ? "${var.name}-${name}.fifo" : "${var.name}-${name}"
   }
+  # Their ARNs, known before they exist (from the module queue's account and region): the dead-letter
+  # queue's redrive allow policy lists them before they are created.
+  priority_queue_arns = {
+    for name, queue_name in local.priority_queue_names : name => "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${queue_name}"
+  }
 
   # Every priority queue, highest first, as the functions read them (TASKQUEUE_PRIORITY_QUEUES).
   priority_queues = !(local.create && local.priorities_enabled) ? [] : [
@@ -75,6 +80,9 @@ resource "aws_sqs_queue" "priority" {
   })
 
   tags = merge(local.queue_tags, { "taskqueue:priority" = each.key })
+
+  # SQS refuses the redrive policy above until the dead-letter queue's allow policy lists this queue.
+  depends_on = [aws_sqs_queue_redrive_allow_policy.dead_letter_queue]
 }
 
 resource "aws_sqs_queue_policy" "priority" {

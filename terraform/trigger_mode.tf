@@ -36,9 +36,17 @@ locals {
       required_visibility_timeout = local.longest_worker_invocation
       default_visibility_timeout  = min(max(6 * var.worker_timeout, local.longest_worker_invocation), 43200)
       visibility_timeout_minimum  = "worker_timeout + ${local.lambda_init_seconds} (${local.longest_worker_invocation}): Lambda's init allowance is not counted in the timeout"
-      # The mapping's cap, when the inputs set one (null: unbounded).
+      # The mappings' cap, when the inputs set one (null: unbounded); with priorities, the sum of their shares.
       worker_concurrency_needed = local.event_source_mapping_concurrency
-      worker_concurrency_error  = "With an event source mapping, worker_reserved_concurrent_executions (${coalesce(var.worker_reserved_concurrent_executions, 0)}) needs a cap on the mapping's invocations at or below it, since the mapping counts throttles as receives: set event_source_mapping_maximum_concurrency (or, in provisioned mode, event_source_mapping_provisioned_poller_config.maximum_pollers, 10 invocations each) so that at most ${coalesce(var.worker_reserved_concurrent_executions, 0)} run at once${local.event_source_mapping_concurrency == null ? "" : "; it allows ${local.event_source_mapping_concurrency} now"}."
+      worker_concurrency_error = join("", [
+        "With an event source mapping, worker_reserved_concurrent_executions (${coalesce(var.worker_reserved_concurrent_executions, 0)}) needs a cap on the mapping's invocations at or below it, since the mapping counts throttles as receives: set event_source_mapping_maximum_concurrency (or, in provisioned mode, event_source_mapping_provisioned_poller_config.maximum_pollers, 10 invocations each) so that at most ${coalesce(var.worker_reserved_concurrent_executions, 0)} run at once",
+        !local.priorities_enabled ? "" : "; with priorities, what runs at once is the sum of the mappings' MaximumConcurrency, each priority's share of event_source_mapping_maximum_concurrency by weight, at least 2",
+        local.event_source_mapping_concurrency == null ? "" : (local.priorities_enabled && var.event_source_mapping_provisioned_poller_config == null
+          ? ": ${join(" + ", [for name, concurrency in local.priority_mapping_concurrency : "${name} ${concurrency}" if concurrency != null])} = ${local.event_source_mapping_concurrency} now"
+          : "; it allows ${local.event_source_mapping_concurrency} now"
+        ),
+        ".",
+      ])
       # The mapping polls with the worker's role, and the worker sets the backoff of its failed records.
       worker_polls_queue = true
       # The most messages one worker invocation gets, and the input that sets it.

@@ -197,7 +197,7 @@ variable "dead_letter_queue_tags" {
 }
 
 variable "create_dead_letter_queue_redrive_allow_policy" {
-  description = "Whether the dead-letter queue gets a redrive-allow policy that admits this queue only. Turn it off only where the API lacks the RedriveAllowPolicy attribute (moto 5, for one)."
+  description = "Whether the dead-letter queue gets a redrive-allow policy that admits the module's queues only (with `priorities`, every priority's: at most 10). Turn it off only where the API lacks the RedriveAllowPolicy attribute (moto 5, for one)."
   type        = bool
   default     = true
 }
@@ -698,7 +698,7 @@ variable "worker_task_concurrency" {
 }
 
 variable "worker_reserved_concurrent_executions" {
-  description = "Concurrency reserved for the worker. Unset, it uses the account's unreserved pool. When set, it must allow every invocation that can run at once: `consumer_max_concurrency` times the overlapping consumer runs, or, with an event source mapping (which counts throttles as receives), `event_source_mapping_maximum_concurrency` or 10 per provisioned poller."
+  description = "Concurrency reserved for the worker. Unset, it uses the account's unreserved pool. When set, it must allow every invocation that can run at once: `consumer_max_concurrency` times the overlapping consumer runs, or, with an event source mapping (which counts throttles as receives), `event_source_mapping_maximum_concurrency` (with `priorities`, the sum of the mappings' shares of it, each at least 2) or 10 per provisioned poller."
   type        = number
   default     = null
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from bench import priorities as bench_priorities
 from taskqueue import limits
 from taskqueue.batch import budget
 from taskqueue.config import ConsumerConfig
@@ -175,6 +176,13 @@ def test_periodic_schedules_wait_for_the_scheduler_roles_policy() -> None:
     assert "${aws_iam_role_policy.scheduler}" in periodic.get("depends_on", [])
 
 
+def test_priority_queues_wait_for_the_dead_letter_queues_redrive_allow_policy() -> None:
+    """SQS refuses a redrive policy whose dead-letter queue does not allow its queue: when priorities are added
+    to a deployed module, the allow policy must list the new queues before they are created."""
+    priority = _blocks(MODULE / "priorities.tf", "resource")["aws_sqs_queue.priority"]
+    assert "${aws_sqs_queue_redrive_allow_policy.dead_letter_queue}" in priority.get("depends_on", [])
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=_id)
 def test_examples_put_no_depends_on_on_the_module(example: Path) -> None:
     """depends_on on a module call defers every data source in it to the apply, so each plan shows changes."""
@@ -248,6 +256,40 @@ def test_periodic_task_message_is_the_runtimes(
     # Each keeps the run's time keyword live, once, and the payload's keywords disarmed.
     for text in (module_input, runtime_input):
         assert text.count("<") == 1 and text.endswith(f'"id":"nightly_report@{SCHEDULED_TIME_KEYWORD}"}}')
+
+
+def test_priority_mapping_concurrency_is_the_benchmarks(
+    initialised: Initialised, terraform_setup: tf.TerraformSetup, placeholder_dist: Path, tmp_path: Path
+) -> None:
+    """bench/priorities.py shares MaximumConcurrency out as the module does (`terraform console`): shares
+    rounded down (high), and raised to Lambda's 2 (normal, low), which can add up to more than the cap."""
+    weights = {"high": 10, "normal": 3, "low": 1}
+    variables = tmp_path / "priorities.tfvars.json"
+    variables.write_text(
+        json.dumps(
+            {
+                "name": "orders",
+                "trigger_mode": "event_source_mapping",
+                "consumer_package": None,
+                "worker_package": {"filename": str(placeholder_dist / "worker.zip")},
+                "priorities": [{"name": name, "weight": weight} for name, weight in weights.items()],
+                "event_source_mapping_maximum_concurrency": 10,
+            }
+        )
+    )
+    terraform = initialised(MODULE)
+    result = subprocess.run(
+        [terraform_setup.binary, "console", f"-var-file={variables}"],
+        input="jsonencode(local.priority_mapping_concurrency)\n",
+        capture_output=True,
+        text=True,
+        cwd=MODULE,
+        env={**os.environ, **{name: value for name, value in terraform.env.items() if value is not None}},
+        timeout=120,
+        check=True,
+    )
+    module_shares = json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert module_shares == bench_priorities.mapping_concurrency(10, weights) == {"high": 7, "normal": 2, "low": 2}
 
 
 def _runs(text: str) -> tuple[str, dict[str, str]]:

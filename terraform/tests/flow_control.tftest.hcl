@@ -81,6 +81,18 @@ run "named" {
   }
 }
 
+run "encrypted_tables" {
+  variables {
+    flow_control                  = true
+    idempotency_table_kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+
+  assert {
+    condition     = [for statement in jsondecode(module.worker[0].role_policy.policy).Statement : statement.Condition.StringEquals["kms:EncryptionContext:aws:dynamodb:tableName"] if statement.Sid == "IdempotencyTableKey"] == [["orders-idempotency", "orders-flow-control"]]
+    error_message = "The worker may use the tables' key, through DynamoDB, for its tables: the flow control table's too."
+  }
+}
+
 run "needs_track_attempts" {
   command = plan
 

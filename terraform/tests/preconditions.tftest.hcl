@@ -514,3 +514,29 @@ run "task_concurrency_above_batch_size" {
 
   expect_failures = [terraform_data.worker_settings]
 }
+
+run "event_source_mapping_priority_shares_above_reserve" {
+  command = plan
+
+  # The cap is within the reserve, but the mappings' shares are not: 9 + 2, each at least 2.
+  variables {
+    trigger_mode                             = "event_source_mapping"
+    consumer_package                         = null
+    priorities                               = [{ name = "high", weight = 10 }, { name = "low" }]
+    worker_reserved_concurrent_executions    = 10
+    event_source_mapping_maximum_concurrency = 10
+  }
+
+  expect_failures = [terraform_data.worker_settings]
+}
+
+run "more_queues_than_a_redrive_allow_policy_lists" {
+  command = plan
+
+  # SQS lists at most 10 source queues in a redrive-allow policy: 11 priorities make 11 queues.
+  variables {
+    priorities = [for n in range(11) : { name = "p${n}" }]
+  }
+
+  expect_failures = [aws_sqs_queue_redrive_allow_policy.dead_letter_queue]
+}

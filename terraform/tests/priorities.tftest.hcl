@@ -164,3 +164,49 @@ run "a_periodic_task_goes_to_its_prioritys_queue" {
     error_message = "The scheduler role may send to every priority queue."
   }
 }
+
+run "the_dead_letter_queue_takes_every_priority_queue" {
+  variables {
+    priorities       = [{ name = "high" }, { name = "normal" }, { name = "low" }]
+    default_priority = "normal"
+  }
+
+  # The priority queues' ARNs are built from their names (the policy must allow them before they exist).
+  assert {
+    condition = jsondecode(aws_sqs_queue_redrive_allow_policy.dead_letter_queue[0].redrive_allow_policy).sourceQueueArns == [
+      aws_sqs_queue.this[0].arn,
+      "arn:aws:sqs:eu-west-1:111122223333:${aws_sqs_queue.priority["high"].name}",
+      "arn:aws:sqs:eu-west-1:111122223333:${aws_sqs_queue.priority["low"].name}",
+    ]
+    error_message = "The dead-letter queue's redrive allow policy lets every priority queue use it: SQS refuses a source queue it does not list."
+  }
+}
+
+run "a_producer_may_send_to_every_priority_queue" {
+  variables {
+    priorities = [{ name = "high" }, { name = "low" }]
+  }
+
+  assert {
+    condition     = [for statement in jsondecode(output.producer_policy_json).Statement : statement.Resource if statement.Sid == "SendTasks"] == [[aws_sqs_queue.this[0].arn, aws_sqs_queue.priority["high"].arn]]
+    error_message = "producer_policy_json lets a producer enqueue at every priority, and at nothing else."
+  }
+}
+
+run "behind_mappings_the_reserve_counts_the_mappings_shares" {
+  command = plan
+
+  # A share is at least 2: 10 by weights 10 and 1 is 9 + 2, 11 invocations at once.
+  variables {
+    trigger_mode                             = "event_source_mapping"
+    consumer_package                         = null
+    priorities                               = [{ name = "high", weight = 10 }, { name = "low" }]
+    event_source_mapping_maximum_concurrency = 10
+    worker_reserved_concurrent_executions    = 11
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.priority["high"].scaling_config[0].maximum_concurrency + aws_lambda_event_source_mapping.worker[0].scaling_config[0].maximum_concurrency == 11
+    error_message = "The shares round down, but no mapping gets fewer than Lambda's 2."
+  }
+}

@@ -133,6 +133,20 @@ run "encrypted_table" {
     condition     = contains([for s in jsondecode(output.producer_policy_json).Statement : s.Sid], "TaskStatusTableKey")
     error_message = "A producer reading an encrypted table's status records may use its key (through DynamoDB only)."
   }
+
+  assert {
+    condition = contains(jsondecode(output.producer_policy_json).Statement, {
+      Sid      = "TaskStatusTableKey"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+      Resource = var.idempotency_table_kms_key_arn
+      Condition = { StringEquals = {
+        "kms:ViaService"                               = "dynamodb.eu-west-1.amazonaws.com"
+        "kms:EncryptionContext:aws:dynamodb:tableName" = ["orders-idempotency"]
+      } }
+    })
+    error_message = "A producer may use the table's key through DynamoDB, for that table only."
+  }
 }
 
 run "bad_track_status" {
