@@ -77,7 +77,7 @@ def test_the_bucket_allows_the_burst_then_the_rate_and_says_when_a_token_will_be
     clock = FakeClock()
     limiter = RateLimiter(STATE_TABLE, state_table, clock)
     limit = RateLimit(5, 1, burst=2)
-    assert [limiter.take("charge", limit).granted for _ in range(3)] == [True, True, True]
+    assert [limiter.take("charge", limit).granted for _ in range(2)] == [True, True]  # the burst: the bucket's size
     refused = limiter.take("charge", limit)
     assert not refused.granted
     assert refused.retry_in_seconds == pytest.approx(0.2)
@@ -87,8 +87,26 @@ def test_the_bucket_allows_the_burst_then_the_rate_and_says_when_a_token_will_be
     assert limiter.take("charge", limit).granted
     # Idle for long: full again, with no more than the burst at once.
     clock.advance(60)
-    assert [limiter.take("charge", limit).granted for _ in range(4)] == [True, True, True, False]
+    assert [limiter.take("charge", limit).granted for _ in range(3)] == [True, True, False]
     assert limiter.read("charge").tokens(clock()) == 0
+
+
+@pytest.mark.parametrize("burst", [0, 1, 3])
+def test_a_closed_window_of_one_period_holds_at_most_limit_plus_burst_starts(state_table, burst):
+    # Taking as fast as allowed, from idle: the burst at once, then one start per emission. With a bucket one
+    # start larger than the burst, a start on the window's closing edge made limit + burst + 1 (seen failing).
+    clock = FakeClock()
+    limiter = RateLimiter(STATE_TABLE, state_table, clock)
+    limit = RateLimit(5, 1, burst=burst)
+    grants = []
+    for step in range(301):  # 3 s, every 10 ms
+        clock.now = 1_000 + step / 100
+        while limiter.take("charge", limit).granted:
+            grants.append(step)
+    most = max(sum(1 for other in grants if step <= other <= step + 100) for step in grants)
+    assert most == limit.limit + max(burst, 1)
+    # A half-open window has one fewer: a start seen up to one emission after its grant is within the bound.
+    assert max(sum(1 for other in grants if step <= other < step + 100) for step in grants) <= limit.limit + burst
 
 
 def test_held_back_starts_are_told_to_come_back_one_emission_apart(state_table):
@@ -326,7 +344,7 @@ def test_the_cost_model_counts_the_requests_the_limiter_sends(sqs, queues, state
     assert sent() == expected("rate_limited_start_idle")
     assert limiter.take("t", limit).granted
     assert sent() == expected("rate_limited_start")
-    for _ in range(4):
+    for _ in range(3):
         limiter.take("t", limit)
     sent()
     assert not limiter.take("t", limit).granted

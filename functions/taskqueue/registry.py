@@ -287,7 +287,7 @@ def task(
     See docs/concurrency.md.
 
     Flow limits, held across every worker (they need the module's ``flow_control = true``):
-    ``rate_limit="10/s"`` (or ``/m``, ``/h``) with ``burst=N`` starts at once above it, and
+    ``rate_limit="10/s"`` (or ``/m``, ``/h``) with ``burst=N`` starts at once from idle, and
     ``key_concurrency=N, key=lambda payload: ...``: at most N runs at once per key. A start over a limit is
     released unrun, with no attempt used, to come back later.
 

@@ -1,13 +1,14 @@
 """The rate limit of a task, shared by every worker: GCRA (a token bucket kept as one time) in DynamoDB.
 
 One item per task holds ``tat``, the "theoretical arrival time" (epoch microseconds): the time at which the
-bucket will be full again. A start at ``now`` is allowed when ``tat - now <= burst * T`` (``T`` = the time one
-start uses up), and moves ``tat`` to ``max(tat, now) + T``. So over any window of ``w`` seconds, at most
-``ceil(w * limit / period) + burst`` starts are allowed (``limit + burst`` over one period).
+bucket will be full again. A start at ``now`` is allowed when ``tat - now <= (burst - 1) * T`` (``T`` = the
+time one start uses up; a burst of 0 is 1), and moves ``tat`` to ``max(tat, now) + T``. So over any closed
+window of ``w`` seconds, at most ``floor(w * limit / period) + burst`` starts are allowed (``limit + burst``
+over one period), and a start seen up to one ``T`` after its grant is still within that bound.
 
 Why this and not a token count with a read and a conditional write: under load (``tat >= now``) a take is
 one ``UpdateItem`` whose condition and arithmetic DynamoDB applies atomically (``SET tat = tat + :T`` if
-``tat`` is between ``now`` and ``now + burst * T``), with no read and no lost race between workers: two
+``tat`` is between ``now`` and ``now + (burst - 1) * T``), with no read and no lost race between workers: two
 workers taking at once both succeed while tokens last, in DynamoDB's order. Only an idle bucket (``tat``
 in the past) or a full one needs a consistent read to tell which, and then a second write.
 
@@ -59,10 +60,10 @@ class BucketState:
     tat_micros: int
 
     def tokens(self, now: float) -> float:
-        """Starts allowed at once at ``now``: ``burst + 1`` when full, less as ``tat`` runs ahead."""
+        """Starts allowed at once at ``now``: the bucket's capacity when full, less as ``tat`` runs ahead."""
         ahead = self.tat_micros - int(now * MICROS)
         free = (self.limit.tolerance_micros - ahead) / self.limit.emission_micros + 1
-        return max(0.0, min(float(self.limit.burst + 1), free))
+        return max(0.0, min(float(self.limit.capacity), free))
 
 
 def _condition_failed(error: ClientError) -> bool:

@@ -26,7 +26,8 @@ MAX_KEY_CHARS = 256
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most ``limit`` starts per ``period_seconds``, plus ``burst`` at once above the steady rate."""
+    """At most ``limit`` starts per ``period_seconds`` at the steady rate, and ``burst`` at once from idle (the
+    bucket's size; at least one). Over any closed window of one period: at most ``limit + burst`` starts."""
 
     limit: int
     period_seconds: int
@@ -38,9 +39,16 @@ class RateLimit:
         return math.ceil(self.period_seconds * MICROS / self.limit)
 
     @property
+    def capacity(self) -> int:
+        """Starts allowed at once from idle: ``burst``, and one with no burst."""
+        return max(self.burst, 1)
+
+    @property
     def tolerance_micros(self) -> int:
-        """How far ahead of the steady rate starts may run: ``burst`` emissions."""
-        return self.burst * self.emission_micros
+        """How far ahead of the steady rate starts may run: ``capacity - 1`` emissions. A bucket one start
+        larger would allow ``limit + burst`` in a half-open period only, ``+ 1`` in a closed one: a start
+        trailing its grant by a few milliseconds is then over the limit where it is seen."""
+        return (self.capacity - 1) * self.emission_micros
 
     def __str__(self) -> str:
         unit = {1: "s", 60: "m", 3600: "h"}[self.period_seconds]
