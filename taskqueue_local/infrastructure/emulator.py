@@ -9,6 +9,9 @@ only, before the server starts; moto itself is not modified:
   clears it, so every later queue update would silently drop the TLS-only policy);
 - ``RedrivePolicy`` read back as compact JSON, as SQS returns it (moto's spaces make the
   provider plan a change on every run);
+- a CreateFunction sent again, identical, within a minute of the one that created the function is answered
+  as that one was: the provider's SDK resends a request whose answer it lost (seen on this loaded loopback),
+  moto answers 409, and the provider retries the 409 for five minutes, then fails the apply;
 - GetFunction reports a reserved concurrency of 0 (moto drops it as falsy), which is how a
   function is paused;
 - moto does not poll an SQS event source mapping itself on each SendMessage (through Docker, which
@@ -27,6 +30,7 @@ import functools
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,8 +117,35 @@ def apply_sqs_serialization() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+# How long after a CreateFunction an identical one is taken for its retry.
+CREATE_RETRY_SECONDS = 60.0
+
+
 def apply_lambda_fixes() -> None:
+    from moto.awslambda.exceptions import UnknownFunctionException  # noqa: PLC0415
     from moto.awslambda.models import LambdaFunction  # noqa: PLC0415
+    from moto.awslambda.responses import LambdaResponse  # noqa: PLC0415
+
+    create_function = LambdaResponse.create_function
+    # (account, region, function name) -> (the creating request's body, when it was answered)
+    created: dict[tuple[str, str, str], tuple[str, float]] = {}
+
+    def create_function_retry_safe(self: Any) -> Any:
+        name = self.json_body["FunctionName"].rsplit(":", 1)[-1]
+        key, body = (self.current_account, self.region, name), json.dumps(self.json_body, sort_keys=True)
+        first = created.get(key)
+        if first is not None and first[0] == body and time.monotonic() - first[1] < CREATE_RETRY_SECONDS:
+            try:
+                function = self.backend.get_function(name, None)
+            except UnknownFunctionException:
+                pass
+            else:
+                return 201, {"status": 201}, json.dumps(function.get_configuration(on_create=True))
+        answer = create_function(self)
+        created[key] = (body, time.monotonic())
+        return answer
+
+    LambdaResponse.create_function = create_function_retry_safe  # type: ignore[method-assign]
 
     get_code = LambdaFunction.get_code
 
