@@ -4,7 +4,8 @@ One item per task holds ``tat``, the "theoretical arrival time" (epoch microseco
 bucket will be full again. A start at ``now`` is allowed when ``tat - now <= (burst - 1) * T`` (``T`` = the
 time one start uses up; a burst of 0 is 1), and moves ``tat`` to ``max(tat, now) + T``. So over any closed
 window of ``w`` seconds, at most ``floor(w * limit / period) + burst`` starts are allowed (``limit + burst``
-over one period), and a start seen up to one ``T`` after its grant is still within that bound.
+over one period), and over a half-open window one fewer: starts seen less than one ``T`` after their grants
+still hold ``limit + burst`` in any half-open window of one period.
 
 Why this and not a token count with a read and a conditional write: under load (``tat >= now``) a take is
 one ``UpdateItem`` whose condition and arithmetic DynamoDB applies atomically (``SET tat = tat + :T`` if
@@ -36,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from taskqueue.flow_control.spec import MICROS, RateLimit
 
 KEY_PREFIX = "rate#"
-# A bucket untouched for a day is gone (the table's TTL); gone, it is full.
+# A bucket is gone (the table's TTL) a day after the latest ``tat`` a write can leave; gone, it is full.
 TTL_SECONDS = 86_400
 # Reads and retries of one take before it gives up as "not now" (the bucket changed under it each time).
 MAX_ROUNDS = 3
@@ -68,6 +69,12 @@ class BucketState:
 
 def _condition_failed(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == _CONDITION_FAILED
+
+
+def _expiration(latest_tat: int) -> int:
+    """The item's TTL (epoch seconds): a day after the bucket is full again, not after the write. A bucket
+    more than a day ahead (``1/h`` with a burst of 48) expiring sooner would come back full: more starts."""
+    return latest_tat // MICROS + TTL_SECONDS
 
 
 def item_id(task: str) -> str:
@@ -115,7 +122,7 @@ class RateLimiter:
                     ":emission": {"N": str(limit.emission_micros)},
                     ":now": {"N": str(now)},
                     ":latest": {"N": str(now + limit.tolerance_micros)},
-                    ":expiration": {"N": str(now // MICROS + TTL_SECONDS)},
+                    ":expiration": {"N": str(_expiration(now + limit.tolerance_micros + limit.emission_micros))},
                     **_limit_values(limit),
                 },
                 ReturnValues="UPDATED_NEW",
@@ -139,7 +146,7 @@ class RateLimiter:
                 ExpressionAttributeValues={
                     ":tat": {"N": str(tat)},
                     ":now": {"N": str(now)},
-                    ":expiration": {"N": str(now // MICROS + TTL_SECONDS)},
+                    ":expiration": {"N": str(_expiration(tat))},
                     **_limit_values(limit),
                 },
             )
