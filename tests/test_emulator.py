@@ -36,10 +36,14 @@ def test_a_create_function_sent_again_identical_is_answered_as_the_first(moto_se
         "Handler": "handler.handler",
         "Code": {"ZipFile": _zip()},
     }
-    first = lambda_client.create_function(**spec)
-    again = lambda_client.create_function(**spec)
-    assert again["FunctionArn"] == first["FunctionArn"] and again["CodeSha256"] == first["CodeSha256"]
+    first = lambda_client.create_function(**spec, Publish=True)
+    lambda_client.update_function_configuration(FunctionName="create-retry", Timeout=30)
+    again = lambda_client.create_function(**spec, Publish=True)
+    # The first answer as it was: its published version, and the settings it had then.
+    drop = ("ResponseMetadata",)
+    assert {k: v for k, v in again.items() if k not in drop} == {k: v for k, v in first.items() if k not in drop}
+    assert again["Version"] == "1" and again["Timeout"] == first["Timeout"] != 30
     # Another function by the same name is still a conflict, as on AWS.
     with pytest.raises(ClientError) as conflict:
-        lambda_client.create_function(**{**spec, "Description": "another"})
+        lambda_client.create_function(**{**spec, "Description": "another"}, Publish=True)
     assert conflict.value.response["Error"]["Code"] == "ResourceConflictException"

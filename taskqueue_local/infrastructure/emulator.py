@@ -127,8 +127,8 @@ def apply_lambda_fixes() -> None:
     from moto.awslambda.responses import LambdaResponse  # noqa: PLC0415
 
     create_function = LambdaResponse.create_function
-    # (account, region, function name) -> (the creating request's body, when it was answered)
-    created: dict[tuple[str, str, str], tuple[str, float]] = {}
+    # (account, region, function name) -> the creating request's body, when it was answered, and its answer
+    created: dict[tuple[str, str, str], tuple[str, float, Any]] = {}
 
     def create_function_retry_safe(self: Any) -> Any:
         name = self.json_body["FunctionName"].rsplit(":", 1)[-1]
@@ -136,13 +136,13 @@ def apply_lambda_fixes() -> None:
         first = created.get(key)
         if first is not None and first[0] == body and time.monotonic() - first[1] < CREATE_RETRY_SECONDS:
             try:
-                function = self.backend.get_function(name, None)
+                self.backend.get_function(name, None)
             except UnknownFunctionException:
-                pass
+                pass  # deleted since: this is a new create
             else:
-                return 201, {"status": 201}, json.dumps(function.get_configuration(on_create=True))
+                return first[2]  # the first answer as it was (its version, before any update)
         answer = create_function(self)
-        created[key] = (body, time.monotonic())
+        created[key] = (body, time.monotonic(), answer)
         return answer
 
     LambdaResponse.create_function = create_function_retry_safe  # type: ignore[method-assign]
