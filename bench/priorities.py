@@ -27,6 +27,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.drain import NOOP_BODY, WORKER, WORKER_TIMEOUT
 from bench.run import _warm
@@ -128,21 +129,32 @@ class PriorityBench:
     def journal_size(self) -> int:
         return InvocationJournal(journal_path(self.stack.work_dir / "logs", WORKER)).size()
 
-    def result(self, mode: str, since: int, high: dict[str, float], low: dict[str, float]) -> tuple[ClassFigures, ...]:
+    def result(
+        self, since: int, high: dict[str, float], low: dict[str, float]
+    ) -> tuple[ClassFigures, ClassFigures, float | None]:
+        """Each class's figures, and when the last high task started (None: some never did), from one read
+        of the journal."""
         starts = self.starts(since)
-        return tuple(
+        high_figures, low_figures = (
             _figures([starts[m] - sent for m, sent in sent_at.items() if m in starts]) for sent_at in (high, low)
         )
+        return high_figures, low_figures, max((starts[m] for m in high if m in starts), default=None)
 
-    def consumer(self) -> ModeResult:
-        priorities = self.queues()
-        sqs = self.stack.client("sqs", direct=True, max_pool_connections=self.concurrency + 6)
+    def clients(self) -> tuple[Any, Any]:
+        """SQS and Lambda clients for the data plane, pooled for ``concurrency`` invocations at once."""
+        pool = self.concurrency + 6
+        sqs = self.stack.client("sqs", direct=True, max_pool_connections=pool)
         lambda_client = self.stack.client(
             "lambda",
             retries={"total_max_attempts": 1},
             read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
-            max_pool_connections=self.concurrency + 6,
+            max_pool_connections=pool,
         )
+        return sqs, lambda_client
+
+    def consumer(self) -> ModeResult:
+        priorities = self.queues()
+        sqs, lambda_client = self.clients()
         high_url, low_url = (q.queue_url for q in priorities.queues)
         low: dict[str, float] = {}
         high: dict[str, float] = {}
@@ -168,9 +180,7 @@ class PriorityBench:
             run_ends.append(time.time() * 1000)
             if high.keys() <= self.starts(since).keys():
                 break
-        high_figures, low_figures = self.result("consumer", since, high, low)
-        starts = self.starts(since)
-        last_high = max((starts[m] for m in high if m in starts), default=None)
+        high_figures, low_figures, last_high = self.result(since, high, low)
         run = None if last_high is None else next((n + 1 for n, end in enumerate(run_ends) if last_high <= end), None)
         return ModeResult("scheduled consumer (strict)", self.backlog, high_figures, low_figures, run, None)
 
@@ -178,13 +188,7 @@ class PriorityBench:
         priorities = self.queues()
         control = self.stack.client("lambda", direct=True)
         concurrency = mapping_concurrency(self.concurrency, {q.priority: q.weight for q in priorities.queues})
-        sqs = self.stack.client("sqs", direct=True, max_pool_connections=self.concurrency + 6)
-        lambda_client = self.stack.client(
-            "lambda",
-            retries={"total_max_attempts": 1},
-            read_timeout=invoke_read_timeout(WORKER_TIMEOUT),
-            max_pool_connections=self.concurrency + 6,
-        )
+        sqs, lambda_client = self.clients()
         high_url, low_url = (q.queue_url for q in priorities.queues)
         low: dict[str, float] = {}
         high: dict[str, float] = {}
@@ -212,9 +216,7 @@ class PriorityBench:
             while time.monotonic() < deadline and not high.keys() <= self.starts(since).keys():
                 time.sleep(0.2)
             time.sleep(0.5)
-        high_figures, low_figures = self.result("mapping", since, high, low)
-        starts = self.starts(since)
-        last_high = max((starts[m] for m in high if m in starts), default=None)
+        high_figures, low_figures, last_high = self.result(since, high, low)
         after = None if last_high is None else (last_high - sent) / 1000
         return ModeResult(
             f"event source mappings ({concurrency['high']}+{concurrency['low']})",
