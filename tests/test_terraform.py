@@ -21,6 +21,7 @@ import tempfile
 import zipfile
 import zoneinfo
 from pathlib import Path
+from typing import Any
 
 import hcl2
 import pytest
@@ -223,6 +224,29 @@ def test_time_zones_are_the_databases() -> None:
     assert not set(listed) & time_zones.NOT_ZONES
 
 
+def _console(
+    initialised: Initialised,
+    terraform_setup: tf.TerraformSetup,
+    variables: Path,
+    settings: dict[str, Any],
+    expression: str,
+) -> Any:
+    """The module's ``jsonencode(expression)`` under ``settings``, by `terraform console`, decoded."""
+    variables.write_text(json.dumps(settings))
+    terraform = initialised(MODULE)
+    result = subprocess.run(
+        [terraform_setup.binary, "console", f"-var-file={variables}"],
+        input=f"jsonencode({expression})\n",
+        capture_output=True,
+        text=True,
+        cwd=MODULE,
+        env={**os.environ, **{name: value for name, value in terraform.env.items() if value is not None}},
+        timeout=120,
+        check=True,
+    )
+    return json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
 def test_periodic_task_message_is_the_runtimes(
     initialised: Initialised, terraform_setup: tf.TerraformSetup, placeholder_dist: Path, tmp_path: Path
 ) -> None:
@@ -233,29 +257,18 @@ def test_periodic_task_message_is_the_runtimes(
         "items": [1, 2.5, None, True],
         "text": "é ✓",
     }
-    variables = tmp_path / "periodic.tfvars.json"
-    variables.write_text(
-        json.dumps(
-            {
-                "name": "orders",
-                "consumer_package": {"filename": str(placeholder_dist / "consumer.zip")},
-                "worker_package": {"filename": str(placeholder_dist / "worker.zip")},
-                "periodic_tasks": {"nightly_report": {"schedule": "rate(1 day)", "task": "report", "payload": payload}},
-            }
-        )
+    module_input = _console(
+        initialised,
+        terraform_setup,
+        tmp_path / "periodic.tfvars.json",
+        {
+            "name": "orders",
+            "consumer_package": {"filename": str(placeholder_dist / "consumer.zip")},
+            "worker_package": {"filename": str(placeholder_dist / "worker.zip")},
+            "periodic_tasks": {"nightly_report": {"schedule": "rate(1 day)", "task": "report", "payload": payload}},
+        },
+        'local.periodic_tasks["nightly_report"].input',
     )
-    terraform = initialised(MODULE)
-    result = subprocess.run(
-        [terraform_setup.binary, "console", f"-var-file={variables}"],
-        input='jsonencode(local.periodic_tasks["nightly_report"].input)\n',
-        capture_output=True,
-        text=True,
-        cwd=MODULE,
-        env={**os.environ, **{name: value for name, value in terraform.env.items() if value is not None}},
-        timeout=120,
-        check=True,
-    )
-    module_input = json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
     runtime_input = periodic_task_input("nightly_report", "report", payload)
     expected = {"task": "report", "payload": payload, "id": f"nightly_report@{SCHEDULED_TIME_KEYWORD}"}
     assert json.loads(module_input) == json.loads(runtime_input) == expected
@@ -270,31 +283,20 @@ def test_priority_mapping_concurrency_is_the_benchmarks(
     """bench/priorities.py shares MaximumConcurrency out as the module does (`terraform console`): shares
     rounded down (high), and raised to Lambda's 2 (normal, low), which can add up to more than the cap."""
     weights = {"high": 10, "normal": 3, "low": 1}
-    variables = tmp_path / "priorities.tfvars.json"
-    variables.write_text(
-        json.dumps(
-            {
-                "name": "orders",
-                "trigger_mode": "event_source_mapping",
-                "consumer_package": None,
-                "worker_package": {"filename": str(placeholder_dist / "worker.zip")},
-                "priorities": [{"name": name, "weight": weight} for name, weight in weights.items()],
-                "event_source_mapping_maximum_concurrency": 10,
-            }
-        )
+    module_shares = _console(
+        initialised,
+        terraform_setup,
+        tmp_path / "priorities.tfvars.json",
+        {
+            "name": "orders",
+            "trigger_mode": "event_source_mapping",
+            "consumer_package": None,
+            "worker_package": {"filename": str(placeholder_dist / "worker.zip")},
+            "priorities": [{"name": name, "weight": weight} for name, weight in weights.items()],
+            "event_source_mapping_maximum_concurrency": 10,
+        },
+        "local.priority_mapping_concurrency",
     )
-    terraform = initialised(MODULE)
-    result = subprocess.run(
-        [terraform_setup.binary, "console", f"-var-file={variables}"],
-        input="jsonencode(local.priority_mapping_concurrency)\n",
-        capture_output=True,
-        text=True,
-        cwd=MODULE,
-        env={**os.environ, **{name: value for name, value in terraform.env.items() if value is not None}},
-        timeout=120,
-        check=True,
-    )
-    module_shares = json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
     assert module_shares == bench_priorities.mapping_concurrency(10, weights) == {"high": 7, "normal": 2, "low": 2}
 
 
