@@ -160,8 +160,14 @@ FLOW_REQUESTS = {
     # a start held back by the rate: the failed take, the read, and its place in the line to come back (the
     # first of a line: a failed write finds it empty, a second starts it; later ones: one write)
     "rate_held_back": FlowRequests(writes=3, consistent_reads=1),
+    # a start that waited in the invocation for its token, due within a second, and got it: the failed take,
+    # the read that told when, the take (another worker taking the token first adds the first two again)
+    "rate_waited_for_its_token": FlowRequests(writes=2, consistent_reads=1),
     # a start under key_concurrency with a slot free at the first try: its PutItem, then its DeleteItem
     "key_limited_start": FlowRequests(writes=2, consistent_reads=0),
+    # each look again at a key whose every slot was held, while a start waits (up to 10 in a second): one
+    # consistent read of each slot (BatchGetItem)
+    "key_look_again_per_slot": FlowRequests(writes=0, consistent_reads=1),
 }
 
 

@@ -162,8 +162,9 @@ def test_no_choice_of_task_names_and_keys_makes_two_slots_one(state_table):
 # -- in the worker -----------------------------------------------------------------------------------
 
 
-def limited_worker(sqs, queues, state_table, registry, clock=None, **config: Any) -> Worker:
-    gate = FlowGate(STATE_TABLE, state_table, clock or FakeClock())
+def limited_worker(sqs, queues, state_table, registry, clock=None, sleep=None, **config: Any) -> Worker:
+    clock = clock or FakeClock()
+    gate = FlowGate(STATE_TABLE, state_table, clock, sleep=sleep or clock.advance)
     return Worker(WorkerConfig(dlq_url=queues.dlq_url, **config), sqs, registry, flow=gate)
 
 
@@ -198,6 +199,83 @@ def test_behind_an_event_source_mapping_the_held_back_start_is_hidden_until_its_
     [entry] = call["Entries"]
     assert entry["ReceiptHandle"] == event["Records"][1]["receiptHandle"]
     assert entry["VisibilityTimeout"] == 60
+
+
+def test_a_start_whose_token_is_due_within_a_second_waits_for_it_and_runs_in_the_same_invocation(
+    sqs, queues, state_table
+):
+    """At 10/s with no burst, a batch of 5 runs in one invocation, 0.1 s apart: released, each would have come
+    back a whole second later (a receive each, and the tokens of that second unused)."""
+    registry = TaskRegistry()
+    clock = FakeClock()
+    starts: list[float] = []
+    registry.register("charge", lambda payload: starts.append(clock()), rate_limit="10/s")
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    config = WorkerConfig(dlq_url=queues.dlq_url, attempts_table=STATE_TABLE)
+    gate = FlowGate(STATE_TABLE, state_table, clock, sleep=clock.advance)
+    worker = Worker(config, sqs, registry, ledger=ledger, flow=gate)
+    metrics = MetricsLine("worker")
+    response = worker.handle(
+        received_event(sqs, queues, [body("charge", n) for n in range(5)]), LambdaContext(), metrics
+    )
+    assert failed_ids(response) == set()
+    assert [round(start - starts[0], 3) for start in starts] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert metrics.counts.get((TASKS_HELD_BACK, "charge"), 0) == 0
+
+
+def test_a_start_waits_no_longer_than_its_invocation_has_time_for(sqs, queues, state_table):
+    """With 1.5 s left (1 s is kept to start a task) the second start's token, 0.5 s away at 2/s with no
+    burst, cannot be waited for: it is released, to come back when its token will be there."""
+    registry = TaskRegistry()
+    ran: list[Any] = []
+    registry.register("charge", ran.append, rate_limit="2/s")
+    worker = limited_worker(sqs, queues, state_table, registry)
+    event = received_event(sqs, queues, [body("charge", n) for n in range(2)])
+    response = worker.handle(event, LambdaContext(remaining_seconds=1.5))
+    assert ran == [0]
+    assert failed_ids(response) == {event["Records"][1]["messageId"]}
+
+
+def test_a_start_whose_key_frees_a_slot_while_it_waits_runs_in_the_same_invocation(sqs, queues, state_table):
+    registry = TaskRegistry()
+    clock = FakeClock()
+    leases = KeyLeases(STATE_TABLE, state_table, clock)
+    outside = leases.take("export", "c1", 1, seconds=600)  # another worker runs the one export c1 may run
+    assert outside is not None
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds)
+        if len(waits) == 3:
+            leases.give_back(outside)  # the other worker's run ends
+
+    ran: list[Any] = []
+    registry.register("export", ran.append, key_concurrency=1, key=lambda payload: payload["customer"])
+    worker = limited_worker(sqs, queues, state_table, registry, clock=clock, sleep=sleep)
+    response = worker.handle(received_event(sqs, queues, [body("export", {"customer": "c1"})]), LambdaContext())
+    assert ran == [{"customer": "c1"}]
+    assert failed_ids(response) == set()
+    assert len(waits) == 3
+
+
+def test_a_key_held_through_a_whole_wait_is_not_waited_for_again_by_the_next_starts(sqs, queues, state_table):
+    """A batch of a key whose runs are long: the first start waits a second and is released, the rest at once."""
+    registry = TaskRegistry()
+    clock = FakeClock()
+    assert KeyLeases(STATE_TABLE, state_table, clock).take("export", "c1", 1, seconds=600) is not None
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds)
+
+    registry.register("export", lambda payload: None, key_concurrency=1, key=lambda payload: payload["customer"])
+    worker = limited_worker(sqs, queues, state_table, registry, clock=clock, sleep=sleep)
+    event = received_event(sqs, queues, [body("export", {"customer": "c1", "n": n}) for n in range(4)])
+    response = worker.handle(event, LambdaContext())
+    assert failed_ids(response) == {record["messageId"] for record in event["Records"]}
+    assert sum(waits) == pytest.approx(1.0)
 
 
 def test_a_key_runs_at_most_its_limit_at_once_and_gives_its_slot_back_after_a_success_or_a_failure(
@@ -367,11 +445,25 @@ def test_the_cost_model_counts_the_requests_the_limiter_sends(sqs, queues, state
     assert not limiter.take("t", limit).granted
     writes, reads = expected("rate_held_back")
     assert sent() == (writes - 1, reads)  # the next: one write fewer
+    clock.advance(60)
+    for _ in range(5):
+        limiter.take("t", limit)  # the burst
+    sent()
+    assert not limiter.take("t", limit, wait_seconds=1.0).granted  # due in 0.1 s: waited for, not in the line
+    clock.advance(0.1)
+    assert limiter.take("t", limit).granted
+    assert sent() == expected("rate_waited_for_its_token")
     leases = KeyLeases(STATE_TABLE, state_table, clock)
     lease = leases.take("e", "k", 3, seconds=10)
     assert lease is not None
     leases.give_back(lease)
     assert sent() == expected("key_limited_start")
+    assert leases.may_have_a_free_slot("e", "k", 3)
+    reads_per_slot = int(FLOW_REQUESTS["key_look_again_per_slot"].consistent_reads)
+    assert [call["RequestItems"][STATE_TABLE]["ConsistentRead"] for call in recorder.named("BatchGetItem")] == [True]
+    assert sum(len(call["RequestItems"][STATE_TABLE]["Keys"]) for call in recorder.named("BatchGetItem")) == (
+        3 * reads_per_slot
+    )
     # US$ per million: 1 write, and 2 writes for a key-limited start.
     assert flow_control_per_million(FLOW_REQUESTS["rate_limited_start"]) == PRICES.dynamodb_per_million_writes
     assert flow_control_per_million(FLOW_REQUESTS["key_limited_start"]) == 2 * PRICES.dynamodb_per_million_writes

@@ -124,7 +124,8 @@ class FlowControlModel(RuleBasedStateMachine):
         registry.register("charge", self._charge, rate_limit=f"{RATE_LIMIT}/s", burst=BURST)
         registry.register("export", self._export, key_concurrency=KEY_CONCURRENCY, key=lambda payload: payload["key"])
         config = WorkerConfig(dlq_url="unused: nothing is dead-lettered here", attempts_table=table)
-        gate = FlowGate(table, self.faulty, self.clock, rng=lambda: 0.5)
+        # A start waiting for its token or a slot waits on the simulated clock.
+        gate = FlowGate(table, self.faulty, self.clock, rng=lambda: 0.5, sleep=self.clock.advance)
         self.worker = Worker(config, sqs=None, registry=registry, ledger=self.ledger, flow=gate)
         self.messages: dict[str, Message] = {}
         self.charge_starts: list[float] = []

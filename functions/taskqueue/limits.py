@@ -1,7 +1,8 @@
-"""The SQS, Lambda and EventBridge Scheduler limits the runtime works within, in one place.
+"""The SQS, Lambda, DynamoDB and EventBridge Scheduler limits the runtime works within, in one place.
 
 Values are AWS's published quotas (SQS developer guide, "Amazon SQS quotas"; Lambda developer guide,
-"Lambda quotas" and "Lambda execution environment"; the EventBridge Scheduler API reference and
+"Lambda quotas" and "Lambda execution environment"; the DynamoDB developer guide,
+"Quotas in Amazon DynamoDB"; the EventBridge Scheduler API reference and
 "Quotas for Amazon EventBridge Scheduler"). The Terraform module repeats the few it checks at
 plan time in ``terraform/locals.tf``; ``tests/test_terraform.py`` holds the two copies equal.
 """
@@ -36,6 +37,10 @@ LAMBDA_MAX_THREADS = 1_024
 # The worker runs at most this many tasks of a batch at once (TASKQUEUE_TASK_CONCURRENCY): each running
 # lane holds a thread, well inside LAMBDA_MAX_THREADS.
 WORKER_MAX_TASK_CONCURRENCY = 256
+
+# -- DynamoDB ---------------------------------------------------------------------------------
+
+DYNAMODB_MAX_BATCH_GET_KEYS = 100  # BatchGetItem's most keys in one request
 
 # -- EventBridge Scheduler ----------------------------------------------------------------------
 

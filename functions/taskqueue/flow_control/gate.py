@@ -6,11 +6,16 @@ released unrun (:func:`taskqueue.batch.release.release`), to come back through t
 mapping): a rate-limited one when its token will be there, a key-limited one after its backoff. Any failure of
 the table is "not now" too: never a run beyond a limit, never a lost message.
 
+Before it is released, a start waits in the invocation for a token due within a second, or for a slot of its
+key freed within a second, when the invocation has the time: a release comes back in whole seconds and
+costs a receive (toward ``maxReceiveCount``), and the tokens and slots freed meanwhile go unused.
+
 The slot comes first: a slot taken and not used is given back at once, a rate token taken and not used is lost.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -19,11 +24,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from taskqueue import dead_letter_queue
 from taskqueue.batch import log, release
-from taskqueue.batch.budget import Invocation
+from taskqueue.batch.budget import MIN_REMAINING_SECONDS_TO_START, Invocation
 from taskqueue.batch.log import describe
 from taskqueue.dead_letter_queue import DeadLetter
 from taskqueue.flow_control.concurrency_keys import KeyLeases, Lease
-from taskqueue.flow_control.rate_limit import RateLimiter, ceil_seconds
+from taskqueue.flow_control.rate_limit import RateLimiter, Take, ceil_seconds
+from taskqueue.flow_control.spec import RateLimit
 from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 from taskqueue.message import TaskMessage
 from taskqueue.observability import ERROR, TASKS_HELD_BACK
@@ -33,6 +39,17 @@ if TYPE_CHECKING:
     from taskqueue.registry import RegisteredTask
 
 from taskqueue.config import FLOW_CONTROL_TABLE_ENV as TABLE_ENV
+
+# A start whose rate token is due within this waits for it in the invocation rather than be released: a
+# release comes back in whole seconds and costs a receive toward maxReceiveCount, and the tokens due in the
+# meantime went unused (make flow read 79-83% of the limit with releases only).
+WAIT_FOR_TOKEN_SECONDS = 1.0
+# Tokens lost to other workers while waiting: at most this many looks before the start is released.
+MAX_WAITS = 10
+# A start whose key has every slot held looks again this often (one consistent read of the slots), for up
+# to WAIT_FOR_SLOT_SECONDS, before it is released: a slot frees when a run ends, which no one knows ahead.
+SLOT_POLL_SECONDS = 0.1
+WAIT_FOR_SLOT_SECONDS = 1.0
 
 
 class FlowControlNotConfigured(ValueError):
@@ -93,6 +110,7 @@ class FlowGate:
         client: Any | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if client is None:
             import boto3  # noqa: PLC0415
@@ -100,6 +118,10 @@ class FlowGate:
             client = boto3.client("dynamodb")
         self.rates = RateLimiter(table_name, client, clock)
         self.leases = KeyLeases(table_name, client, clock, rng)
+        self.clock = clock
+        self.sleep = sleep
+        # Keys whose slots stayed held through a whole wait, and until when their starts do not wait.
+        self._held_keys: dict[tuple[str, str], float] = {}
 
     def admit(
         self,
@@ -130,14 +152,8 @@ class FlowGate:
                 )
                 dead_letters.send(raw, why, keys, invocation)
                 return None
-            seconds = invocation.remaining_seconds()
             try:
-                lease = self.leases.take(
-                    registered.name,
-                    key,
-                    limits.concurrency.limit,
-                    LAMBDA_MAX_TIMEOUT_SECONDS if seconds is None else seconds,
-                )
+                lease = self._take_slot(registered.name, key, limits.concurrency.limit, invocation)
             except Exception as error:
                 self._hold_back(raw, registered, backoff(), "the flow-control table failed", keys, invocation, error)
             if lease is None:
@@ -152,7 +168,7 @@ class FlowGate:
             admission.leases, admission.lease = self.leases, lease
         if limits.rate is not None:
             try:
-                take = self.rates.take(registered.name, limits.rate)
+                take = self._take_token(registered.name, limits.rate, invocation)
             except Exception as error:
                 admission.end()
                 self._hold_back(raw, registered, backoff(), "the flow-control table failed", keys, invocation, error)
@@ -167,6 +183,54 @@ class FlowGate:
                     invocation,
                 )
         return admission
+
+    def _take_token(self, task: str, rate: RateLimit, invocation: Invocation) -> Take:
+        """A token now, or one due soon waited for here; else the limiter's answer, with the start's place in
+        the line to come back."""
+        waited = 0.0
+        for _ in range(MAX_WAITS):
+            horizon = min(WAIT_FOR_TOKEN_SECONDS - waited, self._time_to_wait(invocation))
+            take = self.rates.take(task, rate, wait_seconds=max(0.0, horizon))
+            if take.granted or take.retry_in_seconds > horizon:
+                return take
+            self.sleep(take.retry_in_seconds)
+            waited += take.retry_in_seconds
+        return self.rates.take(task, rate)
+
+    def _take_slot(self, task: str, key: str, limit: int, invocation: Invocation) -> Lease | None:
+        """A slot of ``key`` now, or one freed while this start looks again for a little while; else None.
+
+        A key whose slots stayed held through a whole wait is not waited for again until as long has passed:
+        a batch of a key whose runs are long would otherwise wait a second a start, for nothing."""
+        waited = 0.0
+        may_wait = self.clock() >= self._held_keys.get((task, key), -math.inf)
+        while True:
+            seconds = invocation.remaining_seconds()
+            lease = self.leases.take(task, key, limit, LAMBDA_MAX_TIMEOUT_SECONDS if seconds is None else seconds)
+            if lease is not None:
+                return lease
+            while True:
+                if not may_wait or waited + SLOT_POLL_SECONDS > min(
+                    WAIT_FOR_SLOT_SECONDS, self._time_to_wait(invocation)
+                ):
+                    if may_wait:
+                        self._remember_held(task, key)
+                    return None
+                self.sleep(SLOT_POLL_SECONDS)
+                waited += SLOT_POLL_SECONDS
+                if self.leases.may_have_a_free_slot(task, key, limit):
+                    break
+
+    def _remember_held(self, task: str, key: str) -> None:
+        now = self.clock()
+        self._held_keys = {held: until for held, until in self._held_keys.items() if until > now}
+        self._held_keys[task, key] = now + WAIT_FOR_SLOT_SECONDS
+
+    @staticmethod
+    def _time_to_wait(invocation: Invocation) -> float:
+        """How long a start may wait here and still have the time to start it (infinite without a clock)."""
+        seconds = invocation.seconds_left(MIN_REMAINING_SECONDS_TO_START, sets_retry_delays=True)
+        return math.inf if seconds is None else seconds
 
     def _hold_back(
         self,

@@ -62,7 +62,7 @@ class BucketState:
 
     def tokens(self, now: float) -> float:
         """Starts allowed at once at ``now``: the bucket's capacity when full, less as ``tat`` runs ahead."""
-        ahead = self.tat_micros - int(now * MICROS)
+        ahead = self.tat_micros - micros(now)
         free = (self.limit.tolerance_micros - ahead) / self.limit.emission_micros + 1
         return max(0.0, min(float(self.limit.capacity), free))
 
@@ -75,6 +75,13 @@ def _expiration(latest_tat: int) -> int:
     """The item's TTL (epoch seconds): a day after the bucket is full again, not after the write. A bucket
     more than a day ahead (``1/h`` with a burst of 48) expiring sooner would come back full: more starts."""
     return latest_tat // MICROS + TTL_SECONDS
+
+
+def micros(seconds: float) -> int:
+    """Epoch microseconds, rounded down: a start is never counted before its time. Rounded to nanoseconds first,
+    so that a float's error (1000.1 is 1000.0999999...) does not cost a whole microsecond: a start that waited
+    exactly until its token would otherwise find it one microsecond away."""
+    return math.floor(round(seconds * MICROS, 3))
 
 
 def item_id(task: str) -> str:
@@ -91,20 +98,25 @@ class RateLimiter:
         # The last ``tat`` seen per task in this environment: says which write to try first.
         self._last_tat: dict[str, int] = {}
 
-    def take(self, task: str, limit: RateLimit) -> Take:
-        """One start of ``task`` under ``limit``, now: granted, or when to look again. Raises what DynamoDB
-        raises but a failed condition (the caller takes that as "not now")."""
-        busy_first = self._last_tat.get(task, 0) >= int(self.clock() * MICROS)
+    def take(self, task: str, limit: RateLimit, wait_seconds: float = 0.0) -> Take:
+        """One start of ``task`` under ``limit``, now: granted, or when to look again. A token due within
+        ``wait_seconds`` is answered with its time, for the caller to wait for it; a later one puts the start
+        in the line to come back. Raises what DynamoDB raises but a failed condition (the caller takes that
+        as "not now")."""
+        busy_first = self._last_tat.get(task, 0) >= micros(self.clock())
         for _ in range(MAX_ROUNDS):
             # The time of each round, not of the first: a grant's time is as near to its start as it can be.
-            now = int(self.clock() * MICROS)
+            now = micros(self.clock())
             if busy_first and self._take_busy(task, limit, now):
                 return Take(True)
             tat = self._read_tat(task)
             if tat is not None:
                 self._last_tat[task] = tat
             if tat is not None and tat - now > limit.tolerance_micros:
-                return Take(False, self._come_back_in(task, limit, now, tat - limit.tolerance_micros))
+                earliest = tat - limit.tolerance_micros
+                if earliest - now <= wait_seconds * MICROS:  # the caller waits for it: no place in the line
+                    return Take(False, (earliest - now) / MICROS)
+                return Take(False, self._come_back_in(task, limit, now, earliest))
             if (tat is None or tat < now) and self._take_idle(task, limit, now):
                 return Take(True)
             busy_first = True  # tat was in [now, now + tolerance], or moved there meanwhile
