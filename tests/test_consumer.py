@@ -267,6 +267,38 @@ def test_at_most_max_concurrency_invocations_in_flight(sqs, queues):
     assert stack.invoke.max_in_flight == 3
 
 
+def test_the_next_receive_goes_out_beside_the_last_batchs_deletes_within_the_slots(sqs, queues):
+    """A slot is free once the worker has answered: with one slot, the next receive does not wait for the
+    deletes of the batch before it; receives and invocations in flight still never exceed the one slot."""
+    stack = Stack(sqs, queues, max_concurrency=1, batch_size=10)
+    stack.registry.register("work", lambda payload: None)
+    stack.send("work", count=40)
+    lock = threading.Lock()
+    in_flight = {"ReceiveMessage": 0, "DeleteMessageBatch": 0}
+    most_receives, overlapped = [0], [0]
+
+    def started(model: Any, **_: Any) -> None:
+        with lock:
+            in_flight[model.name] += 1
+            most_receives[0] = max(most_receives[0], in_flight["ReceiveMessage"])
+            if in_flight["ReceiveMessage"] and in_flight["DeleteMessageBatch"]:
+                overlapped[0] += 1
+        if model.name == "DeleteMessageBatch":
+            time.sleep(0.2)
+
+    def ended(model: Any, **_: Any) -> None:
+        with lock:
+            in_flight[model.name] -= 1
+
+    for operation in in_flight:
+        stack.sqs.meta.events.register(f"before-call.sqs.{operation}", started)
+        stack.sqs.meta.events.register(f"after-call.sqs.{operation}", ended)
+    report = stack.run()
+    assert report.succeeded == 40 and stack.depth() == {"visible": 0, "in_flight": 0}
+    assert overlapped[0] >= 1, "every receive waited for the deletes before it"
+    assert most_receives[0] == 1 and stack.invoke.max_in_flight == 1
+
+
 def test_a_run_with_the_smallest_budget_that_can_dispatch_does(stack):
     stack.registry.register("work", lambda payload: None)
     stack.send("work", count=5)

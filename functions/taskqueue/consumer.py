@@ -4,7 +4,9 @@ It loops within its time budget: receive up to 10 messages (long poll), hand the
 (synchronous Invoke), then delete what succeeded and keep what failed hidden for the delay the worker
 asked for (:mod:`taskqueue.batch_response`). Each receive and the dispatch of its batch hold one of
 ``max_concurrency`` worker slots, so receives and invocations in flight never exceed it; how many receives
-run at once follows the backlog (:mod:`taskqueue.receive_scaling`), from ``receivers`` up to the slots.
+run at once follows the backlog (:mod:`taskqueue.receive_scaling`), from ``receivers`` up to the slots. On a
+standard queue the slot is free once the worker has answered: the batch's deletes go out beside the next
+receive rather than before it.
 Messages it holds but cannot dispatch in time go back at once (visibility 0). SQS's redrive policy moves
 a message that keeps failing to the DLQ.
 
@@ -241,7 +243,8 @@ class Consumer:
             report.stopped_because = WORKER_CANNOT_START
         else:
             state = RunState(ReceiveScaler(scaling_limits(self.config), started_at=self.clock()))
-            with self.executor(self.config.max_concurrency) as pool:
+            # A thread per slot, and as many again for the settles that finish after their slot is free.
+            with self.executor(2 * self.config.max_concurrency) as pool:
                 self._receive_while_there_is_time(state, budget, report, pool)
             report.stopped_because = state.stopped_because or "time budget"
         self._publish_metrics(report)
@@ -306,6 +309,20 @@ class Consumer:
         self, state: RunState, receive: Receive, queue_arn: str, budget: Budget, report: ConsumerReport
     ) -> None:
         receiving, dispatching = True, False
+
+        def free_the_slot() -> None:
+            """The worker has answered the last of the batch: its slot takes the next receive while the
+            answer's deletes and visibility changes go out. Not on FIFO: a run that calls the queue empty
+            there waits for its batches to be settled (their groups stay locked until then)."""
+            nonlocal dispatching
+            if self.fifo:
+                return
+            with state.changed:
+                if dispatching:
+                    state.dispatching -= 1
+                    dispatching = False
+                    state.changed.notify_all()
+
         try:
             received_at = self.clock()
             messages = self._receive(receive.wait, report, budget)
@@ -320,7 +337,7 @@ class Consumer:
             if not messages:
                 return
             if budget.can_dispatch():
-                self._dispatch(messages, received_at, queue_arn, budget, report)
+                self._dispatch(messages, received_at, queue_arn, budget, report, free_the_slot)
             else:
                 # Rare, now that waits allow for slow receives; the release costs each message a receive.
                 self._release([message["ReceiptHandle"] for message in messages], report)
@@ -428,8 +445,16 @@ class Consumer:
     # -- one received batch -------------------------------------------------------------------
 
     def _dispatch(
-        self, messages: list[dict[str, Any]], received_at: float, queue_arn: str, budget: Budget, report: ConsumerReport
+        self,
+        messages: list[dict[str, Any]],
+        received_at: float,
+        queue_arn: str,
+        budget: Budget,
+        report: ConsumerReport,
+        answered: Callable[[], None] = lambda: None,
     ) -> None:
+        """Invoke the worker for the batch (in parts, when too large for one invocation) and settle each
+        part; ``answered`` is called once the last part's invocation has ended, before it is settled."""
         records = [message_to_record(message, queue_arn) for message in messages]
         chunks = chunk_records(records, self.config.max_invoke_payload_bytes)
         failed_groups: set[str] = set()
@@ -441,6 +466,8 @@ class Consumer:
             blocked = {r["messageId"] for r in chunk if self.fifo and message_group_id(r) in failed_groups}
             runnable = [record for record in chunk if record["messageId"] not in blocked]
             outcome, answer = self._invoke(runnable, report) if runnable else (InvocationResult.ANSWERED, None)
+            if index == len(chunks) - 1:
+                answered()
             failed = self._settle(chunk, blocked, outcome, answer, received_at, report)
             failed_groups |= {message_group_id(r) or "" for r in chunk if r["messageId"] in failed}
 
