@@ -151,6 +151,21 @@ def test_a_key_has_at_most_its_limit_of_leases_and_a_lease_expires(state_table):
     assert leases.take("export", "customer-1", 2, seconds=60) is None
 
 
+def test_a_look_at_a_keys_slots_names_one_free_or_expired_and_none_while_all_are_held(state_table):
+    clock = FakeClock()
+    leases = KeyLeases(STATE_TABLE, state_table, clock, rng=lambda: 0.0)
+    assert leases.free_slot("export", "c1", 3) == 0
+    held = [leases.take("export", "c1", 3, seconds=10) for _ in range(3)]
+    assert [lease.slot for lease in held if lease is not None] == [0, 1, 2]
+    assert leases.free_slot("export", "c1", 3) is None
+    leases.give_back(held[1])  # slot 1's run ended
+    assert leases.free_slot("export", "c1", 3) == 1
+    assert leases.take("export", "c1", 3, seconds=100, first=1) is not None
+    assert leases.free_slot("export", "c1", 3) is None
+    clock.advance(10 + 5 + 1)  # slots 0 and 2: their runs' leases expired
+    assert leases.free_slot("export", "c1", 3) == 0
+
+
 def test_no_choice_of_task_names_and_keys_makes_two_slots_one(state_table):
     """Task names and keys may hold the separator a slot's id would be joined with."""
     leases = KeyLeases(STATE_TABLE, state_table, FakeClock())
@@ -276,6 +291,13 @@ def test_a_key_held_through_a_whole_wait_is_not_waited_for_again_by_the_next_sta
     response = worker.handle(event, LambdaContext())
     assert failed_ids(response) == {record["messageId"] for record in event["Records"]}
     assert sum(waits) == pytest.approx(1.0)
+    # Starts released at once meanwhile do not keep the key from being waited for: a second on, one waits again.
+    clock.advance(0.5)
+    worker.handle(received_event(sqs, queues, [body("export", {"customer": "c1"})]), LambdaContext())
+    assert sum(waits) == pytest.approx(1.0)
+    clock.advance(0.6)
+    worker.handle(received_event(sqs, queues, [body("export", {"customer": "c1"})]), LambdaContext())
+    assert sum(waits) == pytest.approx(2.0)
 
 
 def test_a_key_runs_at_most_its_limit_at_once_and_gives_its_slot_back_after_a_success_or_a_failure(
@@ -458,7 +480,7 @@ def test_the_cost_model_counts_the_requests_the_limiter_sends(sqs, queues, state
     assert lease is not None
     leases.give_back(lease)
     assert sent() == expected("key_limited_start")
-    assert leases.may_have_a_free_slot("e", "k", 3)
+    assert leases.free_slot("e", "k", 3) == 0
     reads_per_slot = int(FLOW_REQUESTS["key_look_again_per_slot"].consistent_reads)
     assert [call["RequestItems"][STATE_TABLE]["ConsistentRead"] for call in recorder.named("BatchGetItem")] == [True]
     assert sum(len(call["RequestItems"][STATE_TABLE]["Keys"]) for call in recorder.named("BatchGetItem")) == (

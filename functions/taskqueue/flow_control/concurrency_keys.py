@@ -74,11 +74,13 @@ class KeyLeases:
         self.clock = clock
         self.rng = rng
 
-    def take(self, task: str, key: str, limit: int, seconds: float) -> Lease | None:
-        """A free slot of ``key`` for a run of at most ``seconds``, or None when all ``limit`` are held.
-        Raises what DynamoDB raises but a failed condition; a write whose answer was lost is undone first."""
+    def take(self, task: str, key: str, limit: int, seconds: float, first: int | None = None) -> Lease | None:
+        """A free slot of ``key`` for a run of at most ``seconds``, or None when all ``limit`` are held; slots
+        are tried from ``first`` on (one seen free), else from a random one. Raises what DynamoDB raises but
+        a failed condition; a write whose answer was lost is undone first."""
         now = self.clock()
-        first = int(self.rng() * limit) % limit
+        if first is None:
+            first = int(self.rng() * limit) % limit
         for offset in range(limit):
             slot = (first + offset) % limit
             lease = Lease(task, key, slot, uuid.uuid4().hex, now + seconds + LEASE_MARGIN_SECONDS)
@@ -108,21 +110,25 @@ class KeyLeases:
             return lease
         return None
 
-    def may_have_a_free_slot(self, task: str, key: str, limit: int) -> bool:
-        """Whether a take could find a slot of ``key`` free now: one consistent read of its slots, cheaper
-        than a failed write per slot when a start looks again. True when it cannot tell (too many slots for
-        one read, or some left unread)."""
-        if limit > DYNAMODB_MAX_BATCH_GET_KEYS:
-            return True
-        keys = [{"id": {"S": slot_id(task, key, slot)}} for slot in range(limit)]
+    def free_slot(self, task: str, key: str, limit: int) -> int | None:
+        """A slot of ``key`` that looks free now (absent, or its lease expired), for a take to try first; None
+        when every one is held. One consistent read of the key's slots: cheaper than a failed write per slot
+        when a waiting start looks again. The first slot when it cannot tell (some left unread)."""
+        keys = [{"id": {"S": slot_id(task, key, slot)}} for slot in range(min(limit, DYNAMODB_MAX_BATCH_GET_KEYS))]
         answer = self.client.batch_get_item(
-            RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "expires"}}
+            RequestItems={
+                self.table_name: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "slot, expires"}
+            }
         )
-        if answer.get("UnprocessedKeys"):
-            return True
-        held = answer.get("Responses", {}).get(self.table_name, [])
+        if answer.get("UnprocessedKeys") or limit > DYNAMODB_MAX_BATCH_GET_KEYS:
+            return 0
         now = self.clock()
-        return len(held) < limit or any(float(item["expires"]["N"]) < now for item in held)
+        held = {
+            int(item["slot"]["N"])
+            for item in answer.get("Responses", {}).get(self.table_name, [])
+            if float(item["expires"]["N"]) >= now
+        }
+        return next((slot for slot in range(limit) if slot not in held), None)
 
     def give_back(self, lease: Lease) -> None:
         """The run is over: its slot is free (unless its lease expired and another run holds it now)."""

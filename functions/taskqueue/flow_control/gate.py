@@ -48,8 +48,9 @@ WAIT_FOR_TOKEN_SECONDS = 1.0
 MAX_WAITS = 10
 # A start whose key has every slot held looks again this often (one consistent read of the slots), for up
 # to WAIT_FOR_SLOT_SECONDS, before it is released: a slot frees when a run ends, which no one knows ahead.
-SLOT_POLL_SECONDS = 0.1
+SLOT_POLL_SECONDS = 0.05
 WAIT_FOR_SLOT_SECONDS = 1.0
+SLOT_LOOKS = round(WAIT_FOR_SLOT_SECONDS / SLOT_POLL_SECONDS)
 
 
 class FlowControlNotConfigured(ValueError):
@@ -202,24 +203,25 @@ class FlowGate:
 
         A key whose slots stayed held through a whole wait is not waited for again until as long has passed:
         a batch of a key whose runs are long would otherwise wait a second a start, for nothing."""
-        waited = 0.0
         may_wait = self.clock() >= self._held_keys.get((task, key), -math.inf)
+        looks = SLOT_LOOKS if may_wait else 0
+        first: int | None = None
         while True:
             seconds = invocation.remaining_seconds()
-            lease = self.leases.take(task, key, limit, LAMBDA_MAX_TIMEOUT_SECONDS if seconds is None else seconds)
+            lease = self.leases.take(
+                task, key, limit, LAMBDA_MAX_TIMEOUT_SECONDS if seconds is None else seconds, first
+            )
             if lease is not None:
                 return lease
-            while True:
-                if not may_wait or waited + SLOT_POLL_SECONDS > min(
-                    WAIT_FOR_SLOT_SECONDS, self._time_to_wait(invocation)
-                ):
-                    if may_wait:
+            first = None
+            while first is None:
+                if looks == 0 or self._time_to_wait(invocation) < SLOT_POLL_SECONDS:
+                    if may_wait and looks == 0:  # held through a whole wait
                         self._remember_held(task, key)
                     return None
                 self.sleep(SLOT_POLL_SECONDS)
-                waited += SLOT_POLL_SECONDS
-                if self.leases.may_have_a_free_slot(task, key, limit):
-                    break
+                looks -= 1
+                first = self.leases.free_slot(task, key, limit)
 
     def _remember_held(self, task: str, key: str) -> None:
         now = self.clock()
