@@ -235,20 +235,51 @@ def test_a_start_whose_token_is_due_within_a_second_waits_for_it_and_runs_in_the
     )
     assert failed_ids(response) == set()
     assert [round(start - starts[0], 3) for start in starts] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert starts[0] == pytest.approx(1000.1)  # one emission after its grant, at the clock's start
     assert metrics.counts.get((TASKS_HELD_BACK, "charge"), 0) == 0
 
 
 def test_a_start_waits_no_longer_than_its_invocation_has_time_for(sqs, queues, state_table):
-    """With 1.5 s left (1 s is kept to start a task) the second start's token, 0.5 s away at 2/s with no
-    burst, cannot be waited for: it is released, to come back when its token will be there."""
+    """With 1.3 s left (1 s is kept to start a task) the second start's token, 0.4 s away at 2/s with no
+    burst (the first start began 0.1 s after its grant), cannot be waited for: it is released, to come back
+    when its token will be there."""
     registry = TaskRegistry()
     ran: list[Any] = []
     registry.register("charge", ran.append, rate_limit="2/s")
     worker = limited_worker(sqs, queues, state_table, registry)
     event = received_event(sqs, queues, [body("charge", n) for n in range(2)])
-    response = worker.handle(event, LambdaContext(remaining_seconds=1.5))
+    response = worker.handle(event, LambdaContext(remaining_seconds=1.3))
     assert ran == [0]
     assert failed_ids(response) == {event["Records"][1]["messageId"]}
+
+
+def test_a_rate_limited_start_begins_one_emission_after_its_grant_whatever_its_write_ahead_took(
+    sqs, queues, state_table
+):
+    """Between a grant and its task's call come the run's write-ahead and status writes, whose times vary
+    (80 ms for the first here, none for the others): each start begins 0.1 s (one emission at 10/s) after its
+    grant, so starts keep their grants' spacing; a quick write-ahead after a slow one in another worker
+    would otherwise bunch them."""
+    registry = TaskRegistry()
+    clock = FakeClock()
+    starts: list[float] = []
+    registry.register("charge", lambda payload: starts.append(clock()), rate_limit="10/s", burst=3)
+    ledger = AttemptLedger(STATE_TABLE, state_table, clock=clock)
+    slow = [0.08]
+
+    def start_run(*arguments: Any, **named: Any) -> int:
+        clock.advance(slow.pop() if slow else 0.0)
+        return AttemptLedger.start_run(ledger, *arguments, **named)
+
+    ledger.start_run = start_run  # type: ignore[method-assign]
+    config = WorkerConfig(dlq_url=queues.dlq_url, attempts_table=STATE_TABLE)
+    worker = Worker(
+        config, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table, clock, sleep=clock.advance)
+    )
+    response = worker.handle(received_event(sqs, queues, [body("charge", n) for n in range(3)]), LambdaContext())
+    assert failed_ids(response) == set()
+    # Granted at 1000.0 (the burst's first), 1000.1 and 1000.2, each as the run before it began.
+    assert [round(start, 3) for start in starts] == [1000.1, 1000.2, 1000.3]
 
 
 def test_a_start_whose_key_frees_a_slot_while_it_waits_runs_in_the_same_invocation(sqs, queues, state_table):

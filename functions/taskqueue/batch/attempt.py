@@ -42,7 +42,7 @@ from taskqueue.registry import RegisteredTask, TaskContext
 from taskqueue.sqs_event import message_group_id, receive_count
 
 if TYPE_CHECKING:
-    from taskqueue.flow_control.gate import FlowGate
+    from taskqueue.flow_control.gate import Admission, FlowGate
     from taskqueue.idempotency import IdempotentRunner
     from taskqueue.worker_status import WorkerStatus
 
@@ -97,7 +97,7 @@ class Attempts:
         started = time.perf_counter()
         layer_error: Exception | None = None
         try:
-            self._run(raw, registered, message, max_attempts, invocation, run, keys)
+            self._run(raw, registered, message, max_attempts, invocation, run, keys, admission)
         except Exception as error:
             layer_error = error
         finally:
@@ -152,6 +152,7 @@ class Attempts:
         invocation: Invocation,
         run: _Run,
         keys: dict[str, Any],
+        admission: Admission | None = None,
     ) -> None:
         """Record the run (write-ahead), then call the task, inside the idempotency layer where there is one.
 
@@ -174,6 +175,8 @@ class Attempts:
                 attempt=run.attempt,
                 get_remaining_time_in_millis=(lambda: remaining_millis(invocation.context) or 0),
             )
+            if admission is not None:
+                admission.wait_to_start()
             run.started = True
             try:
                 if invocation.call_task is None:

@@ -29,7 +29,7 @@ from taskqueue.batch.log import describe
 from taskqueue.dead_letter_queue import DeadLetter
 from taskqueue.flow_control.concurrency_keys import KeyLeases, Lease
 from taskqueue.flow_control.rate_limit import RateLimiter, Take, ceil_seconds
-from taskqueue.flow_control.spec import RateLimit
+from taskqueue.flow_control.spec import MICROS, RateLimit
 from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 from taskqueue.message import TaskMessage
 from taskqueue.observability import ERROR, TASKS_HELD_BACK
@@ -46,6 +46,8 @@ from taskqueue.config import FLOW_CONTROL_TABLE_ENV as TABLE_ENV
 WAIT_FOR_TOKEN_SECONDS = 1.0
 # Tokens lost to other workers while waiting: at most this many looks before the start is released.
 MAX_WAITS = 10
+# A rate-limited start begins one emission after its grant, at most this much later (FlowGate._pace).
+MAX_PACE_SECONDS = 0.1
 # A start whose key has every slot held looks again this often (one consistent read of the slots), for up
 # to WAIT_FOR_SLOT_SECONDS, before it is released: a slot frees when a run ends, which no one knows ahead.
 SLOT_POLL_SECONDS = 0.05
@@ -84,6 +86,13 @@ class Admission:
     leases: KeyLeases | None = None
     lease: Lease | None = None
     keys: dict[str, Any] | None = None
+    # Waits until the start's time under its rate limit (see FlowGate._pace); None: no rate limit.
+    pace: Callable[[], None] | None = None
+
+    def wait_to_start(self) -> None:
+        """Just before the task is called: wait, if need be, until its time under the rate limit."""
+        if self.pace is not None:
+            self.pace()
 
     def end(self) -> None:
         """The run is over (done, failed, or never called): free its slot. A failure leaves it to expire."""
@@ -183,7 +192,17 @@ class FlowGate:
                     keys,
                     invocation,
                 )
+            start_at = take.granted_at + min(limits.rate.emission_micros / MICROS, MAX_PACE_SECONDS)
+            admission.pace = lambda: self._pace(start_at)
         return admission
+
+    def _pace(self, start_at: float) -> None:
+        """Start no sooner than ``start_at``, one emission (at most MAX_PACE_SECONDS) after the grant. Between
+        the grant and the call come the run's write-ahead and status writes, whose times vary: starts shifted
+        by the same delay keep their grants' spacing, where a quick write after a slow one would bunch them."""
+        delay = start_at - self.clock()
+        if delay > 0:
+            self.sleep(delay)
 
     def _take_token(self, task: str, rate: RateLimit, invocation: Invocation) -> Take:
         """A token now, or one due soon waited for here; else the limiter's answer, with the start's place in

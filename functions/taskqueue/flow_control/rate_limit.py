@@ -50,6 +50,7 @@ class Take:
 
     granted: bool
     retry_in_seconds: float = 0.0
+    granted_at: float = 0.0  # the limiter's time of the grant (epoch seconds)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class RateLimiter:
             # The time of each round, not of the first: a grant's time is as near to its start as it can be.
             now = micros(self.clock())
             if busy_first and self._take_busy(task, limit, now):
-                return Take(True)
+                return Take(True, granted_at=now / MICROS)
             tat = self._read_tat(task)
             if tat is not None:
                 self._last_tat[task] = tat
@@ -118,7 +119,7 @@ class RateLimiter:
                     return Take(False, (earliest - now) / MICROS)
                 return Take(False, self._come_back_in(task, limit, now, earliest))
             if (tat is None or tat < now) and self._take_idle(task, limit, now):
-                return Take(True)
+                return Take(True, granted_at=now / MICROS)
             busy_first = True  # tat was in [now, now + tolerance], or moved there meanwhile
         return Take(False, limit.emission_micros / MICROS)
 
