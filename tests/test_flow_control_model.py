@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,10 +47,13 @@ RATE_LIMIT, PERIOD, BURST = 3, 1, 1
 KEY_CONCURRENCY = 2
 KEYS = ("a", "b")
 INVOCATION_SECONDS = 20.0
+SHORT_INVOCATION_SECONDS = 1.2
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:tasks"
 # Enough to crowd both limits; few enough that the end's drain (every message run) stays cheap.
 MAX_MESSAGES = 24
 BUDGET = Budget(bounded_examples=12, long_examples=500, steps=25)
+# What the examples did (printed; the bounded run checks that both a wait and a release happened).
+STATISTICS: Counter[str] = Counter()
 
 
 class Crash(BaseException):
@@ -95,8 +99,8 @@ class Message:
 
 
 class Context:
-    def __init__(self, clock: FakeClock) -> None:
-        self.deadline = clock() + INVOCATION_SECONDS
+    def __init__(self, clock: FakeClock, seconds: float = INVOCATION_SECONDS) -> None:
+        self.deadline = clock() + seconds
         self.clock = clock
 
     def get_remaining_time_in_millis(self) -> int:
@@ -124,14 +128,18 @@ class FlowControlModel(RuleBasedStateMachine):
         registry.register("charge", self._charge, rate_limit=f"{RATE_LIMIT}/s", burst=BURST)
         registry.register("export", self._export, key_concurrency=KEY_CONCURRENCY, key=lambda payload: payload["key"])
         config = WorkerConfig(dlq_url="unused: nothing is dead-lettered here", attempts_table=table)
-        # A start waiting for its token or a slot waits on the simulated clock.
-        gate = FlowGate(table, self.faulty, self.clock, rng=lambda: 0.5, sleep=self.clock.advance)
+        # A start waiting for its token or a slot (or paced after its grant) waits on the simulated clock.
+        gate = FlowGate(table, self.faulty, self.clock, rng=lambda: 0.5, sleep=self._wait)
         self.worker = Worker(config, sqs=None, registry=registry, ledger=self.ledger, flow=gate)
         self.messages: dict[str, Message] = {}
         self.charge_starts: list[float] = []
         self.export_runs: list[tuple[str, float, float]] = []  # key, start, end
         self.calls: dict[str, int] = {}
         self.nested: list[str] = []  # what each export run does inside: "deliver", "crash", or "return"
+
+    def _wait(self, seconds: float) -> None:
+        STATISTICS["waits in the gate"] += 1
+        self.clock.advance(seconds)
 
     # -- the tasks ---------------------------------------------------------------------------------
 
@@ -167,12 +175,14 @@ class FlowControlModel(RuleBasedStateMachine):
         size=st.integers(1, 6),
         faults=st.dictionaries(st.integers(1, 12), st.sampled_from(["before", "after"]), max_size=3),
         nested=st.lists(st.sampled_from(["deliver", "deliver", "deliver", "crash", "return"]), min_size=2, max_size=5),
+        # A short invocation has no time to wait for a token or a slot: its starts over a limit are released.
+        seconds=st.sampled_from([INVOCATION_SECONDS, SHORT_INVOCATION_SECONDS]),
     )
-    def deliver(self, task: str | None, size: int, faults: dict[int, str], nested: list[str]) -> None:
+    def deliver(self, task: str | None, size: int, faults: dict[int, str], nested: list[str], seconds: float) -> None:
         self.faulty.plan = {self.faulty.calls + index: kind for index, kind in faults.items()}
         self.nested = list(nested)
         try:
-            self._deliver(size, task)
+            self._deliver(size, task, seconds)
         except Crash:
             pass
         finally:
@@ -187,13 +197,13 @@ class FlowControlModel(RuleBasedStateMachine):
     def crowd(self, key: str, faults: dict[int, str]) -> None:
         """More exports of one key than its limit, each started by another worker while the others run."""
         self.enqueue("export", key, KEY_CONCURRENCY + 1)
-        self.deliver("export", 1, faults, ["deliver"] * (KEY_CONCURRENCY + 1))
+        self.deliver("export", 1, faults, ["deliver"] * (KEY_CONCURRENCY + 1), INVOCATION_SECONDS)
 
     @rule(seconds=st.sampled_from([0.1, 0.3, 1.0, 5.0, INVOCATION_SECONDS + LEASE_MARGIN_SECONDS]))
     def wait(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
-    def _deliver(self, size: int, task: str | None = None) -> None:
+    def _deliver(self, size: int, task: str | None = None, seconds: float = INVOCATION_SECONDS) -> None:
         """A batch of up to ``size`` visible messages (of ``task`` only, if given) to the worker."""
         now = self.clock()
         visible = [m for m in self.messages.values() if not m.done and m.visible_at <= now and task in (None, m.task)][
@@ -205,13 +215,16 @@ class FlowControlModel(RuleBasedStateMachine):
             message.receives += 1
             message.visible_at = now + INVOCATION_SECONDS  # hidden while its batch runs (SQS's visibility)
         records = [self._record(message) for message in visible]
-        response = self.worker.handle({"Records": records}, Context(self.clock))  # a Crash leaves them hidden
+        calls_before = {message.id: self.calls.get(message.id, 0) for message in visible}
+        response = self.worker.handle({"Records": records}, Context(self.clock, seconds))  # a Crash leaves them hidden
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         delays = response[ANSWER_KEY]["retryDelays"]
         self.a_held_back_start_uses_no_attempt(visible)
         for message in visible:
             if message.id in failed:
                 message.visible_at = self.clock() + delays.get(message.id, 0)
+                if self.calls.get(message.id, 0) == calls_before[message.id]:
+                    STATISTICS[f"{message.task} released unrun"] += 1
             else:
                 assert self.calls.get(message.id, 0) >= 1, f"{message.task} {message.id} settled without running"
                 message.done = True
@@ -273,9 +286,14 @@ class FlowControlModelEnding(FlowControlModel):
 
 
 def test_flow_control_model() -> None:
+    STATISTICS.clear()
     with mock_aws():
         FlowControlModel.dynamodb = boto3.client("dynamodb", region_name=REGION)
         try:
             run_state_machine_as_test(FlowControlModelEnding, settings=model_settings(BUDGET))
         finally:
             FlowControlModel.dynamodb = None
+    print(f"\nflow-control model statistics: {dict(sorted(STATISTICS.items()))}")
+    # Both ways a start over a limit goes: waited for in the invocation, and released unrun.
+    assert STATISTICS["waits in the gate"] and STATISTICS["charge released unrun"], STATISTICS
+    assert STATISTICS["export released unrun"], STATISTICS
