@@ -101,6 +101,15 @@ class Worker:
         self.batch_runner: concurrency.BatchRunner = batch_runner or concurrency.ThreadedBatchRunner()
         self.task_slots = concurrency.TaskSlots()
 
+    def prepare_concurrency(self) -> None:
+        """Start the lane threads and the event loop once, as the worker is built, when a task may run beside
+        others: as many threads as the worker's limit (``TASKQUEUE_TASK_CONCURRENCY``, which the module always
+        sets; unset, a batch starts its own before its first lane), the loop when a task is ``async def``."""
+        if self.start_failure is not None or not self.registry.any_concurrent():
+            return
+        lanes = min(self.config.task_concurrency or 0, concurrency.MAX_TASK_CONCURRENCY)
+        self.batch_runner.prepare(lanes, any(task.is_async for task in self.registry.tasks()))
+
     def handle(self, event: Mapping[str, Any], context: Any, metrics: MetricsLine | None = None) -> dict[str, Any]:
         """Run a batch; ``metrics`` collects its metrics (the handler writes them once per invocation)."""
         records = event.get("Records") if isinstance(event, Mapping) else None
