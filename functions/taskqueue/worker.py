@@ -95,10 +95,11 @@ def _worker() -> Worker:
     log.logger.debug(WORKER_STARTED_MESSAGE, extra={TASKS: default_registry.names()})
     task_status = _task_status(config, dynamodb)
     worker = Worker(config, sqs, default_registry, idempotency, ledger, flow=flow, task_status=task_status)
-    worker.prepare_concurrency()
     # What the start built (modules, clients, tasks) lives as long as the environment: kept out of the
-    # collector's full passes, each of which would otherwise walk all of it (tens of ms) inside some batch.
+    # collector's full passes, each of which would otherwise walk all of it (tens of ms) inside some batch,
+    # or while the lane threads start.
     gc.freeze()
+    worker.prepare_concurrency()
     return worker
 
 
