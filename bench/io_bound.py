@@ -171,7 +171,11 @@ class SettleTimes:
 def deploy(stack: DirectStack, zip_path: Path, dlq_url: str) -> None:
     """The two functions of this workload: the runtime's worker with the I/O and no-op tasks, and the
     Powertools handler."""
-    settings = WorkerConfig(dlq_url=dlq_url, task_modules=("io_tasks", "noop_tasks"))
+    # TASKQUEUE_TASK_CONCURRENCY as the module sets it (the batch size, here the mapping's; a consumer batch
+    # of 10 runs its 10 lanes under it): the worker starts its lane threads as it is built, not in a batch.
+    settings = WorkerConfig(
+        dlq_url=dlq_url, task_modules=("io_tasks", "noop_tasks"), task_concurrency=MAPPING_SHAPE.batch_size
+    )
     stack.deploy_function(IO_WORKER, zip_path, "taskqueue.worker.handler", settings.to_env(), IO_WORKER_TIMEOUT)
     stack.deploy_function(POWERTOOLS_WORKER, zip_path, "powertools_handler.handler", {}, IO_WORKER_TIMEOUT)
 

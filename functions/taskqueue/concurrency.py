@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import inspect
 import queue
 import threading
+import traceback
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -90,6 +93,9 @@ class BatchRun(Protocol):
 class BatchRunner(Protocol):
     """Starts a batch's concurrent run; one per execution environment."""
 
+    def prepare(self, lanes: int, event_loop: bool) -> None:
+        """Start ahead, once, what batches of up to ``lanes`` lanes will need (``event_loop``: async tasks)."""
+
     def start(self, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> BatchRun: ...
 
 
@@ -137,8 +143,13 @@ class EventLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._starting: list[AsyncRun] = []
+        self._start_scheduled = False
 
     def loop(self) -> asyncio.AbstractEventLoop:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            return loop
         import asyncio  # noqa: PLC0415 - on the first async task: a worker without one never pays its import
 
         with self._lock:
@@ -149,11 +160,26 @@ class EventLoop:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def submit(self, coroutine: Any) -> AsyncRun:
-        loop = self.loop()
-        run = AsyncRun(loop)
-        loop.call_soon_threadsafe(run.start_on_loop, coroutine)
-        return run
+    def run(self, coroutine: Any) -> AsyncRun:
+        """The coroutine's run on this loop, to be started (:meth:`start`) or cancelled, in either order."""
+        return AsyncRun(self.loop(), coroutine)
+
+    def start(self, run: AsyncRun) -> None:
+        """Start a run on the loop. Runs handed over while the loop has not yet woken start together, in one
+        wake (waking it is a write to its socket, and a turn of its thread, for each)."""
+        with self._lock:
+            self._starting.append(run)
+            wake = not self._start_scheduled
+            self._start_scheduled = True
+        if wake:
+            run.loop.call_soon_threadsafe(self._start_pending)
+
+    def _start_pending(self) -> None:
+        with self._lock:
+            starting, self._starting = self._starting, []
+            self._start_scheduled = False
+        for run in starting:
+            run.start_on_loop()
 
 
 class AsyncRun:
@@ -163,23 +189,35 @@ class AsyncRun:
     Not ``asyncio.run_coroutine_threadsafe``'s future: its ``cancel()`` marks it cancelled at once, while a
     coroutine that holds the loop or swallows ``CancelledError`` runs on (and its lane would settle the
     record, and give back its key's slot, with the run still going).
+
+    Its start and its cancel both run on the loop's thread, in whichever order they were handed over: a run
+    cancelled before it started never starts.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self, loop: asyncio.AbstractEventLoop, coroutine: Any) -> None:
+        self.loop = loop
+        self._coroutine = coroutine
         self._task: asyncio.Task[Any] | None = None
+        self._cancelled = False
         self.ended: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
-    def start_on_loop(self, coroutine: Any) -> None:
-        """On the loop's thread (scheduled before any cancel, which the loop runs after it)."""
-        self._task = self._loop.create_task(_awaited(coroutine))
+    def start_on_loop(self) -> None:
+        """On the loop's thread."""
+        coroutine = self._coroutine
+        if self._cancelled:
+            self._never_ran(coroutine)
+            return
+        self._task = self.loop.create_task(_awaited(coroutine))
         self._task.add_done_callback(lambda task: self._task_ended(task, coroutine))
+
+    def _never_ran(self, coroutine: Any) -> None:
+        if inspect.iscoroutine(coroutine):
+            coroutine.close()  # cancelled before its first step: it never ran (and need not warn so)
+        self.ended.cancel()  # never set running: a pending future, so this cancels it
 
     def _task_ended(self, task: asyncio.Task[Any], coroutine: Any) -> None:
         if task.cancelled():
-            if inspect.iscoroutine(coroutine):
-                coroutine.close()  # cancelled before its first step: it never ran (and need not warn so)
-            self.ended.cancel()  # never set running: a pending future, so this cancels it
+            self._never_ran(coroutine)
             return
         error = task.exception()
         if error is None:
@@ -189,9 +227,10 @@ class AsyncRun:
 
     def cancel(self) -> None:
         """Ask the coroutine to stop (``CancelledError`` at its next ``await``); it ends when it does."""
-        self._loop.call_soon_threadsafe(self._cancel_on_loop)
+        self.loop.call_soon_threadsafe(self._cancel_on_loop)
 
     def _cancel_on_loop(self) -> None:
+        self._cancelled = True
         if self._task is not None:
             self._task.cancel()
 
@@ -239,33 +278,81 @@ class TaskSlots:
 
 # -- one batch, on threads ------------------------------------------------------------------------------
 
-_LANE_DONE = object()
+_LANES_DONE = object()
+
+
+class LaneThreads:
+    """The execution environment's lane threads, each waiting for a lane to run, kept across invocations.
+
+    Threads are started before a batch hands out its first lane (or as the worker is built, :meth:`start`):
+    starting a thread waits until the new thread runs, so a thread started while lanes already run waits
+    its turn behind them, and a batch of 100 that started its threads as it went spent tens of milliseconds
+    doing so before its last task began.
+
+    Threads a batch left running (a task that could not be stopped) are not reused: :meth:`abandon` lets
+    each end once its run does, and the next batch starts new ones, so a stuck run takes no lane from it.
+    Threads whose owner is gone (a worker nobody keeps) end too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads = _Threads()
+        self._ending = weakref.finalize(self, self._threads.end)
+
+    def start(self, count: int) -> None:
+        """At least ``count`` threads waiting for lanes."""
+        with self._lock:
+            self._threads.start(count)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._threads.work.put(job)
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._ending()  # each ends once it takes its stop: at once if idle, else after its run
+            self._threads = _Threads()
+            self._ending = weakref.finalize(self, self._threads.end)
+
+
+class _Threads:
+    """Threads serving one queue of jobs (holding nothing of their owner, so that it can be collected)."""
+
+    def __init__(self) -> None:
+        self.work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.count = 0
+
+    def start(self, count: int) -> None:
+        while self.count < count:
+            name = f"taskqueue-lane-{self.count}"
+            threading.Thread(target=_run_jobs, args=(self.work,), name=name, daemon=True).start()
+            self.count += 1
+
+    def end(self) -> None:
+        for _ in range(self.count):
+            self.work.put(None)
+
+
+def _run_jobs(work: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+    while (job := work.get()) is not None:
+        try:
+            job()
+        except BaseException:  # a record's error is settled by its lane; one here is the worker's own bug
+            traceback.print_exc()
+        job = None  # an idle thread holds no batch
 
 
 class ThreadedBatchRunner:
-    """The runner of an execution environment: a pool of lane threads, the event loop, the task slots.
-
-    A pool whose threads a batch left running (a task that could not be stopped) is not reused: the next
-    batch gets a new one, so a stuck run takes no lane from it.
-    """
+    """The runner of an execution environment: its lane threads and its event loop."""
 
     def __init__(self, loop: EventLoop = event_loop) -> None:
         self.loop = loop
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pool_size = 0
+        self.threads = LaneThreads()
 
-    def pool(self, size: int) -> concurrent.futures.ThreadPoolExecutor:
-        if self._pool is None or self._pool_size < size:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-            self._pool = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="taskqueue-lane")
-            self._pool_size = size
-        return self._pool
-
-    def abandon_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-        self._pool = None
+    def prepare(self, lanes: int, event_loop: bool) -> None:
+        """Start, before any batch, the threads of ``lanes`` lanes and (``event_loop``) the event loop."""
+        self.threads.start(lanes)
+        if event_loop:
+            self.loop.loop()
 
     def start(self, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> ThreadedBatch:
         return ThreadedBatch(self, lanes, max(1, min(limit, len(lanes))), deadlines)
@@ -287,8 +374,10 @@ class ThreadedBatch:
         self._closed = False
         self._stopping = False
         self._async_runs: set[AsyncRun] = set()
-        # Plain tasks' calls for the invocation's thread, and the lanes' ends.
+        # Plain tasks' calls for the invocation's thread, and the end of the last lane thread (one hand-over
+        # for the batch, not one per lane: a thread woken is a thread scheduled, on a machine that may be busy).
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads_left = 0
         self._main_thread = threading.get_ident()
 
     # -- called from the lanes --------------------------------------------------------------------
@@ -310,8 +399,10 @@ class ThreadedBatch:
         with self._lock:
             if self._stopping:
                 raise TaskCancelled(f"task {registered.name!r} not started: the invocation stops starting tasks")
-            run = self.runner.loop.submit(registered.coroutine(payload, context))
+            run = self.runner.loop.run(registered.coroutine(payload, context))
             self._async_runs.add(run)
+        # Started once the batch's lock is let go: a cancel from now on reaches the run, before or after its start.
+        self.runner.loop.start(run)
         try:
             # Until the coroutine has really ended: one still going when the answer must go out keeps its lane
             # (and its key's slot), and its record is answered as a run still under way (TaskOverran).
@@ -338,7 +429,11 @@ class ThreadedBatch:
             while (lane := self._take_lane()) is not None:
                 self._run_lane(lane, settle, hold_back_after_failure)
         finally:
-            self._inbox.put(_LANE_DONE)
+            with self._lock:
+                self._threads_left -= 1
+                last = self._threads_left == 0
+            if last:
+                self._inbox.put(_LANES_DONE)
 
     def _run_lane(self, lane: list[int], settle: SettleRecord, hold_back_after_failure: bool) -> None:
         def tracked(index: int, held_back: bool) -> bool:
@@ -358,33 +453,31 @@ class ThreadedBatch:
     # -- the invocation's thread ------------------------------------------------------------------
 
     def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult:
-        threads = min(self.limit, len(self._lanes))
-        pool = self.runner.pool(threads)
+        threads = self._threads_left = min(self.limit, len(self._lanes))
+        self.runner.threads.start(threads)  # all of them before the first lane runs
         for _ in range(threads):
-            pool.submit(self._lane_thread, settle, hold_back_after_failure)
-        lanes_left = threads
-        lanes_left = self._serve(lanes_left, self.deadlines.seconds_to_cancel)
-        if lanes_left:
+            self.runner.threads.submit(functools.partial(self._lane_thread, settle, hold_back_after_failure))
+        if not self._serve(self.deadlines.seconds_to_cancel):
             with self._lock:
                 self._stopping = True
                 for run in self._async_runs:
                     run.cancel()
-            lanes_left = self._serve(lanes_left, self.deadlines.seconds_to_answer)
-        return self._close(lanes_left)
+            self._serve(self.deadlines.seconds_to_answer)
+        return self._close()
 
-    def _serve(self, lanes_left: int, seconds_left: Callable[[], float | None]) -> int:
-        """Run the plain tasks the lanes hand over until every lane thread ends or ``seconds_left`` runs out."""
-        while lanes_left:
+    def _serve(self, seconds_left: Callable[[], float | None]) -> bool:
+        """Run the plain tasks the lanes hand over until every lane thread ends (True) or ``seconds_left`` runs
+        out (False)."""
+        while True:
             seconds = seconds_left()
             if seconds is not None and seconds <= 0:
-                break
+                return False
             try:
                 item = self._inbox.get(timeout=seconds)
             except queue.Empty:
-                break
-            if item is _LANE_DONE:
-                lanes_left -= 1
-                continue
+                return False
+            if item is _LANES_DONE:
+                return True
             call, answer = item
             if self._stopping:
                 answer.set_exception(TaskCancelled("not started: the invocation stops starting tasks"))
@@ -393,9 +486,8 @@ class ThreadedBatch:
                 answer.set_result(call())
             except BaseException as error:  # the lane's path decides what it means, as for any task
                 answer.set_exception(error)
-        return lanes_left
 
-    def _close(self, lanes_left: int) -> ConcurrentBatchResult:
+    def _close(self) -> ConcurrentBatchResult:
         with self._lock:
             self._closed = True
             outcome = ConcurrentBatchResult(
@@ -403,15 +495,16 @@ class ThreadedBatch:
                 running=sorted(self._running),
             )
             reached = set(self._settled) | self._running
+            threads_running = self._threads_left > 0
         outcome.not_started = [index for lane in self._lanes for index in lane if index not in reached]
         # A plain task handed over after the wait ended would wait forever: refuse what is left.
         with contextlib.suppress(queue.Empty):
             while True:
                 item = self._inbox.get_nowait()
-                if item is not _LANE_DONE:
+                if item is not _LANES_DONE:
                     item[1].set_exception(TaskCancelled("not started: the invocation stops starting tasks"))
-        if lanes_left:
-            self.runner.abandon_pool()
+        if threads_running:
+            self.runner.threads.abandon()
         return outcome
 
 

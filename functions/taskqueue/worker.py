@@ -13,6 +13,7 @@ A bad configuration raises it for every batch: with no configuration there is no
 from __future__ import annotations
 
 import functools
+import gc
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +94,13 @@ def _worker() -> Worker:
         raise _cannot_start(f"the task modules TASKQUEUE_TASKS={','.join(config.task_modules)!r}", error) from error
     log.logger.debug(WORKER_STARTED_MESSAGE, extra={TASKS: default_registry.names()})
     task_status = _task_status(config, dynamodb)
-    return Worker(config, sqs, default_registry, idempotency, ledger, flow=flow, task_status=task_status)
+    worker = Worker(config, sqs, default_registry, idempotency, ledger, flow=flow, task_status=task_status)
+    # What the start built (modules, clients, tasks) lives as long as the environment: kept out of the
+    # collector's full passes, each of which would otherwise walk all of it (tens of ms) inside some batch,
+    # or while the lane threads start.
+    gc.freeze()
+    worker.prepare_concurrency()
+    return worker
 
 
 def _table_client(config: WorkerConfig) -> Any:

@@ -44,6 +44,9 @@ class SimulatedBatchRunner:
         self.rng = rng
         self.orders: list[list[int]] = []  # the lane order of each batch, by its first record (for notes)
 
+    def prepare(self, lanes: int, event_loop: bool) -> None:
+        """Nothing to start ahead: the model's lanes run on its timeline."""
+
     def start(self, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> SimulatedBatch:
         return SimulatedBatch(self, lanes, max(1, limit), deadlines)
 

@@ -101,6 +101,15 @@ class Worker:
         self.batch_runner: concurrency.BatchRunner = batch_runner or concurrency.ThreadedBatchRunner()
         self.task_slots = concurrency.TaskSlots()
 
+    def prepare_concurrency(self) -> None:
+        """Start the lane threads and the event loop once, as the worker is built, when a task may run beside
+        others: as many threads as the worker's limit (``TASKQUEUE_TASK_CONCURRENCY``, which the module always
+        sets; unset, a batch starts its own before its first lane), the loop when a task is ``async def``."""
+        if self.start_failure is not None or not self.registry.any_concurrent():
+            return
+        lanes = min(self.config.task_concurrency or 0, concurrency.MAX_TASK_CONCURRENCY)
+        self.batch_runner.prepare(lanes, any(task.is_async for task in self.registry.tasks()))
+
     def handle(self, event: Mapping[str, Any], context: Any, metrics: MetricsLine | None = None) -> dict[str, Any]:
         """Run a batch; ``metrics`` collects its metrics (the handler writes them once per invocation)."""
         records = event.get("Records") if isinstance(event, Mapping) else None
@@ -121,12 +130,14 @@ class Worker:
             self.idempotency.register_lambda_context(context)
         invocation = Invocation(context, metrics if metrics is not None else MetricsLine(service_name("worker")))
         groups = GroupGate(records)
+        # Each body parsed once: for the lanes, then for its record's run.
+        messages = [_parsed(record) for record in records] if self.start_failure is None else None
         # [concurrency hook] A batch with an async or threads=True task runs its lanes side by side.
-        lanes = self._concurrent_lanes(records, groups.fifo)
-        if lanes is not None:
-            failed_ids = self._run_concurrently(records, lanes, groups.fifo, invocation)
+        lanes = None if messages is None else self._concurrent_lanes(records, messages, groups.fifo)
+        if lanes is not None and messages is not None:
+            failed_ids = self._run_concurrently(records, messages, lanes, groups.fifo, invocation)
         else:
-            failed_ids = self._run_in_order(records, groups, invocation)
+            failed_ids = self._run_in_order(records, messages, groups, invocation)
         if self.config.behind_event_source_mapping:
             # An event source mapping's batch is one queue's: with priorities, the one its records name.
             queue_url = self.config.queue_url_of(str(records[0].get("eventSourceARN", "")))
@@ -139,23 +150,33 @@ class Worker:
         }
         return batch_response.encode(failed_ids, delays, behind_consumer, start_failure)
 
-    def _run_in_order(self, records: list[dict[str, Any]], groups: GroupGate, invocation: Invocation) -> list[str]:
+    def _run_in_order(
+        self,
+        records: list[dict[str, Any]],
+        messages: list[Parsed] | None,
+        groups: GroupGate,
+        invocation: Invocation,
+    ) -> list[str]:
         """Settle the records one after the other; returns the ids of those that failed."""
         failed_ids: list[str] = []
-        for record in records:
-            if self._settle(record, groups.blocked(record), invocation):
+        for index, record in enumerate(records):
+            message = None if messages is None else messages[index]
+            if self._settle(record, groups.blocked(record), invocation, message):
                 failed_ids.append(str(record["messageId"]))
                 groups.failed(record)
         return failed_ids
 
-    def _settle(self, record: Mapping[str, Any], held_back: bool, invocation: Invocation) -> bool:
-        """Settle one record; returns whether it failed (it is reported in batchItemFailures)."""
+    def _settle(
+        self, record: Mapping[str, Any], held_back: bool, invocation: Invocation, message: Parsed | None = None
+    ) -> bool:
+        """Settle one record (``message``: its body, parsed already); returns whether it failed (it is reported
+        in batchItemFailures)."""
         if held_back:
             fifo.hold(record, invocation)
             return True
         try:
             if self.start_failure is None:
-                self._process(record, invocation)
+                self._process(record, invocation, message)
             else:
                 self._cannot_run(record, invocation)
         except Exception:
@@ -166,33 +187,43 @@ class Worker:
 
     # -- a concurrent batch (taskqueue.concurrency) -------------------------------------------
 
-    def _concurrent_lanes(self, records: list[dict[str, Any]], is_fifo: bool) -> list[list[int]] | None:
+    def _concurrent_lanes(
+        self, records: list[dict[str, Any]], messages: list[Parsed], is_fifo: bool
+    ) -> list[list[int]] | None:
         """The batch's lanes when one of its tasks may run beside others (async def, threads=True), else None:
         on FIFO one lane per message group, elsewhere one per task identity (copies of a task never overlap)."""
-        if self.start_failure is not None or not self.registry.any_concurrent():
+        if not self.registry.any_concurrent() or not any(
+            isinstance(message, TaskMessage)
+            and (registered := self.registry.find(message.task)) is not None
+            and registered.runs_concurrently
+            for message in messages
+        ):
             return None
         keys: list[object] = []
-        concurrent = False
-        for record in records:
-            message_id = str(record["messageId"])
-            try:
-                message = parse_body(record.get("body"))
-            except MalformedMessage:
-                keys.append(message_group_id(record) if is_fifo else ("message", message_id))
-                continue
-            registered = self.registry.find(message.task)
-            concurrent = concurrent or (registered is not None and registered.runs_concurrently)
-            keys.append(message_group_id(record) if is_fifo else task_identity(message.task, message.id, message_id))
-        return concurrency.lanes(keys) if concurrent else None
+        for record, message in zip(records, messages, strict=True):
+            if is_fifo:
+                keys.append(message_group_id(record))
+            elif isinstance(message, TaskMessage):
+                keys.append(task_identity(message.task, message.id, str(record["messageId"])))
+            else:
+                keys.append(("message", str(record["messageId"])))
+        return concurrency.lanes(keys)
 
     def _run_concurrently(
-        self, records: list[dict[str, Any]], lanes: list[list[int]], is_fifo: bool, invocation: Invocation
+        self,
+        records: list[dict[str, Any]],
+        messages: list[Parsed],
+        lanes: list[list[int]],
+        is_fifo: bool,
+        invocation: Invocation,
     ) -> list[str]:
         limit = min(self.config.task_concurrency or len(records), concurrency.MAX_TASK_CONCURRENCY)
         batch = self.batch_runner.start(lanes, limit, Deadlines(self.config, invocation))
         invocation.call_task = batch.call_task
         invocation.metrics.shared_between_threads()
-        outcome = batch.run(lambda index, held_back: self._settle(records[index], held_back, invocation), is_fifo)
+        outcome = batch.run(
+            lambda index, held_back: self._settle(records[index], held_back, invocation, messages[index]), is_fifo
+        )
         invocation.close()
         for index in outcome.running:
             self._overran(records[index], invocation)
@@ -226,13 +257,16 @@ class Worker:
             extra={**keys, OUTCOME: RETRIED, ERROR: describe(overran), RETRY_IN_SECONDS: delay},
         )
 
-    def _process(self, raw: Mapping[str, Any], invocation: Invocation) -> None:
-        """Run one record: it succeeds or is dead-lettered; raises when it is to be retried (the reason is logged)."""
+    def _process(self, raw: Mapping[str, Any], invocation: Invocation, parsed: Parsed | None = None) -> None:
+        """Run one record (``parsed``: its body, parsed already): it succeeds or is dead-lettered; raises when it
+        is to be retried (the reason is logged)."""
         message_id = str(raw["messageId"])
         count = receive_count(raw)
         keys: dict[str, Any] = {MESSAGE_ID: message_id, RECEIVE_COUNT: count}
         try:
-            message = parse_body(raw.get("body"))
+            message = _parsed(raw) if parsed is None else parsed
+            if isinstance(message, MalformedMessage):
+                raise message
         except MalformedMessage as error:
             why = DeadLetter(dead_letter_queue.MALFORMED, str(error), None, ran=False)
             return self.dead_letters.send(raw, why, keys, invocation)
@@ -298,6 +332,17 @@ class Worker:
             return self.dead_letters.send(raw, why, keys, invocation)
         delay = visibility_delay(count, self.config.backoff, self.rng)
         release.release(raw, delay, "not run: the worker cannot start; it will be retried", keys, invocation)
+
+
+# A record's body: the task message, or why it is not one.
+Parsed = TaskMessage | MalformedMessage
+
+
+def _parsed(record: Mapping[str, Any]) -> Parsed:
+    try:
+        return parse_body(record.get("body"))
+    except MalformedMessage as error:
+        return error
 
 
 @dataclass
