@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from taskqueue.registry import default_registry, import_task_modules
 from taskqueue_local import cli
 from taskqueue_local.deployment import terraform_stack
 from taskqueue_local.infrastructure.processes import StackError
+from taskqueue_local.scenarios import demo
 
 
 def test_up_tasks_dir_deploys_that_package_without_the_demo_periodic_task(tmp_path):
@@ -26,8 +29,34 @@ def test_up_tasks_dir_deploys_that_package_without_the_demo_periodic_task(tmp_pa
 
 def test_the_demo_tasks_keep_the_demo_periodic_task():
     settings = terraform_stack.local_module_settings(terraform_stack.DEFAULT_TASKS)
-    assert settings["task_modules"] == ["example_tasks"]
+    assert settings["task_modules"] == ["example_tasks", "example_tasks.partner_api"]
     assert terraform_stack.DEMO_PERIODIC_TASK in settings["periodic_tasks"]
+
+
+@pytest.fixture
+def partner_api_module():
+    """example_tasks.partner_api imported into the default registry, and taken out again: its task declares a
+    limit, which would fail the start of any later worker built in this process without a flow-control table."""
+    module = "example_tasks.partner_api"
+    import_task_modules([module])
+    try:
+        yield default_registry.get(terraform_stack.DEMO_RATE_LIMITED_TASK)
+    finally:
+        default_registry.unregister(terraform_stack.DEMO_RATE_LIMITED_TASK)
+        sys.modules.pop(module, None)
+
+
+def test_the_demo_deploys_its_rate_limited_task_with_flow_control(partner_api_module):
+    settings = terraform_stack.local_module_settings(terraform_stack.DEFAULT_TASKS)
+    # The module's flow-control table: without it the worker would refuse to start.
+    assert settings["flow_control"] is True
+    rate = partner_api_module.flow.rate
+    assert rate is not None
+    # Sent at once, the demo's starts past the burst are held back; its check counts on this burst.
+    assert rate.burst == demo.RATE_LIMITED_BURST < demo.Scenario().limited
+    # One a second: the demo stays quick, and its held-back starts (each held back costs a receive) run within
+    # a consumer run or two behind the 5 s schedule, inside the demo's max_receive_count of 4.
+    assert (rate.limit, rate.period_seconds) == (1, 1)
 
 
 class _Lambda:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from taskqueue.observability import TASKS_HELD_BACK
 from taskqueue.operations import cli as operations_cli
 from taskqueue.schedules import periodic_run
 from taskqueue_local.deployment import terraform_stack
@@ -28,7 +29,9 @@ from tools import terraform as tf
 pytestmark = [pytest.mark.terraform, pytest.mark.timeout(900)]
 
 EXAMPLES = {mode: terraform_stack.MODE_EXAMPLES[mode] for mode in (SCHEDULE, EVENT_SOURCE_MAPPING)}
-SCENARIO = demo.Scenario(succeed=6, flaky=2, rate_limited=1, exhausted=1, permanent=2, malformed=1, unknown=1)
+SCENARIO = demo.Scenario(
+    succeed=6, flaky=2, rate_limited=1, limited=4, exhausted=1, permanent=2, malformed=1, unknown=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +54,22 @@ def test_short_scenario_accounts_for_every_task_in_both_modes(local_stack, mode,
     summary = demo.run(deployment, SCENARIO, timeout=120)
     print(summary.table())
 
-    assert summary.enqueued == SCENARIO.total == 14
+    assert summary.enqueued == SCENARIO.total == 18
     assert (summary.lost, summary.stuck) == (0, 0)
-    assert summary.succeeded == SCENARIO.succeed + SCENARIO.flaky + SCENARIO.rate_limited
+    assert summary.succeeded == SCENARIO.succeed + SCENARIO.flaky + SCENARIO.rate_limited + SCENARIO.limited
     assert summary.retried_then_succeeded == SCENARIO.flaky + SCENARIO.rate_limited
     # Retry(after=5): run again once, not before the 5 s it asked for.
     [retried_after] = summary.retried_after_seconds
     assert retried_after >= demo.RETRY_AFTER_SECONDS
+    # The rate-limited task (1/s, burst 2), 4 starts sent at once: those past the burst were held back (the
+    # worker's TasksHeldBack), came back and ran, each once; none dead-lettered (the counts below), and the
+    # summary shows how many were held back.
+    assert summary.limited_runs == Counter(dict.fromkeys(SCENARIO.limited_ids(), 1))
+    assert summary.held_back >= 1
+    assert len(summary.limited_started_seconds) == SCENARIO.limited
+    # Two at once from idle, then one a second: the last start no sooner than 1 s after the first two.
+    assert max(summary.limited_started_seconds) >= 1.0
+    assert f"starts held back ({TASKS_HELD_BACK})" in summary.table()
     assert summary.dead_lettered == SCENARIO.expected_dead_letters()
     assert summary.kinds_dead_lettered == Counter(permanent=2, malformed=1, unknown=1, exhausted=1)
     assert len(summary.latency_ms) >= SCENARIO.succeed

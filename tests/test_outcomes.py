@@ -6,6 +6,7 @@ import json
 
 from taskqueue import observability
 from taskqueue.batch_response import encode
+from taskqueue.metrics import MetricsLine
 from taskqueue_local.deployment.outcomes import WorkerLog, outcomes_of
 from taskqueue_local.infrastructure.invocations import Invocation, InvocationJournal, InvocationRecord, journal_path
 
@@ -65,3 +66,15 @@ def test_a_worker_log_reads_only_past_its_mark(tmp_path):
     assert log.task_runs(mark) == {} and log.queue_times(mark) == []
     journal.append(_invocation(BATCH[:1], b"{}"))
     assert log.task_runs(mark) == {"task-ok": 1}
+
+
+def test_starts_held_back_are_counted_per_task_from_the_workers_metric_lines():
+    line = MetricsLine("worker")
+    line.count(observability.TASKS_SUCCEEDED, task="checksum")
+    line.count(observability.TASKS_HELD_BACK, 2, task="partner_api")
+    line.count(observability.TASKS_HELD_BACK, task="export")
+    later = MetricsLine("worker")
+    later.count(observability.TASKS_HELD_BACK, task="partner_api")
+    documents = line.documents({"message": "batch done"}) + later.documents() + LOG
+    found = outcomes_of([], documents)
+    assert found.held_back == {"partner_api": 3, "export": 1}

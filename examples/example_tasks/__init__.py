@@ -1,7 +1,8 @@
 """Example task module: how a platform team writes tasks for the worker.
 
 Build a worker that carries it with ``python build.py worker --tasks examples/example_tasks``
-and deploy with ``TASKQUEUE_TASKS=example_tasks`` (the module's ``task_modules`` input).
+and deploy with ``TASKQUEUE_TASKS=example_tasks`` (the module's ``task_modules`` input). Its rate-limited task
+is in ``example_tasks.partner_api``, listed only where the module has ``flow_control = true``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ the queue; every other message of an answered batch is done. Done is success unl
 record for it says it was dead-lettered (``taskqueue.observability``: the ``outcome`` field, written at
 INFO and above, as in production), and a run that failed has a record with outcome ``retried``. No
 line per success is needed, so nothing here depends on the DEBUG level. A dead letter carries the
-worker's reason attribute; one without it was moved there by SQS's redrive.
+worker's reason attribute; one without it was moved there by SQS's redrive. Starts held back by a flow limit
+are counted per task from the worker's metric lines (``TasksHeldBack``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Outcomes:
     # Successful runs per task id: how tasks whose messages a scenario never saw sent (scheduled and
     # periodic ones) are followed.
     runs: Counter[str] = field(default_factory=Counter)
+    # Starts held back by a flow limit per task name (released unrun, no attempt used): the worker's
+    # TasksHeldBack counts in its metric lines.
+    held_back: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ def outcomes_of(invocations: Iterable[InvocationRecord], log_records: Iterable[d
     found = Outcomes()
     dead_lettered: set[str] = set()
     for document in log_records:
+        held_back, task = document.get(fields.TASKS_HELD_BACK), document.get(fields.TASK)
+        if isinstance(held_back, int) and task is not None:
+            found.held_back[str(task)] += held_back
         message_id, outcome = document.get(fields.MESSAGE_ID), document.get(fields.OUTCOME)
         if not message_id:
             continue

@@ -77,9 +77,13 @@ LOCAL_MODULE_SETTINGS: dict[str, Any] = {
 # The demo's: its own tasks, and a periodic task it watches run (every 5 s at the schedules' default
 # 120x, --schedule-speedup). Deployed only with the demo's tasks: its task is one of theirs.
 DEMO_PERIODIC_TASK = "heartbeat"
+# The demo's rate-limited task (rate_limit="1/s", burst=2), in a module of its own: it needs flow_control.
+DEMO_RATE_LIMITED_TASK = "partner_api"
 DEMO_MODULE_SETTINGS: dict[str, Any] = {
-    "task_modules": ["example_tasks"],
+    "task_modules": ["example_tasks", "example_tasks.partner_api"],
     **LOCAL_MODULE_SETTINGS,
+    # The rate-limited task's limit, held across every worker invocation (the module's flow-control table).
+    "flow_control": True,
     # The demo ends by showing what became of a few tasks (python -m taskqueue status).
     "track_status": "all",
     "periodic_tasks": {

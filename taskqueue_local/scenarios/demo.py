@@ -9,6 +9,11 @@ Tasks due 30 minutes out (one-time EventBridge Scheduler schedules, on the sched
 and the module's periodic task are followed by their task ids: each scheduled one must run once, and
 the periodic one at least once.
 
+Five starts of a rate-limited task (``partner_api``: ``rate_limit="1/s", burst=2``; the demo deploys the module
+with ``flow_control = true``) are sent at once: the starts over the limit are held back, unrun and with no attempt
+used, come back when a token is there, and all run once; the summary counts them from the worker's
+``TasksHeldBack`` metric.
+
 Where the example tracks status (the demo's ``track_status = "all"``), it ends by reading what became of
 three tasks: one that succeeded after retries, one dead-lettered, and one scheduled a week out (not yet run).
 """
@@ -21,12 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from taskqueue.observability import TASKS_HELD_BACK
 from taskqueue.producer import Task
 from taskqueue.schedules import periodic_run
 from taskqueue.status import DEAD_LETTERED, SCHEDULED, SUCCEEDED, StatusRecord
 from taskqueue_local.deployment.deployment import Deployment
 from taskqueue_local.deployment.outcomes import Outcomes, dead_letters
-from taskqueue_local.deployment.terraform_stack import DEMO_PERIODIC_TASK
+from taskqueue_local.deployment.terraform_stack import DEMO_PERIODIC_TASK, DEMO_RATE_LIMITED_TASK
 from taskqueue_local.infrastructure.statistics import percentile
 from taskqueue_local.infrastructure.tables import table
 
@@ -34,8 +40,15 @@ from taskqueue_local.infrastructure.tables import table
 SCHEDULED_DELAY = timedelta(minutes=30)
 # The rate_limited task's first attempt raises Retry(after=this): it must not run again sooner.
 RETRY_AFTER_SECONDS = 5
+# The burst of the rate-limited task (examples/example_tasks/partner_api.py; a test holds them equal): starts
+# past it, sent at once, are held back.
+RATE_LIMITED_BURST = 2
 # The task scheduled only to show a status of "scheduled": a week out, it does not run during the demo.
 STATUS_SCHEDULED_DELAY = timedelta(days=7)
+
+
+def limited_id(n: int) -> str:
+    return f"partner-call-{n}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class Scenario:
     succeed: int = 30
     flaky: int = 8  # fail twice, then succeed
     rate_limited: int = 2  # Retry(after=RETRY_AFTER_SECONDS), then succeed
+    limited: int = 5  # the rate-limited task (1/s, burst 2), sent at once: some held back, all run once
     exhausted: int = 2  # keep failing until they are dead-lettered
     permanent: int = 4  # raise PermanentError
     malformed: int = 2  # not a task message at all
@@ -57,6 +71,7 @@ class Scenario:
             self.succeed
             + self.flaky
             + self.rate_limited
+            + self.limited
             + self.exhausted
             + self.permanent
             + self.malformed
@@ -65,7 +80,10 @@ class Scenario:
 
     def tasks(self) -> list[tuple[str, Task | str]]:
         """(kind, task or raw body), in the order they are sent."""
-        items: list[tuple[str, Task | str]] = []
+        # The rate-limited task's starts first, so that they arrive together (one receive, one batch).
+        items: list[tuple[str, Task | str]] = [
+            ("limited", Task(DEMO_RATE_LIMITED_TASK, {"call": n}, id=limited_id(n))) for n in range(self.limited)
+        ]
         items += [("succeed", Task("checksum", {"text": f"document {n}"}, id=f"ok-{n}")) for n in range(self.succeed)]
         items += [("flaky", Task("flaky", {"fail_times": 2}, id=f"flaky-{n}")) for n in range(self.flaky)]
         items += [
@@ -77,6 +95,9 @@ class Scenario:
         items += [("malformed", f"this is not JSON #{n}") for n in range(self.malformed)]
         items += [("unknown", Task("no_such_task", id=f"unknown-{n}")) for n in range(self.unknown)]
         return items
+
+    def limited_ids(self) -> list[str]:
+        return [limited_id(n) for n in range(self.limited)]
 
     def scheduled_tasks(self) -> list[Task]:
         return [
@@ -105,6 +126,10 @@ class Summary:
     kinds_dead_lettered: Counter[str] = field(default_factory=Counter)
     retried_after_seconds: list[float] = field(default_factory=list)  # enqueue to the run after Retry(after=)
     rate_limited_expected: int = 0
+    limited_expected: int = 0  # starts of the rate-limited task sent
+    limited_runs: Counter[str] = field(default_factory=Counter)  # its task id -> successful runs
+    limited_started_seconds: list[float] = field(default_factory=list)  # enqueue to each run's invocation start
+    held_back: int = 0  # its starts held back by its limit (the worker's TasksHeldBack)
     lost: int = 0
     stuck: int = 0
     seconds: float = 0.0
@@ -136,6 +161,13 @@ class Summary:
         return len(ran) == self.rate_limited_expected and all(s >= RETRY_AFTER_SECONDS for s in ran)
 
     @property
+    def limited_ok(self) -> bool:
+        """Each start of the rate-limited task ran once; those past its burst, sent at once, were held back."""
+        runs = self.limited_runs
+        each_once = len(runs) == self.limited_expected and set(runs.values()) <= {1}
+        return each_once and (self.held_back > 0 or self.limited_expected <= RATE_LIMITED_BURST)
+
+    @property
     def statuses_ok(self) -> bool:
         """Each status shown says what happened: succeeded after retries, dead-lettered, scheduled."""
         if not self.statuses:
@@ -147,7 +179,14 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.stuck == 0 and self.scheduled_ok and self.retry_after_ok and self.statuses_ok
+        return (
+            self.lost == 0
+            and self.stuck == 0
+            and self.scheduled_ok
+            and self.retry_after_ok
+            and self.limited_ok
+            and self.statuses_ok
+        )
 
     def table(self) -> str:
         p50, p95 = percentile(self.latency_ms, 0.50), percentile(self.latency_ms, 0.95)
@@ -156,6 +195,7 @@ class Summary:
             ("succeeded", str(self.succeeded)),
             ("  of which retried first", str(self.retried_then_succeeded)),
             (f"Retry(after={RETRY_AFTER_SECONDS} s), then succeeded", self._retried_after()),
+            *self._limited_rows(),
             ("dead-lettered", str(sum(self.dead_lettered.values()))),
             *((f"  {reason}", str(count)) for reason, count in sorted(self.dead_lettered.items())),
             ("lost", str(self.lost)),
@@ -176,6 +216,18 @@ class Summary:
                 (f"periodic {DEMO_PERIODIC_TASK} runs", str(self.periodic_runs)),
             ]
         return table(f"demo, {self.mode} mode", ("", "value"), rows, right=("value",))
+
+    def _limited_rows(self) -> list[tuple[str, str]]:
+        if not self.limited_expected:
+            return []
+        ran = sum(1 for runs in self.limited_runs.values() if runs)
+        once = "each once" if set(self.limited_runs.values()) == {1} else f"runs {dict(self.limited_runs)}"
+        started = self.limited_started_seconds
+        spread = f", {min(started):.1f}-{max(started):.1f} s after the enqueue" if started else ""
+        return [
+            (f"rate-limited {DEMO_RATE_LIMITED_TASK}", f"{ran}/{self.limited_expected} ran, {once}{spread}"),
+            (f"  starts held back ({TASKS_HELD_BACK})", str(self.held_back)),
+        ]
 
     def _retried_after(self) -> str:
         ran = self.retried_after_seconds
@@ -292,7 +344,8 @@ def run(
                 f"  {now - started:5.1f} s  succeeded {len(outcomes.succeeded & kinds.keys()):3d}  "
                 f"retried {len(outcomes.retried & kinds.keys()):3d}  dead-lettered {in_dlq:3d}  "
                 f"still queued {in_queue:3d}  scheduled ran {sum(1 for task_id in later if runs[task_id])}/"
-                f"{len(later)}  periodic runs {periodic_runs(runs)}"
+                f"{len(later)}  periodic runs {periodic_runs(runs)}  "
+                f"held back {outcomes.held_back[DEMO_RATE_LIMITED_TASK]}"
             )
             last_report = now
         done = in_queue == 0 and len(outcomes.succeeded & kinds.keys()) + in_dlq >= len(kinds)
@@ -309,6 +362,7 @@ def run(
     # sending (every 5 s here), and its next message would count as one of the scenario's, stuck.
     summary = summarize(deployment.trigger_mode, kinds, outcomes, dead, in_queue, elapsed)
     runs = outcomes.runs
+    summary.limited_runs = Counter({task_id: runs[task_id] for task_id in scenario.limited_ids()})
     summary.scheduled_expected = len(later)
     summary.scheduled_runs = Counter({task_id: runs[task_id] for task_id in later})
     summary.scheduled_seconds = scheduled_seconds
@@ -323,6 +377,7 @@ def summarize(
 ) -> Summary:
     sent = kinds.keys()
     rate_limited = {message_id for message_id, kind in kinds.items() if kind == "rate_limited"}
+    limited = {message_id for message_id, kind in kinds.items() if kind == "limited"}
     return Summary(
         mode=mode,
         enqueued=len(kinds),
@@ -336,6 +391,12 @@ def summarize(
             if message_id in outcomes.succeeded_queue_ms
         ),
         rate_limited_expected=len(rate_limited),
+        limited_expected=len(limited),
+        limited_started_seconds=sorted(
+            outcomes.succeeded_queue_ms[message_id] / 1000
+            for message_id in limited & outcomes.succeeded_queue_ms.keys()
+        ),
+        held_back=outcomes.held_back[DEMO_RATE_LIMITED_TASK],
         # Unaccounted tasks still in the queue are stuck; the rest are lost.
         lost=max(0, len(sent - outcomes.succeeded - dead.keys()) - stuck),
         stuck=stuck,
