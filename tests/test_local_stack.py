@@ -61,14 +61,14 @@ def test_short_scenario_accounts_for_every_task_in_both_modes(local_stack, mode,
     # Retry(after=5): run again once, not before the 5 s it asked for.
     [retried_after] = summary.retried_after_seconds
     assert retried_after >= demo.RETRY_AFTER_SECONDS
-    # The rate-limited task (1/s, burst 2), 4 starts sent at once: those past the burst were held back (the
+    # The rate-limited task (30/m, burst 2), 4 starts sent at once: those past the burst were held back (the
     # worker's TasksHeldBack), came back and ran, each once; none dead-lettered (the counts below), and the
     # summary shows how many were held back.
     assert summary.limited_runs == Counter(dict.fromkeys(SCENARIO.limited_ids(), 1))
     assert summary.held_back >= 1
     assert len(summary.limited_started_seconds) == SCENARIO.limited
-    # Two at once from idle, then one a second: the last start no sooner than 1 s after the first two.
-    assert max(summary.limited_started_seconds) >= 1.0
+    # Two at once from idle, then one every 2 s: the last start no sooner than 2 s after the first two.
+    assert max(summary.limited_started_seconds) >= 2.0
     assert f"starts held back ({TASKS_HELD_BACK})" in summary.table()
     assert summary.dead_lettered == SCENARIO.expected_dead_letters()
     assert summary.kinds_dead_lettered == Counter(permanent=2, malformed=1, unknown=1, exhausted=1)

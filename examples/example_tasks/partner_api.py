@@ -10,9 +10,10 @@ from typing import Any
 
 from taskqueue import task
 
-# A partner's API that takes one call a second, two at once from idle. Over it, a start is held back: it does
-# not run, uses no attempt, and its message comes back when a token will be there (docs/flow-control.md).
-RATE_LIMIT = "1/s"
+# A partner's API that takes one call every two seconds, two at once from idle. A start whose token is more
+# than a second away is held back: it does not run, uses no attempt, and its message comes back when a token
+# will be there (docs/flow-control.md; one due within a second is waited for in the invocation instead).
+RATE_LIMIT = "30/m"
 BURST = 2
 
 

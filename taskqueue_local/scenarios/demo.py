@@ -9,7 +9,7 @@ Tasks due 30 minutes out (one-time EventBridge Scheduler schedules, on the sched
 and the module's periodic task are followed by their task ids: each scheduled one must run once, and
 the periodic one at least once.
 
-Five starts of a rate-limited task (``partner_api``: ``rate_limit="1/s", burst=2``; the demo deploys the module
+Five starts of a rate-limited task (``partner_api``: ``rate_limit="30/m", burst=2``; the demo deploys the module
 with ``flow_control = true``) are sent at once: the starts over the limit are held back, unrun and with no attempt
 used, come back when a token is there, and all run once; the summary counts them from the worker's
 ``TasksHeldBack`` metric.
@@ -58,7 +58,7 @@ class Scenario:
     succeed: int = 30
     flaky: int = 8  # fail twice, then succeed
     rate_limited: int = 2  # Retry(after=RETRY_AFTER_SECONDS), then succeed
-    limited: int = 5  # the rate-limited task (1/s, burst 2), sent at once: some held back, all run once
+    limited: int = 5  # the rate-limited task (30/m, burst 2), sent at once: some held back, all run once
     exhausted: int = 2  # keep failing until they are dead-lettered
     permanent: int = 4  # raise PermanentError
     malformed: int = 2  # not a task message at all
