@@ -17,8 +17,11 @@ from taskqueue.concurrency import EventLoop, ThreadedBatchRunner
 from taskqueue.config import WorkerConfig
 from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
-from tests.support.aws_fakes import LambdaContext, received_event
-from tests.test_worker_concurrency import TOGETHER_SECONDS, body, failed_ids
+from tests.support.aws_fakes import LambdaContext, failed_ids, received_event
+from tests.support.aws_fakes import task_body as body
+
+# How long a task waits for the others of its batch to be under way before it gives up (and fails the test).
+TOGETHER_SECONDS = 5.0
 
 
 def config(queues: Any, **settings: Any) -> WorkerConfig:

@@ -240,6 +240,16 @@ def _remember_queue_url(params: dict[str, Any], context: dict[str, Any], **_: An
     context["taskqueue_queue_url"] = params["QueueUrl"]
 
 
+def task_body(task: str, payload: Any = None, **fields: Any) -> str:
+    """A task message's body, as the producer writes it."""
+    return json.dumps({"task": task, "payload": payload, **fields})
+
+
+def failed_ids(answer: dict[str, Any]) -> set[str]:
+    """The message ids a worker's answer reports as failed (batchItemFailures)."""
+    return {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+
+
 def received_event(sqs: Any, queues: Any, bodies: list[str], group_ids: list[str] | None = None, **extra: Any) -> dict:
     """Send bodies to the queue, receive them, and shape them as Lambda's SQS event."""
     for index, body in enumerate(bodies):
