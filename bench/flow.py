@@ -40,7 +40,9 @@ WORKERS = 4
 KEY_WORKERS = 8
 RATE_TASKS = 500
 KEYS = ("k1", "k2", "k3")
-KEYED_TASKS_PER_KEY = 20
+# 40 a key: 10 s of runs at the slots' rate, so that the consumer's first seconds (its receive loops scale up
+# from one, a loop every 0.5 s) weigh less than in 5 s.
+KEYED_TASKS_PER_KEY = 40
 # Held-back starts come back many times: leave room above the attempts a task gets.
 MAX_RECEIVE_COUNT = 100
 
