@@ -16,7 +16,7 @@ from taskqueue.attempts import AttemptLedger
 from taskqueue.batch_response import ANSWER_KEY
 from taskqueue.config import WorkerConfig
 from taskqueue.flow_control.concurrency_keys import KeyLeases
-from taskqueue.flow_control.gate import FlowControlNotConfigured, FlowGate, check_configured
+from taskqueue.flow_control.gate import START_DELAY_SECONDS, FlowControlNotConfigured, FlowGate, check_configured
 from taskqueue.flow_control.rate_limit import RateLimiter
 from taskqueue.flow_control.spec import RateLimit, flow_limits
 from taskqueue.metrics import MetricsLine
@@ -235,7 +235,7 @@ def test_a_start_whose_token_is_due_within_a_second_waits_for_it_and_runs_in_the
     )
     assert failed_ids(response) == set()
     assert [round(start - starts[0], 3) for start in starts] == [0.0, 0.1, 0.2, 0.3, 0.4]
-    assert starts[0] == pytest.approx(1000.1)  # one emission after its grant, at the clock's start
+    assert starts[0] == pytest.approx(1000.1)  # START_DELAY_SECONDS after its grant, at the clock's start
     assert metrics.counts.get((TASKS_HELD_BACK, "charge"), 0) == 0
 
 
@@ -253,17 +253,17 @@ def test_a_start_waits_no_longer_than_its_invocation_has_time_for(sqs, queues, s
     assert failed_ids(response) == {event["Records"][1]["messageId"]}
 
 
-def test_a_rate_limited_start_begins_one_emission_after_its_grant_whatever_its_write_ahead_took(
+def test_a_rate_limited_start_begins_its_start_delay_after_its_grant_whatever_its_write_ahead_took(
     sqs, queues, state_table
 ):
     """Between a grant and its task's call come the run's write-ahead and status writes, whose times vary
-    (80 ms for the first here, none for the others): each start begins 0.1 s (one emission at 10/s) after its
-    grant, so starts keep their grants' spacing; a quick write-ahead after a slow one in another worker
-    would otherwise bunch them."""
+    (80 ms for the first here, none for the others): each start begins START_DELAY_SECONDS (0.1 s) after its
+    grant, so starts keep their grants' spacing; a quick write-ahead after a slow one in another worker would
+    otherwise bunch them."""
     registry = TaskRegistry()
     clock = FakeClock()
     starts: list[float] = []
-    registry.register("charge", lambda payload: starts.append(clock()), rate_limit="10/s", burst=3)
+    registry.register("charge", lambda payload: starts.append(clock()), rate_limit="20/s", burst=3)
     ledger = AttemptLedger(STATE_TABLE, state_table, clock=clock)
     slow = [0.08]
 
@@ -279,7 +279,7 @@ def test_a_rate_limited_start_begins_one_emission_after_its_grant_whatever_its_w
     response = worker.handle(received_event(sqs, queues, [body("charge", n) for n in range(3)]), LambdaContext())
     assert failed_ids(response) == set()
     # Granted at 1000.0 (the burst's first), 1000.1 and 1000.2, each as the run before it began.
-    assert [round(start, 3) for start in starts] == [1000.1, 1000.2, 1000.3]
+    assert [round(start - START_DELAY_SECONDS, 3) for start in starts] == [1000.0, 1000.1, 1000.2]
 
 
 def test_a_start_whose_key_frees_a_slot_while_it_waits_runs_in_the_same_invocation(sqs, queues, state_table):
