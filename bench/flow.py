@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.drain import WORKER_TIMEOUT, polled
+from bench.drain import WORKER_TIMEOUT, MappingShape, polled
 from bench.flow_tasks import BURST, KEY_CONCURRENCY, KEYED_RUN_SECONDS, RATE_LIMIT, RATE_LIMIT_ENV
 from taskqueue.backoff import Backoff
 from taskqueue.config import ConsumerConfig, WorkerConfig
@@ -171,7 +171,8 @@ def _run(
             context.stop()
             thread.join()
     else:
-        with polled(deployment, workers):
+        # As behind the consumer: one task a batch, so that a key-held start does not hold up the others.
+        with polled(deployment, workers, MappingShape(batch_size=10 if scenario == "rate" else 1)):
             while not finished() and time.monotonic() < deadline:
                 time.sleep(0.5)
     runs = _times(times, task)
