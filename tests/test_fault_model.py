@@ -90,7 +90,7 @@ from tests.support.fault_ledger import (
     TaskPlan,
     registered_name,
 )
-from tests.support.lambda_model import InvokePlan, LambdaModel, Timeline
+from tests.support.lambda_model import Environment, Invocation, InvokePlan, LambdaModel
 from tests.support.model_profiles import Budget, is_long, model_settings
 from tests.support.sqs_endpoint import ServerFault, SqsEndpoint
 from tests.support.sqs_model import SimClock, SqsModel, StoredMessage
@@ -132,6 +132,9 @@ class Deployment:
     # at most task_concurrency at once (None: the batch's size).
     concurrent: bool = False
     task_concurrency: int | None = None
+    # Registered names (their max_attempts variants apart) that are sync threads=True tasks in a concurrent
+    # deployment: run in a lane's thread, never cancelled, answered as TaskOverran when still working at the answer.
+    thread_tasks: tuple[str, ...] = ()
     batching_window: float = 0.0  # continuous mode: a trickle's receives wait for a batch, up to this
 
     @property
@@ -392,10 +395,32 @@ STATISTICS: Counter[str] = Counter()
 # -- the state machine --------------------------------------------------------------------------------
 
 
+class ModelClock(SimClock):
+    """The model's clock: as it moves, ``on_advance`` first lets what is due by then happen (a threads=True run
+    that went on past its batch's answer ends at its time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_advance: Callable[[float], None] | None = None
+        self._advancing = False
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"the clock cannot go back: advance({seconds!r})")
+        until = self.now + seconds
+        if self.on_advance is not None and not self._advancing:
+            self._advancing = True
+            try:
+                self.on_advance(until)
+            finally:
+                self._advancing = False
+        self.now = max(self.now, until)
+
+
 class FaultModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.clock = SimClock()
+        self.clock = ModelClock()
         self.sqs = SqsModel()
         self.ledger = Ledger()
         self.deployment = Deployment()
@@ -414,6 +439,8 @@ class FaultModel(RuleBasedStateMachine):
         self.duplicated: set[str] = set()
         self.idempotency: ModelIdempotency | None = None
         self.batch_runners: list[SimulatedBatchRunner] = []
+        self.runner_of: dict[Any, SimulatedBatchRunner] = {}  # each worker environment's handler -> its runner
+        self.clock.on_advance = self._runs_end
         STATISTICS["examples"] += 1
 
     # -- set-up --------------------------------------------------------------------------------
@@ -425,7 +452,9 @@ class FaultModel(RuleBasedStateMachine):
         rng = random.Random(seed)
         admin = SqsEndpoint(self.sqs, self.clock, self.clock.advance).attach(boto3.client("sqs", region_name=REGION))
         registry = TaskRegistry()
-        self.ledger.register(registry, REGISTERED_TASK_NAMES, concurrent=deployment.concurrent)
+        self.ledger.register(
+            registry, REGISTERED_TASK_NAMES, concurrent=deployment.concurrent, threads=deployment.thread_tasks
+        )
         self.idempotency = ModelIdempotency(self.ledger) if deployment.idempotency else None
         self.poller = SqsEndpoint(self.sqs, self.clock, self.clock.advance).attach(
             boto3.client("sqs", region_name=REGION)
@@ -488,7 +517,7 @@ class FaultModel(RuleBasedStateMachine):
         def new_worker() -> Any:
             """A cold start: a new execution environment, with a worker of its own."""
             # A concurrent batch's lanes, in an order drawn from the example's seed.
-            runner = SimulatedBatchRunner(lambda: self._current_timeline(model), random.Random(rng.random()))
+            runner = SimulatedBatchRunner(model, random.Random(rng.random()), threads=bool(d.thread_tasks))
             self.batch_runners.append(runner)
             worker = worker_module.Worker(
                 worker_config,
@@ -501,6 +530,7 @@ class FaultModel(RuleBasedStateMachine):
                 batch_runner=runner,
                 task_status=status_writer,
             )
+            self.runner_of[worker.handle] = runner
             return worker.handle
 
         # A deploy whose task modules fail to import: a worker that runs no task.
@@ -522,6 +552,7 @@ class FaultModel(RuleBasedStateMachine):
             max_init_seconds=LAMBDA_INIT_SECONDS,
             guard=None if esm else lambda: self._consumer_guard("Invoke"),
             numbers=self.invocation_numbers,
+            on_reset=self._environment_reset,
         )
         model.attach(lambda_client)
         self.ledger.lambdas.append(model)
@@ -557,10 +588,25 @@ class FaultModel(RuleBasedStateMachine):
 
     # -- the consumer's life ------------------------------------------------------------------
 
-    @staticmethod
-    def _current_timeline(model: LambdaModel) -> Timeline:
-        assert model.current is not None, "a batch ran outside any worker invocation"
-        return model.current.timeline
+    def _environment_reset(self, environment: Environment, invocation: Invocation) -> None:
+        """Lambda reset a worker's environment: the threads=True runs still going in it end there."""
+        runner = self.runner_of.get(environment.handler)
+        if runner is not None:
+            runner.environment_reset(invocation.timeline.now)
+
+    def _runs_end(self, until: float) -> None:
+        """The clock moves to ``until``: each threads=True run going on past its batch's answer whose work ends by
+        then ends, in order, at its time (its record's path goes on there, in its invocation)."""
+        while True:
+            due = [
+                (run.ends_at, n, runner, run) for n, runner in enumerate(self.batch_runners) for run in runner.parked
+            ]
+            due = [entry for entry in due if entry[0] <= until]
+            if not due:
+                return
+            ends_at, _, runner, run = min(due, key=lambda entry: (entry[0], entry[1]))
+            self.clock.now = max(self.clock.now, ends_at)
+            runner.end(run)
 
     def _worker_now(self) -> float:
         for model in self.ledger.lambdas:
@@ -820,10 +866,20 @@ class FaultModel(RuleBasedStateMachine):
 
     # -- invariants -----------------------------------------------------------------------------
 
-    def _executions(self) -> dict[str, list[Execution]]:
+    def _executions(self, under_way: bool = False) -> dict[str, list[Execution]]:
+        """Each message's runs; ``under_way``: with the threads=True runs still going past their batch's answer
+        (recorded when they end), as runs "running" until their work is due to end."""
         by_message: dict[str, list[Execution]] = {}
         for execution in self.ledger.executions:
             by_message.setdefault(execution.message_id, []).append(execution)
+        if under_way:
+            for runner in self.batch_runners:
+                for run in runner.parked:
+                    tag, _ = TaskPlan.from_payload(run.payload)
+                    going = Execution(
+                        tag, run.message_id, run.started_at, run.ends_at, "running", run.invocation.number
+                    )
+                    by_message.setdefault(run.message_id, []).append(going)
         return by_message
 
     def _dead_letters(self, lane: Lane) -> Iterator[StoredMessage]:
@@ -868,7 +924,7 @@ class FaultModel(RuleBasedStateMachine):
 
     @invariant()
     def executions_of_a_message_never_overlap(self) -> None:
-        for message_id, executions in self._executions().items():
+        for message_id, executions in self._executions(under_way=True).items():
             ordered = sorted(executions, key=lambda e: (e.start, e.end))
             for first, second in itertools.pairwise(ordered):
                 assert first.end <= second.start, (
@@ -970,7 +1026,7 @@ class FaultModel(RuleBasedStateMachine):
         """Every run counts, those cut off by a timeout or a crash included (each was recorded before it
         started): a message never runs more than its task's max_attempts."""
         originals = self._originals()
-        for message_id, executions in self._executions().items():
+        for message_id, executions in self._executions(under_way=True).items():
             enqueued = originals[message_id]
             limit = self._max_attempts(enqueued)
             assert len(executions) <= limit, (
@@ -1073,8 +1129,9 @@ class FaultModel(RuleBasedStateMachine):
 
     @invariant()
     def the_status_is_the_truth(self) -> None:
-        """Each task's status against what the model knows happened to its messages."""
-        runs = self._executions()
+        """Each task's status against what the model knows happened to its messages (a threads=True run going on
+        past its batch's answer is running)."""
+        runs = self._executions(under_way=True)
         for lane in self.lane_by_name.values():
             if lane.status is None:
                 continue
@@ -1146,7 +1203,15 @@ class FaultModel(RuleBasedStateMachine):
         assert touched & self.unsettled, f"{shown}, yet it {first} ({sorted(outcomes)}) and nothing hid that"
 
     def teardown(self) -> None:
+        for runner in self.batch_runners:
+            runner.abandon()  # runs still going when the example ends: their threads unwind
         STATISTICS["concurrent batches"] += sum(len(runner.orders) for runner in self.batch_runners)
+        STATISTICS["threads=True runs"] += sum(runner.thread_runs for runner in self.batch_runners)
+        STATISTICS["threads=True runs overran (answered TaskOverran)"] += sum(r.overruns for r in self.batch_runners)
+        STATISTICS["threads=True overruns ended after the answer"] += sum(r.overruns_ended for r in self.batch_runners)
+        STATISTICS["threads=True overruns cut off by an environment reset"] += sum(
+            r.overruns_reset for r in self.batch_runners
+        )
         STATISTICS["concurrent batches of several lanes"] += sum(
             len(order) > 1 for runner in self.batch_runners for order in runner.orders
         )
@@ -1206,12 +1271,47 @@ def test_consumer_and_worker_keep_their_promises_under_faults(quiet_runtime: Non
         print(f"\nfault model statistics: {dict(sorted(STATISTICS.items()))}")
 
 
+# Every name the worker registers (its max_attempts variants apart): each may be drawn a threads=True task.
+ALL_REGISTERED_NAMES = [
+    registered_name(name, limit) for name in REGISTERED_TASK_NAMES for limit in (None, *MAX_ATTEMPTS_CHOICES)
+]
+
+
+def family(name: str) -> frozenset[str]:
+    """A task name and its max_attempts variants."""
+    return frozenset(registered_name(name, limit) for limit in (None, *MAX_ATTEMPTS_CHOICES))
+
+
+# Which registered names are threads=True tasks: one of the two task names or the other (so a batch of both mixes
+# async and thread tasks), every name, the tasks with their own max_attempts only, or any set of names.
+thread_task_sets = st.one_of(
+    st.sampled_from(
+        [
+            family("job"),
+            family("job/id/x"),
+            frozenset(ALL_REGISTERED_NAMES),
+            frozenset(ALL_REGISTERED_NAMES) - {*REGISTERED_TASK_NAMES},
+        ]
+    ),
+    st.frozensets(st.sampled_from(ALL_REGISTERED_NAMES)),
+)
+
+
 class ConcurrentFaultModel(FaultModel):
-    """The same model with every deployment's tasks async def and batches of 2 or more (issue 23): each batch's
-    lanes run side by side, in an order drawn per batch; tasks past the cancel point are cancelled."""
+    """The same model with concurrent batches of 2 or more (issue 23): each deployment's tasks are async def, or,
+    for the registered names it draws, sync threads=True tasks, so batches mix both. A batch's lanes run side by
+    side, in an order drawn per batch; async tasks past the cancel point are cancelled; threads=True tasks still
+    working at the answer point are answered as TaskOverran and go on to their end (concurrency_model)."""
 
     @initialize(
-        deployment=deployments.map(lambda d: replace(d, concurrent=True, batch_size=max(d.batch_size, 2))),
+        deployment=st.tuples(deployments, thread_task_sets).map(
+            lambda drawn: replace(
+                drawn[0],
+                concurrent=True,
+                batch_size=max(drawn[0].batch_size, 2),
+                thread_tasks=tuple(sorted(drawn[1])),
+            )
+        ),
         seed=st.integers(0, 2**32 - 1),
     )
     def deploy(self, deployment: Deployment, seed: int) -> None:

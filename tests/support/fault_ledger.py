@@ -13,7 +13,7 @@ later runs skip.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +76,8 @@ class Execution:
     message_id: str
     start: float
     end: float
-    # "succeeded", "failed", "retry" (raised Retry), "permanent", "killed", "crashed", "cancelled" (a concurrent
+    # "succeeded", "failed", "retry" (raised Retry), "permanent", "killed" (its invocation's timeout, or, for a
+    # threads=True run past its batch's answer, its environment's reset), "crashed", "cancelled" (a concurrent
     # batch's cancel point came first)
     outcome: str
     invocation: int
@@ -109,13 +110,16 @@ class Ledger:
                 return model, model.current
         raise AssertionError("a task ran outside any worker invocation")
 
-    def register(self, registry: TaskRegistry, names: list[str], concurrent: bool = False) -> None:
-        """``concurrent``: as async def tasks, which the worker runs side by side in a batch (issue 23)."""
-        function = self.run_async if concurrent else self.run
+    def register(
+        self, registry: TaskRegistry, names: list[str], concurrent: bool = False, threads: Collection[str] = ()
+    ) -> None:
+        """``concurrent``: as async def tasks, which the worker runs side by side in a batch (issue 23), but for the
+        registered names in ``threads``: sync ``threads=True`` tasks, run in a lane's thread, never cancelled."""
         for name in names:
-            registry.register(name, function)
-            for limit in MAX_ATTEMPTS_CHOICES:
-                registry.register(registered_name(name, limit), function, max_attempts=limit)
+            for full_name, limit in [(name, None), *((registered_name(name, n), n) for n in MAX_ATTEMPTS_CHOICES)]:
+                in_thread = full_name in threads
+                function = self.run_async if concurrent and not in_thread else self.run
+                registry.register(full_name, function, max_attempts=limit, threads=in_thread)
 
     async def run_async(self, payload: dict[str, Any], context: TaskContext) -> None:
         self.run(payload, context)
