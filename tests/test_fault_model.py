@@ -59,19 +59,21 @@ from taskqueue import consumer as consumer_module
 from taskqueue import dead_letter_queue
 from taskqueue import worker as worker_module
 from taskqueue.backoff import Backoff
+from taskqueue.concurrency import TaskOverran
 from taskqueue.config import ConsumerConfig, WorkerConfig
 from taskqueue.consumer import Consumer, clients_for, minimum_timeout_seconds
 from taskqueue.dead_letter_queue import DEAD_LETTER_ROOM_BYTES, REASON_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
 from taskqueue.errors import WorkerCannotStart
 from taskqueue.limits import LAMBDA_INIT_SECONDS
 from taskqueue.message import task_identity
+from taskqueue.observability import ERROR, MESSAGE_ID, OUTCOME, RELEASED, RETRIED
 from taskqueue.operations.dlq_message import REDRIVE, read_reason
 from taskqueue.producer import EnqueueError, Task, TaskQueue
 from taskqueue.registry import TaskRegistry
 from taskqueue.sqs_event import message_to_record
 from taskqueue.status import DEAD_LETTERED, QUEUED, RETRYING, RUNNING, SUCCEEDED, TaskKey
 from taskqueue.worker_status import WorkerStatus
-from tests.support.aws_fakes import LambdaContext
+from tests.support.aws_fakes import LambdaContext, LogCapture
 from tests.support.aws_settings import REGION
 from tests.support.concurrency_model import SimulatedBatchRunner
 from tests.support.fault_ledger import (
@@ -1352,6 +1354,73 @@ def test_a_concurrent_batch_cancels_its_overrunning_task_and_answers_the_others(
     assert [e.outcome for e in state.ledger.executions].count("permanent") == 1
 
 
+def test_a_concurrent_batch_answers_beside_a_thread_that_overruns_and_holds_it_until_its_end(
+    quiet_runtime: None,
+) -> None:
+    """Issue 23, replayed by hand: a PermanentError and a quick task (both async def) and a 40 s threads=True task
+    on its last attempt (it raises PermanentError at its end) in one concurrent batch of a 3 s worker. A thread
+    cannot be cancelled: the others are answered in the same invocation, the thread's record as failed
+    (TaskOverran) while its run goes on; it comes back meanwhile and is not run (nor dead-lettered as a run that
+    did not return) while that run goes on; its dead letter goes out when the run ends, once."""
+    thread_task = registered_name("job", 1)
+    deployment = replace(
+        SMALL, wait_time=1, batch_size=3, max_receive_count=3, concurrent=True, thread_tasks=(thread_task,)
+    )
+    state = replay("", deployment)
+    state.enqueue(
+        lane="standard",
+        specs=[
+            TaskSpec(name="job/id/x", plan=TaskPlan(PERMANENT)),
+            TaskSpec(name="job/id/x", plan=TaskPlan(OK)),
+            TaskSpec(name="job", plan=TaskPlan(PERMANENT, seconds=40.0, max_attempts=1)),
+        ],
+    )
+    lane = state.lane_by_name["standard"]
+    thread_message = state.enqueued[2].message_id
+    started = state.clock.now
+    worker_module.logger.powertools.setLevel("WARNING")  # quiet_runtime puts the level back
+    with LogCapture(worker_module.logger) as log:
+        run_consumer(state, "standard")
+    check_invariants(state)
+    first, *later = lane.lambda_model.invocations
+    assert first.outcome == "answered"
+    failed = {item["itemIdentifier"] for item in first.answer["batchItemFailures"]}
+    assert failed == {thread_message}, "the others were answered in the same invocation, as they settled"
+    overran = [line for line in log.lines() if line.get(MESSAGE_ID) == thread_message and OUTCOME in line]
+    assert overran[0][OUTCOME] == RETRIED and TaskOverran.__name__ in overran[0][ERROR]
+    ran = sorted(e.outcome for e in state.ledger.executions if e.invocation == first.number)
+    assert ran == ["permanent", "succeeded"], "the thread's run is still going: not recorded yet"
+    [runner] = [runner for runner in state.batch_runners if runner.overruns]
+    assert [run.message_id for run in runner.parked] == [thread_message]
+    # It came back after its 1 s backoff, while its run went on: released unrun, not dead-lettered.
+    assert any(thread_message in invocation.message_ids for invocation in later)
+    assert [line[OUTCOME] for line in overran[1:]] == [RELEASED]
+
+    def thread_dead_letters() -> list[StoredMessage]:
+        return [
+            m
+            for m in state.sqs.queue(lane.dlq_url).messages.values()
+            if m.attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE, {}).get("StringValue") == thread_message
+        ]
+
+    assert thread_dead_letters() == []
+    state.advance_clock(seconds=61.0)  # its run ends at 40 s: its PermanentError is dead-lettered then
+    check_invariants(state)
+    [run] = [e for e in state.ledger.executions if e.message_id == thread_message]
+    assert (run.outcome, run.start, run.end, run.invocation) == ("permanent", started, started + 40.0, first.number)
+    assert run.end > first.timeline.now, "it ended after its invocation did"
+    [dead] = thread_dead_letters()
+    assert dead.attributes[REASON_ATTRIBUTE]["StringValue"] == "permanent_error" and dead.sent_at >= run.end
+    # Once its hold ran out, the message comes back: the verdict settles it, with no second run or dead letter.
+    state.advance_clock(seconds=1000.0)
+    run_consumer(state, "standard")
+    check_invariants(state)
+    assert [e.outcome for e in state.ledger.executions if e.message_id == thread_message] == ["permanent"]
+    assert len(thread_dead_letters()) == 1
+    assert thread_message not in state.sqs.queue(lane.url).messages
+    state.teardown()
+
+
 # -- regressions: shrunk examples the state machine found, replayed step by step ------------------------
 # Each failed on the runtime before its fix (main at f91bfd5); those whose fix has not landed are xfail.
 
@@ -1647,6 +1716,25 @@ def test_a_permanent_error_runs_again_only_when_every_write_of_its_verdict_faile
     runs = [e.outcome for e in state.ledger.executions]
     assert runs == ["permanent", "permanent"], runs
     assert state.lane_by_name["fifo"].attempts.verdict_writes_failed == {state.enqueued[0].message_id: 2}
+
+
+def test_regression_a_thread_still_running_at_the_answer_is_not_run_again_meanwhile(quiet_runtime: None) -> None:
+    """Found by the concurrent model with threads=True tasks (issue 23; made minimal by hand): a 40 s threads=True
+    task beside an async one in a batch of a 3 s worker. The thread cannot be stopped: at the answer point (2.5 s)
+    its record is answered as failed (TaskOverran) with its backoff of 1 s, and the consumer's next receive ran
+    the task again at 3.5 s while the first run went on to 40 s."""
+    state = replay(
+        "",
+        replace(SMALL, wait_time=1, batch_size=2, max_receive_count=3, concurrent=True, thread_tasks=("job",)),
+    )
+    state.enqueue(
+        lane="standard",
+        specs=[TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0)), TaskSpec(name="job/id/x", plan=TaskPlan(OK))],
+    )
+    run_consumer(state, "standard")
+    state.advance_clock(seconds=61.0)
+    check_invariants(state)  # message 1 ran twice at once: from 0.0 to 40.0 (a thread) and from 3.5 on
+    state.teardown()
 
 
 def test_regression_a_copy_run_after_a_success_never_overwrites_its_status(quiet_runtime: None) -> None:

@@ -438,6 +438,40 @@ def test_a_coroutine_that_ignores_its_cancellation_keeps_its_keys_slot_while_it_
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_thread_still_running_at_the_answer_holds_its_message_until_it_ends(sqs, queues, state_table, mode):
+    """Runs for about 1.1 s. A threads=True task cannot be stopped: answered as failed (TaskOverran) while it runs,
+    its message is held in the attempts table; a receive of it meanwhile (another environment, its backoff over)
+    is released unrun until the hold runs out, and once the run ended the hold is lifted and it runs again."""
+    registry = TaskRegistry()
+    may_end = threading.Event()
+    runs: list[int] = []
+
+    def export(payload):
+        runs.append(payload)
+        may_end.wait(10)
+
+    registry.register("export", export, threads=True)
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    settings = config(queues, mode, attempts_table=STATE_TABLE, max_receive_count=3)
+    event = received_event(sqs, queues, [body("export", 1)])
+    message_id = event["Records"][0]["messageId"]
+    try:
+        answer = Worker(settings, sqs, registry, ledger=ledger).handle(event, LambdaContext(remaining_seconds=1.6))
+        assert failed_ids(answer) == {message_id}
+        with LogCapture(worker_log.logger) as log:
+            again = Worker(settings, sqs, registry, ledger=ledger).handle(event, LambdaContext(remaining_seconds=30))
+        assert failed_ids(again) == {message_id}
+        assert runs == [1], "it ran again beside the run still going"
+        [released] = [line for line in log.lines() if line.get(fields.OUTCOME) == fields.RELEASED]
+        assert released[fields.RETRY_IN_SECONDS] > 60, "released until the hold runs out"
+    finally:
+        may_end.set()
+    wait_for(lambda: ledger.read(message_id).overran_until is None)  # the lane lifted the hold as its run ended
+    assert failed_ids(Worker(settings, sqs, registry, ledger=ledger).handle(event, LambdaContext())) == set()
+    assert runs == [1, 1]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_fifo_groups_run_in_order_one_at_a_time_and_side_by_side(sqs, make_queues, mode):
     queues = make_queues(fifo=True)
     registry = TaskRegistry()
