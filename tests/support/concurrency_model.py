@@ -14,8 +14,9 @@ A ``threads=True`` task is not cancelled (a thread cannot be stopped). When its 
 point, the batch answers its record as still running (the worker's ``TaskOverran``), its lane holds its slot
 until then and reaches no further record, and the run goes on: the record's whole path (the task and what the
 worker does after it) runs on a thread of its own (:class:`Strand`), parked at the answer point and resumed
-when the model's clock reaches the run's end (:meth:`SimulatedBatchRunner.resume_due`), so its effects (its
-ledger execution, its table writes, its dead letter) land then, after what happened meanwhile. Lambda
+when the model's clock reaches the run's end (:meth:`SimulatedBatchRunner.end`, as the model moves its clock),
+so its effects (its ledger execution, its table writes, its dead letter) land then, after what happened
+meanwhile. Lambda
 resetting its environment (a later invocation there timed out or crashed) ends it there
 (:meth:`SimulatedBatchRunner.environment_reset`). One thread runs at a time: the simulation stays one
 deterministic sequence. The run is modelled as going on in time, as if its environment were never frozen
@@ -36,7 +37,7 @@ from typing import Any
 
 from taskqueue.concurrency import ConcurrentBatchResult, Deadlines, SettleRecord
 from taskqueue.registry import RegisteredTask, TaskContext
-from tests.support.lambda_model import InvocationKilled, LambdaModel, Timeline
+from tests.support.lambda_model import Invocation, InvocationKilled, LambdaModel, Timeline
 
 __all__ = ["SimulatedBatchRunner", "Strand"]
 
@@ -111,14 +112,11 @@ class ParkedRun:
     """A threads=True run past its batch's answer point: its work ends at ``ends_at`` on the model's clock."""
 
     strand: Strand
-    invocation: Any  # the lambda_model Invocation it started in
+    invocation: Invocation  # the one it started in
     ends_at: float
     message_id: str
     payload: Any
     started_at: float  # when the task was called
-
-
-_BATCH_DIES = (InvocationKilled,)
 
 
 class SimulatedBatchRunner:
@@ -176,7 +174,7 @@ class SimulatedBatchRunner:
         finally:
             self.model.current, timeline.now = current, ended
         assert run.strand.finished, "a resumed run parked again"
-        if run.strand.error is not None and not isinstance(run.strand.error, _BATCH_DIES):
+        if run.strand.error is not None and not isinstance(run.strand.error, InvocationKilled):  # but a cut-off
             raise run.strand.error
 
 
