@@ -1763,6 +1763,34 @@ def test_regression_a_thread_still_running_at_the_answer_is_not_run_again_meanwh
     state.teardown()
 
 
+def test_regression_a_thread_whose_hold_could_not_be_written_is_not_run_again_meanwhile(quiet_runtime: None) -> None:
+    """Found by the long profile after the hold (made minimal by hand): the same batch, and the attempts table
+    throttles the write of the thread's hold (its third call: the two runs written ahead, then the hold). Nothing
+    held the message then: it came back after its 1 s backoff and ran again at 3.5 s beside the first run."""
+    state = replay(
+        "",
+        replace(SMALL, wait_time=1, batch_size=2, max_receive_count=3, concurrent=True, thread_tasks=("job",)),
+    )
+    state.enqueue(
+        lane="standard",
+        specs=[TaskSpec(name="job", plan=TaskPlan(OK, seconds=40.0)), TaskSpec(name="job/id/x", plan=TaskPlan(OK))],
+    )
+    state.consumer_run(
+        lane="standard",
+        after=0.0,
+        budget_share=1.0,
+        invocations=[],
+        consumer_faults={},
+        worker_faults={},
+        kill_at=None,
+        attempts_faults={2: "throttle"},
+    )
+    assert state.lane_by_name["standard"].attempts.faults.hit == [("UpdateItem", "throttle")]
+    state.advance_clock(seconds=61.0)
+    check_invariants(state)  # message 1 ran twice at once: from 0.0 to 40.0 (a thread) and from 3.5 on
+    state.teardown()
+
+
 def test_regression_a_copy_run_after_a_success_never_overwrites_its_status(quiet_runtime: None) -> None:
     """Task status (issue 25): task 1 succeeds, then its invocation crashes on task 2, so task 1 is not deleted and
     comes back; its second run crashes as it starts. The status must still say succeeded (the table's condition

@@ -40,7 +40,7 @@ from taskqueue.batch.budget import MIN_REMAINING_SECONDS_TO_START, SETTLE_FINAL_
 from taskqueue.batch.dead_letters import DeadLetters
 from taskqueue.batch.fifo import GroupGate
 from taskqueue.batch.log import describe
-from taskqueue.batch.overruns import OverrunHolds
+from taskqueue.batch.overruns import OVERRAN_HOLD_SECONDS, OverrunHolds
 from taskqueue.batch.visibility import set_retry_delays
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import DeadLetter
@@ -214,8 +214,8 @@ class Worker:
         recorded before it started (it used an attempt); its message comes back after its backoff, and that
         receive decides, as after a timeout (on the last attempt: a run that may still go on, then one that did
         not return). Its lane keeps what the run holds (its key's slot) until the run really ends, and the
-        attempts table holds its message till then (:mod:`.overruns`): no run of it starts beside this one. Its
-        status stays running: it is."""
+        attempts table holds its message till then (:mod:`.overruns`), or, without it, its answer's delay: no run
+        of it starts beside this one. Its status stays running: it is."""
         count = receive_count(raw)
         keys: dict[str, Any] = {MESSAGE_ID: str(raw["messageId"]), RECEIVE_COUNT: count}
         registered = None
@@ -227,8 +227,9 @@ class Worker:
             if registered is not None
             else visibility_delay(count, self.config.backoff, self.rng)
         )
+        if not holds.hold(str(raw["messageId"]), keys):
+            delay = max(delay, OVERRAN_HOLD_SECONDS)  # nothing in the table holds it: its answer's delay does
         invocation.retry_in(str(raw["messageId"]), delay)
-        holds.hold(str(raw["messageId"]), keys)
         invocation.metrics.count(TASKS_RETRIED, task=None if registered is None else registered.name)
         overran = concurrency.TaskOverran("still running when the invocation had to answer")
         log.logger.warning(

@@ -2,7 +2,8 @@
 coroutine may ignore its cancellation): their records are answered as failed, and the attempts table holds their
 messages, so that no run of one starts beside the run still going. The lane lifts the hold when the run ends;
 a run that never ends (its environment reset, or frozen and never thawed) holds its message until the hold runs
-out. Without the attempts table nothing holds it: the message comes back after its backoff."""
+out. Where nothing in the table holds it (no attempts table, or the hold's write failed), the answer does: the
+message is hidden for as long as the hold would have lasted."""
 
 from __future__ import annotations
 
@@ -30,20 +31,24 @@ class OverrunHolds:
         self._held: set[str] = set()
         self._ended: set[str] = set()
 
-    def hold(self, message_id: str, keys: dict[str, Any]) -> None:
+    def hold(self, message_id: str, keys: dict[str, Any]) -> bool:
+        """Hold the message of a run still going; returns whether the table holds it (or need not: it ended)."""
         if self.ledger is None:
-            return
+            return False
         with self._lock:
             if message_id in self._ended:
-                return
+                return True
             self._held.add(message_id)  # before the write: one whose answer is lost may still have taken
             try:
                 self.ledger.hold_overran(message_id, OVERRAN_HOLD_SECONDS)
             except Exception as error:
                 log.logger.warning(
-                    "could not hold the message of a run still going; it may run again beside it after its backoff",
+                    "could not hold the message of a run still going in the attempts table; its answer hides it "
+                    "for as long instead",
                     extra={**keys, ERROR: describe(error)},
                 )
+                return False
+            return True
 
     def ended(self, message_id: str) -> None:
         if self.ledger is None:
