@@ -224,7 +224,10 @@ class AttemptLedger:
     def overran_ended(self, message_id: str) -> None:
         """The run that went on past its batch's answer ended: the message may run again."""
         self.client.update_item(
-            TableName=self.table_name, Key=self._key(message_id), UpdateExpression="REMOVE overran_until"
+            TableName=self.table_name,
+            Key=self._key(message_id),
+            UpdateExpression="REMOVE overran_until SET expiration = :expiration",
+            ExpressionAttributeValues={":expiration": self._expiration()},
         )
 
     def remember_verdict(self, message_id: str, verdict: DeadLetter, sent: bool = False) -> None:
