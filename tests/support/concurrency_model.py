@@ -197,6 +197,9 @@ class SimulatedBatch:
         finally:
             _strand.threads_task = None
 
+    def beside(self, call: Callable[[], None], seconds: float | None) -> None:
+        call()  # the model's table calls take no time on its clock
+
     def _overrun(self, ends_at: float) -> None:
         """A threads=True task's work runs past the answer point: park its record's path until it ends."""
         strand = Strand.current()
