@@ -15,6 +15,8 @@ from taskqueue import PermanentError, Retry
 from taskqueue import observability as fields
 from taskqueue.attempts import AttemptLedger
 from taskqueue.batch import log as worker_log
+from taskqueue.batch.overruns import OVERRAN_HOLD_SECONDS
+from taskqueue.batch_response import ANSWER_KEY
 from taskqueue.concurrency import TaskCancelled, TaskOverran
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import ERROR_ATTRIBUTE, REASON_ATTRIBUTE
@@ -435,6 +437,80 @@ def test_a_coroutine_that_ignores_its_cancellation_keeps_its_keys_slot_while_it_
         may_end.set()
         wait_for(lambda: effects == ["done"])
     wait_for(lambda: leases.take("export", "c1", 1, seconds=60) is not None)  # given back once the run ended
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_thread_still_running_at_the_answer_holds_its_message_until_it_ends(sqs, queues, state_table, mode):
+    """Runs for about 1.1 s. A threads=True task cannot be stopped: answered as failed (TaskOverran) while it runs,
+    its message is held in the attempts table; a receive of it meanwhile (another environment, its backoff over)
+    is released unrun until the hold runs out, and once the run ended the hold is lifted and it runs again."""
+    registry = TaskRegistry()
+    may_end = threading.Event()
+    runs: list[int] = []
+
+    def export(payload):
+        runs.append(payload)
+        may_end.wait(10)
+
+    registry.register("export", export, threads=True)
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    settings = config(queues, mode, attempts_table=STATE_TABLE, max_receive_count=3)
+    event = received_event(sqs, queues, [body("export", 1)])
+    message_id = event["Records"][0]["messageId"]
+    try:
+        answer = Worker(settings, sqs, registry, ledger=ledger).handle(event, LambdaContext(remaining_seconds=1.6))
+        assert failed_ids(answer) == {message_id}
+        with LogCapture(worker_log.logger) as log:
+            again = Worker(settings, sqs, registry, ledger=ledger).handle(event, LambdaContext(remaining_seconds=30))
+        assert failed_ids(again) == {message_id}
+        assert runs == [1], "it ran again beside the run still going"
+        [released] = [line for line in log.lines() if line.get(fields.OUTCOME) == fields.RELEASED]
+        assert released[fields.RETRY_IN_SECONDS] > 60, "released until the hold runs out"
+    finally:
+        may_end.set()
+    wait_for(lambda: ledger.read(message_id).overran_until is None)  # the lane lifted the hold as its run ended
+    assert failed_ids(Worker(settings, sqs, registry, ledger=ledger).handle(event, LambdaContext())) == set()
+    assert runs == [1, 1]
+
+
+class SlowHolds(AttemptLedger):
+    """The attempts table as DynamoDB slowed down (throttled, botocore retrying): the hold's write takes 1.5 s, past
+    the invocation's end."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.lifted = threading.Event()
+
+    def hold_overran(self, message_id: str, seconds: float) -> None:
+        time.sleep(1.5)
+        super().hold_overran(message_id, seconds)
+
+    def overran_ended(self, message_id: str) -> None:
+        super().overran_ended(message_id)
+        self.lifted.set()
+
+
+def test_a_slow_hold_does_not_hold_the_answer_back_and_the_answer_hides_the_message_instead(sqs, queues, state_table):
+    """Runs for about 2.6 s (the slow write, then the run's end). The hold is written as the answer goes out: a write
+    DynamoDB slows down must not make the answer late (past the timeout it would be lost); the record's delay hides
+    the message instead."""
+    registry = TaskRegistry()
+    may_end = threading.Event()
+    registry.register("export", lambda payload: may_end.wait(10), threads=True)
+    settings = config(queues, "consumer", attempts_table=STATE_TABLE, max_receive_count=3)
+    ledger = SlowHolds(STATE_TABLE, state_table)
+    worker = Worker(settings, sqs, registry, ledger=ledger)
+    event = received_event(sqs, queues, [body("export", 1)])
+    message_id = event["Records"][0]["messageId"]
+    context = LambdaContext(remaining_seconds=1.6)
+    try:
+        answer = worker.handle(event, context)
+        assert context.get_remaining_time_in_millis() > 0, "the answer waited for the hold's write"
+        assert failed_ids(answer) == {message_id}
+        assert answer[ANSWER_KEY]["retryDelays"][message_id] >= OVERRAN_HOLD_SECONDS
+    finally:
+        may_end.set()
+        assert ledger.lifted.wait(10), "the run ended and its late hold was lifted"
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -9,7 +9,9 @@ dead-letter verdict whose DLQ send failed, so the task is not run again when the
 and when the last run it may start is under way (its invocation's deadline), so that a copy arriving
 meanwhile is not taken for a run that never returned. A run that asked ``Retry(after=...)`` writes the time
 before which no run may start: the delay travels in the invocation's answer, and when a later task of the
-batch kills the invocation, that answer is lost and the message comes back sooner than asked.
+batch kills the invocation, that answer is lost and the message comes back sooner than asked. A run still going
+when its concurrent batch was answered (a ``threads=True`` task, which cannot be stopped) holds the message: no
+run starts until that run ended (its lane says so) or its hold ran out.
 
 Items live in the module's idempotency table (key ``id``, TTL attribute ``expiration``), under a key
 prefix of their own.
@@ -43,17 +45,28 @@ class LedgerEntry:
     run_token: str | None = None  # the token of the write that recorded its latest run
     verdict_sent: bool = False  # its verdict's dead letter went out: the message is not dead-lettered twice
     not_before: float | None = None  # a run asked Retry(after=...): no run starts before this (epoch seconds)
+    # A run went on past its batch's answer (a thread cannot be stopped): no run starts before this (epoch seconds)
+    # unless that run ended, which removes it.
+    overran_until: float | None = None
 
 
 class RunRefused(Exception):
     """The table refused to record a run: the message is not owed one (see ``entry``). Not an error of the task."""
 
-    def __init__(self, entry: LedgerEntry, still_running_seconds: float, retry_in_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        entry: LedgerEntry,
+        still_running_seconds: float,
+        retry_in_seconds: float = 0.0,
+        overran_seconds: float = 0.0,
+    ) -> None:
         self.entry = entry
         # How long the latest run's invocation may still be going (0: its deadline has passed).
         self.still_running_seconds = still_running_seconds
         # How long until the time its latest run asked to be retried at (0: that time has come).
         self.retry_in_seconds = retry_in_seconds
+        # How long a run that went on past its batch's answer still holds the message (0: none does).
+        self.overran_seconds = overran_seconds
         super().__init__(
             f"run refused by the attempts table: {entry.runs} runs recorded, verdict "
             f"{entry.verdict.reason if entry.verdict else None}, completed {entry.completed}, "
@@ -65,7 +78,8 @@ def refusal(entry: LedgerEntry, now: float) -> RunRefused:
     """The refusal of a run at ``now`` (epoch seconds), with how long the entry's times still hold."""
     running = 0.0 if entry.running_until is None else max(0.0, entry.running_until - now)
     retry_in = 0.0 if entry.not_before is None else max(0.0, entry.not_before - now)
-    return RunRefused(entry, running, retry_in)
+    overran = 0.0 if entry.overran_until is None else max(0.0, entry.overran_until - now)
+    return RunRefused(entry, running, retry_in, overran)
 
 
 class AttemptLedger:
@@ -114,6 +128,7 @@ class AttemptLedger:
             "attribute_not_exists(verdict) AND attribute_not_exists(completed)"
             " AND (attribute_not_exists(run_token) OR run_token <> :token)"
             " AND (attribute_not_exists(not_before) OR not_before <= :now)"
+            " AND (attribute_not_exists(overran_until) OR overran_until <= :now)"
         )
         values: dict[str, Any] = {
             ":now": {"N": repr(round(now, 3))},
@@ -151,6 +166,7 @@ class AttemptLedger:
         running_until = item.get("running_until", {}).get("N")
         run_token = item.get("run_token", {}).get("S")
         not_before = item.get("not_before", {}).get("N")
+        overran_until = item.get("overran_until", {}).get("N")
         return LedgerEntry(
             runs=int(item.get("runs", {}).get("N", 0)),
             verdict=None
@@ -166,6 +182,7 @@ class AttemptLedger:
             run_token=run_token,
             verdict_sent="verdict_sent" in item,
             not_before=None if not_before is None else float(not_before),
+            overran_until=None if overran_until is None else float(overran_until),
         )
 
     def mark_completed(self, message_id: str) -> None:
@@ -189,6 +206,28 @@ class AttemptLedger:
                 ":not_before": {"N": repr(round(self.clock() + delay_seconds, 3))},
                 ":expiration": self._expiration(),
             },
+        )
+
+    def hold_overran(self, message_id: str, seconds: float) -> None:
+        """The message's run is still going when its batch must be answered (a thread cannot be stopped): no run
+        of it starts for ``seconds``, unless :meth:`overran_ended` says the run ended first."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._key(message_id),
+            UpdateExpression="SET overran_until = :until, expiration = :expiration",
+            ExpressionAttributeValues={
+                ":until": {"N": repr(round(self.clock() + seconds, 3))},
+                ":expiration": self._expiration(),
+            },
+        )
+
+    def overran_ended(self, message_id: str) -> None:
+        """The run that went on past its batch's answer ended: the message may run again."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._key(message_id),
+            UpdateExpression="REMOVE overran_until SET expiration = :expiration",
+            ExpressionAttributeValues={":expiration": self._expiration()},
         )
 
     def remember_verdict(self, message_id: str, verdict: DeadLetter, sent: bool = False) -> None:

@@ -89,6 +89,9 @@ class BatchRun(Protocol):
 
     def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult: ...
 
+    def beside(self, call: Callable[[], None], seconds: float | None) -> None:
+        """Run ``call`` beside the answer, waiting for it at most ``seconds`` (None: to its end)."""
+
 
 class BatchRunner(Protocol):
     """Starts a batch's concurrent run; one per execution environment."""
@@ -486,6 +489,13 @@ class ThreadedBatch:
                 answer.set_result(call())
             except BaseException as error:  # the lane's path decides what it means, as for any task
                 answer.set_exception(error)
+
+    def beside(self, call: Callable[[], None], seconds: float | None) -> None:
+        """On a thread of its own: what it does once the wait is over goes on unwaited (a slow call must not
+        make the answer late)."""
+        thread = threading.Thread(target=call, name="taskqueue-beside", daemon=True)
+        thread.start()
+        thread.join(None if seconds is None else max(0.0, seconds))
 
     def _close(self) -> ConcurrentBatchResult:
         with self._lock:

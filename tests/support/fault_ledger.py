@@ -13,7 +13,7 @@ later runs skip.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +76,8 @@ class Execution:
     message_id: str
     start: float
     end: float
-    # "succeeded", "failed", "retry" (raised Retry), "permanent", "killed", "crashed", "cancelled" (a concurrent
+    # "succeeded", "failed", "retry" (raised Retry), "permanent", "killed" (its invocation's timeout, or, for a
+    # threads=True run past its batch's answer, its environment's reset), "crashed", "cancelled" (a concurrent
     # batch's cancel point came first)
     outcome: str
     invocation: int
@@ -109,13 +110,16 @@ class Ledger:
                 return model, model.current
         raise AssertionError("a task ran outside any worker invocation")
 
-    def register(self, registry: TaskRegistry, names: list[str], concurrent: bool = False) -> None:
-        """``concurrent``: as async def tasks, which the worker runs side by side in a batch (issue 23)."""
-        function = self.run_async if concurrent else self.run
+    def register(
+        self, registry: TaskRegistry, names: list[str], concurrent: bool = False, threads: Collection[str] = ()
+    ) -> None:
+        """``concurrent``: as async def tasks, which the worker runs side by side in a batch (issue 23), but for the
+        registered names in ``threads``: sync ``threads=True`` tasks, run in a lane's thread, never cancelled."""
         for name in names:
-            registry.register(name, function)
-            for limit in MAX_ATTEMPTS_CHOICES:
-                registry.register(registered_name(name, limit), function, max_attempts=limit)
+            for full_name, limit in [(name, None), *((registered_name(name, n), n) for n in MAX_ATTEMPTS_CHOICES)]:
+                in_thread = full_name in threads
+                function = self.run_async if concurrent and not in_thread else self.run
+                registry.register(full_name, function, max_attempts=limit, threads=in_thread)
 
     async def run_async(self, payload: dict[str, Any], context: TaskContext) -> None:
         self.run(payload, context)
@@ -204,7 +208,8 @@ class TableFaults:
 class ModelAttempts:
     """The module's attempts table (``taskqueue.attempts.AttemptLedger``) in memory, shared by every
     execution environment as DynamoDB is: runs written ahead, dead-letter verdicts, completed last runs and
-    the deadline of each message's latest run, on the clock ``now`` (the running invocation's timeline).
+    the deadline of each message's latest run, the holds of runs still going past their batch's answer, on the clock
+    ``now`` (the running invocation's timeline).
     Each DynamoDB call may fail as ``faults`` draws (the refusal's read is a call of its own, as in
     ``AttemptLedger``)."""
 
@@ -216,6 +221,7 @@ class ModelAttempts:
         self.running_until: dict[str, float] = {}
         self.verdicts_sent: set[str] = set()
         self.not_before: dict[str, float] = {}
+        self.overran_until: dict[str, float] = {}
         self.faults = TableFaults()
         # Writes of a message's verdict that failed with no verdict in the table (the worker writes it before
         # the dead letter's send and again after it: when both fail, only its environment remembers it).
@@ -231,6 +237,7 @@ class ModelAttempts:
             self.running_until.get(message_id),
             verdict_sent=message_id in self.verdicts_sent,
             not_before=self.not_before.get(message_id),
+            overran_until=self.overran_until.get(message_id),
         )
 
     def read(self, message_id: str) -> LedgerEntry:
@@ -245,6 +252,7 @@ class ModelAttempts:
             or entry.completed
             or (max_attempts is not None and entry.runs >= max_attempts)
             or (entry.not_before is not None and now < entry.not_before)
+            or (entry.overran_until is not None and now < entry.overran_until)
         ):
             self.faults.call("UpdateItem", lambda: None)  # the conditional write, refused
             raise refusal(self.read(message_id), now)
@@ -267,6 +275,13 @@ class ModelAttempts:
     def remember_retry(self, message_id: str, delay_seconds: float) -> None:
         not_before = self.now() + delay_seconds
         self.faults.call("UpdateItem", lambda: self.not_before.__setitem__(message_id, not_before))
+
+    def hold_overran(self, message_id: str, seconds: float) -> None:
+        until = self.now() + seconds
+        self.faults.call("UpdateItem", lambda: self.overran_until.__setitem__(message_id, until))
+
+    def overran_ended(self, message_id: str) -> None:
+        self.faults.call("UpdateItem", lambda: self.overran_until.pop(message_id, None))
 
     def remember_verdict(self, message_id: str, verdict: Any, sent: bool = False) -> None:
         def write() -> None:

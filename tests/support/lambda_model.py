@@ -35,7 +35,15 @@ from botocore.response import StreamingBody
 from taskqueue.concurrency import TaskCancelled
 from taskqueue.limits import LAMBDA_INIT_SECONDS
 
-__all__ = ["InvocationCrashed", "InvocationKilled", "InvokePlan", "LambdaModel", "Timeline"]
+__all__ = [
+    "Environment",
+    "Invocation",
+    "InvocationCrashed",
+    "InvocationKilled",
+    "InvokePlan",
+    "LambdaModel",
+    "Timeline",
+]
 
 ENDPOINT = "https://lambda.us-east-1.amazonaws.com"
 
@@ -58,11 +66,21 @@ class Timeline:
         self.killed = False
         # A concurrent batch's cancel point (tests/support/concurrency_model.py): a task still working then is cancelled.
         self.cancel_at: float | None = None
+        # A concurrent batch's answer point, whether the work being spent is a threads=True task's (which no cancel
+        # point stops), and what becomes of that work when it runs past the answer point (set by the batch).
+        self.answer_at: float | None = None
+        self.uncancellable: Callable[[], bool] = lambda: False
+        self.overrun: Callable[[float], None] | None = None
 
     def spend(self, seconds: float) -> None:
         """Work for ``seconds``; raises :class:`InvocationKilled` at the deadline if that comes first, or
-        :class:`TaskCancelled` at a concurrent batch's cancel point before it."""
-        if self.cancel_at is not None and self.now + seconds > self.cancel_at and self.cancel_at < self.deadline:
+        :class:`TaskCancelled` at a concurrent batch's cancel point before it. A threads=True task's work is not
+        cancelled: past the batch's answer point it is handed to ``overrun``, which returns once it is done."""
+        if self.uncancellable():
+            if self.answer_at is not None and self.overrun is not None and self.now + seconds > self.answer_at:
+                self.overrun(self.now + seconds)
+                return
+        elif self.cancel_at is not None and self.now + seconds > self.cancel_at and self.cancel_at < self.deadline:
             self.now = max(self.now, self.cancel_at)
             raise TaskCancelled(f"cancelled at the batch's cancel point, {seconds:.3f} s of work asked for")
         if self.now + seconds > self.deadline:
@@ -128,6 +146,7 @@ class Invocation:
     message_ids: list[str] = field(default_factory=list)
     tasks_started: int = 0
     outcome: str = ""  # "answered", "function error", "timed out", "crashed", "throttled", "read timeout"
+    answer: Any = None  # what the function returned, when it did
 
 
 def _http(status: int) -> AWSResponse:
@@ -175,6 +194,8 @@ class LambdaModel:
     current: Invocation | None = None
     # The handler of a worker that cannot start (InvokePlan kind "cannot_start").
     start_failure_handler: Callable[[dict[str, Any], Any], Any] | None = None
+    # Told of each environment Lambda resets, with the invocation that ended it (at its timeline's end).
+    on_reset: Callable[[Environment, Invocation], None] | None = None
 
     def attach(self, client: Any) -> Any:
         read_timeout = float(client.meta.config.read_timeout)
@@ -219,8 +240,10 @@ class LambdaModel:
         environment.busy_until = timeline.now
         if invocation.outcome in ("timed out", "crashed"):
             # Lambda resets an environment whose invocation timed out or crashed: what its handler kept in
-            # memory is gone, and the next invocation meets a new one.
+            # memory is gone (threads still running in it too), and the next invocation meets a new one.
             self.environments.remove(environment)
+            if self.on_reset is not None:
+                self.on_reset(environment, invocation)
         length = timeline.now - started
         if length > read_timeout:
             invocation.outcome = "read timeout"
@@ -250,6 +273,7 @@ class LambdaModel:
                 result = self.start_failure_handler(event, context)
             else:
                 result = environment.handler(event, context)
+            invocation.answer = result
             if invocation.plan.kind == "crash":
                 raise InvocationCrashed("runtime exited before answering")
         except InvocationKilled:

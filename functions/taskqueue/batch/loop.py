@@ -40,6 +40,7 @@ from taskqueue.batch.budget import MIN_REMAINING_SECONDS_TO_START, SETTLE_FINAL_
 from taskqueue.batch.dead_letters import DeadLetters
 from taskqueue.batch.fifo import GroupGate
 from taskqueue.batch.log import describe
+from taskqueue.batch.overruns import HOLDS_LEAVE_SECONDS, OVERRAN_HOLD_SECONDS, OverrunHolds
 from taskqueue.batch.visibility import set_retry_delays
 from taskqueue.config import WorkerConfig
 from taskqueue.dead_letter_queue import DeadLetter
@@ -221,23 +222,32 @@ class Worker:
         batch = self.batch_runner.start(lanes, limit, Deadlines(self.config, invocation))
         invocation.call_task = batch.call_task
         invocation.metrics.shared_between_threads()
-        outcome = batch.run(
-            lambda index, held_back: self._settle(records[index], held_back, invocation, messages[index]), is_fifo
-        )
+        holds = OverrunHolds(self.ledger)
+
+        def settle(index: int, held_back: bool) -> bool:
+            failed = self._settle(records[index], held_back, invocation, messages[index])
+            holds.ended(str(records[index]["messageId"]))  # from here on, no run of it holds its message
+            return failed
+
+        outcome = batch.run(settle, is_fifo)
         invocation.close()
+        running = [str(records[index]["messageId"]) for index in outcome.running]
+        wait = invocation.seconds_left(HOLDS_LEAVE_SECONDS, self.config.behind_event_source_mapping)
+        secured = holds.hold(running, lambda write: batch.beside(write, wait))
         for index in outcome.running:
-            self._overran(records[index], invocation)
+            self._overran(records[index], invocation, str(records[index]["messageId"]) in secured)
         for index in outcome.not_started:
             release.not_started(records[index], invocation)
         failed = outcome.failed | set(outcome.running) | set(outcome.not_started)
         return [str(records[index]["messageId"]) for index in sorted(failed)]
 
-    def _overran(self, raw: Mapping[str, Any], invocation: Invocation) -> None:
+    def _overran(self, raw: Mapping[str, Any], invocation: Invocation, held: bool) -> None:
         """Still under way when the answer had to go out: handled as a run cut off by a timeout. Its run was
         recorded before it started (it used an attempt); its message comes back after its backoff, and that
         receive decides, as after a timeout (on the last attempt: a run that may still go on, then one that did
-        not return). Its lane keeps what the run holds (its key's slot) until the run really ends. Its status
-        stays running: it is."""
+        not return). Its lane keeps what the run holds (its key's slot) until the run really ends, and the
+        attempts table holds its message till then (:mod:`.overruns`), or, without it, its answer's delay: no run
+        of it starts beside this one. Its status stays running: it is."""
         count = receive_count(raw)
         keys: dict[str, Any] = {MESSAGE_ID: str(raw["messageId"]), RECEIVE_COUNT: count}
         registered = None
@@ -249,6 +259,8 @@ class Worker:
             if registered is not None
             else visibility_delay(count, self.config.backoff, self.rng)
         )
+        if not held:
+            delay = max(delay, OVERRAN_HOLD_SECONDS)  # nothing in the table holds it: its answer's delay does
         invocation.retry_in(str(raw["messageId"]), delay)
         invocation.metrics.count(TASKS_RETRIED, task=None if registered is None else registered.name)
         overran = concurrency.TaskOverran("still running when the invocation had to answer")

@@ -2,8 +2,8 @@
 
 Why it was not called decides when: a copy of it in progress (until that copy's invocation can be over), the
 idempotency or attempts table failing (its backoff), a run the attempts table refused (by the table's word:
-a verdict, a completed last run, a ``Retry(after)`` not yet due, a last run that may still go on), too little
-time left in the invocation (at once).
+a verdict, a completed last run, a ``Retry(after)`` not yet due, a run still going past its batch's answer, a
+last run that may still go on), too little time left in the invocation (at once).
 """
 
 from __future__ import annotations
@@ -132,6 +132,15 @@ def refused(
             raw,
             math.ceil(refusal.retry_in_seconds),
             "not run: back before the time its last run asked to be retried at; released until then",
+            keys,
+            invocation,
+        )
+    if refusal.overran_seconds > 0:
+        # Its last run went on past its batch's answer (a thread cannot be stopped) and has not ended yet.
+        release(
+            raw,
+            math.ceil(refusal.overran_seconds) + 1,
+            "not run: its last run is still going past its invocation's answer; released until it may be over",
             keys,
             invocation,
         )

@@ -1,0 +1,87 @@
+"""Runs still going when their concurrent batch must be answered (a ``threads=True`` task cannot be stopped; a
+coroutine may ignore its cancellation): their records are answered as failed, and the attempts table holds their
+messages, so that no run of one starts beside the run still going. The lane lifts the hold when the run ends;
+a run that never ends (its environment reset, or frozen and never thawed) holds its message until the hold runs
+out. Where nothing in the table holds it (no attempts table, or the hold's write failed or was not done in time),
+the answer does: the message is hidden for as long as the hold would have lasted.
+
+The holds are written as the answer goes out, beside it: the answer waits for them only until half its margin is
+left (a write DynamoDB slows down must not make the answer late: past the timeout it would be lost)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from taskqueue.attempts import AttemptLedger
+from taskqueue.batch import log
+from taskqueue.batch.budget import SETTLE_FINAL_MARGIN_SECONDS
+from taskqueue.batch.log import describe
+from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS
+from taskqueue.observability import ERROR, MESSAGE_ID
+
+# How long a run still going at its batch's answer holds its message at most: as long as an invocation may last.
+OVERRAN_HOLD_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS
+# The answer waits for the holds' writes until only this is left of the invocation (and its retry delays' calls).
+HOLDS_LEAVE_SECONDS = SETTLE_FINAL_MARGIN_SECONDS / 2
+
+
+class OverrunHolds:
+    """One concurrent batch's holds: :meth:`hold` as it answers, :meth:`ended` from each lane once its record's run
+    and settling are over (a lane may end just before its hold is written: the lock orders the two, so a run that
+    ended is never held after)."""
+
+    def __init__(self, ledger: AttemptLedger | None) -> None:
+        self.ledger = ledger
+        self._lock = threading.Lock()
+        self._held: set[str] = set()  # a hold written, or tried (one whose answer was lost may have taken)
+        self._secured: set[str] = set()  # the table holds it, or its run ended: no hold needed from the answer
+        self._secured_lock = threading.Lock()  # not the writes' lock: the answer reads it while a write may hang
+        self._ended: set[str] = set()
+
+    def hold(self, message_ids: Sequence[str], beside: Callable[[Callable[[], None]], None]) -> set[str]:
+        """Hold the messages of runs still going, the writes run by ``beside`` (which waits for them as long as
+        the answer can); returns those secured by then: the others' answer must hide them."""
+        if self.ledger is None or not message_ids:
+            return set()
+        beside(lambda: self._hold_each(message_ids))
+        with self._secured_lock:
+            return self._secured & set(message_ids)
+
+    def _hold_each(self, message_ids: Sequence[str]) -> None:
+        assert self.ledger is not None
+        for message_id in message_ids:
+            with self._lock:
+                if message_id in self._ended:
+                    self._secure(message_id)
+                    continue
+                self._held.add(message_id)  # before the write: one whose answer is lost may still have taken
+                try:
+                    self.ledger.hold_overran(message_id, OVERRAN_HOLD_SECONDS)
+                except Exception as error:
+                    log.logger.warning(
+                        "could not hold the message of a run still going in the attempts table; its answer hides "
+                        "it for as long instead",
+                        extra={MESSAGE_ID: message_id, ERROR: describe(error)},
+                    )
+                    continue
+                self._secure(message_id)
+
+    def _secure(self, message_id: str) -> None:
+        with self._secured_lock:
+            self._secured.add(message_id)
+
+    def ended(self, message_id: str) -> None:
+        if self.ledger is None:
+            return
+        with self._lock:
+            self._ended.add(message_id)
+            if message_id not in self._held:
+                return
+            try:
+                self.ledger.overran_ended(message_id)
+            except Exception as error:
+                log.logger.warning(
+                    "could not lift the hold of a run that ended; its message waits until the hold runs out",
+                    extra={MESSAGE_ID: message_id, ERROR: describe(error)},
+                )
