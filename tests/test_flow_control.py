@@ -10,15 +10,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from taskqueue import task
+from taskqueue import batch_response, task
 from taskqueue import worker as worker_module
 from taskqueue.attempts import AttemptLedger
+from taskqueue.batch.budget import MIN_REMAINING_SECONDS_TO_START
 from taskqueue.batch_response import ANSWER_KEY
 from taskqueue.config import WorkerConfig
 from taskqueue.flow_control.concurrency_keys import KeyLeases
 from taskqueue.flow_control.gate import START_DELAY_SECONDS, FlowControlNotConfigured, FlowGate, check_configured
 from taskqueue.flow_control.rate_limit import RateLimiter
 from taskqueue.flow_control.spec import RateLimit, flow_limits
+from taskqueue.limits import SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
 from taskqueue.metrics import MetricsLine
 from taskqueue.observability import TASKS_HELD_BACK
 from taskqueue.operations.cli import main
@@ -280,6 +282,57 @@ def test_a_rate_limited_start_begins_its_start_delay_after_its_grant_whatever_it
     assert failed_ids(response) == set()
     # Granted at 1000.0 (the burst's first), 1000.1 and 1000.2, each as the run before it began.
     assert [round(start - START_DELAY_SECONDS, 3) for start in starts] == [1000.0, 1000.1, 1000.2]
+
+
+@pytest.mark.parametrize(("remaining", "starts"), [(1.05, 1), (1.51, 2), (1.61, 1)])
+def test_a_rate_limited_start_never_begins_with_less_than_the_second_the_worker_keeps(
+    sqs, queues, state_table, remaining, starts
+):
+    """Its 0.1 s start delay counts against the invocation's time like its waits: with 1.05 s left it is not
+    started (released at once, no attempt used); a start whose token is 0.4 s away with 1.51 s left, or whose
+    key's slot frees 0.6 s on with 1.61 s left, waits only if it keeps its second (found by a probe: 0.95 and
+    0.91 s left at the start)."""
+    registry = TaskRegistry()
+    clock = FakeClock()
+    context = LambdaContext(remaining_seconds=remaining, clock=clock)
+    left: list[float] = []
+    keyed = remaining == 1.61
+    limits: dict[str, Any] = {"key_concurrency": 1, "key": lambda payload: "k"} if keyed else {}
+    registry.register(
+        "charge", lambda payload: left.append(context.get_remaining_time_in_millis() / 1000), rate_limit="2/s", **limits
+    )
+    leases = KeyLeases(STATE_TABLE, state_table, clock)
+    outside = leases.take("charge", "k", 1, seconds=600) if keyed else None
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        if outside is not None and clock() >= 1000.59:
+            leases.give_back(outside)  # the other worker's run ends 0.6 s on
+
+    ledger = AttemptLedger(STATE_TABLE, state_table, clock=clock)
+    config = WorkerConfig(dlq_url=queues.dlq_url, attempts_table=STATE_TABLE)
+    worker = Worker(config, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table, clock, sleep=sleep))
+    event = received_event(sqs, queues, [body("charge", n) for n in range(starts)])
+    response = worker.handle(event, context)
+    assert all(seconds >= MIN_REMAINING_SECONDS_TO_START for seconds in left), left
+    assert len(left) + len(failed_ids(response)) == starts
+    assert [ledger.read(record["messageId"]).runs for record in event["Records"]].count(1) == len(left)
+
+
+def test_a_start_held_back_at_a_slow_rate_comes_back_within_what_sqs_allows(sqs, queues, state_table):
+    """At 1/h, the line of held-back starts runs past SQS's 12 hours: each is told to come back at most then (to
+    look again), or the consumer would refuse the worker's whole answer (found by a probe)."""
+    registry = TaskRegistry()
+    ran: list[Any] = []
+    registry.register("charge", ran.append, rate_limit="1/h")
+    event = received_event(sqs, queues, [body("charge", n) for n in range(10)])
+    worker = limited_worker(sqs, queues, state_table, registry, attempts_table=STATE_TABLE)
+    for _ in range(2):  # two batches: the second's line starts 9 hours on
+        response = worker.handle(event, LambdaContext())
+        delays = response[ANSWER_KEY]["retryDelays"]
+        assert max(delays.values()) <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
+        batch_response.parse(json.dumps(response).encode(), [record["messageId"] for record in event["Records"]])
+        event = received_event(sqs, queues, [body("charge", n) for n in range(10, 20)])
 
 
 def test_a_start_whose_key_frees_a_slot_while_it_waits_runs_in_the_same_invocation(sqs, queues, state_table):

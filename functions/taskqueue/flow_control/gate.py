@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from taskqueue.dead_letter_queue import DeadLetter
 from taskqueue.flow_control.concurrency_keys import KeyLeases, Lease
 from taskqueue.flow_control.rate_limit import RateLimiter, Take, ceil_seconds
 from taskqueue.flow_control.spec import RateLimit
-from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS
+from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
 from taskqueue.message import TaskMessage
 from taskqueue.observability import ERROR, TASKS_HELD_BACK
 
@@ -133,6 +134,7 @@ class FlowGate:
         self.sleep = sleep
         # Keys whose slots stayed held through a whole wait, and until when their starts do not wait.
         self._held_keys: dict[tuple[str, str], float] = {}
+        self._held_keys_lock = threading.Lock()
 
     def admit(
         self,
@@ -150,6 +152,10 @@ class FlowGate:
         if limits is None:
             return UNLIMITED
         admission = Admission(keys=keys)
+        # A rate-limited start begins START_DELAY_SECONDS after its grant: its waits leave that much too.
+        reserve = START_DELAY_SECONDS if limits.rate is not None else 0.0
+        if self._time_to_wait(invocation) < reserve:
+            release.out_of_time(raw, registered.name, keys, invocation)
         if limits.concurrency is not None:
             try:
                 key = limits.concurrency.key_of(message.payload)
@@ -164,7 +170,7 @@ class FlowGate:
                 dead_letters.send(raw, why, keys, invocation)
                 return None
             try:
-                lease = self._take_slot(registered.name, key, limits.concurrency.limit, invocation)
+                lease = self._take_slot(registered.name, key, limits.concurrency.limit, invocation, reserve)
             except Exception as error:
                 self._hold_back(raw, registered, backoff(), "the flow-control table failed", keys, invocation, error)
             if lease is None:
@@ -179,7 +185,7 @@ class FlowGate:
             admission.leases, admission.lease = self.leases, lease
         if limits.rate is not None:
             try:
-                take = self._take_token(registered.name, limits.rate, invocation)
+                take = self._take_token(registered.name, limits.rate, invocation, reserve)
             except Exception as error:
                 admission.end()
                 self._hold_back(raw, registered, backoff(), "the flow-control table failed", keys, invocation, error)
@@ -188,7 +194,8 @@ class FlowGate:
                 self._hold_back(
                     raw,
                     registered,
-                    ceil_seconds(take.retry_in_seconds),
+                    # SQS hides a message at most 12 hours: a start further down a slow rate's line looks again then.
+                    min(ceil_seconds(take.retry_in_seconds), SQS_MAX_VISIBILITY_TIMEOUT_SECONDS),
                     f"over its rate limit ({limits.rate}); back when a token will be there",
                     keys,
                     invocation,
@@ -207,25 +214,28 @@ class FlowGate:
         if delay > 0:
             self.sleep(delay)
 
-    def _take_token(self, task: str, rate: RateLimit, invocation: Invocation) -> Take:
-        """A token now, or one due soon waited for here; else the limiter's answer, with the start's place in
-        the line to come back."""
+    def _take_token(self, task: str, rate: RateLimit, invocation: Invocation, reserve: float) -> Take:
+        """A token now, or one due soon waited for here (leaving ``reserve`` of the invocation's time); else the
+        limiter's answer, with the start's place in the line to come back."""
         waited = 0.0
         for _ in range(MAX_WAITS):
-            horizon = min(WAIT_FOR_TOKEN_SECONDS - waited, self._time_to_wait(invocation))
+            horizon = min(WAIT_FOR_TOKEN_SECONDS - waited, self._time_to_wait(invocation) - reserve)
             take = self.rates.take(task, rate, wait_seconds=max(0.0, horizon))
             if take.granted or take.retry_in_seconds > horizon:
                 return take
-            self.sleep(take.retry_in_seconds)
+            # A microsecond more: at today's epoch a float's step is a quarter of one, and the limiter counts
+            # whole microseconds rounded down, so a wait of exactly the time told may find the token not there.
+            self.sleep(take.retry_in_seconds + 1e-6)
             waited += take.retry_in_seconds
         return self.rates.take(task, rate)
 
-    def _take_slot(self, task: str, key: str, limit: int, invocation: Invocation) -> Lease | None:
+    def _take_slot(self, task: str, key: str, limit: int, invocation: Invocation, reserve: float) -> Lease | None:
         """A slot of ``key`` now, or one freed while this start looks again for a little while; else None.
 
         A key whose slots stayed held through a whole wait is not waited for again until as long has passed:
         a batch of a key whose runs are long would otherwise wait a second a start, for nothing."""
-        may_wait = self.clock() >= self._held_keys.get((task, key), -math.inf)
+        with self._held_keys_lock:
+            may_wait = self.clock() >= self._held_keys.get((task, key), -math.inf)
         looks = SLOT_LOOKS if may_wait else 0
         first: int | None = None
         while True:
@@ -237,7 +247,7 @@ class FlowGate:
                 return lease
             first = None
             while first is None:
-                if looks == 0 or self._time_to_wait(invocation) < SLOT_POLL_SECONDS:
+                if looks == 0 or self._time_to_wait(invocation) - reserve < SLOT_POLL_SECONDS:
                     if may_wait and looks == 0:  # held through a whole wait
                         self._remember_held(task, key)
                     return None
@@ -247,8 +257,9 @@ class FlowGate:
 
     def _remember_held(self, task: str, key: str) -> None:
         now = self.clock()
-        self._held_keys = {held: until for held, until in self._held_keys.items() if until > now}
-        self._held_keys[task, key] = now + WAIT_FOR_SLOT_SECONDS
+        with self._held_keys_lock:  # a concurrent batch's lanes wait on their own threads
+            self._held_keys = {held: until for held, until in self._held_keys.items() if until > now}
+            self._held_keys[task, key] = now + WAIT_FOR_SLOT_SECONDS
 
     @staticmethod
     def _time_to_wait(invocation: Invocation) -> float:
