@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
@@ -41,7 +42,7 @@ from taskqueue.registry import TaskRegistry
 from taskqueue.worker import Worker
 from tests.support.aws_fakes import FakeClock
 from tests.support.aws_settings import REGION, STATE_TABLE
-from tests.support.model_profiles import Budget, model_settings
+from tests.support.model_profiles import Budget, is_long, model_settings
 
 RATE_LIMIT, PERIOD, BURST = 3, 1, 1
 KEY_CONCURRENCY = 2
@@ -285,6 +286,10 @@ class FlowControlModelEnding(FlowControlModel):
             self.dynamodb.delete_table(TableName=self.ledger.table_name)
 
 
+# The long profile (make soak) runs for minutes: a start that waits looks at DynamoDB up to 20 times a second of
+# simulated time, and 500 examples took past pytest's 300 s (a timeout, no invariant broken); the bounded
+# profile takes seconds.
+@pytest.mark.timeout(0 if is_long() else 300)
 def test_flow_control_model() -> None:
     STATISTICS.clear()
     with mock_aws():
