@@ -114,13 +114,15 @@ class KeyLeases:
         """A slot of ``key`` that looks free now (absent, or its lease expired), for a take to try first; None
         when every one is held. One consistent read of the key's slots: cheaper than a failed write per slot
         when a waiting start looks again. The first slot when it cannot tell (some left unread)."""
-        keys = [{"id": {"S": slot_id(task, key, slot)}} for slot in range(min(limit, DYNAMODB_MAX_BATCH_GET_KEYS))]
+        if limit > DYNAMODB_MAX_BATCH_GET_KEYS:
+            return 0
+        keys = [{"id": {"S": slot_id(task, key, slot)}} for slot in range(limit)]
         answer = self.client.batch_get_item(
             RequestItems={
                 self.table_name: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "slot, expires"}
             }
         )
-        if answer.get("UnprocessedKeys") or limit > DYNAMODB_MAX_BATCH_GET_KEYS:
+        if answer.get("UnprocessedKeys"):
             return 0
         now = self.clock()
         held = {

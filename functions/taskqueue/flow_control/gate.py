@@ -154,7 +154,7 @@ class FlowGate:
         admission = Admission(keys=keys)
         # A rate-limited start begins START_DELAY_SECONDS after its grant: its waits leave that much too.
         reserve = START_DELAY_SECONDS if limits.rate is not None else 0.0
-        if self._time_to_wait(invocation) < reserve:
+        if self._time_to_wait(invocation, reserve) < 0:
             release.out_of_time(raw, registered.name, keys, invocation)
         if limits.concurrency is not None:
             try:
@@ -219,7 +219,7 @@ class FlowGate:
         limiter's answer, with the start's place in the line to come back."""
         waited = 0.0
         for _ in range(MAX_WAITS):
-            horizon = min(WAIT_FOR_TOKEN_SECONDS - waited, self._time_to_wait(invocation) - reserve)
+            horizon = min(WAIT_FOR_TOKEN_SECONDS - waited, self._time_to_wait(invocation, reserve))
             take = self.rates.take(task, rate, wait_seconds=max(0.0, horizon))
             if take.granted or take.retry_in_seconds > horizon:
                 return take
@@ -247,7 +247,7 @@ class FlowGate:
                 return lease
             first = None
             while first is None:
-                if looks == 0 or self._time_to_wait(invocation) - reserve < SLOT_POLL_SECONDS:
+                if looks == 0 or self._time_to_wait(invocation, reserve) < SLOT_POLL_SECONDS:
                     if may_wait and looks == 0:  # held through a whole wait
                         self._remember_held(task, key)
                     return None
@@ -262,9 +262,10 @@ class FlowGate:
             self._held_keys[task, key] = now + WAIT_FOR_SLOT_SECONDS
 
     @staticmethod
-    def _time_to_wait(invocation: Invocation) -> float:
-        """How long a start may wait here and still have the time to start it (infinite without a clock)."""
-        seconds = invocation.seconds_left(MIN_REMAINING_SECONDS_TO_START, sets_retry_delays=True)
+    def _time_to_wait(invocation: Invocation, reserve: float = 0.0) -> float:
+        """How long a start may wait here and still have the time to start it, ``reserve`` more kept (its start
+        delay); infinite without a clock."""
+        seconds = invocation.seconds_left(MIN_REMAINING_SECONDS_TO_START + reserve, sets_retry_delays=True)
         return math.inf if seconds is None else seconds
 
     def _hold_back(
