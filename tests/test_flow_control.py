@@ -4,6 +4,7 @@ every worker; a start over a limit is released unrun, with no attempt used, in b
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -608,3 +609,44 @@ def test_a_limit_without_the_attempts_table_fails_the_start_as_held_back_starts_
     with pytest.raises(FlowControlNotConfigured, match=r"'charge'.*TASKQUEUE_ATTEMPTS_TABLE.*track_attempts"):
         check_configured(registry.tasks(), STATE_TABLE, attempts_table=None)
     check_configured(registry.tasks(), STATE_TABLE, attempts_table=STATE_TABLE)
+
+
+# -- in a concurrent batch (issue 23's lanes) --------------------------------------------------------------
+
+
+def test_plain_rate_limited_starts_in_a_concurrent_batch_keep_the_bound_behind_a_slow_plain_task(
+    sqs, queues, state_table
+):
+    """A batch with an async task runs in lanes; its plain tasks run on the invocation's thread, one at a time. A
+    plain rate-limited task took its token in its lane, then waited for that thread: behind a slow plain task,
+    starts granted 0.25 s apart all began at once when it ended, beside another worker's starts on time (a probe
+    saw 10 starts in a second against limit + burst = 6). Real threads and clock: about 3 s."""
+    registry = TaskRegistry()
+    starts: list[float] = []
+
+    async def ping(payload: Any) -> None:
+        return None
+
+    registry.register("ping", ping)
+    registry.register("slow", lambda payload: time.sleep(1.2))
+    registry.register("charge", lambda payload: starts.append(time.time()), rate_limit="4/s")
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    config = WorkerConfig(dlq_url=queues.dlq_url, attempts_table=STATE_TABLE)
+    concurrent = received_event(sqs, queues, [body("ping"), body("slow")] + [body("charge", n) for n in range(4)])
+    sequential = received_event(sqs, queues, [body("charge", n) for n in range(4, 8)])
+    workers = [Worker(config, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table)) for _ in "ab"]
+
+    def other_worker() -> None:
+        time.sleep(0.9)  # starts taking tokens as the first worker's grants run out
+        workers[1].handle(sequential, LambdaContext(remaining_seconds=60))
+
+    other = threading.Thread(target=other_worker)
+    other.start()
+    workers[0].handle(concurrent, LambdaContext(remaining_seconds=60))
+    other.join()
+    assert len(starts) >= 6, starts  # enough started for the bound to be at stake (others may be released)
+    starts.sort()
+    for index, start in enumerate(starts):
+        within = [later for later in starts[index:] if later <= start + 1.0]
+        # limit + 1 over a closed window with no burst (docs/flow-control.md)
+        assert len(within) <= 5, f"{len(within)} starts in the second from {start}: {[s - starts[0] for s in starts]}"

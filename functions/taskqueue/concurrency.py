@@ -10,7 +10,9 @@ the worker's limit of lanes run at once, each on a thread of the pool:
   the task's own call differs: an async task is awaited on the execution environment's one event loop
   (:class:`EventLoop`, on a thread of its own, reused by every warm invocation, so the clients and
   connection pools a task keeps on it live on); a ``threads=True`` task runs in the lane's thread; a plain
-  task is handed to the invocation's main thread and runs there, one at a time, as it always did;
+  task's record is handed, whole, to the invocation's main thread and goes through its path there, one at a
+  time, as it always did: its rate token is taken on the thread that calls it, just before, so a slow plain
+  task ahead of it cannot push starts granted apart into one bunch;
 - ``@task(concurrency=N)`` caps one task's runs at once in this environment (:class:`TaskSlots`).
 
 The time budget: when the worker has no time left to start a task, runs still going are cancelled (an async
@@ -52,6 +54,8 @@ MAX_TASK_CONCURRENCY = WORKER_MAX_TASK_CONCURRENCY
 # What a lane hands the worker for each record: whether an earlier failure of its lane holds it back; it
 # answers whether the record failed (is to be reported in batchItemFailures).
 SettleRecord = Callable[[int, bool], bool]
+# Whether a record's whole path goes on the invocation's thread (its task is a plain one), by its index.
+OnInvocationThread = Callable[[int], bool]
 
 
 class TaskCancelled(Exception):
@@ -89,7 +93,12 @@ class BatchRun(Protocol):
 
     def call_task(self, registered: RegisteredTask, payload: Any, context: TaskContext) -> Any: ...
 
-    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult: ...
+    def run(
+        self,
+        settle: SettleRecord,
+        hold_back_after_failure: bool = False,
+        on_invocation_thread: OnInvocationThread | None = None,
+    ) -> ConcurrentBatchResult: ...
 
     def beside(self, call: Callable[[], None], seconds: float | None) -> None:
         """Run ``call`` beside the answer, waiting for it at most ``seconds`` (None: to its end)."""
@@ -364,8 +373,8 @@ class ThreadedBatchRunner:
 
 
 class ThreadedBatch:
-    """One batch's lanes on up to ``limit`` pool threads; the invocation's thread runs the plain tasks and
-    waits for the lanes, then cancels what still runs when no time is left to start a task."""
+    """One batch's lanes on up to ``limit`` pool threads; the invocation's thread settles the plain tasks' records
+    and waits for the lanes, then cancels what still runs when no time is left to start a task."""
 
     def __init__(self, runner: ThreadedBatchRunner, lanes: list[list[int]], limit: int, deadlines: Deadlines) -> None:
         self.runner = runner
@@ -379,26 +388,19 @@ class ThreadedBatch:
         self._closed = False
         self._stopping = False
         self._async_runs: set[AsyncRun] = set()
-        # Plain tasks' calls for the invocation's thread, and the end of the last lane thread (one hand-over
+        # Plain tasks' records for the invocation's thread, and the end of the last lane thread (one hand-over
         # for the batch, not one per lane: a thread woken is a thread scheduled, on a machine that may be busy).
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads_left = 0
-        self._main_thread = threading.get_ident()
+        self._on_invocation_thread: OnInvocationThread = lambda index: False
 
     # -- called from the lanes --------------------------------------------------------------------
 
     def call_task(self, registered: RegisteredTask, payload: Any, context: TaskContext) -> Any:
         if registered.is_async:
             return self._await(registered, payload, context)
-        if registered.threads or threading.get_ident() == self._main_thread:
-            return registered.run(payload, context)
-        # A plain task runs in the invocation's thread, alone, as it always did.
-        call: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        with self._lock:  # checked and queued together: once closed, nothing is served any more
-            if self._stopping or self._closed:
-                raise TaskCancelled(f"task {registered.name!r} not started: the invocation stops starting tasks")
-            self._inbox.put((lambda: registered.run(payload, context), call))
-        return call.result()
+        # A threads=True task in its lane's thread; a plain one in the invocation's, where its whole record goes.
+        return registered.run(payload, context)
 
     def _await(self, registered: RegisteredTask, payload: Any, context: TaskContext) -> Any:
         with self._lock:
@@ -442,6 +444,8 @@ class ThreadedBatch:
 
     def _run_lane(self, lane: list[int], settle: SettleRecord, hold_back_after_failure: bool) -> None:
         def tracked(index: int, held_back: bool) -> bool:
+            if self._on_invocation_thread(index):
+                return self._hand_over(index, held_back, settle)
             with self._lock:
                 if self._closed:
                     raise _Closed
@@ -455,9 +459,34 @@ class ThreadedBatch:
                     if not self._closed:
                         self._settled[index] = failed
 
+    def _hand_over(self, index: int, held_back: bool, settle: SettleRecord) -> bool:
+        """Settle a plain task's record on the invocation's thread and wait for it; raises ``_Closed`` when that
+        thread no longer starts records (the lane ends there: the record and the rest of the lane not started)."""
+
+        def on_invocation_thread() -> bool:
+            with self._lock:
+                if self._closed or self._stopping:
+                    raise _Closed
+                self._running.add(index)
+            return settle(index, held_back)
+
+        answer: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        with self._lock:  # checked and queued together: once closed, nothing is served any more
+            if self._stopping or self._closed:
+                raise _Closed
+            self._inbox.put((on_invocation_thread, answer))
+        return answer.result()
+
     # -- the invocation's thread ------------------------------------------------------------------
 
-    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult:
+    def run(
+        self,
+        settle: SettleRecord,
+        hold_back_after_failure: bool = False,
+        on_invocation_thread: OnInvocationThread | None = None,
+    ) -> ConcurrentBatchResult:
+        if on_invocation_thread is not None:
+            self._on_invocation_thread = on_invocation_thread
         threads = self._threads_left = min(self.limit, len(self._lanes))
         self.runner.threads.start(threads)  # all of them before the first lane runs
         for _ in range(threads):
@@ -485,7 +514,7 @@ class ThreadedBatch:
                 return True
             call, answer = item
             if self._stopping:
-                answer.set_exception(TaskCancelled("not started: the invocation stops starting tasks"))
+                answer.set_exception(_Closed())
                 continue
             try:
                 answer.set_result(call())
@@ -509,12 +538,12 @@ class ThreadedBatch:
             reached = set(self._settled) | self._running
             threads_running = self._threads_left > 0
         outcome.not_started = [index for lane in self._lanes for index in lane if index not in reached]
-        # A plain task handed over after the wait ended would wait forever: refuse what is left.
+        # A record handed over after the wait ended would wait forever: refuse what is left (not started).
         with contextlib.suppress(queue.Empty):
             while True:
                 item = self._inbox.get_nowait()
                 if item is not _LANES_DONE:
-                    item[1].set_exception(TaskCancelled("not started: the invocation stops starting tasks"))
+                    item[1].set_exception(_Closed())
         if threads_running:
             self.runner.threads.abandon()
         return outcome

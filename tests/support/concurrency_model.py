@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from taskqueue.concurrency import ConcurrentBatchResult, Deadlines, SettleRecord
+from taskqueue.concurrency import ConcurrentBatchResult, Deadlines, OnInvocationThread, SettleRecord
 from taskqueue.registry import RegisteredTask, TaskContext
 from tests.support.lambda_model import Invocation, InvocationKilled, LambdaModel, Timeline
 
@@ -215,7 +215,13 @@ class SimulatedBatch:
         self.runner.overruns += 1
         strand.park()
 
-    def run(self, settle: SettleRecord, hold_back_after_failure: bool = False) -> ConcurrentBatchResult:
+    def run(
+        self,
+        settle: SettleRecord,
+        hold_back_after_failure: bool = False,
+        on_invocation_thread: OnInvocationThread | None = None,
+    ) -> ConcurrentBatchResult:
+        """``on_invocation_thread``: unused, every record here runs on the model's one timeline."""
         timeline = self.runner.timeline()
         start = timeline.now
         to_cancel, to_answer = self.deadlines.seconds_to_cancel(), self.deadlines.seconds_to_answer()

@@ -229,7 +229,14 @@ class Worker:
             holds.ended(str(records[index]["messageId"]))  # from here on, no run of it holds its message
             return failed
 
-        outcome = batch.run(settle, is_fifo)
+        def on_invocation_thread(index: int) -> bool:
+            message = messages[index]
+            if not isinstance(message, TaskMessage):
+                return False
+            registered = self.registry.find(message.task)
+            return registered is not None and not registered.runs_concurrently
+
+        outcome = batch.run(settle, is_fifo, on_invocation_thread)
         invocation.close()
         running = [str(records[index]["messageId"]) for index in outcome.running]
         wait = invocation.seconds_left(HOLDS_LEAVE_SECONDS, self.config.behind_event_source_mapping)
