@@ -650,3 +650,31 @@ def test_plain_rate_limited_starts_in_a_concurrent_batch_keep_the_bound_behind_a
         within = [later for later in starts[index:] if later <= start + 1.0]
         # limit + 1 over a closed window with no burst (docs/flow-control.md)
         assert len(within) <= 5, f"{len(within)} starts in the second from {start}: {[s - starts[0] for s in starts]}"
+
+
+def test_a_threads_run_still_going_at_its_batchs_answer_keeps_its_keys_slot_until_it_ends(sqs, queues, state_table):
+    """A threads=True run cannot be stopped: answered as failed at the deadline, it goes on. Its slot was a lease
+    until its invocation's deadline plus 5 s, and nothing renewed it: another run of its key could start beside it
+    (found by a probe). About 1.5 s."""
+    registry = TaskRegistry()
+    may_end = threading.Event()
+    registry.register(
+        "export", lambda payload: may_end.wait(30), threads=True, key_concurrency=1, key=lambda payload: "c1"
+    )
+    ledger = AttemptLedger(STATE_TABLE, state_table)
+    config = WorkerConfig(dlq_url=queues.dlq_url, attempts_table=STATE_TABLE)
+    worker = Worker(config, sqs, registry, ledger=ledger, flow=FlowGate(STATE_TABLE, state_table))
+    event = received_event(sqs, queues, [body("export", 1)])
+    response = worker.handle(event, LambdaContext(remaining_seconds=2.0))
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}  # answered as still running
+    try:
+        # A minute on, and ten: a worker elsewhere finds the slot still held, as the run still goes on.
+        for later in (60, 600):
+            elsewhere = KeyLeases(STATE_TABLE, state_table, clock=lambda later=later: time.time() + later)
+            assert elsewhere.take("export", "c1", 1, seconds=60) is None, f"the slot was free {later} s on"
+    finally:
+        may_end.set()
+    deadline = time.monotonic() + 10
+    while KeyLeases(STATE_TABLE, state_table).take("export", "c1", 1, seconds=60) is None:  # given back at its end
+        assert time.monotonic() < deadline, "the run ended and its slot was not given back"
+        time.sleep(0.05)

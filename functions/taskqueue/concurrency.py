@@ -21,9 +21,8 @@ task gets ``CancelledError`` at its next ``await``; once it has ended so, its la
 failed run is). Records still unsettled when the answer must go out (a thread that cannot be stopped, a
 coroutine that ignores its cancellation or never awaits) are answered as failed: their run counts as an
 attempt, as a run cut off by a timeout does, and their lane keeps what the run holds until the run really
-ends: its key's slot, for as long as its lease lasts (its invocation's deadline plus 5 s; a run that goes on
-past that may run beside another of its key: docs/flow-control.md, known limits). Settled records are
-answered as they settled.
+ends: its key's slot, its lease extended as the answer goes out (:mod:`taskqueue.batch.overruns`, which holds
+its message as long). Settled records are answered as they settled.
 
 A batch with no such task runs exactly as before, in the invocation's thread, one record after another.
 """

@@ -93,6 +93,8 @@ class Attempts:
             )
             if admission is None:
                 return None  # settled by the gate (its key function failed on the payload: dead-lettered)
+            if admission.lease is not None:
+                invocation.admissions[message_id] = admission
         run = _Run()
         started = time.perf_counter()
         layer_error: Exception | None = None
@@ -103,6 +105,7 @@ class Attempts:
         finally:
             if admission is not None:
                 admission.end()
+                invocation.admissions.pop(message_id, None)
         if not run.started:
             if layer_error is None:  # the idempotency table says this task completed before: done
                 self.status(keys, registered, status.SUCCEEDED)

@@ -7,11 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskqueue.limits import SQS_MAX_BATCH_ENTRIES
 from taskqueue.metrics import MetricsLine
 from taskqueue.registry import RegisteredTask, TaskContext
+
+if TYPE_CHECKING:
+    from taskqueue.flow_control.gate import Admission
 
 # A record is not started with less time than this left (plus what settling the batch needs); it is
 # retried instead of being cut off.
@@ -35,6 +38,9 @@ class Invocation:
     visibility_call_seconds: float = VISIBILITY_CALL_ESTIMATE_SECONDS
     # The time the invocation had when it started: the function's timeout, as near as the worker can know it.
     timeout_seconds: float | None = None
+    # The admissions of runs holding a key's slot (taskqueue.flow_control), by message id, while they run: a
+    # run still going at a concurrent batch's answer keeps its slot held (taskqueue.batch.overruns).
+    admissions: dict[str, Admission] = field(default_factory=dict)
     # How a concurrent batch's run calls a task (taskqueue.concurrency); None: directly.
     call_task: Callable[[RegisteredTask, Any, TaskContext], Any] | None = None
     # A concurrent batch's lanes write their records' delays from their threads; once the batch is answered,

@@ -222,7 +222,7 @@ class Worker:
         batch = self.batch_runner.start(lanes, limit, Deadlines(self.config, invocation))
         invocation.call_task = batch.call_task
         invocation.metrics.shared_between_threads()
-        holds = OverrunHolds(self.ledger)
+        holds = OverrunHolds(self.ledger, invocation.admissions)
 
         def settle(index: int, held_back: bool) -> bool:
             failed = self._settle(records[index], held_back, invocation, messages[index])

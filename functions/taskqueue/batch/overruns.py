@@ -1,6 +1,8 @@
 """Runs still going when their concurrent batch must be answered (a ``threads=True`` task cannot be stopped; a
 coroutine may ignore its cancellation): their records are answered as failed, and the attempts table holds their
-messages, so that no run of one starts beside the run still going. The lane lifts the hold when the run ends;
+messages, so that no run of one starts beside the run still going. A run holding a slot of its key
+(``key_concurrency``) keeps it as long: its lease, taken until its invocation's deadline, is extended, so that no
+other run of its key starts beside it either. The lane lifts the hold when the run ends;
 a run that never ends (its environment reset, or frozen and never thawed) holds its message until the hold runs
 out. Where nothing in the table holds it (no attempts table, or the hold's write failed or was not done in time),
 the answer does: the message is hidden for as long as the hold would have lasted.
@@ -11,7 +13,8 @@ left (a write DynamoDB slows down must not make the answer late: past the timeou
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from taskqueue.attempts import AttemptLedger
 from taskqueue.batch import log
@@ -19,6 +22,9 @@ from taskqueue.batch.budget import SETTLE_FINAL_MARGIN_SECONDS
 from taskqueue.batch.log import describe
 from taskqueue.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 from taskqueue.observability import ERROR, MESSAGE_ID
+
+if TYPE_CHECKING:
+    from taskqueue.flow_control.gate import Admission
 
 # How long a run still going at its batch's answer holds its message at most: as long as an invocation may last.
 OVERRAN_HOLD_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS
@@ -31,8 +37,9 @@ class OverrunHolds:
     and settling are over (a lane may end just before its hold is written: the lock orders the two, so a run that
     ended is never held after)."""
 
-    def __init__(self, ledger: AttemptLedger | None) -> None:
+    def __init__(self, ledger: AttemptLedger | None, admissions: Mapping[str, Admission] | None = None) -> None:
         self.ledger = ledger
+        self.admissions: Mapping[str, Admission] = {} if admissions is None else admissions
         self._lock = threading.Lock()
         self._held: set[str] = set()  # a hold written, or tried (one whose answer was lost may have taken)
         self._secured: set[str] = set()  # the table holds it, or its run ended: no hold needed from the answer
@@ -42,15 +49,19 @@ class OverrunHolds:
     def hold(self, message_ids: Sequence[str], beside: Callable[[Callable[[], None]], None]) -> set[str]:
         """Hold the messages of runs still going, the writes run by ``beside`` (which waits for them as long as
         the answer can); returns those secured by then: the others' answer must hide them."""
-        if self.ledger is None or not message_ids:
+        if not message_ids or (self.ledger is None and not any(each in self.admissions for each in message_ids)):
             return set()
         beside(lambda: self._hold_each(message_ids))
         with self._secured_lock:
             return self._secured & set(message_ids)
 
     def _hold_each(self, message_ids: Sequence[str]) -> None:
-        assert self.ledger is not None
         for message_id in message_ids:
+            admission = self.admissions.get(message_id)
+            if admission is not None:  # a run that ends meanwhile gives its slot back: the extension then finds none
+                admission.outlive(OVERRAN_HOLD_SECONDS)
+            if self.ledger is None:
+                continue
             with self._lock:
                 if message_id in self._ended:
                     self._secure(message_id)

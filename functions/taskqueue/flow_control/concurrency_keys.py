@@ -132,6 +132,28 @@ class KeyLeases:
         }
         return next((slot for slot in range(limit) if slot not in held), None)
 
+    def extend(self, lease: Lease, seconds: float) -> bool:
+        """The run goes on longer than its lease was taken for: hold its slot ``seconds`` more from now. False when
+        the slot is no longer its own (given back, or its lease expired and another run took it)."""
+        expires = self.clock() + seconds + LEASE_MARGIN_SECONDS
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"id": {"S": slot_id(lease.task, lease.key, lease.slot)}},
+                UpdateExpression="SET expires = :expires, expiration = :expiration",
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues={
+                    ":holder": {"S": lease.holder},
+                    ":expires": {"N": repr(round(expires, 3))},
+                    ":expiration": {"N": str(int(expires) + TTL_AFTER_EXPIRY_SECONDS)},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
     def give_back(self, lease: Lease) -> None:
         """The run is over: its slot is free (unless its lease expired and another run holds it now)."""
         try:

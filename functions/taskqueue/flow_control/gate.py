@@ -96,6 +96,21 @@ class Admission:
         if self.pace is not None:
             self.pace()
 
+    def outlive(self, seconds: float) -> None:
+        """The run goes on past its batch's answer (a thread cannot be stopped): its slot stays held ``seconds``
+        more, unless the run gave it back already; :meth:`end` frees it when the run does end."""
+        lease = self.lease
+        if self.leases is None or lease is None:
+            return
+        try:
+            self.leases.extend(lease, seconds)
+        except Exception as error:
+            log.logger.warning(
+                "could not hold the key's concurrency slot of a run still going; another run of its key may start "
+                "beside it once its lease ends",
+                extra={**(self.keys or {}), ERROR: describe(error)},
+            )
+
     def end(self) -> None:
         """The run is over (done, failed, or never called): free its slot. A failure leaves it to expire."""
         if self.leases is None or self.lease is None:
