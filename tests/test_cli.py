@@ -172,6 +172,27 @@ def test_dlq_show_of_a_message_id_not_in_the_dlq_is_a_clear_error(sqs, queues, f
     assert f"message id 'no-such-id' is not in the DLQ {queues.dlq_url} (read 4 messages)" in error
 
 
+def test_dlq_list_and_show_say_what_a_fifo_group_kept_out_of_reach(sqs, make_queues, capsys):
+    """SQS delivers no more of a FIFO group until its earlier messages are deleted: a listing reads the first 10."""
+    queues = make_queues("orders", fifo=True)
+    ids = [
+        sqs.send_message(
+            QueueUrl=queues.dlq_url, MessageBody=f"dead {n}", MessageGroupId="customer-1", MessageDeduplicationId=str(n)
+        )["MessageId"]
+        for n in range(11)
+    ]
+    assert main(["dlq", "list", "--queue-url", queues.url], sqs=sqs) == 1
+    *rows, summary = json_lines(capsys.readouterr().out)
+    assert [row["message_id"] for row in rows] == ids[:10]
+    assert (summary["unread"], summary["out_of_reach"]) == (1, 1)
+    assert any("a FIFO DLQ delivers no more of a message group" in note for note in summary["notes"])
+
+    assert main(["dlq", "show", ids[10], "--queue-url", queues.url], sqs=sqs) == 1
+    error = capsys.readouterr().err
+    assert f"message id {ids[10]!r} was not found in the DLQ" in error
+    assert "about 1 more were out of reach behind earlier messages of their FIFO group" in error
+
+
 def test_dlq_redrive_finds_the_source_queue_of_the_dlq(sqs, queues, filled, capsys):
     assert main(["dlq", "redrive", "--dlq-url", queues.dlq_url, "--task", "charge"], sqs=sqs) == 0
     *rows, summary = json_lines(capsys.readouterr().out)

@@ -581,3 +581,20 @@ def test_regression_a_fifo_lease_lapsing_between_send_and_delete_is_reported_and
         assert state._copies() == {0: 1}
     finally:
         state.teardown()
+
+
+def test_regression_a_fifo_list_that_could_not_reach_a_groups_later_messages_is_no_success() -> None:
+    """Found by the long profile: on FIFO, a scan reads the first 10 of a group (SQS delivers no more of it
+    while they are held); a dead letter of another group arriving meanwhile made up the count, and `list`
+    reported success without reading the eleventh."""
+    state = OperatorModel()
+    try:
+        state.set_up(fifo=True)
+        state.enqueue(task="resize", group="g2", forged=None)
+        for _ in range(11):
+            state.schedule_fails(task="send_email", group="g1")
+        arrival = Interruption("none", 0, 1, pauses=(), interleave_at=3, interleave_outcomes=("malformed",))
+        state._run("list", Selection(), False, ScanSettings(30, 0, state.clock), arrival)
+        assert len(state.sqs.queue(state.dlq_url).messages) == 12, "the malformed dead letter did not arrive"
+    finally:
+        state.teardown()

@@ -859,6 +859,40 @@ def test_a_run_that_could_not_read_every_message_is_no_success(sqs, queues):
     assert "read 15 of about 25 messages: another reader held the others" in " ".join(report.notes)
 
 
+def test_a_fifo_listing_that_could_not_reach_a_groups_later_messages_is_no_success_when_others_arrive(sqs, make_queues):
+    """Found by the operator model's long profile (`dlq list` reported success without reading a message): on a
+    FIFO DLQ, SQS delivers no more of a message group while its earlier messages are held, so a scan reads at
+    most the first 10 of a group; a dead letter of another group arriving meanwhile made up the count, and the
+    run compared counts only."""
+    queues = make_queues("orders", fifo=True)
+    first = [dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group="customer-1") for n in range(11)]
+
+    class ADeadLetterArrivesMeanwhile(Recorder):
+        def progress(self, report):
+            super().progress(report)
+            if self.progress_calls == 1:
+                dlq_message(sqs, queues.dlq_url, None, 99, MALFORMED, group="customer-2")
+
+    recorder = ADeadLetterArrivesMeanwhile()
+    report = list_dead_letters(sqs, queues.dlq_url, Selection(), recorder, FAST)
+
+    assert first[10] not in recorder.ids(MessageResult.LISTED)  # behind the 10 the scan holds
+    assert (report.visible_at_start, report.scanned) == (11, 11)
+    assert not report.succeeded
+    assert report.unread == 1
+    assert "a FIFO DLQ delivers no more of a message group" in " ".join(report.notes)
+    assert_all_visible(sqs, queues.dlq_url, 12)
+
+
+def test_a_fifo_listing_that_read_every_group_whole_is_a_success(sqs, make_queues):
+    queues = make_queues("orders", fifo=True)
+    for n in range(10):
+        dlq_message(sqs, queues.dlq_url, "charge", n, PERMANENT_ERROR, group=f"customer-{n % 3}")
+    ids, report = listed(sqs, queues, Selection())
+    assert (len(ids), report.unread, report.succeeded) == (10, 0, True), report.notes
+    assert_all_visible(sqs, queues.dlq_url, 10)
+
+
 # -- a command killed midway ---------------------------------------------------------------------------
 
 

@@ -176,7 +176,14 @@ def run_show(args: argparse.Namespace, sqs: Any) -> int:
     why = f"an SQS error stopped the search: {report.error}" if report.error else f"read {report.scanned} messages"
     if report.in_flight_at_start:
         why += f"; {report.in_flight_at_start} more were in flight and could not be read (try again later)"
-    print(f"error: message id {args.message_id!r} is not in the DLQ {dlq_url} ({why})", file=sys.stderr)
+    if report.out_of_reach:
+        why += (
+            f"; about {report.out_of_reach} more were out of reach behind earlier messages of their FIFO group, "
+            "which SQS delivers first (see docs/operating.md)"
+        )
+    # Some messages could not be read: it may be among them.
+    verdict = "was not found in" if report.in_flight_at_start or report.out_of_reach else "is not in"
+    print(f"error: message id {args.message_id!r} {verdict} the DLQ {dlq_url} ({why})", file=sys.stderr)
     return 1
 
 

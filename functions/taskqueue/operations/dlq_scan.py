@@ -6,17 +6,23 @@ received hidden until it ends, then releases it (visibility 0) in batches of 10.
 handles it must keep for that go to a private SQLite file, not to memory, so a DLQ of tens of
 thousands of messages costs a few kilobytes of Python memory.
 
-A scan ends when a long-polled receive brings nothing: nothing visible is left. Before each receive
-it extends the lease of every message it holds whose lease is half gone, so a scan may last longer
-than its lease. Should a lease lapse all the same (a paused process, an extension SQS refused), the
-message comes back in a later receive, is recognised by its id, held again under its new receipt
-handle and not read twice; the scan reads on rather than taking a receive of known messages for the
-end. Only when receives keep bringing back nothing but its own messages does it stop, with an error.
+A scan ends when a long-polled receive brings nothing: nothing it can receive is left (on FIFO, see
+below). Before each receive it extends the lease of every message it holds whose lease is half gone,
+so a scan may last longer than its lease. Should a lease lapse all the same (a paused process, an
+extension SQS refused), the message comes back in a later receive, is recognised by its id, held
+again under its new receipt handle and not read twice; the scan reads on rather than taking a receive
+of known messages for the end. Only when receives keep bringing back nothing but its own messages
+does it stop, with an error.
 
 Each receive's messages are recorded as held (committed) before they are read, so a scan that fails
 for any reason, a message that cannot be read included, still releases every message it holds.
-On a FIFO DLQ, SQS returns no more messages of a group while one of them is held, so a scan sees
-of each group only the messages up to the first one it keeps.
+
+On a FIFO DLQ, SQS delivers no more of a message group until its earlier messages are deleted: not
+while they are held, and from the group's head again once they are released (so releasing them only
+reads them again). A scan reads of each group what the receive that first brought it held (at most
+10), and no more unless the run deletes them as it goes (a redrive, a purge). What it cannot reach
+stays visible behind them, so on FIFO a scan that ends counts the DLQ's visible messages while it
+still holds its own (``out_of_reach``): the run reports them unread, never a complete read.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from taskqueue.limits import (
     SQS_MAX_WAIT_TIME_SECONDS,
 )
 from taskqueue.operations.dlq_message import DlqMessage
+from taskqueue.operations.queue_attributes import is_fifo, queue_depths
 
 _HELD = "held"
 _GONE = "gone"  # deleted by this run
@@ -83,6 +90,7 @@ class DlqScan:
     release: ReleaseResult | None = None
     lapsed: int = 0  # messages received again after their lease lapsed
     extended: int = 0  # lease extensions SQS accepted
+    out_of_reach: int = 0  # FIFO: visible when a receive brought nothing, behind held messages of their group
 
     def __post_init__(self) -> None:
         self._ledger = sqlite3.connect("")  # "": a private temporary file, removed on close
@@ -116,6 +124,7 @@ class DlqScan:
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
+                self.out_of_reach = self._out_of_reach()
                 return
             # Held and committed before anything is read: whatever happens next, they are released.
             with self._ledger:
@@ -133,6 +142,14 @@ class DlqScan:
                     f"{only_known_in_a_row} receives in a row brought back only messages this run held: their "
                     f"{self.settings.lease_seconds} s lease lapses faster than the run reads"
                 )
+
+    def _out_of_reach(self) -> int:
+        """After a receive that brought nothing: on FIFO, the messages still visible, which SQS does not
+        deliver while earlier messages of their group are held (by this scan, or by another reader).
+        Counted before anything is released; SQS's count is approximate."""
+        if not is_fifo(self.dlq_url):
+            return 0  # a standard queue's empty long poll means nothing visible is left
+        return queue_depths(self.sqs, self.dlq_url)["ApproximateNumberOfMessages"]
 
     def _hold(self, message: dict[str, Any], leased_from: float) -> bool:
         """Record the message as held; False if this scan had it already (its newest handle is kept)."""

@@ -144,6 +144,8 @@ def _summary_lines(report: TriageReport) -> list[tuple[Line, str]]:
         lines.append((Line.PROBLEM, f"{report.failed} failed: they stay in the DLQ"))
     if report.held_back:
         lines.append((Line.PROBLEM, f"{report.held_back} held back behind a failed message of their FIFO group"))
+    if report.unread:
+        lines.append((Line.PROBLEM, f"incomplete: about {report.unread} dead letters not read (see the note)"))
     if report.error:
         lines.append((Line.PROBLEM, f"error: {report.error}"))
     return lines + [(Line.NOTE, note) for note in report.notes]

@@ -126,6 +126,7 @@ class TriageReport:
     not_released: int = 0
     leases_lapsed: int = 0  # messages that came back after their lease lapsed: held again, read once
     unread: int = 0  # visible at the start, never read: the run is no success
+    out_of_reach: int = 0  # FIFO: left visible at the end behind held messages of their group (see dlq_scan)
     error: str | None = None
     reasons_seen: Tally = field(default_factory=Tally)
     tasks_seen: Tally = field(default_factory=Tally)
@@ -213,6 +214,7 @@ def _run(
         except Exception as error:  # SQS's or any other: the report says what was done, the scan releases the rest
             report.error = _describe(error)
     report.leases_lapsed = scan.lapsed
+    report.out_of_reach = scan.out_of_reach
     release = scan.release
     if release is not None:
         report.released, report.not_released = release.released, release.failed
@@ -260,16 +262,23 @@ def _add_notes(report: TriageReport, selection: Selection) -> None:
             f"{', '.join(map(repr, unknown))}: not a reason the worker or SQS gives (known: {', '.join(KNOWN_REASONS)})"
         )
     reached_limit = selection.limit is not None and report.matched >= selection.limit
-    if report.error is None and not reached_limit and report.scanned < report.visible_at_start:
+    if report.error is None and not reached_limit:
         # A scan reads on past its own lapsed leases, so what it missed is out of its reach: not a success.
-        report.unread = report.visible_at_start - report.scanned
-        why = (
-            "a FIFO DLQ shows no more of a message group while one of its messages is held"
-            if is_fifo(report.dlq_url)
-            else "another reader held the others, or they were deleted meanwhile"
-        )
+        # Both counts: dead letters that arrive during the run make up the first; FIFO's second is counted
+        # at the end, behind the groups held (see dlq_scan).
+        report.unread = max(report.visible_at_start - report.scanned, report.out_of_reach, 0)
+    if report.unread and report.out_of_reach:
         report.notes.append(
-            f"read {report.scanned} of about {report.visible_at_start} messages: {why}; rerun to read the rest"
+            f"read {report.scanned} messages; about {report.out_of_reach} more stayed out of reach: a FIFO DLQ "
+            "delivers no more of a message group while earlier messages of it are held (by this run, which took "
+            "none of them, or by another reader) and from the group's head again once they are back, so a rerun "
+            "reads the same first messages of each group; the later ones come within reach once the earlier ones "
+            "are redriven or purged (dlq redrive, dlq purge --message-id)"
+        )
+    elif report.unread:
+        report.notes.append(
+            f"read {report.scanned} of about {report.visible_at_start} messages: another reader held the others, "
+            "or they were deleted meanwhile; rerun to read the rest"
         )
     if report.leases_lapsed:
         report.notes.append(
