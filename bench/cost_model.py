@@ -165,7 +165,7 @@ FLOW_REQUESTS = {
     "rate_waited_for_its_token": FlowRequests(writes=2, consistent_reads=1),
     # a start under key_concurrency with a slot free at the first try: its PutItem, then its DeleteItem
     "key_limited_start": FlowRequests(writes=2, consistent_reads=0),
-    # each look again at a key whose every slot was held, while a start waits (up to 20 in a second): one
+    # each look again at a key whose every slot was held, while a start waits (up to 50 in a second): one
     # consistent read of each slot (BatchGetItem)
     "key_look_again_per_slot": FlowRequests(writes=0, consistent_reads=1),
 }

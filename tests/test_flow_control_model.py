@@ -237,9 +237,11 @@ class FlowControlModel(RuleBasedStateMachine):
         if action == "overrun":
             strand = Strand.current()
             assert strand is not None, "an export ran outside its batch's lane"
-            self.overran.append(OverranRun(strand, payload["key"], start))
+            run = OverranRun(strand, payload["key"], start)
+            self.overran.append(run)
             strand.park()  # until the model ends it (end_overrun); its batch answers meanwhile
-            self.export_runs.append((payload["key"], start, self.clock()))
+            if run.protected:  # one whose lease extension was refused is outside the bound, ended too
+                self.export_runs.append((payload["key"], start, self.clock()))
             return
         try:
             if action == "deliver":
