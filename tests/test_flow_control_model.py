@@ -239,9 +239,11 @@ class FlowControlModel(RuleBasedStateMachine):
             assert strand is not None, "an export ran outside its batch's lane"
             run = OverranRun(strand, payload["key"], start)
             self.overran.append(run)
-            strand.park()  # until the model ends it (end_overrun); its batch answers meanwhile
-            if run.protected:  # one whose lease extension was refused is outside the bound, ended too
-                self.export_runs.append((payload["key"], start, self.clock()))
+            try:
+                strand.park()  # until the model ends it (end_overrun), or its environment dies; its batch answers
+            finally:
+                if run.protected:  # one whose lease extension was refused is outside the bound, ended too
+                    self.export_runs.append((payload["key"], start, self.clock()))
             return
         try:
             if action == "deliver":
@@ -275,10 +277,11 @@ class FlowControlModel(RuleBasedStateMachine):
     def deliver(self, task: str | None, size: int, faults: dict[int, str], nested: list[str], seconds: float) -> None:
         self.faulty.plan = {self.faulty.calls + index: kind for index, kind in faults.items()}
         self.nested = list(nested)
+        overran_before = len(self.overran)
         try:
             self._deliver(size, task, seconds)
         except Crash:
-            pass
+            self._cut_off(self.overran[overran_before:])
         finally:
             self.faulty.crashing = False
             self.faulty.plan = {}
@@ -296,6 +299,17 @@ class FlowControlModel(RuleBasedStateMachine):
     @rule(seconds=st.sampled_from([0.1, 0.3, 1.0, 5.0, INVOCATION_SECONDS + LEASE_MARGIN_SECONDS]))
     def wait(self, seconds: float) -> None:
         self.clock.advance(seconds)
+
+    def _cut_off(self, runs: list[OverranRun]) -> None:
+        """Their environment died (a crash, before their batch answered): the runs still going there end with it,
+        and their worker does nothing more (their slots are not given back)."""
+        self.faulty.crashing = True
+        try:
+            for run in runs:
+                self.overran.remove(run)
+                run.strand.resume(Crash())
+        finally:
+            self.faulty.crashing = False
 
     @precondition(lambda self: self.overran)
     @rule(data=st.data())
