@@ -58,8 +58,8 @@ OnInvocationThread = Callable[[int], bool]
 
 
 class TaskCancelled(Exception):
-    """The task was still running when the invocation had to stop starting tasks, and it was cancelled (or,
-    for a task called in a thread, it was asked to run after that point and was not started)."""
+    """The ``async def`` task was still running when the invocation had to stop starting tasks, and it was
+    cancelled (or it was handed to the event loop after that point and not started)."""
 
 
 class TaskOverran(Exception):
@@ -467,7 +467,12 @@ class ThreadedBatch:
                 if self._closed or self._stopping:
                     raise _Closed
                 self._running.add(index)
-            return settle(index, held_back)
+            failed = settle(index, held_back)
+            # Recorded here, before this thread may answer: the lane, waiting to be woken, may record it too late.
+            with self._lock:
+                self._running.discard(index)
+                self._settled[index] = failed
+            return failed
 
         answer: concurrent.futures.Future[bool] = concurrent.futures.Future()
         with self._lock:  # checked and queued together: once closed, nothing is served any more
