@@ -12,6 +12,7 @@ left (a write DynamoDB slows down must not make the answer late: past the timeou
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 # How long a run still going at its batch's answer holds its message at most: as long as an invocation may last.
 OVERRAN_HOLD_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS
 # The answer waits for the holds' writes until only this is left of the invocation (and its retry delays' calls).
+# Runs still going whose writes go out at once, at most (each holds a pooled connection of the worker's client).
+HOLD_WRITERS = 10
 HOLDS_LEAVE_SECONDS = SETTLE_FINAL_MARGIN_SECONDS / 2
 
 
@@ -40,7 +43,8 @@ class OverrunHolds:
     def __init__(self, ledger: AttemptLedger | None, admissions: Mapping[str, Admission] | None = None) -> None:
         self.ledger = ledger
         self.admissions: Mapping[str, Admission] = {} if admissions is None else admissions
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         self._held: set[str] = set()  # a hold written, or tried (one whose answer was lost may have taken)
         self._secured: set[str] = set()  # the table holds it, or its run ended: no hold needed from the answer
         self._secured_lock = threading.Lock()  # not the writes' lock: the answer reads it while a write may hang
@@ -56,16 +60,20 @@ class OverrunHolds:
             return self._secured & set(message_ids)
 
     def _hold_each(self, message_ids: Sequence[str]) -> None:
-        for message_id in message_ids:
-            admission = self.admissions.get(message_id)
-            if admission is not None:  # a run that ends meanwhile gives its slot back: the extension then finds none
-                admission.outlive(OVERRAN_HOLD_SECONDS)
-            if self.ledger is None:
-                continue
-            with self._lock:
+        """Each run's writes beside the others': one after another, the later ones would miss the answer."""
+        if len(message_ids) == 1:
+            self._hold_one(message_ids[0])
+            return
+        with concurrent.futures.ThreadPoolExecutor(min(len(message_ids), HOLD_WRITERS)) as writers:
+            list(writers.map(self._hold_one, message_ids))
+
+    def _hold_one(self, message_id: str) -> None:
+        """Its message held in the attempts table, then its key's slot (if it holds one) kept as long."""
+        if self.ledger is not None:
+            with self._lock_of(message_id):
                 if message_id in self._ended:
                     self._secure(message_id)
-                    continue
+                    return
                 self._held.add(message_id)  # before the write: one whose answer is lost may still have taken
                 try:
                     self.ledger.hold_overran(message_id, OVERRAN_HOLD_SECONDS)
@@ -75,8 +83,16 @@ class OverrunHolds:
                         "it for as long instead",
                         extra={MESSAGE_ID: message_id, ERROR: describe(error)},
                     )
-                    continue
-                self._secure(message_id)
+                else:
+                    self._secure(message_id)
+        admission = self.admissions.get(message_id)
+        if admission is not None:  # a run that ends meanwhile gives its slot back: the extension then finds none
+            admission.outlive(OVERRAN_HOLD_SECONDS)
+
+    def _lock_of(self, message_id: str) -> threading.Lock:
+        """One lock a message: its hold's write and its run's end are ordered, other messages' writes go on."""
+        with self._locks_lock:
+            return self._locks.setdefault(message_id, threading.Lock())
 
     def _secure(self, message_id: str) -> None:
         with self._secured_lock:
@@ -85,7 +101,7 @@ class OverrunHolds:
     def ended(self, message_id: str) -> None:
         if self.ledger is None:
             return
-        with self._lock:
+        with self._lock_of(message_id):
             self._ended.add(message_id)
             if message_id not in self._held:
                 return
