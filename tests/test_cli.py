@@ -8,10 +8,13 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from taskqueue.operations.cli import main
+from tests.support.aws_settings import REGION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -388,3 +391,23 @@ def test_an_unknown_priority_or_no_queue_urls_is_bad_input(monkeypatch, capsys):
     monkeypatch.setenv("TASKQUEUE_QUEUE_URLS", '{"normal": "https://sqs.example/1/tasks"}')
     assert main(["dlq", "list", "--priority", "urgent"]) == 2
     assert "priority='urgent' is not one of the queue's priorities (normal)" in capsys.readouterr().err
+
+
+def test_dlq_show_does_not_say_a_message_is_absent_when_another_reader_held_some(sqs, queues, capsys):
+    """Another reader takes 5 dead letters (the one asked for among them) after the run counted the DLQ: the run
+    read 15 of about 20, so it cannot say the message is not there (found by a probe)."""
+    ids = [sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=f"dead {n}")["MessageId"] for n in range(20)]
+    other = boto3.client("sqs", region_name=REGION)
+    taken: list[str] = []
+
+    def another_reader_takes_five(params: dict, model: Any, **_: Any) -> None:
+        if model.name == "ReceiveMessage" and not taken:  # the run's first receive, after its count
+            answer = other.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=5, VisibilityTimeout=600)
+            taken.extend(message["MessageId"] for message in answer["Messages"])
+
+    sqs.meta.events.register("before-parameter-build.sqs", another_reader_takes_five)
+    assert main(["dlq", "show", ids[0], "--queue-url", queues.url], sqs=sqs) == 1
+    assert ids[0] in taken and len(taken) == 5
+    error = capsys.readouterr().err
+    assert f"message id {ids[0]!r} was not found in the DLQ" in error
+    assert "about 5 more visible at the start were not read" in error

@@ -181,8 +181,14 @@ def run_show(args: argparse.Namespace, sqs: Any) -> int:
             f"; about {report.out_of_reach} more were out of reach behind earlier messages of their FIFO group, "
             "which SQS delivers first (see docs/operating.md)"
         )
+    elif report.unread:
+        why += (
+            f"; about {report.unread} more visible at the start were not read (another reader held them, or they "
+            "were deleted meanwhile): try again"
+        )
     # Some messages could not be read: it may be among them.
-    verdict = "was not found in" if report.in_flight_at_start or report.out_of_reach else "is not in"
+    unsure = report.in_flight_at_start or report.out_of_reach or report.unread
+    verdict = "was not found in" if unsure else "is not in"
     print(f"error: message id {args.message_id!r} {verdict} the DLQ {dlq_url} ({why})", file=sys.stderr)
     return 1
 
