@@ -121,7 +121,8 @@ class Admission:
             self.leases.give_back(lease)
         except Exception as error:
             log.logger.warning(
-                "could not give back the key's concurrency slot; it is free again when its lease expires",
+                "could not give back the key's concurrency slot; it is free again when its lease expires: its "
+                "invocation's deadline plus 5 s, or 900 s after its batch's answer for a run that went on past it",
                 extra={**(self.keys or {}), ERROR: describe(error)},
             )
 
