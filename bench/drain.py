@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,9 @@ NOOP_BODY = json.dumps({"task": "noop", "payload": None})
 CONSUMER_MEMORY_GB = 256 / 1024
 # The baseline's messages handed out to asynchronous invocations and not yet deleted, at most.
 MAX_HANDED_OUT = 40
-# A feeder's pause while the backlog is full.
+# The feeder's pause while the backlog is full.
 FEED_PAUSE_SECONDS = 0.01
-# Senders keeping the backlog, each a SendMessageBatch of 10 at a time. The emulator answers one in 15-45 ms
+# SendMessageBatch calls of 10 under way at once, keeping the backlog. The emulator answers one in 15-45 ms
 # under the designs' load: one sender at a time fed at most 250-600 tasks/s, the ceiling and the event
 # source mapping drained faster, and the backlog of 200 ran dry (3 to 15 messages visible on average): the
 # fastest designs measured the feeder, and a design that drained a little slower kept a deeper queue, on
@@ -128,43 +129,44 @@ class DrainBench:
     def fed(self, deployment: Deployment, tasks_done: Callable[[], int]) -> Iterator[None]:
         """The queue kept at ``backlog`` messages not yet done (visible or in flight) while the block runs.
 
-        The feeders count what they sent against what the design reports done (``tasks_done``), so they
-        add no call to the emulator's load but their sends (looking at the queue's depth costs moto a
-        scan of the queue). ``FEEDERS`` send at once: one sender at a time could not keep up."""
+        The feeder counts what it sent against what the design reports done (``tasks_done``), so it
+        adds no call to the emulator's load but its sends (looking at the queue's depth costs moto a
+        scan of the queue). Up to ``FEEDERS`` sends are under way at once: one at a time could not keep
+        up. One thread asks ``tasks_done`` (the baseline's reads its worker's calls file)."""
         sqs = deployment.client("sqs", direct=True, max_pool_connections=FEEDERS)
         url = deployment.queues.url
         stop = threading.Event()
-        counting = threading.Lock()
-        sent = 0  # sent, or being sent
+        senders = threading.Semaphore(FEEDERS)
 
         def send_ten() -> None:
             entries = [{"Id": str(i), "MessageBody": NOOP_BODY} for i in range(10)]
             sqs.send_message_batch(QueueUrl=url, Entries=entries)
 
+        def send_and_free_a_sender() -> None:
+            try:
+                send_ten()
+            finally:
+                senders.release()
+
         def feed() -> None:
-            nonlocal sent
-            while not stop.is_set():
-                with counting:
-                    room = sent - tasks_done() + 10 <= self.window.backlog
-                    if room:
+            sent = self.window.backlog // 10 * 10  # sent, or being sent
+            with ThreadPoolExecutor(FEEDERS) as pool:
+                while not stop.is_set():
+                    if sent - tasks_done() + 10 > self.window.backlog:
+                        time.sleep(FEED_PAUSE_SECONDS)
+                    elif senders.acquire(timeout=FEED_PAUSE_SECONDS):
                         sent += 10
-                if room:
-                    send_ten()
-                else:
-                    time.sleep(FEED_PAUSE_SECONDS)
+                        pool.submit(send_and_free_a_sender)
 
         for _ in range(self.window.backlog // 10):
             send_ten()
-            sent += 10
-        feeders = [threading.Thread(target=feed, daemon=True) for _ in range(FEEDERS)]
-        for feeder in feeders:
-            feeder.start()
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
         try:
             yield
         finally:
             stop.set()
-            for feeder in feeders:
-                feeder.join()
+            feeder.join()
 
     def _window(
         self, design: str, setting: str, done: Callable[[], tuple[Counter[str], int]], functions: tuple[str, ...]
