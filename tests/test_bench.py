@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -212,3 +215,73 @@ def test_io_goals_compare_concurrent_with_sequential_per_unit_and_per_gb_second(
     assert goals["I/O-bound, batch 10: tasks/s per unit in use, concurrent / sequential"] == ("9.1x", True)
     assert goals["I/O-bound, batch 10: billed GB-s per task, concurrent / sequential"] == ("0.110x", True)
     assert goals["no-op: worker CPU per task / the previous results.json"][1] is True
+
+
+class _SlowSendSqs:
+    """SendMessageBatch as the loaded emulator answers it (20 ms); counts the messages sent."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._lock = threading.Lock()
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, list[object]]:
+        time.sleep(0.02)
+        with self._lock:
+            self.sent += len(Entries)
+        return {"Successful": [], "Failed": []}
+
+
+def test_the_feeder_holds_the_backlog_while_a_design_drains_faster_than_one_sender():
+    """A design draining 1,000 tasks/s while each send takes 20 ms: one sender at a time (500 tasks/s) let
+    the stated backlog of 200 run dry, and the ceiling measured the feeder, not the emulator."""
+    sqs = _SlowSendSqs()
+    deployment = SimpleNamespace(client=lambda *args, **kwargs: sqs, queues=SimpleNamespace(url="queue"))
+    bench = drain.DrainBench(stack=None, window=drain.Window(backlog=200))  # type: ignore[arg-type]
+    done = 0
+    waiting: list[int] = []
+    with bench.fed(deployment, lambda: done):  # type: ignore[arg-type]
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:
+            if sqs.sent - done >= 10:
+                done += 10  # a batch of 10 taken and done every 10 ms, while the queue holds one
+            time.sleep(0.01)
+            if time.monotonic() - started > 0.5:
+                waiting.append(sqs.sent - done)
+    assert min(waiting) >= 100, f"the queue held {min(waiting)} to {max(waiting)} messages, not the backlog of 200"
+
+
+class _FakeClient:
+    """An SQS or Lambda client of a fake deployment: its calls can be counted, its sends are."""
+
+    def __init__(self) -> None:
+        self.meta = SimpleNamespace(events=SimpleNamespace(register=lambda *args, **kwargs: None))
+        self.sent = 0
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, list[object]]:
+        self.sent += len(Entries)
+        return {"Successful": [], "Failed": []}
+
+
+def test_a_baseline_measurement_counts_the_deletes_of_its_own_window(tmp_path, monkeypatch):
+    """The baseline's worker counts its deletes in one file for the whole benchmark: a second measurement
+    took the first one's deletes for its own, handed out messages without bound and fed the queue by as
+    many (seen: 12 tasks/s from the second repeat on, the emulator busy with a queue of a thousand)."""
+    calls_file = tmp_path / "baseline.calls"
+    calls_file.write_text("sqs.DeleteMessage\n" * 500)  # the measurements before this one
+    sqs = _FakeClient()
+    deployment = SimpleNamespace(client=lambda *args, **kwargs: sqs, queues=SimpleNamespace(url="queue"))
+    bench = drain.DrainBench(stack=None, window=drain.Window(warmup_seconds=0, seconds=0.3, backlog=200))  # type: ignore[arg-type]
+    bench.calls_files[drain.BASELINE_WORKER] = calls_file
+    monkeypatch.setattr(bench, "deployment", lambda *args, **kwargs: deployment)
+    monkeypatch.setattr(bench, "reports", lambda functions: (0.0, 0))
+    handed_out = []
+
+    def tick(*args: object) -> int:
+        handed_out.append(10)  # none of them deleted yet
+        time.sleep(0.001)
+        return 10
+
+    monkeypatch.setattr(drain.baseline, "tick", tick)
+    bench.baseline()
+    assert sum(handed_out) <= drain.MAX_HANDED_OUT + 10
+    assert sqs.sent <= 200  # the backlog, none done

@@ -9,6 +9,8 @@ only, before the server starts; moto itself is not modified:
   clears it, so every later queue update would silently drop the TLS-only policy);
 - ``RedrivePolicy`` read back as compact JSON, as SQS returns it (moto's spaces make the
   provider plan a change on every run);
+- a received message's retention period is read from its queue, not from all the queue's attributes
+  computed again for each message (a receive of 10 computed them 30 times, each a few scans of the queue);
 - a CreateFunction sent again, identical, within a minute of the one that created the function is answered
   as that one was: the provider's SDK resends a request whose answer it lost (seen on this loaded loopback),
   moto answers 409, and the provider retries the 409 for five minutes, then fails the apply;
@@ -61,6 +63,17 @@ def apply_sqs_fixes() -> None:
         return result
 
     Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+
+    from moto.core.utils import unix_time  # noqa: PLC0415
+    from moto.sqs.models import SQSBackend  # noqa: PLC0415
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        # moto computes every attribute of the queue for this, each a scan of all its messages, once per
+        # message received: the same test on the period alone.
+        retention_period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
 
 
 # Held by every SQS call that reads or changes a queue's messages (see apply_sqs_serialization).
