@@ -201,7 +201,9 @@ class AsyncRun:
     ``ended`` completes only once the coroutine has really ended: with its result, its error, or cancelled.
     Not ``asyncio.run_coroutine_threadsafe``'s future: its ``cancel()`` marks it cancelled at once, while a
     coroutine that holds the loop or swallows ``CancelledError`` runs on (and its lane would settle the
-    record, and give back its key's slot, with the run still going).
+    record, and give back its key's slot, with the run still going). Nor a ``concurrent.futures.Future``: its
+    wait and its wake go through a ``Condition`` (a lock made per wait, a notify per end), and each record of a
+    concurrent batch waits on one: :class:`RunEnd` is a bare lock, let go once.
 
     Its start and its cancel both run on the loop's thread, in whichever order they were handed over: a run
     cancelled before it started never starts.
@@ -212,7 +214,7 @@ class AsyncRun:
         self._coroutine = coroutine
         self._task: asyncio.Task[Any] | None = None
         self._cancelled = False
-        self.ended: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.ended = RunEnd()
 
     def start_on_loop(self) -> None:
         """On the loop's thread."""
@@ -226,7 +228,7 @@ class AsyncRun:
     def _never_ran(self, coroutine: Any) -> None:
         if inspect.iscoroutine(coroutine):
             coroutine.close()  # cancelled before its first step: it never ran (and need not warn so)
-        self.ended.cancel()  # never set running: a pending future, so this cancels it
+        self.ended.cancel()
 
     def _task_ended(self, task: asyncio.Task[Any], coroutine: Any) -> None:
         if task.cancelled():
@@ -250,6 +252,50 @@ class AsyncRun:
     def result(self) -> Any:
         """Wait for the coroutine's end: its result, or its error (``concurrent.futures.CancelledError``)."""
         return self.ended.result()
+
+
+class RunEnd:
+    """How a run ended (its result, its error, or cancelled), waited for from a lane's thread: a lock held from
+    the start and let go once, on the loop's thread, when the run ends. Set once; waited for by any thread."""
+
+    __slots__ = ("_cancelled", "_done", "_error", "_result", "_set")
+
+    def __init__(self) -> None:
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._set = False
+        self._cancelled = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def set_result(self, result: Any) -> None:
+        self._end(result=result)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._end(error=error)
+
+    def cancel(self) -> None:
+        self._end(cancelled=True)
+
+    def _end(self, result: Any = None, error: BaseException | None = None, cancelled: bool = False) -> None:
+        if self._set:  # the first end counts (each is set on the loop's thread: no race)
+            return
+        self._set = True
+        self._result, self._error, self._cancelled = result, error, cancelled
+        self._done.release()
+
+    def done(self) -> bool:
+        return self._set
+
+    def result(self) -> Any:
+        """Wait for the end: the result, or the error (``concurrent.futures.CancelledError`` if cancelled)."""
+        with self._done:  # let go at once: another thread may wait too
+            pass
+        if self._cancelled:
+            raise concurrent.futures.CancelledError
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 async def _awaited(awaitable: Any) -> Any:
