@@ -68,12 +68,15 @@ def apply_sqs_fixes() -> None:
     from moto.sqs.models import SQSBackend  # noqa: PLC0415
 
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
-        # moto computes every attribute of the queue for this, each a scan of all its messages, once per
-        # message received: the same test on the period alone.
-        retention_period = int(self.get_queue(queue_name).message_retention_period)
-        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+        return within_retention(self.get_queue(queue_name), message, unix_time())
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+
+def within_retention(queue: Any, message: Any, now: float) -> bool:
+    """moto's test of a received message against its queue's retention period, on the period alone: moto
+    computes every attribute of the queue for it, each a scan of all its messages, once per message received."""
+    return bool(int(queue.message_retention_period) + message.sent_timestamp / 1000 > now)
 
 
 # Held by every SQS call that reads or changes a queue's messages (see apply_sqs_serialization).
