@@ -252,9 +252,9 @@ class Worker:
         """Still under way when the answer had to go out: handled as a run cut off by a timeout. Its run was
         recorded before it started (it used an attempt); its message comes back after its backoff, and that
         receive decides, as after a timeout (on the last attempt: a run that may still go on, then one that did
-        not return). Its lane keeps what the run holds (its key's slot, while its lease lasts) until the run really
-        ends, and the attempts table holds its message till then (:mod:`.overruns`), or, without it, its answer's delay: no run
-        of it starts beside this one. Its status stays running: it is."""
+        not return). Its lane keeps what the run holds (its key's slot, its lease extended as the answer goes out)
+        until the run really ends, and the attempts table holds its message till then (:mod:`.overruns`), or, without
+        it, its answer's delay: no run of it starts beside this one. Its status stays running: it is."""
         count = receive_count(raw)
         keys: dict[str, Any] = {MESSAGE_ID: str(raw["messageId"]), RECEIVE_COUNT: count}
         registered = None

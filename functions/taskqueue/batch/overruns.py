@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 # How long a run still going at its batch's answer holds its message at most: as long as an invocation may last.
 OVERRAN_HOLD_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS
 # The answer waits for the holds' writes until only this is left of the invocation (and its retry delays' calls).
+HOLDS_LEAVE_SECONDS = SETTLE_FINAL_MARGIN_SECONDS / 2
 # Runs still going whose writes go out at once, at most (each holds a pooled connection of the worker's client).
 HOLD_WRITERS = 10
-HOLDS_LEAVE_SECONDS = SETTLE_FINAL_MARGIN_SECONDS / 2
 
 
 class OverrunHolds:

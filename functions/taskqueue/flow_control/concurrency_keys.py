@@ -90,11 +90,10 @@ class KeyLeases:
                     Item={
                         "id": {"S": slot_id(task, key, slot)},
                         "holder": {"S": lease.holder},
-                        "expires": {"N": repr(round(lease.expires, 3))},
+                        **_expiry(lease.expires),
                         "task": {"S": task},
                         "lease_key": {"S": key},
                         "slot": {"N": str(slot)},
-                        "expiration": {"N": str(int(lease.expires) + TTL_AFTER_EXPIRY_SECONDS)},
                     },
                     ConditionExpression="attribute_not_exists(id) OR expires < :now",
                     ExpressionAttributeValues={":now": {"N": repr(round(now, 3))}},
@@ -135,7 +134,7 @@ class KeyLeases:
     def extend(self, lease: Lease, seconds: float) -> bool:
         """The run goes on longer than its lease was taken for: hold its slot ``seconds`` more from now. False when
         the slot is no longer its own (given back, or its lease expired and another run took it)."""
-        expires = self.clock() + seconds + LEASE_MARGIN_SECONDS
+        expiry = _expiry(self.clock() + seconds + LEASE_MARGIN_SECONDS)
         try:
             self.client.update_item(
                 TableName=self.table_name,
@@ -144,8 +143,8 @@ class KeyLeases:
                 ConditionExpression="holder = :holder",
                 ExpressionAttributeValues={
                     ":holder": {"S": lease.holder},
-                    ":expires": {"N": repr(round(expires, 3))},
-                    ":expiration": {"N": str(int(expires) + TTL_AFTER_EXPIRY_SECONDS)},
+                    ":expires": expiry["expires"],
+                    ":expiration": expiry["expiration"],
                 },
             )
         except ClientError as error:
@@ -171,6 +170,14 @@ class KeyLeases:
         """A put whose answer was lost may have taken the slot: give it back, or it waits for its expiry."""
         with contextlib.suppress(ClientError, BotoCoreError):
             self.give_back(lease)
+
+
+def _expiry(expires: float) -> dict[str, dict[str, str]]:
+    """A lease's end as its item keeps it: ``expires`` (what counts) and the TTL's ``expiration`` after it."""
+    return {
+        "expires": {"N": repr(round(expires, 3))},
+        "expiration": {"N": str(int(expires) + TTL_AFTER_EXPIRY_SECONDS)},
+    }
 
 
 def lease_from_item(item: dict[str, Any]) -> LeaseState | None:
